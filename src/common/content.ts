@@ -1,0 +1,31 @@
+// Serving a blob with HTTP Range, used by the master (to relays) and relays (to agents and child relays).
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { FanoutError } from '../protocol/errors.ts';
+
+export async function sendBlob(req: FastifyRequest, reply: FastifyReply, path: string, onBytes?: (n: number) => void) {
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch {
+    throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', `no such content: ${req.url.split('?')[0]}`);
+  }
+  let start = 0;
+  let end = size - 1;
+  const range = req.headers.range;
+  if (range) {
+    const m = /^bytes=(\d+)-(\d*)$/.exec(range);
+    if (!m || Number(m[1]) > end + 1) {
+      return reply.status(416).header('content-range', `bytes */${size}`).send({ error: { code: 'FANOUT_ERR_INPUT_INVALID', message: `range "${range}" is not satisfiable for ${size} bytes` } });
+    }
+    start = Number(m[1]);
+    if (m[2]) end = Math.min(end, Number(m[2]));
+    reply.status(206).header('content-range', `bytes ${start}-${end}/${size}`);
+  }
+  reply.header('accept-ranges', 'bytes').header('content-type', 'application/octet-stream').header('content-length', String(Math.max(0, end - start + 1)));
+  if (start > end) return reply.send('');
+  const stream = createReadStream(path, { start, end });
+  if (onBytes) stream.on('data', (c) => onBytes((c as Buffer).length));
+  return reply.send(stream);
+}

@@ -1,0 +1,123 @@
+// Composition root of `fanout master`: store, services, HTTP server.
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import { Registry } from 'prom-client';
+import { AlertCenter } from '../alerts/center.ts';
+import { Mailer } from '../alerts/mailer.ts';
+import { alertRoutes } from '../alerts/routes.ts';
+import { Outages, Tickets } from '../alerts/tickets.ts';
+import { Faults } from '../common/faults.ts';
+import { createLogger } from '../common/log.ts';
+import { createHttpServer, listen, onShutdown } from '../common/server.ts';
+import { generateSigningKey, newToken } from '../protocol/crypto.ts';
+import { openStore } from '../store/index.ts';
+import { Auth } from './auth.ts';
+import { loadConfig } from './config.ts';
+import { Jobs } from './jobs.ts';
+import { PackageStore } from './packages.ts';
+import { Plans } from './plans.ts';
+import { RelayRegistry } from './relays.ts';
+import { masterRoutes } from './routes.ts';
+
+export interface MasterOptions { data: string; listen: string; db?: string; config?: string; allowFaults?: boolean }
+
+async function readOrCreate(path: string, make: () => string) {
+  if (existsSync(path)) return (await readFile(path, 'utf8')).trim();
+  const v = make();
+  await writeFile(path, v + '\n', { mode: 0o600 });
+  await chmod(path, 0o600);
+  return v;
+}
+
+export async function buildMaster(opts: MasterOptions) {
+  const data = resolve(opts.data);
+  await mkdir(data, { recursive: true });
+  const cfg = loadConfig(data, opts.config);
+  const log = createLogger('master');
+  const adminToken = await readOrCreate(join(data, 'admin.token'), newToken);
+  const keyPem = await readOrCreate(join(data, 'signing.key'), () => JSON.stringify(generateSigningKey()));
+  const key = JSON.parse(keyPem) as { privatePem: string; publicPem: string };
+  const store = await openStore(opts.db ?? process.env.FANOUT_DB ?? join(data, 'master.db'));
+  const db = store.db;
+  const registry = new Registry();
+  const faults = new Faults(!!opts.allowFaults);
+  const auth = new Auth(db, adminToken);
+  const packages = new PackageStore(db, data, key.privatePem);
+  const jobs = new Jobs(db, packages);
+  let publicUrl = cfg.mail.publicUrl ?? '';
+  const center = new AlertCenter(db, cfg, () => publicUrl);
+  const tickets = new Tickets(db);
+  const outages = new Outages(db);
+  const relays = new RelayRegistry(db, log, cfg.alerts.heartbeatTimeout, async (a) => center.ingest([{ ...a, format: 'json', raw: JSON.stringify(a) }]));
+  const plans = new Plans(db, relays, tickets, cfg.redistribution, log);
+  const mailer = new Mailer(db, cfg.mail, log, faults);
+  const changed = () => jobs.events.emit('changed');
+  mailer.onChange = changed;
+  plans.onChange = changed;
+  center.events.on('changed', changed);
+  center.events.on('outbox', () => mailer.kick());
+  jobs.onRelayJobComplete(async (relayId, jobId) => {
+    if (await tickets.resolveJob(relayId, jobId)) log.info({ relayId, jobId }, 'failed distribution repaired: records and tickets resolved');
+  });
+
+  const app = createHttpServer({ logger: log, registry, faults, adminAuth: () => undefined, bodyLimit: 16 * 1024 * 1024 });
+  app.addHook('onRequest', async (req) => {
+    if (req.url.startsWith('/admin/v1/faults')) await auth.admin(req);
+  });
+  masterRoutes(app, { db, auth, jobs, packages, relays, publicKey: key.publicPem, registry });
+  alertRoutes(app, { db, auth, center, tickets, outages, plans, cfg });
+  app.get('/api/v1/relays', async (req) => (await auth.admin(req), relays.list()));
+  // Live updates for the dashboard: one event per change, the page then refetches.
+  app.get('/api/v1/events', async (req, reply) => {
+    await auth.admin(req);
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    reply.raw.write('retry: 2000\n\n');
+    let pending: NodeJS.Timeout | undefined;
+    const send = () => {
+      pending ??= setTimeout(() => {
+        pending = undefined;
+        reply.raw.write(`data: ${Date.now()}\n\n`);
+      }, 100);
+    };
+    const ping = setInterval(() => reply.raw.write(': ping\n\n'), 15_000);
+    jobs.events.on('changed', send);
+    req.raw.on('close', () => {
+      clearInterval(ping);
+      clearTimeout(pending);
+      jobs.events.off('changed', send);
+    });
+    return reply;
+  });
+  const webRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'web');
+  if (existsSync(webRoot)) await app.register(fastifyStatic, { root: webRoot, prefix: '/' });
+  else app.get('/', async () => ({ message: 'dashboard not built: run `npm run build:web`' }));
+
+  return {
+    app, db, cfg, log,
+    async start() {
+      const url = await listen(app, opts.listen);
+      publicUrl ||= url;
+      mailer.start();
+      relays.start();
+      return url;
+    },
+    async stop() {
+      relays.stop();
+      mailer.stop();
+      await app.close();
+      await store.close();
+    },
+  };
+}
+
+export async function runMaster(opts: MasterOptions) {
+  const m = await buildMaster(opts);
+  await m.start();
+  onShutdown(async () => {
+    m.log.info('shutting down');
+    await m.stop();
+  });
+}

@@ -1,0 +1,76 @@
+// A small HTTP/JSON client used by every part: bearer token, JSON bodies, errors with the server's message.
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export interface ClientOptions { baseUrl: string; token: string; timeoutMs?: number }
+
+export class Client {
+  constructor(readonly opts: ClientOptions) {}
+
+  url(path: string) {
+    return new URL(path, this.opts.baseUrl.endsWith('/') ? this.opts.baseUrl : this.opts.baseUrl + '/').toString();
+  }
+
+  async raw(method: string, path: string, init: { body?: BodyInit; headers?: Record<string, string>; signal?: AbortSignal; timeoutMs?: number } = {}) {
+    const signals = [AbortSignal.timeout(init.timeoutMs ?? this.opts.timeoutMs ?? 30_000)];
+    if (init.signal) signals.push(init.signal);
+    let res: Response;
+    try {
+      res = await fetch(this.url(path), {
+        method,
+        body: init.body,
+        headers: { authorization: `Bearer ${this.opts.token}`, ...init.headers },
+        signal: AbortSignal.any(signals),
+        // Streams (package uploads) need half-duplex; harmless for other bodies.
+        ...({ duplex: 'half' } as object),
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause;
+      if ((e as Error).name === 'AbortError' && init.signal?.aborted) throw e;
+      if ((e as Error).name === 'TimeoutError') throw new HttpError(0, 'ETIMEDOUT', `${this.opts.baseUrl} did not answer in time`);
+      if (!cause?.code) throw e;
+      throw new HttpError(0, cause?.code ?? 'ECONNREFUSED', `cannot reach ${this.opts.baseUrl}: ${cause?.code ?? (e as Error).message}`);
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let code = `HTTP_${res.status}`;
+      let message = text || res.statusText;
+      let details: unknown;
+      try {
+        const body = JSON.parse(text);
+        code = body.error?.code ?? code;
+        message = body.error?.message ?? message;
+        details = body.error?.details;
+      } catch {
+        /* not JSON: keep the text */
+      }
+      throw new HttpError(res.status, code, message, details);
+    }
+    return res;
+  }
+
+  async json<T = any>(method: string, path: string, body?: unknown, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+    const res = await this.raw(method, path, {
+      ...opts,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    });
+    const text = await res.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  get<T = any>(path: string, opts?: { timeoutMs?: number; signal?: AbortSignal }) {
+    return this.json<T>('GET', path, undefined, opts);
+  }
+  post<T = any>(path: string, body?: unknown, opts?: { timeoutMs?: number; signal?: AbortSignal }) {
+    return this.json<T>('POST', path, body ?? {}, opts);
+  }
+}

@@ -1,0 +1,30 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
+
+export const sha256Hex = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+export const newToken = () => randomBytes(24).toString('base64url');
+export const newId = (prefix: string) => `${prefix}-${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+
+export interface SignedFields { name: string; version: string; digest: string; size: number }
+
+// The signed message is the canonical JSON of exactly these four fields, in this order.
+const message = (p: SignedFields) =>
+  Buffer.from(JSON.stringify({ name: p.name, version: p.version, digest: p.digest, size: p.size }));
+
+export function generateSigningKey(): { privatePem: string; publicPem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
+}
+
+export const signPackage = (privatePem: string, p: SignedFields) =>
+  sign(null, message(p), createPrivateKey(privatePem)).toString('base64');
+
+export function verifyPackage(publicPem: string, p: SignedFields, signature: string): boolean {
+  try {
+    return verify(null, message(p), createPublicKey(publicPem), Buffer.from(signature, 'base64'));
+  } catch {
+    return false;
+  }
+}

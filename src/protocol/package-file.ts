@@ -1,0 +1,50 @@
+// The package file: a .tgz whose root holds fanout.json (DESIGN §4).
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar';
+import { z } from 'zod';
+import { FanoutError } from './errors.ts';
+import { formatZodError } from './types.ts';
+
+export const Manifest = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'package names are lower-case letters, digits, dot, dash, underscore'),
+  version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/, 'versions are letters, digits, dot, plus, dash, underscore'),
+  install: z.object({ run: z.string().optional(), timeoutSec: z.number().positive().optional() }).default({}),
+  description: z.string().optional(),
+});
+export type Manifest = z.infer<typeof Manifest>;
+
+export function parseManifest(text: string, where: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${where}: fanout.json is not JSON: ${(e as Error).message}`);
+  }
+  const r = Manifest.safeParse(raw);
+  if (!r.success) throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${where}: fanout.json is invalid: ${formatZodError(r.error).join('; ')}`);
+  return r.data;
+}
+
+/** Reads fanout.json out of a package archive (a file path or the bytes). */
+export async function readManifest(source: string | Buffer): Promise<Manifest> {
+  let text: string | undefined;
+  const parser = new tar.Parser({
+    onReadEntry: (entry) => {
+      if (entry.path.replace(/^\.\//, '') === 'fanout.json' && entry.type === 'File') {
+        const chunks: Buffer[] = [];
+        entry.on('data', (c: Buffer) => chunks.push(c));
+        entry.on('end', () => (text = Buffer.concat(chunks).toString('utf8')));
+      } else entry.resume();
+    },
+  });
+  const where = typeof source === 'string' ? source : 'package';
+  try {
+    await pipeline(typeof source === 'string' ? createReadStream(source) : Readable.from([source]), parser);
+  } catch (e) {
+    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${where}: not a readable .tgz package: ${(e as Error).message}`);
+  }
+  if (text === undefined) throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${where}: no fanout.json at the root of the archive`);
+  return parseManifest(text, where);
+}

@@ -1,0 +1,95 @@
+// The wire contract between master, relays and agents (DESIGN §5).
+import { z } from 'zod';
+
+export const PackageRef = z.object({
+  name: z.string(),
+  version: z.string(),
+  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+  signature: z.string(),
+});
+export type PackageRef = z.infer<typeof PackageRef>;
+
+export const JobParams = z
+  .object({
+    installRoot: z.string().optional(),
+    timeoutSec: z.coerce.number().positive().optional(),
+    preCommand: z.string().optional(),
+    postCommand: z.string().optional(),
+    deadline: z.string().optional(),
+    maxAttempts: z.coerce.number().int().positive().optional(),
+    rateLimitKBps: z.coerce.number().positive().optional(),
+  })
+  .catchall(z.union([z.string(), z.number(), z.boolean()]));
+export type JobParams = z.infer<typeof JobParams>;
+
+export const CommandKind = z.enum(['distribute', 'redistribute', 'cancel']);
+
+export const DistributionCommand = z.object({
+  commandId: z.string(),
+  seq: z.number().int(),
+  jobId: z.string(),
+  relayId: z.string(),
+  kind: CommandKind,
+  packages: z.array(PackageRef),
+  distributionList: z.array(z.string()),
+  params: JobParams,
+  issuedAt: z.string(),
+  issuedBy: z.string(),
+  repeats: z.string().optional(),
+});
+export type DistributionCommand = z.infer<typeof DistributionCommand>;
+
+export const TargetState = z.enum(['pending', 'downloading', 'installing', 'installed', 'failed']);
+export type TargetState = z.infer<typeof TargetState>;
+export const RelayJobState = z.enum(['received', 'fetching', 'distributing', 'complete', 'failed']);
+export type RelayJobState = z.infer<typeof RelayJobState>;
+
+export const TargetReport = z.object({
+  jobId: z.string(),
+  deviceId: z.string(),
+  state: TargetState,
+  attempt: z.number().int().optional(),
+  failureType: z.string().optional(),
+  error: z.string().optional(),
+  at: z.string().optional(),
+});
+export type TargetReport = z.infer<typeof TargetReport>;
+
+export const Assignment = z.object({
+  assignmentId: z.string(),
+  jobId: z.string(),
+  commandId: z.string(),
+  attempt: z.number().int(),
+  packages: z.array(PackageRef),
+  params: JobParams,
+});
+export type Assignment = z.infer<typeof Assignment>;
+
+export const Plan = z.object({
+  planId: z.string(),
+  relayId: z.string(),
+  jobId: z.string(),
+  repeats: z.string(),
+  packages: z.array(PackageRef),
+  params: JobParams,
+  distributionList: z.array(z.string()),
+  original: z.object({ distributionList: z.array(z.string()), installed: z.array(z.string()) }),
+  bytesToSend: z.number(),
+  bytesInDepot: z.number(),
+  state: z.enum(['pending', 'approved', 'rejected', 'running', 'complete', 'failed']),
+  createdAt: z.string(),
+  approvedBy: z.string().optional(),
+  commandId: z.string().optional(),
+});
+export type Plan = z.infer<typeof Plan>;
+
+export const RelayReport = z.object({
+  jobs: z.array(z.object({ jobId: z.string(), state: RelayJobState, failureType: z.string().optional(), error: z.string().optional() })).default([]),
+  targets: z.array(TargetReport).default([]),
+  plans: z.array(Plan).default([]),
+});
+export type RelayReport = z.infer<typeof RelayReport>;
+
+export const formatZodError = (e: z.ZodError) =>
+  e.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);

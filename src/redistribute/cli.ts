@@ -1,0 +1,161 @@
+// `fanout redistribute`: find failed jobs, show the plan, ask, hand it to the relay, follow it.
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { confirm } from '@inquirer/prompts';
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { Client, HttpError } from '../protocol/client.ts';
+import type { Plan } from '../protocol/types.ts';
+import { action, CliError } from '../cli/common.ts';
+import { Depot } from '../relay/depot.ts';
+import { Faults } from '../common/faults.ts';
+import { JobLog, replay } from '../relay/joblog.ts';
+import { buildPlan, commandFromPlan, describePlan, needsRedistribution } from './plan.ts';
+
+interface Flags { data?: string; relay?: string; token?: string; job?: string; yes?: boolean; dryRun?: boolean; json?: boolean; by: string; timeout: string }
+
+const out = (json: boolean | undefined, s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
+
+async function ask(question: string): Promise<boolean> {
+  try {
+    return await confirm({ message: question, default: false }, { input: process.stdin, output: process.stderr });
+  } catch (e) {
+    if ((e as Error).name === 'ExitPromptError' || (e as Error).name === 'AbortPromptError') return false;
+    throw e;
+  }
+}
+
+/** Follows a job on the relay until it ends; a bar on a terminal, plain lines otherwise. */
+async function follow(client: Client, jobId: string, timeoutMs: number, json?: boolean): Promise<string> {
+  const tty = !json && process.stderr.isTTY;
+  const bar = tty ? new cliProgress.SingleBar({ format: `  ${jobId} [{bar}] {value}/{total} installed | {state}`, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+  const until = Date.now() + timeoutMs;
+  let last = '';
+  try {
+    for (;;) {
+      const j = await client.get(`admin/v1/jobs/${encodeURIComponent(jobId)}`);
+      const list: string[] = j.distributionList;
+      const done = j.targets.filter((t: any) => list.includes(t.deviceId) && t.state === 'installed').length;
+      if (bar) {
+        if (!last) bar.start(list.length, done, { state: j.state });
+        bar.update(done, { state: j.state });
+      } else {
+        const line = `${jobId}: ${j.state}, ${done}/${list.length} installed`;
+        if (line !== last) process.stderr.write(line + '\n');
+        last = line;
+      }
+      last ||= 'started';
+      if (j.state === 'complete' || j.state === 'failed') return j.state;
+      if (Date.now() > until) return 'timed out';
+      await sleep(300);
+    }
+  } finally {
+    bar?.stop();
+  }
+}
+
+function localPlans(data: string, relayId: string, jobId?: string) {
+  const log = new JobLog(data);
+  const depot = new Depot(data, new Faults(false));
+  const ids = jobId ? [jobId] : log.jobIds();
+  if (jobId && !log.exists(jobId)) throw new CliError(`job ${jobId} is not in ${join(data, 'jobs')}`);
+  const plans: Plan[] = [];
+  const skipped: { jobId: string; reason: string }[] = [];
+  for (const id of ids) {
+    const st = replay(id, log.read(id));
+    if (!st || (!jobId && !needsRedistribution(st))) continue;
+    const r = buildPlan(st, relayId, (d) => depot.has(d));
+    if (r.ok) plans.push(r.plan);
+    else skipped.push({ jobId: r.jobId, reason: r.reason });
+  }
+  return { plans, skipped, log };
+}
+
+export function redistributeCommand(program: Command) {
+  program
+    .command('redistribute')
+    .description('rebuild failed distributions from a relay\'s job log and, on approval, send what is still missing')
+    .option('--data <dir>', 'the relay\'s data folder (on the relay\'s host): read the job log directly')
+    .option('--relay <url>', 'a relay\'s URL: it builds the plans through its admin API')
+    .option('--token <token>', 'the relay\'s admin token (default: DATA/admin.token)', process.env.FANOUT_RELAY_TOKEN)
+    .option('--job <id>', 'only this job (default: every failed job in the job log)')
+    .option('--yes', 'approve without asking')
+    .option('--dry-run', 'only show the plans')
+    .option('--json', 'print {"plans":[…]} (prompts go to stderr)')
+    .option('--by <name>', 'who approves (kept in the job log)', `${userInfo().username}@${hostname()}`)
+    .option('--timeout <seconds>', 'how long to follow the redistribution', '600')
+    .addHelpText('after', `
+Examples:
+  on the relay's host:   fanout redistribute --data /var/lib/fanout/relay --dry-run
+  from anywhere:         fanout redistribute --relay http://relay-dal:8471 --token T --job j-42 --yes`)
+    .action(action(async (o: Flags) => {
+      if (!o.data === !o.relay) throw new CliError('give --data DIR (on the relay\'s host) or --relay URL');
+      const data = o.data ? resolve(o.data) : undefined;
+      const info = data && existsSync(join(data, 'relay.json')) ? JSON.parse(readFileSync(join(data, 'relay.json'), 'utf8')) : undefined;
+      const token = o.token ?? (data && existsSync(join(data, 'admin.token')) ? readFileSync(join(data, 'admin.token'), 'utf8').trim() : undefined);
+      const url = o.relay ?? info?.url;
+      const client = url && token ? new Client({ baseUrl: url, token }) : undefined;
+      if (o.relay && !token) throw new CliError('--relay needs --token (the relay\'s DATA/admin.token)');
+
+      let plans: Plan[];
+      let skipped: { jobId: string; reason: string }[];
+      let local: ReturnType<typeof localPlans> | undefined;
+      if (data) {
+        if (!existsSync(join(data, 'jobs'))) throw new CliError(`${data} holds no job log (no jobs/ folder)`);
+        local = localPlans(data, info?.id ?? 'relay', o.job);
+        ({ plans, skipped } = local);
+      } else ({ plans, skipped } = await client!.post('admin/v1/redistribute/plans', { jobId: o.job }));
+
+      for (const s of skipped) out(o.json, `job ${s.jobId}: ${s.reason}`);
+      if (!plans.length) {
+        out(o.json, 'nothing to redistribute');
+        if (o.json) process.stdout.write(JSON.stringify({ plans: [], skipped }, null, 2) + '\n');
+        return 0;
+      }
+      const result: Plan[] = [];
+      let failed = false;
+      for (const plan of plans) {
+        out(o.json, describePlan(plan));
+        if (o.dryRun) {
+          result.push(plan);
+          continue;
+        }
+        const ok = o.yes || (await ask(`Redistribute job ${plan.jobId} to ${plan.distributionList.length} target(s)?`));
+        if (!ok) {
+          out(o.json, `not approved: nothing was changed for job ${plan.jobId}`);
+          result.push({ ...plan, state: plan.state === 'pending' && !data && client ? 'pending' : plan.state });
+          continue;
+        }
+        let approved: Plan;
+        let followable = !!client;
+        if (data) {
+          try {
+            if (!client) throw new HttpError(0, 'ECONNREFUSED', 'relay not running');
+            ({ plan: approved } = await client.post('admin/v1/redistribute/submit', { plan, approvedBy: o.by }));
+          } catch (e) {
+            if (!(e instanceof HttpError) || e.status !== 0) throw e;
+            // The relay is down: the record goes straight into its job log, and it runs at the relay's next start.
+            const st = replay(plan.jobId, local!.log.read(plan.jobId))!;
+            const cmd = commandFromPlan(st, plan, o.by);
+            approved = { ...plan, state: 'approved', approvedBy: o.by, commandId: cmd.commandId };
+            local!.log.append(plan.jobId, { type: 'plan', at: new Date().toISOString(), plan: approved }, { type: 'redistribution', at: new Date().toISOString(), command: cmd, planId: plan.planId, approvedBy: o.by });
+            out(o.json, `the relay is not running: command ${cmd.commandId} is in the job log and runs when the relay starts`);
+            followable = false;
+          }
+        } else ({ plan: approved } = await client!.post(`admin/v1/redistribute/plans/${encodeURIComponent(plan.planId)}/approve`, { by: o.by }));
+        out(o.json, `approved by ${o.by}: command ${approved.commandId} repeats ${approved.repeats}`);
+        if (followable) {
+          const end = await follow(client!, plan.jobId, Number(o.timeout) * 1000, o.json);
+          out(o.json, `job ${plan.jobId}: ${end}`);
+          if (end !== 'complete') failed = true;
+          const now = (await client!.get<{ plans: Plan[] }>('admin/v1/redistribute/plans')).plans.find((p) => p.planId === approved.planId);
+          approved = now ?? approved;
+        }
+        result.push(approved);
+      }
+      if (o.json) process.stdout.write(JSON.stringify({ plans: result.map((p) => ({ planId: p.planId, jobId: p.jobId, relayId: p.relayId, repeats: p.repeats, distributionList: p.distributionList, packages: p.packages, state: p.state, commandId: p.commandId, bytesToSend: p.bytesToSend })), skipped }, null, 2) + '\n');
+      return failed ? 1 : 0;
+    }));
+}

@@ -1,0 +1,82 @@
+// Steps 1–3 of DESIGN §7: from a job log to a `redistribute` command for exactly what is still missing.
+import { newId } from '../protocol/crypto.ts';
+import type { DistributionCommand, Plan } from '../protocol/types.ts';
+import type { JobLogState } from '../relay/joblog.ts';
+
+export type PlanResult = { ok: true; plan: Plan } | { ok: false; jobId: string; reason: string };
+
+/** Jobs worth a plan: ended as failed, with targets not installed, and no plan already waiting. */
+export function needsRedistribution(st: JobLogState) {
+  return st.phase === 'failed' && st.original.distributionList.some((d) => st.targets.get(d)?.state !== 'installed');
+}
+
+export function buildPlan(st: JobLogState, relayId: string, depotHas: (digest: string) => boolean, now = new Date()): PlanResult {
+  if (st.phase === 'complete') return { ok: false, jobId: st.jobId, reason: 'every target is installed; nothing to redistribute' };
+  if (st.phase !== 'failed') return { ok: false, jobId: st.jobId, reason: `the job is still ${st.phase}; wait for it to end (or for its deadline)` };
+  const installed = st.original.distributionList.filter((d) => st.targets.get(d)?.state === 'installed');
+  const missing = st.original.distributionList.filter((d) => st.targets.get(d)?.state !== 'installed');
+  if (!missing.length) return { ok: false, jobId: st.jobId, reason: 'every target is installed; nothing to redistribute' };
+  const bytesPerTarget = st.current.packages.reduce((n, p) => n + p.size, 0);
+  const bytesInDepot = st.current.packages.filter((p) => depotHas(p.digest)).reduce((n, p) => n + p.size, 0);
+  return {
+    ok: true,
+    plan: {
+      planId: newId('p'),
+      relayId,
+      jobId: st.jobId,
+      repeats: st.current.commandId,
+      packages: st.current.packages,
+      params: st.current.params,
+      distributionList: missing,
+      original: { distributionList: st.original.distributionList, installed },
+      // What goes to endpoints, plus what must still come from upstream.
+      bytesToSend: bytesPerTarget * missing.length + (bytesPerTarget - bytesInDepot),
+      bytesInDepot,
+      state: 'pending',
+      createdAt: now.toISOString(),
+    },
+  };
+}
+
+/** The command an approved plan becomes: same packages and parameters, a new id, a link to what it repeats. */
+export function commandFromPlan(st: JobLogState, plan: Plan, approvedBy: string): DistributionCommand {
+  const now = new Date();
+  const deadline = st.original.params.deadline;
+  // A relative deadline counts again from now; an absolute one that has passed would fail at once, so it gets an hour.
+  const params = { ...plan.params };
+  if (deadline && !/^\d+(s|m|h)$/.test(String(deadline)) && Date.parse(String(deadline)) <= now.getTime()) params.deadline = '1h';
+  return {
+    commandId: newId('r'),
+    seq: st.original.seq,
+    jobId: st.jobId,
+    relayId: plan.relayId,
+    kind: 'redistribute',
+    packages: plan.packages,
+    distributionList: plan.distributionList,
+    params,
+    issuedAt: now.toISOString(),
+    issuedBy: approvedBy,
+    repeats: plan.repeats,
+  };
+}
+
+export function formatBytes(n: number) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+/** The plan as an operator reads it before approving. */
+export function describePlan(p: Plan): string {
+  const removed = p.original.installed;
+  return [
+    `Plan ${p.planId} for job ${p.jobId} on relay ${p.relayId} (${p.state})`,
+    `  repeats command   ${p.repeats}`,
+    `  packages          ${p.packages.map((x) => `${x.name}@${x.version} (${formatBytes(x.size)})`).join(', ')}`,
+    `  parameters        ${Object.keys(p.params).length ? Object.entries(p.params).map(([k, v]) => `${k}=${v}`).join(' ') : '(none)'}`,
+    `  recipients (${p.distributionList.length})    ${p.distributionList.join(', ')}`,
+    `  against original  ${p.original.distributionList.length} target(s); ${removed.length} already installed and left out${removed.length ? `: ${removed.join(', ')}` : ''}`,
+    `  bytes to send     ${formatBytes(p.bytesToSend)} (${formatBytes(p.bytesInDepot)} of content already verified in the depot, not fetched again)`,
+  ].join('\n');
+}

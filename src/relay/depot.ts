@@ -1,0 +1,110 @@
+// The depot: content by digest, fetched from upstream with Range resume, kept only once verified.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable, Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Faults } from '../common/faults.ts';
+import { verifyPackage } from '../protocol/crypto.ts';
+import type { Client } from '../protocol/client.ts';
+import type { PackageRef } from '../protocol/types.ts';
+
+export class ContentError extends Error {
+  constructor(readonly failureType: string, message: string, readonly retryable = false) {
+    super(message);
+  }
+}
+
+/** Maps low-level errors to the failure types the alert center knows. */
+export function failureTypeOf(e: unknown): ContentError {
+  if (e instanceof ContentError) return e;
+  const err = e as NodeJS.ErrnoException & { status?: number };
+  const code = err.code ?? '';
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new ContentError('DISK_FULL', err.message);
+  if (['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'UND_ERR_SOCKET', 'TimeoutError', 'ABORT_ERR', 'UND_ERR_CONNECT_TIMEOUT'].includes(code) || err.name === 'TimeoutError' || err.status === 0 || (err.status ?? 0) >= 500)
+    return new ContentError('UNREACHABLE', err.message, true);
+  return new ContentError('FETCH_FAILED', err.message);
+}
+
+export interface FetchOptions { rateLimitKBps?: number; signal?: AbortSignal; onStart?: (from: number) => void; onProgress?: (bytes: number) => void }
+
+export class Depot {
+  constructor(private readonly dataDir: string, private readonly faults: Faults) {}
+
+  path(digest: string) {
+    const hex = digest.replace(/^sha256:/, '');
+    if (!/^[0-9a-f]{64}$/.test(hex)) throw new ContentError('FETCH_FAILED', `"${digest}" is not a sha256 digest`);
+    return join(this.dataDir, 'depot', 'sha256', hex.slice(0, 2), hex);
+  }
+
+  has(digest: string) {
+    return existsSync(this.path(digest));
+  }
+
+  async partialBytes(digest: string) {
+    try {
+      return (await stat(this.path(digest) + '.part')).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Fetches one package into the depot, resuming a `.part` left by an earlier attempt.
+   * Verifies digest and signature before the file gets its final name.
+   */
+  async fetch(pkg: PackageRef, upstream: Client, contentPath: string, publicKey: string, opts: FetchOptions = {}) {
+    const final = this.path(pkg.digest);
+    if (existsSync(final)) return { fetched: 0, from: pkg.size };
+    if (!verifyPackage(publicKey, pkg, pkg.signature))
+      throw new ContentError('SIGNATURE_INVALID', `${pkg.name}@${pkg.version}: the signature does not verify with the master's key; refusing it`);
+    const part = final + '.part';
+    await mkdir(dirname(final), { recursive: true });
+    const hash = createHash('sha256');
+    let from = await this.partialBytes(pkg.digest);
+    if (from > pkg.size) {
+      await rm(part, { force: true });
+      from = 0;
+    }
+    // Resume: the bytes already on disk are part of the digest.
+    if (from > 0) await pipeline(createReadStream(part, { end: from - 1 }), new Writable({ write: (c, _e, cb) => (hash.update(c), cb()) }));
+    opts.onStart?.(from);
+    if (from < pkg.size) {
+      this.faults.throwIf('relay.upstream.fetch');
+      const res = await upstream.raw('GET', contentPath, { headers: from ? { range: `bytes=${from}-` } : {}, signal: opts.signal, timeoutMs: 3_600_000 });
+      if (from > 0 && res.status !== 206) throw new ContentError('FETCH_FAILED', `upstream ignored the Range request (status ${res.status})`);
+      const faults = this.faults;
+      const started = Date.now();
+      let received = 0;
+      const limit = opts.rateLimitKBps ? opts.rateLimitKBps * 1024 : 0;
+      const meter = new Transform({
+        async transform(chunk: Buffer, _e, cb) {
+          try {
+            faults.throwIf('relay.depot.write');
+            hash.update(chunk);
+            received += chunk.length;
+            opts.onProgress?.(from + received);
+            if (limit) {
+              const ahead = (received / limit) * 1000 - (Date.now() - started);
+              if (ahead > 0) await sleep(ahead, undefined, { signal: opts.signal });
+            }
+            cb(null, chunk);
+          } catch (e) {
+            cb(e as Error);
+          }
+        },
+      });
+      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), meter, createWriteStream(part, { flags: 'a' }), { signal: opts.signal });
+    }
+    const got = `sha256:${hash.digest('hex')}`;
+    const size = (await stat(part)).size;
+    if (got !== pkg.digest || size !== pkg.size) {
+      await rm(part, { force: true });
+      throw new ContentError('DIGEST_MISMATCH', `${pkg.name}@${pkg.version}: digest mismatch: expected ${pkg.digest} (${pkg.size} bytes), got ${got} (${size} bytes); the content was refused`);
+    }
+    await rename(part, final);
+    return { fetched: pkg.size - from, from };
+  }
+}

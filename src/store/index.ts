@@ -1,0 +1,42 @@
+// The data-access layer: the only place that knows which SQL driver is behind the master's database.
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
+import pg from 'pg';
+import { migrations } from './migrations.ts';
+import type { Database } from './schema.ts';
+
+export type { Database } from './schema.ts';
+export type Db = Kysely<Database>;
+
+export interface Store {
+  db: Db;
+  dialect: 'sqlite' | 'postgres';
+  close(): Promise<void>;
+}
+
+/** Opens `postgres://…` or a SQLite file path, and brings its schema up to date. */
+export async function openStore(url: string): Promise<Store> {
+  const dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
+  let db: Db;
+  if (dialect === 'postgres') {
+    // bigint columns (sizes) come back as numbers: our sizes stay far below 2^53.
+    pg.types.setTypeParser(20, (v) => Number(v));
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 8 }) }) });
+  } else {
+    const file = url.replace(/^sqlite:(\/\/)?/, '');
+    const conn = new BetterSqlite3(file);
+    conn.pragma('journal_mode = WAL');
+    // FULL: an acknowledged write (an alert, a report) survives a power cut, not only a crash.
+    conn.pragma('synchronous = FULL');
+    conn.pragma('busy_timeout = 5000');
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: conn }) });
+  }
+  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    await db.destroy();
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`);
+  }
+  return { db, dialect, close: () => db.destroy() };
+}

@@ -1,0 +1,37 @@
+// Numbered migrations: append only, never edit one that has landed.
+import { sql, type Kysely, type Migration } from 'kysely';
+
+type Dialect = 'sqlite' | 'postgres';
+
+const autoId = (d: Dialect) => (d === 'postgres' ? 'serial primary key' : 'integer primary key autoincrement');
+
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    '0001_initial': {
+      async up(db: Kysely<any>) {
+        const ddl = [
+          `create table centers (id text primary key, name text not null, email text not null)`,
+          `create table locations (code text primary key, name text not null, center text not null)`,
+          `create table devices (id text primary key, kind text not null, location text not null, relay text, upstream text, labels text not null, hostname text, token_hash text)`,
+          `create table packages (name text not null, version text not null, digest text not null, size bigint not null, signature text not null, created_at text not null, primary key (name, version))`,
+          `create table jobs (id text primary key, packages text not null, params text not null, created_at text not null, created_by text not null)`,
+          `create table commands (seq ${autoId(dialect)}, command_id text not null unique, job_id text not null, relay_id text not null, kind text not null, body text not null, issued_at text not null, acked_at text)`,
+          `create index commands_relay on commands (relay_id, seq)`,
+          `create table targets (job_id text not null, device_id text not null, relay_id text not null, state text not null, attempt integer not null, failure_type text, error text, updated_at text not null, primary key (job_id, device_id))`,
+          `create table relay_jobs (job_id text not null, relay_id text not null, state text not null, failure_type text, error text, updated_at text not null, primary key (job_id, relay_id))`,
+          `create table relays (id text primary key, url text, admin_token text, last_heartbeat text, down_since text)`,
+          `create table alerts (id ${autoId(dialect)}, source text not null, alert_id text not null, received_at text not null, at text not null, raw text not null, format text not null, device_id text, failure_type text, location text, location_reported text, job_id text, message text, outcome text not null, steps text not null, ticket_id text, counted integer not null, unique (source, alert_id))`,
+          `create index alerts_track on alerts (device_id, failure_type, at)`,
+          `create table failed_distributions (id ${autoId(dialect)}, relay_id text not null, job_id text not null, failure_type text not null, first_seen text not null, last_seen text not null, alert_count integer not null, ticket_id text, state text not null)`,
+          `create index failed_by_job on failed_distributions (relay_id, job_id)`,
+          `create table tickets (id text primary key, device_id text not null, failure_type text not null, state text not null, center_id text, location text, alert_ids text not null, jobs text not null, summary text not null, created_at text not null, updated_at text not null, mail_attempts integer not null, mail_error text, resolve_key text not null)`,
+          `create table outbox (id ${autoId(dialect)}, ticket_id text not null, recipients text not null, subject text not null, body text not null, attempts integer not null, next_at text not null, state text not null, last_error text)`,
+          `create table outages (id text primary key, device_id text, location text, from_at text not null, until_at text not null, reason text not null, created_at text not null)`,
+          `create table device_overrides (device_id text not null, failure_type text not null, threshold integer not null, primary key (device_id, failure_type))`,
+          `create table plans (id text primary key, relay_id text not null, job_id text not null, body text not null, state text not null, created_at text not null, updated_at text not null)`,
+        ];
+        for (const stmt of ddl) await sql.raw(stmt).execute(db);
+      },
+    },
+  };
+}

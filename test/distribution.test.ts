@@ -1,0 +1,169 @@
+// Issue 2: master → 2 relays → 6 agents as real processes; tampering, escaping archives, relay crash.
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tar from 'tar';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobLog } from '../src/relay/joblog.ts';
+import { runFanout, startNetwork, waitFor, writePackage, type Network } from './helpers.ts';
+
+let net: Network;
+const relays = ['relay-a', 'relay-b'];
+const endpoints = relays.flatMap((r) => [1, 2, 3].map((k) => `${r}-pos-${k}`));
+
+async function buildAndPush(dir: string) {
+  const file = `${dir}.tgz`;
+  const b = await runFanout(['package', 'build', dir, '-o', file, '--json']);
+  expect(b.code, b.stderr).toBe(0);
+  const p = await runFanout(['package', 'push', file, '--json'], { env: net.env });
+  expect(p.code, p.stderr).toBe(0);
+  return JSON.parse(p.stdout) as { name: string; version: string; digest: string; size: number };
+}
+
+async function jobStatus(jobId: string) {
+  const r = await runFanout(['job', 'status', jobId, '--json'], { env: net.env });
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as { jobId: string; state: string; targets: { deviceId: string; relayId: string; state: string; failureType: string | null; error: string | null }[] };
+}
+
+beforeAll(async () => {
+  net = await startNetwork({ name: 'dist', relays, agentsPerRelay: 3 });
+});
+afterAll(async () => {
+  await net?.stopAll();
+});
+
+describe('distribution path', () => {
+  it('installs a job of two packages on every target, with files in each agent root', async () => {
+    const app = writePackage(join(net.dir, 'pkgs', 'pos-app'), 'pos-app', '2.4.1', { 'app.txt': 'pos app 2.4.1\n' },
+      '#!/bin/sh\necho "$FANOUT_PACKAGE $FANOUT_VERSION $FANOUT_JOB" > installed-by-script.txt\n');
+    const cfg = writePackage(join(net.dir, 'pkgs', 'pos-config'), 'pos-config', '1.0.0', { 'config.ini': '[pos]\nmode=store\n' });
+    await buildAndPush(app);
+    await buildAndPush(cfg);
+    const c = await runFanout(['job', 'create', '--package', 'pos-app@2.4.1', '--package', 'pos-config@1.0.0', '--label', 'role=pos', '--json'], { env: net.env });
+    expect(c.code, c.stderr).toBe(0);
+    const { jobId } = JSON.parse(c.stdout);
+    const w = await runFanout(['job', 'wait', jobId, '--timeout', '60', '--json'], { env: net.env, timeoutMs: 90_000 });
+    expect(w.code, w.stdout + w.stderr).toBe(0);
+    const st = JSON.parse(w.stdout);
+    expect(st.state).toBe('complete');
+    expect(st.targets.map((t: { deviceId: string }) => t.deviceId).sort()).toEqual([...endpoints].sort());
+    for (const t of st.targets) expect(t.state).toBe('installed');
+    for (const id of endpoints) {
+      const root = net.agents[id].root;
+      expect(readFileSync(join(root, 'pos-app', 'current', 'app.txt'), 'utf8')).toBe('pos app 2.4.1\n');
+      expect(readFileSync(join(root, 'pos-app', '2.4.1', 'installed-by-script.txt'), 'utf8').trim()).toBe(`pos-app 2.4.1 ${jobId}`);
+      expect(readFileSync(join(root, 'pos-config', 'current', 'config.ini'), 'utf8')).toContain('mode=store');
+      const installed = JSON.parse(readFileSync(join(net.agents[id].data, 'installed.json'), 'utf8'));
+      expect(Object.keys(installed).sort()).toEqual(['pos-app@2.4.1', 'pos-config@1.0.0']);
+    }
+    // The relay's job log starts with the command and records the fetches and every target.
+    const log = new JobLog(net.relays['relay-a'].data).read(jobId);
+    expect(log[0].type).toBe('command');
+    expect(log.filter((r) => r.type === 'fetch' && r.event === 'verified')).toHaveLength(2);
+    expect(log.at(-1)?.type).toBe('complete');
+  });
+
+  it('re-installing a version that is installed runs nothing again', async () => {
+    const c = await runFanout(['job', 'create', '--package', 'pos-app@2.4.1', '--target', 'relay-a-pos-1', '--json'], { env: net.env });
+    const { jobId } = JSON.parse(c.stdout);
+    const w = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
+    expect(w.code, w.stderr).toBe(0);
+    const script = readFileSync(join(net.agents['relay-a-pos-1'].root, 'pos-app', '2.4.1', 'installed-by-script.txt'), 'utf8');
+    expect(script).not.toContain(jobId);
+  });
+
+  it('refuses a tampered blob with a clear error and failed targets', async () => {
+    const dir = writePackage(join(net.dir, 'pkgs', 'tampered'), 'tampered', '1.0.0', { 'data.bin': 'x'.repeat(5000) });
+    const pkg = await buildAndPush(dir);
+    const hex = pkg.digest.slice(7);
+    const blob = join(net.dir, 'master', 'blobs', 'sha256', hex.slice(0, 2), hex);
+    const bytes = readFileSync(blob);
+    bytes[bytes.length - 10] ^= 0xff;
+    writeFileSync(blob, bytes);
+    const c = await runFanout(['job', 'create', '--package', 'tampered@1.0.0', '--target', 'relay-b-pos-1', '--target', 'relay-b-pos-2', '--json'], { env: net.env });
+    const { jobId } = JSON.parse(c.stdout);
+    const w = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
+    expect(w.code).toBe(1);
+    const st = JSON.parse(w.stdout);
+    expect(st.state).toBe('failed');
+    for (const t of st.targets) {
+      expect(t.state).toBe('failed');
+      expect(t.failureType).toBe('DIGEST_MISMATCH');
+      expect(t.error).toMatch(/digest mismatch/);
+    }
+    expect(existsSync(join(net.agents['relay-b-pos-1'].root, 'tampered'))).toBe(false);
+  });
+
+  it('refuses an archive whose entries escape the package folder', async () => {
+    const dir = join(net.dir, 'pkgs', 'escape');
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    writeFileSync(join(dir, 'fanout.json'), JSON.stringify({ name: 'escape', version: '1.0.0' }));
+    writeFileSync(join(dir, 'sub', 'evil.txt'), 'owned\n');
+    const file = `${dir}.tgz`;
+    // Hand-made hostile archive: an entry named ../../evil.txt, written with preservePaths.
+    await tar.c({ gzip: true, file, cwd: dir, portable: true, preservePaths: true, onWriteEntry: (e: { path: string }) => { if (e.path === 'sub/evil.txt') e.path = '../../evil.txt'; } } as never, ['fanout.json', 'sub/evil.txt']);
+    const p = await runFanout(['package', 'push', file, '--json'], { env: net.env });
+    expect(p.code, p.stderr).toBe(0);
+    const c = await runFanout(['job', 'create', '--package', 'escape@1.0.0', '--target', 'relay-a-pos-2', '--param', 'maxAttempts=1', '--json'], { env: net.env });
+    const { jobId } = JSON.parse(c.stdout);
+    const w = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
+    expect(w.code).toBe(1);
+    const t = JSON.parse(w.stdout).targets[0];
+    expect(t.state).toBe('failed');
+    expect(t.failureType).toBe('UNSAFE_ARCHIVE');
+    expect(t.error).toMatch(/escapes the package folder/);
+    const root = net.agents['relay-a-pos-2'].root;
+    expect(existsSync(join(root, '..', 'evil.txt'))).toBe(false);
+    expect(existsSync(join(root, 'escape', '1.0.0'))).toBe(false);
+  });
+
+  it('rejects requests without a valid token, and a relay cannot read another relay\'s commands', async () => {
+    const r = await fetch(`${net.master.url}/api/v1/jobs`, { headers: { authorization: 'Bearer nope' } });
+    expect(r.status).toBe(401);
+    expect((await r.json()).error.code).toBe('FANOUT_ERR_AUTH_INVALID');
+    const asRelay = await fetch(`${net.master.url}/api/v1/jobs`, { headers: { authorization: `Bearer ${net.tokens['relay-a']}` } });
+    expect(asRelay.status).toBe(403);
+    const cmds = await fetch(`${net.master.url}/api/v1/relay/commands?after=0&wait=0`, { headers: { authorization: `Bearer ${net.tokens['relay-a']}` } });
+    const body = await cmds.json();
+    expect(body.commands.length).toBeGreaterThan(0);
+    expect(body.commands.every((c: { relayId: string }) => c.relayId === 'relay-a')).toBe(true);
+    const agentAtMaster = await fetch(`${net.master.url}/api/v1/relay/commands`, { headers: { authorization: `Bearer ${net.tokens['relay-a-pos-1']}` } });
+    expect(agentAtMaster.status).toBe(403);
+  });
+
+  it('a relay killed mid-transfer finishes from its job log without fetching verified content again', async () => {
+    const small = await buildAndPush(writePackage(join(net.dir, 'pkgs', 'small'), 'small', '1.0.0', { 'a.txt': 'small\n' }));
+    const bigDir = writePackage(join(net.dir, 'pkgs', 'big'), 'big', '1.0.0', {});
+    // Incompressible content so the archive stays large.
+    writeFileSync(join(bigDir, 'blob.bin'), Buffer.from(Array.from({ length: 600 * 1024 }, () => Math.floor(Math.random() * 256))));
+    const big = await buildAndPush(bigDir);
+    const c = await runFanout(['job', 'create', '--package', 'small@1.0.0', '--package', 'big@1.0.0', '--target', 'relay-b-pos-3', '--param', 'rateLimitKBps=150', '--json'], { env: net.env });
+    const { jobId } = JSON.parse(c.stdout);
+    const relay = net.relays['relay-b'];
+    const part = join(relay.data, 'depot', 'sha256', big.digest.slice(7, 9), big.digest.slice(7) + '.part');
+    await waitFor('a partial download of the big package', async () => existsSync(part) && readFileSync(part).length > 100 * 1024, 30_000, 50);
+    await relay.kill();
+    const before = readFileSync(part).length;
+    expect(before).toBeLessThan(big.size);
+    const logBefore = new JobLog(relay.data).read(jobId);
+    expect(logBefore.some((r) => r.type === 'fetch' && r.event === 'verified' && r.digest === small.digest)).toBe(true);
+    // Same address again, as a relay host would come back: its agents keep their --relay URL.
+    await net.startRelay('relay-b', ['--listen', new URL(relay.url).host]);
+    const w = await runFanout(['job', 'wait', jobId, '--timeout', '60', '--json'], { env: net.env, timeoutMs: 90_000 });
+    expect(w.code, w.stdout + w.stderr).toBe(0);
+    const log = new JobLog(relay.data).read(jobId);
+    const starts = log.filter((r) => r.type === 'fetch' && r.event === 'started');
+    expect(starts.filter((r) => r.type === 'fetch' && r.digest === small.digest)).toHaveLength(1);
+    const bigStarts = starts.filter((r) => r.type === 'fetch' && r.digest === big.digest);
+    expect(bigStarts).toHaveLength(2);
+    expect((bigStarts[1] as { from: number }).from).toBe(before);
+    // The small package came from the master once; the big one's second fetch asked only for the rest.
+    const metrics = await (await fetch(`${net.master.url}/metrics`)).text();
+    const served = (d: string) => Number(new RegExp(`fanout_blob_bytes_served_total\\{digest="${d}"\\} (\\d+)`).exec(metrics)?.[1]);
+    expect(served(small.digest)).toBe(small.size);
+    const verifiedBig = log.find((r) => r.type === 'fetch' && r.event === 'verified' && r.digest === big.digest) as { bytes: number };
+    expect(verifiedBig.bytes).toBe(big.size - before);
+    expect(readFileSync(join(net.agents['relay-b-pos-3'].root, 'big', 'current', 'blob.bin')).length).toBe(600 * 1024);
+  });
+});
+

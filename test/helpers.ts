@@ -1,0 +1,166 @@
+// Real processes on loopback for integration tests: start, wait for "listening on", stop.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from '../src/protocol/client.ts';
+
+export const BIN = resolve(import.meta.dirname, '..', 'bin', 'fanout.js');
+
+export function tempDir(name: string) {
+  return mkdtempSync(join(tmpdir(), `fanout-${name}-`));
+}
+
+export interface Proc { child: ChildProcess; url: string; logFile: string; stop(signal?: NodeJS.Signals): Promise<number | null>; kill(): Promise<void> }
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+/** Starts `fanout ARGS…`; resolves once it prints its listening (or polling) line. */
+export async function startFanout(args: string[], opts: { env?: Record<string, string>; logDir: string; name: string; ready?: RegExp; timeoutMs?: number }): Promise<Proc> {
+  mkdirSync(opts.logDir, { recursive: true });
+  const logFile = join(opts.logDir, `${opts.name}.log`);
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, FANOUT_LOG_LEVEL: 'info', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.stderr!.pipe(log);
+  const ready = opts.ready ?? /listening on (http:\/\/\S+)/;
+  const url = await new Promise<string>((res, rej) => {
+    let out = '';
+    const timer = setTimeout(() => rej(new Error(`${opts.name} did not start within ${opts.timeoutMs ?? 20000}ms; log: ${logFile}\n${out}`)), opts.timeoutMs ?? 20_000);
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      log.write(c);
+      const m = ready.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        res(m[1] ?? '');
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`${opts.name} exited with ${code} before it was ready; log: ${logFile}\n${readFileSync(logFile, 'utf8').slice(-3000)}`));
+    });
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => (running.delete(child), r(code))));
+  return {
+    child, url, logFile,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+    async kill() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Runs `fanout ARGS…` to completion. */
+export function runFanout(args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('exit', (code) => (clearTimeout(timer), res({ code, stdout, stderr })));
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+  });
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+export function writePackage(dir: string, name: string, version: string, files: Record<string, string>, install?: string) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'fanout.json'), JSON.stringify({ name, version, ...(install ? { install: { run: 'install.sh', timeoutSec: 30 } } : {}) }));
+  if (install) writeFileSync(join(dir, 'install.sh'), install);
+  for (const [f, c] of Object.entries(files)) writeFileSync(join(dir, f), c);
+  return dir;
+}
+
+export interface Network {
+  dir: string;
+  master: Proc;
+  adminToken: string;
+  admin: Client;
+  tokens: Record<string, string>;
+  relays: Record<string, Proc & { data: string }>;
+  agents: Record<string, Proc & { data: string; root: string }>;
+  env: Record<string, string>;
+  startRelay(id: string, extra?: string[], env?: Record<string, string>): Promise<Proc & { data: string }>;
+  startAgent(id: string, relayId: string, env?: Record<string, string>): Promise<Proc & { data: string; root: string }>;
+  stopAll(): Promise<void>;
+}
+
+export function inventoryYaml(relays: string[], agentsPerRelay: number, smtpEmail = 'south-ops@example.test') {
+  const lines = [
+    'centers:',
+    '  - id: mc-south', '    name: South Field Services', `    email: [${smtpEmail}]`,
+    '  - id: mc-north', '    name: North Field Services', '    email: [north-ops@example.test]',
+    'locations:',
+    ...relays.flatMap((r, i) => [`  - code: LOC-${i}`, `    name: Store ${String(i + 42).padStart(4, '0')}, ${i % 2 ? 'Denver, CO' : 'Dallas, TX'}`, `    center: ${i % 2 ? 'mc-north' : 'mc-south'}`]),
+    'devices:',
+    ...relays.flatMap((r, i) => [
+      `  - id: ${r}`, '    kind: relay', `    location: LOC-${i}`, '    upstream: master',
+      ...Array.from({ length: agentsPerRelay }, (_, k) => [`  - id: ${r}-pos-${k + 1}`, '    kind: endpoint', `    location: LOC-${i}`, `    relay: ${r}`, '    labels: {role: pos}']).flat(),
+    ]),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+export async function startNetwork(o: { name: string; relays: string[]; agentsPerRelay: number; config?: string; masterArgs?: string[]; startAgents?: boolean; heartbeatMs?: number }): Promise<Network> {
+  const dir = tempDir(o.name);
+  const logDir = join(dir, 'logs');
+  const mdata = join(dir, 'master');
+  mkdirSync(mdata, { recursive: true });
+  if (o.config) writeFileSync(join(mdata, 'fanout.yaml'), o.config);
+  const master = await startFanout(['master', '--data', mdata, '--listen', '127.0.0.1:0', '--allow-faults', ...(o.masterArgs ?? [])], { logDir, name: 'master' });
+  const adminToken = readFileSync(join(mdata, 'admin.token'), 'utf8').trim();
+  const admin = new Client({ baseUrl: master.url, token: adminToken });
+  const env = { FANOUT_MASTER: master.url, FANOUT_TOKEN: adminToken };
+  writeFileSync(join(dir, 'inventory.yaml'), inventoryYaml(o.relays, o.agentsPerRelay));
+  const imp = await runFanout(['inventory', 'import', join(dir, 'inventory.yaml'), '--json'], { env });
+  if (imp.code !== 0) throw new Error(`inventory import failed: ${imp.stderr}`);
+  const tokens: Record<string, string> = Object.fromEntries(JSON.parse(imp.stdout).devices.map((d: { id: string; token: string }) => [d.id, d.token]));
+  const net: Network = {
+    dir, master, adminToken, admin, tokens, relays: {}, agents: {}, env,
+    async startRelay(id, extra = [], renv = {}) {
+      const data = join(dir, id);
+      const p = await startFanout(['relay', '--master', master.url, '--id', id, '--token', tokens[id], '--data', data, '--listen', '127.0.0.1:0', '--allow-faults', '--heartbeat-ms', String(o.heartbeatMs ?? 1000), ...extra], { logDir, name: id, env: renv });
+      return (net.relays[id] = Object.assign(p, { data }));
+    },
+    async startAgent(id, relayId, aenv = {}) {
+      const data = join(dir, 'agents', id, 'data');
+      const root = join(dir, 'agents', id, 'root');
+      const p = await startFanout(['agent', '--relay', net.relays[relayId].url, '--id', id, '--token', tokens[id], '--data', data, '--root', root, '--allow-faults'], { logDir, name: id, ready: /agent \S+ polling/, env: aenv });
+      return (net.agents[id] = Object.assign(p, { data, root }));
+    },
+    async stopAll() {
+      await Promise.all([...Object.values(net.agents), ...Object.values(net.relays)].map((p) => p.stop()));
+      await master.stop();
+    },
+  };
+  for (const r of o.relays) await net.startRelay(r);
+  if (o.startAgents !== false) await Promise.all(o.relays.flatMap((r) => Array.from({ length: o.agentsPerRelay }, (_, k) => net.startAgent(`${r}-pos-${k + 1}`, r))));
+  return net;
+}
