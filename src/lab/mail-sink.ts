@@ -1,0 +1,55 @@
+// A real SMTP server on loopback that keeps what it receives: the lab's mail sink, and the tests'.
+import { SMTPServer } from 'smtp-server';
+
+export interface SunkMail { from: string; to: string[]; subject: string; text: string; at: string }
+
+export class MailSink {
+  readonly messages: SunkMail[] = [];
+  /** Refuse the next N messages with a 451 (try again later); -1 refuses all. */
+  refuse = 0;
+  attempts = 0;
+  onMail: (m: SunkMail) => void = () => {};
+  private server: SMTPServer;
+  port = 0;
+
+  constructor() {
+    this.server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      logger: false,
+      onData: (stream, session, callback) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          this.attempts++;
+          if (this.refuse !== 0) {
+            if (this.refuse > 0) this.refuse--;
+            const err = Object.assign(new Error('mailbox busy, try again later'), { responseCode: 451 });
+            return callback(err);
+          }
+          const raw = Buffer.concat(chunks).toString('utf8');
+          const [head, ...body] = raw.split(/\r?\n\r?\n/);
+          const subject = /^Subject: (.*(?:\r?\n[ \t].*)*)/im.exec(head)?.[1].replace(/\r?\n[ \t]/g, ' ') ?? '';
+          const text = body.join('\n\n').replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h) => String.fromCharCode(parseInt(h, 16)));
+          const m = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), subject, text, at: new Date().toISOString() };
+          this.messages.push(m);
+          this.onMail(m);
+          callback();
+        });
+      },
+    });
+  }
+
+  async listen(port = 0, host = '127.0.0.1') {
+    await new Promise<void>((res, rej) => {
+      this.server.once('error', rej);
+      this.server.listen(port, host, () => res());
+    });
+    this.port = (this.server.server.address() as { port: number }).port;
+    return this.port;
+  }
+
+  close() {
+    return new Promise<void>((res) => this.server.close(() => res()));
+  }
+}
