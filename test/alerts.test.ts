@@ -3,8 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailSink } from '../src/lab/mail-sink.ts';
 import { runFanout, startNetwork, waitFor, type Network } from './helpers.ts';
 
+import { pgDatabase } from './pg.ts';
+
+// The same suite runs with the master on SQLite and on PostgreSQL.
+for (const backend of ['sqlite', 'postgres'] as const) describe(`alert center (${backend})`, () => {
 let net: Network;
 const sink = new MailSink();
+let drop = async () => {};
 
 const cli = async (args: string[]) => {
   const r = await runFanout([...args, '--json'], { env: net.env });
@@ -19,8 +24,14 @@ const step = (a: { steps: { step: string; outcome: string; detail?: string }[] }
 
 beforeAll(async () => {
   const port = await sink.listen();
+  const masterArgs: string[] = [];
+  if (backend === 'postgres') {
+    const pgdb = await pgDatabase();
+    masterArgs.push('--db', pgdb.url);
+    drop = pgdb.drop;
+  }
   net = await startNetwork({
-    name: 'alerts', relays: ['relay-dal', 'relay-den'], agentsPerRelay: 2, startAgents: false, heartbeatMs: 500,
+    name: 'alerts', masterArgs, relays: ['relay-dal', 'relay-den'], agentsPerRelay: 2, startAgents: false, heartbeatMs: 500,
     config: [
       'alerts:',
       '  window: 24h',
@@ -44,6 +55,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await net?.stopAll();
   await sink.close();
+  await drop();
 });
 
 describe('alert center', () => {
@@ -188,4 +200,5 @@ describe('alert center', () => {
     const a = await waitFor('a RELAY_DOWN alert', async () => (await cli(['alerts', 'list'])).find((x: any) => x.failureType === 'RELAY_DOWN' && x.deviceId === 'relay-dal'), 20_000, 500);
     expect(a.outcome).toBe('ticket');
   });
+});
 });

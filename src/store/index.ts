@@ -21,7 +21,10 @@ export async function openStore(url: string): Promise<Store> {
   if (dialect === 'postgres') {
     // bigint columns (sizes) come back as numbers: our sizes stay far below 2^53.
     pg.types.setTypeParser(20, (v) => Number(v));
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 8 }) }) });
+    const pool = new pg.Pool({ connectionString: url, max: 8 });
+    // An idle connection dropped by the server (restart, admin kill) is replaced on next use, not fatal.
+    pool.on('error', (err) => process.emitWarning(`PostgreSQL connection lost: ${err.message}`));
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   } else {
     const file = url.replace(/^sqlite:(\/\/)?/, '');
     const conn = new BetterSqlite3(file);

@@ -1,0 +1,91 @@
+// One suite, two stores: SQLite and the machine's real PostgreSQL run the same checks.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlertCenter } from '../src/alerts/center.ts';
+import { parseJsonAlert, parseTextLine } from '../src/alerts/parse.ts';
+import { Tickets } from '../src/alerts/tickets.ts';
+import { parseConfig } from '../src/master/config.ts';
+import { importInventory, parseInventory } from '../src/master/inventory.ts';
+import { FanoutError } from '../src/protocol/errors.ts';
+import { openStore, type Store } from '../src/store/index.ts';
+import { inventoryYaml, tempDir } from './helpers.ts';
+import { pgDatabase } from './pg.ts';
+
+const backends: { name: string; open: () => Promise<{ url: string; drop(): Promise<void> }> }[] = [
+  { name: 'sqlite', open: async () => ({ url: join(tempDir('store'), 'master.db'), drop: async () => {} }) },
+  { name: 'postgres', open: pgDatabase },
+];
+
+for (const backend of backends) {
+  describe(`store contract: ${backend.name}`, () => {
+    let store: Store;
+    let db: { url: string; drop(): Promise<void> };
+    const cfg = parseConfig('alerts: { failureTypes: { DISK_FULL: { threshold: 1, patterns: [ENOSPC] }, UNREACHABLE: { threshold: 2, patterns: [timed out] } } }');
+
+    beforeAll(async () => {
+      db = await backend.open();
+      store = await openStore(db.url);
+      await importInventory(store.db, parseInventory(inventoryYaml(['relay-x'], 2)));
+    });
+    afterAll(async () => {
+      await store?.close();
+      await db?.drop();
+    });
+
+    it('migrates once: opening again finds the schema current', async () => {
+      const again = await openStore(db.url);
+      const n = await again.db.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      expect(Number(n.n)).toBe(3);
+      await again.close();
+    });
+
+    it('rejects an invalid inventory whole, listing every error, and keeps what was there', async () => {
+      const bad = parseInventory('devices:\n  - {id: e1, kind: endpoint, location: NOPE, relay: ghost}\n  - {id: e2, kind: endpoint, location: LOC-0}\n');
+      const err = await importInventory(store.db, bad).catch((e) => e);
+      expect(err).toBeInstanceOf(FanoutError);
+      expect(err.details).toEqual([
+        'devices.0 (e1): location "NOPE" is not defined',
+        'devices.0 (e1): relay "ghost" is not a relay in the inventory',
+        'devices.1 (e2): an endpoint needs "relay"',
+      ]);
+      expect(await store.db.selectFrom('devices').select('id').where('id', 'in', ['e1', 'e2']).execute()).toEqual([]);
+      expect(() => parseInventory('devices: [ {id: x')).toThrow(/not valid YAML/);
+    });
+
+    it('counts alerts in the window, does not count a retry twice, and opens one ticket per device and type', async () => {
+      const center = new AlertCenter(store.db, cfg, () => 'http://master.test');
+      const line = (t: string) => parseTextLine(`${t} relay-x-pos-1 - msg="probe timed out"`, 'test');
+      const [a1] = await center.ingest([line('2026-11-24T10:00:00Z')]);
+      const [dup] = await center.ingest([line('2026-11-24T10:00:00Z')]);
+      expect(dup).toMatchObject({ id: a1.id, duplicate: true });
+      expect(a1.outcome).toBe('below_threshold');
+      const [a2] = await center.ingest([line('2026-11-24T11:00:00Z')]);
+      expect(a2.outcome).toBe('ticket');
+      const [a3] = await center.ingest([line('2026-11-24T12:00:00Z')]);
+      expect(a3.outcome).toBe('attached_to_open_ticket');
+      expect(a3.ticketId).toBe(a2.ticketId);
+      // Outside the 24 h window the count starts again.
+      const [late] = await center.ingest([parseTextLine('2026-11-26T12:00:00Z relay-x-pos-2 - msg="probe timed out"', 'test')]);
+      expect(late.outcome).toBe('below_threshold');
+      const outbox = await store.db.selectFrom('outbox').selectAll().where('ticket_id', '=', a2.ticketId!).execute();
+      expect(outbox).toHaveLength(1);
+      expect(JSON.parse(outbox[0].recipients)).toEqual(['south-ops@example.test']);
+      expect(outbox[0].body).toContain(`http://master.test/api/v1/tickets/${a2.ticketId}/resolve?key=`);
+    });
+
+    it('records failed distributions and resolves them with their tickets when the job is repaired', async () => {
+      const center = new AlertCenter(store.db, cfg, () => 'http://master.test');
+      const [a] = await center.ingest([parseJsonAlert({ deviceId: 'relay-x', jobId: 'j-1', message: 'ENOSPC: no space left on device', alertId: 'r1' }, 'relay-x')]);
+      expect(a.outcome).toBe('ticket');
+      await center.ingest([parseJsonAlert({ deviceId: 'relay-x', jobId: 'j-1', message: 'ENOSPC again', alertId: 'r2' }, 'relay-x')]);
+      const tickets = new Tickets(store.db);
+      const [f] = await tickets.failedList();
+      expect(f).toMatchObject({ relayId: 'relay-x', jobId: 'j-1', failureType: 'DISK_FULL', state: 'open', alertCount: 2, ticketId: a.ticketId });
+      await tickets.markRedistributing('relay-x', 'j-1');
+      expect((await tickets.failedList())[0].state).toBe('redistributing');
+      expect(await tickets.resolveJob('relay-x', 'j-1')).toBe(true);
+      expect((await tickets.failedList())[0].state).toBe('resolved');
+      expect((await tickets.list()).find((t) => t.id === a.ticketId)?.state).toBe('resolved');
+    });
+  });
+}
