@@ -14,7 +14,7 @@ export type JobLogRecord =
 
 export class JobLog {
   readonly dir: string;
-  constructor(dataDir: string) {
+  constructor(dataDir: string, private readonly faults?: { throwIf(point: string): void }) {
     this.dir = join(dataDir, 'jobs');
     mkdirSync(this.dir, { recursive: true });
   }
@@ -30,6 +30,7 @@ export class JobLog {
 
   /** Appends records and fsyncs: when this returns, they survive a crash. */
   append(jobId: string, ...records: JobLogRecord[]) {
+    this.faults?.throwIf('relay.joblog.write');
     const fd = openSync(this.path(jobId), 'a');
     try {
       writeSync(fd, records.map((r) => JSON.stringify(r)).join('\n') + '\n');

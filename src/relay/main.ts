@@ -73,7 +73,7 @@ export async function runRelay(opts: RelayOptions) {
 
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
-  const jobLog = new JobLog(data);
+  const jobLog = new JobLog(data, faults);
   const depot = new Depot(data, faults);
   const reporter = new Reporter(master, log);
   const upstream = opts.upstream ? new Client({ baseUrl: opts.upstream, token: opts.token }) : master;

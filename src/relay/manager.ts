@@ -67,8 +67,44 @@ export class DistributionManager {
     return [...this.jobs.values()];
   }
 
-  private write(st: JobLogState, ...records: JobLogRecord[]) {
-    this.d.jobLog.append(st.jobId, ...records);
+  /** Records the disk refused (ENOSPC…): kept in order and written first once the disk takes them again. */
+  private readonly backlog = new Map<string, JobLogRecord[]>();
+  private backlogTimer?: NodeJS.Timeout;
+
+  /** Appends to the job log; a refused write fails the job (a relay-level failure) and returns false. */
+  private write(st: JobLogState, ...records: JobLogRecord[]): boolean {
+    const pending = [...(this.backlog.get(st.jobId) ?? []), ...records];
+    try {
+      this.d.jobLog.append(st.jobId, ...pending);
+      this.backlog.delete(st.jobId);
+      return true;
+    } catch (e) {
+      const first = !this.backlog.has(st.jobId);
+      this.backlog.set(st.jobId, pending);
+      this.backlogTimer ??= setInterval(() => this.flushBacklog(), 1000);
+      if (first) {
+        const ce = failureTypeOf(e);
+        this.d.log.error({ jobId: st.jobId, err: ce.message }, 'job log write refused; records kept until the disk takes them');
+        this.failJob(st, ce.failureType, `job log write failed: ${ce.message}`);
+      }
+      return false;
+    }
+  }
+
+  private flushBacklog() {
+    for (const [jobId, records] of this.backlog) {
+      try {
+        this.d.jobLog.append(jobId, ...records);
+        this.backlog.delete(jobId);
+        this.d.log.info({ jobId, records: records.length }, 'job log writable again; kept records written');
+      } catch {
+        /* still refused: try again later */
+      }
+    }
+    if (!this.backlog.size) {
+      clearInterval(this.backlogTimer);
+      this.backlogTimer = undefined;
+    }
   }
 
   /** A new command from the master: on disk first, then acknowledged (by the caller), then run. */
@@ -157,7 +193,9 @@ export class DistributionManager {
 
   private setTarget(st: JobLogState, deviceId: string, state: TargetState, attempt: number, failureType?: string, error?: string) {
     const at = new Date().toISOString();
-    this.write(st, { type: 'target', at, deviceId, state, attempt, commandId: st.current.commandId, failureType, error });
+    const written = this.write(st, { type: 'target', at, deviceId, state, attempt, commandId: st.current.commandId, failureType, error });
+    // Not on disk and the job failed meanwhile: the failure's records stand instead.
+    if (!written && state !== 'failed') return;
     st.targets.set(deviceId, { state, attempt, failureType, error, at });
     this.d.reporter.target({ jobId: st.jobId, deviceId, state, attempt, failureType, error, at });
     this.events.emit('changed', st.jobId);
@@ -166,6 +204,7 @@ export class DistributionManager {
   /** Relay-level failure: recorded, every open target failed with the same type, an alert raised. */
   private failJob(st: JobLogState, failureType: string, message: string) {
     if (st.phase === 'failed' || st.phase === 'complete') return;
+    st.phase = 'failed';
     const at = new Date().toISOString();
     this.write(st, { type: 'failed', at, commandId: st.current.commandId, failureType, message });
     st.failure = { failureType, message };
@@ -282,6 +321,8 @@ export class DistributionManager {
   }
 
   async stop() {
+    clearInterval(this.backlogTimer);
+    this.flushBacklog();
     for (const t of this.deadlines.values()) clearTimeout(t);
     for (const a of this.aborts.values()) a.abort();
     await Promise.allSettled(this.running.values());

@@ -1,0 +1,145 @@
+// Issue 4: the whole repair loop with real processes, SMTP and the redistribution tool.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MailSink } from '../src/lab/mail-sink.ts';
+import { Client } from '../src/protocol/client.ts';
+import { runFanout, startNetwork, waitFor, writePackage, type Network } from './helpers.ts';
+
+let net: Network;
+const sink = new MailSink();
+const targets = ['relay-dal-pos-1', 'relay-dal-pos-2', 'relay-dal-pos-3'];
+
+const cli = async (args: string[], input?: string) => {
+  const r = await runFanout([...args, '--json'], { env: net.env, input });
+  expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return JSON.parse(r.stdout);
+};
+const scriptRuns = (id: string, pkg: string) => {
+  try {
+    return readFileSync(join(net.agents[id].root, pkg, 'runs.log'), 'utf8').trim().split('\n').length;
+  } catch {
+    return 0;
+  }
+};
+const served = async () => {
+  const text = await (await fetch(`${net.master.url}/metrics`)).text();
+  return Object.fromEntries([...text.matchAll(/fanout_blob_bytes_served_total\{digest="([^"]+)"\} (\d+)/g)].map((m) => [m[1], Number(m[2])]));
+};
+
+beforeAll(async () => {
+  const port = await sink.listen();
+  net = await startNetwork({
+    name: 'repair', relays: ['relay-dal'], agentsPerRelay: 3,
+    config: `mail:\n  smtp: { host: 127.0.0.1, port: ${port} }\n  retryBaseMs: 200\nredistribution:\n  planOnTicketResolve: true\n  autoApprove: false\n`,
+  });
+});
+afterAll(async () => {
+  await net?.stopAll();
+  await sink.close();
+});
+
+describe('repair loop', () => {
+  it('ENOSPC fails a job → alert → ticket → mail; resolve → plan of the missing targets → approve → all installed', async () => {
+    // Each install appends to a file outside the version folder, so re-installs would show.
+    const install = '#!/bin/sh\necho "$FANOUT_JOB" >> ../runs.log\n';
+    const pkgs = [
+      writePackage(join(net.dir, 'pkgs', 'pos-app'), 'pos-app', '3.0.0', { 'app.txt': 'app 3\n' }, install),
+      writePackage(join(net.dir, 'pkgs', 'pos-fonts'), 'pos-fonts', '1.2.0', { 'fonts.txt': 'fonts\n' }, install),
+    ];
+    const pushed: { digest: string; size: number }[] = [];
+    for (const dir of pkgs) {
+      await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+      pushed.push(await cli(['package', 'push', `${dir}.tgz`]));
+    }
+    // pos-3 is switched off while the others install.
+    await net.agents['relay-dal-pos-3'].stop();
+    const { jobId } = await cli(['job', 'create', '--package', 'pos-app@3.0.0', '--package', 'pos-fonts@1.2.0', ...targets.flatMap((t) => ['--target', t])]);
+    await waitFor('pos-1 and pos-2 installed', async () => {
+      const st = await cli(['job', 'status', jobId]);
+      return st.targets.filter((t: any) => t.state === 'installed').length === 2;
+    });
+    // The relay's disk fills up; pos-3 comes back and its first report cannot be written.
+    const relay = net.relays['relay-dal'];
+    const relayAdmin = new Client({ baseUrl: relay.url, token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim() });
+    await relayAdmin.post('admin/v1/faults', { 'relay.joblog.write': 'ENOSPC' });
+    await net.startAgent('relay-dal-pos-3', 'relay-dal');
+    const failed = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
+    expect(failed.code).toBe(1);
+    const st = JSON.parse(failed.stdout);
+    expect(st.targets.find((t: any) => t.deviceId === 'relay-dal-pos-3')).toMatchObject({ state: 'failed', failureType: 'DISK_FULL' });
+    expect(st.targets.filter((t: any) => t.state === 'installed').map((t: any) => t.deviceId)).toEqual(['relay-dal-pos-1', 'relay-dal-pos-2']);
+
+    // alert → failed distribution → ticket → mail
+    const ticket = await waitFor('a DISK_FULL ticket for relay-dal', async () => (await cli(['tickets', 'list'])).find((t: any) => t.deviceId === 'relay-dal' && t.failureType === 'DISK_FULL'));
+    const alert = (await cli(['alerts', 'list'])).find((a: any) => a.ticketId === ticket.id);
+    expect(alert.jobId).toBe(jobId);
+    expect(alert.message).toMatch(/ENOSPC/);
+    const mail = await waitFor('the ticket mail', async () => sink.messages.find((m) => m.subject.includes(ticket.id)));
+    expect(mail.text).toContain(jobId);
+    expect((await cli(['failed', 'list'])).find((f: any) => f.jobId === jobId)).toMatchObject({ relayId: 'relay-dal', state: 'open', ticketId: ticket.id });
+
+    // The disk is cleared; the records it refused are written.
+    await relayAdmin.json('DELETE', 'admin/v1/faults');
+    await waitFor('the failure on disk in the job log', async () => readFileSync(join(relay.data, 'jobs', `${jobId}.jsonl`), 'utf8').includes('"type":"failed"'));
+
+    // Answering "no" at the prompt changes nothing.
+    const logBefore = readFileSync(join(relay.data, 'jobs', `${jobId}.jsonl`), 'utf8');
+    const no = await runFanout(['redistribute', '--data', relay.data, '--job', jobId], { input: 'n\n' });
+    expect(no.code, no.stderr).toBe(0);
+    expect(no.stdout).toContain('recipients (1)');
+    expect(no.stdout).toContain('relay-dal-pos-3');
+    expect(no.stdout).toMatch(/2 already installed and left out/);
+    expect(no.stdout).toContain('nothing was changed');
+    expect(readFileSync(join(relay.data, 'jobs', `${jobId}.jsonl`), 'utf8')).toBe(logBefore);
+    expect((await cli(['job', 'status', jobId])).state).toBe('failed');
+
+    // Resolving the ticket asks the relay for a plan: only the missing target.
+    const resolved = await cli(['ticket', 'resolve', ticket.id]);
+    expect(resolved.plans).toHaveLength(1);
+    const plan = resolved.plans[0];
+    expect(plan).toMatchObject({ jobId, state: 'pending', distributionList: ['relay-dal-pos-3'] });
+    expect(plan.packages.map((p: any) => `${p.name}@${p.version}`)).toEqual(['pos-app@3.0.0', 'pos-fonts@1.2.0']);
+    expect(plan.bytesInDepot).toBe(pushed[0].size + pushed[1].size);
+
+    // Approved with the tool over the relay's admin API; it follows the job to the end.
+    const servedBefore = await served();
+    const yes = await runFanout(['redistribute', '--relay', relay.url, '--token', readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(), '--job', jobId, '--yes', '--by', 'test-operator', '--json']);
+    expect(yes.code, yes.stderr).toBe(0);
+    const out = JSON.parse(yes.stdout);
+    expect(out.plans[0]).toMatchObject({ planId: plan.planId, state: 'complete', distributionList: ['relay-dal-pos-3'], repeats: plan.repeats });
+
+    const done = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
+    expect(done.code, done.stdout).toBe(0);
+    expect(JSON.parse(done.stdout).targets.every((t: any) => t.state === 'installed')).toBe(true);
+    for (const t of targets) {
+      expect(readFileSync(join(net.agents[t].root, 'pos-app', 'current', 'app.txt'), 'utf8')).toBe('app 3\n');
+      expect(scriptRuns(t, 'pos-app')).toBe(1); // installed once, whether before the failure or after
+    }
+    // Content already verified in the depot was not fetched again.
+    expect(await served()).toEqual(servedBefore);
+    for (const p of pushed) expect(servedBefore[p.digest]).toBe(p.size);
+
+    // History: the job log keeps the original command, the failure and the redistribution with who approved it.
+    const log = readFileSync(join(relay.data, 'jobs', `${jobId}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(log[0].type).toBe('command');
+    const red = log.find((r: any) => r.type === 'redistribution');
+    expect(red).toMatchObject({ approvedBy: 'test-operator', planId: plan.planId });
+    expect(red.command).toMatchObject({ kind: 'redistribute', repeats: log[0].command.commandId, distributionList: ['relay-dal-pos-3'] });
+
+    // The failed distribution and the job's ticket are resolved.
+    await waitFor('failed distribution resolved', async () => (await cli(['failed', 'list'])).find((f: any) => f.jobId === jobId)?.state === 'resolved');
+    expect((await cli(['tickets', 'list'])).find((t: any) => t.id === ticket.id).state).toBe('resolved');
+    const plans = await net.admin.get('api/v1/plans');
+    expect(plans.find((p: any) => p.planId === plan.planId).state).toBe('complete');
+  });
+
+  it('explains why there is nothing to redistribute', async () => {
+    const r = await runFanout(['redistribute', '--data', net.relays['relay-dal'].data, '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('nothing to redistribute');
+    const bad = await runFanout(['redistribute', '--data', net.relays['relay-dal'].data, '--relay', 'http://x']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--data DIR .* or --relay URL/);
+  });
+});
