@@ -125,9 +125,10 @@ export class AlertCenter {
     // 9. ticket
     const open = await tx.selectFrom('tickets').selectAll().where('device_id', '=', device.id).where('failure_type', '=', c.failureType).where('state', '!=', 'resolved').executeTakeFirst();
     if (open) {
-      const jobs = new Set<string>(JSON.parse(open.jobs));
-      if (a.jobId) jobs.add(a.jobId);
-      await tx.updateTable('tickets').set({ alert_ids: JSON.stringify([...JSON.parse(open.alert_ids), a.alertId]), jobs: JSON.stringify([...jobs]), updated_at: row.received_at }).where('id', '=', open.id).execute();
+      // The alerts of a ticket are found through alerts.ticket_id; the ticket row only grows by new jobs.
+      const jobs: string[] = JSON.parse(open.jobs);
+      if (a.jobId && !jobs.includes(a.jobId))
+        await tx.updateTable('tickets').set({ jobs: JSON.stringify([...jobs, a.jobId]), updated_at: row.received_at }).where('id', '=', open.id).execute();
       if (failed) await tx.updateTable('failed_distributions').set({ ticket_id: open.id }).where('id', '=', failed.id).execute();
       row.ticket_id = open.id;
       steps.push({ step: 'ticket', outcome: 'attached', detail: `ticket ${open.id} is already open for ${device.id} / ${c.failureType}` });
