@@ -1,14 +1,12 @@
 // Installing one package on an endpoint: verify, extract to staging, run the script, switch `current`.
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
 import type { Faults } from '../common/faults.ts';
 import { verifyPackage } from '../protocol/crypto.ts';
-import { parseManifest } from '../protocol/package-file.ts';
+import { parseManifest, sha256File } from '../protocol/package-file.ts';
+export { sha256File };
 import type { JobParams, PackageRef } from '../protocol/types.ts';
 import { extractSafely, UnsafeArchiveError } from './extract.ts';
 
@@ -39,12 +37,6 @@ export class AgentState {
   async journal(entry: Record<string, unknown>) {
     await appendFile(join(this.dataDir, 'journal.jsonl'), JSON.stringify({ at: new Date().toISOString(), ...entry }) + '\n');
   }
-}
-
-export async function sha256File(file: string) {
-  const h = createHash('sha256');
-  await pipeline(createReadStream(file), new Writable({ write: (c, _e, cb) => (h.update(c), cb()) }));
-  return `sha256:${h.digest('hex')}`;
 }
 
 export function verifyDownloaded(pkg: PackageRef, digest: string, publicKey: string) {

@@ -1,12 +1,10 @@
 // Commands an operator runs against the master: inventory, devices, packages, jobs.
 import { createReadStream, existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import * as tar from 'tar';
-import { parseManifest } from '../protocol/package-file.ts';
-import { sha256File } from '../agent/install.ts';
+import { buildPackage } from '../protocol/package-file.ts';
 import { action, CliError, collect, keyValues, masterClient, print, table, withMaster, type MasterFlags } from './common.ts';
 
 export function adminCommands(program: Command) {
@@ -30,13 +28,7 @@ export function adminCommands(program: Command) {
     .requiredOption('-o, --output <file>', 'the package file to write')
     .option('--json', 'print machine-readable JSON')
     .action(action(async (dir: string, o: { output: string; json?: boolean }) => {
-      const mfile = join(dir, 'fanout.json');
-      if (!existsSync(mfile)) throw new CliError(`${dir} has no fanout.json`);
-      const m = parseManifest(await readFile(mfile, 'utf8'), mfile);
-      if (m.install.run && !existsSync(join(dir, m.install.run))) throw new CliError(`install.run "${m.install.run}" is not a file in ${dir}`);
-      const entries = (await readdir(dir)).sort();
-      await tar.c({ gzip: true, cwd: dir, file: o.output, portable: true, noMtime: true }, entries);
-      const out = { name: m.name, version: m.version, file: resolve(o.output), digest: await sha256File(o.output), size: (await stat(o.output)).size };
+      const out = await buildPackage(dir, o.output);
       print(o.json, out, () => `built ${out.name}@${out.version} → ${out.file} (${out.size} bytes, ${out.digest})`);
     }));
   withMaster(pkg.command('push <file>').description('upload a package; the master stores it by SHA-256 and signs it'))

@@ -1,1 +1,109 @@
-export async function runLab(_o: unknown): Promise<number> { throw new Error("lab: not yet built"); }
+// `fanout lab`: a whole network on this machine, and the `repair` scenario run against it.
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+import { Client } from '../protocol/client.ts';
+import { buildPackage } from '../protocol/package-file.ts';
+import { MailSink } from './mail-sink.ts';
+import { spawnFanout, type LabProcess } from './network.ts';
+import { samplePackages, sampleInventory } from './sample.ts';
+import { repairScenario } from './scenario.ts';
+
+export interface LabOptions { data: string; port: number; relays: number; agents: number; scenario: 'none' | 'repair'; exitAfterScenario: boolean }
+
+export const say = (s: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${s}\n`);
+
+export async function runLab(o: LabOptions): Promise<number> {
+  const data = resolve(o.data);
+  // A lab starts fresh each time, so the scenario always tells the same story.
+  await rm(data, { recursive: true, force: true });
+  await mkdir(data, { recursive: true });
+  const logs = join(data, 'logs');
+  const procs: LabProcess[] = [];
+  const sink = new MailSink();
+  let stopping = false;
+  const stopAll = async () => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping the lab…');
+    await Promise.allSettled(procs.filter((p) => p.name !== 'master').map((p) => p.stop()));
+    await Promise.allSettled(procs.filter((p) => p.name === 'master').map((p) => p.stop()));
+    await sink.close().catch(() => undefined);
+    say('stopped');
+  };
+  const onSignal = () => void stopAll().then(() => process.exit(0));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    const smtpPort = await sink.listen();
+    sink.onMail = (m) => say(`mail sink: received "${m.subject}" for ${m.to.join(', ')}`);
+    say(`mail sink (SMTP) on 127.0.0.1:${smtpPort}`);
+    await mkdir(join(data, 'master'), { recursive: true });
+    await writeFile(join(data, 'master', 'fanout.yaml'), [
+      'alerts:', '  window: 24h', '  heartbeatTimeout: 15s',
+      'mail:', `  smtp: { host: 127.0.0.1, port: ${smtpPort}, secure: false }`, '  from: fanout-lab@example.test', '  retries: 3', '  retryBaseMs: 500',
+      'redistribution:', '  planOnTicketResolve: true', '  autoApprove: false', '',
+    ].join('\n'));
+    const master = await spawnFanout('master', ['master', '--data', join(data, 'master'), '--listen', `127.0.0.1:${o.port}`, '--allow-faults'], logs);
+    procs.push(master);
+    const token = (await readFile(join(data, 'master', 'admin.token'), 'utf8')).trim();
+    const admin = new Client({ baseUrl: master.url, token });
+    say(`master on ${master.url}`);
+
+    const inv = await admin.post<{ devices: { id: string; kind: string; token: string }[] }>('api/v1/inventory', sampleInventory(o.relays, o.agents));
+    const tokens = new Map(inv.devices.map((d) => [d.id, d.token]));
+    const relayIds = inv.devices.filter((d) => d.kind === 'relay').map((d) => d.id);
+    say(`inventory: ${relayIds.length} relays, ${inv.devices.length - relayIds.length} endpoints, 3 maintenance centers`);
+
+    const started = await Promise.all(relayIds.map(async (id) => {
+      const dir = join(data, 'relays', id);
+      const p = await spawnFanout(id, ['relay', '--master', master.url, '--id', id, '--token', tokens.get(id)!, '--data', dir, '--listen', '127.0.0.1:0', '--allow-faults', '--heartbeat-ms', '2000'], logs);
+      procs.push(p);
+      return [id, Object.assign(p, { data: dir })] as const;
+    }));
+    const relays = new Map(started);
+    say(`relays: ${[...relays.values()].map((r) => `${r.name} ${r.url}`).join(', ')}`);
+    const endpoints = inv.devices.filter((d) => d.kind === 'endpoint');
+    await Promise.all(endpoints.map(async (d) => {
+      const relayId = d.id.replace(/-pos-\d+$/, '');
+      const dir = join(data, 'agents', d.id);
+      procs.push(await spawnFanout(d.id, ['agent', '--relay', relays.get(relayId)!.url, '--id', d.id, '--token', tokens.get(d.id)!, '--data', join(dir, 'data'), '--root', join(dir, 'root'), '--allow-faults'], logs, /agent \S+ polling/));
+    }));
+    say(`agents: ${endpoints.length} endpoints polling their relays`);
+
+    for (const p of samplePackages(join(data, 'packages'))) {
+      const built = await buildPackage(p.dir, `${p.dir}.tgz`);
+      const res = await admin.raw('POST', 'api/v1/packages', { body: createReadStream(built.file) as unknown as BodyInit, headers: { 'content-type': 'application/gzip' } });
+      const pushed = (await res.json()) as { digest: string };
+      say(`package ${p.name}@${p.version} pushed and signed (${pushed.digest.slice(0, 19)}…)`);
+    }
+    const dashboard = `${master.url}/?token=${encodeURIComponent(token)}`;
+    await writeFile(join(data, 'lab.json'), JSON.stringify({ master: master.url, token, dashboard, smtpPort, relays: Object.fromEntries([...relays].map(([id, r]) => [id, { url: r.url, data: r.data }])) }, null, 2));
+    say('');
+    say(`dashboard: ${dashboard}`);
+    say(`admin token: ${token}   (CLI: export FANOUT_MASTER=${master.url} FANOUT_TOKEN=${token})`);
+    say('');
+
+    let ok = true;
+    if (o.scenario === 'repair') {
+      ok = await repairScenario({ admin, relays, sink, interactive: !o.exitAfterScenario && !!process.stdin.isTTY });
+      say(ok ? 'scenario repair: ended well — every target installed, failed distribution and ticket resolved' : 'scenario repair: did NOT end well (see the logs in ' + logs + ')');
+    }
+    if (o.exitAfterScenario) {
+      await stopAll();
+      return ok ? 0 : 1;
+    }
+    say('the lab keeps running; press Ctrl-C to stop it');
+    await new Promise(() => {}); // until a signal
+    return 0;
+  } catch (e) {
+    process.stderr.write(`fanout lab: ${(e as Error).message}\n`);
+    if (existsSync(logs)) process.stderr.write(`logs are in ${logs}\n`);
+    await stopAll();
+    return 1;
+  }
+}
+
+

@@ -1,6 +1,9 @@
 // The package file: a .tgz whose root holds fanout.json (DESIGN §4).
-import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { z } from 'zod';
@@ -47,4 +50,21 @@ export async function readManifest(source: string | Buffer): Promise<Manifest> {
   }
   if (text === undefined) throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${where}: no fanout.json at the root of the archive`);
   return parseManifest(text, where);
+}
+
+export async function sha256File(file: string) {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(file), new Writable({ write: (c, _e, cb) => (h.update(c), cb()) }));
+  return `sha256:${h.digest('hex')}`;
+}
+
+/** Packs a folder holding fanout.json into a .tgz (`fanout package build`). */
+export async function buildPackage(dir: string, file: string) {
+  const mfile = join(dir, 'fanout.json');
+  if (!existsSync(mfile)) throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${dir} has no fanout.json`);
+  const m = parseManifest(await readFile(mfile, 'utf8'), mfile);
+  if (m.install.run && !existsSync(join(dir, m.install.run))) throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `install.run "${m.install.run}" is not a file in ${dir}`);
+  const entries = (await readdir(dir)).sort();
+  await tar.c({ gzip: true, cwd: dir, file, portable: true, noMtime: true }, entries);
+  return { name: m.name, version: m.version, file: resolve(file), digest: await sha256File(file), size: (await stat(file)).size };
 }
