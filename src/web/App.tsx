@@ -1,1 +1,113 @@
-export function App() { return <h1>Fanout</h1>; }
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { api, AuthError, initialToken, saveToken, subscribe } from './api.ts';
+import { SignIn } from './views/SignIn.tsx';
+import { Jobs } from './views/Jobs.tsx';
+import { Alerts } from './views/Alerts.tsx';
+import { Tickets, Failed, Mail } from './views/Tickets.tsx';
+import { Plans } from './views/Plans.tsx';
+import { Outages, Thresholds } from './views/Settings.tsx';
+
+export interface Snapshot {
+  jobs: any[]; alerts: any[]; failed: any[]; tickets: any[]; plans: any[]; outages: any[]; thresholds: any; outbox: any[]; relays: any[];
+}
+
+const TABS = ['Jobs', 'Alerts', 'Failed distributions', 'Tickets', 'Plans', 'Outages', 'Thresholds', 'Mail'] as const;
+type Tab = (typeof TABS)[number];
+
+async function load(token: string): Promise<Snapshot> {
+  const [jobs, alerts, failed, tickets, plans, outages, thresholds, outbox, relays] = await Promise.all(
+    ['jobs', 'alerts?limit=300', 'failed', 'tickets', 'plans', 'outages', 'thresholds', 'outbox', 'relays'].map((p) => api(token, `/api/v1/${p}`)),
+  );
+  return { jobs, alerts, failed, tickets, plans, outages, thresholds, outbox, relays };
+}
+
+export function App() {
+  const [token, setToken] = useState<string | null>(() => initialToken());
+  const [data, setData] = useState<Snapshot | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [live, setLive] = useState(false);
+  const [tab, setTab] = useState<Tab>(() => (TABS as readonly string[]).includes(decodeURIComponent(location.hash.slice(1))) ? (decodeURIComponent(location.hash.slice(1)) as Tab) : 'Jobs');
+  const loading = useRef(false);
+  const again = useRef(false);
+
+  const refresh = useCallback(async () => {
+    if (!token) return;
+    if (loading.current) return void (again.current = true);
+    loading.current = true;
+    try {
+      setData(await load(token));
+      setError(null);
+    } catch (e) {
+      if (e instanceof AuthError) {
+        saveToken(null);
+        setToken(null);
+        setError(e.message);
+      } else setError((e as Error).message);
+    } finally {
+      loading.current = false;
+      if (again.current) {
+        again.current = false;
+        void refresh();
+      }
+    }
+  }, [token]);
+
+  useEffect(() => {
+    if (!token) return;
+    void refresh();
+    const stop = subscribe(token, () => void refresh(), setLive);
+    const poll = setInterval(() => void refresh(), 5000); // a safety net when events cannot get through
+    return () => (stop(), clearInterval(poll));
+  }, [token, refresh]);
+
+  const act = async (path: string, body: unknown = {}) => {
+    try {
+      await api(token!, path, { method: 'POST', body });
+      await refresh();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+
+  if (!token) return <SignIn error={error} onToken={(t) => (saveToken(t), setError(null), setToken(t))} />;
+  const counts: Partial<Record<Tab, number>> = data
+    ? {
+        Jobs: data.jobs.filter((j) => j.state === 'running').length,
+        Tickets: data.tickets.filter((t) => t.state !== 'resolved').length,
+        Plans: data.plans.filter((p) => p.state === 'pending').length,
+        'Failed distributions': data.failed.filter((f) => f.state !== 'resolved').length,
+      }
+    : {};
+  return (
+    <div className="app">
+      <header>
+        <h1>Fanout</h1>
+        <span className={`live ${live ? 'on' : 'off'}`} title="live updates from the master">{live ? 'live' : 'reconnecting…'}</span>
+        {data && <span className="relays">{data.relays.map((r) => <span key={r.id} className={`relay ${r.down_since ? 'down' : 'up'}`}>{r.id}</span>)}</span>}
+        <button className="link" onClick={() => (saveToken(null), setToken(null))}>Sign out</button>
+      </header>
+      <nav>
+        {TABS.map((t) => (
+          <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? 'active' : ''} onClick={() => ((location.hash = t), setTab(t))}>
+            {t}{counts[t] ? <span className="badge">{counts[t]}</span> : null}
+          </button>
+        ))}
+      </nav>
+      {error && <div className="error" role="alert">{error}</div>}
+      <main>
+        {!data ? <p>Loading…</p> : (
+          <>
+            {tab === 'Jobs' && <Jobs jobs={data.jobs} />}
+            {tab === 'Alerts' && <Alerts alerts={data.alerts} />}
+            {tab === 'Failed distributions' && <Failed failed={data.failed} />}
+            {tab === 'Tickets' && <Tickets tickets={data.tickets} onResolve={(id) => act(`/api/v1/tickets/${id}/resolve`)} />}
+            {tab === 'Plans' && <Plans plans={data.plans} onDecide={(id, d) => act(`/api/v1/plans/${id}/${d}`, { by: 'dashboard' })} />}
+            {tab === 'Outages' && <Outages outages={data.outages} onAdd={(o) => act('/api/v1/outages', o)} />}
+            {tab === 'Thresholds' && <Thresholds thresholds={data.thresholds} />}
+            {tab === 'Mail' && <Mail outbox={data.outbox} />}
+          </>
+        )}
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,32 @@
+import { State, Table, time } from './common.tsx';
+
+export function Jobs({ jobs }: { jobs: any[] }) {
+  if (!jobs.length) return <p className="empty">No jobs yet. Create one with <code>fanout job create</code>.</p>;
+  return (
+    <section>
+      <h2>Jobs</h2>
+      {jobs.map((j) => {
+        const total = j.targets.length;
+        const installed = j.counts.installed ?? 0;
+        return (
+          <article key={j.jobId} className="job" data-job={j.jobId}>
+            <h3>{j.jobId} <State s={j.state} /> <small>{time(j.createdAt)}</small></h3>
+            <p className="packages">{j.packages.map((p: any) => `${p.name}@${p.version}`).join(', ')}</p>
+            <div className="progress" aria-label={`${installed} of ${total} installed`}>
+              <div style={{ width: `${(100 * installed) / Math.max(1, total)}%` }} />
+              <span>{installed}/{total} installed{j.counts.failed ? `, ${j.counts.failed} failed` : ''}</span>
+            </div>
+            <div className="split">
+              <Table rows={j.relays} rowKey={(r: any) => r.relayId} empty="no relays" cols={[
+                ['Relay', (r: any) => r.relayId], ['State', (r: any) => <State s={r.state} />], ['Failure', (r: any) => r.failureType ?? ''], ['Error', (r: any) => <span className="msg">{r.error ?? ''}</span>],
+              ]} />
+              <Table rows={j.targets} rowKey={(t: any) => t.deviceId} empty="no targets" cols={[
+                ['Target', (t: any) => t.deviceId], ['Relay', (t: any) => t.relayId], ['State', (t: any) => <State s={t.state} />], ['Attempt', (t: any) => t.attempt], ['Failure', (t: any) => t.failureType ?? ''],
+              ]} />
+            </div>
+          </article>
+        );
+      })}
+    </section>
+  );
+}

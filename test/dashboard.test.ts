@@ -1,0 +1,105 @@
+// Issue 5: the dashboard in a real browser (Debian's chromium via playwright-core).
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MailSink } from '../src/lab/mail-sink.ts';
+import { buildPackage } from '../src/protocol/package-file.ts';
+import { Client } from '../src/protocol/client.ts';
+import { startNetwork, waitFor, writePackage, type Network } from './helpers.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// `SCREENSHOTS=docs/screenshots npm test` refreshes the README's pictures.
+const shots = process.env.SCREENSHOTS;
+
+let net: Network;
+let browser: Browser;
+let page: Page;
+const sink = new MailSink();
+
+async function shot(name: string) {
+  if (!shots) return;
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+beforeAll(async () => {
+  if (!existsSync(join(import.meta.dirname, '..', 'dist', 'web', 'index.html'))) throw new Error('dashboard not built: run `npm run build:web` (npm test does it first)');
+  const port = await sink.listen();
+  net = await startNetwork({ name: 'dash', relays: ['relay-dal', 'relay-den'], agentsPerRelay: 2, config: `mail:\n  smtp: { host: 127.0.0.1, port: ${port} }\n` });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+});
+afterAll(async () => {
+  await browser?.close();
+  await net?.stopAll();
+  await sink.close();
+});
+
+describe('dashboard', () => {
+  it('asks for a token, then shows jobs, alerts, tickets and a plan that can be approved, updating live', async () => {
+    // A failed distribution waiting for approval: ENOSPC on relay-dal, ticket resolved → plan.
+    const dir = writePackage(join(net.dir, 'pkgs', 'pos-app'), 'pos-app', '1.0.0', { 'a.txt': 'a\n' });
+    const built = await buildPackage(dir, `${dir}.tgz`);
+    await (await net.admin.raw('POST', 'api/v1/packages', { body: readFileSync(built.file), headers: { 'content-type': 'application/gzip' } })).json();
+    const relay = net.relays['relay-dal'];
+    const relayAdmin = new Client({ baseUrl: relay.url, token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim() });
+    await relayAdmin.post('admin/v1/faults', { 'relay.depot.write': 'ENOSPC' });
+    const { jobId } = await net.admin.post('api/v1/jobs', { packages: ['pos-app@1.0.0'], labels: { role: 'pos' } });
+    const ticket = await waitFor('the ticket', async () => (await net.admin.get('api/v1/tickets')).find((t: any) => t.deviceId === 'relay-dal'));
+
+    // First visit: the token field.
+    await page.goto(net.master.url + '/');
+    await page.getByLabel('Token').fill('wrong-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'did not accept' }).waitFor();
+    await page.getByLabel('Token').fill(net.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator(`[data-job="${jobId}"]`).waitFor();
+    await page.locator(`[data-job="${jobId}"] .state-failed`).first().waitFor();
+    await shot('jobs-failed');
+
+    // Alerts with their steps.
+    await page.getByRole('tab', { name: /^Alerts/ }).click();
+    await page.locator('tr.clickable', { hasText: 'relay-dal' }).first().click();
+    await expect.poll(() => page.locator('tr.steps').innerText()).toContain('threshold');
+    expect(await page.locator('tr.steps').innerText()).toContain(ticket.id);
+    await shot('alerts');
+
+    // Tickets, with mail delivery; resolve from the dashboard asks the relay for a plan.
+    await page.getByRole('tab', { name: /^Tickets/ }).click();
+    const row = page.locator('tr', { hasText: ticket.id });
+    await expect.poll(() => row.innerText()).toMatch(/sent/);
+    await relayAdmin.json('DELETE', 'admin/v1/faults');
+    await row.getByRole('button', { name: 'Resolve' }).click();
+    await expect.poll(() => row.innerText()).toMatch(/resolved/);
+
+    // The plan: approve it in the dashboard.
+    await page.getByRole('tab', { name: /^Plans/ }).click();
+    const plan = page.locator('article.plan').first();
+    await expect.poll(() => plan.innerText()).toContain('relay-dal-pos-1, relay-dal-pos-2');
+    await shot('plan');
+    await plan.getByRole('button', { name: 'Approve' }).click();
+
+    // Without a reload, the job turns complete and the plan says who approved it.
+    await page.getByRole('tab', { name: /^Jobs/ }).click();
+    await page.locator(`[data-job="${jobId}"] h3 .state-complete`).waitFor({ timeout: 30_000 });
+    expect(await page.locator(`[data-job="${jobId}"] .progress`).innerText()).toContain('4/4 installed');
+    await shot('jobs-complete');
+    await page.getByRole('tab', { name: /^Plans/ }).click();
+    await expect.poll(() => plan.innerText(), { timeout: 15_000 }).toMatch(/complete[\s\S]*dashboard/);
+    await page.getByRole('tab', { name: /^Failed distributions/ }).click();
+    await expect.poll(() => page.locator('tr', { hasText: jobId }).innerText()).toMatch(/resolved/);
+    await page.getByRole('tab', { name: /^Mail/ }).click();
+    await expect.poll(() => page.locator('tr', { hasText: ticket.id }).innerText()).toMatch(/sent/);
+
+    // A plain link with ?token= signs in directly.
+    const fresh = await browser.newPage();
+    await fresh.goto(`${net.master.url}/?token=${encodeURIComponent(net.adminToken)}#Thresholds`);
+    await fresh.getByText('DISK_FULL').first().waitFor();
+    await fresh.close();
+  });
+});
