@@ -66,7 +66,7 @@ export function parseConfig(text: string, file = 'fanout.yaml'): Config {
   } catch (e) {
     throw new ConfigError(file, [`not valid YAML: ${(e as Error).message}`]);
   }
-  const r = ConfigSchema.safeParse(raw);
+  const r = ConfigSchema.safeParse(dropNulls(raw));
   if (!r.success) throw new ConfigError(file, formatZodError(r.error));
   return deepFreeze(r.data);
 }
@@ -79,6 +79,13 @@ export function loadConfig(dataDir: string, file?: string): Config {
     return parseConfig('{}');
   }
   return parseConfig(readFileSync(path, 'utf8'), path);
+}
+
+/** In YAML `key:` with nothing after it means "not set": let the default apply. */
+function dropNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]));
+  return v;
 }
 
 function deepFreeze<T>(o: T): T {

@@ -1,0 +1,46 @@
+// fanout.yaml: defaults, the example file, and a master that refuses a bad config with every error listed.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../src/master/config.ts';
+import { runFanout, tempDir } from './helpers.ts';
+
+describe('config', () => {
+  it('fills every default and reads the example file', () => {
+    const d = parseConfig('{}');
+    expect(d.alerts.window).toBe(24 * 3_600_000);
+    expect(d.alerts.failureTypes.UNREACHABLE.threshold).toBe(3);
+    expect(d.mail.retries).toBe(5);
+    expect(d.redistribution).toEqual({ planOnTicketResolve: true, autoApprove: false });
+    expect(Object.isFrozen(d.alerts)).toBe(true);
+    const ex = parseConfig(readFileSync(join(import.meta.dirname, '..', 'docs', 'fanout.example.yaml'), 'utf8'));
+    expect(ex.alerts.failureTypes.DISK_FULL.patterns).toContain('ENOSPC');
+  });
+
+  it('lists every error of a bad file', () => {
+    const e = (() => {
+      try {
+        parseConfig('alerts:\n  window: forever\n  failureTypes:\n    disk_full: {threshold: 2}\n    DISK_FULL: {threshold: 0}\nmail:\n  retries: -1\n  smtp: {port: 99999}\nbogus: 1\n');
+      } catch (err) {
+        return err as ConfigError;
+      }
+    })()!;
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.errors.join('\n')).toMatch(/alerts\.window/);
+    expect(e.errors.join('\n')).toMatch(/failureTypes\.disk_full: Invalid key/);
+    expect(e.errors.join('\n')).toMatch(/failureTypes\.DISK_FULL\.threshold/);
+    expect(e.errors.join('\n')).toMatch(/mail\.retries/);
+    expect(e.errors.join('\n')).toMatch(/mail\.smtp\.port/);
+    expect(e.errors.join('\n')).toMatch(/bogus/);
+    expect(() => parseConfig('alerts: [unclosed')).toThrow(/not valid YAML/);
+  });
+
+  it('a master with a bad config stops at start and says why', async () => {
+    const dir = tempDir('badcfg');
+    writeFileSync(join(dir, 'bad.yaml'), 'mail:\n  retries: lots\n');
+    const r = await runFanout(['master', '--data', dir, '--listen', '127.0.0.1:0', '--config', join(dir, 'bad.yaml')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/bad\.yaml is invalid/);
+    expect(r.stderr).toMatch(/mail\.retries/);
+  });
+});
