@@ -165,5 +165,42 @@ describe('distribution path', () => {
     expect(verifiedBig.bytes).toBe(big.size - before);
     expect(readFileSync(join(net.agents['relay-b-pos-3'].root, 'big', 'current', 'blob.bin')).length).toBe(600 * 1024);
   });
-});
 
+  it('ends targets that miss the deadline as failed (DEADLINE), definitely', async () => {
+    await net.agents['relay-a-pos-3'].stop();
+    try {
+      const c = await runFanout(['job', 'create', '--package', 'pos-config@1.0.0', '--target', 'relay-a-pos-3', '--param', 'deadline=3s', '--json'], { env: net.env });
+      expect(c.code, c.stderr).toBe(0);
+      const { jobId } = JSON.parse(c.stdout);
+      const w = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
+      expect(w.code).toBe(1);
+      expect(JSON.parse(w.stdout).targets[0]).toMatchObject({ state: 'failed', failureType: 'DEADLINE' });
+    } finally {
+      await net.startAgent('relay-a-pos-3', 'relay-a');
+    }
+  });
+
+  it('a relay whose upstream is another relay gets content through it', async () => {
+    writeFileSync(join(net.dir, 'child.yaml'), [
+      'devices:',
+      '  - {id: relay-c, kind: relay, location: LOC-0, upstream: relay-a}',
+      '  - {id: relay-c-pos-1, kind: endpoint, location: LOC-0, relay: relay-c, labels: {role: kiosk}}',
+    ].join('\n') + '\n');
+    const imp = await runFanout(['inventory', 'import', join(net.dir, 'child.yaml'), '--json'], { env: net.env });
+    expect(imp.code, imp.stderr).toBe(0);
+    for (const d of JSON.parse(imp.stdout).devices) net.tokens[d.id] = d.token;
+    await net.startRelay('relay-c', ['--upstream', net.relays['relay-a'].url]);
+    await net.startAgent('relay-c-pos-1', 'relay-c');
+    const pkg = await buildAndPush(writePackage(join(net.dir, 'pkgs', 'kiosk'), 'kiosk', '0.9.0', { 'k.txt': 'kiosk\n' }));
+    const before = await (await fetch(`${net.master.url}/metrics`)).text();
+    const c = await runFanout(['job', 'create', '--package', 'kiosk@0.9.0', '--label', 'role=kiosk', '--json'], { env: net.env });
+    const { jobId } = JSON.parse(c.stdout);
+    const w = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
+    expect(w.code, w.stdout + w.stderr).toBe(0);
+    expect(readFileSync(join(net.agents['relay-c-pos-1'].root, 'kiosk', 'current', 'k.txt'), 'utf8')).toBe('kiosk\n');
+    // The parent fetched it from the master, verified it and kept it in its depot.
+    const hex = pkg.digest.slice(7);
+    expect(existsSync(join(net.relays['relay-a'].data, 'depot', 'sha256', hex.slice(0, 2), hex))).toBe(true);
+    expect(before).not.toContain(pkg.digest);
+  });
+});

@@ -37,8 +37,8 @@ export class Jobs {
   async create(req: JobRequest, createdBy = 'admin'): Promise<{ jobId: string; commands: string[] }> {
     if (!req.packages?.length) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', 'a job needs at least one --package NAME@VERSION');
     const params = JobParams.parse(req.params ?? {});
-    if (params.deadline && Number.isNaN(Date.parse(params.deadline)))
-      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', `deadline "${params.deadline}" is not an ISO-8601 time`);
+    if (params.deadline && !/^\d+(s|m|h)$/.test(params.deadline) && Number.isNaN(Date.parse(params.deadline)))
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', `deadline "${params.deadline}" is neither an ISO-8601 time nor a duration like 30m`);
     const packages = await Promise.all(req.packages.map((p) => this.packages.resolve(p)));
     const devices = await this.db.selectFrom('devices').select(['id', 'kind', 'relay', 'labels']).execute();
     const byId = new Map(devices.map((d) => [d.id, d]));

@@ -55,7 +55,18 @@ export class Depot {
    * Fetches one package into the depot, resuming a `.part` left by an earlier attempt.
    * Verifies digest and signature before the file gets its final name.
    */
-  async fetch(pkg: PackageRef, upstream: Client, contentPath: string, publicKey: string, opts: FetchOptions = {}) {
+  private readonly inFlight = new Map<string, Promise<{ fetched: number; from: number }>>();
+
+  /** One fetch per digest at a time: a job and a child relay asking together share it. */
+  fetch(pkg: PackageRef, upstream: Client, contentPath: string, publicKey: string, opts: FetchOptions = {}) {
+    const running = this.inFlight.get(pkg.digest);
+    if (running) return running.then(() => ({ fetched: 0, from: pkg.size }));
+    const p = this.fetchOnce(pkg, upstream, contentPath, publicKey, opts).finally(() => this.inFlight.delete(pkg.digest));
+    this.inFlight.set(pkg.digest, p);
+    return p;
+  }
+
+  private async fetchOnce(pkg: PackageRef, upstream: Client, contentPath: string, publicKey: string, opts: FetchOptions) {
     const final = this.path(pkg.digest);
     if (existsSync(final)) return { fetched: 0, from: pkg.size };
     if (!verifyPackage(publicKey, pkg, pkg.signature))

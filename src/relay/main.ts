@@ -8,6 +8,7 @@ import { Faults } from '../common/faults.ts';
 import { createLogger } from '../common/log.ts';
 import { createHttpServer, listen, onShutdown } from '../common/server.ts';
 import { Client } from '../protocol/client.ts';
+import type { PackageRef } from '../protocol/types.ts';
 import { newToken } from '../protocol/crypto.ts';
 import { Depot } from './depot.ts';
 import { JobLog } from './joblog.ts';
@@ -77,9 +78,14 @@ export async function runRelay(opts: RelayOptions) {
   const depot = new Depot(data, faults);
   const reporter = new Reporter(master, log);
   const upstream = opts.upstream ? new Client({ baseUrl: opts.upstream, token: opts.token }) : master;
+  // A parent relay gets the signed metadata along, so it can fetch, verify and keep what it lacks.
+  const contentPath = (pkg: PackageRef) =>
+    opts.upstream
+      ? `content/${pkg.digest}?${new URLSearchParams({ name: pkg.name, version: pkg.version, size: String(pkg.size), signature: pkg.signature })}`
+      : `api/v1/blobs/${pkg.digest}`;
   const manager = new DistributionManager({
     relayId: opts.id, log, jobLog, depot, reporter, upstream,
-    contentPath: (digest) => (opts.upstream ? `content/${digest}` : `api/v1/blobs/${digest}`),
+    contentPath,
     publicKey: () => publicKey,
   });
   const redistributor = new Redistributor(opts.id, manager, depot);
@@ -92,7 +98,7 @@ export async function runRelay(opts: RelayOptions) {
   const app = createHttpServer({ logger: log, registry, faults, adminAuth: (req) => {
     if (req.headers.authorization !== `Bearer ${adminToken}`) throw Object.assign(new Error('this needs the relay admin token'), { statusCode: 403 });
   } });
-  relayRoutes(app, { relayId: opts.id, adminToken, devices: () => devices, refreshDevices: () => refreshDevices().catch(() => undefined), manager, depot, redistributor, publicKey: () => publicKey });
+  relayRoutes(app, { relayId: opts.id, adminToken, devices: () => devices, refreshDevices: () => refreshDevices().catch(() => undefined), manager, depot, redistributor, publicKey: () => publicKey, pullThrough: (pkg) => depot.fetch(pkg, upstream, contentPath(pkg), publicKey) });
   const url = await listen(app, opts.listen);
   await writeFile(join(data, 'relay.json'), JSON.stringify({ id: opts.id, url, pid: process.pid }) + '\n');
 

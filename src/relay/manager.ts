@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../common/log.ts';
 import type { Client } from '../protocol/client.ts';
-import type { Assignment, DistributionCommand, Plan, TargetState } from '../protocol/types.ts';
+import type { Assignment, DistributionCommand, PackageRef, Plan, TargetState } from '../protocol/types.ts';
 import { ContentError, failureTypeOf, type Depot } from './depot.ts';
 import { JobLog, replay, type JobLogRecord, type JobLogState } from './joblog.ts';
 import type { Reporter } from './reporter.ts';
@@ -14,7 +14,7 @@ export interface ManagerDeps {
   depot: Depot;
   reporter: Reporter;
   upstream: Client;
-  contentPath: (digest: string) => string;
+  contentPath: (pkg: PackageRef) => string;
   publicKey: () => string;
 }
 
@@ -151,7 +151,7 @@ export class DistributionManager {
       let attempt = 0;
       for (;;) {
         try {
-          const r = await this.d.depot.fetch(pkg, this.d.upstream, this.d.contentPath(pkg.digest), this.d.publicKey(), {
+          const r = await this.d.depot.fetch(pkg, this.d.upstream, this.d.contentPath(pkg), this.d.publicKey(), {
             rateLimitKBps: cmd.params.rateLimitKBps,
             signal: ac.signal,
             onStart: (from) => this.write(st, { type: 'fetch', at: new Date().toISOString(), event: 'started', digest: pkg.digest, bytes: 0, from }),

@@ -5,7 +5,7 @@ import { sendBlob } from '../common/content.ts';
 import { bearer } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { sha256Hex } from '../protocol/crypto.ts';
-import { Plan, TargetState } from '../protocol/types.ts';
+import { Plan, TargetState, type PackageRef } from '../protocol/types.ts';
 import type { Depot } from './depot.ts';
 import type { DistributionManager } from './manager.ts';
 import type { Redistributor } from './redistributor.ts';
@@ -19,6 +19,7 @@ export interface RelayHttpDeps {
   depot: Depot;
   redistributor: Redistributor;
   publicKey: () => string;
+  pullThrough: (pkg: PackageRef) => Promise<unknown>;
 }
 
 export function jobSummary(st: NonNullable<ReturnType<DistributionManager['get']>>) {
@@ -79,8 +80,19 @@ export function relayRoutes(app: FastifyInstance, d: RelayHttpDeps) {
     return res;
   });
   app.get('/content/:digest', async (req, reply) => {
-    if (bearer(req) !== d.adminToken) await device(req);
+    const who = bearer(req) === d.adminToken ? { kind: 'admin' } : await device(req);
     const { digest } = req.params as { digest: string };
+    if (!d.depot.has(digest) && who.kind === 'relay') {
+      // A child relay asks for what this relay lacks: fetch it from upstream, verify it, keep it, serve it.
+      const q = z.object({ name: z.string(), version: z.string(), size: z.coerce.number().int().nonnegative(), signature: z.string() }).safeParse(req.query);
+      if (q.success) {
+        try {
+          await d.pullThrough({ ...q.data, digest });
+        } catch (e) {
+          throw new FanoutError('FANOUT_ERR_RELAY_UNREACHABLE', `relay ${d.relayId} could not get ${digest} from its upstream: ${(e as Error).message}`);
+        }
+      }
+    }
     return sendBlob(req, reply, d.depot.path(digest));
   });
 
