@@ -47,7 +47,7 @@ program
   .addOption(new Option('--token <token>', 'this endpoint\'s device token').env('FANOUT_TOKEN').makeOptionMandatory())
   .requiredOption('--data <dir>', 'state folder (installed.json, journal.jsonl, cache/)')
   .requiredOption('--root <dir>', 'install root: packages go to ROOT/NAME/VERSION, ROOT/NAME/current')
-  .option('--listen <host:port>', 'serve /healthz, /metrics and faults on this address')
+  .option('--listen <host:port>', 'serve /healthz, /metrics and faults on this address', '127.0.0.1:0')
   .option('--allow-faults', 'accept FANOUT_FAULTS (tests and lab only)')
   .action(action(async (o) => {
     const { runAgent } = await import('./agent/main.ts');

@@ -152,7 +152,7 @@ export async function startNetwork(o: { name: string; relays: string[]; agentsPe
     async startAgent(id, relayId, aenv = {}) {
       const data = join(dir, 'agents', id, 'data');
       const root = join(dir, 'agents', id, 'root');
-      const p = await startFanout(['agent', '--relay', net.relays[relayId].url, '--id', id, '--token', tokens[id], '--data', data, '--root', root, '--allow-faults'], { logDir, name: id, ready: /agent \S+ polling/, env: aenv });
+      const p = await startFanout(['agent', '--relay', net.relays[relayId].url, '--id', id, '--token', tokens[id], '--data', data, '--root', root, '--allow-faults'], { logDir, name: id, env: aenv });
       return (net.agents[id] = Object.assign(p, { data, root }));
     },
     async stopAll() {

@@ -142,4 +142,32 @@ describe('repair loop', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--data DIR .* or --relay URL/);
   });
+
+  it('on the relay host with the relay down, an approved plan goes into the job log and runs when the relay starts', async () => {
+    const dir = writePackage(join(net.dir, 'pkgs', 'pos-app-31'), 'pos-app', '3.1.0', { 'app.txt': 'app 3.1\n' });
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    await cli(['package', 'push', `${dir}.tgz`]);
+    const relay = net.relays['relay-dal'];
+    const relayAdmin = new Client({ baseUrl: relay.url, token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim() });
+    await relayAdmin.post('admin/v1/faults', { 'relay.depot.write': 'ENOSPC' });
+    const { jobId } = await cli(['job', 'create', '--package', 'pos-app@3.1.0', ...targets.flatMap((t) => ['--target', t])]);
+    const failed = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
+    expect(failed.code).toBe(1);
+    await relay.stop();
+
+    // Approved at the prompt (piped input, as a terminal would give it).
+    const r = await runFanout(['redistribute', '--data', relay.data, '--job', jobId, '--by', 'night-shift', '--json'], { input: 'y\n' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('runs when the relay starts');
+    const out = JSON.parse(r.stdout);
+    expect(out.plans[0]).toMatchObject({ jobId, state: 'approved', distributionList: targets });
+
+    await net.startRelay('relay-dal', ['--listen', new URL(relay.url).host]);
+    const done = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
+    expect(done.code, done.stdout).toBe(0);
+    for (const t of targets) expect(readFileSync(join(net.agents[t].root, 'pos-app', 'current', 'app.txt'), 'utf8')).toBe('app 3.1\n');
+    const plans = await net.admin.get('api/v1/plans');
+    await waitFor('the plan complete on the master', async () => (await net.admin.get('api/v1/plans')).find((p: any) => p.jobId === jobId)?.state === 'complete');
+    expect(plans.length).toBeGreaterThan(0);
+  });
 });

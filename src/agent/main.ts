@@ -124,13 +124,11 @@ export async function runAgent(opts: AgentOptions) {
     }
   };
 
-  let server: Awaited<ReturnType<typeof createHttpServer>> | undefined;
-  if (opts.listen) {
-    server = createHttpServer({ logger: log, registry, faults, adminAuth: (req) => {
-      if (req.headers.authorization !== `Bearer ${opts.token}`) throw Object.assign(new Error('this needs the agent token'), { statusCode: 403 });
-    } });
-    await listen(server, opts.listen);
-  } else process.stdout.write(`agent ${opts.id} polling ${opts.relay}\n`);
+  // Health, metrics and (with --allow-faults) fault injection, like every daemon.
+  const server = createHttpServer({ logger: log, registry, faults, adminAuth: (req) => {
+    if (req.headers.authorization !== `Bearer ${opts.token}`) throw Object.assign(new Error('this needs the agent token'), { statusCode: 403 });
+  } });
+  await listen(server, opts.listen ?? '127.0.0.1:0');
 
   let current: Promise<void> = Promise.resolve();
   const loop = async () => {
@@ -159,6 +157,6 @@ export async function runAgent(opts: AgentOptions) {
     stopping.abort();
     await current.catch(() => undefined);
     await running;
-    await server?.close();
+    await server.close();
   });
 }

@@ -69,7 +69,7 @@ export async function runLab(o: LabOptions): Promise<number> {
     await Promise.all(endpoints.map(async (d) => {
       const relayId = d.id.replace(/-pos-\d+$/, '');
       const dir = join(data, 'agents', d.id);
-      procs.push(await spawnFanout(d.id, ['agent', '--relay', relays.get(relayId)!.url, '--id', d.id, '--token', tokens.get(d.id)!, '--data', join(dir, 'data'), '--root', join(dir, 'root'), '--allow-faults'], logs, /agent \S+ polling/));
+      procs.push(await spawnFanout(d.id, ['agent', '--relay', relays.get(relayId)!.url, '--id', d.id, '--token', tokens.get(d.id)!, '--data', join(dir, 'data'), '--root', join(dir, 'root'), '--allow-faults'], logs));
     }));
     say(`agents: ${endpoints.length} endpoints polling their relays`);
 

@@ -229,7 +229,7 @@ export class DistributionManager {
   private finish(st: JobLogState) {
     // The plan that started this command ends with it.
     for (const p of st.plans.values())
-      if (p.commandId === st.current.commandId && p.state === 'running') this.recordPlan({ ...p, state: st.phase === 'complete' ? 'complete' : 'failed' });
+      if (p.commandId === st.current.commandId && (p.state === 'running' || p.state === 'approved')) this.recordPlan({ ...p, state: st.phase === 'complete' ? 'complete' : 'failed' });
     clearTimeout(this.deadlines.get(st.jobId));
     this.deadlines.delete(st.jobId);
     this.aborts.delete(st.jobId);
