@@ -9,10 +9,10 @@ import { MailSink } from './mail-sink.ts';
 import { spawnFanout, type LabProcess } from './network.ts';
 import { samplePackages, sampleInventory } from './sample.ts';
 import { repairScenario } from './scenario.ts';
+import { say } from './say.ts';
 
 export interface LabOptions { data: string; port: number; relays: number; agents: number; scenario: 'none' | 'repair'; exitAfterScenario: boolean }
 
-export const say = (s: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${s}\n`);
 
 export async function runLab(o: LabOptions): Promise<number> {
   const data = resolve(o.data);

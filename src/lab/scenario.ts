@@ -7,9 +7,9 @@ import { Client } from '../protocol/client.ts';
 import type { Plan } from '../protocol/types.ts';
 import { describePlan } from '../redistribute/plan.ts';
 import type { MailSink } from './mail-sink.ts';
+import { say } from './say.ts';
 import type { LabProcess } from './network.ts';
 
-const say = (s: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${s}\n`);
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;

@@ -1,6 +1,6 @@
 // Composition root of `fanout master`: store, services, HTTP server.
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
@@ -10,6 +10,7 @@ import { Mailer } from '../alerts/mailer.ts';
 import { alertRoutes } from '../alerts/routes.ts';
 import { Outages, Tickets } from '../alerts/tickets.ts';
 import { Faults } from '../common/faults.ts';
+import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
 import { createHttpServer, listen, onShutdown } from '../common/server.ts';
 import { generateSigningKey, newToken } from '../protocol/crypto.ts';
@@ -24,21 +25,13 @@ import { masterRoutes } from './routes.ts';
 
 export interface MasterOptions { data: string; listen: string; db?: string; config?: string; allowFaults?: boolean }
 
-async function readOrCreate(path: string, make: () => string) {
-  if (existsSync(path)) return (await readFile(path, 'utf8')).trim();
-  const v = make();
-  await writeFile(path, v + '\n', { mode: 0o600 });
-  await chmod(path, 0o600);
-  return v;
-}
-
 export async function buildMaster(opts: MasterOptions) {
   const data = resolve(opts.data);
   await mkdir(data, { recursive: true });
   const cfg = loadConfig(data, opts.config);
   const log = createLogger('master');
-  const adminToken = await readOrCreate(join(data, 'admin.token'), newToken);
-  const keyPem = await readOrCreate(join(data, 'signing.key'), () => JSON.stringify(generateSigningKey()));
+  const adminToken = await readOrCreateSecret(join(data, 'admin.token'), newToken);
+  const keyPem = await readOrCreateSecret(join(data, 'signing.key'), () => JSON.stringify(generateSigningKey()));
   const key = JSON.parse(keyPem) as { privatePem: string; publicPem: string };
   const store = await openStore(opts.db ?? process.env.FANOUT_DB ?? join(data, 'master.db'));
   const db = store.db;

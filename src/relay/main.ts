@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry, Gauge } from 'prom-client';
 import { Faults } from '../common/faults.ts';
+import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
 import { createHttpServer, listen, onShutdown } from '../common/server.ts';
 import { Client } from '../protocol/client.ts';
@@ -19,20 +20,11 @@ import { relayRoutes } from './routes.ts';
 
 export interface RelayOptions { master: string; id: string; token: string; data: string; listen: string; upstream?: string; allowFaults?: boolean; heartbeatMs?: number }
 
-function readOrCreateSync(path: string, make: () => string) {
-  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
-  const v = make();
-  return { pending: v };
-}
-
 export async function runRelay(opts: RelayOptions) {
   const data = resolve(opts.data);
   await mkdir(data, { recursive: true });
   const log = createLogger(`relay ${opts.id}`);
-  const tokenFile = join(data, 'admin.token');
-  const existing = readOrCreateSync(tokenFile, newToken);
-  const adminToken = typeof existing === 'string' ? existing : existing.pending;
-  if (typeof existing !== 'string') await writeFile(tokenFile, adminToken + '\n', { mode: 0o600 });
+  const adminToken = await readOrCreateSecret(join(data, 'admin.token'), newToken);
 
   const master = new Client({ baseUrl: opts.master, token: opts.token });
   const stopping = new AbortController();
