@@ -33,7 +33,7 @@ export class PackageStore {
           yield chunk;
         }
       }, createWriteStream(tmp));
-      const manifest = await readManifest(tmp);
+      const manifest = await readManifest(tmp, 'the uploaded package');
       const digest = `sha256:${hash.digest('hex')}`;
       const size = (await stat(tmp)).size;
       const existing = await this.db.selectFrom('packages').selectAll().where('name', '=', manifest.name).where('version', '=', manifest.version).executeTakeFirst();

@@ -36,8 +36,8 @@ export class Client {
       const cause = (e as { cause?: { code?: string } }).cause;
       if ((e as Error).name === 'AbortError' && init.signal?.aborted) throw e;
       if ((e as Error).name === 'TimeoutError') throw new HttpError(0, 'ETIMEDOUT', `${this.opts.baseUrl} did not answer in time`);
-      if (!cause?.code) throw e;
-      throw new HttpError(0, cause?.code ?? 'ECONNREFUSED', `cannot reach ${this.opts.baseUrl}: ${cause?.code ?? (e as Error).message}`);
+      const why = cause?.code ?? (cause as { message?: string } | undefined)?.message ?? (e as Error).message;
+      throw new HttpError(0, cause?.code ?? 'ECONNREFUSED', `cannot reach ${this.opts.baseUrl}: ${why}`);
     }
     if (!res.ok) {
       const text = await res.text();

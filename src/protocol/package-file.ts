@@ -31,7 +31,7 @@ export function parseManifest(text: string, where: string): Manifest {
 }
 
 /** Reads fanout.json out of a package archive (a file path or the bytes). */
-export async function readManifest(source: string | Buffer): Promise<Manifest> {
+export async function readManifest(source: string | Buffer, label?: string): Promise<Manifest> {
   let text: string | undefined;
   const parser = new tar.Parser({
     onReadEntry: (entry) => {
@@ -42,7 +42,7 @@ export async function readManifest(source: string | Buffer): Promise<Manifest> {
       } else entry.resume();
     },
   });
-  const where = typeof source === 'string' ? source : 'package';
+  const where = label ?? (typeof source === 'string' ? source : 'package');
   try {
     await pipeline(typeof source === 'string' ? createReadStream(source) : Readable.from([source]), parser);
   } catch (e) {
