@@ -166,6 +166,24 @@ describe('alert center', () => {
     }
   });
 
+  it('a send is done only when every recipient was accepted', async () => {
+    // South gets a second address, which the server refuses at RCPT TO.
+    const inv = 'centers:\n  - {id: mc-south, name: South Field Services, email: [south-ops@example.test, south-lead@example.test]}\n';
+    const r0 = await net.admin.raw('POST', 'api/v1/inventory', { body: inv, headers: { 'content-type': 'application/yaml' } });
+    expect(r0.status).toBe(200);
+    sink.refuseRecipients.add('south-lead@example.test');
+    try {
+      const r = await send(`${now()} relay-dal-pos-1 CERT_EXPIRED msg="certificate expired"`);
+      const a = await show(r.ids[0]);
+      expect(a.outcome).toBe('ticket');
+      const t = await waitFor('send_failed', async () => (await tickets()).find((x) => x.id === a.ticketId && x.state === 'send_failed'), 20_000);
+      expect(t.mailAttempts).toBe(3);
+      expect(t.mailError).toMatch(/south-lead@example\.test/);
+    } finally {
+      sink.refuseRecipients.clear();
+    }
+  });
+
   it('a malformed line is kept as unparsed with the reason', async () => {
     const r = await runFanout(['alerts', 'send', '--text', 'this is not an alert', '--json'], { env: net.env });
     expect(r.code).toBe(0);

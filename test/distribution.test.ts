@@ -203,4 +203,17 @@ describe('distribution path', () => {
     expect(existsSync(join(net.relays['relay-a'].data, 'depot', 'sha256', hex.slice(0, 2), hex))).toBe(true);
     expect(before).not.toContain(pkg.digest);
   });
+
+  it('kills an install script that runs past its timeout and reports it', async () => {
+    await buildAndPush(writePackage(join(net.dir, 'pkgs', 'slow'), 'slow', '1.0.0', {}, '#!/bin/sh\nsleep 30\n'));
+    const c = await runFanout(['job', 'create', '--package', 'slow@1.0.0', '--target', 'relay-b-pos-2', '--param', 'timeoutSec=1', '--param', 'maxAttempts=1', '--json'], { env: net.env });
+    const { jobId } = JSON.parse(c.stdout);
+    const w = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
+    expect(w.code).toBe(1);
+    const t = JSON.parse(w.stdout).targets[0];
+    expect(t).toMatchObject({ state: 'failed', failureType: 'INSTALL_TIMEOUT' });
+    expect(t.error).toMatch(/did not finish within 1s/);
+    // `current` was never switched to the version whose install did not finish.
+    expect(existsSync(join(net.agents['relay-b-pos-2'].root, 'slow', 'current'))).toBe(false);
+  });
 });

@@ -1,7 +1,8 @@
 // Issue 5: `fanout lab` starts the whole network and ends the repair scenario well (what `npm start` runs).
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runFanout, tempDir } from './helpers.ts';
+import { runFanout, startFanout, tempDir } from './helpers.ts';
 
 describe('fanout lab', () => {
   it('runs the repair scenario to a good end and stops everything', async () => {
@@ -13,5 +14,17 @@ describe('fanout lab', () => {
     expect(r.stdout).toContain('recipients (2)');
     expect(r.stdout).toContain('scenario repair: ended well');
     expect(r.stdout).toContain('stopped');
+  });
+
+  it('Ctrl-C stops every process of the lab cleanly', async () => {
+    const dir = tempDir('lab-int');
+    const data = join(dir, 'lab');
+    const lab = await startFanout(['lab', '--data', data, '--port', '0', '--relays', '1', '--agents', '1', '--scenario', 'none'], { logDir: dir, name: 'lab', ready: /dashboard: (http:\/\/\S+)/, timeoutMs: 60_000 });
+    const info = JSON.parse(readFileSync(join(data, 'lab.json'), 'utf8'));
+    const urls = [info.master, ...Object.values(info.relays).map((r: any) => r.url)];
+    for (const u of urls) expect((await fetch(`${u}/healthz`)).status).toBe(200);
+    expect(await lab.stop('SIGINT')).toBe(0);
+    expect(readFileSync(lab.logFile, 'utf8')).toContain('stopped');
+    for (const u of urls) await expect(fetch(`${u}/healthz`)).rejects.toThrow();
   });
 });

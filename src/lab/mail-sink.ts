@@ -8,6 +8,8 @@ export class MailSink {
   /** Refuse the next N messages with a 451 (try again later); -1 refuses all. */
   refuse = 0;
   attempts = 0;
+  /** Addresses refused at RCPT TO (550), as a server refuses an unknown mailbox. */
+  readonly refuseRecipients = new Set<string>();
   onMail: (m: SunkMail) => void = () => {};
   private server: SMTPServer;
   port = 0;
@@ -17,6 +19,10 @@ export class MailSink {
       authOptional: true,
       disabledCommands: ['STARTTLS', 'AUTH'],
       logger: false,
+      onRcptTo: (address, _session, callback) => {
+        if (this.refuseRecipients.has(address.address)) return callback(Object.assign(new Error(`no such mailbox: ${address.address}`), { responseCode: 550 }));
+        callback();
+      },
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
