@@ -60,7 +60,7 @@ program
   .option('--data <dir>', 'where the lab keeps its state', '.lab')
   .option('--port <port>', 'the master\'s port (dashboard)', '8470')
   .option('--relays <n>', 'how many relays', '2')
-  .option('--agents <n>', 'agents per relay', '3')
+  .option('--agents <n>', 'how many agents (endpoints), dealt round the relays', '6')
   .addOption(new Option('--scenario <name>', 'what to run').choices(['none', 'repair']).default('repair'))
   .option('--exit-after-scenario', 'exit when the scenario ends: 0 when it ended well, 1 otherwise')
   .action(action(async (o) => {

@@ -75,6 +75,13 @@ describe('alert center', () => {
     await waitFor('ticket sent', async () => (await tickets()).find((x) => x.id === a.ticketId)?.state === 'sent');
     const failed = await cli(['failed', 'list']);
     expect(failed.find((f: any) => f.jobId === 'j-42')).toMatchObject({ relayId: 'relay-dal', failureType: 'DISK_FULL', state: 'open', ticketId: a.ticketId });
+    // The link in the mail resolves the ticket; a link with a wrong key does not.
+    const link = /(http:\/\/\S+\/resolve\?key=\S+)/.exec(mail.text)![1];
+    expect((await fetch(link.replace(/key=.*/, 'key=forged'))).status).toBe(401);
+    const page = await fetch(link);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain(`Ticket ${a.ticketId} is resolved`);
+    expect((await tickets()).find((x) => x.id === a.ticketId).state).toBe('resolved');
   });
 
   it('an UNREACHABLE alert makes a ticket only at the third, and a retried alert is not counted twice', async () => {

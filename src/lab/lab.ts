@@ -15,6 +15,9 @@ export interface LabOptions { data: string; port: number; relays: number; agents
 
 
 export async function runLab(o: LabOptions): Promise<number> {
+  if (!(o.relays >= 1 && o.relays <= 50)) throw new Error(`--relays must be 1 to 50, not ${o.relays}`);
+  if (!(o.agents >= 1 && o.agents <= 500)) throw new Error(`--agents must be 1 to 500, not ${o.agents}`);
+  if (!(o.port >= 0 && o.port <= 65535)) throw new Error(`--port must be 0 to 65535, not ${o.port}`);
   const data = resolve(o.data);
   // A lab starts fresh each time, so the scenario always tells the same story.
   await rm(data, { recursive: true, force: true });

@@ -7,7 +7,8 @@ const cities = [
   ['CHI', 'Chicago, IL', 'mc-north'], ['SEA', 'Seattle, WA', 'mc-west'], ['BOS', 'Boston, MA', 'mc-north'],
 ] as const;
 
-export function sampleInventory(relays: number, agentsPerRelay: number) {
+/** `agents` endpoints in all, dealt round the relays' stores. */
+export function sampleInventory(relays: number, agents: number) {
   const sites = Array.from({ length: relays }, (_, i) => {
     const [code, city, center] = cities[i % cities.length];
     const n = String(42 + i).padStart(4, '0');
@@ -20,9 +21,9 @@ export function sampleInventory(relays: number, agentsPerRelay: number) {
       { id: 'mc-north', name: 'North Field Services', email: ['north-ops@example.test', 'north-lead@example.test'] },
     ],
     locations: sites.map((s) => ({ code: s.code, name: s.name, center: s.center })),
-    devices: sites.flatMap((s) => [
+    devices: sites.flatMap((s, i) => [
       { id: s.relay, kind: 'relay', location: s.code, upstream: 'master' },
-      ...Array.from({ length: agentsPerRelay }, (_, k) => ({ id: `${s.relay}-pos-${k + 1}`, kind: 'endpoint', location: s.code, relay: s.relay, labels: { role: 'pos' } })),
+      ...Array.from({ length: Math.floor(agents / relays) + (i < agents % relays ? 1 : 0) }, (_, k) => ({ id: `${s.relay}-pos-${k + 1}`, kind: 'endpoint', location: s.code, relay: s.relay, labels: { role: 'pos' } })),
     ]),
   };
 }
