@@ -39,6 +39,15 @@ for (const backend of backends) {
       await again.close();
     });
 
+    it('refuses a database migrated by a newer version', async () => {
+      const other = await backend.open();
+      const s1 = await openStore(other.url);
+      await s1.db.insertInto('kysely_migration' as never).values({ name: '9999_future', timestamp: new Date().toISOString() } as never).execute();
+      await s1.close();
+      await expect(openStore(other.url)).rejects.toThrow(/schema newer than this Fanout/);
+      await other.drop();
+    });
+
     it('rejects an invalid inventory whole, listing every error, and keeps what was there', async () => {
       const bad = parseInventory('devices:\n  - {id: e1, kind: endpoint, location: NOPE, relay: ghost}\n  - {id: e2, kind: endpoint, location: LOC-0}\n');
       const err = await importInventory(store.db, bad).catch((e) => e);

@@ -119,7 +119,8 @@ export class Jobs {
       }
       for (const p of report.plans) {
         const row = { id: p.planId, relay_id: relayId, job_id: p.jobId, body: JSON.stringify(p), state: p.state, created_at: p.createdAt, updated_at: now };
-        await tx.insertInto('plans').values(row).onConflict((oc) => oc.column('id').doUpdateSet({ body: row.body, state: row.state, updated_at: now })).execute();
+        // A relay speaks only for its own plans.
+        await tx.insertInto('plans').values(row).onConflict((oc) => oc.column('id').doUpdateSet({ body: row.body, state: row.state, updated_at: now }).where('plans.relay_id', '=', relayId)).execute();
       }
     });
     for (const jobId of touched) {

@@ -39,7 +39,10 @@ export async function openStore(url: string): Promise<Store> {
   if (error) {
     await db.destroy();
     const failed = results?.find((r) => r.status === 'Error');
-    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`);
+    const msg = (error as Error).message;
+    if (/previously executed migration .* is missing/.test(msg))
+      throw new Error(`the database has a schema newer than this Fanout (${msg}); run the newer version, or point --db elsewhere`);
+    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${msg}`);
   }
   return { db, dialect, close: () => db.destroy() };
 }
