@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { buildPackage } from '../protocol/package-file.ts';
+import { Progress } from './progress.ts';
 import { action, CliError, collect, keyValues, masterClient, print, table, withMaster, type MasterFlags } from './common.ts';
 
 export function adminCommands(program: Command) {
@@ -55,6 +56,18 @@ export function adminCommands(program: Command) {
     .option('--target <id>', 'an endpoint (repeat for more)', collect)
     .option('--label <k=v>', 'endpoints with this label (repeat: all must match)', collect)
     .option('--param <k=v>', 'installRoot, timeoutSec, preCommand, postCommand, deadline, maxAttempts, rateLimitKBps', collect)
+    .addHelpText('after', `
+Parameters:
+  deadline=30m | 2026-11-25T06:00:00Z   targets not installed by then end as failed (default 1h)
+  maxAttempts=3                         install attempts per target
+  timeoutSec=120                        install script timeout (default: the package's own)
+  rateLimitKBps=512                     each relay's download rate from its upstream
+  installRoot=/opt/apps                 instead of the agent's --root
+  preCommand=… postCommand=…            shell commands run around the install script
+
+Examples:
+  fanout job create --package pos-app@2.4.1 --package pos-config@1.0.0 --label role=pos
+  fanout job create --package pos-app@2.4.1 --target pos-0042-01 --param deadline=2h --json`)
     .action(action(async (o: MasterFlags & { package?: string[]; target?: string[]; label?: string[]; param?: string[] }) => {
       if (!o.package?.length) throw new CliError('give at least one --package NAME@VERSION');
       const params: Record<string, unknown> = keyValues(o.param, '--param');
@@ -73,13 +86,13 @@ export function adminCommands(program: Command) {
     .action(action(async (id: string, o: MasterFlags & { timeout: string }) => {
       const client = masterClient(o);
       const until = Date.now() + Number(o.timeout) * 1000;
-      let last = '';
+      const progress = new Progress(id, process.stderr, o.json);
       for (;;) {
         const r = await client.get(`api/v1/jobs/${encodeURIComponent(id)}`);
-        const line = `${r.state}: ${Object.entries(r.counts).map(([k, v]) => `${v} ${k}`).join(', ')}`;
-        if (!o.json && line !== last) process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
-        last = line;
+        const others = Object.entries(r.counts).filter(([k]) => k !== 'installed').map(([k, v]) => `${v} ${k}`).join(', ');
+        progress.update(r.counts.installed ?? 0, r.targets.length, `${r.state}${others ? ` (${others})` : ''}`);
         if (r.state !== 'running' || Date.now() > until) {
+          progress.stop();
           const timedOut = r.state === 'running';
           print(o.json, { ...jobView(r), ...(timedOut ? { timedOut: true } : {}) }, () => human(r) + (timedOut ? `\ntimed out after ${o.timeout}s` : ''));
           return r.state === 'complete' ? 0 : 1;

@@ -16,6 +16,11 @@ export function alertCommands(program: Command) {
   withMaster(alerts.command('send').description('post alerts as text lines: "TIMESTAMP DEVICE TYPE|- key=value… msg=…"'))
     .option('--text <line>', 'one alert line')
     .option('--file <file>', 'a file of alert lines (- for stdin)')
+    .addHelpText('after', `
+A line: TIMESTAMP DEVICE TYPE|- key=value… msg=…   (msg last; quote values with spaces)
+  fanout alerts send --text '2026-11-24T19:00:00Z relay-dal DISK_FULL job=j-42 location="Store 42 Dallas TX" msg="ENOSPC writing depot"'
+  fanout alerts send --file alerts.log
+JSON alerts and Alertmanager webhooks go to POST /api/v1/alerts and /api/v1/alerts/alertmanager.`)
     .action(action(async (o: MasterFlags & { text?: string; file?: string }) => {
       let body = o.text;
       if (o.file) body = o.file === '-' ? await new Response(process.stdin as unknown as ReadableStream).text() : await readFile(o.file, 'utf8');
@@ -66,6 +71,10 @@ export function alertCommands(program: Command) {
     .requiredOption('--until <time>', 'end (ISO-8601)')
     .option('--from <time>', 'start (ISO-8601, default now)')
     .option('--reason <text>', 'why', '')
+    .addHelpText('after', `
+Examples:
+  fanout outage add relay-dal --until 2026-11-25T06:00:00Z --reason "disk replacement"
+  fanout outage add --location DAL-0042 --from 2026-11-25T22:00:00Z --until 2026-11-26T02:00:00Z --reason "store power work"`)
     .action(action(async (device: string | undefined, o: MasterFlags & { location?: string; until: string; from?: string; reason: string }) => {
       if (!device === !o.location) throw new CliError('give a DEVICE or --location CODE');
       const r = await masterClient(o).post('api/v1/outages', { deviceId: device, location: o.location, from: o.from, until: o.until, reason: o.reason });

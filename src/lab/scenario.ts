@@ -2,12 +2,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import cliProgress from 'cli-progress';
 import { Client } from '../protocol/client.ts';
 import type { Plan } from '../protocol/types.ts';
 import { describePlan } from '../redistribute/plan.ts';
 import type { MailSink } from './mail-sink.ts';
 import { say } from './say.ts';
+import { Progress } from '../cli/progress.ts';
 import type { LabProcess } from './network.ts';
 
 
@@ -25,28 +25,16 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
 async function followJob(admin: Client, jobId: string, label: string, restarted = false) {
   // A redistributed job was `failed` a moment ago: wait for the relay's first report of the new run.
   if (restarted) await until('the redistribution to start', async () => (await admin.get(`api/v1/jobs/${jobId}`)).state !== 'failed', 30_000);
-  const tty = !!process.stdout.isTTY;
-  const bar = tty ? new cliProgress.SingleBar({ format: `          ${label} [{bar}] {value}/{total} installed, {failed} failed`, hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
-  let last = '';
+  const progress = new Progress(`          ${label}`, process.stdout);
   try {
     for (;;) {
       const j = await admin.get(`api/v1/jobs/${jobId}`);
-      const installed = j.counts.installed ?? 0;
-      const failed = j.counts.failed ?? 0;
-      if (bar) {
-        if (!last) bar.start(j.targets.length, installed, { failed });
-        bar.update(installed, { failed });
-        last = 'x';
-      } else {
-        const line = `${label}: ${installed}/${j.targets.length} installed, ${failed} failed`;
-        if (line !== last) say(line);
-        last = line;
-      }
+      progress.update(j.counts.installed ?? 0, j.targets.length, `${j.counts.failed ?? 0} failed`);
       if (j.state !== 'running') return j;
       await sleep(300);
     }
   } finally {
-    bar?.stop();
+    progress.stop();
   }
 }
 

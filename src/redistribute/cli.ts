@@ -4,11 +4,11 @@ import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { confirm } from '@inquirer/prompts';
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { Client, HttpError } from '../protocol/client.ts';
 import type { Plan } from '../protocol/types.ts';
 import { action, CliError } from '../cli/common.ts';
+import { Progress } from '../cli/progress.ts';
 import { Depot } from '../relay/depot.ts';
 import { Faults } from '../common/faults.ts';
 import { JobLog, replay } from '../relay/joblog.ts';
@@ -27,32 +27,21 @@ async function ask(question: string): Promise<boolean> {
   }
 }
 
-/** Follows a job on the relay until it ends; a bar on a terminal, plain lines otherwise. */
+/** Follows a job on the relay until it ends. */
 async function follow(client: Client, jobId: string, timeoutMs: number, json?: boolean): Promise<string> {
-  const tty = !json && process.stderr.isTTY;
-  const bar = tty ? new cliProgress.SingleBar({ format: `  ${jobId} [{bar}] {value}/{total} installed | {state}`, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+  const progress = new Progress(`  ${jobId}`, process.stderr, json);
   const until = Date.now() + timeoutMs;
-  let last = '';
   try {
     for (;;) {
       const j = await client.get(`admin/v1/jobs/${encodeURIComponent(jobId)}`);
       const list: string[] = j.distributionList;
-      const done = j.targets.filter((t: any) => list.includes(t.deviceId) && t.state === 'installed').length;
-      if (bar) {
-        if (!last) bar.start(list.length, done, { state: j.state });
-        bar.update(done, { state: j.state });
-      } else {
-        const line = `${jobId}: ${j.state}, ${done}/${list.length} installed`;
-        if (line !== last) process.stderr.write(line + '\n');
-        last = line;
-      }
-      last ||= 'started';
+      progress.update(j.targets.filter((t: any) => list.includes(t.deviceId) && t.state === 'installed').length, list.length, j.state);
       if (j.state === 'complete' || j.state === 'failed') return j.state;
       if (Date.now() > until) return 'timed out';
       await sleep(300);
     }
   } finally {
-    bar?.stop();
+    progress.stop();
   }
 }
 

@@ -1,0 +1,29 @@
+// Progress of long work: a bar on a terminal, plain lines (only when something changed) otherwise.
+import cliProgress from 'cli-progress';
+
+export class Progress {
+  private bar?: cliProgress.SingleBar;
+  private last = '';
+
+  constructor(private readonly label: string, private readonly stream: NodeJS.WriteStream = process.stderr, private readonly quiet = false) {}
+
+  update(done: number, total: number, state: string) {
+    if (this.quiet) return;
+    if (this.stream.isTTY) {
+      if (!this.bar) {
+        this.bar = new cliProgress.SingleBar({ format: `${this.label} [{bar}] {value}/{total} installed | {state}`, stream: this.stream, hideCursor: true }, cliProgress.Presets.shades_classic);
+        this.bar.start(total, done, { state });
+      }
+      this.bar.setTotal(total);
+      this.bar.update(done, { state });
+      return;
+    }
+    const line = `${this.label}: ${done}/${total} installed, ${state}`;
+    if (line !== this.last) this.stream.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`);
+    this.last = line;
+  }
+
+  stop() {
+    this.bar?.stop();
+  }
+}
