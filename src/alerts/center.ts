@@ -31,7 +31,9 @@ export class AlertCenter {
     const out = await this.mutex.run(() =>
       this.db.transaction().execute(async (tx) => {
         const results: StoredAlert[] = [];
-        for (const a of alerts) results.push(await this.process(tx, a));
+        // Locations change only by inventory import: read them once per batch.
+        const locations = await tx.selectFrom('locations').select(['code', 'name', 'center']).execute();
+        for (const a of alerts) results.push(await this.process(tx, a, locations));
         return results;
       }),
     );
@@ -40,7 +42,7 @@ export class AlertCenter {
     return out;
   }
 
-  private async process(tx: Tx, a: IncomingAlert): Promise<StoredAlert> {
+  private async process(tx: Tx, a: IncomingAlert, locations: { code: string; name: string; center: string }[]): Promise<StoredAlert> {
     const dup = await tx.selectFrom('alerts').select(['id', 'outcome', 'ticket_id']).where('source', '=', a.source).where('alert_id', '=', a.alertId).executeTakeFirst();
     if (dup) return { id: Number(dup.id), duplicate: true, outcome: dup.outcome, ticketId: dup.ticket_id };
 
@@ -80,7 +82,6 @@ export class AlertCenter {
     steps.push({ step: 'identify', outcome: device.id, detail: device.id === a.deviceId ? `device id ${device.id} (${device.kind})` : `hostname ${a.deviceId} is ${device.id}` });
 
     // 4. normalize location
-    const locations = await tx.selectFrom('locations').select(['code', 'name', 'center']).execute();
     const own = locations.find((l) => l.code === device.location)!;
     const norm = normalizeLocation(a.location, own, locations);
     row.location = norm.location;

@@ -33,5 +33,17 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         for (const stmt of ddl) await sql.raw(stmt).execute(db);
       },
     },
+    '0002_lookup_indexes': {
+      async up(db: Kysely<any>) {
+        // The alert center looks devices up by hostname and open tickets by device and type on every alert.
+        for (const stmt of [
+          `create index devices_hostname on devices (hostname)`,
+          `create index tickets_open on tickets (device_id, failure_type, state)`,
+          `create index outages_device on outages (device_id)`,
+          `create index outages_location on outages (location)`,
+          `create index targets_relay on targets (relay_id, job_id)`,
+        ]) await sql.raw(stmt).execute(db);
+      },
+    },
   };
 }
