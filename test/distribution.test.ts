@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobLog } from '../src/relay/joblog.ts';
+import { Client } from '../src/protocol/client.ts';
 import { runFanout, startNetwork, waitFor, writePackage, type Network } from './helpers.ts';
 
 let net: Network;
@@ -215,5 +216,18 @@ describe('distribution path', () => {
     expect(t.error).toMatch(/did not finish within 1s/);
     // `current` was never switched to the version whose install did not finish.
     expect(existsSync(join(net.agents['relay-b-pos-2'].root, 'slow', 'current'))).toBe(false);
+  });
+
+  it('rides out an upstream that resets the connection twice', async () => {
+    const relay = net.relays['relay-b'];
+    const relayAdmin = new Client({ baseUrl: relay.url, token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim() });
+    await relayAdmin.post('admin/v1/faults', { 'relay.upstream.fetch': 'ECONNRESET:2' });
+    await buildAndPush(writePackage(join(net.dir, 'pkgs', 'flaky'), 'flaky', '1.0.0', { 'f.txt': 'f\n' }));
+    const c = await runFanout(['job', 'create', '--package', 'flaky@1.0.0', '--target', 'relay-b-pos-1', '--json'], { env: net.env });
+    const { jobId } = JSON.parse(c.stdout);
+    const w = await runFanout(['job', 'wait', jobId, '--timeout', '60', '--json'], { env: net.env, timeoutMs: 90_000 });
+    expect(w.code, w.stdout).toBe(0);
+    expect(await relayAdmin.get('admin/v1/faults')).toEqual({});
+    expect(readFileSync(relay.logFile, 'utf8')).toMatch(/upstream fetch failed; resuming after a pause/);
   });
 });

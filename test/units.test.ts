@@ -66,6 +66,10 @@ describe('faults', () => {
     expect(f.take('smtp.send')).toBe('fail:1');
     expect(f.take('smtp.send')).toBeUndefined();
     expect(() => new Faults(true, 'nonsense')).toThrow(/point=value/);
+    const g = new Faults(true, 'relay.upstream.fetch=ECONNRESET:2');
+    expect(() => g.throwIf('relay.upstream.fetch')).toThrow(expect.objectContaining({ code: 'ECONNRESET' }));
+    expect(() => g.throwIf('relay.upstream.fetch')).toThrow(/ECONNRESET/);
+    expect(() => g.throwIf('relay.upstream.fetch')).not.toThrow();
   });
 });
 

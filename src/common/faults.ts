@@ -1,5 +1,5 @@
 // Fault injection (DESIGN §9): only for daemons started with --allow-faults.
-// Spec: "point=value,point=value"; value "fail:N" fires N times then clears itself.
+// Spec: "point=value,point=value". "fail:N" or "ENOSPC:N" (any errno) fires N times, then clears itself.
 export class Faults {
   private readonly active = new Map<string, string>();
   constructor(readonly allowed: boolean, initial = process.env.FANOUT_FAULTS ?? '') {
@@ -30,11 +30,11 @@ export class Faults {
   take(point: string): string | undefined {
     const v = this.active.get(point);
     if (v === undefined) return undefined;
-    const m = /^fail:(\d+)$/.exec(v);
+    const m = /^(fail|[A-Z][A-Z0-9_]*):(\d+)$/.exec(v);
     if (m) {
-      const left = Number(m[1]) - 1;
+      const left = Number(m[2]) - 1;
       if (left <= 0) this.active.delete(point);
-      else this.active.set(point, `fail:${left}`);
+      else this.active.set(point, `${m[1]}:${left}`);
     }
     return v;
   }
@@ -43,7 +43,8 @@ export class Faults {
   throwIf(point: string) {
     const v = this.take(point);
     if (v === undefined) return;
-    const code = v.startsWith('fail:') ? 'EIO' : v;
+    const name = v.split(':')[0];
+    const code = name === 'fail' || name === 'exit' ? 'EIO' : name;
     const messages: Record<string, string> = {
       ENOSPC: 'ENOSPC: no space left on device',
       ECONNRESET: 'ECONNRESET: connection reset by peer',
