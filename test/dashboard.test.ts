@@ -65,22 +65,22 @@ describe('dashboard', () => {
     // Alerts with their steps.
     await page.getByRole('tab', { name: /^Alerts/ }).click();
     await page.locator('tr.clickable', { hasText: 'relay-dal' }).first().click();
-    await expect.poll(() => page.locator('tr.steps').innerText()).toContain('threshold');
+    await expect.poll(() => page.locator('tr.steps').innerText(), { timeout: 15_000 }).toContain('threshold');
     expect(await page.locator('tr.steps').innerText()).toContain(ticket.id);
     await shot('alerts');
 
     // Tickets, with mail delivery; resolve from the dashboard asks the relay for a plan.
     await page.getByRole('tab', { name: /^Tickets/ }).click();
     const row = page.locator('tr', { hasText: ticket.id });
-    await expect.poll(() => row.innerText()).toMatch(/sent/);
+    await expect.poll(() => row.innerText(), { timeout: 15_000 }).toMatch(/sent/);
     await relayAdmin.json('DELETE', 'admin/v1/faults');
     await row.getByRole('button', { name: 'Resolve' }).click();
-    await expect.poll(() => row.innerText()).toMatch(/resolved/);
+    await expect.poll(() => row.innerText(), { timeout: 15_000 }).toMatch(/resolved/);
 
     // The plan: approve it in the dashboard.
     await page.getByRole('tab', { name: /^Plans/ }).click();
     const plan = page.locator('article.plan').first();
-    await expect.poll(() => plan.innerText()).toContain('relay-dal-pos-1, relay-dal-pos-2');
+    await expect.poll(() => plan.innerText(), { timeout: 15_000 }).toContain('relay-dal-pos-1, relay-dal-pos-2');
     await shot('plan');
     await plan.getByRole('button', { name: 'Approve' }).click();
 
@@ -92,9 +92,9 @@ describe('dashboard', () => {
     await page.getByRole('tab', { name: /^Plans/ }).click();
     await expect.poll(() => plan.innerText(), { timeout: 15_000 }).toMatch(/complete[\s\S]*dashboard/);
     await page.getByRole('tab', { name: /^Failed distributions/ }).click();
-    await expect.poll(() => page.locator('tr', { hasText: jobId }).innerText()).toMatch(/resolved/);
+    await expect.poll(() => page.locator('tr', { hasText: jobId }).innerText(), { timeout: 15_000 }).toMatch(/resolved/);
     await page.getByRole('tab', { name: /^Mail/ }).click();
-    await expect.poll(() => page.locator('tr', { hasText: ticket.id }).innerText()).toMatch(/sent/);
+    await expect.poll(() => page.locator('tr', { hasText: ticket.id }).innerText(), { timeout: 15_000 }).toMatch(/sent/);
 
     // A plain link with ?token= signs in directly.
     const fresh = await browser.newPage();
