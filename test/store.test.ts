@@ -82,6 +82,22 @@ for (const backend of backends) {
       expect(outbox[0].body).toContain(`http://master.test/api/v1/tickets/${a2.ticketId}/resolve?key=`);
     });
 
+    // Scale-out is PostgreSQL's job; a SQLite file belongs to one master.
+    it.runIf(backend.name === 'postgres')('two masters on one database open one ticket for one device and type', async () => {
+      const other = await openStore(db.url);
+      try {
+        const a = new AlertCenter(store.db, cfg, () => 'http://a.test', store.exclusive);
+        const b = new AlertCenter(other.db, cfg, () => 'http://b.test', other.exclusive);
+        const alert = (i: number) => parseJsonAlert({ deviceId: 'relay-x-pos-2', failureType: 'RACE', message: 'x', alertId: `race-${i}` }, 'test');
+        const out = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).ingest([alert(i)])));
+        const ticketIds = new Set(out.flat().map((r) => r.ticketId));
+        expect(ticketIds.size).toBe(1);
+        expect(out.flat().filter((r) => r.outcome === 'ticket')).toHaveLength(1);
+      } finally {
+        await other.close();
+      }
+    });
+
     it('records failed distributions and resolves them with their tickets when the job is repaired', async () => {
       const center = new AlertCenter(store.db, cfg, () => 'http://master.test');
       const [a] = await center.ingest([parseJsonAlert({ deviceId: 'relay-x', jobId: 'j-1', message: 'ENOSPC: no space left on device', alertId: 'r1' }, 'relay-x')]);

@@ -22,7 +22,13 @@ export class AlertCenter {
   private readonly classifier: Classifier;
   private readonly mutex = new Mutex();
 
-  constructor(private readonly db: Db, private readonly cfg: Config, private readonly publicUrl: () => string) {
+  constructor(
+    private readonly db: Db,
+    private readonly cfg: Config,
+    private readonly publicUrl: () => string,
+    // Other masters on the same database: counters and "one open ticket" need the steps one batch at a time.
+    private readonly exclusive: (tx: Tx, name: string) => Promise<void> = async () => {},
+  ) {
     this.classifier = new Classifier(cfg.alerts.failureTypes);
   }
 
@@ -30,6 +36,7 @@ export class AlertCenter {
   async ingest(alerts: IncomingAlert[]): Promise<StoredAlert[]> {
     const out = await this.mutex.run(() =>
       this.db.transaction().execute(async (tx) => {
+        await this.exclusive(tx, 'fanout.alerts');
         const results: StoredAlert[] = [];
         // Locations change only by inventory import: read them once per batch.
         const locations = await tx.selectFrom('locations').select(['code', 'name', 'center']).execute();

@@ -41,7 +41,7 @@ export async function buildMaster(opts: MasterOptions) {
   const packages = new PackageStore(db, data, key.privatePem);
   const jobs = new Jobs(db, packages);
   let publicUrl = cfg.mail.publicUrl ?? '';
-  const center = new AlertCenter(db, cfg, () => publicUrl);
+  const center = new AlertCenter(db, cfg, () => publicUrl, store.exclusive);
   const tickets = new Tickets(db);
   const outages = new Outages(db);
   const relays = new RelayRegistry(db, log, cfg.alerts.heartbeatTimeout, async (a) => center.ingest([{ ...a, format: 'json', raw: JSON.stringify(a) }]));

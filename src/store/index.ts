@@ -1,6 +1,7 @@
 // The data-access layer: the only place that knows which SQL driver is behind the master's database.
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider, type Transaction } from 'kysely';
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { migrations } from './migrations.ts';
 import type { Database } from './schema.ts';
@@ -11,6 +12,8 @@ export type Db = Kysely<Database>;
 export interface Store {
   db: Db;
   dialect: 'sqlite' | 'postgres';
+  /** Makes a transaction the only one holding `name` until it ends, across every process on this database. */
+  exclusive(tx: Transaction<Database>, name: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,5 +47,11 @@ export async function openStore(url: string): Promise<Store> {
       throw new Error(`the database has a schema newer than this Fanout (${msg}); run the newer version, or point --db elsewhere`);
     throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${msg}`);
   }
-  return { db, dialect, close: () => db.destroy() };
+  const exclusive = async (tx: Transaction<Database>, name: string) => {
+    // SQLite has one writer per file already; PostgreSQL gets a transaction-scoped advisory lock.
+    if (dialect !== 'postgres') return;
+    const key = createHash('sha256').update(name).digest().readBigInt64BE(0);
+    await sql`select pg_advisory_xact_lock(${key.toString()}::bigint)`.execute(tx);
+  };
+  return { db, dialect, exclusive, close: () => db.destroy() };
 }
