@@ -28,7 +28,7 @@ export function failureTypeOf(e: unknown): ContentError {
   return new ContentError('FETCH_FAILED', err.message);
 }
 
-export interface FetchOptions { rateLimitKBps?: number; signal?: AbortSignal; onStart?: (from: number) => void; onProgress?: (bytes: number) => void }
+export interface FetchOptions { rateLimitKBps?: number; signal?: AbortSignal; onStart?: (from: number) => void }
 
 export class Depot {
   constructor(private readonly dataDir: string, private readonly faults: Faults) {}
@@ -96,7 +96,6 @@ export class Depot {
             faults.throwIf('relay.depot.write');
             hash.update(chunk);
             received += chunk.length;
-            opts.onProgress?.(from + received);
             if (limit) {
               const ahead = (received / limit) * 1000 - (Date.now() - started);
               if (ahead > 0) await sleep(ahead, undefined, { signal: opts.signal });

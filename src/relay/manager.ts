@@ -38,7 +38,6 @@ export class DistributionManager {
   private readonly running = new Map<string, Promise<void>>();
   private readonly deadlines = new Map<string, NodeJS.Timeout>();
   private readonly aborts = new Map<string, AbortController>();
-  readonly fetchProgress = new Map<string, { bytes: number; size: number }>();
 
   constructor(private readonly d: ManagerDeps) {}
 
@@ -155,7 +154,6 @@ export class DistributionManager {
             rateLimitKBps: cmd.params.rateLimitKBps,
             signal: ac.signal,
             onStart: (from) => this.write(st, { type: 'fetch', at: new Date().toISOString(), event: 'started', digest: pkg.digest, bytes: 0, from }),
-            onProgress: (bytes) => this.fetchProgress.set(pkg.digest, { bytes, size: pkg.size }),
           });
           this.write(st, { type: 'fetch', at: new Date().toISOString(), event: 'verified', digest: pkg.digest, bytes: r.fetched, from: r.from });
           st.verified.add(pkg.digest);
@@ -173,7 +171,8 @@ export class DistributionManager {
         }
       }
     }
-    if (st.current !== cmd) return;
+    // A refused job-log write may have failed the job while it fetched.
+    if (st.current !== cmd || st.phase === 'failed') return;
     this.setPhase(st, 'distributing');
     // Targets already installed keep their state; everything else is offered to its agent.
     for (const deviceId of cmd.distributionList) {
