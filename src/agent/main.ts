@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry, Counter } from 'prom-client';
 import { Faults } from '../common/faults.ts';
 import { createLogger } from '../common/log.ts';
-import { createHttpServer, listen, onShutdown } from '../common/server.ts';
+import { createHttpServer, listen, onShutdown, requireToken } from '../common/server.ts';
 import { Client, HttpError } from '../protocol/client.ts';
 import type { Assignment, PackageRef, TargetState } from '../protocol/types.ts';
 import { AgentState, InstallError, installPackage, sha256File, verifyDownloaded } from './install.ts';
@@ -125,9 +125,7 @@ export async function runAgent(opts: AgentOptions) {
   };
 
   // Health, metrics and (with --allow-faults) fault injection, like every daemon.
-  const server = createHttpServer({ logger: log, registry, faults, adminAuth: (req) => {
-    if (req.headers.authorization !== `Bearer ${opts.token}`) throw Object.assign(new Error('this needs the agent token'), { statusCode: 403 });
-  } });
+  const server = createHttpServer({ logger: log, registry, faults, adminAuth: requireToken(opts.token, `agent ${opts.id}'s token`) });
   await listen(server, opts.listen ?? '127.0.0.1:0');
 
   let current: Promise<void> = Promise.resolve();

@@ -7,7 +7,7 @@ import { formatZodError } from '../protocol/types.ts';
 import type { Faults } from './faults.ts';
 import type { Logger } from './log.ts';
 
-export function createHttpServer(opts: { logger: Logger; bodyLimit?: number; registry: Registry; faults?: Faults; adminAuth?: (req: FastifyRequest) => void }): FastifyInstance {
+export function createHttpServer(opts: { logger: Logger; bodyLimit?: number; registry: Registry; faults?: Faults; adminAuth?: (req: FastifyRequest) => void | Promise<void> }): FastifyInstance {
   const app: FastifyInstance = Fastify({ loggerInstance: opts.logger, bodyLimit: opts.bodyLimit ?? 8 * 1024 * 1024, logController: new LogController({ disableRequestLogging: true }), forceCloseConnections: true }) as unknown as FastifyInstance;
   collectDefaultMetrics({ register: opts.registry });
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
@@ -25,13 +25,13 @@ export function createHttpServer(opts: { logger: Logger; bodyLimit?: number; reg
   app.get('/metrics', async (_req, reply) => reply.type(opts.registry.contentType).send(await opts.registry.metrics()));
   if (opts.faults && opts.adminAuth) {
     const faults = opts.faults;
-    const guard = (req: FastifyRequest) => {
-      opts.adminAuth!(req);
+    const guard = async (req: FastifyRequest) => {
+      await opts.adminAuth!(req);
       if (!faults.allowed) throw new FanoutError('FANOUT_ERR_FAULTS_DISABLED', 'fault injection is off: start the daemon with --allow-faults');
     };
-    app.get('/admin/v1/faults', async (req) => (guard(req), faults.list()));
+    app.get('/admin/v1/faults', async (req) => (await guard(req), faults.list()));
     app.post('/admin/v1/faults', async (req) => {
-      guard(req);
+      await guard(req);
       const body = req.body as Record<string, string> | string;
       try {
         faults.set(body);
@@ -40,10 +40,15 @@ export function createHttpServer(opts: { logger: Logger; bodyLimit?: number; reg
       }
       return faults.list();
     });
-    app.delete('/admin/v1/faults', async (req) => (guard(req), faults.clear((req.query as { point?: string }).point), faults.list()));
+    app.delete('/admin/v1/faults', async (req) => (await guard(req), faults.clear((req.query as { point?: string }).point), faults.list()));
   }
   return app;
 }
+
+/** An admin check for daemons whose admin is one token (relay: DATA/admin.token; agent: its device token). */
+export const requireToken = (token: string, what: string) => (req: FastifyRequest) => {
+  if (bearer(req) !== token) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', `this needs ${what}`);
+};
 
 export function bearer(req: FastifyRequest): string {
   const h = req.headers.authorization;

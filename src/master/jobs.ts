@@ -5,6 +5,7 @@ import { newId } from '../protocol/crypto.ts';
 import { DistributionCommand, JobParams, type PackageRef, type RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import type { PackageStore } from './packages.ts';
+import { savePlans } from './plans.ts';
 
 export interface JobRequest { packages: string[]; targets?: string[]; labels?: Record<string, string>; params?: Record<string, unknown> }
 
@@ -117,11 +118,7 @@ export class Jobs {
           .set({ state: t.state, attempt: t.attempt ?? 0, failure_type: t.state === 'failed' ? (t.failureType ?? 'UNKNOWN') : null, error: t.error ?? null, updated_at: t.at ?? now })
           .where('job_id', '=', t.jobId).where('device_id', '=', t.deviceId).where('relay_id', '=', relayId).execute();
       }
-      for (const p of report.plans) {
-        const row = { id: p.planId, relay_id: relayId, job_id: p.jobId, body: JSON.stringify(p), state: p.state, created_at: p.createdAt, updated_at: now };
-        // A relay speaks only for its own plans.
-        await tx.insertInto('plans').values(row).onConflict((oc) => oc.column('id').doUpdateSet({ body: row.body, state: row.state, updated_at: now }).where('plans.relay_id', '=', relayId)).execute();
-      }
+      await savePlans(tx, relayId, report.plans);
     });
     for (const jobId of touched) {
       const targets = await this.db.selectFrom('targets').select('state').where('job_id', '=', jobId).where('relay_id', '=', relayId).execute();

@@ -56,10 +56,7 @@ export async function buildMaster(opts: MasterOptions) {
     if (await tickets.resolveJob(relayId, jobId)) log.info({ relayId, jobId }, 'failed distribution repaired: records and tickets resolved');
   });
 
-  const app = createHttpServer({ logger: log, registry, faults, adminAuth: () => undefined, bodyLimit: 16 * 1024 * 1024 });
-  app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/admin/v1/faults')) await auth.admin(req);
-  });
+  const app = createHttpServer({ logger: log, registry, faults, adminAuth: (req) => auth.admin(req), bodyLimit: 16 * 1024 * 1024 });
   masterRoutes(app, { db, auth, jobs, packages, relays, publicKey: key.publicPem, registry });
   alertRoutes(app, { db, auth, center, tickets, outages, plans, cfg });
   app.get('/api/v1/relays', async (req) => (await auth.admin(req), relays.list()));

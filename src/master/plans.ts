@@ -4,19 +4,27 @@ import type { Plan } from '../protocol/types.ts';
 import type { Logger } from '../common/log.ts';
 import type { Tickets } from '../alerts/tickets.ts';
 import type { Config } from './config.ts';
-import type { Db } from '../store/index.ts';
+import type { Transaction } from 'kysely';
+import type { Database, Db } from '../store/index.ts';
 import type { RelayRegistry } from './relays.ts';
+
+/** Keeps a relay's plans as the relay last described them; a relay speaks only for its own plans. */
+export async function savePlans(db: Db | Transaction<Database>, relayId: string, plans: Plan[]) {
+  const now = new Date().toISOString();
+  for (const p of plans) {
+    const row = { id: p.planId, relay_id: relayId, job_id: p.jobId, body: JSON.stringify(p), state: p.state, created_at: p.createdAt, updated_at: now };
+    await db.insertInto('plans').values(row)
+      .onConflict((oc) => oc.column('id').doUpdateSet({ body: row.body, state: row.state, updated_at: now }).where('plans.relay_id', '=', relayId))
+      .execute();
+  }
+}
 
 export class Plans {
   onChange: () => void = () => {};
   constructor(private readonly db: Db, private readonly relays: RelayRegistry, private readonly tickets: Tickets, private readonly cfg: Config['redistribution'], private readonly log: Logger) {}
 
   private async save(plans: Plan[]) {
-    const now = new Date().toISOString();
-    for (const p of plans) {
-      const row = { id: p.planId, relay_id: p.relayId, job_id: p.jobId, body: JSON.stringify(p), state: p.state, created_at: p.createdAt, updated_at: now };
-      await this.db.insertInto('plans').values(row).onConflict((oc) => oc.column('id').doUpdateSet({ body: row.body, state: row.state, updated_at: now })).execute();
-    }
+    for (const p of plans) await savePlans(this.db, p.relayId, [p]);
     this.onChange();
   }
 

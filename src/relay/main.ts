@@ -7,7 +7,7 @@ import { Registry, Gauge } from 'prom-client';
 import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
-import { createHttpServer, listen, onShutdown } from '../common/server.ts';
+import { createHttpServer, listen, onShutdown, requireToken } from '../common/server.ts';
 import { Client } from '../protocol/client.ts';
 import type { PackageRef } from '../protocol/types.ts';
 import { newToken } from '../protocol/crypto.ts';
@@ -87,9 +87,7 @@ export async function runRelay(opts: RelayOptions) {
   } });
   manager.resumeAll();
 
-  const app = createHttpServer({ logger: log, registry, faults, adminAuth: (req) => {
-    if (req.headers.authorization !== `Bearer ${adminToken}`) throw Object.assign(new Error('this needs the relay admin token'), { statusCode: 403 });
-  } });
+  const app = createHttpServer({ logger: log, registry, faults, adminAuth: requireToken(adminToken, `relay ${opts.id}'s admin token (DATA/admin.token)`) });
   relayRoutes(app, { relayId: opts.id, adminToken, devices: () => devices, refreshDevices: () => refreshDevices().catch(() => undefined), manager, depot, redistributor, publicKey: () => publicKey, pullThrough: (pkg) => depot.fetch(pkg, upstream, contentPath(pkg), publicKey) });
   const url = await listen(app, opts.listen);
   await writeFile(join(data, 'relay.json'), JSON.stringify({ id: opts.id, url, pid: process.pid }) + '\n');

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { sendBlob } from '../common/content.ts';
-import { bearer } from '../common/server.ts';
+import { bearer, requireToken } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { sha256Hex } from '../protocol/crypto.ts';
 import { Plan, TargetState, type PackageRef } from '../protocol/types.ts';
@@ -44,9 +44,7 @@ export function relayRoutes(app: FastifyInstance, d: RelayHttpDeps) {
     if (!dev) throw new FanoutError('FANOUT_ERR_AUTH_INVALID', `token not recognized by relay ${d.relayId}`);
     return dev;
   };
-  const admin = (req: FastifyRequest) => {
-    if (bearer(req) !== d.adminToken) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', `this needs relay ${d.relayId}'s admin token (<data>/admin.token)`);
-  };
+  const admin = requireToken(d.adminToken, `relay ${d.relayId}'s admin token (DATA/admin.token)`);
 
   app.get('/agent/v1/enroll', async (req) => {
     const dev = await device(req);
