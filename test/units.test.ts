@@ -4,6 +4,7 @@ import { Classifier } from '../src/alerts/classify.ts';
 import { normalizeLocation } from '../src/alerts/location.ts';
 import { parseAlertmanager, parseTextLine } from '../src/alerts/parse.ts';
 import { Faults } from '../src/common/faults.ts';
+import { GroupCommit } from '../src/alerts/group-commit.ts';
 import { replay, type JobLogRecord } from '../src/relay/joblog.ts';
 import { buildPlan, commandFromPlan } from '../src/redistribute/plan.ts';
 
@@ -98,5 +99,31 @@ describe('plans from a job log', () => {
   });
   it('refuses a running or complete job with the reason', () => {
     expect(buildPlan(replay('j-1', log.slice(0, 3))!, 'r', () => true)).toMatchObject({ ok: false, reason: expect.stringMatching(/still/) });
+  });
+});
+
+describe('group commit', () => {
+  it('puts requests that wait together into one commit, answering each with its own results', async () => {
+    const commits: number[][] = [];
+    const g = new GroupCommit<number, number>(async (items) => {
+      commits.push(items);
+      await new Promise((r) => setTimeout(r, 20));
+      return items.map((x) => x * 10);
+    });
+    const answers = await Promise.all([g.submit([1]), g.submit([2, 3]), g.submit([4])]);
+    expect(answers).toEqual([[10], [20, 30], [40]]);
+    expect(commits).toEqual([[1], [2, 3, 4]]); // the first commits alone; the others waited together
+  });
+  it('a failing request does not fail the requests grouped with it', async () => {
+    const g = new GroupCommit<number, number>(async (items) => {
+      await new Promise((r) => setTimeout(r, 5));
+      if (items.includes(13)) throw new Error('bad item 13');
+      return items;
+    });
+    const first = g.submit([1]);
+    const results = await Promise.allSettled([g.submit([2]), g.submit([13]), g.submit([3])]);
+    await first;
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason.message).toBe('bad item 13');
   });
 });

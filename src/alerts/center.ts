@@ -7,7 +7,7 @@ import type { Config } from '../master/config.ts';
 import type { Database, Db } from '../store/index.ts';
 import { Classifier } from './classify.ts';
 import { normalizeLocation } from './location.ts';
-import { Mutex } from './mutex.ts';
+import { GroupCommit } from './group-commit.ts';
 import type { IncomingAlert } from './parse.ts';
 import { thresholdFor } from './thresholds.ts';
 import { ticketMail } from './mail-text.ts';
@@ -20,7 +20,16 @@ type Tx = Transaction<Database>;
 export class AlertCenter {
   readonly events = new EventEmitter().setMaxListeners(0);
   private readonly classifier: Classifier;
-  private readonly mutex = new Mutex();
+  private readonly intake = new GroupCommit<IncomingAlert, StoredAlert>((alerts) =>
+    this.db.transaction().execute(async (tx) => {
+      await this.exclusive(tx, 'fanout.alerts');
+      const results: StoredAlert[] = [];
+      // Locations change only by inventory import: read them once per batch.
+      const locations = await tx.selectFrom('locations').select(['code', 'name', 'center']).execute();
+      for (const a of alerts) results.push(await this.process(tx, a, locations));
+      return results;
+    }),
+  );
 
   constructor(
     private readonly db: Db,
@@ -32,18 +41,9 @@ export class AlertCenter {
     this.classifier = new Classifier(cfg.alerts.failureTypes);
   }
 
-  /** Stores and processes a batch in one transaction: answered only once it is on disk. */
+  /** Stores and processes alerts, one batch at a time: answered only once they are on disk. */
   async ingest(alerts: IncomingAlert[]): Promise<StoredAlert[]> {
-    const out = await this.mutex.run(() =>
-      this.db.transaction().execute(async (tx) => {
-        await this.exclusive(tx, 'fanout.alerts');
-        const results: StoredAlert[] = [];
-        // Locations change only by inventory import: read them once per batch.
-        const locations = await tx.selectFrom('locations').select(['code', 'name', 'center']).execute();
-        for (const a of alerts) results.push(await this.process(tx, a, locations));
-        return results;
-      }),
-    );
+    const out = await this.intake.submit(alerts);
     if (out.some((r) => !r.duplicate)) this.events.emit('changed');
     if (out.some((r) => r.ticketId && !r.duplicate)) this.events.emit('outbox');
     return out;

@@ -35,7 +35,7 @@ export async function openStore(url: string): Promise<Store> {
     // FULL: an acknowledged write (an alert, a report) survives a power cut, not only a crash.
     conn.pragma('synchronous = FULL');
     conn.pragma('busy_timeout = 5000');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: conn }) });
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(conn) }) });
   }
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
   const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
@@ -54,4 +54,27 @@ export async function openStore(url: string): Promise<Store> {
     await sql`select pg_advisory_xact_lock(${key.toString()}::bigint)`.execute(tx);
   };
   return { db, dialect, exclusive, close: () => db.destroy() };
+}
+
+/**
+ * Kysely prepares every query anew; preparing costs more than running our small queries.
+ * Statements are reused by their SQL text (the bounded cache drops the oldest).
+ */
+function withStatementCache(conn: BetterSqlite3.Database, max = 500) {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (!stmt) {
+        stmt = conn.prepare(sql);
+        if (cache.size >= max) cache.delete(cache.keys().next().value!);
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
+    close() {
+      cache.clear();
+      conn.close();
+    },
+  };
 }
