@@ -60,7 +60,12 @@ export function bearer(req: FastifyRequest): string {
 
 export async function listen(app: FastifyInstance, listenAddr: string) {
   const [host, port] = splitHostPort(listenAddr);
-  await app.listen({ host, port });
+  try {
+    await app.listen({ host, port });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`${host}:${port} is already in use: stop what holds it, or choose another address with --listen`);
+    throw e;
+  }
   const addr = app.server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : port;
   const url = `http://${host}:${actual}`;

@@ -1,6 +1,6 @@
 // The lab's processes: a master, relays and agents as real child processes on loopback.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,9 +34,12 @@ export function spawnFanout(name: string, args: string[], logDir: string, ready 
         });
       }
     });
-    child.once('exit', (code) => {
+    // 'close' comes after the output is flushed, so the log holds the process's last words.
+    child.once('close', (code) => {
       clearTimeout(timer);
-      rej(new Error(`${name} exited (${code}) before it was ready; see ${join(logDir, `${name}.log`)}`));
+      const file = join(logDir, `${name}.log`);
+      const last = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('{')).pop() : undefined;
+      rej(new Error(`${name} exited (${code}) before it was ready${last ? `: ${last.replace(/^fanout: /, '')}` : ''}; see ${file}`));
     });
   });
 }
