@@ -2,7 +2,6 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-
 import { Client } from '../protocol/client.ts';
 import { buildPackage } from '../protocol/package-file.ts';
 import { MailSink } from './mail-sink.ts';
@@ -108,5 +107,3 @@ export async function runLab(o: LabOptions): Promise<number> {
     return 1;
   }
 }
-
-
