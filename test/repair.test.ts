@@ -102,6 +102,12 @@ describe('repair loop', () => {
     expect(plan.packages.map((p: any) => `${p.name}@${p.version}`)).toEqual(['pos-app@3.0.0', 'pos-fonts@1.2.0']);
     expect(plan.bytesInDepot).toBe(pushed[0].size + pushed[1].size);
 
+    // Without --job, the tool finds the failed job itself, and returns the plan already waiting.
+    const relayToken = readFileSync(join(relay.data, 'admin.token'), 'utf8').trim();
+    const dry = await runFanout(['redistribute', '--relay', relay.url, '--token', relayToken, '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout).plans.map((p: any) => [p.jobId, p.planId])).toEqual([[jobId, plan.planId]]);
+
     // Approved with the tool over the relay's admin API; it follows the job to the end.
     const servedBefore = await served();
     const yes = await runFanout(['redistribute', '--relay', relay.url, '--token', readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(), '--job', jobId, '--yes', '--by', 'test-operator', '--json']);

@@ -102,6 +102,13 @@ export function masterRoutes(app: FastifyInstance, d: MasterDeps) {
     await d.jobs.applyReport(relayId, RelayReport.parse(req.body));
     return { ok: true };
   });
+  // The redistribution tool on a relay asks which of its jobs the master holds as failed.
+  app.get('/api/v1/relay/failed', async (req) => {
+    const relayId = await d.auth.relay(req);
+    const rows = await d.db.selectFrom('failed_distributions').select(['job_id', 'failure_type', 'state', 'ticket_id'])
+      .where('relay_id', '=', relayId).where('state', '!=', 'resolved').execute();
+    return rows.map((r) => ({ jobId: r.job_id, failureType: r.failure_type, state: r.state, ticketId: r.ticket_id }));
+  });
   app.post('/api/v1/relay/heartbeat', async (req) => {
     const relayId = await d.auth.relay(req);
     const body = z.object({ url: z.string().optional(), adminToken: z.string().optional() }).parse(req.body);

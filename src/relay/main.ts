@@ -80,7 +80,9 @@ export async function runRelay(opts: RelayOptions) {
     contentPath,
     publicKey: () => publicKey,
   });
-  const redistributor = new Redistributor(opts.id, manager, depot);
+  const redistributor = new Redistributor(opts.id, manager, depot, async () =>
+    (await master.get<{ jobId: string }[]>('api/v1/relay/failed', { timeoutMs: 5000 })).map((f) => f.jobId),
+  );
   new Gauge({ name: 'fanout_relay_jobs', help: 'Jobs in the job log by state', labelNames: ['state'], registers: [registry], collect() {
     this.reset();
     for (const st of manager.all()) this.inc({ state: st.phase });

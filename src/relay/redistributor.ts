@@ -6,16 +6,31 @@ import type { Depot } from './depot.ts';
 import type { DistributionManager } from './manager.ts';
 
 export class Redistributor {
-  constructor(private readonly relayId: string, private readonly manager: DistributionManager, private readonly depot: Depot) {}
+  constructor(
+    private readonly relayId: string,
+    private readonly manager: DistributionManager,
+    private readonly depot: Depot,
+    /** Jobs with open failed-distribution records for this relay at the master (empty when it cannot be asked). */
+    private readonly openAtMaster: () => Promise<string[]> = async () => [],
+  ) {}
 
   list(): Plan[] {
     return this.manager.all().flatMap((st) => [...st.plans.values()]).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
-  /** Plans for one job, or for every failed job in the log; a plan already waiting is returned, not duplicated. */
-  plan(jobId?: string) {
-    const jobs = jobId ? [this.manager.get(jobId)] : this.manager.all().filter(needsRedistribution);
-    if (jobId && !jobs[0]) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', `job "${jobId}" is not in relay ${this.relayId}'s job log`);
+  /**
+   * Plans for one job, or else for the jobs the master has open failed-distribution records of and
+   * every failed job in the log; a plan already waiting is returned, not duplicated.
+   */
+  async plan(jobId?: string) {
+    let jobs;
+    if (jobId) {
+      jobs = [this.manager.get(jobId)];
+      if (!jobs[0]) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', `job "${jobId}" is not in relay ${this.relayId}'s job log`);
+    } else {
+      const open = new Set(await this.openAtMaster().catch(() => []));
+      jobs = this.manager.all().filter((st) => open.has(st.jobId) || needsRedistribution(st));
+    }
     const plans: Plan[] = [];
     const skipped: { jobId: string; reason: string }[] = [];
     for (const st of jobs) {
