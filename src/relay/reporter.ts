@@ -33,7 +33,8 @@ export class Reporter {
   private schedule(delay = this.intervalMs) {
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      this.flushing = this.flush().finally(() => (this.flushing = undefined));
+      // One flush at a time: a newer state must never overtake an older one on the way to the master.
+      this.flushing = (this.flushing ?? Promise.resolve()).then(() => this.flush());
     }, delay);
   }
 
