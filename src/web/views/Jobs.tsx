@@ -1,4 +1,23 @@
+import { useState } from 'react';
 import { State, Table, time } from './common.tsx';
+
+const ORDER = ['failed', 'downloading', 'installing', 'pending', 'installed'];
+const SHOWN = 40;
+
+/** Targets that need attention first; a large job shows the first few until asked for all. */
+function Targets({ targets }: { targets: any[] }) {
+  const [all, setAll] = useState(false);
+  const sorted = [...targets].sort((a, b) => ORDER.indexOf(a.state) - ORDER.indexOf(b.state) || a.deviceId.localeCompare(b.deviceId));
+  const rows = all ? sorted : sorted.slice(0, SHOWN);
+  return (
+    <div>
+      <Table rows={rows} rowKey={(t: any) => t.deviceId} empty="no targets" cols={[
+        ['Target', (t: any) => t.deviceId], ['Relay', (t: any) => t.relayId], ['State', (t: any) => <State s={t.state} />], ['Attempt', (t: any) => t.attempt], ['Failure', (t: any) => t.failureType ?? ''],
+      ]} />
+      {sorted.length > SHOWN && <button className="link-dark" onClick={() => setAll(!all)}>{all ? 'show fewer' : `show all ${sorted.length} targets`}</button>}
+    </div>
+  );
+}
 
 export function Jobs({ jobs }: { jobs: any[] }) {
   if (!jobs.length) return <p className="empty">No jobs yet. Create one with <code>fanout job create</code>.</p>;
@@ -20,9 +39,7 @@ export function Jobs({ jobs }: { jobs: any[] }) {
               <Table rows={j.relays} rowKey={(r: any) => r.relayId} empty="no relays" cols={[
                 ['Relay', (r: any) => r.relayId], ['State', (r: any) => <State s={r.state} />], ['Failure', (r: any) => r.failureType ?? ''], ['Error', (r: any) => <span className="msg">{r.error ?? ''}</span>],
               ]} />
-              <Table rows={j.targets} rowKey={(t: any) => t.deviceId} empty="no targets" cols={[
-                ['Target', (t: any) => t.deviceId], ['Relay', (t: any) => t.relayId], ['State', (t: any) => <State s={t.state} />], ['Attempt', (t: any) => t.attempt], ['Failure', (t: any) => t.failureType ?? ''],
-              ]} />
+              <Targets targets={j.targets} />
             </div>
           </article>
         );
