@@ -32,7 +32,8 @@ export function Jobs({ jobs }: { jobs: any[] }) {
             <h3>{j.jobId} <State s={j.state} /> <small>{time(j.createdAt)}</small></h3>
             <p className="packages">{j.packages.map((p: any) => `${p.name}@${p.version}`).join(', ')}</p>
             <div className="progress" aria-label={`${installed} of ${total} installed`}>
-              <div style={{ width: `${(100 * installed) / Math.max(1, total)}%` }} />
+              <div className="ok" style={{ width: `${(100 * installed) / Math.max(1, total)}%` }} />
+              <div className="bad" style={{ width: `${(100 * (j.counts.failed ?? 0)) / Math.max(1, total)}%` }} />
               <span>{installed}/{total} installed{j.counts.failed ? `, ${j.counts.failed} failed` : ''}</span>
             </div>
             <div className="split">
