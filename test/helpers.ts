@@ -1,63 +1,31 @@
 // Real processes on loopback for integration tests: start, wait for "listening on", stop.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, createWriteStream } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '../src/protocol/client.ts';
+import { BIN, spawnFanout, type LabProcess } from '../src/lab/network.ts';
 
-export const BIN = resolve(import.meta.dirname, '..', 'bin', 'fanout.js');
+export { BIN };
 
 export function tempDir(name: string) {
   return mkdtempSync(join(tmpdir(), `fanout-${name}-`));
 }
 
-export interface Proc { child: ChildProcess; url: string; logFile: string; stop(signal?: NodeJS.Signals): Promise<number | null>; kill(): Promise<void> }
+export type Proc = LabProcess;
 
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-/** Starts `fanout ARGS…`; resolves once it prints its listening (or polling) line. */
+/** Starts `fanout ARGS…` (see spawnFanout); a test run that ends early takes its processes with it. */
 export async function startFanout(args: string[], opts: { env?: Record<string, string>; logDir: string; name: string; ready?: RegExp; timeoutMs?: number }): Promise<Proc> {
-  mkdirSync(opts.logDir, { recursive: true });
-  const logFile = join(opts.logDir, `${opts.name}.log`);
-  const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, FANOUT_LOG_LEVEL: 'info', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  child.stderr!.pipe(log);
-  const ready = opts.ready ?? /listening on (http:\/\/\S+)/;
-  const url = await new Promise<string>((res, rej) => {
-    let out = '';
-    const timer = setTimeout(() => rej(new Error(`${opts.name} did not start within ${opts.timeoutMs ?? 20000}ms; log: ${logFile}\n${out}`)), opts.timeoutMs ?? 20_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      log.write(c);
-      const m = ready.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        res(m[1] ?? '');
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`${opts.name} exited with ${code} before it was ready; log: ${logFile}\n${readFileSync(logFile, 'utf8').slice(-3000)}`));
-    });
-  });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => (running.delete(child), r(code))));
-  return {
-    child, url, logFile,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill(signal);
-      return exited;
-    },
-    async kill() {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
+  const p = await spawnFanout(opts.name, args, opts.logDir, { ready: opts.ready, env: { FANOUT_LOG_LEVEL: 'info', ...opts.env }, timeoutMs: opts.timeoutMs ?? 20_000 });
+  running.add(p.child);
+  p.child.once('exit', () => running.delete(p.child));
+  return p;
 }
 
 /** Runs `fanout ARGS…` to completion. */

@@ -5,8 +5,7 @@ import { appendFile, mkdir, readFile, rename, rm, symlink, writeFile } from 'nod
 import { join } from 'node:path';
 import type { Faults } from '../common/faults.ts';
 import { verifyPackage } from '../protocol/crypto.ts';
-import { parseManifest, sha256File } from '../protocol/package-file.ts';
-export { sha256File };
+import { parseManifest } from '../protocol/package-file.ts';
 import type { JobParams, PackageRef } from '../protocol/types.ts';
 import { extractSafely, UnsafeArchiveError } from './extract.ts';
 

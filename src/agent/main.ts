@@ -11,7 +11,8 @@ import { createLogger } from '../common/log.ts';
 import { createHttpServer, listen, onShutdown, requireToken } from '../common/server.ts';
 import { Client, HttpError } from '../protocol/client.ts';
 import type { Assignment, PackageRef, TargetState } from '../protocol/types.ts';
-import { AgentState, InstallError, installPackage, sha256File, verifyDownloaded } from './install.ts';
+import { sha256File } from '../protocol/package-file.ts';
+import { AgentState, InstallError, installPackage, verifyDownloaded } from './install.ts';
 
 export interface AgentOptions { relay: string; id: string; token: string; data: string; root: string; allowFaults?: boolean; listen?: string }
 

@@ -12,7 +12,6 @@ import { say } from './say.ts';
 
 export interface LabOptions { data: string; port: number; relays: number; agents: number; scenario: 'none' | 'repair'; exitAfterScenario: boolean }
 
-
 export async function runLab(o: LabOptions): Promise<number> {
   if (!(o.relays >= 1 && o.relays <= 50)) throw new Error(`--relays must be 1 to 50, not ${o.relays}`);
   if (!(o.agents >= 1 && o.agents <= 500)) throw new Error(`--agents must be 1 to 500, not ${o.agents}`);
@@ -54,7 +53,8 @@ export async function runLab(o: LabOptions): Promise<number> {
     const admin = new Client({ baseUrl: master.url, token });
     say(`master on ${master.url}`);
 
-    const inv = await admin.post<{ devices: { id: string; kind: string; token: string }[] }>('api/v1/inventory', sampleInventory(o.relays, o.agents));
+    const world = sampleInventory(o.relays, o.agents);
+    const inv = await admin.post<{ devices: { id: string; kind: string; token: string }[] }>('api/v1/inventory', world);
     const tokens = new Map(inv.devices.map((d) => [d.id, d.token]));
     const relayIds = inv.devices.filter((d) => d.kind === 'relay').map((d) => d.id);
     say(`inventory: ${relayIds.length} relays, ${inv.devices.length - relayIds.length} endpoints, 3 maintenance centers`);
@@ -67,11 +67,10 @@ export async function runLab(o: LabOptions): Promise<number> {
     }));
     const relays = new Map(started);
     say(`relays: ${[...relays.values()].map((r) => `${r.name} ${r.url}`).join(', ')}`);
-    const endpoints = inv.devices.filter((d) => d.kind === 'endpoint');
+    const endpoints = world.devices.flatMap((d) => ('relay' in d ? [d] : []));
     await Promise.all(endpoints.map(async (d) => {
-      const relayId = d.id.replace(/-pos-\d+$/, '');
       const dir = join(data, 'agents', d.id);
-      procs.push(await spawnFanout(d.id, ['agent', '--relay', relays.get(relayId)!.url, '--id', d.id, '--token', tokens.get(d.id)!, '--data', join(dir, 'data'), '--root', join(dir, 'root'), '--allow-faults'], logs));
+      procs.push(await spawnFanout(d.id, ['agent', '--relay', relays.get(d.relay)!.url, '--id', d.id, '--token', tokens.get(d.id)!, '--data', join(dir, 'data'), '--root', join(dir, 'root'), '--allow-faults'], logs));
     }));
     say(`agents: ${endpoints.length} endpoints polling their relays`);
 

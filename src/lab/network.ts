@@ -1,45 +1,66 @@
-// The lab's processes: a master, relays and agents as real child processes on loopback.
+// Fanout daemons as real child processes on loopback: the lab's network, and the tests'.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BIN = resolve(fileURLToPath(import.meta.url), '..', '..', '..', 'bin', 'fanout.js');
+export const BIN = resolve(fileURLToPath(import.meta.url), '..', '..', '..', 'bin', 'fanout.js');
 
-export interface LabProcess { name: string; child: ChildProcess; url: string; stop(): Promise<void> }
+export interface LabProcess {
+  name: string;
+  child: ChildProcess;
+  url: string;
+  logFile: string;
+  /** Sends the signal (SIGTERM by default) and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** SIGKILL: a crash, for tests of what survives one. */
+  kill(): Promise<void>;
+}
 
-/** Starts `fanout ARGS…`, logs to DIR/logs/NAME.log, and resolves on its ready line. */
-export function spawnFanout(name: string, args: string[], logDir: string, ready = /listening on (http:\/\/\S+)/): Promise<LabProcess> {
+export interface SpawnOptions { ready?: RegExp; env?: Record<string, string>; timeoutMs?: number }
+
+/** Starts `fanout ARGS…`, logs to DIR/NAME.log, and resolves on its ready line (`listening on URL` by default). */
+export function spawnFanout(name: string, args: string[], logDir: string, opts: SpawnOptions = {}): Promise<LabProcess> {
   mkdirSync(logDir, { recursive: true });
-  const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'info' } });
+  const logFile = join(logDir, `${name}.log`);
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'info', ...opts.env },
+  });
   child.stderr!.pipe(log);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const ready = opts.ready ?? /listening on (http:\/\/\S+)/;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   return new Promise((res, rej) => {
-    let out = '';
-    const timer = setTimeout(() => rej(new Error(`${name} did not start within 30 s; see ${join(logDir, `${name}.log`)}`)), 30_000);
+    let out: string | undefined = '';
+    const timer = setTimeout(() => rej(new Error(`${name} did not start within ${timeoutMs / 1000} s; see ${logFile}`)), timeoutMs);
     child.stdout!.on('data', (c: Buffer) => {
       log.write(c);
-      if (out === null) return;
+      if (out === undefined) return; // ready already: only the log wants the rest
       out += c.toString();
       const m = ready.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        res({
-          name, child, url: m[1] ?? '',
-          async stop() {
-            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-            await exited;
-          },
-        });
-      }
+      if (!m) return;
+      out = undefined;
+      clearTimeout(timer);
+      res({
+        name, child, url: m[1] ?? '', logFile,
+        async stop(signal = 'SIGTERM') {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          return exited;
+        },
+        async kill() {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+          await exited;
+        },
+      });
     });
     // 'close' comes after the output is flushed, so the log holds the process's last words.
     child.once('close', (code) => {
+      if (out === undefined) return;
       clearTimeout(timer);
-      const file = join(logDir, `${name}.log`);
-      const last = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('{')).pop() : undefined;
-      rej(new Error(`${name} exited (${code}) before it was ready${last ? `: ${last.replace(/^fanout: /, '')}` : ''}; see ${file}`));
+      const last = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('{')).pop() : undefined;
+      rej(new Error(`${name} exited (${code}) before it was ready${last ? `: ${last.replace(/^fanout: /, '')}` : ''}; see ${logFile}`));
     });
   });
 }

@@ -10,7 +10,6 @@ import { say } from './say.ts';
 import { Progress } from '../cli/progress.ts';
 import type { LabProcess } from './network.ts';
 
-
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
