@@ -23,15 +23,15 @@ export class Plans {
   onChange: () => void = () => {};
   constructor(private readonly db: Db, private readonly relays: RelayRegistry, private readonly tickets: Tickets, private readonly cfg: Config['redistribution'], private readonly log: Logger) {}
 
-  private async save(plans: Plan[]) {
-    for (const p of plans) await savePlans(this.db, p.relayId, [p]);
+  private async save(relayId: string, plans: Plan[]) {
+    await savePlans(this.db, relayId, plans);
     this.onChange();
   }
 
   async request(relayId: string, jobId?: string): Promise<Plan[]> {
     const client = await this.relays.adminClient(relayId);
     const { plans } = await client.post<{ plans: Plan[] }>('admin/v1/redistribute/plans', { jobId });
-    await this.save(plans);
+    await this.save(relayId, plans);
     return plans;
   }
 
@@ -41,7 +41,7 @@ export class Plans {
     if (row.state !== 'pending') throw new FanoutError('FANOUT_ERR_PLAN_STATE', `plan ${planId} is ${row.state}, not pending`);
     const client = await this.relays.adminClient(row.relay_id);
     const { plan } = await client.post<{ plan: Plan }>(`admin/v1/redistribute/plans/${encodeURIComponent(planId)}/${decision}`, { by });
-    await this.save([plan]);
+    await this.save(row.relay_id, [plan]);
     if (decision === 'approve') await this.tickets.markRedistributing(plan.relayId, plan.jobId);
     return plan;
   }
