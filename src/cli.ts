@@ -15,58 +15,92 @@ program
   .description('start the master: inventory, packages, jobs, alert center, mail, dashboard')
   .requiredOption('--data <dir>', 'state folder (admin.token, signing key, master.db, blobs)')
   .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8470')
-  .addOption(new Option('--db <url>', 'postgres://… for PostgreSQL (default: SQLite in DATA/master.db)').env('FANOUT_DB'))
+  .addOption(
+    new Option('--db <url>', 'postgres://… for PostgreSQL (default: SQLite in DATA/master.db)').env('FANOUT_DB'),
+  )
   .option('--config <file>', 'config file (default: DATA/fanout.yaml)')
   .option('--allow-faults', 'accept FANOUT_FAULTS and /admin/v1/faults (tests and lab only)')
-  .action(action(async (o) => {
-    const { runMaster } = await import('./master/main.ts');
-    await runMaster({ data: o.data, listen: o.listen, db: o.db, config: o.config, allowFaults: o.allowFaults });
-  }));
+  .action(
+    action(async (o) => {
+      const { runMaster } = await import('./master/main.ts');
+      await runMaster({ data: o.data, listen: o.listen, db: o.db, config: o.config, allowFaults: o.allowFaults });
+    }),
+  );
 
 program
   .command('relay')
   .description('start a relay: job log, depot, distribution manager, admin API')
   .requiredOption('--master <url>', 'the master URL (commands and reports)')
-  .requiredOption('--id <id>', 'this relay\'s device id')
-  .addOption(new Option('--token <token>', 'this relay\'s device token').env('FANOUT_TOKEN').makeOptionMandatory())
+  .requiredOption('--id <id>', "this relay's device id")
+  .addOption(new Option('--token <token>', "this relay's device token").env('FANOUT_TOKEN').makeOptionMandatory())
   .requiredOption('--data <dir>', 'state folder (jobs/, depot/, admin.token)')
   .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8471')
   .option('--upstream <url>', 'fetch content from this relay instead of the master')
   .option('--heartbeat-ms <ms>', 'heartbeat interval', '5000')
   .option('--allow-faults', 'accept FANOUT_FAULTS and /admin/v1/faults (tests and lab only)')
-  .action(action(async (o) => {
-    const { runRelay } = await import('./relay/main.ts');
-    await runRelay({ master: o.master, id: o.id, token: o.token, data: o.data, listen: o.listen, upstream: o.upstream, allowFaults: o.allowFaults, heartbeatMs: Number(o.heartbeatMs) });
-  }));
+  .action(
+    action(async (o) => {
+      const { runRelay } = await import('./relay/main.ts');
+      await runRelay({
+        master: o.master,
+        id: o.id,
+        token: o.token,
+        data: o.data,
+        listen: o.listen,
+        upstream: o.upstream,
+        allowFaults: o.allowFaults,
+        heartbeatMs: Number(o.heartbeatMs),
+      });
+    }),
+  );
 
 program
   .command('agent')
   .description('start an agent on an endpoint: download, verify, install, report')
-  .requiredOption('--relay <url>', 'this endpoint\'s relay')
-  .requiredOption('--id <id>', 'this endpoint\'s device id')
-  .addOption(new Option('--token <token>', 'this endpoint\'s device token').env('FANOUT_TOKEN').makeOptionMandatory())
+  .requiredOption('--relay <url>', "this endpoint's relay")
+  .requiredOption('--id <id>', "this endpoint's device id")
+  .addOption(new Option('--token <token>', "this endpoint's device token").env('FANOUT_TOKEN').makeOptionMandatory())
   .requiredOption('--data <dir>', 'state folder (installed.json, journal.jsonl, cache/)')
   .requiredOption('--root <dir>', 'install root: packages go to ROOT/NAME/VERSION, ROOT/NAME/current')
   .option('--listen <host:port>', 'serve /healthz, /metrics and faults on this address', '127.0.0.1:0')
   .option('--allow-faults', 'accept FANOUT_FAULTS (tests and lab only)')
-  .action(action(async (o) => {
-    const { runAgent } = await import('./agent/main.ts');
-    await runAgent({ relay: o.relay, id: o.id, token: o.token, data: o.data, root: o.root, allowFaults: o.allowFaults, listen: o.listen });
-  }));
+  .action(
+    action(async (o) => {
+      const { runAgent } = await import('./agent/main.ts');
+      await runAgent({
+        relay: o.relay,
+        id: o.id,
+        token: o.token,
+        data: o.data,
+        root: o.root,
+        allowFaults: o.allowFaults,
+        listen: o.listen,
+      });
+    }),
+  );
 
 program
   .command('lab')
   .description('start a whole network on this machine (master, relays, agents, mail sink) and run a scenario')
   .option('--data <dir>', 'where the lab keeps its state', '.lab')
-  .option('--port <port>', 'the master\'s port (dashboard)', '8470')
+  .option('--port <port>', "the master's port (dashboard)", '8470')
   .option('--relays <n>', 'how many relays', '2')
   .option('--agents <n>', 'how many agents (endpoints), dealt round the relays', '6')
   .addOption(new Option('--scenario <name>', 'what to run').choices(['none', 'repair']).default('repair'))
   .option('--exit-after-scenario', 'exit when the scenario ends: 0 when it ended well, 1 otherwise')
-  .action(action(async (o) => {
-    const { runLab } = await import('./lab/lab.ts');
-    return runLab({ data: o.data, port: Number(o.port), relays: Number(o.relays), agents: Number(o.agents), scenario: o.scenario, exitAfterScenario: !!o.exitAfterScenario });
-  }));
+  .action(
+    action(async (o) => {
+      const { runLab } = await import('./lab/lab.ts');
+      return runLab({
+        data: o.data,
+        port: Number(o.port),
+        relays: Number(o.relays),
+        agents: Number(o.agents),
+        scenario: o.scenario,
+        exitAfterScenario: !!o.exitAfterScenario,
+      });
+    }),
+  );
 
 adminCommands(program);
 alertCommands(program);

@@ -1,229 +1,303 @@
 // Issue 3: the alert center against a real master process and a real SMTP server on loopback.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailSink } from '../src/lab/mail-sink.ts';
-import { runFanout, startNetwork, waitFor, type Network } from './helpers.ts';
+import { type Network, runFanout, startNetwork, waitFor } from './helpers.ts';
 
 import { pgDatabase } from './pg.ts';
 
 // The same suite runs with the master on SQLite and on PostgreSQL.
-for (const backend of ['sqlite', 'postgres'] as const) describe(`alert center (${backend})`, () => {
-let net: Network;
-const sink = new MailSink();
-let drop = async () => {};
+for (const backend of ['sqlite', 'postgres'] as const)
+  describe(`alert center (${backend})`, () => {
+    let net: Network;
+    const sink = new MailSink();
+    let drop = async () => {};
 
-const cli = async (args: string[]) => {
-  const r = await runFanout([...args, '--json'], { env: net.env });
-  expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return JSON.parse(r.stdout);
-};
-const send = (line: string) => cli(['alerts', 'send', '--text', line]);
-const show = (id: number) => cli(['alerts', 'show', String(id)]);
-const tickets = (): Promise<any[]> => cli(['tickets', 'list']);
-const now = () => new Date().toISOString();
-const step = (a: { steps: { step: string; outcome: string; detail?: string }[] }, name: string) => a.steps.find((s) => s.step === name)!;
+    const cli = async (args: string[]) => {
+      const r = await runFanout([...args, '--json'], { env: net.env });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      return JSON.parse(r.stdout);
+    };
+    const send = (line: string) => cli(['alerts', 'send', '--text', line]);
+    const show = (id: number) => cli(['alerts', 'show', String(id)]);
+    const tickets = (): Promise<any[]> => cli(['tickets', 'list']);
+    const now = () => new Date().toISOString();
+    const step = (a: { steps: { step: string; outcome: string; detail?: string }[] }, name: string) =>
+      a.steps.find((s) => s.step === name)!;
 
-beforeAll(async () => {
-  const port = await sink.listen();
-  const masterArgs: string[] = [];
-  if (backend === 'postgres') {
-    const pgdb = await pgDatabase();
-    masterArgs.push('--db', pgdb.url);
-    drop = pgdb.drop;
-  }
-  net = await startNetwork({
-    name: 'alerts', masterArgs, relays: ['relay-dal', 'relay-den'], agentsPerRelay: 2, startAgents: false, heartbeatMs: 500,
-    config: [
-      'alerts:',
-      '  window: 24h',
-      '  heartbeatTimeout: 3s',
-      '  failureTypes:',
-      '    DISK_FULL:   { threshold: 1, patterns: ["no space left", "ENOSPC"] }',
-      '    UNREACHABLE: { threshold: 3, patterns: ["ECONNREFUSED", "timed out", "unreachable"] }',
-      '    RELAY_DOWN:  { threshold: 1 }',
-      '  deviceOverrides:',
-      '    relay-dal-pos-1: { UNREACHABLE: 1 }',
-      'mail:',
-      `  smtp: { host: 127.0.0.1, port: ${port}, secure: false }`,
-      '  from: fanout@example.test',
-      '  retries: 2',
-      '  retryBaseMs: 200',
-      'redistribution:',
-      '  planOnTicketResolve: false',
-    ].join('\n'),
-  });
-});
-afterAll(async () => {
-  await net?.stopAll();
-  await sink.close();
-  await drop();
-});
-
-describe('alert center', () => {
-  it('a DISK_FULL alert makes a ticket at once, mailed to the center of the location', async () => {
-    const r = await send(`${now()} relay-dal - job=j-42 location="Store 0042, Dallas, TX" msg="ENOSPC writing depot"`);
-    expect(r.accepted).toBe(1);
-    const a = await show(r.ids[0]);
-    expect(a.failureType).toBe('DISK_FULL');
-    expect(step(a, 'classify').detail).toMatch(/ENOSPC/);
-    expect(a.outcome).toBe('ticket');
-    const t = (await tickets()).find((x) => x.id === a.ticketId);
-    expect(t).toMatchObject({ deviceId: 'relay-dal', failureType: 'DISK_FULL', centerId: 'mc-south', location: 'LOC-0' });
-    const mail = await waitFor('the ticket mail', async () => sink.messages.find((m) => m.subject.includes(a.ticketId)));
-    expect(mail.to).toEqual(['south-ops@example.test']);
-    expect(mail.text).toContain('relay-dal');
-    expect(mail.text).toContain('j-42');
-    await waitFor('ticket sent', async () => (await tickets()).find((x) => x.id === a.ticketId)?.state === 'sent');
-    const failed = await cli(['failed', 'list']);
-    expect(failed.find((f: any) => f.jobId === 'j-42')).toMatchObject({ relayId: 'relay-dal', failureType: 'DISK_FULL', state: 'open', ticketId: a.ticketId });
-    // The link in the mail resolves the ticket; a link with a wrong key does not.
-    const link = /(http:\/\/\S+\/resolve\?key=\S+)/.exec(mail.text)![1];
-    expect((await fetch(link.replace(/key=.*/, 'key=forged'))).status).toBe(401);
-    const page = await fetch(link);
-    expect(page.status).toBe(200);
-    expect(await page.text()).toContain(`Ticket ${a.ticketId} is resolved`);
-    expect((await tickets()).find((x) => x.id === a.ticketId).state).toBe('resolved');
-  });
-
-  it('an UNREACHABLE alert makes a ticket only at the third, and a retried alert is not counted twice', async () => {
-    const lines = [1, 2, 3].map((i) => `2026-11-24T19:0${i}:00Z relay-den-pos-2 - msg="connect ECONNREFUSED 10.0.0.${i}:443"`);
-    const first = await send(lines[0]);
-    expect((await show(first.ids[0])).outcome).toBe('below_threshold');
-    const again = await send(lines[0]); // the same alert, retried
-    expect(again.accepted).toBe(0);
-    expect(again.ids[0]).toBe(first.ids[0]);
-    const second = await send(lines[1]);
-    const a2 = await show(second.ids[0]);
-    expect(a2.outcome).toBe('below_threshold');
-    expect(step(a2, 'track').outcome).toBe('2');
-    expect(step(a2, 'threshold').detail).toMatch(/2 of 3 \(threshold of UNREACHABLE\)/);
-    const third = await send(lines[2]);
-    const a3 = await show(third.ids[0]);
-    expect(a3.outcome).toBe('ticket');
-    expect(step(a3, 'threshold').detail).toMatch(/3 of 3/);
-    expect(a3.ticketId).toBeTruthy();
-  });
-
-  it('a device override makes the first UNREACHABLE alert a ticket', async () => {
-    const r = await send(`${now()} relay-dal-pos-1 UNREACHABLE msg="relay timed out"`);
-    const a = await show(r.ids[0]);
-    expect(a.outcome).toBe('ticket');
-    expect(step(a, 'threshold').detail).toMatch(/1 of 1 \(override for relay-dal-pos-1 in the config\)/);
-    // And an override set at run time changes the next device's limit.
-    await cli(['threshold', 'set', 'relay-den-pos-1', 'UNREACHABLE', '1']);
-    const r2 = await send(`${now()} relay-den-pos-1 UNREACHABLE msg="timed out"`);
-    const a2 = await show(r2.ids[0]);
-    expect(a2.outcome).toBe('ticket');
-    expect(step(a2, 'threshold').detail).toMatch(/set at run time/);
-  });
-
-  it('an outage suppresses the ticket and says which outage and why', async () => {
-    const o = await cli(['outage', 'add', '--location', 'LOC-1', '--until', new Date(Date.now() + 3_600_000).toISOString(), '--reason', 'power work at the store']);
-    const r = await send(`${now()} relay-den DISK_FULL msg="no space left on device"`);
-    const a = await show(r.ids[0]);
-    expect(a.outcome).toBe('suppressed');
-    expect(step(a, 'outage').detail).toContain(o.id);
-    expect(step(a, 'outage').detail).toContain('power work at the store');
-    expect((await tickets()).some((t) => t.deviceId === 'relay-den' && t.failureType === 'DISK_FULL')).toBe(false);
-    const human = await runFanout(['alerts', 'show', String(r.ids[0])], { env: net.env });
-    expect(human.stdout).toMatch(/outage\s+suppressed — outage o-/);
-  });
-
-  it('a misspelled location lands on the right center, and both locations are kept', async () => {
-    const r = await send(`${now()} relay-den-pos-1 DISK_FULL location="Stor 0043 Denvr CO" msg="disk full"`);
-    const a = await show(r.ids[0]);
-    // LOC-1 is under an outage from the test above: check normalization, then the ticket on a fresh device.
-    expect(a.location).toBe('LOC-1');
-    expect(a.locationReported).toBe('Stor 0043 Denvr CO');
-    const r2 = await send(`${now()} relay-dal-pos-2 DISK_FULL location="Stroe 42 Dalas" msg="disk full"`);
-    const a2 = await show(r2.ids[0]);
-    expect(a2.location).toBe('LOC-0');
-    expect(step(a2, 'normalize').outcome).toBe('fuzzy name');
-    const t = (await tickets()).find((x) => x.id === a2.ticketId);
-    expect(t.centerId).toBe('mc-south');
-    // A location that belongs elsewhere is replaced by the inventory's, and the record says so.
-    const r3 = await send(`${now()} relay-dal-pos-2 UNREACHABLE location="Store 0043, Denver, CO" msg="x"`);
-    const a3 = await show(r3.ids[0]);
-    expect(a3.location).toBe('LOC-0');
-    expect(step(a3, 'normalize').outcome).toBe('replaced');
-    expect(step(a3, 'normalize').detail).toMatch(/looks like LOC-1/);
-  });
-
-  it('an SMTP server that refuses twice then accepts gets the mail on the third try', async () => {
-    sink.refuse = 2;
-    const before = sink.attempts;
-    const r = await send(`${now()} relay-dal-pos-1 DISK_FULL msg="ENOSPC"`);
-    const a = await show(r.ids[0]);
-    const mail = await waitFor('the mail after two refusals', async () => sink.messages.find((m) => m.subject.includes(a.ticketId)), 20_000);
-    expect(mail).toBeTruthy();
-    expect(sink.attempts - before).toBe(3);
-    const t = await waitFor('ticket sent', async () => (await tickets()).find((x) => x.id === a.ticketId && x.state === 'sent'));
-    expect(t.mailAttempts).toBe(3);
-  });
-
-  it('an SMTP server that never accepts ends the ticket as send_failed', async () => {
-    sink.refuse = -1;
-    try {
-      const r = await send(`${now()} relay-dal-pos-2 CERT_EXPIRED msg="certificate expired"`);
-      const a = await show(r.ids[0]);
-      const t = await waitFor('send_failed', async () => (await tickets()).find((x) => x.id === a.ticketId && x.state === 'send_failed'), 20_000);
-      expect(t.mailAttempts).toBe(3); // the first try and 2 retries
-      expect(t.mailError).toMatch(/451|try again/);
-    } finally {
-      sink.refuse = 0;
-    }
-  });
-
-  it('a send is done only when every recipient was accepted', async () => {
-    // South gets a second address, which the server refuses at RCPT TO.
-    const inv = 'centers:\n  - {id: mc-south, name: South Field Services, email: [south-ops@example.test, south-lead@example.test]}\n';
-    const r0 = await net.admin.raw('POST', 'api/v1/inventory', { body: inv, headers: { 'content-type': 'application/yaml' } });
-    expect(r0.status).toBe(200);
-    sink.refuseRecipients.add('south-lead@example.test');
-    try {
-      const r = await send(`${now()} relay-dal-pos-1 CERT_EXPIRED msg="certificate expired"`);
-      const a = await show(r.ids[0]);
-      expect(a.outcome).toBe('ticket');
-      const t = await waitFor('send_failed', async () => (await tickets()).find((x) => x.id === a.ticketId && x.state === 'send_failed'), 20_000);
-      expect(t.mailAttempts).toBe(3);
-      expect(t.mailError).toMatch(/south-lead@example\.test/);
-    } finally {
-      sink.refuseRecipients.clear();
-    }
-  });
-
-  it('a malformed line is kept as unparsed with the reason', async () => {
-    const r = await runFanout(['alerts', 'send', '--text', 'this is not an alert', '--json'], { env: net.env });
-    expect(r.code).toBe(0);
-    const a = await show(JSON.parse(r.stdout).ids[0]);
-    expect(a.outcome).toBe('unparsed');
-    expect(step(a, 'parse').detail).toMatch(/not a timestamp/);
-    const list = await cli(['alerts', 'list']);
-    expect(list.some((x: any) => x.id === a.id && x.outcome === 'unparsed')).toBe(true);
-  });
-
-  it('takes JSON and Alertmanager webhooks, and refuses bad bodies with a clear error', async () => {
-    const res = await net.admin.post('api/v1/alerts', [{ deviceId: 'relay-dal-pos-2', message: 'no space left on device', alertId: 'x-1' }, { nodevice: true }]);
-    expect(res.accepted).toBe(2);
-    expect(res.outcomes[1]).toBe('unparsed');
-    const am = await net.admin.post('api/v1/alerts/alertmanager', {
-      version: '4', status: 'firing',
-      alerts: [{ status: 'firing', labels: { alertname: 'UNREACHABLE', instance: 'relay-den-pos-1:9100' }, annotations: { description: 'probe timed out' }, startsAt: now(), fingerprint: 'abc' }],
+    beforeAll(async () => {
+      const port = await sink.listen();
+      const masterArgs: string[] = [];
+      if (backend === 'postgres') {
+        const pgdb = await pgDatabase();
+        masterArgs.push('--db', pgdb.url);
+        drop = pgdb.drop;
+      }
+      net = await startNetwork({
+        name: 'alerts',
+        masterArgs,
+        relays: ['relay-dal', 'relay-den'],
+        agentsPerRelay: 2,
+        startAgents: false,
+        heartbeatMs: 500,
+        config: [
+          'alerts:',
+          '  window: 24h',
+          '  heartbeatTimeout: 3s',
+          '  failureTypes:',
+          '    DISK_FULL:   { threshold: 1, patterns: ["no space left", "ENOSPC"] }',
+          '    UNREACHABLE: { threshold: 3, patterns: ["ECONNREFUSED", "timed out", "unreachable"] }',
+          '    RELAY_DOWN:  { threshold: 1 }',
+          '  deviceOverrides:',
+          '    relay-dal-pos-1: { UNREACHABLE: 1 }',
+          'mail:',
+          `  smtp: { host: 127.0.0.1, port: ${port}, secure: false }`,
+          '  from: fanout@example.test',
+          '  retries: 2',
+          '  retryBaseMs: 200',
+          'redistribution:',
+          '  planOnTicketResolve: false',
+        ].join('\n'),
+      });
     });
-    expect(am.accepted).toBe(1);
-    const a = await net.admin.get(`api/v1/alerts/${am.ids[0]}`);
-    expect(a.deviceId).toBe('relay-den-pos-1');
-    expect(a.failureType).toBe('UNREACHABLE');
-    const bad = await fetch(`${net.master.url}/api/v1/alerts`, { method: 'POST', headers: { authorization: `Bearer ${net.adminToken}`, 'content-type': 'application/json' }, body: '{"deviceId": ' });
-    expect(bad.status).toBe(400);
-    expect((await bad.json()).error.message).toMatch(/JSON/i);
-    const unknown = await send(`${now()} no-such-device DISK_FULL msg="x"`);
-    expect(unknown.outcomes[0]).toBe('unknown_device');
-  });
+    afterAll(async () => {
+      await net?.stopAll();
+      await sink.close();
+      await drop();
+    });
 
-  it('raises RELAY_DOWN when a relay misses its heartbeats', async () => {
-    await net.relays['relay-dal'].stop();
-    const a = await waitFor('a RELAY_DOWN alert', async () => (await cli(['alerts', 'list'])).find((x: any) => x.failureType === 'RELAY_DOWN' && x.deviceId === 'relay-dal'), 20_000, 500);
-    expect(a.outcome).toBe('ticket');
+    describe('alert center', () => {
+      it('a DISK_FULL alert makes a ticket at once, mailed to the center of the location', async () => {
+        const r = await send(
+          `${now()} relay-dal - job=j-42 location="Store 0042, Dallas, TX" msg="ENOSPC writing depot"`,
+        );
+        expect(r.accepted).toBe(1);
+        const a = await show(r.ids[0]);
+        expect(a.failureType).toBe('DISK_FULL');
+        expect(step(a, 'classify').detail).toMatch(/ENOSPC/);
+        expect(a.outcome).toBe('ticket');
+        const t = (await tickets()).find((x) => x.id === a.ticketId);
+        expect(t).toMatchObject({
+          deviceId: 'relay-dal',
+          failureType: 'DISK_FULL',
+          centerId: 'mc-south',
+          location: 'LOC-0',
+        });
+        const mail = await waitFor('the ticket mail', async () =>
+          sink.messages.find((m) => m.subject.includes(a.ticketId)),
+        );
+        expect(mail.to).toEqual(['south-ops@example.test']);
+        expect(mail.text).toContain('relay-dal');
+        expect(mail.text).toContain('j-42');
+        await waitFor('ticket sent', async () => (await tickets()).find((x) => x.id === a.ticketId)?.state === 'sent');
+        const failed = await cli(['failed', 'list']);
+        expect(failed.find((f: any) => f.jobId === 'j-42')).toMatchObject({
+          relayId: 'relay-dal',
+          failureType: 'DISK_FULL',
+          state: 'open',
+          ticketId: a.ticketId,
+        });
+        // The link in the mail resolves the ticket; a link with a wrong key does not.
+        const link = /(http:\/\/\S+\/resolve\?key=\S+)/.exec(mail.text)![1];
+        expect((await fetch(link.replace(/key=.*/, 'key=forged'))).status).toBe(401);
+        const page = await fetch(link);
+        expect(page.status).toBe(200);
+        expect(await page.text()).toContain(`Ticket ${a.ticketId} is resolved`);
+        expect((await tickets()).find((x) => x.id === a.ticketId).state).toBe('resolved');
+      });
+
+      it('an UNREACHABLE alert makes a ticket only at the third, and a retried alert is not counted twice', async () => {
+        const lines = [1, 2, 3].map(
+          (i) => `2026-11-24T19:0${i}:00Z relay-den-pos-2 - msg="connect ECONNREFUSED 10.0.0.${i}:443"`,
+        );
+        const first = await send(lines[0]);
+        expect((await show(first.ids[0])).outcome).toBe('below_threshold');
+        const again = await send(lines[0]); // the same alert, retried
+        expect(again.accepted).toBe(0);
+        expect(again.ids[0]).toBe(first.ids[0]);
+        const second = await send(lines[1]);
+        const a2 = await show(second.ids[0]);
+        expect(a2.outcome).toBe('below_threshold');
+        expect(step(a2, 'track').outcome).toBe('2');
+        expect(step(a2, 'threshold').detail).toMatch(/2 of 3 \(threshold of UNREACHABLE\)/);
+        const third = await send(lines[2]);
+        const a3 = await show(third.ids[0]);
+        expect(a3.outcome).toBe('ticket');
+        expect(step(a3, 'threshold').detail).toMatch(/3 of 3/);
+        expect(a3.ticketId).toBeTruthy();
+      });
+
+      it('a device override makes the first UNREACHABLE alert a ticket', async () => {
+        const r = await send(`${now()} relay-dal-pos-1 UNREACHABLE msg="relay timed out"`);
+        const a = await show(r.ids[0]);
+        expect(a.outcome).toBe('ticket');
+        expect(step(a, 'threshold').detail).toMatch(/1 of 1 \(override for relay-dal-pos-1 in the config\)/);
+        // And an override set at run time changes the next device's limit.
+        await cli(['threshold', 'set', 'relay-den-pos-1', 'UNREACHABLE', '1']);
+        const r2 = await send(`${now()} relay-den-pos-1 UNREACHABLE msg="timed out"`);
+        const a2 = await show(r2.ids[0]);
+        expect(a2.outcome).toBe('ticket');
+        expect(step(a2, 'threshold').detail).toMatch(/set at run time/);
+      });
+
+      it('an outage suppresses the ticket and says which outage and why', async () => {
+        const o = await cli([
+          'outage',
+          'add',
+          '--location',
+          'LOC-1',
+          '--until',
+          new Date(Date.now() + 3_600_000).toISOString(),
+          '--reason',
+          'power work at the store',
+        ]);
+        const r = await send(`${now()} relay-den DISK_FULL msg="no space left on device"`);
+        const a = await show(r.ids[0]);
+        expect(a.outcome).toBe('suppressed');
+        expect(step(a, 'outage').detail).toContain(o.id);
+        expect(step(a, 'outage').detail).toContain('power work at the store');
+        expect((await tickets()).some((t) => t.deviceId === 'relay-den' && t.failureType === 'DISK_FULL')).toBe(false);
+        const human = await runFanout(['alerts', 'show', String(r.ids[0])], { env: net.env });
+        expect(human.stdout).toMatch(/outage\s+suppressed — outage o-/);
+      });
+
+      it('a misspelled location lands on the right center, and both locations are kept', async () => {
+        const r = await send(`${now()} relay-den-pos-1 DISK_FULL location="Stor 0043 Denvr CO" msg="disk full"`);
+        const a = await show(r.ids[0]);
+        // LOC-1 is under an outage from the test above: check normalization, then the ticket on a fresh device.
+        expect(a.location).toBe('LOC-1');
+        expect(a.locationReported).toBe('Stor 0043 Denvr CO');
+        const r2 = await send(`${now()} relay-dal-pos-2 DISK_FULL location="Stroe 42 Dalas" msg="disk full"`);
+        const a2 = await show(r2.ids[0]);
+        expect(a2.location).toBe('LOC-0');
+        expect(step(a2, 'normalize').outcome).toBe('fuzzy name');
+        const t = (await tickets()).find((x) => x.id === a2.ticketId);
+        expect(t.centerId).toBe('mc-south');
+        // A location that belongs elsewhere is replaced by the inventory's, and the record says so.
+        const r3 = await send(`${now()} relay-dal-pos-2 UNREACHABLE location="Store 0043, Denver, CO" msg="x"`);
+        const a3 = await show(r3.ids[0]);
+        expect(a3.location).toBe('LOC-0');
+        expect(step(a3, 'normalize').outcome).toBe('replaced');
+        expect(step(a3, 'normalize').detail).toMatch(/looks like LOC-1/);
+      });
+
+      it('an SMTP server that refuses twice then accepts gets the mail on the third try', async () => {
+        sink.refuse = 2;
+        const before = sink.attempts;
+        const r = await send(`${now()} relay-dal-pos-1 DISK_FULL msg="ENOSPC"`);
+        const a = await show(r.ids[0]);
+        const mail = await waitFor(
+          'the mail after two refusals',
+          async () => sink.messages.find((m) => m.subject.includes(a.ticketId)),
+          20_000,
+        );
+        expect(mail).toBeTruthy();
+        expect(sink.attempts - before).toBe(3);
+        const t = await waitFor('ticket sent', async () =>
+          (await tickets()).find((x) => x.id === a.ticketId && x.state === 'sent'),
+        );
+        expect(t.mailAttempts).toBe(3);
+      });
+
+      it('an SMTP server that never accepts ends the ticket as send_failed', async () => {
+        sink.refuse = -1;
+        try {
+          const r = await send(`${now()} relay-dal-pos-2 CERT_EXPIRED msg="certificate expired"`);
+          const a = await show(r.ids[0]);
+          const t = await waitFor(
+            'send_failed',
+            async () => (await tickets()).find((x) => x.id === a.ticketId && x.state === 'send_failed'),
+            20_000,
+          );
+          expect(t.mailAttempts).toBe(3); // the first try and 2 retries
+          expect(t.mailError).toMatch(/451|try again/);
+        } finally {
+          sink.refuse = 0;
+        }
+      });
+
+      it('a send is done only when every recipient was accepted', async () => {
+        // South gets a second address, which the server refuses at RCPT TO.
+        const inv =
+          'centers:\n  - {id: mc-south, name: South Field Services, email: [south-ops@example.test, south-lead@example.test]}\n';
+        const r0 = await net.admin.raw('POST', 'api/v1/inventory', {
+          body: inv,
+          headers: { 'content-type': 'application/yaml' },
+        });
+        expect(r0.status).toBe(200);
+        sink.refuseRecipients.add('south-lead@example.test');
+        try {
+          const r = await send(`${now()} relay-dal-pos-1 CERT_EXPIRED msg="certificate expired"`);
+          const a = await show(r.ids[0]);
+          expect(a.outcome).toBe('ticket');
+          const t = await waitFor(
+            'send_failed',
+            async () => (await tickets()).find((x) => x.id === a.ticketId && x.state === 'send_failed'),
+            20_000,
+          );
+          expect(t.mailAttempts).toBe(3);
+          expect(t.mailError).toMatch(/south-lead@example\.test/);
+        } finally {
+          sink.refuseRecipients.clear();
+        }
+      });
+
+      it('a malformed line is kept as unparsed with the reason', async () => {
+        const r = await runFanout(['alerts', 'send', '--text', 'this is not an alert', '--json'], { env: net.env });
+        expect(r.code).toBe(0);
+        const a = await show(JSON.parse(r.stdout).ids[0]);
+        expect(a.outcome).toBe('unparsed');
+        expect(step(a, 'parse').detail).toMatch(/not a timestamp/);
+        const list = await cli(['alerts', 'list']);
+        expect(list.some((x: any) => x.id === a.id && x.outcome === 'unparsed')).toBe(true);
+      });
+
+      it('takes JSON and Alertmanager webhooks, and refuses bad bodies with a clear error', async () => {
+        const res = await net.admin.post('api/v1/alerts', [
+          { deviceId: 'relay-dal-pos-2', message: 'no space left on device', alertId: 'x-1' },
+          { nodevice: true },
+        ]);
+        expect(res.accepted).toBe(2);
+        expect(res.outcomes[1]).toBe('unparsed');
+        const am = await net.admin.post('api/v1/alerts/alertmanager', {
+          version: '4',
+          status: 'firing',
+          alerts: [
+            {
+              status: 'firing',
+              labels: { alertname: 'UNREACHABLE', instance: 'relay-den-pos-1:9100' },
+              annotations: { description: 'probe timed out' },
+              startsAt: now(),
+              fingerprint: 'abc',
+            },
+          ],
+        });
+        expect(am.accepted).toBe(1);
+        const a = await net.admin.get(`api/v1/alerts/${am.ids[0]}`);
+        expect(a.deviceId).toBe('relay-den-pos-1');
+        expect(a.failureType).toBe('UNREACHABLE');
+        const bad = await fetch(`${net.master.url}/api/v1/alerts`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${net.adminToken}`, 'content-type': 'application/json' },
+          body: '{"deviceId": ',
+        });
+        expect(bad.status).toBe(400);
+        expect((await bad.json()).error.message).toMatch(/JSON/i);
+        const unknown = await send(`${now()} no-such-device DISK_FULL msg="x"`);
+        expect(unknown.outcomes[0]).toBe('unknown_device');
+      });
+
+      it('raises RELAY_DOWN when a relay misses its heartbeats', async () => {
+        await net.relays['relay-dal'].stop();
+        const a = await waitFor(
+          'a RELAY_DOWN alert',
+          async () =>
+            (await cli(['alerts', 'list'])).find(
+              (x: any) => x.failureType === 'RELAY_DOWN' && x.deviceId === 'relay-dal',
+            ),
+          20_000,
+          500,
+        );
+        expect(a.outcome).toBe('ticket');
+      });
+    });
   });
-});
-});

@@ -20,7 +20,9 @@ describe('config', () => {
   it('lists every error of a bad file', () => {
     const e = (() => {
       try {
-        parseConfig('alerts:\n  window: forever\n  failureTypes:\n    disk_full: {threshold: 2}\n    DISK_FULL: {threshold: 0}\nmail:\n  retries: -1\n  smtp: {port: 99999}\nbogus: 1\n');
+        parseConfig(
+          'alerts:\n  window: forever\n  failureTypes:\n    disk_full: {threshold: 2}\n    DISK_FULL: {threshold: 0}\nmail:\n  retries: -1\n  smtp: {port: 99999}\nbogus: 1\n',
+        );
       } catch (err) {
         return err as ConfigError;
       }

@@ -1,12 +1,12 @@
 // Issue 5: the dashboard in a real browser (Debian's chromium via playwright-core).
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailSink } from '../src/lab/mail-sink.ts';
-import { buildPackage } from '../src/protocol/package-file.ts';
 import { Client } from '../src/protocol/client.ts';
-import { startNetwork, waitFor, writePackage, type Network } from './helpers.ts';
+import { buildPackage } from '../src/protocol/package-file.ts';
+import { type Network, startNetwork, waitFor, writePackage } from './helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // `SCREENSHOTS=docs/screenshots npm test` refreshes the README's pictures.
@@ -24,12 +24,27 @@ async function shot(name: string) {
 }
 
 beforeAll(async () => {
-  if (!existsSync(join(import.meta.dirname, '..', 'dist', 'web', 'index.html'))) throw new Error('dashboard not built: run `npm run build:web` (npm test does it first)');
+  if (!existsSync(join(import.meta.dirname, '..', 'dist', 'web', 'index.html')))
+    throw new Error('dashboard not built: run `npm run build:web` (npm test does it first)');
   const port = await sink.listen();
-  net = await startNetwork({ name: 'dash', relays: ['relay-dal', 'relay-den'], agentsPerRelay: 2, config: `mail:\n  smtp: { host: 127.0.0.1, port: ${port} }\n` });
+  net = await startNetwork({
+    name: 'dash',
+    relays: ['relay-dal', 'relay-den'],
+    agentsPerRelay: 2,
+    config: `mail:\n  smtp: { host: 127.0.0.1, port: ${port} }\n`,
+  });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 });
@@ -44,12 +59,22 @@ describe('dashboard', () => {
     // A failed distribution waiting for approval: ENOSPC on relay-dal, ticket resolved → plan.
     const dir = writePackage(join(net.dir, 'pkgs', 'pos-app'), 'pos-app', '1.0.0', { 'a.txt': 'a\n' });
     const built = await buildPackage(dir, `${dir}.tgz`);
-    await (await net.admin.raw('POST', 'api/v1/packages', { body: readFileSync(built.file), headers: { 'content-type': 'application/gzip' } })).json();
+    await (
+      await net.admin.raw('POST', 'api/v1/packages', {
+        body: readFileSync(built.file),
+        headers: { 'content-type': 'application/gzip' },
+      })
+    ).json();
     const relay = net.relays['relay-dal'];
-    const relayAdmin = new Client({ baseUrl: relay.url, token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim() });
+    const relayAdmin = new Client({
+      baseUrl: relay.url,
+      token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(),
+    });
     await relayAdmin.post('admin/v1/faults', { 'relay.depot.write': 'ENOSPC' });
     const { jobId } = await net.admin.post('api/v1/jobs', { packages: ['pos-app@1.0.0'], labels: { role: 'pos' } });
-    const ticket = await waitFor('the ticket', async () => (await net.admin.get('api/v1/tickets')).find((t: any) => t.deviceId === 'relay-dal'));
+    const ticket = await waitFor('the ticket', async () =>
+      (await net.admin.get('api/v1/tickets')).find((t: any) => t.deviceId === 'relay-dal'),
+    );
 
     // First visit: the token field.
     await page.goto(net.master.url + '/');
@@ -92,9 +117,13 @@ describe('dashboard', () => {
     await page.getByRole('tab', { name: /^Plans/ }).click();
     await expect.poll(() => plan.innerText(), { timeout: 15_000 }).toMatch(/complete[\s\S]*dashboard/);
     await page.getByRole('tab', { name: /^Failed distributions/ }).click();
-    await expect.poll(() => page.locator('tr', { hasText: jobId }).innerText(), { timeout: 15_000 }).toMatch(/resolved/);
+    await expect
+      .poll(() => page.locator('tr', { hasText: jobId }).innerText(), { timeout: 15_000 })
+      .toMatch(/resolved/);
     await page.getByRole('tab', { name: /^Mail/ }).click();
-    await expect.poll(() => page.locator('tr', { hasText: ticket.id }).innerText(), { timeout: 15_000 }).toMatch(/sent/);
+    await expect
+      .poll(() => page.locator('tr', { hasText: ticket.id }).innerText(), { timeout: 15_000 })
+      .toMatch(/sent/);
 
     // A plain link with ?token= signs in directly.
     const fresh = await browser.newPage();

@@ -1,11 +1,11 @@
 // Issue 2: master → 2 relays → 6 agents as real processes; tampering, escaping archives, relay crash.
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobLog } from '../src/relay/joblog.ts';
 import { Client } from '../src/protocol/client.ts';
-import { runFanout, startNetwork, waitFor, writePackage, type Network } from './helpers.ts';
+import { JobLog } from '../src/relay/joblog.ts';
+import { type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
 
 let net: Network;
 const relays = ['relay-a', 'relay-b'];
@@ -20,10 +20,14 @@ async function buildAndPush(dir: string) {
   return JSON.parse(p.stdout) as { name: string; version: string; digest: string; size: number };
 }
 
-async function jobStatus(jobId: string) {
+async function _jobStatus(jobId: string) {
   const r = await runFanout(['job', 'status', jobId, '--json'], { env: net.env });
   expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { jobId: string; state: string; targets: { deviceId: string; relayId: string; state: string; failureType: string | null; error: string | null }[] };
+  return JSON.parse(r.stdout) as {
+    jobId: string;
+    state: string;
+    targets: { deviceId: string; relayId: string; state: string; failureType: string | null; error: string | null }[];
+  };
 }
 
 beforeAll(async () => {
@@ -35,12 +39,22 @@ afterAll(async () => {
 
 describe('distribution path', () => {
   it('installs a job of two packages on every target, with files in each agent root', async () => {
-    const app = writePackage(join(net.dir, 'pkgs', 'pos-app'), 'pos-app', '2.4.1', { 'app.txt': 'pos app 2.4.1\n' },
-      '#!/bin/sh\necho "$FANOUT_PACKAGE $FANOUT_VERSION $FANOUT_JOB" > installed-by-script.txt\n');
-    const cfg = writePackage(join(net.dir, 'pkgs', 'pos-config'), 'pos-config', '1.0.0', { 'config.ini': '[pos]\nmode=store\n' });
+    const app = writePackage(
+      join(net.dir, 'pkgs', 'pos-app'),
+      'pos-app',
+      '2.4.1',
+      { 'app.txt': 'pos app 2.4.1\n' },
+      '#!/bin/sh\necho "$FANOUT_PACKAGE $FANOUT_VERSION $FANOUT_JOB" > installed-by-script.txt\n',
+    );
+    const cfg = writePackage(join(net.dir, 'pkgs', 'pos-config'), 'pos-config', '1.0.0', {
+      'config.ini': '[pos]\nmode=store\n',
+    });
     await buildAndPush(app);
     await buildAndPush(cfg);
-    const c = await runFanout(['job', 'create', '--package', 'pos-app@2.4.1', '--package', 'pos-config@1.0.0', '--label', 'role=pos', '--json'], { env: net.env });
+    const c = await runFanout(
+      ['job', 'create', '--package', 'pos-app@2.4.1', '--package', 'pos-config@1.0.0', '--label', 'role=pos', '--json'],
+      { env: net.env },
+    );
     expect(c.code, c.stderr).toBe(0);
     const { jobId } = JSON.parse(c.stdout);
     const w = await runFanout(['job', 'wait', jobId, '--timeout', '60', '--json'], { env: net.env, timeoutMs: 90_000 });
@@ -52,7 +66,9 @@ describe('distribution path', () => {
     for (const id of endpoints) {
       const root = net.agents[id].root;
       expect(readFileSync(join(root, 'pos-app', 'current', 'app.txt'), 'utf8')).toBe('pos app 2.4.1\n');
-      expect(readFileSync(join(root, 'pos-app', '2.4.1', 'installed-by-script.txt'), 'utf8').trim()).toBe(`pos-app 2.4.1 ${jobId}`);
+      expect(readFileSync(join(root, 'pos-app', '2.4.1', 'installed-by-script.txt'), 'utf8').trim()).toBe(
+        `pos-app 2.4.1 ${jobId}`,
+      );
       expect(readFileSync(join(root, 'pos-config', 'current', 'config.ini'), 'utf8')).toContain('mode=store');
       const installed = JSON.parse(readFileSync(join(net.agents[id].data, 'installed.json'), 'utf8'));
       expect(Object.keys(installed).sort()).toEqual(['pos-app@2.4.1', 'pos-config@1.0.0']);
@@ -65,11 +81,16 @@ describe('distribution path', () => {
   });
 
   it('re-installing a version that is installed runs nothing again', async () => {
-    const c = await runFanout(['job', 'create', '--package', 'pos-app@2.4.1', '--target', 'relay-a-pos-1', '--json'], { env: net.env });
+    const c = await runFanout(['job', 'create', '--package', 'pos-app@2.4.1', '--target', 'relay-a-pos-1', '--json'], {
+      env: net.env,
+    });
     const { jobId } = JSON.parse(c.stdout);
     const w = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(w.code, w.stderr).toBe(0);
-    const script = readFileSync(join(net.agents['relay-a-pos-1'].root, 'pos-app', '2.4.1', 'installed-by-script.txt'), 'utf8');
+    const script = readFileSync(
+      join(net.agents['relay-a-pos-1'].root, 'pos-app', '2.4.1', 'installed-by-script.txt'),
+      'utf8',
+    );
     expect(script).not.toContain(jobId);
   });
 
@@ -81,7 +102,20 @@ describe('distribution path', () => {
     const bytes = readFileSync(blob);
     bytes[bytes.length - 10] ^= 0xff;
     writeFileSync(blob, bytes);
-    const c = await runFanout(['job', 'create', '--package', 'tampered@1.0.0', '--target', 'relay-b-pos-1', '--target', 'relay-b-pos-2', '--json'], { env: net.env });
+    const c = await runFanout(
+      [
+        'job',
+        'create',
+        '--package',
+        'tampered@1.0.0',
+        '--target',
+        'relay-b-pos-1',
+        '--target',
+        'relay-b-pos-2',
+        '--json',
+      ],
+      { env: net.env },
+    );
     const { jobId } = JSON.parse(c.stdout);
     const w = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(w.code).toBe(1);
@@ -102,10 +136,25 @@ describe('distribution path', () => {
     writeFileSync(join(dir, 'sub', 'evil.txt'), 'owned\n');
     const file = `${dir}.tgz`;
     // Hand-made hostile archive: an entry named ../../evil.txt, written with preservePaths.
-    await tar.c({ gzip: true, file, cwd: dir, portable: true, preservePaths: true, onWriteEntry: (e: { path: string }) => { if (e.path === 'sub/evil.txt') e.path = '../../evil.txt'; } } as never, ['fanout.json', 'sub/evil.txt']);
+    await tar.c(
+      {
+        gzip: true,
+        file,
+        cwd: dir,
+        portable: true,
+        preservePaths: true,
+        onWriteEntry: (e: { path: string }) => {
+          if (e.path === 'sub/evil.txt') e.path = '../../evil.txt';
+        },
+      } as never,
+      ['fanout.json', 'sub/evil.txt'],
+    );
     const p = await runFanout(['package', 'push', file, '--json'], { env: net.env });
     expect(p.code, p.stderr).toBe(0);
-    const c = await runFanout(['job', 'create', '--package', 'escape@1.0.0', '--target', 'relay-a-pos-2', '--param', 'maxAttempts=1', '--json'], { env: net.env });
+    const c = await runFanout(
+      ['job', 'create', '--package', 'escape@1.0.0', '--target', 'relay-a-pos-2', '--param', 'maxAttempts=1', '--json'],
+      { env: net.env },
+    );
     const { jobId } = JSON.parse(c.stdout);
     const w = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(w.code).toBe(1);
@@ -118,31 +167,62 @@ describe('distribution path', () => {
     expect(existsSync(join(root, 'escape', '1.0.0'))).toBe(false);
   });
 
-  it('rejects requests without a valid token, and a relay cannot read another relay\'s commands', async () => {
+  it("rejects requests without a valid token, and a relay cannot read another relay's commands", async () => {
     const r = await fetch(`${net.master.url}/api/v1/jobs`, { headers: { authorization: 'Bearer nope' } });
     expect(r.status).toBe(401);
     expect((await r.json()).error.code).toBe('FANOUT_ERR_AUTH_INVALID');
-    const asRelay = await fetch(`${net.master.url}/api/v1/jobs`, { headers: { authorization: `Bearer ${net.tokens['relay-a']}` } });
+    const asRelay = await fetch(`${net.master.url}/api/v1/jobs`, {
+      headers: { authorization: `Bearer ${net.tokens['relay-a']}` },
+    });
     expect(asRelay.status).toBe(403);
-    const cmds = await fetch(`${net.master.url}/api/v1/relay/commands?after=0&wait=0`, { headers: { authorization: `Bearer ${net.tokens['relay-a']}` } });
+    const cmds = await fetch(`${net.master.url}/api/v1/relay/commands?after=0&wait=0`, {
+      headers: { authorization: `Bearer ${net.tokens['relay-a']}` },
+    });
     const body = await cmds.json();
     expect(body.commands.length).toBeGreaterThan(0);
     expect(body.commands.every((c: { relayId: string }) => c.relayId === 'relay-a')).toBe(true);
-    const agentAtMaster = await fetch(`${net.master.url}/api/v1/relay/commands`, { headers: { authorization: `Bearer ${net.tokens['relay-a-pos-1']}` } });
+    const agentAtMaster = await fetch(`${net.master.url}/api/v1/relay/commands`, {
+      headers: { authorization: `Bearer ${net.tokens['relay-a-pos-1']}` },
+    });
     expect(agentAtMaster.status).toBe(403);
   });
 
   it('a relay killed mid-transfer finishes from its job log without fetching verified content again', async () => {
-    const small = await buildAndPush(writePackage(join(net.dir, 'pkgs', 'small'), 'small', '1.0.0', { 'a.txt': 'small\n' }));
+    const small = await buildAndPush(
+      writePackage(join(net.dir, 'pkgs', 'small'), 'small', '1.0.0', { 'a.txt': 'small\n' }),
+    );
     const bigDir = writePackage(join(net.dir, 'pkgs', 'big'), 'big', '1.0.0', {});
     // Incompressible content so the archive stays large.
-    writeFileSync(join(bigDir, 'blob.bin'), Buffer.from(Array.from({ length: 600 * 1024 }, () => Math.floor(Math.random() * 256))));
+    writeFileSync(
+      join(bigDir, 'blob.bin'),
+      Buffer.from(Array.from({ length: 600 * 1024 }, () => Math.floor(Math.random() * 256))),
+    );
     const big = await buildAndPush(bigDir);
-    const c = await runFanout(['job', 'create', '--package', 'small@1.0.0', '--package', 'big@1.0.0', '--target', 'relay-b-pos-3', '--param', 'rateLimitKBps=150', '--json'], { env: net.env });
+    const c = await runFanout(
+      [
+        'job',
+        'create',
+        '--package',
+        'small@1.0.0',
+        '--package',
+        'big@1.0.0',
+        '--target',
+        'relay-b-pos-3',
+        '--param',
+        'rateLimitKBps=150',
+        '--json',
+      ],
+      { env: net.env },
+    );
     const { jobId } = JSON.parse(c.stdout);
     const relay = net.relays['relay-b'];
     const part = join(relay.data, 'depot', 'sha256', big.digest.slice(7, 9), big.digest.slice(7) + '.part');
-    await waitFor('a partial download of the big package', async () => existsSync(part) && readFileSync(part).length > 100 * 1024, 30_000, 50);
+    await waitFor(
+      'a partial download of the big package',
+      async () => existsSync(part) && readFileSync(part).length > 100 * 1024,
+      30_000,
+      50,
+    );
     await relay.kill();
     const before = readFileSync(part).length;
     expect(before).toBeLessThan(big.size);
@@ -160,9 +240,12 @@ describe('distribution path', () => {
     expect((bigStarts[1] as { from: number }).from).toBe(before);
     // The small package came from the master once; the big one's second fetch asked only for the rest.
     const metrics = await (await fetch(`${net.master.url}/metrics`)).text();
-    const served = (d: string) => Number(new RegExp(`fanout_blob_bytes_served_total\\{digest="${d}"\\} (\\d+)`).exec(metrics)?.[1]);
+    const served = (d: string) =>
+      Number(new RegExp(`fanout_blob_bytes_served_total\\{digest="${d}"\\} (\\d+)`).exec(metrics)?.[1]);
     expect(served(small.digest)).toBe(small.size);
-    const verifiedBig = log.find((r) => r.type === 'fetch' && r.event === 'verified' && r.digest === big.digest) as { bytes: number };
+    const verifiedBig = log.find((r) => r.type === 'fetch' && r.event === 'verified' && r.digest === big.digest) as {
+      bytes: number;
+    };
     expect(verifiedBig.bytes).toBe(big.size - before);
     expect(readFileSync(join(net.agents['relay-b-pos-3'].root, 'big', 'current', 'blob.bin')).length).toBe(600 * 1024);
   });
@@ -170,7 +253,20 @@ describe('distribution path', () => {
   it('ends targets that miss the deadline as failed (DEADLINE), definitely', async () => {
     await net.agents['relay-a-pos-3'].stop();
     try {
-      const c = await runFanout(['job', 'create', '--package', 'pos-config@1.0.0', '--target', 'relay-a-pos-3', '--param', 'deadline=3s', '--json'], { env: net.env });
+      const c = await runFanout(
+        [
+          'job',
+          'create',
+          '--package',
+          'pos-config@1.0.0',
+          '--target',
+          'relay-a-pos-3',
+          '--param',
+          'deadline=3s',
+          '--json',
+        ],
+        { env: net.env },
+      );
       expect(c.code, c.stderr).toBe(0);
       const { jobId } = JSON.parse(c.stdout);
       const w = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
@@ -182,19 +278,26 @@ describe('distribution path', () => {
   });
 
   it('a relay whose upstream is another relay gets content through it', async () => {
-    writeFileSync(join(net.dir, 'child.yaml'), [
-      'devices:',
-      '  - {id: relay-c, kind: relay, location: LOC-0, upstream: relay-a}',
-      '  - {id: relay-c-pos-1, kind: endpoint, location: LOC-0, relay: relay-c, labels: {role: kiosk}}',
-    ].join('\n') + '\n');
+    writeFileSync(
+      join(net.dir, 'child.yaml'),
+      [
+        'devices:',
+        '  - {id: relay-c, kind: relay, location: LOC-0, upstream: relay-a}',
+        '  - {id: relay-c-pos-1, kind: endpoint, location: LOC-0, relay: relay-c, labels: {role: kiosk}}',
+      ].join('\n') + '\n',
+    );
     const imp = await runFanout(['inventory', 'import', join(net.dir, 'child.yaml'), '--json'], { env: net.env });
     expect(imp.code, imp.stderr).toBe(0);
     for (const d of JSON.parse(imp.stdout).devices) net.tokens[d.id] = d.token;
     await net.startRelay('relay-c', ['--upstream', net.relays['relay-a'].url]);
     await net.startAgent('relay-c-pos-1', 'relay-c');
-    const pkg = await buildAndPush(writePackage(join(net.dir, 'pkgs', 'kiosk'), 'kiosk', '0.9.0', { 'k.txt': 'kiosk\n' }));
+    const pkg = await buildAndPush(
+      writePackage(join(net.dir, 'pkgs', 'kiosk'), 'kiosk', '0.9.0', { 'k.txt': 'kiosk\n' }),
+    );
     const before = await (await fetch(`${net.master.url}/metrics`)).text();
-    const c = await runFanout(['job', 'create', '--package', 'kiosk@0.9.0', '--label', 'role=kiosk', '--json'], { env: net.env });
+    const c = await runFanout(['job', 'create', '--package', 'kiosk@0.9.0', '--label', 'role=kiosk', '--json'], {
+      env: net.env,
+    });
     const { jobId } = JSON.parse(c.stdout);
     const w = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(w.code, w.stdout + w.stderr).toBe(0);
@@ -207,7 +310,22 @@ describe('distribution path', () => {
 
   it('kills an install script that runs past its timeout and reports it', async () => {
     await buildAndPush(writePackage(join(net.dir, 'pkgs', 'slow'), 'slow', '1.0.0', {}, '#!/bin/sh\nsleep 30\n'));
-    const c = await runFanout(['job', 'create', '--package', 'slow@1.0.0', '--target', 'relay-b-pos-2', '--param', 'timeoutSec=1', '--param', 'maxAttempts=1', '--json'], { env: net.env });
+    const c = await runFanout(
+      [
+        'job',
+        'create',
+        '--package',
+        'slow@1.0.0',
+        '--target',
+        'relay-b-pos-2',
+        '--param',
+        'timeoutSec=1',
+        '--param',
+        'maxAttempts=1',
+        '--json',
+      ],
+      { env: net.env },
+    );
     const { jobId } = JSON.parse(c.stdout);
     const w = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(w.code).toBe(1);
@@ -220,10 +338,15 @@ describe('distribution path', () => {
 
   it('rides out an upstream that resets the connection twice', async () => {
     const relay = net.relays['relay-b'];
-    const relayAdmin = new Client({ baseUrl: relay.url, token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim() });
+    const relayAdmin = new Client({
+      baseUrl: relay.url,
+      token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(),
+    });
     await relayAdmin.post('admin/v1/faults', { 'relay.upstream.fetch': 'ECONNRESET:2' });
     await buildAndPush(writePackage(join(net.dir, 'pkgs', 'flaky'), 'flaky', '1.0.0', { 'f.txt': 'f\n' }));
-    const c = await runFanout(['job', 'create', '--package', 'flaky@1.0.0', '--target', 'relay-b-pos-1', '--json'], { env: net.env });
+    const c = await runFanout(['job', 'create', '--package', 'flaky@1.0.0', '--target', 'relay-b-pos-1', '--json'], {
+      env: net.env,
+    });
     const { jobId } = JSON.parse(c.stdout);
     const w = await runFanout(['job', 'wait', jobId, '--timeout', '60', '--json'], { env: net.env, timeoutMs: 90_000 });
     expect(w.code, w.stdout).toBe(0);

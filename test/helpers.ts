@@ -1,11 +1,11 @@
 // Real processes on loopback for integration tests: start, wait for "listening on", stop.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, type LabProcess, spawnFanout } from '../src/lab/network.ts';
 import { Client } from '../src/protocol/client.ts';
-import { BIN, spawnFanout, type LabProcess } from '../src/lab/network.ts';
 
 export { BIN };
 
@@ -21,17 +21,30 @@ process.on('exit', () => {
 });
 
 /** Starts `fanout ARGS…` (see spawnFanout); a test run that ends early takes its processes with it. */
-export async function startFanout(args: string[], opts: { env?: Record<string, string>; logDir: string; name: string; ready?: RegExp; timeoutMs?: number }): Promise<Proc> {
-  const p = await spawnFanout(opts.name, args, opts.logDir, { ready: opts.ready, env: { FANOUT_LOG_LEVEL: 'info', ...opts.env }, timeoutMs: opts.timeoutMs ?? 20_000 });
+export async function startFanout(
+  args: string[],
+  opts: { env?: Record<string, string>; logDir: string; name: string; ready?: RegExp; timeoutMs?: number },
+): Promise<Proc> {
+  const p = await spawnFanout(opts.name, args, opts.logDir, {
+    ready: opts.ready,
+    env: { FANOUT_LOG_LEVEL: 'info', ...opts.env },
+    timeoutMs: opts.timeoutMs ?? 20_000,
+  });
   running.add(p.child);
   p.child.once('exit', () => running.delete(p.child));
   return p;
 }
 
 /** Runs `fanout ARGS…` to completion. */
-export function runFanout(args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}) {
+export function runFanout(
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
+) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
@@ -43,7 +56,12 @@ export function runFanout(args: string[], opts: { env?: Record<string, string>; 
   });
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  everyMs = 200,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -53,14 +71,24 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (e) {
       last = e;
     }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await sleep(everyMs);
   }
 }
 
-export function writePackage(dir: string, name: string, version: string, files: Record<string, string>, install?: string) {
+export function writePackage(
+  dir: string,
+  name: string,
+  version: string,
+  files: Record<string, string>,
+  install?: string,
+) {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'fanout.json'), JSON.stringify({ name, version, ...(install ? { install: { run: 'install.sh', timeoutSec: 30 } } : {}) }));
+  writeFileSync(
+    join(dir, 'fanout.json'),
+    JSON.stringify({ name, version, ...(install ? { install: { run: 'install.sh', timeoutSec: 30 } } : {}) }),
+  );
   if (install) writeFileSync(join(dir, 'install.sh'), install);
   for (const [f, c] of Object.entries(files)) writeFileSync(join(dir, f), c);
   return dir;
@@ -83,44 +111,116 @@ export interface Network {
 export function inventoryYaml(relays: string[], agentsPerRelay: number, smtpEmail = 'south-ops@example.test') {
   const lines = [
     'centers:',
-    '  - id: mc-south', '    name: South Field Services', `    email: [${smtpEmail}]`,
-    '  - id: mc-north', '    name: North Field Services', '    email: [north-ops@example.test]',
+    '  - id: mc-south',
+    '    name: South Field Services',
+    `    email: [${smtpEmail}]`,
+    '  - id: mc-north',
+    '    name: North Field Services',
+    '    email: [north-ops@example.test]',
     'locations:',
-    ...relays.flatMap((r, i) => [`  - code: LOC-${i}`, `    name: Store ${String(i + 42).padStart(4, '0')}, ${i % 2 ? 'Denver, CO' : 'Dallas, TX'}`, `    center: ${i % 2 ? 'mc-north' : 'mc-south'}`]),
+    ...relays.flatMap((_r, i) => [
+      `  - code: LOC-${i}`,
+      `    name: Store ${String(i + 42).padStart(4, '0')}, ${i % 2 ? 'Denver, CO' : 'Dallas, TX'}`,
+      `    center: ${i % 2 ? 'mc-north' : 'mc-south'}`,
+    ]),
     'devices:',
     ...relays.flatMap((r, i) => [
-      `  - id: ${r}`, '    kind: relay', `    location: LOC-${i}`, '    upstream: master',
-      ...Array.from({ length: agentsPerRelay }, (_, k) => [`  - id: ${r}-pos-${k + 1}`, '    kind: endpoint', `    location: LOC-${i}`, `    relay: ${r}`, '    labels: {role: pos}']).flat(),
+      `  - id: ${r}`,
+      '    kind: relay',
+      `    location: LOC-${i}`,
+      '    upstream: master',
+      ...Array.from({ length: agentsPerRelay }, (_, k) => [
+        `  - id: ${r}-pos-${k + 1}`,
+        '    kind: endpoint',
+        `    location: LOC-${i}`,
+        `    relay: ${r}`,
+        '    labels: {role: pos}',
+      ]).flat(),
     ]),
   ];
   return lines.join('\n') + '\n';
 }
 
-export async function startNetwork(o: { name: string; relays: string[]; agentsPerRelay: number; config?: string; masterArgs?: string[]; startAgents?: boolean; heartbeatMs?: number }): Promise<Network> {
+export async function startNetwork(o: {
+  name: string;
+  relays: string[];
+  agentsPerRelay: number;
+  config?: string;
+  masterArgs?: string[];
+  startAgents?: boolean;
+  heartbeatMs?: number;
+}): Promise<Network> {
   const dir = tempDir(o.name);
   const logDir = join(dir, 'logs');
   const mdata = join(dir, 'master');
   mkdirSync(mdata, { recursive: true });
   if (o.config) writeFileSync(join(mdata, 'fanout.yaml'), o.config);
-  const master = await startFanout(['master', '--data', mdata, '--listen', '127.0.0.1:0', '--allow-faults', ...(o.masterArgs ?? [])], { logDir, name: 'master' });
+  const master = await startFanout(
+    ['master', '--data', mdata, '--listen', '127.0.0.1:0', '--allow-faults', ...(o.masterArgs ?? [])],
+    { logDir, name: 'master' },
+  );
   const adminToken = readFileSync(join(mdata, 'admin.token'), 'utf8').trim();
   const admin = new Client({ baseUrl: master.url, token: adminToken });
   const env = { FANOUT_MASTER: master.url, FANOUT_TOKEN: adminToken };
   writeFileSync(join(dir, 'inventory.yaml'), inventoryYaml(o.relays, o.agentsPerRelay));
   const imp = await runFanout(['inventory', 'import', join(dir, 'inventory.yaml'), '--json'], { env });
   if (imp.code !== 0) throw new Error(`inventory import failed: ${imp.stderr}`);
-  const tokens: Record<string, string> = Object.fromEntries(JSON.parse(imp.stdout).devices.map((d: { id: string; token: string }) => [d.id, d.token]));
+  const tokens: Record<string, string> = Object.fromEntries(
+    JSON.parse(imp.stdout).devices.map((d: { id: string; token: string }) => [d.id, d.token]),
+  );
   const net: Network = {
-    dir, master, adminToken, admin, tokens, relays: {}, agents: {}, env,
+    dir,
+    master,
+    adminToken,
+    admin,
+    tokens,
+    relays: {},
+    agents: {},
+    env,
     async startRelay(id, extra = [], renv = {}) {
       const data = join(dir, id);
-      const p = await startFanout(['relay', '--master', master.url, '--id', id, '--token', tokens[id], '--data', data, '--listen', '127.0.0.1:0', '--allow-faults', '--heartbeat-ms', String(o.heartbeatMs ?? 1000), ...extra], { logDir, name: id, env: renv });
+      const p = await startFanout(
+        [
+          'relay',
+          '--master',
+          master.url,
+          '--id',
+          id,
+          '--token',
+          tokens[id],
+          '--data',
+          data,
+          '--listen',
+          '127.0.0.1:0',
+          '--allow-faults',
+          '--heartbeat-ms',
+          String(o.heartbeatMs ?? 1000),
+          ...extra,
+        ],
+        { logDir, name: id, env: renv },
+      );
       return (net.relays[id] = Object.assign(p, { data }));
     },
     async startAgent(id, relayId, aenv = {}) {
       const data = join(dir, 'agents', id, 'data');
       const root = join(dir, 'agents', id, 'root');
-      const p = await startFanout(['agent', '--relay', net.relays[relayId].url, '--id', id, '--token', tokens[id], '--data', data, '--root', root, '--allow-faults'], { logDir, name: id, env: aenv });
+      const p = await startFanout(
+        [
+          'agent',
+          '--relay',
+          net.relays[relayId].url,
+          '--id',
+          id,
+          '--token',
+          tokens[id],
+          '--data',
+          data,
+          '--root',
+          root,
+          '--allow-faults',
+        ],
+        { logDir, name: id, env: aenv },
+      );
       return (net.agents[id] = Object.assign(p, { data, root }));
     },
     async stopAll() {
@@ -129,6 +229,11 @@ export async function startNetwork(o: { name: string; relays: string[]; agentsPe
     },
   };
   for (const r of o.relays) await net.startRelay(r);
-  if (o.startAgents !== false) await Promise.all(o.relays.flatMap((r) => Array.from({ length: o.agentsPerRelay }, (_, k) => net.startAgent(`${r}-pos-${k + 1}`, r))));
+  if (o.startAgents !== false)
+    await Promise.all(
+      o.relays.flatMap((r) =>
+        Array.from({ length: o.agentsPerRelay }, (_, k) => net.startAgent(`${r}-pos-${k + 1}`, r)),
+      ),
+    );
   return net;
 }

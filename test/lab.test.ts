@@ -7,7 +7,10 @@ import { runFanout, startFanout, tempDir } from './helpers.ts';
 describe('fanout lab', () => {
   it('runs the repair scenario to a good end and stops everything', async () => {
     const data = join(tempDir('lab'), 'lab');
-    const r = await runFanout(['lab', '--data', data, '--port', '0', '--relays', '2', '--agents', '5', '--exit-after-scenario'], { timeoutMs: 110_000 });
+    const r = await runFanout(
+      ['lab', '--data', data, '--port', '0', '--relays', '2', '--agents', '5', '--exit-after-scenario'],
+      { timeoutMs: 110_000 },
+    );
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/dashboard: http:\/\/127\.0\.0\.1:\d+\/\?token=/);
     expect(r.stdout).toMatch(/mail sink: received "\[fanout\] t-/);
@@ -20,7 +23,10 @@ describe('fanout lab', () => {
   it('Ctrl-C stops every process of the lab cleanly', async () => {
     const dir = tempDir('lab-int');
     const data = join(dir, 'lab');
-    const lab = await startFanout(['lab', '--data', data, '--port', '0', '--relays', '1', '--agents', '1', '--scenario', 'none'], { logDir: dir, name: 'lab', ready: /dashboard: (http:\/\/\S+)/, timeoutMs: 60_000 });
+    const lab = await startFanout(
+      ['lab', '--data', data, '--port', '0', '--relays', '1', '--agents', '1', '--scenario', 'none'],
+      { logDir: dir, name: 'lab', ready: /dashboard: (http:\/\/\S+)/, timeoutMs: 60_000 },
+    );
     const info = JSON.parse(readFileSync(join(data, 'lab.json'), 'utf8'));
     const urls = [info.master, ...Object.values(info.relays).map((r: any) => r.url)];
     for (const u of urls) expect((await fetch(`${u}/healthz`)).status).toBe(200);

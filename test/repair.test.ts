@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailSink } from '../src/lab/mail-sink.ts';
 import { Client } from '../src/protocol/client.ts';
-import { runFanout, startNetwork, waitFor, writePackage, type Network } from './helpers.ts';
+import { type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
 
 let net: Network;
 const sink = new MailSink();
@@ -17,20 +17,26 @@ const cli = async (args: string[], input?: string) => {
 };
 const scriptRuns = (id: string, pkg: string) => {
   try {
-    return readFileSync(join(net.agents[id].root, pkg, 'runs.log'), 'utf8').trim().split('\n').length;
+    return readFileSync(join(net.agents[id].root, pkg, 'runs.log'), 'utf8')
+      .trim()
+      .split('\n').length;
   } catch {
     return 0;
   }
 };
 const served = async () => {
   const text = await (await fetch(`${net.master.url}/metrics`)).text();
-  return Object.fromEntries([...text.matchAll(/fanout_blob_bytes_served_total\{digest="([^"]+)"\} (\d+)/g)].map((m) => [m[1], Number(m[2])]));
+  return Object.fromEntries(
+    [...text.matchAll(/fanout_blob_bytes_served_total\{digest="([^"]+)"\} (\d+)/g)].map((m) => [m[1], Number(m[2])]),
+  );
 };
 
 beforeAll(async () => {
   const port = await sink.listen();
   net = await startNetwork({
-    name: 'repair', relays: ['relay-dal'], agentsPerRelay: 3,
+    name: 'repair',
+    relays: ['relay-dal'],
+    agentsPerRelay: 3,
     config: `mail:\n  smtp: { host: 127.0.0.1, port: ${port} }\n  retryBaseMs: 200\nredistribution:\n  planOnTicketResolve: true\n  autoApprove: false\n`,
   });
 });
@@ -54,34 +60,59 @@ describe('repair loop', () => {
     }
     // pos-3 is switched off while the others install.
     await net.agents['relay-dal-pos-3'].stop();
-    const { jobId } = await cli(['job', 'create', '--package', 'pos-app@3.0.0', '--package', 'pos-fonts@1.2.0', ...targets.flatMap((t) => ['--target', t])]);
+    const { jobId } = await cli([
+      'job',
+      'create',
+      '--package',
+      'pos-app@3.0.0',
+      '--package',
+      'pos-fonts@1.2.0',
+      ...targets.flatMap((t) => ['--target', t]),
+    ]);
     await waitFor('pos-1 and pos-2 installed', async () => {
       const st = await cli(['job', 'status', jobId]);
       return st.targets.filter((t: any) => t.state === 'installed').length === 2;
     });
     // The relay's disk fills up; pos-3 comes back and its first report cannot be written.
     const relay = net.relays['relay-dal'];
-    const relayAdmin = new Client({ baseUrl: relay.url, token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim() });
+    const relayAdmin = new Client({
+      baseUrl: relay.url,
+      token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(),
+    });
     await relayAdmin.post('admin/v1/faults', { 'relay.joblog.write': 'ENOSPC' });
     await net.startAgent('relay-dal-pos-3', 'relay-dal');
     const failed = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(failed.code).toBe(1);
     const st = JSON.parse(failed.stdout);
-    expect(st.targets.find((t: any) => t.deviceId === 'relay-dal-pos-3')).toMatchObject({ state: 'failed', failureType: 'DISK_FULL' });
-    expect(st.targets.filter((t: any) => t.state === 'installed').map((t: any) => t.deviceId)).toEqual(['relay-dal-pos-1', 'relay-dal-pos-2']);
+    expect(st.targets.find((t: any) => t.deviceId === 'relay-dal-pos-3')).toMatchObject({
+      state: 'failed',
+      failureType: 'DISK_FULL',
+    });
+    expect(st.targets.filter((t: any) => t.state === 'installed').map((t: any) => t.deviceId)).toEqual([
+      'relay-dal-pos-1',
+      'relay-dal-pos-2',
+    ]);
 
     // alert → failed distribution → ticket → mail
-    const ticket = await waitFor('a DISK_FULL ticket for relay-dal', async () => (await cli(['tickets', 'list'])).find((t: any) => t.deviceId === 'relay-dal' && t.failureType === 'DISK_FULL'));
+    const ticket = await waitFor('a DISK_FULL ticket for relay-dal', async () =>
+      (await cli(['tickets', 'list'])).find((t: any) => t.deviceId === 'relay-dal' && t.failureType === 'DISK_FULL'),
+    );
     const alert = (await cli(['alerts', 'list'])).find((a: any) => a.ticketId === ticket.id);
     expect(alert.jobId).toBe(jobId);
     expect(alert.message).toMatch(/ENOSPC/);
     const mail = await waitFor('the ticket mail', async () => sink.messages.find((m) => m.subject.includes(ticket.id)));
     expect(mail.text).toContain(jobId);
-    expect((await cli(['failed', 'list'])).find((f: any) => f.jobId === jobId)).toMatchObject({ relayId: 'relay-dal', state: 'open', ticketId: ticket.id });
+    expect((await cli(['failed', 'list'])).find((f: any) => f.jobId === jobId)).toMatchObject({
+      relayId: 'relay-dal',
+      state: 'open',
+      ticketId: ticket.id,
+    });
 
     // The disk is cleared; the records it refused are written.
     await relayAdmin.json('DELETE', 'admin/v1/faults');
-    await waitFor('the failure on disk in the job log', async () => readFileSync(join(relay.data, 'jobs', `${jobId}.jsonl`), 'utf8').includes('"type":"failed"'));
+    await waitFor('the failure on disk in the job log', async () =>
+      readFileSync(join(relay.data, 'jobs', `${jobId}.jsonl`), 'utf8').includes('"type":"failed"'),
+    );
 
     // Answering "no" at the prompt changes nothing.
     const logBefore = readFileSync(join(relay.data, 'jobs', `${jobId}.jsonl`), 'utf8');
@@ -110,10 +141,27 @@ describe('repair loop', () => {
 
     // Approved with the tool over the relay's admin API; it follows the job to the end.
     const servedBefore = await served();
-    const yes = await runFanout(['redistribute', '--relay', relay.url, '--token', readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(), '--job', jobId, '--yes', '--by', 'test-operator', '--json']);
+    const yes = await runFanout([
+      'redistribute',
+      '--relay',
+      relay.url,
+      '--token',
+      readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(),
+      '--job',
+      jobId,
+      '--yes',
+      '--by',
+      'test-operator',
+      '--json',
+    ]);
     expect(yes.code, yes.stderr).toBe(0);
     const out = JSON.parse(yes.stdout);
-    expect(out.plans[0]).toMatchObject({ planId: plan.planId, state: 'complete', distributionList: ['relay-dal-pos-3'], repeats: plan.repeats });
+    expect(out.plans[0]).toMatchObject({
+      planId: plan.planId,
+      state: 'complete',
+      distributionList: ['relay-dal-pos-3'],
+      repeats: plan.repeats,
+    });
 
     const done = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(done.code, done.stdout).toBe(0);
@@ -127,14 +175,24 @@ describe('repair loop', () => {
     for (const p of pushed) expect(servedBefore[p.digest]).toBe(p.size);
 
     // History: the job log keeps the original command, the failure and the redistribution with who approved it.
-    const log = readFileSync(join(relay.data, 'jobs', `${jobId}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = readFileSync(join(relay.data, 'jobs', `${jobId}.jsonl`), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(log[0].type).toBe('command');
     const red = log.find((r: any) => r.type === 'redistribution');
     expect(red).toMatchObject({ approvedBy: 'test-operator', planId: plan.planId });
-    expect(red.command).toMatchObject({ kind: 'redistribute', repeats: log[0].command.commandId, distributionList: ['relay-dal-pos-3'] });
+    expect(red.command).toMatchObject({
+      kind: 'redistribute',
+      repeats: log[0].command.commandId,
+      distributionList: ['relay-dal-pos-3'],
+    });
 
     // The failed distribution and the job's ticket are resolved.
-    await waitFor('failed distribution resolved', async () => (await cli(['failed', 'list'])).find((f: any) => f.jobId === jobId)?.state === 'resolved');
+    await waitFor(
+      'failed distribution resolved',
+      async () => (await cli(['failed', 'list'])).find((f: any) => f.jobId === jobId)?.state === 'resolved',
+    );
     expect((await cli(['tickets', 'list'])).find((t: any) => t.id === ticket.id).state).toBe('resolved');
     const plans = await net.admin.get('api/v1/plans');
     expect(plans.find((p: any) => p.planId === plan.planId).state).toBe('complete');
@@ -154,15 +212,26 @@ describe('repair loop', () => {
     await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
     await cli(['package', 'push', `${dir}.tgz`]);
     const relay = net.relays['relay-dal'];
-    const relayAdmin = new Client({ baseUrl: relay.url, token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim() });
+    const relayAdmin = new Client({
+      baseUrl: relay.url,
+      token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(),
+    });
     await relayAdmin.post('admin/v1/faults', { 'relay.depot.write': 'ENOSPC' });
-    const { jobId } = await cli(['job', 'create', '--package', 'pos-app@3.1.0', ...targets.flatMap((t) => ['--target', t])]);
+    const { jobId } = await cli([
+      'job',
+      'create',
+      '--package',
+      'pos-app@3.1.0',
+      ...targets.flatMap((t) => ['--target', t]),
+    ]);
     const failed = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(failed.code).toBe(1);
     await relay.stop();
 
     // Approved at the prompt (piped input, as a terminal would give it).
-    const r = await runFanout(['redistribute', '--data', relay.data, '--job', jobId, '--by', 'night-shift', '--json'], { input: 'y\n' });
+    const r = await runFanout(['redistribute', '--data', relay.data, '--job', jobId, '--by', 'night-shift', '--json'], {
+      input: 'y\n',
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('runs when the relay starts');
     const out = JSON.parse(r.stdout);
@@ -171,9 +240,13 @@ describe('repair loop', () => {
     await net.startRelay('relay-dal', ['--listen', new URL(relay.url).host]);
     const done = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(done.code, done.stdout).toBe(0);
-    for (const t of targets) expect(readFileSync(join(net.agents[t].root, 'pos-app', 'current', 'app.txt'), 'utf8')).toBe('app 3.1\n');
+    for (const t of targets)
+      expect(readFileSync(join(net.agents[t].root, 'pos-app', 'current', 'app.txt'), 'utf8')).toBe('app 3.1\n');
     const plans = await net.admin.get('api/v1/plans');
-    await waitFor('the plan complete on the master', async () => (await net.admin.get('api/v1/plans')).find((p: any) => p.jobId === jobId)?.state === 'complete');
+    await waitFor(
+      'the plan complete on the master',
+      async () => (await net.admin.get('api/v1/plans')).find((p: any) => p.jobId === jobId)?.state === 'complete',
+    );
     expect(plans.length).toBeGreaterThan(0);
   });
 });

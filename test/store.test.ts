@@ -20,7 +20,9 @@ for (const backend of backends) {
   describe(`store contract: ${backend.name}`, () => {
     let store: Store;
     let db: { url: string; drop(): Promise<void> };
-    const cfg = parseConfig('alerts: { failureTypes: { DISK_FULL: { threshold: 1, patterns: [ENOSPC] }, UNREACHABLE: { threshold: 2, patterns: [timed out] } } }');
+    const cfg = parseConfig(
+      'alerts: { failureTypes: { DISK_FULL: { threshold: 1, patterns: [ENOSPC] }, UNREACHABLE: { threshold: 2, patterns: [timed out] } } }',
+    );
 
     beforeAll(async () => {
       db = await backend.open();
@@ -34,7 +36,10 @@ for (const backend of backends) {
 
     it('migrates once: opening again finds the schema current', async () => {
       const again = await openStore(db.url);
-      const n = await again.db.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const n = await again.db
+        .selectFrom('devices')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
       expect(Number(n.n)).toBe(3);
       await again.close();
     });
@@ -42,14 +47,19 @@ for (const backend of backends) {
     it('refuses a database migrated by a newer version', async () => {
       const other = await backend.open();
       const s1 = await openStore(other.url);
-      await s1.db.insertInto('kysely_migration' as never).values({ name: '9999_future', timestamp: new Date().toISOString() } as never).execute();
+      await s1.db
+        .insertInto('kysely_migration' as never)
+        .values({ name: '9999_future', timestamp: new Date().toISOString() } as never)
+        .execute();
       await s1.close();
       await expect(openStore(other.url)).rejects.toThrow(/schema newer than this Fanout/);
       await other.drop();
     });
 
     it('rejects an invalid inventory whole, listing every error, and keeps what was there', async () => {
-      const bad = parseInventory('devices:\n  - {id: e1, kind: endpoint, location: NOPE, relay: ghost}\n  - {id: e2, kind: endpoint, location: LOC-0}\n');
+      const bad = parseInventory(
+        'devices:\n  - {id: e1, kind: endpoint, location: NOPE, relay: ghost}\n  - {id: e2, kind: endpoint, location: LOC-0}\n',
+      );
       const err = await importInventory(store.db, bad).catch((e) => e);
       expect(err).toBeInstanceOf(FanoutError);
       expect(err.details).toEqual([
@@ -74,7 +84,9 @@ for (const backend of backends) {
       expect(a3.outcome).toBe('attached_to_open_ticket');
       expect(a3.ticketId).toBe(a2.ticketId);
       // Outside the 24 h window the count starts again.
-      const [late] = await center.ingest([parseTextLine('2026-11-26T12:00:00Z relay-x-pos-2 - msg="probe timed out"', 'test')]);
+      const [late] = await center.ingest([
+        parseTextLine('2026-11-26T12:00:00Z relay-x-pos-2 - msg="probe timed out"', 'test'),
+      ]);
       expect(late.outcome).toBe('below_threshold');
       const outbox = await store.db.selectFrom('outbox').selectAll().where('ticket_id', '=', a2.ticketId!).execute();
       expect(outbox).toHaveLength(1);
@@ -83,29 +95,50 @@ for (const backend of backends) {
     });
 
     // Scale-out is PostgreSQL's job; a SQLite file belongs to one master.
-    it.runIf(backend.name === 'postgres')('two masters on one database open one ticket for one device and type', async () => {
-      const other = await openStore(db.url);
-      try {
-        const a = new AlertCenter(store.db, cfg, () => 'http://a.test', store.exclusive);
-        const b = new AlertCenter(other.db, cfg, () => 'http://b.test', other.exclusive);
-        const alert = (i: number) => parseJsonAlert({ deviceId: 'relay-x-pos-2', failureType: 'RACE', message: 'x', alertId: `race-${i}` }, 'test');
-        const out = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).ingest([alert(i)])));
-        const ticketIds = new Set(out.flat().map((r) => r.ticketId));
-        expect(ticketIds.size).toBe(1);
-        expect(out.flat().filter((r) => r.outcome === 'ticket')).toHaveLength(1);
-      } finally {
-        await other.close();
-      }
-    });
+    it.runIf(backend.name === 'postgres')(
+      'two masters on one database open one ticket for one device and type',
+      async () => {
+        const other = await openStore(db.url);
+        try {
+          const a = new AlertCenter(store.db, cfg, () => 'http://a.test', store.exclusive);
+          const b = new AlertCenter(other.db, cfg, () => 'http://b.test', other.exclusive);
+          const alert = (i: number) =>
+            parseJsonAlert(
+              { deviceId: 'relay-x-pos-2', failureType: 'RACE', message: 'x', alertId: `race-${i}` },
+              'test',
+            );
+          const out = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).ingest([alert(i)])));
+          const ticketIds = new Set(out.flat().map((r) => r.ticketId));
+          expect(ticketIds.size).toBe(1);
+          expect(out.flat().filter((r) => r.outcome === 'ticket')).toHaveLength(1);
+        } finally {
+          await other.close();
+        }
+      },
+    );
 
     it('records failed distributions and resolves them with their tickets when the job is repaired', async () => {
       const center = new AlertCenter(store.db, cfg, () => 'http://master.test');
-      const [a] = await center.ingest([parseJsonAlert({ deviceId: 'relay-x', jobId: 'j-1', message: 'ENOSPC: no space left on device', alertId: 'r1' }, 'relay-x')]);
+      const [a] = await center.ingest([
+        parseJsonAlert(
+          { deviceId: 'relay-x', jobId: 'j-1', message: 'ENOSPC: no space left on device', alertId: 'r1' },
+          'relay-x',
+        ),
+      ]);
       expect(a.outcome).toBe('ticket');
-      await center.ingest([parseJsonAlert({ deviceId: 'relay-x', jobId: 'j-1', message: 'ENOSPC again', alertId: 'r2' }, 'relay-x')]);
+      await center.ingest([
+        parseJsonAlert({ deviceId: 'relay-x', jobId: 'j-1', message: 'ENOSPC again', alertId: 'r2' }, 'relay-x'),
+      ]);
       const tickets = new Tickets(store.db);
       const [f] = await tickets.failedList();
-      expect(f).toMatchObject({ relayId: 'relay-x', jobId: 'j-1', failureType: 'DISK_FULL', state: 'open', alertCount: 2, ticketId: a.ticketId });
+      expect(f).toMatchObject({
+        relayId: 'relay-x',
+        jobId: 'j-1',
+        failureType: 'DISK_FULL',
+        state: 'open',
+        alertCount: 2,
+        ticketId: a.ticketId,
+      });
       await tickets.markRedistributing('relay-x', 'j-1');
       expect((await tickets.failedList())[0].state).toBe('redistributing');
       expect(await tickets.resolveJob('relay-x', 'j-1')).toBe(true);

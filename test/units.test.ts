@@ -1,26 +1,40 @@
 // Pure pieces, tested with real inputs: alert lines, locations, classification, faults, plans.
 import { describe, expect, it } from 'vitest';
 import { Classifier } from '../src/alerts/classify.ts';
+import { GroupCommit } from '../src/alerts/group-commit.ts';
 import { normalizeLocation } from '../src/alerts/location.ts';
 import { parseAlertmanager, parseTextLine } from '../src/alerts/parse.ts';
 import { Faults } from '../src/common/faults.ts';
-import { GroupCommit } from '../src/alerts/group-commit.ts';
-import { replay, type JobLogRecord } from '../src/relay/joblog.ts';
 import { buildPlan, commandFromPlan } from '../src/redistribute/plan.ts';
+import { type JobLogRecord, replay } from '../src/relay/joblog.ts';
 
 describe('alert text lines', () => {
   it('reads the documented form, quoted values and an unquoted msg at the end', () => {
-    const a = parseTextLine('2026-11-24T19:00:00Z relay-dal DISK_FULL job=j-42 location="Store 42 Dallas TX" msg="ENOSPC writing depot"', 'x');
-    expect(a).toMatchObject({ at: '2026-11-24T19:00:00.000Z', deviceId: 'relay-dal', failureType: 'DISK_FULL', jobId: 'j-42', location: 'Store 42 Dallas TX', message: 'ENOSPC writing depot' });
+    const a = parseTextLine(
+      '2026-11-24T19:00:00Z relay-dal DISK_FULL job=j-42 location="Store 42 Dallas TX" msg="ENOSPC writing depot"',
+      'x',
+    );
+    expect(a).toMatchObject({
+      at: '2026-11-24T19:00:00.000Z',
+      deviceId: 'relay-dal',
+      failureType: 'DISK_FULL',
+      jobId: 'j-42',
+      location: 'Store 42 Dallas TX',
+      message: 'ENOSPC writing depot',
+    });
     const b = parseTextLine('2026-11-24T19:00:00Z pos-1 - msg=connect ECONNREFUSED 10.0.0.1:443', 'x');
     expect(b.failureType).toBeUndefined();
     expect(b.message).toBe('connect ECONNREFUSED 10.0.0.1:443');
-    expect(parseTextLine('2026-11-24T19:00:00Z pos-1 - msg="a \\"quoted\\" word"', 'x').message).toBe('a "quoted" word');
+    expect(parseTextLine('2026-11-24T19:00:00Z pos-1 - msg="a \\"quoted\\" word"', 'x').message).toBe(
+      'a "quoted" word',
+    );
   });
   it('says what is wrong with a line that does not parse', () => {
     expect(parseTextLine('yesterday pos-1 DISK_FULL', 'x').parseError).toMatch(/"yesterday" is not a timestamp/);
     expect(parseTextLine('2026-11-24T19:00:00Z pos-1 disk-full', 'x').parseError).toMatch(/not a failure type/);
-    expect(parseTextLine('2026-11-24T19:00:00Z pos-1 - job="unterminated', 'x').parseError).toMatch(/unterminated quote/);
+    expect(parseTextLine('2026-11-24T19:00:00Z pos-1 - job="unterminated', 'x').parseError).toMatch(
+      /unterminated quote/,
+    );
     expect(parseTextLine('just words', 'x').parseError).toMatch(/expected/);
   });
   it('gives a retried line the same id, and a different line another', () => {
@@ -29,10 +43,22 @@ describe('alert text lines', () => {
     expect(parseTextLine(l + 'y', 'a').alertId).not.toBe(parseTextLine(l, 'a').alertId);
   });
   it('keeps Alertmanager resolved notices apart from firing alerts', () => {
-    const [firing, resolved] = parseAlertmanager({ alerts: [
-      { status: 'firing', labels: { alertname: 'DISK_FULL', device: 'relay-dal', location: 'DAL-0042' }, startsAt: '2026-11-24T19:00:00Z', fingerprint: 'f1' },
-      { status: 'resolved', labels: { alertname: 'DISK_FULL', device: 'relay-dal' }, startsAt: '2026-11-24T19:00:00Z', fingerprint: 'f1' },
-    ] });
+    const [firing, resolved] = parseAlertmanager({
+      alerts: [
+        {
+          status: 'firing',
+          labels: { alertname: 'DISK_FULL', device: 'relay-dal', location: 'DAL-0042' },
+          startsAt: '2026-11-24T19:00:00Z',
+          fingerprint: 'f1',
+        },
+        {
+          status: 'resolved',
+          labels: { alertname: 'DISK_FULL', device: 'relay-dal' },
+          startsAt: '2026-11-24T19:00:00Z',
+          fingerprint: 'f1',
+        },
+      ],
+    });
     expect(firing).toMatchObject({ deviceId: 'relay-dal', failureType: 'DISK_FULL', location: 'DAL-0042' });
     expect(resolved.parseError).toMatch(/resolved notice/);
     expect(parseAlertmanager({ nope: 1 })[0].parseError).toMatch(/no "alerts" array/);
@@ -40,18 +66,31 @@ describe('alert text lines', () => {
 });
 
 describe('classification and locations', () => {
-  const c = new Classifier({ DISK_FULL: { patterns: ['no space left', 'ENOSPC'] }, UNREACHABLE: { patterns: ['timed out'] } });
+  const c = new Classifier({
+    DISK_FULL: { patterns: ['no space left', 'ENOSPC'] },
+    UNREACHABLE: { patterns: ['timed out'] },
+  });
   it('uses the declared type, else the first matching pattern, else UNKNOWN', () => {
     expect(c.classify('CERT', 'ENOSPC').failureType).toBe('CERT');
     expect(c.classify(undefined, 'write failed: No space left on device').failureType).toBe('DISK_FULL');
     expect(c.classify(undefined, 'something odd').failureType).toBe('UNKNOWN');
   });
-  const locs = [{ code: 'DAL-0042', name: 'Store 0042, Dallas, TX' }, { code: 'DEN-0043', name: 'Store 0043, Denver, CO' }];
+  const locs = [
+    { code: 'DAL-0042', name: 'Store 0042, Dallas, TX' },
+    { code: 'DEN-0043', name: 'Store 0043, Denver, CO' },
+  ];
   it('matches code, name and misspelled names; the inventory wins otherwise', () => {
     expect(normalizeLocation('DAL-0042', locs[0], locs).matched).toBe('exact code');
     expect(normalizeLocation('store 0042 dallas tx', locs[0], locs).matched).toBe('exact name');
-    expect(normalizeLocation('Store 42 Dalas TX', locs[0], locs)).toMatchObject({ location: 'DAL-0042', matched: 'fuzzy name', replaced: false });
-    expect(normalizeLocation('Store 0043, Denver, CO', locs[0], locs)).toMatchObject({ location: 'DAL-0042', replaced: true });
+    expect(normalizeLocation('Store 42 Dalas TX', locs[0], locs)).toMatchObject({
+      location: 'DAL-0042',
+      matched: 'fuzzy name',
+      replaced: false,
+    });
+    expect(normalizeLocation('Store 0043, Denver, CO', locs[0], locs)).toMatchObject({
+      location: 'DAL-0042',
+      replaced: true,
+    });
     expect(normalizeLocation(undefined, locs[0], locs).matched).toBe('not given');
   });
 });
@@ -76,13 +115,32 @@ describe('faults', () => {
 
 describe('plans from a job log', () => {
   const pkg = { name: 'p', version: '1', digest: `sha256:${'a'.repeat(64)}`, size: 100, signature: 's' };
-  const command = { commandId: 'c-1', seq: 3, jobId: 'j-1', relayId: 'r', kind: 'distribute' as const, packages: [pkg], distributionList: ['e1', 'e2', 'e3'], params: { deadline: '2020-01-01T00:00:00Z' }, issuedAt: '2026-01-01T00:00:00Z', issuedBy: 'admin' };
+  const command = {
+    commandId: 'c-1',
+    seq: 3,
+    jobId: 'j-1',
+    relayId: 'r',
+    kind: 'distribute' as const,
+    packages: [pkg],
+    distributionList: ['e1', 'e2', 'e3'],
+    params: { deadline: '2020-01-01T00:00:00Z' },
+    issuedAt: '2026-01-01T00:00:00Z',
+    issuedBy: 'admin',
+  };
   const at = '2026-01-01T00:00:01Z';
   const log: JobLogRecord[] = [
     { type: 'command', at, command },
     { type: 'fetch', at, event: 'verified', digest: pkg.digest, bytes: 100 },
     { type: 'target', at, deviceId: 'e1', state: 'installed', attempt: 1, commandId: 'c-1' },
-    { type: 'target', at, deviceId: 'e2', state: 'failed', attempt: 3, commandId: 'c-1', failureType: 'INSTALL_FAILED' },
+    {
+      type: 'target',
+      at,
+      deviceId: 'e2',
+      state: 'failed',
+      attempt: 3,
+      commandId: 'c-1',
+      failureType: 'INSTALL_FAILED',
+    },
     { type: 'failed', at, commandId: 'c-1', failureType: 'DISK_FULL', message: 'ENOSPC' },
   ];
   it('lists exactly the targets not installed, with what changed against the original', () => {
@@ -94,11 +152,20 @@ describe('plans from a job log', () => {
     expect(r.plan.original.installed).toEqual(['e1']);
     expect(r.plan.bytesToSend).toBe(200);
     const cmd = commandFromPlan(st, r.plan, 'ops');
-    expect(cmd).toMatchObject({ kind: 'redistribute', repeats: 'c-1', distributionList: ['e2', 'e3'], issuedBy: 'ops', seq: 3 });
+    expect(cmd).toMatchObject({
+      kind: 'redistribute',
+      repeats: 'c-1',
+      distributionList: ['e2', 'e3'],
+      issuedBy: 'ops',
+      seq: 3,
+    });
     expect(cmd.params.deadline).toBe('1h'); // a passed absolute deadline would fail the repair at once
   });
   it('refuses a running or complete job with the reason', () => {
-    expect(buildPlan(replay('j-1', log.slice(0, 3))!, 'r', () => true)).toMatchObject({ ok: false, reason: expect.stringMatching(/still/) });
+    expect(buildPlan(replay('j-1', log.slice(0, 3))!, 'r', () => true)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/still/),
+    });
   });
 });
 

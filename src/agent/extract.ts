@@ -14,8 +14,10 @@ export async function checkArchive(file: string) {
     onReadEntry: (e) => {
       const p = e.path;
       const n = normalize(p);
-      if (isAbsolute(p) || n === '..' || n.startsWith('..' + sep) || n.split(sep).includes('..')) problems.push(`"${p}" escapes the package folder`);
-      else if (e.type === 'SymbolicLink' || e.type === 'Link') problems.push(`"${p}" is a link (${e.type === 'Link' ? 'hard' : 'symbolic'}), which packages may not hold`);
+      if (isAbsolute(p) || n === '..' || n.startsWith('..' + sep) || n.split(sep).includes('..'))
+        problems.push(`"${p}" escapes the package folder`);
+      else if (e.type === 'SymbolicLink' || e.type === 'Link')
+        problems.push(`"${p}" is a link (${e.type === 'Link' ? 'hard' : 'symbolic'}), which packages may not hold`);
       else if (e.type !== 'File' && e.type !== 'OldFile' && e.type !== 'Directory' && e.type !== 'ContiguousFile')
         problems.push(`"${p}" is a ${e.type} entry, which packages may not hold`);
       e.resume();

@@ -10,12 +10,21 @@ import type { JobParams, PackageRef } from '../protocol/types.ts';
 import { extractSafely, UnsafeArchiveError } from './extract.ts';
 
 export class InstallError extends Error {
-  constructor(readonly failureType: string, message: string) {
+  constructor(
+    readonly failureType: string,
+    message: string,
+  ) {
     super(message);
   }
 }
 
-export interface InstalledEntry { name: string; version: string; digest: string; installedAt: string; jobId: string }
+export interface InstalledEntry {
+  name: string;
+  version: string;
+  digest: string;
+  installedAt: string;
+  jobId: string;
+}
 
 export class AgentState {
   constructor(private readonly dataDir: string) {}
@@ -34,16 +43,31 @@ export class AgentState {
     await rename(tmp, this.file);
   }
   async journal(entry: Record<string, unknown>) {
-    await appendFile(join(this.dataDir, 'journal.jsonl'), JSON.stringify({ at: new Date().toISOString(), ...entry }) + '\n');
+    await appendFile(
+      join(this.dataDir, 'journal.jsonl'),
+      JSON.stringify({ at: new Date().toISOString(), ...entry }) + '\n',
+    );
   }
 }
 
 export function verifyDownloaded(pkg: PackageRef, digest: string, publicKey: string) {
-  if (digest !== pkg.digest) throw new InstallError('DIGEST_MISMATCH', `${pkg.name}@${pkg.version}: digest mismatch: expected ${pkg.digest}, got ${digest}; refused`);
-  if (!verifyPackage(publicKey, pkg, pkg.signature)) throw new InstallError('SIGNATURE_INVALID', `${pkg.name}@${pkg.version}: signature does not verify with the master's key; refused`);
+  if (digest !== pkg.digest)
+    throw new InstallError(
+      'DIGEST_MISMATCH',
+      `${pkg.name}@${pkg.version}: digest mismatch: expected ${pkg.digest}, got ${digest}; refused`,
+    );
+  if (!verifyPackage(publicKey, pkg, pkg.signature))
+    throw new InstallError(
+      'SIGNATURE_INVALID',
+      `${pkg.name}@${pkg.version}: signature does not verify with the master's key; refused`,
+    );
 }
 
-function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; label: string }) {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; label: string },
+) {
   return new Promise<void>((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
@@ -56,19 +80,42 @@ function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.Proce
       } catch {
         /* already gone */
       }
-      reject(new InstallError('INSTALL_TIMEOUT', `${opts.label} did not finish within ${opts.timeoutMs / 1000}s and was killed`));
+      reject(
+        new InstallError(
+          'INSTALL_TIMEOUT',
+          `${opts.label} did not finish within ${opts.timeoutMs / 1000}s and was killed`,
+        ),
+      );
     }, opts.timeoutMs);
-    child.on('error', (e) => (clearTimeout(timer), reject(new InstallError('INSTALL_FAILED', `${opts.label} could not start: ${e.message}`))));
+    child.on(
+      'error',
+      (e) => (
+        clearTimeout(timer), reject(new InstallError('INSTALL_FAILED', `${opts.label} could not start: ${e.message}`))
+      ),
+    );
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve();
-      else reject(new InstallError('INSTALL_FAILED', `${opts.label} exited with ${code ?? signal}${out.trim() ? `: ${out.trim().split('\n').slice(-3).join(' | ')}` : ''}`));
+      else
+        reject(
+          new InstallError(
+            'INSTALL_FAILED',
+            `${opts.label} exited with ${code ?? signal}${out.trim() ? `: ${out.trim().split('\n').slice(-3).join(' | ')}` : ''}`,
+          ),
+        );
     });
   });
 }
 
 /** Installs a verified archive into <root>/<name>/<version> and points `current` at it. */
-export async function installPackage(x: { archive: string; pkg: PackageRef; root: string; jobId: string; params: JobParams; faults: Faults }) {
+export async function installPackage(x: {
+  archive: string;
+  pkg: PackageRef;
+  root: string;
+  jobId: string;
+  params: JobParams;
+  faults: Faults;
+}) {
   const { pkg } = x;
   const base = join(x.root, pkg.name);
   const target = join(base, pkg.version);
@@ -78,24 +125,36 @@ export async function installPackage(x: { archive: string; pkg: PackageRef; root
     await extractSafely(x.archive, staging);
   } catch (e) {
     await rm(staging, { recursive: true, force: true });
-    if (e instanceof UnsafeArchiveError) throw new InstallError('UNSAFE_ARCHIVE', `${pkg.name}@${pkg.version}: ${e.message}`);
+    if (e instanceof UnsafeArchiveError)
+      throw new InstallError('UNSAFE_ARCHIVE', `${pkg.name}@${pkg.version}: ${e.message}`);
     throw new InstallError('EXTRACT_FAILED', `${pkg.name}@${pkg.version}: cannot extract: ${(e as Error).message}`);
   }
-  const manifest = parseManifest(await readFile(join(staging, 'fanout.json'), 'utf8').catch(() => '{}'), `${pkg.name}@${pkg.version}`);
-  if (manifest.name !== pkg.name || manifest.version !== pkg.version) throw new InstallError('PACKAGE_INVALID', `archive says ${manifest.name}@${manifest.version}, the command says ${pkg.name}@${pkg.version}`);
+  const manifest = parseManifest(
+    await readFile(join(staging, 'fanout.json'), 'utf8').catch(() => '{}'),
+    `${pkg.name}@${pkg.version}`,
+  );
+  if (manifest.name !== pkg.name || manifest.version !== pkg.version)
+    throw new InstallError(
+      'PACKAGE_INVALID',
+      `archive says ${manifest.name}@${manifest.version}, the command says ${pkg.name}@${pkg.version}`,
+    );
   await rm(target, { recursive: true, force: true });
   await rename(staging, target);
   const env = { ...process.env, FANOUT_PACKAGE: pkg.name, FANOUT_VERSION: pkg.version, FANOUT_JOB: x.jobId };
   const timeoutMs = 1000 * Number(x.params.timeoutSec ?? manifest.install.timeoutSec ?? 120);
   const injected = x.faults.take('agent.install');
-  if (injected?.startsWith('exit:')) throw new InstallError('INSTALL_FAILED', `install script exited with ${injected.slice(5)} (injected)`);
-  if (x.params.preCommand) await run('/bin/sh', ['-c', String(x.params.preCommand)], { cwd: target, env, timeoutMs, label: 'preCommand' });
+  if (injected?.startsWith('exit:'))
+    throw new InstallError('INSTALL_FAILED', `install script exited with ${injected.slice(5)} (injected)`);
+  if (x.params.preCommand)
+    await run('/bin/sh', ['-c', String(x.params.preCommand)], { cwd: target, env, timeoutMs, label: 'preCommand' });
   if (manifest.install.run) {
     const script = join(target, manifest.install.run);
-    if (!script.startsWith(target + '/') || !existsSync(script)) throw new InstallError('PACKAGE_INVALID', `install.run "${manifest.install.run}" is not a file in the package`);
+    if (!script.startsWith(target + '/') || !existsSync(script))
+      throw new InstallError('PACKAGE_INVALID', `install.run "${manifest.install.run}" is not a file in the package`);
     await run('/bin/sh', [script], { cwd: target, env, timeoutMs, label: `install script ${manifest.install.run}` });
   }
-  if (x.params.postCommand) await run('/bin/sh', ['-c', String(x.params.postCommand)], { cwd: target, env, timeoutMs, label: 'postCommand' });
+  if (x.params.postCommand)
+    await run('/bin/sh', ['-c', String(x.params.postCommand)], { cwd: target, env, timeoutMs, label: 'postCommand' });
   // Atomic switch: a new link beside `current`, renamed over it.
   const tmpLink = join(base, `.current-${process.pid}`);
   await rm(tmpLink, { force: true });

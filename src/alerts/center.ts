@@ -1,19 +1,28 @@
 // The alert center (DESIGN §6): each alert goes through the ten steps, and keeps each step's outcome.
 import { EventEmitter } from 'node:events';
 import type { Selectable, Transaction } from 'kysely';
+import type { Config } from '../master/config.ts';
 import { newId, newToken } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import type { Config } from '../master/config.ts';
 import type { Database, Db } from '../store/index.ts';
 import { Classifier } from './classify.ts';
-import { normalizeLocation } from './location.ts';
 import { GroupCommit } from './group-commit.ts';
+import { normalizeLocation } from './location.ts';
+import { ticketMail } from './mail-text.ts';
 import type { IncomingAlert } from './parse.ts';
 import { thresholdFor } from './thresholds.ts';
-import { ticketMail } from './mail-text.ts';
 
-export interface Step { step: string; outcome: string; detail?: string }
-export interface StoredAlert { id: number; duplicate: boolean; outcome: string; ticketId: string | null }
+export interface Step {
+  step: string;
+  outcome: string;
+  detail?: string;
+}
+export interface StoredAlert {
+  id: number;
+  duplicate: boolean;
+  outcome: string;
+  ticketId: string | null;
+}
 
 type Tx = Transaction<Database>;
 
@@ -49,15 +58,37 @@ export class AlertCenter {
     return out;
   }
 
-  private async process(tx: Tx, a: IncomingAlert, locations: { code: string; name: string; center: string }[]): Promise<StoredAlert> {
-    const dup = await tx.selectFrom('alerts').select(['id', 'outcome', 'ticket_id']).where('source', '=', a.source).where('alert_id', '=', a.alertId).executeTakeFirst();
+  private async process(
+    tx: Tx,
+    a: IncomingAlert,
+    locations: { code: string; name: string; center: string }[],
+  ): Promise<StoredAlert> {
+    const dup = await tx
+      .selectFrom('alerts')
+      .select(['id', 'outcome', 'ticket_id'])
+      .where('source', '=', a.source)
+      .where('alert_id', '=', a.alertId)
+      .executeTakeFirst();
     if (dup) return { id: Number(dup.id), duplicate: true, outcome: dup.outcome, ticketId: dup.ticket_id };
 
     const steps: Step[] = [];
     const row = {
-      source: a.source, alert_id: a.alertId, received_at: new Date().toISOString(), at: a.at, raw: a.raw, format: a.format,
-      device_id: a.deviceId ?? null, failure_type: null as string | null, location: null as string | null, location_reported: a.location ?? null,
-      job_id: a.jobId ?? null, message: a.message ?? null, outcome: '', steps: '', ticket_id: null as string | null, counted: 0,
+      source: a.source,
+      alert_id: a.alertId,
+      received_at: new Date().toISOString(),
+      at: a.at,
+      raw: a.raw,
+      format: a.format,
+      device_id: a.deviceId ?? null,
+      failure_type: null as string | null,
+      location: null as string | null,
+      location_reported: a.location ?? null,
+      job_id: a.jobId ?? null,
+      message: a.message ?? null,
+      outcome: '',
+      steps: '',
+      ticket_id: null as string | null,
+      counted: 0,
     };
     const finish = async (outcome: string) => {
       row.outcome = outcome;
@@ -79,14 +110,26 @@ export class AlertCenter {
     steps.push({ step: 'classify', outcome: c.failureType, detail: c.how });
 
     // 3. identify
-    const device = await tx.selectFrom('devices').selectAll()
-      .where((eb) => eb.or([eb('id', '=', a.deviceId!), eb('hostname', '=', a.deviceId!)])).executeTakeFirst();
+    const device = await tx
+      .selectFrom('devices')
+      .selectAll()
+      .where((eb) => eb.or([eb('id', '=', a.deviceId!), eb('hostname', '=', a.deviceId!)]))
+      .executeTakeFirst();
     if (!device) {
-      steps.push({ step: 'identify', outcome: 'unknown device', detail: `"${a.deviceId}" is neither a device id nor a hostname in the inventory` });
+      steps.push({
+        step: 'identify',
+        outcome: 'unknown device',
+        detail: `"${a.deviceId}" is neither a device id nor a hostname in the inventory`,
+      });
       return finish('unknown_device');
     }
     row.device_id = device.id;
-    steps.push({ step: 'identify', outcome: device.id, detail: device.id === a.deviceId ? `device id ${device.id} (${device.kind})` : `hostname ${a.deviceId} is ${device.id}` });
+    steps.push({
+      step: 'identify',
+      outcome: device.id,
+      detail:
+        device.id === a.deviceId ? `device id ${device.id} (${device.kind})` : `hostname ${a.deviceId} is ${device.id}`,
+    });
 
     // 4. normalize location
     const own = locations.find((l) => l.code === device.location)!;
@@ -99,30 +142,57 @@ export class AlertCenter {
     let failed: { id: number } | undefined;
     if (a.jobId && relayId) {
       failed = await this.recordFailedDistribution(tx, relayId, a.jobId, c.failureType, a.at);
-      steps.push({ step: 'failed_distribution', outcome: 'recorded', detail: `job ${a.jobId} on relay ${relayId} (record ${failed.id})` });
+      steps.push({
+        step: 'failed_distribution',
+        outcome: 'recorded',
+        detail: `job ${a.jobId} on relay ${relayId} (record ${failed.id})`,
+      });
     } else steps.push({ step: 'failed_distribution', outcome: 'skipped', detail: 'the alert names no job' });
 
     // 6. track
     row.counted = 1;
     const since = new Date(Date.parse(a.at) - this.cfg.alerts.window).toISOString();
-    const prior = await tx.selectFrom('alerts').select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('device_id', '=', device.id).where('failure_type', '=', c.failureType).where('counted', '=', 1)
-      .where('at', '>', since).where('at', '<=', a.at).executeTakeFirstOrThrow();
+    const prior = await tx
+      .selectFrom('alerts')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('device_id', '=', device.id)
+      .where('failure_type', '=', c.failureType)
+      .where('counted', '=', 1)
+      .where('at', '>', since)
+      .where('at', '<=', a.at)
+      .executeTakeFirstOrThrow();
     const count = Number(prior.n) + 1;
-    steps.push({ step: 'track', outcome: String(count), detail: `${count} ${c.failureType} alert(s) for ${device.id} in the last ${this.cfg.alerts.window / 3_600_000}h` });
+    steps.push({
+      step: 'track',
+      outcome: String(count),
+      detail: `${count} ${c.failureType} alert(s) for ${device.id} in the last ${this.cfg.alerts.window / 3_600_000}h`,
+    });
 
     // 7. outage check
-    const outage = await tx.selectFrom('outages').selectAll()
+    const outage = await tx
+      .selectFrom('outages')
+      .selectAll()
       .where((eb) => eb.or([eb('device_id', '=', device.id), eb('location', '=', device.location)]))
-      .where('from_at', '<=', a.at).where('until_at', '>', a.at).executeTakeFirst();
+      .where('from_at', '<=', a.at)
+      .where('until_at', '>', a.at)
+      .executeTakeFirst();
     if (outage) {
-      steps.push({ step: 'outage', outcome: 'suppressed', detail: `outage ${outage.id} (${outage.device_id ?? `location ${outage.location}`}, until ${outage.until_at}): ${outage.reason}` });
+      steps.push({
+        step: 'outage',
+        outcome: 'suppressed',
+        detail: `outage ${outage.id} (${outage.device_id ?? `location ${outage.location}`}, until ${outage.until_at}): ${outage.reason}`,
+      });
       return finish('suppressed');
     }
     steps.push({ step: 'outage', outcome: 'none', detail: 'no outage covers this device or its location now' });
 
     // 8. threshold
-    const override = await tx.selectFrom('device_overrides').select('threshold').where('device_id', '=', device.id).where('failure_type', '=', c.failureType).executeTakeFirst();
+    const override = await tx
+      .selectFrom('device_overrides')
+      .select('threshold')
+      .where('device_id', '=', device.id)
+      .where('failure_type', '=', c.failureType)
+      .executeTakeFirst();
     const limit = thresholdFor(this.cfg.alerts, device.id, c.failureType, override?.threshold);
     if (count < limit.limit) {
       steps.push({ step: 'threshold', outcome: 'below', detail: `${count} of ${limit.limit} (${limit.source})` });
@@ -131,59 +201,164 @@ export class AlertCenter {
     steps.push({ step: 'threshold', outcome: 'reached', detail: `${count} of ${limit.limit} (${limit.source})` });
 
     // 9. ticket
-    const open = await tx.selectFrom('tickets').selectAll().where('device_id', '=', device.id).where('failure_type', '=', c.failureType).where('state', '!=', 'resolved').executeTakeFirst();
+    const open = await tx
+      .selectFrom('tickets')
+      .selectAll()
+      .where('device_id', '=', device.id)
+      .where('failure_type', '=', c.failureType)
+      .where('state', '!=', 'resolved')
+      .executeTakeFirst();
     if (open) {
       // The alerts of a ticket are found through alerts.ticket_id; the ticket row only grows by new jobs.
       const jobs: string[] = JSON.parse(open.jobs);
       if (a.jobId && !jobs.includes(a.jobId))
-        await tx.updateTable('tickets').set({ jobs: JSON.stringify([...jobs, a.jobId]), updated_at: row.received_at }).where('id', '=', open.id).execute();
-      if (failed) await tx.updateTable('failed_distributions').set({ ticket_id: open.id }).where('id', '=', failed.id).execute();
+        await tx
+          .updateTable('tickets')
+          .set({ jobs: JSON.stringify([...jobs, a.jobId]), updated_at: row.received_at })
+          .where('id', '=', open.id)
+          .execute();
+      if (failed)
+        await tx.updateTable('failed_distributions').set({ ticket_id: open.id }).where('id', '=', failed.id).execute();
       row.ticket_id = open.id;
-      steps.push({ step: 'ticket', outcome: 'attached', detail: `ticket ${open.id} is already open for ${device.id} / ${c.failureType}` });
+      steps.push({
+        step: 'ticket',
+        outcome: 'attached',
+        detail: `ticket ${open.id} is already open for ${device.id} / ${c.failureType}`,
+      });
       steps.push({ step: 'mail', outcome: 'not sent', detail: 'the open ticket was already mailed' });
       return finish('attached_to_open_ticket');
     }
-    const ticketId = await this.createTicket(tx, { device, failureType: c.failureType, location: norm.location, locationReported: a.location, centers: locations, a, failedId: failed?.id, steps });
+    const ticketId = await this.createTicket(tx, {
+      device,
+      failureType: c.failureType,
+      location: norm.location,
+      locationReported: a.location,
+      centers: locations,
+      a,
+      failedId: failed?.id,
+      steps,
+    });
     row.ticket_id = ticketId;
     return finish('ticket');
   }
 
   private async recordFailedDistribution(tx: Tx, relayId: string, jobId: string, failureType: string, at: string) {
-    const existing = await tx.selectFrom('failed_distributions').select(['id', 'alert_count', 'first_seen', 'last_seen'])
-      .where('relay_id', '=', relayId).where('job_id', '=', jobId).where('failure_type', '=', failureType).where('state', '!=', 'resolved').executeTakeFirst();
+    const existing = await tx
+      .selectFrom('failed_distributions')
+      .select(['id', 'alert_count', 'first_seen', 'last_seen'])
+      .where('relay_id', '=', relayId)
+      .where('job_id', '=', jobId)
+      .where('failure_type', '=', failureType)
+      .where('state', '!=', 'resolved')
+      .executeTakeFirst();
     if (existing) {
-      await tx.updateTable('failed_distributions').set({ alert_count: existing.alert_count + 1, last_seen: at > existing.last_seen ? at : existing.last_seen }).where('id', '=', existing.id).execute();
+      await tx
+        .updateTable('failed_distributions')
+        .set({ alert_count: existing.alert_count + 1, last_seen: at > existing.last_seen ? at : existing.last_seen })
+        .where('id', '=', existing.id)
+        .execute();
       return { id: Number(existing.id) };
     }
-    const ins = await tx.insertInto('failed_distributions').values({ relay_id: relayId, job_id: jobId, failure_type: failureType, first_seen: at, last_seen: at, alert_count: 1, ticket_id: null, state: 'open' }).returning('id').executeTakeFirstOrThrow();
+    const ins = await tx
+      .insertInto('failed_distributions')
+      .values({
+        relay_id: relayId,
+        job_id: jobId,
+        failure_type: failureType,
+        first_seen: at,
+        last_seen: at,
+        alert_count: 1,
+        ticket_id: null,
+        state: 'open',
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     return { id: Number(ins.id) };
   }
 
   private async createTicket(
     tx: Tx,
-    x: { device: Database['devices']; failureType: string; location: string; locationReported?: string; centers: { code: string; name: string; center: string }[]; a: IncomingAlert; failedId?: number; steps: Step[] },
+    x: {
+      device: Database['devices'];
+      failureType: string;
+      location: string;
+      locationReported?: string;
+      centers: { code: string; name: string; center: string }[];
+      a: IncomingAlert;
+      failedId?: number;
+      steps: Step[];
+    },
   ) {
     const now = new Date().toISOString();
     const id = newId('t');
     const loc = x.centers.find((l) => l.code === x.location)!;
     const center = await tx.selectFrom('centers').selectAll().where('id', '=', loc.center).executeTakeFirst();
-    const failedJobs = await tx.selectFrom('failed_distributions').select('job_id').where('relay_id', '=', x.device.id).where('state', '!=', 'resolved').execute();
+    const failedJobs = await tx
+      .selectFrom('failed_distributions')
+      .select('job_id')
+      .where('relay_id', '=', x.device.id)
+      .where('state', '!=', 'resolved')
+      .execute();
     const jobs = [...new Set([...(x.a.jobId ? [x.a.jobId] : []), ...failedJobs.map((f) => f.job_id)])];
     const summary = `${x.failureType} on ${x.device.id} at ${loc.name} (${loc.code})`;
     const resolveKey = newToken();
-    await tx.insertInto('tickets').values({
-      id, device_id: x.device.id, failure_type: x.failureType, state: 'open', center_id: center?.id ?? null, location: x.location,
-      alert_ids: JSON.stringify([x.a.alertId]), jobs: JSON.stringify(jobs), summary, created_at: now, updated_at: now, mail_attempts: 0, mail_error: null, resolve_key: resolveKey,
-    }).execute();
-    if (x.failedId !== undefined) await tx.updateTable('failed_distributions').set({ ticket_id: id }).where('id', '=', x.failedId).execute();
-    x.steps.push({ step: 'ticket', outcome: id, detail: `${summary}; center ${center?.id ?? 'none'}${jobs.length ? `; failed jobs ${jobs.join(', ')}` : ''}` });
+    await tx
+      .insertInto('tickets')
+      .values({
+        id,
+        device_id: x.device.id,
+        failure_type: x.failureType,
+        state: 'open',
+        center_id: center?.id ?? null,
+        location: x.location,
+        alert_ids: JSON.stringify([x.a.alertId]),
+        jobs: JSON.stringify(jobs),
+        summary,
+        created_at: now,
+        updated_at: now,
+        mail_attempts: 0,
+        mail_error: null,
+        resolve_key: resolveKey,
+      })
+      .execute();
+    if (x.failedId !== undefined)
+      await tx.updateTable('failed_distributions').set({ ticket_id: id }).where('id', '=', x.failedId).execute();
+    x.steps.push({
+      step: 'ticket',
+      outcome: id,
+      detail: `${summary}; center ${center?.id ?? 'none'}${jobs.length ? `; failed jobs ${jobs.join(', ')}` : ''}`,
+    });
     if (!center) {
       x.steps.push({ step: 'mail', outcome: 'no center', detail: `location ${x.location} has no maintenance center` });
       return id;
     }
     const recipients: string[] = JSON.parse(center.email);
-    const mail = ticketMail({ ticketId: id, summary, device: x.device, location: loc, locationReported: x.locationReported, failureType: x.failureType, message: x.a.message, at: x.a.at, jobs, center: center.name, resolveUrl: `${this.publicUrl()}/api/v1/tickets/${id}/resolve?key=${resolveKey}` });
-    await tx.insertInto('outbox').values({ ticket_id: id, recipients: JSON.stringify(recipients), subject: mail.subject, body: mail.text, attempts: 0, next_at: now, state: 'pending', last_error: null }).execute();
+    const mail = ticketMail({
+      ticketId: id,
+      summary,
+      device: x.device,
+      location: loc,
+      locationReported: x.locationReported,
+      failureType: x.failureType,
+      message: x.a.message,
+      at: x.a.at,
+      jobs,
+      center: center.name,
+      resolveUrl: `${this.publicUrl()}/api/v1/tickets/${id}/resolve?key=${resolveKey}`,
+    });
+    await tx
+      .insertInto('outbox')
+      .values({
+        ticket_id: id,
+        recipients: JSON.stringify(recipients),
+        subject: mail.subject,
+        body: mail.text,
+        attempts: 0,
+        next_at: now,
+        state: 'pending',
+        last_error: null,
+      })
+      .execute();
     x.steps.push({ step: 'mail', outcome: 'queued', detail: `to ${recipients.join(', ')} (${center.name})` });
     return id;
   }
@@ -202,9 +377,21 @@ export class AlertCenter {
 
 export function alertView(a: Selectable<Database['alerts']>) {
   return {
-    id: Number(a.id), source: a.source, alertId: a.alert_id, receivedAt: a.received_at, at: a.at, format: a.format,
-    deviceId: a.device_id, failureType: a.failure_type, location: a.location, locationReported: a.location_reported,
-    jobId: a.job_id, message: a.message, outcome: a.outcome, ticketId: a.ticket_id, raw: a.raw,
+    id: Number(a.id),
+    source: a.source,
+    alertId: a.alert_id,
+    receivedAt: a.received_at,
+    at: a.at,
+    format: a.format,
+    deviceId: a.device_id,
+    failureType: a.failure_type,
+    location: a.location,
+    locationReported: a.location_reported,
+    jobId: a.job_id,
+    message: a.message,
+    outcome: a.outcome,
+    ticketId: a.ticket_id,
+    raw: a.raw,
     steps: JSON.parse(a.steps) as Step[],
   };
 }

@@ -1,5 +1,8 @@
 // Step 2, classify: the alert's own type, else the first type whose pattern matches the message.
-export interface Classified { failureType: string; how: string }
+export interface Classified {
+  failureType: string;
+  how: string;
+}
 
 export class Classifier {
   private readonly rules: { type: string; re: RegExp; pattern: string }[];
@@ -11,7 +14,9 @@ export class Classifier {
 
   classify(declared: string | undefined, message: string | undefined): Classified {
     if (declared) return { failureType: declared, how: `declared by the alert: ${declared}` };
-    for (const r of this.rules) if (message && r.re.test(message)) return { failureType: r.type, how: `message matches "${r.pattern}" → ${r.type}` };
+    for (const r of this.rules)
+      if (message && r.re.test(message))
+        return { failureType: r.type, how: `message matches "${r.pattern}" → ${r.type}` };
     return { failureType: 'UNKNOWN', how: 'no type given and no pattern matches the message → UNKNOWN' };
   }
 }

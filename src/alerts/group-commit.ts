@@ -5,7 +5,10 @@ export class GroupCommit<I, O> {
   private running = false;
 
   /** `commit` stores a list of items in one transaction and returns one result per item, in order. */
-  constructor(private readonly commit: (items: I[]) => Promise<O[]>, private readonly maxItems = 5000) {}
+  constructor(
+    private readonly commit: (items: I[]) => Promise<O[]>,
+    private readonly maxItems = 5000,
+  ) {}
 
   submit(items: I[]): Promise<O[]> {
     return new Promise((resolve, reject) => {

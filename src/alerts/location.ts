@@ -1,10 +1,22 @@
 // Step 4, normalize location: the inventory's location wins; the alert's text is kept beside it.
 import { distance } from 'fastest-levenshtein';
 
-export interface KnownLocation { code: string; name: string }
-export interface Normalized { location: string; matched: 'exact code' | 'exact name' | 'fuzzy name' | 'none' | 'not given'; replaced: boolean; detail: string }
+export interface KnownLocation {
+  code: string;
+  name: string;
+}
+export interface Normalized {
+  location: string;
+  matched: 'exact code' | 'exact name' | 'fuzzy name' | 'none' | 'not given';
+  replaced: boolean;
+  detail: string;
+}
 
-const simplify = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, ' ').trim();
+const simplify = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, ' ')
+    .trim();
 
 /** How close the alert's text is to a location name, 0..1 (1 = same words). */
 function similarity(a: string, b: string) {
@@ -20,14 +32,51 @@ function similarity(a: string, b: string) {
   return Math.max(whole, tokens);
 }
 
-export function normalizeLocation(reported: string | undefined, inventory: KnownLocation, all: KnownLocation[]): Normalized {
-  if (!reported) return { location: inventory.code, matched: 'not given', replaced: false, detail: `no location in the alert; inventory says ${inventory.code}` };
-  if (reported === inventory.code) return { location: inventory.code, matched: 'exact code', replaced: false, detail: `"${reported}" is the device's location code` };
-  if (simplify(reported) === simplify(inventory.name)) return { location: inventory.code, matched: 'exact name', replaced: false, detail: `"${reported}" is the name of ${inventory.code}` };
+export function normalizeLocation(
+  reported: string | undefined,
+  inventory: KnownLocation,
+  all: KnownLocation[],
+): Normalized {
+  if (!reported)
+    return {
+      location: inventory.code,
+      matched: 'not given',
+      replaced: false,
+      detail: `no location in the alert; inventory says ${inventory.code}`,
+    };
+  if (reported === inventory.code)
+    return {
+      location: inventory.code,
+      matched: 'exact code',
+      replaced: false,
+      detail: `"${reported}" is the device's location code`,
+    };
+  if (simplify(reported) === simplify(inventory.name))
+    return {
+      location: inventory.code,
+      matched: 'exact name',
+      replaced: false,
+      detail: `"${reported}" is the name of ${inventory.code}`,
+    };
   const own = similarity(reported, inventory.name);
-  const best = all.map((l) => ({ l, s: Math.max(similarity(reported, l.name), l.code.toLowerCase() === reported.toLowerCase() ? 1 : 0) })).sort((a, b) => b.s - a.s)[0];
+  const best = all
+    .map((l) => ({
+      l,
+      s: Math.max(similarity(reported, l.name), l.code.toLowerCase() === reported.toLowerCase() ? 1 : 0),
+    }))
+    .sort((a, b) => b.s - a.s)[0];
   if (own >= 0.6 && (!best || best.l.code === inventory.code || own >= best.s))
-    return { location: inventory.code, matched: 'fuzzy name', replaced: false, detail: `"${reported}" is close to "${inventory.name}" (${inventory.code}, score ${own.toFixed(2)})` };
+    return {
+      location: inventory.code,
+      matched: 'fuzzy name',
+      replaced: false,
+      detail: `"${reported}" is close to "${inventory.name}" (${inventory.code}, score ${own.toFixed(2)})`,
+    };
   const other = best && best.s >= 0.6 ? ` (it looks like ${best.l.code})` : '';
-  return { location: inventory.code, matched: 'none', replaced: true, detail: `"${reported}" does not match the device's location${other}; the inventory's ${inventory.code} replaces it` };
+  return {
+    location: inventory.code,
+    matched: 'none',
+    replaced: true,
+    detail: `"${reported}" does not match the device's location${other}; the inventory's ${inventory.code} replaces it`,
+  };
 }

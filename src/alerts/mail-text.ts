@@ -1,7 +1,16 @@
 // The ticket e-mail: what a field technician needs, and a link that resolves the ticket.
 export function ticketMail(t: {
-  ticketId: string; summary: string; device: { id: string; kind: string }; location: { code: string; name: string }; locationReported?: string;
-  failureType: string; message?: string; at: string; jobs: string[]; center: string; resolveUrl: string;
+  ticketId: string;
+  summary: string;
+  device: { id: string; kind: string };
+  location: { code: string; name: string };
+  locationReported?: string;
+  failureType: string;
+  message?: string;
+  at: string;
+  jobs: string[];
+  center: string;
+  resolveUrl: string;
 }) {
   const lines = [
     `Ticket ${t.ticketId} for ${t.center}`,

@@ -25,14 +25,21 @@ const isoOrNow = (v: unknown): string | undefined => {
 
 /** `2026-11-24T19:00:00Z relay-dal DISK_FULL job=j-42 location="Store 42" msg="ENOSPC writing depot"` */
 export function parseTextLine(line: string, source: string): IncomingAlert {
-  const base = { source, alertId: `line-${sha256Hex(line).slice(0, 32)}`, format: 'text' as const, raw: line, at: new Date().toISOString() };
+  const base = {
+    source,
+    alertId: `line-${sha256Hex(line).slice(0, 32)}`,
+    format: 'text' as const,
+    raw: line,
+    at: new Date().toISOString(),
+  };
   const bad = (why: string): IncomingAlert => ({ ...base, parseError: why });
   const m = /^(\S+)\s+(\S+)\s+(\S+)(.*)$/.exec(line.trim());
   if (!m) return bad('expected "TIMESTAMP DEVICE TYPE key=value… msg=…"');
   const [, ts, device, type, rest] = m;
   const at = isoOrNow(ts);
   if (!at) return bad(`"${ts}" is not a timestamp (ISO-8601, e.g. 2026-11-24T19:00:00Z)`);
-  if (type !== '-' && !/^[A-Z][A-Z0-9_]*$/.test(type)) return bad(`"${type}" is not a failure type (UPPER_SNAKE_CASE) or "-"`);
+  if (type !== '-' && !/^[A-Z][A-Z0-9_]*$/.test(type))
+    return bad(`"${type}" is not a failure type (UPPER_SNAKE_CASE) or "-"`);
   const fields: Record<string, string> = {};
   let s = rest;
   while ((s = s.trimStart())) {
@@ -73,13 +80,20 @@ const str = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : unde
 /** JSON alert: `{deviceId|device|hostname, failureType?, location?, jobId|job?, relayId|relay?, message|msg?, at?, alertId?, source?}` */
 export function parseJsonAlert(o: unknown, source: string): IncomingAlert {
   const raw = JSON.stringify(o);
-  const base = { source, alertId: `json-${sha256Hex(raw).slice(0, 32)}`, format: 'json' as const, raw, at: new Date().toISOString() };
+  const base = {
+    source,
+    alertId: `json-${sha256Hex(raw).slice(0, 32)}`,
+    format: 'json' as const,
+    raw,
+    at: new Date().toISOString(),
+  };
   if (!o || typeof o !== 'object' || Array.isArray(o)) return { ...base, parseError: 'an alert must be a JSON object' };
   const a = o as Record<string, unknown>;
   const deviceId = str(a.deviceId) ?? str(a.device) ?? str(a.hostname);
   if (!deviceId) return { ...base, parseError: 'no device: set "deviceId" (or "device", "hostname")' };
   const failureType = str(a.failureType) ?? str(a.type);
-  if (failureType && failureType !== '-' && !/^[A-Z][A-Z0-9_]*$/.test(failureType)) return { ...base, parseError: `"${failureType}" is not a failure type (UPPER_SNAKE_CASE)` };
+  if (failureType && failureType !== '-' && !/^[A-Z][A-Z0-9_]*$/.test(failureType))
+    return { ...base, parseError: `"${failureType}" is not a failure type (UPPER_SNAKE_CASE)` };
   const at = a.at ?? a.timestamp;
   if (at !== undefined && !isoOrNow(at)) return { ...base, parseError: `"${String(at)}" is not a timestamp` };
   return {
@@ -100,20 +114,49 @@ export function parseJsonAlert(o: unknown, source: string): IncomingAlert {
 export function parseAlertmanager(body: unknown): IncomingAlert[] {
   const b = body as { alerts?: unknown };
   if (!b || typeof b !== 'object' || !Array.isArray(b.alerts))
-    return [{ source: 'alertmanager', alertId: `am-${sha256Hex(JSON.stringify(body ?? null)).slice(0, 32)}`, format: 'alertmanager', raw: JSON.stringify(body ?? null), at: new Date().toISOString(), parseError: 'not an Alertmanager webhook: no "alerts" array' }];
+    return [
+      {
+        source: 'alertmanager',
+        alertId: `am-${sha256Hex(JSON.stringify(body ?? null)).slice(0, 32)}`,
+        format: 'alertmanager',
+        raw: JSON.stringify(body ?? null),
+        at: new Date().toISOString(),
+        parseError: 'not an Alertmanager webhook: no "alerts" array',
+      },
+    ];
   return b.alerts.map((x) => {
-    const a = (x ?? {}) as { status?: string; labels?: Record<string, string>; annotations?: Record<string, string>; startsAt?: string; fingerprint?: string };
+    const a = (x ?? {}) as {
+      status?: string;
+      labels?: Record<string, string>;
+      annotations?: Record<string, string>;
+      startsAt?: string;
+      fingerprint?: string;
+    };
     const labels = a.labels ?? {};
     const raw = JSON.stringify(x);
     const alertId = `am-${a.fingerprint ?? sha256Hex(JSON.stringify(labels)).slice(0, 16)}-${a.startsAt ?? ''}`;
-    const base = { source: 'alertmanager', alertId, format: 'alertmanager' as const, raw, at: isoOrNow(a.startsAt) ?? new Date().toISOString() };
-    if (a.status === 'resolved') return { ...base, alertId: `${alertId}-resolved`, parseError: 'a resolved notice, not a failure' };
+    const base = {
+      source: 'alertmanager',
+      alertId,
+      format: 'alertmanager' as const,
+      raw,
+      at: isoOrNow(a.startsAt) ?? new Date().toISOString(),
+    };
+    if (a.status === 'resolved')
+      return { ...base, alertId: `${alertId}-resolved`, parseError: 'a resolved notice, not a failure' };
     const deviceId = labels.device ?? labels.deviceId ?? labels.hostname ?? labels.instance?.replace(/:\d+$/, '');
     if (!deviceId) return { ...base, parseError: 'no device label (device, hostname or instance)' };
-    const type = labels.failure_type ?? labels.failureType ?? (/^[A-Z][A-Z0-9_]*$/.test(labels.alertname ?? '') ? labels.alertname : undefined);
+    const type =
+      labels.failure_type ??
+      labels.failureType ??
+      (/^[A-Z][A-Z0-9_]*$/.test(labels.alertname ?? '') ? labels.alertname : undefined);
     return {
-      ...base, deviceId, failureType: type, location: labels.location,
-      jobId: labels.fanout_job ?? labels.job_id, relayId: labels.relay,
+      ...base,
+      deviceId,
+      failureType: type,
+      location: labels.location,
+      jobId: labels.fanout_job ?? labels.job_id,
+      relayId: labels.relay,
       message: a.annotations?.description ?? a.annotations?.summary ?? labels.alertname,
     };
   });

@@ -1,16 +1,24 @@
 // HTTP face of the alert center: intake, the ten steps' record, tickets, outages, thresholds.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { FanoutError } from '../protocol/errors.ts';
 import type { Auth } from '../master/auth.ts';
 import type { Config } from '../master/config.ts';
 import type { Plans } from '../master/plans.ts';
+import { FanoutError } from '../protocol/errors.ts';
 import type { Db } from '../store/index.ts';
 import type { AlertCenter } from './center.ts';
-import { parseAlertmanager, parseJsonAlert, parseTextLine, type IncomingAlert } from './parse.ts';
+import { type IncomingAlert, parseAlertmanager, parseJsonAlert, parseTextLine } from './parse.ts';
 import type { Outages, Tickets } from './tickets.ts';
 
-export interface AlertDeps { db: Db; auth: Auth; center: AlertCenter; tickets: Tickets; outages: Outages; plans: Plans; cfg: Config }
+export interface AlertDeps {
+  db: Db;
+  auth: Auth;
+  center: AlertCenter;
+  tickets: Tickets;
+  outages: Outages;
+  plans: Plans;
+  cfg: Config;
+}
 
 const MAX_ALERTS_PER_REQUEST = 10_000;
 
@@ -20,9 +28,18 @@ export function alertRoutes(app: FastifyInstance, d: AlertDeps) {
     return p.kind === 'admin' ? 'api' : p.id;
   };
   const accept = async (alerts: IncomingAlert[]) => {
-    if (alerts.length > MAX_ALERTS_PER_REQUEST) throw new FanoutError('FANOUT_ERR_ALERT_INVALID', `${alerts.length} alerts in one request; send at most ${MAX_ALERTS_PER_REQUEST}`);
+    if (alerts.length > MAX_ALERTS_PER_REQUEST)
+      throw new FanoutError(
+        'FANOUT_ERR_ALERT_INVALID',
+        `${alerts.length} alerts in one request; send at most ${MAX_ALERTS_PER_REQUEST}`,
+      );
     const stored = await d.center.ingest(alerts);
-    return { accepted: stored.filter((s) => !s.duplicate).length, duplicates: stored.filter((s) => s.duplicate).length, ids: stored.map((s) => s.id), outcomes: stored.map((s) => s.outcome) };
+    return {
+      accepted: stored.filter((s) => !s.duplicate).length,
+      duplicates: stored.filter((s) => s.duplicate).length,
+      ids: stored.map((s) => s.id),
+      outcomes: stored.map((s) => s.outcome),
+    };
   };
 
   app.post('/api/v1/alerts', async (req) => {
@@ -55,7 +72,16 @@ export function alertRoutes(app: FastifyInstance, d: AlertDeps) {
   app.get('/api/v1/outbox', async (req) => {
     await d.auth.admin(req);
     const rows = await d.db.selectFrom('outbox').selectAll().orderBy('id', 'desc').limit(200).execute();
-    return rows.map((o) => ({ id: Number(o.id), ticketId: o.ticket_id, recipients: JSON.parse(o.recipients), subject: o.subject, attempts: o.attempts, state: o.state, nextAt: o.next_at, lastError: o.last_error }));
+    return rows.map((o) => ({
+      id: Number(o.id),
+      ticketId: o.ticket_id,
+      recipients: JSON.parse(o.recipients),
+      subject: o.subject,
+      attempts: o.attempts,
+      state: o.state,
+      nextAt: o.next_at,
+      lastError: o.last_error,
+    }));
   });
   const resolve = async (id: string, by: string) => {
     const ticket = await d.tickets.setState(id, 'resolved');
@@ -75,9 +101,14 @@ export function alertRoutes(app: FastifyInstance, d: AlertDeps) {
     const { id } = req.params as { id: string };
     const { key } = req.query as { key?: string };
     const t = await d.tickets.get(id);
-    if (!key || key !== t.resolve_key) throw new FanoutError('FANOUT_ERR_AUTH_INVALID', 'this resolve link is not valid for that ticket');
+    if (!key || key !== t.resolve_key)
+      throw new FanoutError('FANOUT_ERR_AUTH_INVALID', 'this resolve link is not valid for that ticket');
     const r = await resolve(id, 'mail link');
-    return reply.type('text/html').send(`<!doctype html><title>Ticket ${id}</title><p>Ticket ${id} is resolved.${r.plans.length ? ` ${r.plans.length} redistribution plan(s) wait for approval in the dashboard.` : ''}</p>`);
+    return reply
+      .type('text/html')
+      .send(
+        `<!doctype html><title>Ticket ${id}</title><p>Ticket ${id} is resolved.${r.plans.length ? ` ${r.plans.length} redistribution plan(s) wait for approval in the dashboard.` : ''}</p>`,
+      );
   });
 
   app.get('/api/v1/outages', async (req) => (await d.auth.admin(req), d.outages.list()));
@@ -92,20 +123,38 @@ export function alertRoutes(app: FastifyInstance, d: AlertDeps) {
     await d.auth.admin(req);
     const runtime = await d.db.selectFrom('device_overrides').selectAll().execute();
     return {
-      window: d.cfg.alerts.window, defaultThreshold: d.cfg.alerts.defaultThreshold, failureTypes: d.cfg.alerts.failureTypes,
+      window: d.cfg.alerts.window,
+      defaultThreshold: d.cfg.alerts.defaultThreshold,
+      failureTypes: d.cfg.alerts.failureTypes,
       deviceOverrides: [
-        ...Object.entries(d.cfg.alerts.deviceOverrides).flatMap(([deviceId, m]) => Object.entries(m).map(([failureType, threshold]) => ({ deviceId, failureType, threshold, source: 'config' }))),
-        ...runtime.map((r) => ({ deviceId: r.device_id, failureType: r.failure_type, threshold: r.threshold, source: 'runtime' })),
+        ...Object.entries(d.cfg.alerts.deviceOverrides).flatMap(([deviceId, m]) =>
+          Object.entries(m).map(([failureType, threshold]) => ({ deviceId, failureType, threshold, source: 'config' })),
+        ),
+        ...runtime.map((r) => ({
+          deviceId: r.device_id,
+          failureType: r.failure_type,
+          threshold: r.threshold,
+          source: 'runtime',
+        })),
       ],
     };
   });
   app.post('/api/v1/overrides', async (req) => {
     await d.auth.admin(req);
-    const o = z.object({ deviceId: z.string(), failureType: z.string().regex(/^[A-Z][A-Z0-9_]*$/), threshold: z.number().int().positive() }).parse(req.body);
+    const o = z
+      .object({
+        deviceId: z.string(),
+        failureType: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
+        threshold: z.number().int().positive(),
+      })
+      .parse(req.body);
     if (!(await d.db.selectFrom('devices').select('id').where('id', '=', o.deviceId).executeTakeFirst()))
       throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', `device "${o.deviceId}" is not in the inventory`);
-    await d.db.insertInto('device_overrides').values({ device_id: o.deviceId, failure_type: o.failureType, threshold: o.threshold })
-      .onConflict((oc) => oc.columns(['device_id', 'failure_type']).doUpdateSet({ threshold: o.threshold })).execute();
+    await d.db
+      .insertInto('device_overrides')
+      .values({ device_id: o.deviceId, failure_type: o.failureType, threshold: o.threshold })
+      .onConflict((oc) => oc.columns(['device_id', 'failure_type']).doUpdateSet({ threshold: o.threshold }))
+      .execute();
     return o;
   });
 

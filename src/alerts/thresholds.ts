@@ -1,10 +1,19 @@
 // Step 8, threshold: the device's override for the type, else the type's limit, else the default.
 import type { Config } from '../master/config.ts';
 
-export interface Limit { limit: number; source: string }
+export interface Limit {
+  limit: number;
+  source: string;
+}
 
-export function thresholdFor(cfg: Config['alerts'], deviceId: string, failureType: string, runtimeOverride?: number): Limit {
-  if (runtimeOverride !== undefined) return { limit: runtimeOverride, source: `override for ${deviceId} (set at run time)` };
+export function thresholdFor(
+  cfg: Config['alerts'],
+  deviceId: string,
+  failureType: string,
+  runtimeOverride?: number,
+): Limit {
+  if (runtimeOverride !== undefined)
+    return { limit: runtimeOverride, source: `override for ${deviceId} (set at run time)` };
   const fileOverride = cfg.deviceOverrides[deviceId]?.[failureType];
   if (fileOverride !== undefined) return { limit: fileOverride, source: `override for ${deviceId} in the config` };
   const typeLimit = cfg.failureTypes[failureType]?.threshold;

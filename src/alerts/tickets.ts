@@ -4,10 +4,34 @@ import { newId } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Db } from '../store/index.ts';
 
-export const ticketView = (t: { id: string; device_id: string; failure_type: string; state: string; center_id: string | null; location: string | null; mail_attempts: number; mail_error: string | null; jobs: string; alert_ids: string; summary: string; created_at: string; updated_at: string }) => ({
-  id: t.id, deviceId: t.device_id, failureType: t.failure_type, state: t.state, centerId: t.center_id, location: t.location,
-  mailAttempts: t.mail_attempts, mailError: t.mail_error, jobs: JSON.parse(t.jobs) as string[], alertIds: JSON.parse(t.alert_ids) as string[],
-  summary: t.summary, createdAt: t.created_at, updatedAt: t.updated_at,
+export const ticketView = (t: {
+  id: string;
+  device_id: string;
+  failure_type: string;
+  state: string;
+  center_id: string | null;
+  location: string | null;
+  mail_attempts: number;
+  mail_error: string | null;
+  jobs: string;
+  alert_ids: string;
+  summary: string;
+  created_at: string;
+  updated_at: string;
+}) => ({
+  id: t.id,
+  deviceId: t.device_id,
+  failureType: t.failure_type,
+  state: t.state,
+  centerId: t.center_id,
+  location: t.location,
+  mailAttempts: t.mail_attempts,
+  mailError: t.mail_error,
+  jobs: JSON.parse(t.jobs) as string[],
+  alertIds: JSON.parse(t.alert_ids) as string[],
+  summary: t.summary,
+  createdAt: t.created_at,
+  updatedAt: t.updated_at,
 });
 
 export class Tickets {
@@ -25,33 +49,78 @@ export class Tickets {
 
   async setState(id: string, state: 'acknowledged' | 'resolved') {
     await this.get(id);
-    await this.db.updateTable('tickets').set({ state, updated_at: new Date().toISOString() }).where('id', '=', id).execute();
+    await this.db
+      .updateTable('tickets')
+      .set({ state, updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .execute();
     return ticketView(await this.get(id));
   }
 
   /** Failed distributions whose relay/job this ticket covers and that are not yet resolved. */
   async openFailures(ticketId: string) {
-    return this.db.selectFrom('failed_distributions').selectAll().where('ticket_id', '=', ticketId).where('state', '!=', 'resolved').execute();
+    return this.db
+      .selectFrom('failed_distributions')
+      .selectAll()
+      .where('ticket_id', '=', ticketId)
+      .where('state', '!=', 'resolved')
+      .execute();
   }
 
   async failedList() {
     const rows = await this.db.selectFrom('failed_distributions').selectAll().orderBy('id', 'desc').execute();
-    return rows.map((f) => ({ id: Number(f.id), relayId: f.relay_id, jobId: f.job_id, failureType: f.failure_type, state: f.state, ticketId: f.ticket_id, firstSeen: f.first_seen, lastSeen: f.last_seen, alertCount: f.alert_count }));
+    return rows.map((f) => ({
+      id: Number(f.id),
+      relayId: f.relay_id,
+      jobId: f.job_id,
+      failureType: f.failure_type,
+      state: f.state,
+      ticketId: f.ticket_id,
+      firstSeen: f.first_seen,
+      lastSeen: f.last_seen,
+      alertCount: f.alert_count,
+    }));
   }
 
   async markRedistributing(relayId: string, jobId: string) {
-    await this.db.updateTable('failed_distributions').set({ state: 'redistributing' }).where('relay_id', '=', relayId).where('job_id', '=', jobId).where('state', '=', 'open').execute();
+    await this.db
+      .updateTable('failed_distributions')
+      .set({ state: 'redistributing' })
+      .where('relay_id', '=', relayId)
+      .where('job_id', '=', jobId)
+      .where('state', '=', 'open')
+      .execute();
   }
 
   /** Step 6 of §7: every target installed → records resolved, and the job's tickets closed. */
   async resolveJob(relayId: string, jobId: string) {
-    const open = await this.db.selectFrom('failed_distributions').select(['id', 'ticket_id']).where('relay_id', '=', relayId).where('job_id', '=', jobId).where('state', '!=', 'resolved').execute();
+    const open = await this.db
+      .selectFrom('failed_distributions')
+      .select(['id', 'ticket_id'])
+      .where('relay_id', '=', relayId)
+      .where('job_id', '=', jobId)
+      .where('state', '!=', 'resolved')
+      .execute();
     if (!open.length) return false;
     const now = new Date().toISOString();
     await this.db.transaction().execute(async (tx) => {
-      await tx.updateTable('failed_distributions').set({ state: 'resolved', last_seen: now }).where('id', 'in', open.map((o) => o.id)).execute();
+      await tx
+        .updateTable('failed_distributions')
+        .set({ state: 'resolved', last_seen: now })
+        .where(
+          'id',
+          'in',
+          open.map((o) => o.id),
+        )
+        .execute();
       const ticketIds = [...new Set(open.map((o) => o.ticket_id).filter((t): t is string => !!t))];
-      if (ticketIds.length) await tx.updateTable('tickets').set({ state: 'resolved', updated_at: now }).where('id', 'in', ticketIds).where('state', '!=', 'resolved').execute();
+      if (ticketIds.length)
+        await tx
+          .updateTable('tickets')
+          .set({ state: 'resolved', updated_at: now })
+          .where('id', 'in', ticketIds)
+          .where('state', '!=', 'resolved')
+          .execute();
     });
     return true;
   }
@@ -77,11 +146,25 @@ export class Outages {
     if (Number.isNaN(from)) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', `--from "${o.from}" is not a time`);
     if (Number.isNaN(until)) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', `--until "${o.until}" is not a time`);
     if (until <= from) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', '--until must be after --from');
-    if (o.deviceId && !(await this.db.selectFrom('devices').select('id').where('id', '=', o.deviceId).executeTakeFirst()))
+    if (
+      o.deviceId &&
+      !(await this.db.selectFrom('devices').select('id').where('id', '=', o.deviceId).executeTakeFirst())
+    )
       throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', `device "${o.deviceId}" is not in the inventory`);
-    if (o.location && !(await this.db.selectFrom('locations').select('code').where('code', '=', o.location).executeTakeFirst()))
+    if (
+      o.location &&
+      !(await this.db.selectFrom('locations').select('code').where('code', '=', o.location).executeTakeFirst())
+    )
       throw new FanoutError('FANOUT_ERR_INPUT_INVALID', `location "${o.location}" is not in the inventory`);
-    const row = { id: newId('o'), device_id: o.deviceId ?? null, location: o.location ?? null, from_at: new Date(from).toISOString(), until_at: new Date(until).toISOString(), reason: o.reason, created_at: new Date().toISOString() };
+    const row = {
+      id: newId('o'),
+      device_id: o.deviceId ?? null,
+      location: o.location ?? null,
+      from_at: new Date(from).toISOString(),
+      until_at: new Date(until).toISOString(),
+      reason: o.reason,
+      created_at: new Date().toISOString(),
+    };
     await this.db.insertInto('outages').values(row).execute();
     return outageView(row);
   }
@@ -96,6 +179,18 @@ export class Outages {
   }
 }
 
-const outageView = (o: { id: string; device_id: string | null; location: string | null; from_at: string; until_at: string; reason: string }) => ({
-  id: o.id, deviceId: o.device_id, location: o.location, from: o.from_at, until: o.until_at, reason: o.reason,
+const outageView = (o: {
+  id: string;
+  device_id: string | null;
+  location: string | null;
+  from_at: string;
+  until_at: string;
+  reason: string;
+}) => ({
+  id: o.id,
+  deviceId: o.device_id,
+  location: o.location,
+  from: o.from_at,
+  until: o.until_at,
+  reason: o.reason,
 });

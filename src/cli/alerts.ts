@@ -1,102 +1,193 @@
 // Commands of the alert center: alerts, failed distributions, tickets, outages, thresholds.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { action, CliError, masterClient, print, table, withMaster, type MasterFlags } from './common.ts';
+import { action, CliError, type MasterFlags, masterClient, print, table, withMaster } from './common.ts';
 
 const explain = (a: any) =>
   [
     `alert ${a.id} (${a.format} from ${a.source}, ${a.at}): ${a.outcome}`,
     `  device ${a.deviceId ?? '-'}  type ${a.failureType ?? '-'}  location ${a.location ?? '-'}${a.locationReported && a.locationReported !== a.location ? ` (reported "${a.locationReported}")` : ''}  job ${a.jobId ?? '-'}`,
     a.message ? `  message: ${a.message}` : '',
-    ...a.steps.map((s: any, i: number) => `  ${String(i + 1).padStart(2)}. ${s.step.padEnd(20)} ${s.outcome}${s.detail ? ` — ${s.detail}` : ''}`),
-  ].filter(Boolean).join('\n');
+    ...a.steps.map(
+      (s: any, i: number) =>
+        `  ${String(i + 1).padStart(2)}. ${s.step.padEnd(20)} ${s.outcome}${s.detail ? ` — ${s.detail}` : ''}`,
+    ),
+  ]
+    .filter(Boolean)
+    .join('\n');
 
 export function alertCommands(program: Command) {
   const alerts = program.command('alerts').description('send, list and explain alerts');
-  withMaster(alerts.command('send').description('post alerts as text lines: "TIMESTAMP DEVICE TYPE|- key=value… msg=…"'))
+  withMaster(
+    alerts.command('send').description('post alerts as text lines: "TIMESTAMP DEVICE TYPE|- key=value… msg=…"'),
+  )
     .option('--text <line>', 'one alert line')
     .option('--file <file>', 'a file of alert lines (- for stdin)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 A line: TIMESTAMP DEVICE TYPE|- key=value… msg=…   (msg last; quote values with spaces)
   fanout alerts send --text '2026-11-24T19:00:00Z relay-dal DISK_FULL job=j-42 location="Store 42 Dallas TX" msg="ENOSPC writing depot"'
   fanout alerts send --file alerts.log
-JSON alerts and Alertmanager webhooks go to POST /api/v1/alerts and /api/v1/alerts/alertmanager.`)
-    .action(action(async (o: MasterFlags & { text?: string; file?: string }) => {
-      let body = o.text;
-      if (o.file) body = o.file === '-' ? await new Response(process.stdin as unknown as ReadableStream).text() : await readFile(o.file, 'utf8');
-      if (!body?.trim()) throw new CliError('give --text LINE or --file FILE');
-      const r = await (await masterClient(o).raw('POST', 'api/v1/alerts', { body, headers: { 'content-type': 'text/plain' } })).json();
-      print(o.json, r, () => `accepted ${r.accepted} alert(s)${r.duplicates ? `, ${r.duplicates} already known` : ''}: ${r.ids.map((id: number, i: number) => `${id} (${r.outcomes[i]})`).join(', ')}`);
-    }));
+JSON alerts and Alertmanager webhooks go to POST /api/v1/alerts and /api/v1/alerts/alertmanager.`,
+    )
+    .action(
+      action(async (o: MasterFlags & { text?: string; file?: string }) => {
+        let body = o.text;
+        if (o.file)
+          body =
+            o.file === '-'
+              ? await new Response(process.stdin as unknown as ReadableStream).text()
+              : await readFile(o.file, 'utf8');
+        if (!body?.trim()) throw new CliError('give --text LINE or --file FILE');
+        const r = await (
+          await masterClient(o).raw('POST', 'api/v1/alerts', { body, headers: { 'content-type': 'text/plain' } })
+        ).json();
+        print(
+          o.json,
+          r,
+          () =>
+            `accepted ${r.accepted} alert(s)${r.duplicates ? `, ${r.duplicates} already known` : ''}: ${r.ids.map((id: number, i: number) => `${id} (${r.outcomes[i]})`).join(', ')}`,
+        );
+      }),
+    );
   withMaster(alerts.command('list').description('recent alerts with their outcome'))
     .option('--limit <n>', 'how many', '200')
-    .action(action(async (o: MasterFlags & { limit: string }) => {
-      const r = await masterClient(o).get(`api/v1/alerts?limit=${Number(o.limit)}`);
-      print(o.json, r, () => table(r, ['id', 'at', 'deviceId', 'failureType', 'location', 'outcome', 'ticketId']));
-    }));
-  withMaster(alerts.command('show <id>').description('explain an alert step by step: why it did or did not make a ticket'))
-    .action(action(async (id: string, o: MasterFlags) => {
+    .action(
+      action(async (o: MasterFlags & { limit: string }) => {
+        const r = await masterClient(o).get(`api/v1/alerts?limit=${Number(o.limit)}`);
+        print(o.json, r, () => table(r, ['id', 'at', 'deviceId', 'failureType', 'location', 'outcome', 'ticketId']));
+      }),
+    );
+  withMaster(
+    alerts.command('show <id>').description('explain an alert step by step: why it did or did not make a ticket'),
+  ).action(
+    action(async (id: string, o: MasterFlags) => {
       const r = await masterClient(o).get(`api/v1/alerts/${encodeURIComponent(id)}`);
       print(o.json, r, () => explain(r));
-    }));
+    }),
+  );
 
   const failed = program.command('failed').description('failed distributions');
-  withMaster(failed.command('list').description('failed distributions recorded from alerts'))
-    .action(action(async (o: MasterFlags) => {
+  withMaster(failed.command('list').description('failed distributions recorded from alerts')).action(
+    action(async (o: MasterFlags) => {
       const r = await masterClient(o).get('api/v1/failed');
-      print(o.json, r, () => table(r, ['id', 'relayId', 'jobId', 'failureType', 'state', 'alertCount', 'ticketId', 'lastSeen']));
-    }));
+      print(o.json, r, () =>
+        table(r, ['id', 'relayId', 'jobId', 'failureType', 'state', 'alertCount', 'ticketId', 'lastSeen']),
+      );
+    }),
+  );
 
   const tickets = program.command('tickets').description('job tickets');
-  withMaster(tickets.command('list').description('tickets with their mail delivery'))
-    .action(action(async (o: MasterFlags) => {
+  withMaster(tickets.command('list').description('tickets with their mail delivery')).action(
+    action(async (o: MasterFlags) => {
       const r = await masterClient(o).get('api/v1/tickets');
-      print(o.json, r, () => table(r, ['id', 'deviceId', 'failureType', 'state', 'centerId', 'location', 'mailAttempts', 'mailError']));
-    }));
+      print(o.json, r, () =>
+        table(r, ['id', 'deviceId', 'failureType', 'state', 'centerId', 'location', 'mailAttempts', 'mailError']),
+      );
+    }),
+  );
   const ticket = program.command('ticket').description('one ticket');
-  withMaster(ticket.command('resolve <id>').description('resolve a ticket; with planOnTicketResolve the relay is asked for a redistribution plan'))
-    .action(action(async (id: string, o: MasterFlags) => {
+  withMaster(
+    ticket
+      .command('resolve <id>')
+      .description('resolve a ticket; with planOnTicketResolve the relay is asked for a redistribution plan'),
+  ).action(
+    action(async (id: string, o: MasterFlags) => {
       const r = await masterClient(o).post(`api/v1/tickets/${encodeURIComponent(id)}/resolve`);
-      print(o.json, r, () => `ticket ${id} resolved${r.plans.length ? `; plan(s) ${r.plans.map((p: any) => `${p.planId} (${p.state}, ${p.distributionList.length} target(s))`).join(', ')}` : ''}`);
-    }));
-  withMaster(ticket.command('ack <id>').description('acknowledge a ticket'))
-    .action(action(async (id: string, o: MasterFlags) => {
+      print(
+        o.json,
+        r,
+        () =>
+          `ticket ${id} resolved${r.plans.length ? `; plan(s) ${r.plans.map((p: any) => `${p.planId} (${p.state}, ${p.distributionList.length} target(s))`).join(', ')}` : ''}`,
+      );
+    }),
+  );
+  withMaster(ticket.command('ack <id>').description('acknowledge a ticket')).action(
+    action(async (id: string, o: MasterFlags) => {
       const r = await masterClient(o).post(`api/v1/tickets/${encodeURIComponent(id)}/acknowledge`);
       print(o.json, r, () => `ticket ${id} acknowledged`);
-    }));
+    }),
+  );
 
-  const outage = program.command('outage').description('the outage list: devices or locations whose alerts make no ticket');
+  const outage = program
+    .command('outage')
+    .description('the outage list: devices or locations whose alerts make no ticket');
   withMaster(outage.command('add [device]').description('add an outage for a device, or a location with --location'))
     .option('--location <code>', 'a location code instead of a device')
     .requiredOption('--until <time>', 'end (ISO-8601)')
     .option('--from <time>', 'start (ISO-8601, default now)')
     .option('--reason <text>', 'why', '')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   fanout outage add relay-dal --until 2026-11-25T06:00:00Z --reason "disk replacement"
-  fanout outage add --location DAL-0042 --from 2026-11-25T22:00:00Z --until 2026-11-26T02:00:00Z --reason "store power work"`)
-    .action(action(async (device: string | undefined, o: MasterFlags & { location?: string; until: string; from?: string; reason: string }) => {
-      if (!device === !o.location) throw new CliError('give a DEVICE or --location CODE');
-      const r = await masterClient(o).post('api/v1/outages', { deviceId: device, location: o.location, from: o.from, until: o.until, reason: o.reason });
-      print(o.json, r, () => `outage ${r.id}: ${r.deviceId ?? `location ${r.location}`} from ${r.from} until ${r.until}`);
-    }));
-  withMaster(outage.command('list').description('outages'))
-    .action(action(async (o: MasterFlags) => {
+  fanout outage add --location DAL-0042 --from 2026-11-25T22:00:00Z --until 2026-11-26T02:00:00Z --reason "store power work"`,
+    )
+    .action(
+      action(
+        async (
+          device: string | undefined,
+          o: MasterFlags & { location?: string; until: string; from?: string; reason: string },
+        ) => {
+          if (!device === !o.location) throw new CliError('give a DEVICE or --location CODE');
+          const r = await masterClient(o).post('api/v1/outages', {
+            deviceId: device,
+            location: o.location,
+            from: o.from,
+            until: o.until,
+            reason: o.reason,
+          });
+          print(
+            o.json,
+            r,
+            () => `outage ${r.id}: ${r.deviceId ?? `location ${r.location}`} from ${r.from} until ${r.until}`,
+          );
+        },
+      ),
+    );
+  withMaster(outage.command('list').description('outages')).action(
+    action(async (o: MasterFlags) => {
       const r = await masterClient(o).get('api/v1/outages');
       print(o.json, r, () => table(r, ['id', 'deviceId', 'location', 'from', 'until', 'reason']));
-    }));
+    }),
+  );
 
   const threshold = program.command('threshold').description('ticket thresholds');
-  withMaster(threshold.command('list').description('window, thresholds by type and device overrides'))
-    .action(action(async (o: MasterFlags) => {
+  withMaster(threshold.command('list').description('window, thresholds by type and device overrides')).action(
+    action(async (o: MasterFlags) => {
       const r = await masterClient(o).get('api/v1/thresholds');
-      print(o.json, r, () => `window ${r.window / 3_600_000}h, default ${r.defaultThreshold}\n` +
-        table(Object.entries(r.failureTypes).map(([type, t]: [string, any]) => ({ type, threshold: t.threshold ?? r.defaultThreshold, patterns: t.patterns.join(' | ') })), ['type', 'threshold', 'patterns']) +
-        '\n\noverrides:\n' + table(r.deviceOverrides, ['deviceId', 'failureType', 'threshold', 'source']));
-    }));
-  withMaster(threshold.command('set <device> <type> <n>').description('override the threshold of one failure type for one device'))
-    .action(action(async (device: string, type: string, n: string, o: MasterFlags) => {
-      const r = await masterClient(o).post('api/v1/overrides', { deviceId: device, failureType: type, threshold: Number(n) });
+      print(
+        o.json,
+        r,
+        () =>
+          `window ${r.window / 3_600_000}h, default ${r.defaultThreshold}\n` +
+          table(
+            Object.entries(r.failureTypes).map(([type, t]: [string, any]) => ({
+              type,
+              threshold: t.threshold ?? r.defaultThreshold,
+              patterns: t.patterns.join(' | '),
+            })),
+            ['type', 'threshold', 'patterns'],
+          ) +
+          '\n\noverrides:\n' +
+          table(r.deviceOverrides, ['deviceId', 'failureType', 'threshold', 'source']),
+      );
+    }),
+  );
+  withMaster(
+    threshold
+      .command('set <device> <type> <n>')
+      .description('override the threshold of one failure type for one device'),
+  ).action(
+    action(async (device: string, type: string, n: string, o: MasterFlags) => {
+      const r = await masterClient(o).post('api/v1/overrides', {
+        deviceId: device,
+        failureType: type,
+        threshold: Number(n),
+      });
       print(o.json, r, () => `${device}: ${type} tickets at the ${n}th alert`);
-    }));
+    }),
+  );
 }

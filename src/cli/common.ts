@@ -1,18 +1,27 @@
 // Shared pieces of the command line: master connection options, output, errors.
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { Client, HttpError } from '../protocol/client.ts';
 
-export interface MasterFlags { master: string; token?: string; json?: boolean }
+export interface MasterFlags {
+  master: string;
+  token?: string;
+  json?: boolean;
+}
 
 export function withMaster(cmd: Command) {
   return cmd
     .addOption(new Option('--master <url>', 'master URL').env('FANOUT_MASTER').default('http://127.0.0.1:8470'))
-    .addOption(new Option('--token <token>', 'admin token (the master writes it to DATA/admin.token)').env('FANOUT_TOKEN'))
+    .addOption(
+      new Option('--token <token>', 'admin token (the master writes it to DATA/admin.token)').env('FANOUT_TOKEN'),
+    )
     .option('--json', 'print machine-readable JSON');
 }
 
 export function masterClient(f: MasterFlags) {
-  if (!f.token) throw new CliError('no token: pass --token or set FANOUT_TOKEN (the admin token is in the master\'s DATA/admin.token)');
+  if (!f.token)
+    throw new CliError(
+      "no token: pass --token or set FANOUT_TOKEN (the admin token is in the master's DATA/admin.token)",
+    );
   return new Client({ baseUrl: f.master, token: f.token });
 }
 
@@ -24,9 +33,14 @@ export function print(json: boolean | undefined, data: unknown, human: () => str
 
 export function table(rows: Record<string, unknown>[], cols: string[]): string {
   if (!rows.length) return '(none)';
-  const cell = (v: unknown) => (v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const cell = (v: unknown) =>
+    v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(cols.map((c) => c.toUpperCase())), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
 }
 
@@ -53,7 +67,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | n
     } catch (e) {
       if (e instanceof HttpError) {
         process.stderr.write(`fanout: ${e.message}${e.code && !e.code.startsWith('HTTP_') ? ` [${e.code}]` : ''}\n`);
-        if (Array.isArray(e.details) && !e.message.includes(String(e.details[0]))) for (const d of e.details) process.stderr.write(`  ${d}\n`);
+        if (Array.isArray(e.details) && !e.message.includes(String(e.details[0])))
+          for (const d of e.details) process.stderr.write(`  ${d}\n`);
       } else process.stderr.write(`fanout: ${(e as Error).message}\n`);
       process.exitCode = e instanceof HttpError && e.status === 0 ? 3 : 1;
     }

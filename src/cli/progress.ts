@@ -5,13 +5,24 @@ export class Progress {
   private bar?: cliProgress.SingleBar;
   private last = '';
 
-  constructor(private readonly label: string, private readonly stream: NodeJS.WriteStream = process.stderr, private readonly quiet = false) {}
+  constructor(
+    private readonly label: string,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly quiet = false,
+  ) {}
 
   update(done: number, total: number, state: string) {
     if (this.quiet) return;
     if (this.stream.isTTY) {
       if (!this.bar) {
-        this.bar = new cliProgress.SingleBar({ format: `${this.label} [{bar}] {value}/{total} installed | {state}`, stream: this.stream, hideCursor: true }, cliProgress.Presets.shades_classic);
+        this.bar = new cliProgress.SingleBar(
+          {
+            format: `${this.label} [{bar}] {value}/{total} installed | {state}`,
+            stream: this.stream,
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        );
         this.bar.start(total, done, { state });
       }
       this.bar.setTotal(total);

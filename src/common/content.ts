@@ -17,13 +17,21 @@ export async function sendBlob(req: FastifyRequest, reply: FastifyReply, path: s
   if (range) {
     const m = /^bytes=(\d+)-(\d*)$/.exec(range);
     if (!m || Number(m[1]) > end + 1) {
-      return reply.status(416).header('content-range', `bytes */${size}`).send({ error: { code: 'FANOUT_ERR_INPUT_INVALID', message: `range "${range}" is not satisfiable for ${size} bytes` } });
+      return reply
+        .status(416)
+        .header('content-range', `bytes */${size}`)
+        .send({
+          error: { code: 'FANOUT_ERR_INPUT_INVALID', message: `range "${range}" is not satisfiable for ${size} bytes` },
+        });
     }
     start = Number(m[1]);
     if (m[2]) end = Math.min(end, Number(m[2]));
     reply.status(206).header('content-range', `bytes ${start}-${end}/${size}`);
   }
-  reply.header('accept-ranges', 'bytes').header('content-type', 'application/octet-stream').header('content-length', String(Math.max(0, end - start + 1)));
+  reply
+    .header('accept-ranges', 'bytes')
+    .header('content-type', 'application/octet-stream')
+    .header('content-length', String(Math.max(0, end - start + 1)));
   if (start > end) return reply.send('');
   const stream = createReadStream(path, { start, end });
   if (onBytes) stream.on('data', (c) => onBytes((c as Buffer).length));

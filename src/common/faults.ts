@@ -2,18 +2,26 @@
 // Spec: "point=value,point=value". "fail:N" or "ENOSPC:N" (any errno) fires N times, then clears itself.
 export class Faults {
   private readonly active = new Map<string, string>();
-  constructor(readonly allowed: boolean, initial = process.env.FANOUT_FAULTS ?? '') {
+  constructor(
+    readonly allowed: boolean,
+    initial = process.env.FANOUT_FAULTS ?? '',
+  ) {
     if (allowed) this.set(initial);
   }
 
   set(spec: string | Record<string, string>) {
-    const pairs = typeof spec === 'string'
-      ? spec.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-          const i = s.indexOf('=');
-          if (i <= 0) throw new Error(`fault "${s}" must look like point=value, e.g. relay.depot.write=ENOSPC`);
-          return [s.slice(0, i), s.slice(i + 1)] as const;
-        })
-      : Object.entries(spec);
+    const pairs =
+      typeof spec === 'string'
+        ? spec
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+            .map((s) => {
+              const i = s.indexOf('=');
+              if (i <= 0) throw new Error(`fault "${s}" must look like point=value, e.g. relay.depot.write=ENOSPC`);
+              return [s.slice(0, i), s.slice(i + 1)] as const;
+            })
+        : Object.entries(spec);
     for (const [k, v] of pairs) this.active.set(k, v);
   }
 

@@ -1,23 +1,45 @@
 // What every daemon's HTTP server has: error mapping, health, metrics, fault routes, bearer tokens.
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import { collectDefaultMetrics, type Registry } from 'prom-client';
 import { ZodError } from 'zod';
 import { FanoutError } from '../protocol/errors.ts';
 import { formatZodError } from '../protocol/types.ts';
 import type { Faults } from './faults.ts';
 import type { Logger } from './log.ts';
 
-export function createHttpServer(opts: { logger: Logger; bodyLimit?: number; registry: Registry; faults?: Faults; adminAuth?: (req: FastifyRequest) => void | Promise<void> }): FastifyInstance {
-  const app: FastifyInstance = Fastify({ loggerInstance: opts.logger, bodyLimit: opts.bodyLimit ?? 8 * 1024 * 1024, logController: new LogController({ disableRequestLogging: true }), forceCloseConnections: true }) as unknown as FastifyInstance;
+export function createHttpServer(opts: {
+  logger: Logger;
+  bodyLimit?: number;
+  registry: Registry;
+  faults?: Faults;
+  adminAuth?: (req: FastifyRequest) => void | Promise<void>;
+}): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: opts.logger,
+    bodyLimit: opts.bodyLimit ?? 8 * 1024 * 1024,
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: true,
+  }) as unknown as FastifyInstance;
   collectDefaultMetrics({ register: opts.registry });
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof FanoutError) return reply.status(err.statusCode).send(err.toJSON());
     if (err instanceof ZodError)
-      return reply.status(400).send({ error: { code: 'FANOUT_ERR_INPUT_INVALID', message: formatZodError(err).join('; '), details: formatZodError(err) } });
+      return reply.status(400).send({
+        error: {
+          code: 'FANOUT_ERR_INPUT_INVALID',
+          message: formatZodError(err).join('; '),
+          details: formatZodError(err),
+        },
+      });
     const e = err as { statusCode?: number; code?: string; message: string };
     if (e.statusCode && e.statusCode < 500)
-      return reply.status(e.statusCode).send({ error: { code: e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'FANOUT_ERR_INPUT_TOO_LARGE' : 'FANOUT_ERR_INPUT_INVALID', message: e.message } });
+      return reply.status(e.statusCode).send({
+        error: {
+          code: e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'FANOUT_ERR_INPUT_TOO_LARGE' : 'FANOUT_ERR_INPUT_INVALID',
+          message: e.message,
+        },
+      });
     req.log.error({ err }, 'request failed');
     return reply.status(500).send({ error: { code: 'FANOUT_ERR_INTERNAL', message: e.message } });
   });
@@ -27,7 +49,11 @@ export function createHttpServer(opts: { logger: Logger; bodyLimit?: number; reg
     const faults = opts.faults;
     const guard = async (req: FastifyRequest) => {
       await opts.adminAuth!(req);
-      if (!faults.allowed) throw new FanoutError('FANOUT_ERR_FAULTS_DISABLED', 'fault injection is off: start the daemon with --allow-faults');
+      if (!faults.allowed)
+        throw new FanoutError(
+          'FANOUT_ERR_FAULTS_DISABLED',
+          'fault injection is off: start the daemon with --allow-faults',
+        );
     };
     app.get('/admin/v1/faults', async (req) => (await guard(req), faults.list()));
     app.post('/admin/v1/faults', async (req) => {
@@ -40,7 +66,10 @@ export function createHttpServer(opts: { logger: Logger; bodyLimit?: number; reg
       }
       return faults.list();
     });
-    app.delete('/admin/v1/faults', async (req) => (await guard(req), faults.clear((req.query as { point?: string }).point), faults.list()));
+    app.delete(
+      '/admin/v1/faults',
+      async (req) => (await guard(req), faults.clear((req.query as { point?: string }).point), faults.list()),
+    );
   }
   return app;
 }
@@ -63,7 +92,8 @@ export async function listen(app: FastifyInstance, listenAddr: string) {
   try {
     await app.listen({ host, port });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`${host}:${port} is already in use: stop what holds it, or choose another address with --listen`);
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new Error(`${host}:${port} is already in use: stop what holds it, or choose another address with --listen`);
     throw e;
   }
   const addr = app.server.address();

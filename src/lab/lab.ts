@@ -5,12 +5,19 @@ import { join, resolve } from 'node:path';
 import { Client } from '../protocol/client.ts';
 import { buildPackage } from '../protocol/package-file.ts';
 import { MailSink } from './mail-sink.ts';
-import { spawnFanout, type LabProcess } from './network.ts';
-import { samplePackages, sampleInventory } from './sample.ts';
-import { repairScenario } from './scenario.ts';
+import { type LabProcess, spawnFanout } from './network.ts';
+import { sampleInventory, samplePackages } from './sample.ts';
 import { say } from './say.ts';
+import { repairScenario } from './scenario.ts';
 
-export interface LabOptions { data: string; port: number; relays: number; agents: number; scenario: 'none' | 'repair'; exitAfterScenario: boolean }
+export interface LabOptions {
+  data: string;
+  port: number;
+  relays: number;
+  agents: number;
+  scenario: 'none' | 'repair';
+  exitAfterScenario: boolean;
+}
 
 export async function runLab(o: LabOptions): Promise<number> {
   if (!(o.relays >= 1 && o.relays <= 50)) throw new Error(`--relays must be 1 to 50, not ${o.relays}`);
@@ -42,12 +49,28 @@ export async function runLab(o: LabOptions): Promise<number> {
     sink.onMail = (m) => say(`mail sink: received "${m.subject}" for ${m.to.join(', ')}`);
     say(`mail sink (SMTP) on 127.0.0.1:${smtpPort}`);
     await mkdir(join(data, 'master'), { recursive: true });
-    await writeFile(join(data, 'master', 'fanout.yaml'), [
-      'alerts:', '  window: 24h', '  heartbeatTimeout: 15s',
-      'mail:', `  smtp: { host: 127.0.0.1, port: ${smtpPort}, secure: false }`, '  from: fanout-lab@example.test', '  retries: 3', '  retryBaseMs: 500',
-      'redistribution:', '  planOnTicketResolve: true', '  autoApprove: false', '',
-    ].join('\n'));
-    const master = await spawnFanout('master', ['master', '--data', join(data, 'master'), '--listen', `127.0.0.1:${o.port}`, '--allow-faults'], logs);
+    await writeFile(
+      join(data, 'master', 'fanout.yaml'),
+      [
+        'alerts:',
+        '  window: 24h',
+        '  heartbeatTimeout: 15s',
+        'mail:',
+        `  smtp: { host: 127.0.0.1, port: ${smtpPort}, secure: false }`,
+        '  from: fanout-lab@example.test',
+        '  retries: 3',
+        '  retryBaseMs: 500',
+        'redistribution:',
+        '  planOnTicketResolve: true',
+        '  autoApprove: false',
+        '',
+      ].join('\n'),
+    );
+    const master = await spawnFanout(
+      'master',
+      ['master', '--data', join(data, 'master'), '--listen', `127.0.0.1:${o.port}`, '--allow-faults'],
+      logs,
+    );
     procs.push(master);
     const token = (await readFile(join(data, 'master', 'admin.token'), 'utf8')).trim();
     const admin = new Client({ baseUrl: master.url, token });
@@ -57,31 +80,91 @@ export async function runLab(o: LabOptions): Promise<number> {
     const inv = await admin.post<{ devices: { id: string; kind: string; token: string }[] }>('api/v1/inventory', world);
     const tokens = new Map(inv.devices.map((d) => [d.id, d.token]));
     const relayIds = inv.devices.filter((d) => d.kind === 'relay').map((d) => d.id);
-    say(`inventory: ${relayIds.length} relays, ${inv.devices.length - relayIds.length} endpoints, 3 maintenance centers`);
+    say(
+      `inventory: ${relayIds.length} relays, ${inv.devices.length - relayIds.length} endpoints, 3 maintenance centers`,
+    );
 
-    const started = await Promise.all(relayIds.map(async (id) => {
-      const dir = join(data, 'relays', id);
-      const p = await spawnFanout(id, ['relay', '--master', master.url, '--id', id, '--token', tokens.get(id)!, '--data', dir, '--listen', '127.0.0.1:0', '--allow-faults', '--heartbeat-ms', '2000'], logs);
-      procs.push(p);
-      return [id, Object.assign(p, { data: dir })] as const;
-    }));
+    const started = await Promise.all(
+      relayIds.map(async (id) => {
+        const dir = join(data, 'relays', id);
+        const p = await spawnFanout(
+          id,
+          [
+            'relay',
+            '--master',
+            master.url,
+            '--id',
+            id,
+            '--token',
+            tokens.get(id)!,
+            '--data',
+            dir,
+            '--listen',
+            '127.0.0.1:0',
+            '--allow-faults',
+            '--heartbeat-ms',
+            '2000',
+          ],
+          logs,
+        );
+        procs.push(p);
+        return [id, Object.assign(p, { data: dir })] as const;
+      }),
+    );
     const relays = new Map(started);
     say(`relays: ${[...relays.values()].map((r) => `${r.name} ${r.url}`).join(', ')}`);
     const endpoints = world.devices.flatMap((d) => ('relay' in d ? [d] : []));
-    await Promise.all(endpoints.map(async (d) => {
-      const dir = join(data, 'agents', d.id);
-      procs.push(await spawnFanout(d.id, ['agent', '--relay', relays.get(d.relay)!.url, '--id', d.id, '--token', tokens.get(d.id)!, '--data', join(dir, 'data'), '--root', join(dir, 'root'), '--allow-faults'], logs));
-    }));
+    await Promise.all(
+      endpoints.map(async (d) => {
+        const dir = join(data, 'agents', d.id);
+        procs.push(
+          await spawnFanout(
+            d.id,
+            [
+              'agent',
+              '--relay',
+              relays.get(d.relay)!.url,
+              '--id',
+              d.id,
+              '--token',
+              tokens.get(d.id)!,
+              '--data',
+              join(dir, 'data'),
+              '--root',
+              join(dir, 'root'),
+              '--allow-faults',
+            ],
+            logs,
+          ),
+        );
+      }),
+    );
     say(`agents: ${endpoints.length} endpoints polling their relays`);
 
     for (const p of samplePackages(join(data, 'packages'))) {
       const built = await buildPackage(p.dir, `${p.dir}.tgz`);
-      const res = await admin.raw('POST', 'api/v1/packages', { body: createReadStream(built.file) as unknown as BodyInit, headers: { 'content-type': 'application/gzip' } });
+      const res = await admin.raw('POST', 'api/v1/packages', {
+        body: createReadStream(built.file) as unknown as BodyInit,
+        headers: { 'content-type': 'application/gzip' },
+      });
       const pushed = (await res.json()) as { digest: string };
       say(`package ${p.name}@${p.version} pushed and signed (${pushed.digest.slice(0, 19)}…)`);
     }
     const dashboard = `${master.url}/?token=${encodeURIComponent(token)}`;
-    await writeFile(join(data, 'lab.json'), JSON.stringify({ master: master.url, token, dashboard, smtpPort, relays: Object.fromEntries([...relays].map(([id, r]) => [id, { url: r.url, data: r.data }])) }, null, 2));
+    await writeFile(
+      join(data, 'lab.json'),
+      JSON.stringify(
+        {
+          master: master.url,
+          token,
+          dashboard,
+          smtpPort,
+          relays: Object.fromEntries([...relays].map(([id, r]) => [id, { url: r.url, data: r.data }])),
+        },
+        null,
+        2,
+      ),
+    );
     say('');
     say(`dashboard: ${dashboard}`);
     say(`admin token: ${token}   (CLI: export FANOUT_MASTER=${master.url} FANOUT_TOKEN=${token})`);
@@ -90,7 +173,11 @@ export async function runLab(o: LabOptions): Promise<number> {
     let ok = true;
     if (o.scenario === 'repair') {
       ok = await repairScenario({ admin, relays, sink, interactive: !o.exitAfterScenario && !!process.stdin.isTTY });
-      say(ok ? 'scenario repair: ended well — every target installed, failed distribution and ticket resolved' : 'scenario repair: did NOT end well (see the logs in ' + logs + ')');
+      say(
+        ok
+          ? 'scenario repair: ended well — every target installed, failed distribution and ticket resolved'
+          : 'scenario repair: did NOT end well (see the logs in ' + logs + ')',
+      );
     }
     if (o.exitAfterScenario) {
       await stopAll();

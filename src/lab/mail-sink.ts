@@ -1,7 +1,13 @@
 // A real SMTP server on loopback that keeps what it receives: the lab's mail sink, and the tests'.
 import { SMTPServer } from 'smtp-server';
 
-export interface SunkMail { from: string; to: string[]; subject: string; text: string; at: string }
+export interface SunkMail {
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+  at: string;
+}
 
 export class MailSink {
   readonly messages: SunkMail[] = [];
@@ -20,7 +26,8 @@ export class MailSink {
       disabledCommands: ['STARTTLS', 'AUTH'],
       logger: false,
       onRcptTo: (address, _session, callback) => {
-        if (this.refuseRecipients.has(address.address)) return callback(Object.assign(new Error(`no such mailbox: ${address.address}`), { responseCode: 550 }));
+        if (this.refuseRecipients.has(address.address))
+          return callback(Object.assign(new Error(`no such mailbox: ${address.address}`), { responseCode: 550 }));
         callback();
       },
       onData: (stream, session, callback) => {
@@ -36,8 +43,17 @@ export class MailSink {
           const raw = Buffer.concat(chunks).toString('utf8');
           const [head, ...body] = raw.split(/\r?\n\r?\n/);
           const subject = /^Subject: (.*(?:\r?\n[ \t].*)*)/im.exec(head)?.[1].replace(/\r?\n[ \t]/g, ' ') ?? '';
-          const text = body.join('\n\n').replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h) => String.fromCharCode(parseInt(h, 16)));
-          const m = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), subject, text, at: new Date().toISOString() };
+          const text = body
+            .join('\n\n')
+            .replace(/=\r?\n/g, '')
+            .replace(/=([0-9A-F]{2})/g, (_m, h) => String.fromCharCode(parseInt(h, 16)));
+          const m = {
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            subject,
+            text,
+            at: new Date().toISOString(),
+          };
           this.messages.push(m);
           this.onMail(m);
           callback();

@@ -1,10 +1,10 @@
 // Fanout daemons as real child processes on loopback: the lab's network, and the tests'.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../common/package-root.ts';
 
-export const BIN = resolve(fileURLToPath(import.meta.url), '..', '..', '..', 'bin', 'fanout.js');
+export const BIN = join(packageRoot(), 'bin', 'fanout.js');
 
 export interface LabProcess {
   name: string;
@@ -17,10 +17,19 @@ export interface LabProcess {
   kill(): Promise<void>;
 }
 
-export interface SpawnOptions { ready?: RegExp; env?: Record<string, string>; timeoutMs?: number }
+export interface SpawnOptions {
+  ready?: RegExp;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
 
 /** Starts `fanout ARGS…`, logs to DIR/NAME.log, and resolves on its ready line (`listening on URL` by default). */
-export function spawnFanout(name: string, args: string[], logDir: string, opts: SpawnOptions = {}): Promise<LabProcess> {
+export function spawnFanout(
+  name: string,
+  args: string[],
+  logDir: string,
+  opts: SpawnOptions = {},
+): Promise<LabProcess> {
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
@@ -34,7 +43,10 @@ export function spawnFanout(name: string, args: string[], logDir: string, opts: 
   const timeoutMs = opts.timeoutMs ?? 30_000;
   return new Promise((res, rej) => {
     let out: string | undefined = '';
-    const timer = setTimeout(() => rej(new Error(`${name} did not start within ${timeoutMs / 1000} s; see ${logFile}`)), timeoutMs);
+    const timer = setTimeout(
+      () => rej(new Error(`${name} did not start within ${timeoutMs / 1000} s; see ${logFile}`)),
+      timeoutMs,
+    );
     child.stdout!.on('data', (c: Buffer) => {
       log.write(c);
       if (out === undefined) return; // ready already: only the log wants the rest
@@ -44,7 +56,10 @@ export function spawnFanout(name: string, args: string[], logDir: string, opts: 
       out = undefined;
       clearTimeout(timer);
       res({
-        name, child, url: m[1] ?? '', logFile,
+        name,
+        child,
+        url: m[1] ?? '',
+        logFile,
         async stop(signal = 'SIGTERM') {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
           return exited;
@@ -59,8 +74,17 @@ export function spawnFanout(name: string, args: string[], logDir: string, opts: 
     child.once('close', (code) => {
       if (out === undefined) return;
       clearTimeout(timer);
-      const last = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('{')).pop() : undefined;
-      rej(new Error(`${name} exited (${code}) before it was ready${last ? `: ${last.replace(/^fanout: /, '')}` : ''}; see ${logFile}`));
+      const last = existsSync(logFile)
+        ? readFileSync(logFile, 'utf8')
+            .split('\n')
+            .filter((l) => l.trim() && !l.startsWith('{'))
+            .pop()
+        : undefined;
+      rej(
+        new Error(
+          `${name} exited (${code}) before it was ready${last ? `: ${last.replace(/^fanout: /, '')}` : ''}; see ${logFile}`,
+        ),
+      );
     });
   });
 }

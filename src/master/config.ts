@@ -16,7 +16,9 @@ export function parseDuration(s: string): number {
   return Number(m[1]) * unit;
 }
 
-const FailureType = z.object({ threshold: z.number().int().positive().optional(), patterns: z.array(z.string()).default([]) }).strict();
+const FailureType = z
+  .object({ threshold: z.number().int().positive().optional(), patterns: z.array(z.string()).default([]) })
+  .strict();
 
 export const ConfigSchema = z
   .object({
@@ -24,11 +26,13 @@ export const ConfigSchema = z
       .object({
         window: duration.default(86_400_000),
         defaultThreshold: z.number().int().positive().default(1),
-        failureTypes: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'failure types are UPPER_SNAKE_CASE'), FailureType).default({
-          DISK_FULL: { threshold: 1, patterns: ['no space left', 'ENOSPC'] },
-          UNREACHABLE: { threshold: 3, patterns: ['ECONNREFUSED', 'ECONNRESET', 'timed out', 'unreachable'] },
-          DIGEST_MISMATCH: { threshold: 1, patterns: ['digest mismatch', 'signature'] },
-        }),
+        failureTypes: z
+          .record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'failure types are UPPER_SNAKE_CASE'), FailureType)
+          .default({
+            DISK_FULL: { threshold: 1, patterns: ['no space left', 'ENOSPC'] },
+            UNREACHABLE: { threshold: 3, patterns: ['ECONNREFUSED', 'ECONNRESET', 'timed out', 'unreachable'] },
+            DIGEST_MISMATCH: { threshold: 1, patterns: ['digest mismatch', 'signature'] },
+          }),
         deviceOverrides: z.record(z.string(), z.record(z.string(), z.number().int().positive())).default({}),
         heartbeatTimeout: duration.default(15_000),
       })
@@ -36,7 +40,14 @@ export const ConfigSchema = z
       .prefault({}),
     mail: z
       .object({
-        smtp: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(1).max(65535).default(25), secure: z.boolean().default(false) }).strict().prefault({}),
+        smtp: z
+          .object({
+            host: z.string().default('127.0.0.1'),
+            port: z.number().int().min(1).max(65535).default(25),
+            secure: z.boolean().default(false),
+          })
+          .strict()
+          .prefault({}),
         from: z.string().default('fanout@example.test'),
         retries: z.number().int().min(0).default(5),
         retryBaseMs: z.number().int().min(1).default(1000),
@@ -54,7 +65,10 @@ export const ConfigSchema = z
 export type Config = z.output<typeof ConfigSchema>;
 
 export class ConfigError extends Error {
-  constructor(readonly file: string, readonly errors: string[]) {
+  constructor(
+    readonly file: string,
+    readonly errors: string[],
+  ) {
     super(`config ${file} is invalid:\n  ${errors.join('\n  ')}`);
   }
 }
@@ -84,7 +98,12 @@ export function loadConfig(dataDir: string, file?: string): Config {
 /** In YAML `key:` with nothing after it means "not set": let the default apply. */
 function dropNulls(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(dropNulls);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([, x]) => x !== null)
+        .map(([k, x]) => [k, dropNulls(x)]),
+    );
   return v;
 }
 

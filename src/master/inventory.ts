@@ -1,15 +1,23 @@
 // Inventory import (DESIGN §3): validate the whole file, then upsert it in one transaction.
 import YAML from 'yaml';
 import { z } from 'zod';
-import { FanoutError } from '../protocol/errors.ts';
 import { newToken, sha256Hex } from '../protocol/crypto.ts';
+import { FanoutError } from '../protocol/errors.ts';
 import { formatZodError } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 
 const InventoryFile = z
   .object({
-    centers: z.array(z.object({ id: z.string().min(1), name: z.string().min(1), email: z.array(z.string().email()).min(1) }).strict()).default([]),
-    locations: z.array(z.object({ code: z.string().min(1), name: z.string().min(1), center: z.string().min(1) }).strict()).default([]),
+    centers: z
+      .array(
+        z
+          .object({ id: z.string().min(1), name: z.string().min(1), email: z.array(z.string().email()).min(1) })
+          .strict(),
+      )
+      .default([]),
+    locations: z
+      .array(z.object({ code: z.string().min(1), name: z.string().min(1), center: z.string().min(1) }).strict())
+      .default([]),
     devices: z
       .array(
         z
@@ -34,10 +42,19 @@ export function parseInventory(text: string): InventoryFile {
   try {
     raw = text.trimStart().startsWith('{') ? JSON.parse(text) : YAML.parse(text);
   } catch (e) {
-    throw new FanoutError('FANOUT_ERR_INVENTORY_INVALID', `inventory is not valid YAML or JSON: ${(e as Error).message}`, [(e as Error).message]);
+    throw new FanoutError(
+      'FANOUT_ERR_INVENTORY_INVALID',
+      `inventory is not valid YAML or JSON: ${(e as Error).message}`,
+      [(e as Error).message],
+    );
   }
   const r = InventoryFile.safeParse(raw ?? {});
-  if (!r.success) throw new FanoutError('FANOUT_ERR_INVENTORY_INVALID', `inventory is invalid:\n  ${formatZodError(r.error).join('\n  ')}`, formatZodError(r.error));
+  if (!r.success)
+    throw new FanoutError(
+      'FANOUT_ERR_INVENTORY_INVALID',
+      `inventory is invalid:\n  ${formatZodError(r.error).join('\n  ')}`,
+      formatZodError(r.error),
+    );
   return r.data;
 }
 
@@ -70,39 +87,67 @@ export async function importInventory(db: Db, inv: InventoryFile) {
     if (d.kind === 'relay' && d.upstream && d.upstream !== 'master' && kinds.get(d.upstream) !== 'relay')
       errors.push(`${at}: upstream "${d.upstream}" is neither "master" nor a relay`);
   });
-  if (errors.length) throw new FanoutError('FANOUT_ERR_INVENTORY_INVALID', `inventory is invalid:\n  ${errors.join('\n  ')}`, errors);
+  if (errors.length)
+    throw new FanoutError('FANOUT_ERR_INVENTORY_INVALID', `inventory is invalid:\n  ${errors.join('\n  ')}`, errors);
 
   const issued: { id: string; kind: string; token: string }[] = [];
   await db.transaction().execute(async (tx) => {
     for (const c of inv.centers) {
       const row = { id: c.id, name: c.name, email: JSON.stringify(c.email) };
-      await tx.insertInto('centers').values(row).onConflict((oc) => oc.column('id').doUpdateSet({ name: row.name, email: row.email })).execute();
+      await tx
+        .insertInto('centers')
+        .values(row)
+        .onConflict((oc) => oc.column('id').doUpdateSet({ name: row.name, email: row.email }))
+        .execute();
     }
     for (const l of inv.locations)
-      await tx.insertInto('locations').values(l).onConflict((oc) => oc.column('code').doUpdateSet({ name: l.name, center: l.center })).execute();
+      await tx
+        .insertInto('locations')
+        .values(l)
+        .onConflict((oc) => oc.column('code').doUpdateSet({ name: l.name, center: l.center }))
+        .execute();
     for (const d of inv.devices) {
       const existing = await tx.selectFrom('devices').select('token_hash').where('id', '=', d.id).executeTakeFirst();
       // A device keeps its token across re-imports; only new devices get one here.
       const token = existing?.token_hash ? undefined : newToken();
       const row = {
-        id: d.id, kind: d.kind, location: d.location, relay: d.relay ?? null, upstream: d.kind === 'relay' ? (d.upstream ?? 'master') : null,
-        labels: JSON.stringify(d.labels), hostname: d.hostname ?? null, token_hash: token ? sha256Hex(token) : existing!.token_hash,
+        id: d.id,
+        kind: d.kind,
+        location: d.location,
+        relay: d.relay ?? null,
+        upstream: d.kind === 'relay' ? (d.upstream ?? 'master') : null,
+        labels: JSON.stringify(d.labels),
+        hostname: d.hostname ?? null,
+        token_hash: token ? sha256Hex(token) : existing!.token_hash,
       };
       const { id: _id, token_hash: _t, ...update } = row;
-      await tx.insertInto('devices').values(row).onConflict((oc) => oc.column('id').doUpdateSet(update)).execute();
+      await tx
+        .insertInto('devices')
+        .values(row)
+        .onConflict((oc) => oc.column('id').doUpdateSet(update))
+        .execute();
       if (token) issued.push({ id: d.id, kind: d.kind, token });
     }
   });
   return {
     centers: inv.centers.length,
     locations: inv.locations.length,
-    devices: inv.devices.map((d) => ({ id: d.id, kind: d.kind, token: issued.find((t) => t.id === d.id)?.token ?? null })),
+    devices: inv.devices.map((d) => ({
+      id: d.id,
+      kind: d.kind,
+      token: issued.find((t) => t.id === d.id)?.token ?? null,
+    })),
   };
 }
 
 export async function issueDeviceToken(db: Db, id: string) {
   const token = newToken();
-  const r = await db.updateTable('devices').set({ token_hash: sha256Hex(token) }).where('id', '=', id).executeTakeFirst();
-  if (!Number(r.numUpdatedRows)) throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', `device "${id}" is not in the inventory`);
+  const r = await db
+    .updateTable('devices')
+    .set({ token_hash: sha256Hex(token) })
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!Number(r.numUpdatedRows))
+    throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', `device "${id}" is not in the inventory`);
   return { id, token };
 }

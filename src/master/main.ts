@@ -1,8 +1,7 @@
 // Composition root of `fanout master`: store, services, HTTP server.
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import { Registry } from 'prom-client';
 import { AlertCenter } from '../alerts/center.ts';
@@ -12,6 +11,7 @@ import { Outages, Tickets } from '../alerts/tickets.ts';
 import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
+import { packageRoot } from '../common/package-root.ts';
 import { createHttpServer, listen, onShutdown } from '../common/server.ts';
 import { generateSigningKey, newToken } from '../protocol/crypto.ts';
 import { openStore } from '../store/index.ts';
@@ -23,7 +23,13 @@ import { Plans } from './plans.ts';
 import { RelayRegistry } from './relays.ts';
 import { masterRoutes } from './routes.ts';
 
-export interface MasterOptions { data: string; listen: string; db?: string; config?: string; allowFaults?: boolean }
+export interface MasterOptions {
+  data: string;
+  listen: string;
+  db?: string;
+  config?: string;
+  allowFaults?: boolean;
+}
 
 export async function buildMaster(opts: MasterOptions) {
   const data = resolve(opts.data);
@@ -44,7 +50,9 @@ export async function buildMaster(opts: MasterOptions) {
   const center = new AlertCenter(db, cfg, () => publicUrl, store.exclusive);
   const tickets = new Tickets(db);
   const outages = new Outages(db);
-  const relays = new RelayRegistry(db, log, cfg.alerts.heartbeatTimeout, async (a) => center.ingest([{ ...a, format: 'json', raw: JSON.stringify(a) }]));
+  const relays = new RelayRegistry(db, log, cfg.alerts.heartbeatTimeout, async (a) =>
+    center.ingest([{ ...a, format: 'json', raw: JSON.stringify(a) }]),
+  );
   const plans = new Plans(db, relays, tickets, cfg.redistribution, log);
   const mailer = new Mailer(db, cfg.mail, log, faults);
   const changed = () => jobs.events.emit('changed');
@@ -53,17 +61,28 @@ export async function buildMaster(opts: MasterOptions) {
   center.events.on('changed', changed);
   center.events.on('outbox', () => mailer.kick());
   jobs.onRelayJobComplete(async (relayId, jobId) => {
-    if (await tickets.resolveJob(relayId, jobId)) log.info({ relayId, jobId }, 'failed distribution repaired: records and tickets resolved');
+    if (await tickets.resolveJob(relayId, jobId))
+      log.info({ relayId, jobId }, 'failed distribution repaired: records and tickets resolved');
   });
 
-  const app = createHttpServer({ logger: log, registry, faults, adminAuth: (req) => auth.admin(req), bodyLimit: 16 * 1024 * 1024 });
+  const app = createHttpServer({
+    logger: log,
+    registry,
+    faults,
+    adminAuth: (req) => auth.admin(req),
+    bodyLimit: 16 * 1024 * 1024,
+  });
   masterRoutes(app, { db, auth, jobs, packages, relays, publicKey: key.publicPem, registry });
   alertRoutes(app, { db, auth, center, tickets, outages, plans, cfg });
   app.get('/api/v1/relays', async (req) => (await auth.admin(req), relays.list()));
   // Live updates for the dashboard: one event per change, the page then refetches.
   app.get('/api/v1/events', async (req, reply) => {
     await auth.admin(req);
-    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    reply.raw.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
     reply.raw.write('retry: 2000\n\n');
     let pending: NodeJS.Timeout | undefined;
     const send = () => {
@@ -81,12 +100,15 @@ export async function buildMaster(opts: MasterOptions) {
     });
     return reply;
   });
-  const webRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'web');
+  const webRoot = join(packageRoot(), 'dist', 'web');
   if (existsSync(webRoot)) await app.register(fastifyStatic, { root: webRoot, prefix: '/' });
   else app.get('/', async () => ({ message: 'dashboard not built: run `npm run build:web`' }));
 
   return {
-    app, db, cfg, log,
+    app,
+    db,
+    cfg,
+    log,
     async start() {
       const url = await listen(app, opts.listen);
       publicUrl ||= url;

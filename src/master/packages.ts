@@ -3,20 +3,25 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { FanoutError } from '../protocol/errors.ts';
+import { pipeline } from 'node:stream/promises';
 import { signPackage } from '../protocol/crypto.ts';
+import { FanoutError } from '../protocol/errors.ts';
 import { readManifest } from '../protocol/package-file.ts';
 import type { PackageRef } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 
 export class PackageStore {
-  constructor(private readonly db: Db, private readonly dataDir: string, private readonly privateKey: string) {}
+  constructor(
+    private readonly db: Db,
+    private readonly dataDir: string,
+    private readonly privateKey: string,
+  ) {}
 
   blobPath(digest: string) {
     const hex = digest.replace(/^sha256:/, '');
-    if (!/^[0-9a-f]{64}$/.test(hex)) throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', `"${digest}" is not a sha256 digest`);
+    if (!/^[0-9a-f]{64}$/.test(hex))
+      throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', `"${digest}" is not a sha256 digest`);
     return join(this.dataDir, 'blobs', 'sha256', hex.slice(0, 2), hex);
   }
 
@@ -27,25 +32,40 @@ export class PackageStore {
     const tmp = join(tmpDir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     const hash = createHash('sha256');
     try {
-      await pipeline(body, async function* (src) {
-        for await (const chunk of src) {
-          hash.update(chunk);
-          yield chunk;
-        }
-      }, createWriteStream(tmp));
+      await pipeline(
+        body,
+        async function* (src) {
+          for await (const chunk of src) {
+            hash.update(chunk);
+            yield chunk;
+          }
+        },
+        createWriteStream(tmp),
+      );
       const manifest = await readManifest(tmp, 'the uploaded package');
       const digest = `sha256:${hash.digest('hex')}`;
       const size = (await stat(tmp)).size;
-      const existing = await this.db.selectFrom('packages').selectAll().where('name', '=', manifest.name).where('version', '=', manifest.version).executeTakeFirst();
+      const existing = await this.db
+        .selectFrom('packages')
+        .selectAll()
+        .where('name', '=', manifest.name)
+        .where('version', '=', manifest.version)
+        .executeTakeFirst();
       if (existing && existing.digest !== digest)
-        throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${manifest.name}@${manifest.version} already exists with other content (${existing.digest}); bump the version`);
+        throw new FanoutError(
+          'FANOUT_ERR_PACKAGE_INVALID',
+          `${manifest.name}@${manifest.version} already exists with other content (${existing.digest}); bump the version`,
+        );
       const final = this.blobPath(digest);
       await mkdir(dirname(final), { recursive: true });
       if (!existsSync(final)) await rename(tmp, final);
       const ref = { name: manifest.name, version: manifest.version, digest, size };
       const signature = signPackage(this.privateKey, ref);
       if (!existing)
-        await this.db.insertInto('packages').values({ ...ref, signature, created_at: new Date().toISOString() }).execute();
+        await this.db
+          .insertInto('packages')
+          .values({ ...ref, signature, created_at: new Date().toISOString() })
+          .execute();
       return { ...ref, signature };
     } finally {
       await rm(tmp, { force: true });
@@ -61,8 +81,23 @@ export class PackageStore {
     if (at <= 0) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', `package "${spec}" must be NAME@VERSION`);
     const name = spec.slice(0, at);
     const version = spec.slice(at + 1);
-    const row = await this.db.selectFrom('packages').selectAll().where('name', '=', name).where('version', '=', version).executeTakeFirst();
-    if (!row) throw new FanoutError('FANOUT_ERR_PACKAGE_UNKNOWN', `package ${name}@${version} was never pushed: run \`fanout package push FILE\` first`);
-    return { name: row.name, version: row.version, digest: row.digest, size: Number(row.size), signature: row.signature };
+    const row = await this.db
+      .selectFrom('packages')
+      .selectAll()
+      .where('name', '=', name)
+      .where('version', '=', version)
+      .executeTakeFirst();
+    if (!row)
+      throw new FanoutError(
+        'FANOUT_ERR_PACKAGE_UNKNOWN',
+        `package ${name}@${version} was never pushed: run \`fanout package push FILE\` first`,
+      );
+    return {
+      name: row.name,
+      version: row.version,
+      digest: row.digest,
+      size: Number(row.size),
+      signature: row.signature,
+    };
   }
 }

@@ -1,37 +1,82 @@
 // Relays as the master sees them: heartbeats, RELAY_DOWN, and a client for each relay's admin API.
+
+import type { Logger } from '../common/log.ts';
 import { Client } from '../protocol/client.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import type { Logger } from '../common/log.ts';
 import type { Db } from '../store/index.ts';
 
-export type RaiseAlert = (a: { source: string; alertId: string; deviceId: string; failureType: string; message: string; at: string }) => Promise<unknown>;
+export type RaiseAlert = (a: {
+  source: string;
+  alertId: string;
+  deviceId: string;
+  failureType: string;
+  message: string;
+  at: string;
+}) => Promise<unknown>;
 
 export class RelayRegistry {
   private timer?: NodeJS.Timeout;
-  constructor(private readonly db: Db, private readonly log: Logger, private readonly heartbeatTimeoutMs: number, private readonly raise: RaiseAlert) {}
+  constructor(
+    private readonly db: Db,
+    private readonly log: Logger,
+    private readonly heartbeatTimeoutMs: number,
+    private readonly raise: RaiseAlert,
+  ) {}
 
   async heartbeat(relayId: string, url?: string, adminToken?: string) {
     const now = new Date().toISOString();
-    const row = { id: relayId, url: url ?? null, admin_token: adminToken ?? null, last_heartbeat: now, down_since: null };
+    const row = {
+      id: relayId,
+      url: url ?? null,
+      admin_token: adminToken ?? null,
+      last_heartbeat: now,
+      down_since: null,
+    };
     const prev = await this.db.selectFrom('relays').select('down_since').where('id', '=', relayId).executeTakeFirst();
-    await this.db.insertInto('relays').values(row).onConflict((oc) => oc.column('id').doUpdateSet({ ...(url ? { url } : {}), ...(adminToken ? { admin_token: adminToken } : {}), last_heartbeat: now, down_since: null })).execute();
+    await this.db
+      .insertInto('relays')
+      .values(row)
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet({
+          ...(url ? { url } : {}),
+          ...(adminToken ? { admin_token: adminToken } : {}),
+          last_heartbeat: now,
+          down_since: null,
+        }),
+      )
+      .execute();
     if (prev?.down_since) this.log.info({ relayId }, 'relay is back');
   }
 
   /** Raises RELAY_DOWN once per outage for every relay whose heartbeats stopped. */
   async check(now = Date.now()) {
     const cutoff = new Date(now - this.heartbeatTimeoutMs).toISOString();
-    const silent = await this.db.selectFrom('relays').select(['id', 'last_heartbeat']).where('down_since', 'is', null).where('last_heartbeat', '<', cutoff).execute();
+    const silent = await this.db
+      .selectFrom('relays')
+      .select(['id', 'last_heartbeat'])
+      .where('down_since', 'is', null)
+      .where('last_heartbeat', '<', cutoff)
+      .execute();
     for (const r of silent) {
       const at = new Date(now).toISOString();
       await this.db.updateTable('relays').set({ down_since: at }).where('id', '=', r.id).execute();
       this.log.warn({ relayId: r.id, lastHeartbeat: r.last_heartbeat }, 'relay missed its heartbeats');
-      await this.raise({ source: 'master', alertId: `relay-down-${r.id}-${r.last_heartbeat}`, deviceId: r.id, failureType: 'RELAY_DOWN', message: `no heartbeat since ${r.last_heartbeat}`, at });
+      await this.raise({
+        source: 'master',
+        alertId: `relay-down-${r.id}-${r.last_heartbeat}`,
+        deviceId: r.id,
+        failureType: 'RELAY_DOWN',
+        message: `no heartbeat since ${r.last_heartbeat}`,
+        at,
+      });
     }
   }
 
   start(intervalMs = Math.max(1000, Math.floor(this.heartbeatTimeoutMs / 3))) {
-    this.timer = setInterval(() => this.check().catch((err) => this.log.error({ err }, 'heartbeat check failed')), intervalMs);
+    this.timer = setInterval(
+      () => this.check().catch((err) => this.log.error({ err }, 'heartbeat check failed')),
+      intervalMs,
+    );
     this.timer.unref();
   }
 
@@ -44,8 +89,16 @@ export class RelayRegistry {
   }
 
   async adminClient(relayId: string): Promise<Client> {
-    const r = await this.db.selectFrom('relays').select(['url', 'admin_token']).where('id', '=', relayId).executeTakeFirst();
-    if (!r?.url || !r.admin_token) throw new FanoutError('FANOUT_ERR_RELAY_UNREACHABLE', `relay "${relayId}" has not reported its address yet; is it running?`);
+    const r = await this.db
+      .selectFrom('relays')
+      .select(['url', 'admin_token'])
+      .where('id', '=', relayId)
+      .executeTakeFirst();
+    if (!r?.url || !r.admin_token)
+      throw new FanoutError(
+        'FANOUT_ERR_RELAY_UNREACHABLE',
+        `relay "${relayId}" has not reported its address yet; is it running?`,
+      );
     return new Client({ baseUrl: r.url, token: r.admin_token, timeoutMs: 30_000 });
   }
 }

@@ -12,12 +12,30 @@ import type { Jobs } from './jobs.ts';
 import type { PackageStore } from './packages.ts';
 import type { RelayRegistry } from './relays.ts';
 
-export interface MasterDeps { db: Db; auth: Auth; jobs: Jobs; packages: PackageStore; relays: RelayRegistry; publicKey: string; registry: Registry }
+export interface MasterDeps {
+  db: Db;
+  auth: Auth;
+  jobs: Jobs;
+  packages: PackageStore;
+  relays: RelayRegistry;
+  publicKey: string;
+  registry: Registry;
+}
 
 export function masterRoutes(app: FastifyInstance, d: MasterDeps) {
-  const blobBytes = new Counter({ name: 'fanout_blob_bytes_served_total', help: 'Bytes of package content served to relays', labelNames: ['digest'], registers: [d.registry] });
-  app.addContentTypeParser(['application/gzip', 'application/octet-stream', 'application/x-gzip'], (_req, payload, done) => done(null, payload));
-  app.addContentTypeParser(['application/yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  const blobBytes = new Counter({
+    name: 'fanout_blob_bytes_served_total',
+    help: 'Bytes of package content served to relays',
+    labelNames: ['digest'],
+    registers: [d.registry],
+  });
+  app.addContentTypeParser(
+    ['application/gzip', 'application/octet-stream', 'application/x-gzip'],
+    (_req, payload, done) => done(null, payload),
+  );
+  app.addContentTypeParser(['application/yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) =>
+    done(null, body),
+  );
 
   app.post('/api/v1/inventory', async (req) => {
     await d.auth.admin(req);
@@ -31,7 +49,11 @@ export function masterRoutes(app: FastifyInstance, d: MasterDeps) {
     const [centers, locations, devices] = await Promise.all([
       d.db.selectFrom('centers').selectAll().execute(),
       d.db.selectFrom('locations').selectAll().execute(),
-      d.db.selectFrom('devices').select(['id', 'kind', 'location', 'relay', 'upstream', 'labels', 'hostname']).orderBy('id').execute(),
+      d.db
+        .selectFrom('devices')
+        .select(['id', 'kind', 'location', 'relay', 'upstream', 'labels', 'hostname'])
+        .orderBy('id')
+        .execute(),
     ]);
     return {
       centers: centers.map((c) => ({ ...c, email: JSON.parse(c.email) })),
@@ -57,7 +79,8 @@ export function masterRoutes(app: FastifyInstance, d: MasterDeps) {
   // Relays fetch content by digest; any relay may, since content is public within the fleet.
   app.get('/api/v1/blobs/:digest', async (req, reply) => {
     const who = await d.auth.identify(req);
-    if (who.kind === 'endpoint') throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', 'endpoints fetch content from their relay');
+    if (who.kind === 'endpoint')
+      throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', 'endpoints fetch content from their relay');
     const { digest } = req.params as { digest: string };
     return sendBlob(req, reply, d.packages.blobPath(digest), (n) => blobBytes.inc({ digest }, n));
   });
@@ -84,12 +107,22 @@ export function masterRoutes(app: FastifyInstance, d: MasterDeps) {
   // The relay channel: enroll, long-poll commands, acknowledge, report, heartbeat.
   app.get('/api/v1/relay/enroll', async (req) => {
     const relayId = await d.auth.relay(req);
-    const devices = await d.db.selectFrom('devices').select(['id', 'kind', 'token_hash']).where((eb) => eb.or([eb('relay', '=', relayId), eb('upstream', '=', relayId)])).execute();
-    return { relayId, publicKey: d.publicKey, devices: devices.map((x) => ({ id: x.id, kind: x.kind, tokenHash: x.token_hash })) };
+    const devices = await d.db
+      .selectFrom('devices')
+      .select(['id', 'kind', 'token_hash'])
+      .where((eb) => eb.or([eb('relay', '=', relayId), eb('upstream', '=', relayId)]))
+      .execute();
+    return {
+      relayId,
+      publicKey: d.publicKey,
+      devices: devices.map((x) => ({ id: x.id, kind: x.kind, tokenHash: x.token_hash })),
+    };
   });
   app.get('/api/v1/relay/commands', async (req) => {
     const relayId = await d.auth.relay(req);
-    const q = z.object({ after: z.coerce.number().int().default(0), wait: z.coerce.number().min(0).max(60).default(25) }).parse(req.query);
+    const q = z
+      .object({ after: z.coerce.number().int().default(0), wait: z.coerce.number().min(0).max(60).default(25) })
+      .parse(req.query);
     return { commands: await d.jobs.commandsFor(relayId, q.after, q.wait * 1000) };
   });
   app.post('/api/v1/relay/acks', async (req) => {
@@ -105,8 +138,12 @@ export function masterRoutes(app: FastifyInstance, d: MasterDeps) {
   // The redistribution tool on a relay asks which of its jobs the master holds as failed.
   app.get('/api/v1/relay/failed', async (req) => {
     const relayId = await d.auth.relay(req);
-    const rows = await d.db.selectFrom('failed_distributions').select(['job_id', 'failure_type', 'state', 'ticket_id'])
-      .where('relay_id', '=', relayId).where('state', '!=', 'resolved').execute();
+    const rows = await d.db
+      .selectFrom('failed_distributions')
+      .select(['job_id', 'failure_type', 'state', 'ticket_id'])
+      .where('relay_id', '=', relayId)
+      .where('state', '!=', 'resolved')
+      .execute();
     return rows.map((r) => ({ jobId: r.job_id, failureType: r.failure_type, state: r.state, ticketId: r.ticket_id }));
   });
   app.post('/api/v1/relay/heartbeat', async (req) => {

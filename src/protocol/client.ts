@@ -10,7 +10,11 @@ export class HttpError extends Error {
   }
 }
 
-export interface ClientOptions { baseUrl: string; token: string; timeoutMs?: number }
+export interface ClientOptions {
+  baseUrl: string;
+  token: string;
+  timeoutMs?: number;
+}
 
 export class Client {
   constructor(readonly opts: ClientOptions) {}
@@ -19,7 +23,11 @@ export class Client {
     return new URL(path, this.opts.baseUrl.endsWith('/') ? this.opts.baseUrl : this.opts.baseUrl + '/').toString();
   }
 
-  async raw(method: string, path: string, init: { body?: BodyInit; headers?: Record<string, string>; signal?: AbortSignal; timeoutMs?: number } = {}) {
+  async raw(
+    method: string,
+    path: string,
+    init: { body?: BodyInit; headers?: Record<string, string>; signal?: AbortSignal; timeoutMs?: number } = {},
+  ) {
     const signals = [AbortSignal.timeout(init.timeoutMs ?? this.opts.timeoutMs ?? 30_000)];
     if (init.signal) signals.push(init.signal);
     let res: Response;
@@ -35,7 +43,8 @@ export class Client {
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause;
       if ((e as Error).name === 'AbortError' && init.signal?.aborted) throw e;
-      if ((e as Error).name === 'TimeoutError') throw new HttpError(0, 'ETIMEDOUT', `${this.opts.baseUrl} did not answer in time`);
+      if ((e as Error).name === 'TimeoutError')
+        throw new HttpError(0, 'ETIMEDOUT', `${this.opts.baseUrl} did not answer in time`);
       const why = cause?.code ?? (cause as { message?: string } | undefined)?.message ?? (e as Error).message;
       throw new HttpError(0, cause?.code ?? 'ECONNREFUSED', `cannot reach ${this.opts.baseUrl}: ${why}`);
     }
@@ -57,7 +66,12 @@ export class Client {
     return res;
   }
 
-  async json<T = any>(method: string, path: string, body?: unknown, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+  async json<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<T> {
     const res = await this.raw(method, path, {
       ...opts,
       body: body === undefined ? undefined : JSON.stringify(body),

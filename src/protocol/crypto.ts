@@ -1,10 +1,23 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+} from 'node:crypto';
 
 export const sha256Hex = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 export const newToken = () => randomBytes(24).toString('base64url');
 export const newId = (prefix: string) => `${prefix}-${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
 
-export interface SignedFields { name: string; version: string; digest: string; size: number }
+export interface SignedFields {
+  name: string;
+  version: string;
+  digest: string;
+  size: number;
+}
 
 // The signed message is the canonical JSON of exactly these four fields, in this order.
 const message = (p: SignedFields) =>

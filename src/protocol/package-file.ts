@@ -11,8 +11,12 @@ import { FanoutError } from './errors.ts';
 import { formatZodError } from './types.ts';
 
 export const Manifest = z.object({
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'package names are lower-case letters, digits, dot, dash, underscore'),
-  version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/, 'versions are letters, digits, dot, plus, dash, underscore'),
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]*$/, 'package names are lower-case letters, digits, dot, dash, underscore'),
+  version: z
+    .string()
+    .regex(/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/, 'versions are letters, digits, dot, plus, dash, underscore'),
   install: z.object({ run: z.string().optional(), timeoutSec: z.number().positive().optional() }).default({}),
   description: z.string().optional(),
 });
@@ -26,7 +30,11 @@ export function parseManifest(text: string, where: string): Manifest {
     throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${where}: fanout.json is not JSON: ${(e as Error).message}`);
   }
   const r = Manifest.safeParse(raw);
-  if (!r.success) throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${where}: fanout.json is invalid: ${formatZodError(r.error).join('; ')}`);
+  if (!r.success)
+    throw new FanoutError(
+      'FANOUT_ERR_PACKAGE_INVALID',
+      `${where}: fanout.json is invalid: ${formatZodError(r.error).join('; ')}`,
+    );
   return r.data;
 }
 
@@ -46,9 +54,13 @@ export async function readManifest(source: string | Buffer, label?: string): Pro
   try {
     await pipeline(typeof source === 'string' ? createReadStream(source) : Readable.from([source]), parser);
   } catch (e) {
-    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${where}: not a readable .tgz package: ${(e as Error).message}`);
+    throw new FanoutError(
+      'FANOUT_ERR_PACKAGE_INVALID',
+      `${where}: not a readable .tgz package: ${(e as Error).message}`,
+    );
   }
-  if (text === undefined) throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${where}: no fanout.json at the root of the archive`);
+  if (text === undefined)
+    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${where}: no fanout.json at the root of the archive`);
   return parseManifest(text, where);
 }
 
@@ -63,8 +75,15 @@ export async function buildPackage(dir: string, file: string) {
   const mfile = join(dir, 'fanout.json');
   if (!existsSync(mfile)) throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${dir} has no fanout.json`);
   const m = parseManifest(await readFile(mfile, 'utf8'), mfile);
-  if (m.install.run && !existsSync(join(dir, m.install.run))) throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `install.run "${m.install.run}" is not a file in ${dir}`);
+  if (m.install.run && !existsSync(join(dir, m.install.run)))
+    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `install.run "${m.install.run}" is not a file in ${dir}`);
   const entries = (await readdir(dir)).sort();
   await tar.c({ gzip: true, cwd: dir, file, portable: true, noMtime: true }, entries);
-  return { name: m.name, version: m.version, file: resolve(file), digest: await sha256File(file), size: (await stat(file)).size };
+  return {
+    name: m.name,
+    version: m.version,
+    file: resolve(file),
+    digest: await sha256File(file),
+    size: (await stat(file)).size,
+  };
 }

@@ -85,11 +85,19 @@ export const Plan = z.object({
 export type Plan = z.infer<typeof Plan>;
 
 export const RelayReport = z.object({
-  jobs: z.array(z.object({ jobId: z.string(), state: RelayJobState, failureType: z.string().optional(), error: z.string().optional() })).default([]),
+  jobs: z
+    .array(
+      z.object({
+        jobId: z.string(),
+        state: RelayJobState,
+        failureType: z.string().optional(),
+        error: z.string().optional(),
+      }),
+    )
+    .default([]),
   targets: z.array(TargetReport).default([]),
   plans: z.array(Plan).default([]),
 });
 export type RelayReport = z.infer<typeof RelayReport>;
 
-export const formatZodError = (e: z.ZodError) =>
-  e.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+export const formatZodError = (e: z.ZodError) => e.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);

@@ -5,16 +5,26 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { confirm } from '@inquirer/prompts';
 import type { Command } from 'commander';
-import { Client, HttpError } from '../protocol/client.ts';
-import type { Plan } from '../protocol/types.ts';
 import { action, CliError } from '../cli/common.ts';
 import { Progress } from '../cli/progress.ts';
-import { Depot } from '../relay/depot.ts';
 import { Faults } from '../common/faults.ts';
+import { Client, HttpError } from '../protocol/client.ts';
+import type { Plan } from '../protocol/types.ts';
+import { Depot } from '../relay/depot.ts';
 import { JobLog, replay } from '../relay/joblog.ts';
 import { buildPlan, commandFromPlan, describePlan, needsRedistribution } from './plan.ts';
 
-interface Flags { data?: string; relay?: string; token?: string; job?: string; yes?: boolean; dryRun?: boolean; json?: boolean; by: string; timeout: string }
+interface Flags {
+  data?: string;
+  relay?: string;
+  token?: string;
+  job?: string;
+  yes?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  by: string;
+  timeout: string;
+}
 
 const out = (json: boolean | undefined, s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
 
@@ -35,7 +45,11 @@ async function follow(client: Client, jobId: string, timeoutMs: number, json?: b
     for (;;) {
       const j = await client.get(`admin/v1/jobs/${encodeURIComponent(jobId)}`);
       const list: string[] = j.distributionList;
-      progress.update(j.targets.filter((t: any) => list.includes(t.deviceId) && t.state === 'installed').length, list.length, j.state);
+      progress.update(
+        j.targets.filter((t: any) => list.includes(t.deviceId) && t.state === 'installed').length,
+        list.length,
+        j.state,
+      );
       if (j.state === 'complete' || j.state === 'failed') return j.state;
       if (Date.now() > until) return 'timed out';
       await sleep(300);
@@ -65,86 +79,138 @@ function localPlans(data: string, relayId: string, jobId?: string) {
 export function redistributeCommand(program: Command) {
   program
     .command('redistribute')
-    .description('rebuild failed distributions from a relay\'s job log and, on approval, send what is still missing')
-    .option('--data <dir>', 'the relay\'s data folder (on the relay\'s host): read the job log directly')
-    .option('--relay <url>', 'a relay\'s URL: it builds the plans through its admin API')
-    .option('--token <token>', 'the relay\'s admin token (default: DATA/admin.token)', process.env.FANOUT_RELAY_TOKEN)
+    .description("rebuild failed distributions from a relay's job log and, on approval, send what is still missing")
+    .option('--data <dir>', "the relay's data folder (on the relay's host): read the job log directly")
+    .option('--relay <url>', "a relay's URL: it builds the plans through its admin API")
+    .option('--token <token>', "the relay's admin token (default: DATA/admin.token)", process.env.FANOUT_RELAY_TOKEN)
     .option('--job <id>', 'only this job (default: every failed job in the job log)')
     .option('--yes', 'approve without asking')
     .option('--dry-run', 'only show the plans')
     .option('--json', 'print {"plans":[…]} (prompts go to stderr)')
     .option('--by <name>', 'who approves (kept in the job log)', `${userInfo().username}@${hostname()}`)
     .option('--timeout <seconds>', 'how long to follow the redistribution', '600')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   on the relay's host:   fanout redistribute --data /var/lib/fanout/relay --dry-run
-  from anywhere:         fanout redistribute --relay http://relay-dal:8471 --token T --job j-42 --yes`)
-    .action(action(async (o: Flags) => {
-      if (!o.data === !o.relay) throw new CliError('give --data DIR (on the relay\'s host) or --relay URL');
-      const data = o.data ? resolve(o.data) : undefined;
-      const info = data && existsSync(join(data, 'relay.json')) ? JSON.parse(readFileSync(join(data, 'relay.json'), 'utf8')) : undefined;
-      const token = o.token ?? (data && existsSync(join(data, 'admin.token')) ? readFileSync(join(data, 'admin.token'), 'utf8').trim() : undefined);
-      const url = o.relay ?? info?.url;
-      const client = url && token ? new Client({ baseUrl: url, token }) : undefined;
-      if (o.relay && !token) throw new CliError('--relay needs --token (the relay\'s DATA/admin.token)');
+  from anywhere:         fanout redistribute --relay http://relay-dal:8471 --token T --job j-42 --yes`,
+    )
+    .action(
+      action(async (o: Flags) => {
+        if (!o.data === !o.relay) throw new CliError("give --data DIR (on the relay's host) or --relay URL");
+        const data = o.data ? resolve(o.data) : undefined;
+        const info =
+          data && existsSync(join(data, 'relay.json'))
+            ? JSON.parse(readFileSync(join(data, 'relay.json'), 'utf8'))
+            : undefined;
+        const token =
+          o.token ??
+          (data && existsSync(join(data, 'admin.token'))
+            ? readFileSync(join(data, 'admin.token'), 'utf8').trim()
+            : undefined);
+        const url = o.relay ?? info?.url;
+        const client = url && token ? new Client({ baseUrl: url, token }) : undefined;
+        if (o.relay && !token) throw new CliError("--relay needs --token (the relay's DATA/admin.token)");
 
-      let plans: Plan[];
-      let skipped: { jobId: string; reason: string }[];
-      let local: ReturnType<typeof localPlans> | undefined;
-      if (data) {
-        if (!existsSync(join(data, 'jobs'))) throw new CliError(`${data} holds no job log (no jobs/ folder)`);
-        local = localPlans(data, info?.id ?? 'relay', o.job);
-        ({ plans, skipped } = local);
-      } else ({ plans, skipped } = await client!.post('admin/v1/redistribute/plans', { jobId: o.job }));
-
-      for (const s of skipped) out(o.json, `job ${s.jobId}: ${s.reason}`);
-      if (!plans.length) {
-        out(o.json, 'nothing to redistribute');
-        if (o.json) process.stdout.write(JSON.stringify({ plans: [], skipped }, null, 2) + '\n');
-        return 0;
-      }
-      const result: Plan[] = [];
-      let failed = false;
-      for (const plan of plans) {
-        out(o.json, describePlan(plan));
-        if (o.dryRun) {
-          result.push(plan);
-          continue;
-        }
-        const ok = o.yes || (await ask(`Redistribute job ${plan.jobId} to ${plan.distributionList.length} target(s)?`));
-        if (!ok) {
-          out(o.json, `not approved: nothing was changed for job ${plan.jobId}`);
-          result.push({ ...plan, state: plan.state === 'pending' && !data && client ? 'pending' : plan.state });
-          continue;
-        }
-        let approved: Plan;
-        let followable = !!client;
+        let plans: Plan[];
+        let skipped: { jobId: string; reason: string }[];
+        let local: ReturnType<typeof localPlans> | undefined;
         if (data) {
-          try {
-            if (!client) throw new HttpError(0, 'ECONNREFUSED', 'relay not running');
-            ({ plan: approved } = await client.post('admin/v1/redistribute/submit', { plan, approvedBy: o.by }));
-          } catch (e) {
-            if (!(e instanceof HttpError) || e.status !== 0) throw e;
-            // The relay is down: the record goes straight into its job log, and it runs at the relay's next start.
-            const st = replay(plan.jobId, local!.log.read(plan.jobId))!;
-            const cmd = commandFromPlan(st, plan, o.by);
-            approved = { ...plan, state: 'approved', approvedBy: o.by, commandId: cmd.commandId };
-            local!.log.append(plan.jobId, { type: 'plan', at: new Date().toISOString(), plan: approved }, { type: 'redistribution', at: new Date().toISOString(), command: cmd, planId: plan.planId, approvedBy: o.by });
-            out(o.json, `the relay is not running: command ${cmd.commandId} is in the job log and runs when the relay starts`);
-            followable = false;
-          }
-        } else ({ plan: approved } = await client!.post(`admin/v1/redistribute/plans/${encodeURIComponent(plan.planId)}/approve`, { by: o.by }));
-        out(o.json, `approved by ${o.by}: command ${approved.commandId} repeats ${approved.repeats}`);
-        if (followable) {
-          const end = await follow(client!, plan.jobId, Number(o.timeout) * 1000, o.json);
-          out(o.json, `job ${plan.jobId}: ${end}`);
-          if (end !== 'complete') failed = true;
-          const now = (await client!.get<{ plans: Plan[] }>('admin/v1/redistribute/plans')).plans.find((p) => p.planId === approved.planId);
-          approved = now ?? approved;
+          if (!existsSync(join(data, 'jobs'))) throw new CliError(`${data} holds no job log (no jobs/ folder)`);
+          local = localPlans(data, info?.id ?? 'relay', o.job);
+          ({ plans, skipped } = local);
+        } else ({ plans, skipped } = await client!.post('admin/v1/redistribute/plans', { jobId: o.job }));
+
+        for (const s of skipped) out(o.json, `job ${s.jobId}: ${s.reason}`);
+        if (!plans.length) {
+          out(o.json, 'nothing to redistribute');
+          if (o.json) process.stdout.write(JSON.stringify({ plans: [], skipped }, null, 2) + '\n');
+          return 0;
         }
-        result.push(approved);
-      }
-      if (o.json) process.stdout.write(JSON.stringify({ plans: result.map((p) => ({ planId: p.planId, jobId: p.jobId, relayId: p.relayId, repeats: p.repeats, distributionList: p.distributionList, packages: p.packages, state: p.state, commandId: p.commandId, bytesToSend: p.bytesToSend })), skipped }, null, 2) + '\n');
-      return failed ? 1 : 0;
-    }));
+        const result: Plan[] = [];
+        let failed = false;
+        for (const plan of plans) {
+          out(o.json, describePlan(plan));
+          if (o.dryRun) {
+            result.push(plan);
+            continue;
+          }
+          const ok =
+            o.yes || (await ask(`Redistribute job ${plan.jobId} to ${plan.distributionList.length} target(s)?`));
+          if (!ok) {
+            out(o.json, `not approved: nothing was changed for job ${plan.jobId}`);
+            result.push({ ...plan, state: plan.state === 'pending' && !data && client ? 'pending' : plan.state });
+            continue;
+          }
+          let approved: Plan;
+          let followable = !!client;
+          if (data) {
+            try {
+              if (!client) throw new HttpError(0, 'ECONNREFUSED', 'relay not running');
+              ({ plan: approved } = await client.post('admin/v1/redistribute/submit', { plan, approvedBy: o.by }));
+            } catch (e) {
+              if (!(e instanceof HttpError) || e.status !== 0) throw e;
+              // The relay is down: the record goes straight into its job log, and it runs at the relay's next start.
+              const st = replay(plan.jobId, local!.log.read(plan.jobId))!;
+              const cmd = commandFromPlan(st, plan, o.by);
+              approved = { ...plan, state: 'approved', approvedBy: o.by, commandId: cmd.commandId };
+              local!.log.append(
+                plan.jobId,
+                { type: 'plan', at: new Date().toISOString(), plan: approved },
+                {
+                  type: 'redistribution',
+                  at: new Date().toISOString(),
+                  command: cmd,
+                  planId: plan.planId,
+                  approvedBy: o.by,
+                },
+              );
+              out(
+                o.json,
+                `the relay is not running: command ${cmd.commandId} is in the job log and runs when the relay starts`,
+              );
+              followable = false;
+            }
+          } else
+            ({ plan: approved } = await client!.post(
+              `admin/v1/redistribute/plans/${encodeURIComponent(plan.planId)}/approve`,
+              { by: o.by },
+            ));
+          out(o.json, `approved by ${o.by}: command ${approved.commandId} repeats ${approved.repeats}`);
+          if (followable) {
+            const end = await follow(client!, plan.jobId, Number(o.timeout) * 1000, o.json);
+            out(o.json, `job ${plan.jobId}: ${end}`);
+            if (end !== 'complete') failed = true;
+            const now = (await client!.get<{ plans: Plan[] }>('admin/v1/redistribute/plans')).plans.find(
+              (p) => p.planId === approved.planId,
+            );
+            approved = now ?? approved;
+          }
+          result.push(approved);
+        }
+        if (o.json)
+          process.stdout.write(
+            JSON.stringify(
+              {
+                plans: result.map((p) => ({
+                  planId: p.planId,
+                  jobId: p.jobId,
+                  relayId: p.relayId,
+                  repeats: p.repeats,
+                  distributionList: p.distributionList,
+                  packages: p.packages,
+                  state: p.state,
+                  commandId: p.commandId,
+                  bytesToSend: p.bytesToSend,
+                })),
+                skipped,
+              },
+              null,
+              2,
+            ) + '\n',
+          );
+        return failed ? 1 : 0;
+      }),
+    );
 }

@@ -10,12 +10,24 @@ export function needsRedistribution(st: JobLogState) {
   return st.phase === 'failed' && st.original.distributionList.some((d) => st.targets.get(d)?.state !== 'installed');
 }
 
-export function buildPlan(st: JobLogState, relayId: string, depotHas: (digest: string) => boolean, now = new Date()): PlanResult {
-  if (st.phase === 'complete') return { ok: false, jobId: st.jobId, reason: 'every target is installed; nothing to redistribute' };
-  if (st.phase !== 'failed') return { ok: false, jobId: st.jobId, reason: `the job is still ${st.phase}; wait for it to end (or for its deadline)` };
+export function buildPlan(
+  st: JobLogState,
+  relayId: string,
+  depotHas: (digest: string) => boolean,
+  now = new Date(),
+): PlanResult {
+  if (st.phase === 'complete')
+    return { ok: false, jobId: st.jobId, reason: 'every target is installed; nothing to redistribute' };
+  if (st.phase !== 'failed')
+    return {
+      ok: false,
+      jobId: st.jobId,
+      reason: `the job is still ${st.phase}; wait for it to end (or for its deadline)`,
+    };
   const installed = st.original.distributionList.filter((d) => st.targets.get(d)?.state === 'installed');
   const missing = st.original.distributionList.filter((d) => st.targets.get(d)?.state !== 'installed');
-  if (!missing.length) return { ok: false, jobId: st.jobId, reason: 'every target is installed; nothing to redistribute' };
+  if (!missing.length)
+    return { ok: false, jobId: st.jobId, reason: 'every target is installed; nothing to redistribute' };
   const bytesPerTarget = st.current.packages.reduce((n, p) => n + p.size, 0);
   const bytesInDepot = st.current.packages.filter((p) => depotHas(p.digest)).reduce((n, p) => n + p.size, 0);
   return {
@@ -44,7 +56,8 @@ export function commandFromPlan(st: JobLogState, plan: Plan, approvedBy: string)
   const deadline = st.original.params.deadline;
   // A relative deadline counts again from now; an absolute one that has passed would fail at once, so it gets an hour.
   const params = { ...plan.params };
-  if (deadline && !/^\d+(s|m|h)$/.test(String(deadline)) && Date.parse(String(deadline)) <= now.getTime()) params.deadline = '1h';
+  if (deadline && !/^\d+(s|m|h)$/.test(String(deadline)) && Date.parse(String(deadline)) <= now.getTime())
+    params.deadline = '1h';
   return {
     commandId: newId('r'),
     seq: st.original.seq,
@@ -74,7 +87,13 @@ export function describePlan(p: Plan): string {
     `Plan ${p.planId} for job ${p.jobId} on relay ${p.relayId} (${p.state})`,
     `  repeats command   ${p.repeats}`,
     `  packages          ${p.packages.map((x) => `${x.name}@${x.version} (${formatBytes(x.size)})`).join(', ')}`,
-    `  parameters        ${Object.keys(p.params).length ? Object.entries(p.params).map(([k, v]) => `${k}=${v}`).join(' ') : '(none)'}`,
+    `  parameters        ${
+      Object.keys(p.params).length
+        ? Object.entries(p.params)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')
+        : '(none)'
+    }`,
     `  recipients (${p.distributionList.length})    ${p.distributionList.join(', ')}`,
     `  against original  ${p.original.distributionList.length} target(s); ${removed.length} already installed and left out${removed.length ? `: ${removed.join(', ')}` : ''}`,
     `  bytes to send     ${formatBytes(p.bytesToSend)} (${formatBytes(p.bytesInDepot)} of content already verified in the depot, not fetched again)`,

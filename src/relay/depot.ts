@@ -7,12 +7,16 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Faults } from '../common/faults.ts';
-import { verifyPackage } from '../protocol/crypto.ts';
 import type { Client } from '../protocol/client.ts';
+import { verifyPackage } from '../protocol/crypto.ts';
 import type { PackageRef } from '../protocol/types.ts';
 
 export class ContentError extends Error {
-  constructor(readonly failureType: string, message: string, readonly retryable = false) {
+  constructor(
+    readonly failureType: string,
+    message: string,
+    readonly retryable = false,
+  ) {
     super(message);
   }
 }
@@ -23,15 +27,36 @@ export function failureTypeOf(e: unknown): ContentError {
   const err = e as NodeJS.ErrnoException & { status?: number };
   const code = err.code ?? '';
   if (code === 'ENOSPC' || code === 'EDQUOT') return new ContentError('DISK_FULL', err.message);
-  if (['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'UND_ERR_SOCKET', 'TimeoutError', 'ABORT_ERR', 'UND_ERR_CONNECT_TIMEOUT'].includes(code) || err.name === 'TimeoutError' || err.status === 0 || (err.status ?? 0) >= 500)
+  if (
+    [
+      'ECONNRESET',
+      'ECONNREFUSED',
+      'ETIMEDOUT',
+      'EPIPE',
+      'UND_ERR_SOCKET',
+      'TimeoutError',
+      'ABORT_ERR',
+      'UND_ERR_CONNECT_TIMEOUT',
+    ].includes(code) ||
+    err.name === 'TimeoutError' ||
+    err.status === 0 ||
+    (err.status ?? 0) >= 500
+  )
     return new ContentError('UNREACHABLE', err.message, true);
   return new ContentError('FETCH_FAILED', err.message);
 }
 
-export interface FetchOptions { rateLimitKBps?: number; signal?: AbortSignal; onStart?: (from: number) => void }
+export interface FetchOptions {
+  rateLimitKBps?: number;
+  signal?: AbortSignal;
+  onStart?: (from: number) => void;
+}
 
 export class Depot {
-  constructor(private readonly dataDir: string, private readonly faults: Faults) {}
+  constructor(
+    private readonly dataDir: string,
+    private readonly faults: Faults,
+  ) {}
 
   path(digest: string) {
     const hex = digest.replace(/^sha256:/, '');
@@ -61,16 +86,27 @@ export class Depot {
   fetch(pkg: PackageRef, upstream: Client, contentPath: string, publicKey: string, opts: FetchOptions = {}) {
     const running = this.inFlight.get(pkg.digest);
     if (running) return running.then(() => ({ fetched: 0, from: pkg.size }));
-    const p = this.fetchOnce(pkg, upstream, contentPath, publicKey, opts).finally(() => this.inFlight.delete(pkg.digest));
+    const p = this.fetchOnce(pkg, upstream, contentPath, publicKey, opts).finally(() =>
+      this.inFlight.delete(pkg.digest),
+    );
     this.inFlight.set(pkg.digest, p);
     return p;
   }
 
-  private async fetchOnce(pkg: PackageRef, upstream: Client, contentPath: string, publicKey: string, opts: FetchOptions) {
+  private async fetchOnce(
+    pkg: PackageRef,
+    upstream: Client,
+    contentPath: string,
+    publicKey: string,
+    opts: FetchOptions,
+  ) {
     const final = this.path(pkg.digest);
     if (existsSync(final)) return { fetched: 0, from: pkg.size };
     if (!verifyPackage(publicKey, pkg, pkg.signature))
-      throw new ContentError('SIGNATURE_INVALID', `${pkg.name}@${pkg.version}: the signature does not verify with the master's key; refusing it`);
+      throw new ContentError(
+        'SIGNATURE_INVALID',
+        `${pkg.name}@${pkg.version}: the signature does not verify with the master's key; refusing it`,
+      );
     const part = final + '.part';
     await mkdir(dirname(final), { recursive: true });
     const hash = createHash('sha256');
@@ -80,12 +116,21 @@ export class Depot {
       from = 0;
     }
     // Resume: the bytes already on disk are part of the digest.
-    if (from > 0) await pipeline(createReadStream(part, { end: from - 1 }), new Writable({ write: (c, _e, cb) => (hash.update(c), cb()) }));
+    if (from > 0)
+      await pipeline(
+        createReadStream(part, { end: from - 1 }),
+        new Writable({ write: (c, _e, cb) => (hash.update(c), cb()) }),
+      );
     opts.onStart?.(from);
     if (from < pkg.size) {
       this.faults.throwIf('relay.upstream.fetch');
-      const res = await upstream.raw('GET', contentPath, { headers: from ? { range: `bytes=${from}-` } : {}, signal: opts.signal, timeoutMs: 3_600_000 });
-      if (from > 0 && res.status !== 206) throw new ContentError('FETCH_FAILED', `upstream ignored the Range request (status ${res.status})`);
+      const res = await upstream.raw('GET', contentPath, {
+        headers: from ? { range: `bytes=${from}-` } : {},
+        signal: opts.signal,
+        timeoutMs: 3_600_000,
+      });
+      if (from > 0 && res.status !== 206)
+        throw new ContentError('FETCH_FAILED', `upstream ignored the Range request (status ${res.status})`);
       const faults = this.faults;
       const started = Date.now();
       let received = 0;
@@ -106,13 +151,21 @@ export class Depot {
           }
         },
       });
-      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), meter, createWriteStream(part, { flags: 'a' }), { signal: opts.signal });
+      await pipeline(
+        Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+        meter,
+        createWriteStream(part, { flags: 'a' }),
+        { signal: opts.signal },
+      );
     }
     const got = `sha256:${hash.digest('hex')}`;
     const size = (await stat(part)).size;
     if (got !== pkg.digest || size !== pkg.size) {
       await rm(part, { force: true });
-      throw new ContentError('DIGEST_MISMATCH', `${pkg.name}@${pkg.version}: digest mismatch: expected ${pkg.digest} (${pkg.size} bytes), got ${got} (${size} bytes); the content was refused`);
+      throw new ContentError(
+        'DIGEST_MISMATCH',
+        `${pkg.name}@${pkg.version}: digest mismatch: expected ${pkg.digest} (${pkg.size} bytes), got ${got} (${size} bytes); the content was refused`,
+      );
     }
     await rename(part, final);
     return { fetched: pkg.size - from, from };

@@ -6,7 +6,16 @@ import type { DistributionCommand, Plan, TargetState } from '../protocol/types.t
 export type JobLogRecord =
   | { type: 'command'; at: string; command: DistributionCommand }
   | { type: 'fetch'; at: string; event: 'started' | 'verified'; digest: string; bytes: number; from?: number }
-  | { type: 'target'; at: string; deviceId: string; state: TargetState; attempt: number; commandId: string; failureType?: string; error?: string }
+  | {
+      type: 'target';
+      at: string;
+      deviceId: string;
+      state: TargetState;
+      attempt: number;
+      commandId: string;
+      failureType?: string;
+      error?: string;
+    }
   | { type: 'failed'; at: string; commandId: string; failureType: string; message: string }
   | { type: 'plan'; at: string; plan: Plan }
   | { type: 'redistribution'; at: string; command: DistributionCommand; planId: string; approvedBy: string }
@@ -14,7 +23,10 @@ export type JobLogRecord =
 
 export class JobLog {
   readonly dir: string;
-  constructor(dataDir: string, private readonly faults?: { throwIf(point: string): void }) {
+  constructor(
+    dataDir: string,
+    private readonly faults?: { throwIf(point: string): void },
+  ) {
     this.dir = join(dataDir, 'jobs');
     mkdirSync(this.dir, { recursive: true });
   }
@@ -55,11 +67,20 @@ export class JobLog {
   }
 
   jobIds(): string[] {
-    return readdirSync(this.dir).filter((f) => f.endsWith('.jsonl')).map((f) => f.slice(0, -6)).sort();
+    return readdirSync(this.dir)
+      .filter((f) => f.endsWith('.jsonl'))
+      .map((f) => f.slice(0, -6))
+      .sort();
   }
 }
 
-export interface TargetStatus { state: TargetState; attempt: number; failureType?: string; error?: string; at: string }
+export interface TargetStatus {
+  state: TargetState;
+  attempt: number;
+  failureType?: string;
+  error?: string;
+  at: string;
+}
 export type JobPhase = 'received' | 'fetching' | 'distributing' | 'complete' | 'failed';
 
 /** What the log says now: the command in force, the first one, every target's last state. */
@@ -80,7 +101,16 @@ export function replay(jobId: string, records: JobLogRecord[]): JobLogState | un
   for (const r of records) {
     if (r.type === 'command') {
       if (st) continue; // the master's command is the first record; later copies are retries of the ack
-      st = { jobId, original: r.command, current: r.command, targets: new Map(), verified: new Set(), phase: 'received', plans: new Map(), redistributions: [] };
+      st = {
+        jobId,
+        original: r.command,
+        current: r.command,
+        targets: new Map(),
+        verified: new Set(),
+        phase: 'received',
+        plans: new Map(),
+        redistributions: [],
+      };
       for (const d of r.command.distributionList) st.targets.set(d, { state: 'pending', attempt: 0, at: r.at });
       continue;
     }
@@ -91,7 +121,13 @@ export function replay(jobId: string, records: JobLogRecord[]): JobLogState | un
         if (st.phase === 'received') st.phase = 'fetching';
         break;
       case 'target':
-        st.targets.set(r.deviceId, { state: r.state, attempt: r.attempt, failureType: r.failureType, error: r.error, at: r.at });
+        st.targets.set(r.deviceId, {
+          state: r.state,
+          attempt: r.attempt,
+          failureType: r.failureType,
+          error: r.error,
+          at: r.at,
+        });
         if (st.phase === 'received' || st.phase === 'fetching') st.phase = 'distributing';
         break;
       case 'failed':
@@ -108,7 +144,13 @@ export function replay(jobId: string, records: JobLogRecord[]): JobLogState | un
         st.phase = 'received';
         st.failure = undefined;
         for (const d of r.command.distributionList) st.targets.set(d, { state: 'pending', attempt: 0, at: r.at });
-        st.redistributions.push({ commandId: r.command.commandId, planId: r.planId, approvedBy: r.approvedBy, at: r.at, repeats: r.command.repeats });
+        st.redistributions.push({
+          commandId: r.command.commandId,
+          planId: r.planId,
+          approvedBy: r.approvedBy,
+          at: r.at,
+          repeats: r.command.repeats,
+        });
         break;
       case 'complete':
         if (r.commandId === st.current.commandId) st.phase = 'complete';

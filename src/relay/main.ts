@@ -3,14 +3,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Registry, Gauge } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
 import { createHttpServer, listen, onShutdown, requireToken } from '../common/server.ts';
 import { Client } from '../protocol/client.ts';
-import type { PackageRef } from '../protocol/types.ts';
 import { newToken } from '../protocol/crypto.ts';
+import type { PackageRef } from '../protocol/types.ts';
 import { Depot } from './depot.ts';
 import { JobLog } from './joblog.ts';
 import { DistributionManager } from './manager.ts';
@@ -18,7 +18,16 @@ import { Redistributor } from './redistributor.ts';
 import { Reporter } from './reporter.ts';
 import { relayRoutes } from './routes.ts';
 
-export interface RelayOptions { master: string; id: string; token: string; data: string; listen: string; upstream?: string; allowFaults?: boolean; heartbeatMs?: number }
+export interface RelayOptions {
+  master: string;
+  id: string;
+  token: string;
+  data: string;
+  listen: string;
+  upstream?: string;
+  allowFaults?: boolean;
+  heartbeatMs?: number;
+}
 
 export async function runRelay(opts: RelayOptions) {
   const data = resolve(opts.data);
@@ -36,7 +45,10 @@ export async function runRelay(opts: RelayOptions) {
   const refreshDevices = async () => {
     if (Date.now() - lastRefresh < 1000) return;
     lastRefresh = Date.now();
-    const r = await master.get<{ publicKey: string; devices: { id: string; kind: string; tokenHash: string | null }[] }>('api/v1/relay/enroll');
+    const r = await master.get<{
+      publicKey: string;
+      devices: { id: string; kind: string; tokenHash: string | null }[];
+    }>('api/v1/relay/enroll');
     devices = new Map(r.devices.filter((x) => x.tokenHash).map((x) => [x.tokenHash!, { id: x.id, kind: x.kind }]));
     if (r.publicKey !== publicKey) {
       publicKey = r.publicKey;
@@ -50,7 +62,7 @@ export async function runRelay(opts: RelayOptions) {
     } catch (e) {
       const err = e as { status?: number; message: string };
       if (err.status === 401 || err.status === 403) {
-        log.fatal({ err: err.message }, 'the master refused this relay\'s token');
+        log.fatal({ err: err.message }, "the master refused this relay's token");
         process.stderr.write(`fanout relay: the master refused the token for ${opts.id}: ${err.message}\n`);
         process.exit(2);
       }
@@ -76,21 +88,47 @@ export async function runRelay(opts: RelayOptions) {
       ? `content/${pkg.digest}?${new URLSearchParams({ name: pkg.name, version: pkg.version, size: String(pkg.size), signature: pkg.signature })}`
       : `api/v1/blobs/${pkg.digest}`;
   const manager = new DistributionManager({
-    relayId: opts.id, log, jobLog, depot, reporter, upstream,
+    relayId: opts.id,
+    log,
+    jobLog,
+    depot,
+    reporter,
+    upstream,
     contentPath,
     publicKey: () => publicKey,
   });
   const redistributor = new Redistributor(opts.id, manager, depot, async () =>
     (await master.get<{ jobId: string }[]>('api/v1/relay/failed', { timeoutMs: 5000 })).map((f) => f.jobId),
   );
-  new Gauge({ name: 'fanout_relay_jobs', help: 'Jobs in the job log by state', labelNames: ['state'], registers: [registry], collect() {
-    this.reset();
-    for (const st of manager.all()) this.inc({ state: st.phase });
-  } });
+  new Gauge({
+    name: 'fanout_relay_jobs',
+    help: 'Jobs in the job log by state',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const st of manager.all()) this.inc({ state: st.phase });
+    },
+  });
   manager.resumeAll();
 
-  const app = createHttpServer({ logger: log, registry, faults, adminAuth: requireToken(adminToken, `relay ${opts.id}'s admin token (DATA/admin.token)`) });
-  relayRoutes(app, { relayId: opts.id, adminToken, devices: () => devices, refreshDevices: () => refreshDevices().catch(() => undefined), manager, depot, redistributor, publicKey: () => publicKey, pullThrough: (pkg) => depot.fetch(pkg, upstream, contentPath(pkg), publicKey) });
+  const app = createHttpServer({
+    logger: log,
+    registry,
+    faults,
+    adminAuth: requireToken(adminToken, `relay ${opts.id}'s admin token (DATA/admin.token)`),
+  });
+  relayRoutes(app, {
+    relayId: opts.id,
+    adminToken,
+    devices: () => devices,
+    refreshDevices: () => refreshDevices().catch(() => undefined),
+    manager,
+    depot,
+    redistributor,
+    publicKey: () => publicKey,
+    pullThrough: (pkg) => depot.fetch(pkg, upstream, contentPath(pkg), publicKey),
+  });
   const url = await listen(app, opts.listen);
   await writeFile(join(data, 'relay.json'), JSON.stringify({ id: opts.id, url, pid: process.pid }) + '\n');
 
@@ -109,7 +147,10 @@ export async function runRelay(opts: RelayOptions) {
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        const { commands } = await master.get<{ commands: import('../protocol/types.ts').DistributionCommand[] }>(`api/v1/relay/commands?after=${after}&wait=20`, { timeoutMs: 30_000, signal: stopping.signal });
+        const { commands } = await master.get<{ commands: import('../protocol/types.ts').DistributionCommand[] }>(
+          `api/v1/relay/commands?after=${after}&wait=20`,
+          { timeoutMs: 30_000, signal: stopping.signal },
+        );
         for (const cmd of commands) {
           if (cmd.kind === 'cancel') manager.cancel(cmd.jobId);
           else manager.accept(cmd); // on disk (fsync) before the ack below
@@ -121,7 +162,9 @@ export async function runRelay(opts: RelayOptions) {
       } catch (e) {
         if (stopping.signal.aborted) break;
         if (failures++ === 0) log.warn({ err: (e as Error).message }, 'upstream offline; will keep trying');
-        await sleep(Math.min(10_000, 500 * 2 ** Math.min(failures, 5)), undefined, { signal: stopping.signal }).catch(() => undefined);
+        await sleep(Math.min(10_000, 500 * 2 ** Math.min(failures, 5)), undefined, { signal: stopping.signal }).catch(
+          () => undefined,
+        );
       }
     }
   };

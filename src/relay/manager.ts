@@ -3,8 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../common/log.ts';
 import type { Client } from '../protocol/client.ts';
 import type { Assignment, DistributionCommand, PackageRef, Plan, TargetState } from '../protocol/types.ts';
-import { ContentError, failureTypeOf, type Depot } from './depot.ts';
-import { JobLog, replay, type JobLogRecord, type JobLogState } from './joblog.ts';
+import { ContentError, type Depot, failureTypeOf } from './depot.ts';
+import { type JobLog, type JobLogRecord, type JobLogState, replay } from './joblog.ts';
 import type { Reporter } from './reporter.ts';
 
 export interface ManagerDeps {
@@ -83,7 +83,10 @@ export class DistributionManager {
       this.backlogTimer ??= setInterval(() => this.flushBacklog(), 1000);
       if (first) {
         const ce = failureTypeOf(e);
-        this.d.log.error({ jobId: st.jobId, err: ce.message }, 'job log write refused; records kept until the disk takes them');
+        this.d.log.error(
+          { jobId: st.jobId, err: ce.message },
+          'job log write refused; records kept until the disk takes them',
+        );
         this.failJob(st, ce.failureType, `job log write failed: ${ce.message}`);
       }
       return false;
@@ -142,7 +145,10 @@ export class DistributionManager {
     // Deadline: whatever has not installed by then ends as failed, definitely.
     const left = deadlineOf(cmd) - Date.now();
     clearTimeout(this.deadlines.get(jobId));
-    this.deadlines.set(jobId, setTimeout(() => this.onDeadline(jobId, cmd.commandId), Math.max(0, Math.min(left, 2 ** 31 - 1))));
+    this.deadlines.set(
+      jobId,
+      setTimeout(() => this.onDeadline(jobId, cmd.commandId), Math.max(0, Math.min(left, 2 ** 31 - 1))),
+    );
 
     this.setPhase(st, 'fetching');
     for (const pkg of cmd.packages) {
@@ -153,16 +159,34 @@ export class DistributionManager {
           const r = await this.d.depot.fetch(pkg, this.d.upstream, this.d.contentPath(pkg), this.d.publicKey(), {
             rateLimitKBps: cmd.params.rateLimitKBps,
             signal: ac.signal,
-            onStart: (from) => this.write(st, { type: 'fetch', at: new Date().toISOString(), event: 'started', digest: pkg.digest, bytes: 0, from }),
+            onStart: (from) =>
+              this.write(st, {
+                type: 'fetch',
+                at: new Date().toISOString(),
+                event: 'started',
+                digest: pkg.digest,
+                bytes: 0,
+                from,
+              }),
           });
-          this.write(st, { type: 'fetch', at: new Date().toISOString(), event: 'verified', digest: pkg.digest, bytes: r.fetched, from: r.from });
+          this.write(st, {
+            type: 'fetch',
+            at: new Date().toISOString(),
+            event: 'verified',
+            digest: pkg.digest,
+            bytes: r.fetched,
+            from: r.from,
+          });
           st.verified.add(pkg.digest);
           break;
         } catch (e) {
           if (ac.signal.aborted) return;
           const ce = failureTypeOf(e);
           if (ce.retryable && attempt++ < UPSTREAM_RETRIES) {
-            this.d.log.warn({ jobId, digest: pkg.digest, attempt, err: ce.message }, 'upstream fetch failed; resuming after a pause');
+            this.d.log.warn(
+              { jobId, digest: pkg.digest, attempt, err: ce.message },
+              'upstream fetch failed; resuming after a pause',
+            );
             await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
             continue;
           }
@@ -186,13 +210,34 @@ export class DistributionManager {
 
   private setPhase(st: JobLogState, phase: JobLogState['phase']) {
     st.phase = phase;
-    this.d.reporter.job({ jobId: st.jobId, state: phase, failureType: st.failure?.failureType, error: st.failure?.message });
+    this.d.reporter.job({
+      jobId: st.jobId,
+      state: phase,
+      failureType: st.failure?.failureType,
+      error: st.failure?.message,
+    });
     this.events.emit('changed', st.jobId);
   }
 
-  private setTarget(st: JobLogState, deviceId: string, state: TargetState, attempt: number, failureType?: string, error?: string) {
+  private setTarget(
+    st: JobLogState,
+    deviceId: string,
+    state: TargetState,
+    attempt: number,
+    failureType?: string,
+    error?: string,
+  ) {
     const at = new Date().toISOString();
-    const written = this.write(st, { type: 'target', at, deviceId, state, attempt, commandId: st.current.commandId, failureType, error });
+    const written = this.write(st, {
+      type: 'target',
+      at,
+      deviceId,
+      state,
+      attempt,
+      commandId: st.current.commandId,
+      failureType,
+      error,
+    });
     // Not on disk and the job failed meanwhile: the failure's records stand instead.
     if (!written && state !== 'failed') return;
     st.targets.set(deviceId, { state, attempt, failureType, error, at });
@@ -209,7 +254,8 @@ export class DistributionManager {
     st.failure = { failureType, message };
     for (const deviceId of st.current.distributionList) {
       const t = st.targets.get(deviceId)!;
-      if (t.state !== 'installed' && t.state !== 'failed') this.setTarget(st, deviceId, 'failed', t.attempt, failureType, message);
+      if (t.state !== 'installed' && t.state !== 'failed')
+        this.setTarget(st, deviceId, 'failed', t.attempt, failureType, message);
     }
     this.setPhase(st, 'failed');
     this.finish(st);
@@ -220,15 +266,21 @@ export class DistributionManager {
   private raiseFailureAlert(st: JobLogState) {
     if (!st.failure) return;
     this.d.reporter.alert({
-      source: this.d.relayId, alertId: `${st.jobId}/${st.current.commandId}/failed`, deviceId: this.d.relayId,
-      failureType: st.failure.failureType, jobId: st.jobId, relayId: this.d.relayId, message: st.failure.message,
+      source: this.d.relayId,
+      alertId: `${st.jobId}/${st.current.commandId}/failed`,
+      deviceId: this.d.relayId,
+      failureType: st.failure.failureType,
+      jobId: st.jobId,
+      relayId: this.d.relayId,
+      message: st.failure.message,
     });
   }
 
   private finish(st: JobLogState) {
     // The plan that started this command ends with it.
     for (const p of st.plans.values())
-      if (p.commandId === st.current.commandId && (p.state === 'running' || p.state === 'approved')) this.recordPlan({ ...p, state: st.phase === 'complete' ? 'complete' : 'failed' });
+      if (p.commandId === st.current.commandId && (p.state === 'running' || p.state === 'approved'))
+        this.recordPlan({ ...p, state: st.phase === 'complete' ? 'complete' : 'failed' });
     clearTimeout(this.deadlines.get(st.jobId));
     this.deadlines.delete(st.jobId);
     this.aborts.delete(st.jobId);
@@ -252,8 +304,17 @@ export class DistributionManager {
     if (!st || st.current.commandId !== commandId || st.phase === 'complete' || st.phase === 'failed') return;
     this.aborts.get(jobId)?.abort();
     const open = st.current.distributionList.filter((d) => !['installed', 'failed'].includes(st.targets.get(d)!.state));
-    if (st.phase !== 'distributing') return this.failJob(st, 'DEADLINE', `deadline passed before the content was in the depot`);
-    for (const d of open) this.setTarget(st, d, 'failed', st.targets.get(d)!.attempt, 'DEADLINE', 'deadline passed before the target installed');
+    if (st.phase !== 'distributing')
+      return this.failJob(st, 'DEADLINE', `deadline passed before the content was in the depot`);
+    for (const d of open)
+      this.setTarget(
+        st,
+        d,
+        'failed',
+        st.targets.get(d)!.attempt,
+        'DEADLINE',
+        'deadline passed before the target installed',
+      );
     this.checkEnd(st);
   }
 
@@ -264,17 +325,29 @@ export class DistributionManager {
       if (st.phase !== 'distributing' || !st.current.distributionList.includes(deviceId)) continue;
       const t = st.targets.get(deviceId)!;
       if (t.state === 'installed' || t.state === 'failed') continue;
-      out.push({ assignmentId: `${st.current.commandId}/${deviceId}/${t.attempt}`, jobId: st.jobId, commandId: st.current.commandId, attempt: t.attempt, packages: st.current.packages, params: st.current.params });
+      out.push({
+        assignmentId: `${st.current.commandId}/${deviceId}/${t.attempt}`,
+        jobId: st.jobId,
+        commandId: st.current.commandId,
+        attempt: t.attempt,
+        packages: st.current.packages,
+        params: st.current.params,
+      });
     }
     return out;
   }
 
   /** An agent's report about its own target. */
-  agentReport(deviceId: string, r: { jobId: string; commandId: string; state: TargetState; attempt?: number; failureType?: string; error?: string }) {
+  agentReport(
+    deviceId: string,
+    r: { jobId: string; commandId: string; state: TargetState; attempt?: number; failureType?: string; error?: string },
+  ) {
     const st = this.jobs.get(r.jobId);
-    if (!st || !st.current.distributionList.includes(deviceId)) return { ok: false, reason: `no assignment for ${deviceId} in job ${r.jobId}` };
+    if (!st?.current.distributionList.includes(deviceId))
+      return { ok: false, reason: `no assignment for ${deviceId} in job ${r.jobId}` };
     const t = st.targets.get(deviceId)!;
-    if (r.commandId !== st.current.commandId && r.state !== 'installed') return { ok: false, reason: 'stale report for an earlier command' };
+    if (r.commandId !== st.current.commandId && r.state !== 'installed')
+      return { ok: false, reason: 'stale report for an earlier command' };
     if (t.state === 'installed' || t.state === 'failed') return { ok: true }; // ended states stay ended
     if (r.state === 'failed') {
       const maxAttempts = Number(st.current.params.maxAttempts ?? 3);
@@ -284,8 +357,13 @@ export class DistributionManager {
         this.events.emit(`assign:${deviceId}`);
       } else {
         this.d.reporter.alert({
-          source: this.d.relayId, alertId: `${st.jobId}/${st.current.commandId}/${deviceId}/failed`, deviceId, jobId: st.jobId, relayId: this.d.relayId,
-          failureType: r.failureType ?? 'INSTALL_FAILED', message: `after ${t.attempt} attempt(s): ${r.error ?? 'failed'}`,
+          source: this.d.relayId,
+          alertId: `${st.jobId}/${st.current.commandId}/${deviceId}/failed`,
+          deviceId,
+          jobId: st.jobId,
+          relayId: this.d.relayId,
+          failureType: r.failureType ?? 'INSTALL_FAILED',
+          message: `after ${t.attempt} attempt(s): ${r.error ?? 'failed'}`,
         });
       }
     } else if (r.state !== t.state) this.setTarget(st, deviceId, r.state, t.attempt);
@@ -296,7 +374,13 @@ export class DistributionManager {
   /** An approved redistribution: recorded in the job log, then run like any command. */
   runRedistribution(plan: Plan, cmd: DistributionCommand, approvedBy: string) {
     const st = this.jobs.get(plan.jobId)!;
-    this.write(st, { type: 'redistribution', at: new Date().toISOString(), command: cmd, planId: plan.planId, approvedBy });
+    this.write(st, {
+      type: 'redistribution',
+      at: new Date().toISOString(),
+      command: cmd,
+      planId: plan.planId,
+      approvedBy,
+    });
     const fresh = replay(st.jobId, this.d.jobLog.read(st.jobId))!;
     this.jobs.set(st.jobId, fresh);
     for (const d of cmd.distributionList) this.setTarget(fresh, d, 'pending', 0);
@@ -314,8 +398,22 @@ export class DistributionManager {
   }
 
   private reportSnapshot(st: JobLogState) {
-    this.d.reporter.job({ jobId: st.jobId, state: st.phase, failureType: st.failure?.failureType, error: st.failure?.message });
-    for (const [deviceId, t] of st.targets) this.d.reporter.target({ jobId: st.jobId, deviceId, state: t.state, attempt: t.attempt, failureType: t.failureType, error: t.error, at: t.at });
+    this.d.reporter.job({
+      jobId: st.jobId,
+      state: st.phase,
+      failureType: st.failure?.failureType,
+      error: st.failure?.message,
+    });
+    for (const [deviceId, t] of st.targets)
+      this.d.reporter.target({
+        jobId: st.jobId,
+        deviceId,
+        state: t.state,
+        attempt: t.attempt,
+        failureType: t.failureType,
+        error: t.error,
+        at: t.at,
+      });
     for (const p of st.plans.values()) this.d.reporter.plan(p);
   }
 

@@ -15,7 +15,10 @@ export class Redistributor {
   ) {}
 
   list(): Plan[] {
-    return this.manager.all().flatMap((st) => [...st.plans.values()]).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return this.manager
+      .all()
+      .flatMap((st) => [...st.plans.values()])
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   /**
@@ -23,10 +26,11 @@ export class Redistributor {
    * every failed job in the log; a plan already waiting is returned, not duplicated.
    */
   async plan(jobId?: string) {
-    let jobs;
+    let jobs: ReturnType<DistributionManager['get']>[];
     if (jobId) {
       jobs = [this.manager.get(jobId)];
-      if (!jobs[0]) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', `job "${jobId}" is not in relay ${this.relayId}'s job log`);
+      if (!jobs[0])
+        throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', `job "${jobId}" is not in relay ${this.relayId}'s job log`);
     } else {
       const open = new Set(await this.openAtMaster().catch(() => []));
       jobs = this.manager.all().filter((st) => open.has(st.jobId) || needsRedistribution(st));
@@ -60,9 +64,13 @@ export class Redistributor {
 
   approve(planId: string, by: string): Plan {
     const { st, p } = this.find(planId);
-    if (p.state !== 'pending') throw new FanoutError('FANOUT_ERR_PLAN_STATE', `plan ${planId} is ${p.state}, not pending`);
+    if (p.state !== 'pending')
+      throw new FanoutError('FANOUT_ERR_PLAN_STATE', `plan ${planId} is ${p.state}, not pending`);
     if (p.repeats !== st.current.commandId || st.phase !== 'failed')
-      throw new FanoutError('FANOUT_ERR_PLAN_STATE', `plan ${planId} is out of date: job ${st.jobId} is ${st.phase} under command ${st.current.commandId}; ask for a new plan`);
+      throw new FanoutError(
+        'FANOUT_ERR_PLAN_STATE',
+        `plan ${planId} is out of date: job ${st.jobId} is ${st.phase} under command ${st.current.commandId}; ask for a new plan`,
+      );
     const cmd = commandFromPlan(st, p, by);
     const approved: Plan = { ...p, state: 'running', approvedBy: by, commandId: cmd.commandId };
     this.manager.recordPlan(approved);
@@ -72,7 +80,8 @@ export class Redistributor {
 
   reject(planId: string, by: string): Plan {
     const { p } = this.find(planId);
-    if (p.state !== 'pending') throw new FanoutError('FANOUT_ERR_PLAN_STATE', `plan ${planId} is ${p.state}, not pending`);
+    if (p.state !== 'pending')
+      throw new FanoutError('FANOUT_ERR_PLAN_STATE', `plan ${planId} is ${p.state}, not pending`);
     const rejected: Plan = { ...p, state: 'rejected', approvedBy: by };
     this.manager.recordPlan(rejected);
     return rejected;
@@ -81,7 +90,8 @@ export class Redistributor {
   /** A plan built elsewhere from this relay's log: checked against the log as it is now, then approved. */
   submit(plan: Plan, by: string): Plan {
     const st = this.manager.get(plan.jobId);
-    if (!st) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', `job "${plan.jobId}" is not in relay ${this.relayId}'s job log`);
+    if (!st)
+      throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', `job "${plan.jobId}" is not in relay ${this.relayId}'s job log`);
     const fresh = buildPlan(st, this.relayId, (d) => this.depot.has(d));
     if (!fresh.ok) throw new FanoutError('FANOUT_ERR_PLAN_STATE', fresh.reason);
     if (fresh.plan.repeats !== plan.repeats || fresh.plan.distributionList.join() !== plan.distributionList.join())

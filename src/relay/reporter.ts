@@ -11,7 +11,11 @@ export class Reporter {
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
 
-  constructor(private readonly master: Client, private readonly log: Logger, private readonly intervalMs = 200) {}
+  constructor(
+    private readonly master: Client,
+    private readonly log: Logger,
+    private readonly intervalMs = 200,
+  ) {}
 
   job(j: RelayReport['jobs'][number]) {
     this.jobs.set(j.jobId, j);
@@ -39,18 +43,24 @@ export class Reporter {
   }
 
   async flush() {
-    const report: RelayReport = { jobs: [...this.jobs.values()], targets: [...this.targets.values()], plans: [...this.plans.values()] };
+    const report: RelayReport = {
+      jobs: [...this.jobs.values()],
+      targets: [...this.targets.values()],
+      plans: [...this.plans.values()],
+    };
     const alerts = this.alerts;
     this.jobs = new Map();
     this.targets = new Map();
     this.plans = new Map();
     this.alerts = [];
     try {
-      if (report.jobs.length || report.targets.length || report.plans.length) await this.master.post('api/v1/relay/reports', report);
+      if (report.jobs.length || report.targets.length || report.plans.length)
+        await this.master.post('api/v1/relay/reports', report);
     } catch (err) {
       // Put back what was not delivered, unless something newer replaced it meanwhile.
       for (const j of report.jobs) if (!this.jobs.has(j.jobId)) this.jobs.set(j.jobId, j);
-      for (const t of report.targets) if (!this.targets.has(`${t.jobId}/${t.deviceId}`)) this.targets.set(`${t.jobId}/${t.deviceId}`, t);
+      for (const t of report.targets)
+        if (!this.targets.has(`${t.jobId}/${t.deviceId}`)) this.targets.set(`${t.jobId}/${t.deviceId}`, t);
       for (const p of report.plans) if (!this.plans.has(p.planId)) this.plans.set(p.planId, p);
       this.alerts.unshift(...alerts);
       this.log.warn({ err: (err as Error).message }, 'master unreachable; reports kept for the next try');

@@ -3,9 +3,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { sendBlob } from '../common/content.ts';
 import { bearer, requireToken } from '../common/server.ts';
-import { FanoutError } from '../protocol/errors.ts';
 import { sha256Hex } from '../protocol/crypto.ts';
-import { Plan, TargetState, type PackageRef } from '../protocol/types.ts';
+import { FanoutError } from '../protocol/errors.ts';
+import { type PackageRef, Plan, TargetState } from '../protocol/types.ts';
 import type { Depot } from './depot.ts';
 import type { DistributionManager } from './manager.ts';
 import type { Redistributor } from './redistributor.ts';
@@ -24,7 +24,11 @@ export interface RelayHttpDeps {
 
 export function jobSummary(st: NonNullable<ReturnType<DistributionManager['get']>>) {
   return {
-    jobId: st.jobId, state: st.phase, failure: st.failure ?? null, commandId: st.current.commandId, kind: st.current.kind,
+    jobId: st.jobId,
+    state: st.phase,
+    failure: st.failure ?? null,
+    commandId: st.current.commandId,
+    kind: st.current.kind,
     packages: st.current.packages.map((p) => ({ name: p.name, version: p.version, digest: p.digest, size: p.size })),
     distributionList: st.current.distributionList,
     targets: st.original.distributionList.map((d) => ({ deviceId: d, ...st.targets.get(d)! })),
@@ -72,7 +76,16 @@ export function relayRoutes(app: FastifyInstance, d: RelayHttpDeps) {
   });
   app.post('/agent/v1/reports', async (req) => {
     const dev = await device(req);
-    const r = z.object({ jobId: z.string(), commandId: z.string(), state: TargetState, attempt: z.number().optional(), failureType: z.string().optional(), error: z.string().max(4000).optional() }).parse(req.body);
+    const r = z
+      .object({
+        jobId: z.string(),
+        commandId: z.string(),
+        state: TargetState,
+        attempt: z.number().optional(),
+        failureType: z.string().optional(),
+        error: z.string().max(4000).optional(),
+      })
+      .parse(req.body);
     const res = d.manager.agentReport(dev.id, r);
     if (!res.ok) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', res.reason!);
     return res;
@@ -82,12 +95,22 @@ export function relayRoutes(app: FastifyInstance, d: RelayHttpDeps) {
     const { digest } = req.params as { digest: string };
     if (!d.depot.has(digest) && who.kind === 'relay') {
       // A child relay asks for what this relay lacks: fetch it from upstream, verify it, keep it, serve it.
-      const q = z.object({ name: z.string(), version: z.string(), size: z.coerce.number().int().nonnegative(), signature: z.string() }).safeParse(req.query);
+      const q = z
+        .object({
+          name: z.string(),
+          version: z.string(),
+          size: z.coerce.number().int().nonnegative(),
+          signature: z.string(),
+        })
+        .safeParse(req.query);
       if (q.success) {
         try {
           await d.pullThrough({ ...q.data, digest });
         } catch (e) {
-          throw new FanoutError('FANOUT_ERR_RELAY_UNREACHABLE', `relay ${d.relayId} could not get ${digest} from its upstream: ${(e as Error).message}`);
+          throw new FanoutError(
+            'FANOUT_ERR_RELAY_UNREACHABLE',
+            `relay ${d.relayId} could not get ${digest} from its upstream: ${(e as Error).message}`,
+          );
         }
       }
     }
@@ -98,7 +121,11 @@ export function relayRoutes(app: FastifyInstance, d: RelayHttpDeps) {
   app.get('/admin/v1/jobs/:id', async (req) => {
     admin(req);
     const st = d.manager.get((req.params as { id: string }).id);
-    if (!st) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', `job "${(req.params as { id: string }).id}" is not in this relay's job log`);
+    if (!st)
+      throw new FanoutError(
+        'FANOUT_ERR_JOB_UNKNOWN',
+        `job "${(req.params as { id: string }).id}" is not in this relay's job log`,
+      );
     return jobSummary(st);
   });
   app.get('/admin/v1/redistribute/plans', async (req) => (admin(req), { plans: d.redistributor.list() }));

@@ -1,7 +1,16 @@
 // The data-access layer: the only place that knows which SQL driver is behind the master's database.
-import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider, type Transaction } from 'kysely';
+
 import { createHash } from 'node:crypto';
+import BetterSqlite3 from 'better-sqlite3';
+import {
+  Kysely,
+  type MigrationProvider,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type Transaction,
+} from 'kysely';
 import pg from 'pg';
 import { migrations } from './migrations.ts';
 import type { Database } from './schema.ts';
@@ -44,7 +53,9 @@ export async function openStore(url: string): Promise<Store> {
     const failed = results?.find((r) => r.status === 'Error');
     const msg = (error as Error).message;
     if (/previously executed migration .* is missing/.test(msg))
-      throw new Error(`the database has a schema newer than this Fanout (${msg}); run the newer version, or point --db elsewhere`);
+      throw new Error(
+        `the database has a schema newer than this Fanout (${msg}); run the newer version, or point --db elsewhere`,
+      );
     throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${msg}`);
   }
   const exclusive = async (tx: Transaction<Database>, name: string) => {

@@ -1,5 +1,5 @@
 // Numbered migrations: append only, never edit one that has landed.
-import { sql, type Kysely, type Migration } from 'kysely';
+import { type Kysely, type Migration, sql } from 'kysely';
 
 type Dialect = 'sqlite' | 'postgres';
 
@@ -42,7 +42,8 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           `create index outages_device on outages (device_id)`,
           `create index outages_location on outages (location)`,
           `create index targets_relay on targets (relay_id, job_id)`,
-        ]) await sql.raw(stmt).execute(db);
+        ])
+          await sql.raw(stmt).execute(db);
       },
     },
   };

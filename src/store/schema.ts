@@ -4,22 +4,127 @@ import type { Generated } from 'kysely';
 export interface Database {
   centers: { id: string; name: string; email: string };
   locations: { code: string; name: string; center: string };
-  devices: { id: string; kind: string; location: string; relay: string | null; upstream: string | null; labels: string; hostname: string | null; token_hash: string | null };
+  devices: {
+    id: string;
+    kind: string;
+    location: string;
+    relay: string | null;
+    upstream: string | null;
+    labels: string;
+    hostname: string | null;
+    token_hash: string | null;
+  };
   packages: { name: string; version: string; digest: string; size: number; signature: string; created_at: string };
   jobs: { id: string; packages: string; params: string; created_at: string; created_by: string };
-  commands: { seq: Generated<number>; command_id: string; job_id: string; relay_id: string; kind: string; body: string; issued_at: string; acked_at: string | null };
-  targets: { job_id: string; device_id: string; relay_id: string; state: string; attempt: number; failure_type: string | null; error: string | null; updated_at: string };
-  relay_jobs: { job_id: string; relay_id: string; state: string; failure_type: string | null; error: string | null; updated_at: string };
-  relays: { id: string; url: string | null; admin_token: string | null; last_heartbeat: string | null; down_since: string | null };
-  alerts: {
-    id: Generated<number>; source: string; alert_id: string; received_at: string; at: string; raw: string; format: string;
-    device_id: string | null; failure_type: string | null; location: string | null; location_reported: string | null;
-    job_id: string | null; message: string | null; outcome: string; steps: string; ticket_id: string | null; counted: number;
+  commands: {
+    seq: Generated<number>;
+    command_id: string;
+    job_id: string;
+    relay_id: string;
+    kind: string;
+    body: string;
+    issued_at: string;
+    acked_at: string | null;
   };
-  failed_distributions: { id: Generated<number>; relay_id: string; job_id: string; failure_type: string; first_seen: string; last_seen: string; alert_count: number; ticket_id: string | null; state: string };
-  tickets: { id: string; device_id: string; failure_type: string; state: string; center_id: string | null; location: string | null; alert_ids: string; jobs: string; summary: string; created_at: string; updated_at: string; mail_attempts: number; mail_error: string | null; resolve_key: string };
-  outbox: { id: Generated<number>; ticket_id: string; recipients: string; subject: string; body: string; attempts: number; next_at: string; state: string; last_error: string | null };
-  outages: { id: string; device_id: string | null; location: string | null; from_at: string; until_at: string; reason: string; created_at: string };
+  targets: {
+    job_id: string;
+    device_id: string;
+    relay_id: string;
+    state: string;
+    attempt: number;
+    failure_type: string | null;
+    error: string | null;
+    updated_at: string;
+  };
+  relay_jobs: {
+    job_id: string;
+    relay_id: string;
+    state: string;
+    failure_type: string | null;
+    error: string | null;
+    updated_at: string;
+  };
+  relays: {
+    id: string;
+    url: string | null;
+    admin_token: string | null;
+    last_heartbeat: string | null;
+    down_since: string | null;
+  };
+  alerts: {
+    id: Generated<number>;
+    source: string;
+    alert_id: string;
+    received_at: string;
+    at: string;
+    raw: string;
+    format: string;
+    device_id: string | null;
+    failure_type: string | null;
+    location: string | null;
+    location_reported: string | null;
+    job_id: string | null;
+    message: string | null;
+    outcome: string;
+    steps: string;
+    ticket_id: string | null;
+    counted: number;
+  };
+  failed_distributions: {
+    id: Generated<number>;
+    relay_id: string;
+    job_id: string;
+    failure_type: string;
+    first_seen: string;
+    last_seen: string;
+    alert_count: number;
+    ticket_id: string | null;
+    state: string;
+  };
+  tickets: {
+    id: string;
+    device_id: string;
+    failure_type: string;
+    state: string;
+    center_id: string | null;
+    location: string | null;
+    alert_ids: string;
+    jobs: string;
+    summary: string;
+    created_at: string;
+    updated_at: string;
+    mail_attempts: number;
+    mail_error: string | null;
+    resolve_key: string;
+  };
+  outbox: {
+    id: Generated<number>;
+    ticket_id: string;
+    recipients: string;
+    subject: string;
+    body: string;
+    attempts: number;
+    next_at: string;
+    state: string;
+    last_error: string | null;
+  };
+  outages: {
+    id: string;
+    device_id: string | null;
+    location: string | null;
+    from_at: string;
+    until_at: string;
+    reason: string;
+    created_at: string;
+  };
   device_overrides: { device_id: string; failure_type: string; threshold: number };
-  plans: { id: string; relay_id: string; job_id: string; body: string; state: string; created_at: string; updated_at: string };
+  plans: {
+    id: string;
+    relay_id: string;
+    job_id: string;
+    body: string;
+    state: string;
+    created_at: string;
+    updated_at: string;
+  };
 }

@@ -1,14 +1,22 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { api, AuthError, initialToken, saveToken, subscribe } from './api.ts';
-import { SignIn } from './views/SignIn.tsx';
-import { Jobs } from './views/Jobs.tsx';
+import { AuthError, api, initialToken, saveToken, subscribe } from './api.ts';
 import { Alerts } from './views/Alerts.tsx';
-import { Tickets, Failed, Mail } from './views/Tickets.tsx';
+import { Jobs } from './views/Jobs.tsx';
 import { Plans } from './views/Plans.tsx';
 import { Outages, Thresholds } from './views/Settings.tsx';
+import { SignIn } from './views/SignIn.tsx';
+import { Failed, Mail, Tickets } from './views/Tickets.tsx';
 
 export interface Snapshot {
-  jobs: any[]; alerts: any[]; failed: any[]; tickets: any[]; plans: any[]; outages: any[]; thresholds: any; outbox: any[]; relays: any[];
+  jobs: any[];
+  alerts: any[];
+  failed: any[];
+  tickets: any[];
+  plans: any[];
+  outages: any[];
+  thresholds: any;
+  outbox: any[];
+  relays: any[];
 }
 
 const TABS = ['Jobs', 'Alerts', 'Failed distributions', 'Tickets', 'Plans', 'Outages', 'Thresholds', 'Mail'] as const;
@@ -16,7 +24,9 @@ type Tab = (typeof TABS)[number];
 
 async function load(token: string): Promise<Snapshot> {
   const [jobs, alerts, failed, tickets, plans, outages, thresholds, outbox, relays] = await Promise.all(
-    ['jobs', 'alerts?limit=300', 'failed', 'tickets', 'plans', 'outages', 'thresholds', 'outbox', 'relays'].map((p) => api(token, `/api/v1/${p}`)),
+    ['jobs', 'alerts?limit=300', 'failed', 'tickets', 'plans', 'outages', 'thresholds', 'outbox', 'relays'].map((p) =>
+      api(token, `/api/v1/${p}`),
+    ),
   );
   return { jobs, alerts, failed, tickets, plans, outages, thresholds, outbox, relays };
 }
@@ -26,7 +36,11 @@ export function App() {
   const [data, setData] = useState<Snapshot | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [live, setLive] = useState(false);
-  const [tab, setTab] = useState<Tab>(() => (TABS as readonly string[]).includes(decodeURIComponent(location.hash.slice(1))) ? (decodeURIComponent(location.hash.slice(1)) as Tab) : 'Jobs');
+  const [tab, setTab] = useState<Tab>(() =>
+    (TABS as readonly string[]).includes(decodeURIComponent(location.hash.slice(1)))
+      ? (decodeURIComponent(location.hash.slice(1)) as Tab)
+      : 'Jobs',
+  );
   const loading = useRef(false);
   const again = useRef(false);
 
@@ -82,26 +96,56 @@ export function App() {
     <div className="app">
       <header>
         <h1>Fanout</h1>
-        <span className={`live ${live ? 'on' : 'off'}`} title="live updates from the master">{live ? 'live' : 'reconnecting…'}</span>
-        {data && <span className="relays">{data.relays.map((r) => <span key={r.id} className={`relay ${r.down_since ? 'down' : 'up'}`}>{r.id}</span>)}</span>}
-        <button className="link" onClick={() => (saveToken(null), setToken(null))}>Sign out</button>
+        <span className={`live ${live ? 'on' : 'off'}`} title="live updates from the master">
+          {live ? 'live' : 'reconnecting…'}
+        </span>
+        {data && (
+          <span className="relays">
+            {data.relays.map((r) => (
+              <span key={r.id} className={`relay ${r.down_since ? 'down' : 'up'}`}>
+                {r.id}
+              </span>
+            ))}
+          </span>
+        )}
+        <button type="button" className="link" onClick={() => (saveToken(null), setToken(null))}>
+          Sign out
+        </button>
       </header>
       <nav>
         {TABS.map((t) => (
-          <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? 'active' : ''} onClick={() => ((location.hash = t), setTab(t))}>
-            {t}{counts[t] ? <span className="badge">{counts[t]}</span> : null}
+          <button
+            type="button"
+            key={t}
+            role="tab"
+            aria-selected={tab === t}
+            className={tab === t ? 'active' : ''}
+            onClick={() => ((location.hash = t), setTab(t))}
+          >
+            {t}
+            {counts[t] ? <span className="badge">{counts[t]}</span> : null}
           </button>
         ))}
       </nav>
-      {error && <div className="error" role="alert">{error}</div>}
+      {error && (
+        <div className="error" role="alert">
+          {error}
+        </div>
+      )}
       <main>
-        {!data ? <p>Loading…</p> : (
+        {!data ? (
+          <p>Loading…</p>
+        ) : (
           <>
             {tab === 'Jobs' && <Jobs jobs={data.jobs} />}
             {tab === 'Alerts' && <Alerts alerts={data.alerts} />}
             {tab === 'Failed distributions' && <Failed failed={data.failed} />}
-            {tab === 'Tickets' && <Tickets tickets={data.tickets} onResolve={(id) => act(`/api/v1/tickets/${id}/resolve`)} />}
-            {tab === 'Plans' && <Plans plans={data.plans} onDecide={(id, d) => act(`/api/v1/plans/${id}/${d}`, { by: 'dashboard' })} />}
+            {tab === 'Tickets' && (
+              <Tickets tickets={data.tickets} onResolve={(id) => act(`/api/v1/tickets/${id}/resolve`)} />
+            )}
+            {tab === 'Plans' && (
+              <Plans plans={data.plans} onDecide={(id, d) => act(`/api/v1/plans/${id}/${d}`, { by: 'dashboard' })} />
+            )}
             {tab === 'Outages' && <Outages outages={data.outages} onAdd={(o) => act('/api/v1/outages', o)} />}
             {tab === 'Thresholds' && <Thresholds thresholds={data.thresholds} />}
             {tab === 'Mail' && <Mail outbox={data.outbox} />}

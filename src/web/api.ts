@@ -17,10 +17,17 @@ export const saveToken = (t: string | null) => (t ? localStorage.setItem(KEY, t)
 
 export class AuthError extends Error {}
 
-export async function api<T = any>(token: string, path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+export async function api<T = any>(
+  token: string,
+  path: string,
+  init: { method?: string; body?: unknown } = {},
+): Promise<T> {
   const res = await fetch(path, {
     method: init.method ?? 'GET',
-    headers: { authorization: `Bearer ${token}`, ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
   });
   if (res.status === 401) throw new AuthError('the master did not accept this token');

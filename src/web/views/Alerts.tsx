@@ -8,19 +8,53 @@ export function Alerts({ alerts }: { alerts: any[] }) {
     <section>
       <h2>Alerts</h2>
       <table className="alerts">
-        <thead><tr><th>#</th><th>Time</th><th>Device</th><th>Type</th><th>Location</th><th>Outcome</th><th>Ticket</th></tr></thead>
+        <thead>
+          <tr>
+            <th>#</th>
+            <th>Time</th>
+            <th>Device</th>
+            <th>Type</th>
+            <th>Location</th>
+            <th>Outcome</th>
+            <th>Ticket</th>
+          </tr>
+        </thead>
         <tbody>
           {alerts.map((a) => [
-            <tr key={a.id} className="clickable" onClick={() => setOpen(open === a.id ? null : a.id)} aria-expanded={open === a.id}>
-              <td>{a.id}</td><td>{time(a.at)}</td><td>{a.deviceId ?? '-'}</td><td>{a.failureType ?? '-'}</td>
-              <td>{a.location ?? '-'}{a.locationReported && a.locationReported !== a.location ? <small> (said “{a.locationReported}”)</small> : null}</td>
-              <td><State s={a.outcome} /></td><td>{a.ticketId ?? ''}</td>
+            <tr
+              key={a.id}
+              className="clickable"
+              onClick={() => setOpen(open === a.id ? null : a.id)}
+              aria-expanded={open === a.id}
+            >
+              <td>{a.id}</td>
+              <td>{time(a.at)}</td>
+              <td>{a.deviceId ?? '-'}</td>
+              <td>{a.failureType ?? '-'}</td>
+              <td>
+                {a.location ?? '-'}
+                {a.locationReported && a.locationReported !== a.location ? (
+                  <small> (said “{a.locationReported}”)</small>
+                ) : null}
+              </td>
+              <td>
+                <State s={a.outcome} />
+              </td>
+              <td>{a.ticketId ?? ''}</td>
             </tr>,
             open === a.id && (
-              <tr key={`${a.id}-steps`} className="steps"><td colSpan={7}>
-                {a.message && <p className="msg">{a.message}</p>}
-                <ol>{a.steps.map((s: any, i: number) => <li key={i}><b>{s.step}</b> <State s={s.outcome} /> {s.detail && <span className="detail">{s.detail}</span>}</li>)}</ol>
-              </td></tr>
+              <tr key={`${a.id}-steps`} className="steps">
+                <td colSpan={7}>
+                  {a.message && <p className="msg">{a.message}</p>}
+                  <ol>
+                    {a.steps.map((s: any) => (
+                      <li key={s.step}>
+                        <b>{s.step}</b> <State s={s.outcome} /> {s.detail && <span className="detail">{s.detail}</span>}
+                      </li>
+                    ))}
+                  </ol>
+                </td>
+              </tr>
             ),
           ])}
         </tbody>

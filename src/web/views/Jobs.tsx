@@ -7,20 +7,40 @@ const SHOWN = 40;
 /** Targets that need attention first; a large job shows the first few until asked for all. */
 function Targets({ targets }: { targets: any[] }) {
   const [all, setAll] = useState(false);
-  const sorted = [...targets].sort((a, b) => ORDER.indexOf(a.state) - ORDER.indexOf(b.state) || a.deviceId.localeCompare(b.deviceId));
+  const sorted = [...targets].sort(
+    (a, b) => ORDER.indexOf(a.state) - ORDER.indexOf(b.state) || a.deviceId.localeCompare(b.deviceId),
+  );
   const rows = all ? sorted : sorted.slice(0, SHOWN);
   return (
     <div>
-      <Table rows={rows} rowKey={(t: any) => t.deviceId} empty="no targets" cols={[
-        ['Target', (t: any) => t.deviceId], ['Relay', (t: any) => t.relayId], ['State', (t: any) => <State s={t.state} />], ['Attempt', (t: any) => t.attempt], ['Failure', (t: any) => t.failureType ?? ''],
-      ]} />
-      {sorted.length > SHOWN && <button className="link-dark" onClick={() => setAll(!all)}>{all ? 'show fewer' : `show all ${sorted.length} targets`}</button>}
+      <Table
+        rows={rows}
+        rowKey={(t: any) => t.deviceId}
+        empty="no targets"
+        cols={[
+          ['Target', (t: any) => t.deviceId],
+          ['Relay', (t: any) => t.relayId],
+          ['State', (t: any) => <State s={t.state} />],
+          ['Attempt', (t: any) => t.attempt],
+          ['Failure', (t: any) => t.failureType ?? ''],
+        ]}
+      />
+      {sorted.length > SHOWN && (
+        <button type="button" className="link-dark" onClick={() => setAll(!all)}>
+          {all ? 'show fewer' : `show all ${sorted.length} targets`}
+        </button>
+      )}
     </div>
   );
 }
 
 export function Jobs({ jobs }: { jobs: any[] }) {
-  if (!jobs.length) return <p className="empty">No jobs yet. Create one with <code>fanout job create</code>.</p>;
+  if (!jobs.length)
+    return (
+      <p className="empty">
+        No jobs yet. Create one with <code>fanout job create</code>.
+      </p>
+    );
   return (
     <section>
       <h2>Jobs</h2>
@@ -29,17 +49,29 @@ export function Jobs({ jobs }: { jobs: any[] }) {
         const installed = j.counts.installed ?? 0;
         return (
           <article key={j.jobId} className="job" data-job={j.jobId}>
-            <h3>{j.jobId} <State s={j.state} /> <small>{time(j.createdAt)}</small></h3>
+            <h3>
+              {j.jobId} <State s={j.state} /> <small>{time(j.createdAt)}</small>
+            </h3>
             <p className="packages">{j.packages.map((p: any) => `${p.name}@${p.version}`).join(', ')}</p>
-            <div className="progress" aria-label={`${installed} of ${total} installed`}>
+            <div className="progress" role="img" aria-label={`${installed} of ${total} installed`}>
               <div className="ok" style={{ width: `${(100 * installed) / Math.max(1, total)}%` }} />
               <div className="bad" style={{ width: `${(100 * (j.counts.failed ?? 0)) / Math.max(1, total)}%` }} />
-              <span>{installed}/{total} installed{j.counts.failed ? `, ${j.counts.failed} failed` : ''}</span>
+              <span>
+                {installed}/{total} installed{j.counts.failed ? `, ${j.counts.failed} failed` : ''}
+              </span>
             </div>
             <div className="split">
-              <Table rows={j.relays} rowKey={(r: any) => r.relayId} empty="no relays" cols={[
-                ['Relay', (r: any) => r.relayId], ['State', (r: any) => <State s={r.state} />], ['Failure', (r: any) => r.failureType ?? ''], ['Error', (r: any) => <span className="msg">{r.error ?? ''}</span>],
-              ]} />
+              <Table
+                rows={j.relays}
+                rowKey={(r: any) => r.relayId}
+                empty="no relays"
+                cols={[
+                  ['Relay', (r: any) => r.relayId],
+                  ['State', (r: any) => <State s={r.state} />],
+                  ['Failure', (r: any) => r.failureType ?? ''],
+                  ['Error', (r: any) => <span className="msg">{r.error ?? ''}</span>],
+                ]}
+              />
               <Targets targets={j.targets} />
             </div>
           </article>

@@ -1,28 +1,64 @@
 import { State } from './common.tsx';
 
-const bytes = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`);
+const bytes = (n: number) =>
+  n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 
 export function Plans({ plans, onDecide }: { plans: any[]; onDecide: (id: string, d: 'approve' | 'reject') => void }) {
-  if (!plans.length) return <p className="empty">No redistribution plans. Resolving a ticket asks the relay for one.</p>;
+  if (!plans.length)
+    return <p className="empty">No redistribution plans. Resolving a ticket asks the relay for one.</p>;
   return (
     <section>
       <h2>Redistribution plans</h2>
       {plans.map((p) => (
         <article key={p.planId} className="plan" data-plan={p.planId}>
-          <h3>{p.planId} <State s={p.state} /> <small>job {p.jobId} on {p.relayId}</small></h3>
+          <h3>
+            {p.planId} <State s={p.state} />{' '}
+            <small>
+              job {p.jobId} on {p.relayId}
+            </small>
+          </h3>
           <dl>
-            <dt>Packages</dt><dd>{p.packages.map((x: any) => `${x.name}@${x.version}`).join(', ')}</dd>
-            <dt>Recipients ({p.distributionList.length})</dt><dd>{p.distributionList.join(', ')}</dd>
-            <dt>Against the original</dt><dd>{p.original.distributionList.length} target(s); {p.original.installed.length} already installed and left out{p.original.installed.length ? `: ${p.original.installed.join(', ')}` : ''}</dd>
-            <dt>Parameters</dt><dd>{Object.keys(p.params).length ? Object.entries(p.params).map(([k, v]) => `${k}=${v}`).join(' ') : '(none)'}</dd>
-            <dt>Bytes to send</dt><dd>{bytes(p.bytesToSend)} ({bytes(p.bytesInDepot)} already verified in the depot)</dd>
-            <dt>Repeats</dt><dd>{p.repeats}{p.commandId ? ` → ${p.commandId}` : ''}</dd>
-            {p.approvedBy && <><dt>Decided by</dt><dd>{p.approvedBy}</dd></>}
+            <dt>Packages</dt>
+            <dd>{p.packages.map((x: any) => `${x.name}@${x.version}`).join(', ')}</dd>
+            <dt>Recipients ({p.distributionList.length})</dt>
+            <dd>{p.distributionList.join(', ')}</dd>
+            <dt>Against the original</dt>
+            <dd>
+              {p.original.distributionList.length} target(s); {p.original.installed.length} already installed and left
+              out{p.original.installed.length ? `: ${p.original.installed.join(', ')}` : ''}
+            </dd>
+            <dt>Parameters</dt>
+            <dd>
+              {Object.keys(p.params).length
+                ? Object.entries(p.params)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(' ')
+                : '(none)'}
+            </dd>
+            <dt>Bytes to send</dt>
+            <dd>
+              {bytes(p.bytesToSend)} ({bytes(p.bytesInDepot)} already verified in the depot)
+            </dd>
+            <dt>Repeats</dt>
+            <dd>
+              {p.repeats}
+              {p.commandId ? ` → ${p.commandId}` : ''}
+            </dd>
+            {p.approvedBy && (
+              <>
+                <dt>Decided by</dt>
+                <dd>{p.approvedBy}</dd>
+              </>
+            )}
           </dl>
           {p.state === 'pending' && (
             <div className="actions">
-              <button className="approve" onClick={() => onDecide(p.planId, 'approve')}>Approve</button>
-              <button className="reject" onClick={() => onDecide(p.planId, 'reject')}>Reject</button>
+              <button type="button" className="approve" onClick={() => onDecide(p.planId, 'approve')}>
+                Approve
+              </button>
+              <button type="button" className="reject" onClick={() => onDecide(p.planId, 'reject')}>
+                Reject
+              </button>
             </div>
           )}
         </article>
