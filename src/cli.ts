@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { adminCommands } from './cli/admin.ts';
 import { alertCommands } from './cli/alerts.ts';
 import { action } from './cli/common.ts';
-import { redistributeCommand } from './redistribute/cli.ts';
+import { redistributeCommand } from './cli/redistribute.ts';
 
 const program = new Command('fanout')
   .description('Distribute packages master → relays → endpoints, and repair what fails.')

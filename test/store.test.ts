@@ -72,7 +72,7 @@ for (const backend of backends) {
     });
 
     it('counts alerts in the window, does not count a retry twice, and opens one ticket per device and type', async () => {
-      const center = new AlertCenter(store.db, cfg, () => 'http://master.test');
+      const center = new AlertCenter(store.db, cfg.alerts, () => 'http://master.test');
       const line = (t: string) => parseTextLine(`${t} relay-x-pos-1 - msg="probe timed out"`, 'test');
       const [a1] = await center.ingest([line('2026-11-24T10:00:00Z')]);
       const [dup] = await center.ingest([line('2026-11-24T10:00:00Z')]);
@@ -100,8 +100,8 @@ for (const backend of backends) {
       async () => {
         const other = await openStore(db.url);
         try {
-          const a = new AlertCenter(store.db, cfg, () => 'http://a.test', store.exclusive);
-          const b = new AlertCenter(other.db, cfg, () => 'http://b.test', other.exclusive);
+          const a = new AlertCenter(store.db, cfg.alerts, () => 'http://a.test', store.exclusive);
+          const b = new AlertCenter(other.db, cfg.alerts, () => 'http://b.test', other.exclusive);
           const alert = (i: number) =>
             parseJsonAlert(
               { deviceId: 'relay-x-pos-2', failureType: 'RACE', message: 'x', alertId: `race-${i}` },
@@ -118,7 +118,7 @@ for (const backend of backends) {
     );
 
     it('records failed distributions and resolves them with their tickets when the job is repaired', async () => {
-      const center = new AlertCenter(store.db, cfg, () => 'http://master.test');
+      const center = new AlertCenter(store.db, cfg.alerts, () => 'http://master.test');
       const [a] = await center.ingest([
         parseJsonAlert(
           { deviceId: 'relay-x', jobId: 'j-1', message: 'ENOSPC: no space left on device', alertId: 'r1' },

@@ -5,8 +5,9 @@ import { GroupCommit } from '../src/alerts/group-commit.ts';
 import { normalizeLocation } from '../src/alerts/location.ts';
 import { parseAlertmanager, parseTextLine } from '../src/alerts/parse.ts';
 import { Faults } from '../src/common/faults.ts';
-import { buildPlan, commandFromPlan } from '../src/redistribute/plan.ts';
-import { type JobLogRecord, replay } from '../src/relay/joblog.ts';
+import type { JobLogRecord } from '../src/relay/joblog.ts';
+import { buildPlan, commandFromPlan } from '../src/relay/plan.ts';
+import { replay } from '../src/relay/state.ts';
 
 describe('alert text lines', () => {
   it('reads the documented form, quoted values and an unquoted msg at the end', () => {

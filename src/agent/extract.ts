@@ -3,7 +3,9 @@ import { mkdir } from 'node:fs/promises';
 import { isAbsolute, normalize, sep } from 'node:path';
 import * as tar from 'tar';
 
-export class UnsafeArchiveError extends Error {}
+export class UnsafeArchiveError extends Error {
+  override name = 'UnsafeArchiveError';
+}
 
 /** Refuses entries that escape the folder, links, devices and anything but files and folders. */
 export async function checkArchive(file: string) {

@@ -5,13 +5,15 @@ import { appendFile, mkdir, readFile, rename, rm, symlink, writeFile } from 'nod
 import { join } from 'node:path';
 import type { Faults } from '../common/faults.ts';
 import { verifyPackage } from '../protocol/crypto.ts';
+import type { FailureType } from '../protocol/failure-types.ts';
 import { parseManifest } from '../protocol/package-file.ts';
 import type { JobParams, PackageRef } from '../protocol/types.ts';
 import { extractSafely, UnsafeArchiveError } from './extract.ts';
 
 export class InstallError extends Error {
+  override name = 'InstallError';
   constructor(
-    readonly failureType: string,
+    readonly failureType: FailureType,
     message: string,
   ) {
     super(message);

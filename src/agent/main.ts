@@ -1,18 +1,17 @@
-// `fanout agent`: long-poll the relay, download with resume, verify, install, report.
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+// Composition root of `fanout agent`: enroll at the relay, long-poll assignments, work them one by one.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, Registry } from 'prom-client';
+import { singleToken } from '../common/auth.ts';
 import { Faults } from '../common/faults.ts';
 import { createLogger } from '../common/log.ts';
-import { createHttpServer, listen, onShutdown, requireToken } from '../common/server.ts';
+import { createHttpServer, faultRoutes, listen, onShutdown, type ServerOptions, scope } from '../common/server.ts';
 import { Client, HttpError } from '../protocol/client.ts';
-import { sha256File } from '../protocol/package-file.ts';
-import type { Assignment, PackageRef, TargetState } from '../protocol/types.ts';
-import { AgentState, InstallError, installPackage, verifyDownloaded } from './install.ts';
+import type { Assignment } from '../protocol/types.ts';
+import { AgentState } from './install.ts';
+import { Worker } from './worker.ts';
 
 export interface AgentOptions {
   relay: string;
@@ -22,16 +21,21 @@ export interface AgentOptions {
   root: string;
   allowFaults?: boolean;
   listen?: string;
+  onRoute?: ServerOptions['onRoute'];
 }
 
-export async function runAgent(opts: AgentOptions) {
+export class AgentRefused extends Error {
+  override name = 'AgentRefused';
+}
+
+export async function buildAgent(opts: AgentOptions) {
   const data = resolve(opts.data);
   const root = resolve(opts.root);
-  await mkdir(join(data, 'cache'), { recursive: true });
+  const cacheDir = join(data, 'cache');
+  await mkdir(cacheDir, { recursive: true });
   await mkdir(root, { recursive: true });
   const log = createLogger(`agent ${opts.id}`);
   const relay = new Client({ baseUrl: opts.relay, token: opts.token });
-  const state = new AgentState(data);
   const faults = new Faults(!!opts.allowFaults);
   const stopping = new AbortController();
   const registry = new Registry();
@@ -41,140 +45,42 @@ export async function runAgent(opts: AgentOptions) {
     labelNames: ['result'],
     registers: [registry],
   });
-
-  // The master's key, from the relay at enrollment; kept for restarts while the relay is away.
   const keyFile = join(data, 'master.pub');
   let publicKey = existsSync(keyFile) ? await readFile(keyFile, 'utf8') : '';
-  for (let attempt = 0; !stopping.signal.aborted; attempt++) {
-    try {
-      const r = await relay.get<{ publicKey: string }>('agent/v1/enroll');
-      publicKey = r.publicKey;
-      await writeFile(keyFile, publicKey);
-      break;
-    } catch (e) {
-      if (e instanceof HttpError && (e.status === 401 || e.status === 403)) {
-        process.stderr.write(`fanout agent: relay refused the token for ${opts.id}: ${e.message}\n`);
-        process.exit(2);
-      }
-      if (publicKey) break;
-      log.warn({ err: (e as Error).message }, 'relay unreachable; retrying enrollment');
-      await sleep(Math.min(5000, 300 * 2 ** attempt));
-    }
-  }
+  const worker = new Worker({
+    relay,
+    state: new AgentState(data),
+    root,
+    cacheDir,
+    faults,
+    log,
+    installs,
+    publicKey: () => publicKey,
+    signal: stopping.signal,
+  });
 
-  const report = async (a: Assignment, s: TargetState, extra: { failureType?: string; error?: string } = {}) => {
-    await state.journal({ jobId: a.jobId, commandId: a.commandId, attempt: a.attempt, state: s, ...extra });
-    for (let i = 0; !stopping.signal.aborted; i++) {
+  // Health, metrics and (with --allow-faults) fault injection, like every daemon; its token is the admin.
+  const app = createHttpServer({ logger: log, registry, onRoute: opts.onRoute });
+  scope(app, 'admin', singleToken(opts.token, `agent ${opts.id}`, `agent ${opts.id}'s token`), (s) =>
+    faultRoutes(s, faults),
+  );
+
+  /** The master's key, from the relay at enrollment; kept for restarts while the relay is away. */
+  const enroll = async () => {
+    for (let attempt = 0; !stopping.signal.aborted; attempt++) {
       try {
-        await relay.post('agent/v1/reports', {
-          jobId: a.jobId,
-          commandId: a.commandId,
-          attempt: a.attempt,
-          state: s,
-          ...extra,
-        });
+        publicKey = (await relay.get<{ publicKey: string }>('agent/v1/enroll')).publicKey;
+        await writeFile(keyFile, publicKey);
         return;
       } catch (e) {
-        if (e instanceof HttpError && e.status >= 400 && e.status < 500) {
-          log.warn({ err: e.message, jobId: a.jobId }, 'relay refused the report');
-          return;
-        }
-        await sleep(Math.min(5000, 200 * 2 ** i));
+        if (e instanceof HttpError && (e.status === 401 || e.status === 403))
+          throw new AgentRefused(`relay refused the token for ${opts.id}: ${e.message}`);
+        if (publicKey) return;
+        log.warn({ err: (e as Error).message }, 'relay unreachable; retrying enrollment');
+        await sleep(Math.min(5000, 300 * 2 ** attempt), undefined, { signal: stopping.signal }).catch(() => undefined);
       }
     }
   };
-
-  /** Downloads into data/cache with Range resume; returns the verified file. */
-  const download = async (pkg: PackageRef) => {
-    const hex = pkg.digest.slice(7);
-    const final = join(data, 'cache', hex);
-    if (existsSync(final)) return final;
-    const part = final + '.part';
-    for (let attempt = 0; ; attempt++) {
-      const from = existsSync(part) ? (await stat(part)).size : 0;
-      try {
-        if (from < pkg.size) {
-          const res = await relay.raw('GET', `content/${pkg.digest}`, {
-            headers: from ? { range: `bytes=${from}-` } : {},
-            timeoutMs: 600_000,
-            signal: stopping.signal,
-          });
-          const append = from > 0 && res.status === 206;
-          await pipeline(
-            Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
-            createWriteStream(part, { flags: append ? 'a' : 'w' }),
-          );
-        }
-        const digest = await sha256File(part);
-        try {
-          verifyDownloaded(pkg, digest, publicKey);
-        } catch (e) {
-          await rm(part, { force: true });
-          throw e;
-        }
-        await rename(part, final);
-        return final;
-      } catch (e) {
-        if (e instanceof InstallError || attempt >= 5 || stopping.signal.aborted) {
-          if (e instanceof InstallError) throw e;
-          throw new InstallError(
-            'UNREACHABLE',
-            `download of ${pkg.name}@${pkg.version} failed: ${(e as Error).message}`,
-          );
-        }
-        log.warn({ err: (e as Error).message, attempt }, 'download interrupted; resuming');
-        await sleep(300 * 2 ** attempt);
-      }
-    }
-  };
-
-  const work = async (a: Assignment) => {
-    const installRoot = a.params.installRoot ? resolve(String(a.params.installRoot)) : root;
-    const installed = await state.installed();
-    const todo = a.packages.filter((p) => installed[`${p.name}@${p.version}`]?.digest !== p.digest);
-    try {
-      if (todo.length) {
-        await report(a, 'downloading');
-        const files = new Map<string, string>();
-        for (const p of todo) files.set(p.digest, await download(p));
-        await report(a, 'installing');
-        for (const p of todo) {
-          await installPackage({
-            archive: files.get(p.digest)!,
-            pkg: p,
-            root: installRoot,
-            jobId: a.jobId,
-            params: a.params,
-            faults,
-          });
-          await state.markInstalled({
-            name: p.name,
-            version: p.version,
-            digest: p.digest,
-            installedAt: new Date().toISOString(),
-            jobId: a.jobId,
-          });
-          installs.inc({ result: 'installed' });
-          log.info({ package: `${p.name}@${p.version}`, jobId: a.jobId }, 'installed');
-        }
-      }
-      await report(a, 'installed');
-    } catch (e) {
-      const err = e instanceof InstallError ? e : new InstallError('INSTALL_FAILED', (e as Error).message);
-      installs.inc({ result: 'failed' });
-      log.error({ jobId: a.jobId, failureType: err.failureType, err: err.message }, 'assignment failed');
-      await report(a, 'failed', { failureType: err.failureType, error: err.message });
-    }
-  };
-
-  // Health, metrics and (with --allow-faults) fault injection, like every daemon.
-  const server = createHttpServer({
-    logger: log,
-    registry,
-    faults,
-    adminAuth: requireToken(opts.token, `agent ${opts.id}'s token`),
-  });
-  await listen(server, opts.listen ?? '127.0.0.1:0');
 
   let current: Promise<void> = Promise.resolve();
   const loop = async () => {
@@ -190,10 +96,10 @@ export async function runAgent(opts: AgentOptions) {
         for (const a of assignments) {
           if (done.has(a.assignmentId)) continue;
           done.add(a.assignmentId);
-          current = work(a);
+          current = worker.work(a);
           await current;
         }
-        if (assignments.every((a) => done.has(a.assignmentId)) && assignments.length)
+        if (assignments.length && assignments.every((a) => done.has(a.assignmentId)))
           await sleep(500, undefined, { signal: stopping.signal }).catch(() => undefined);
       } catch (e) {
         if (stopping.signal.aborted) break;
@@ -204,11 +110,30 @@ export async function runAgent(opts: AgentOptions) {
       }
     }
   };
-  const running = loop();
+
+  let running: Promise<void> = Promise.resolve();
+  return {
+    app,
+    log,
+    async start() {
+      await enroll();
+      const url = await listen(app, opts.listen ?? '127.0.0.1:0');
+      running = loop();
+      return url;
+    },
+    async stop() {
+      stopping.abort();
+      await current.catch(() => undefined);
+      await running;
+      await app.close();
+    },
+  };
+}
+
+export async function runAgent(opts: AgentOptions) {
+  const agent = await buildAgent(opts);
+  process.stdout.write(`listening on ${await agent.start()}\n`);
   onShutdown(async () => {
-    stopping.abort();
-    await current.catch(() => undefined);
-    await running;
-    await server.close();
+    await agent.stop();
   });
 }

@@ -1,11 +1,11 @@
 // The alert center (DESIGN §6): each alert goes through the ten steps, and keeps each step's outcome.
 import { EventEmitter } from 'node:events';
 import type { Selectable, Transaction } from 'kysely';
-import type { Config } from '../master/config.ts';
 import { newId, newToken } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Database, Db } from '../store/index.ts';
 import { Classifier } from './classify.ts';
+import type { AlertsConfig } from './config.ts';
 import { GroupCommit } from './group-commit.ts';
 import { normalizeLocation } from './location.ts';
 import { ticketMail } from './mail-text.ts';
@@ -42,12 +42,12 @@ export class AlertCenter {
 
   constructor(
     private readonly db: Db,
-    private readonly cfg: Config,
+    private readonly cfg: AlertsConfig,
     private readonly publicUrl: () => string,
     // Other masters on the same database: counters and "one open ticket" need the steps one batch at a time.
     private readonly exclusive: (tx: Tx, name: string) => Promise<void> = async () => {},
   ) {
-    this.classifier = new Classifier(cfg.alerts.failureTypes);
+    this.classifier = new Classifier(cfg.failureTypes);
   }
 
   /** Stores and processes alerts, one batch at a time: answered only once they are on disk. */
@@ -151,7 +151,7 @@ export class AlertCenter {
 
     // 6. track
     row.counted = 1;
-    const since = new Date(Date.parse(a.at) - this.cfg.alerts.window).toISOString();
+    const since = new Date(Date.parse(a.at) - this.cfg.window).toISOString();
     const prior = await tx
       .selectFrom('alerts')
       .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -165,7 +165,7 @@ export class AlertCenter {
     steps.push({
       step: 'track',
       outcome: String(count),
-      detail: `${count} ${c.failureType} alert(s) for ${device.id} in the last ${this.cfg.alerts.window / 3_600_000}h`,
+      detail: `${count} ${c.failureType} alert(s) for ${device.id} in the last ${this.cfg.window / 3_600_000}h`,
     });
 
     // 7. outage check
@@ -193,7 +193,7 @@ export class AlertCenter {
       .where('device_id', '=', device.id)
       .where('failure_type', '=', c.failureType)
       .executeTakeFirst();
-    const limit = thresholdFor(this.cfg.alerts, device.id, c.failureType, override?.threshold);
+    const limit = thresholdFor(this.cfg, device.id, c.failureType, override?.threshold);
     if (count < limit.limit) {
       steps.push({ step: 'threshold', outcome: 'below', detail: `${count} of ${limit.limit} (${limit.source})` });
       return finish('below_threshold');
@@ -365,7 +365,7 @@ export class AlertCenter {
 
   async get(id: number) {
     const a = await this.db.selectFrom('alerts').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!a) throw new FanoutError('FANOUT_ERR_NOT_FOUND', `alert ${id} does not exist`);
+    if (!a) throw new FanoutError('FANOUT_ERR_ALERT_UNKNOWN', { id });
     return alertView(a);
   }
 

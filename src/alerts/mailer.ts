@@ -2,8 +2,8 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Faults } from '../common/faults.ts';
 import type { Logger } from '../common/log.ts';
-import type { Config } from '../master/config.ts';
 import type { Db } from '../store/index.ts';
+import type { MailConfig } from './config.ts';
 
 export class Mailer {
   private transport: Transporter;
@@ -14,7 +14,7 @@ export class Mailer {
 
   constructor(
     private readonly db: Db,
-    private readonly cfg: Config['mail'],
+    private readonly cfg: MailConfig,
     private readonly log: Logger,
     private readonly faults: Faults,
   ) {

@@ -1,49 +1,47 @@
 // HTTP face of the alert center: intake, the ten steps' record, tickets, outages, thresholds.
-import type { FastifyInstance } from 'fastify';
+// The master registers these inside its scopes; `onTicketResolved` is how a resolve reaches plans.
 import { z } from 'zod';
-import type { Auth } from '../master/auth.ts';
-import type { Config } from '../master/config.ts';
-import type { Plans } from '../master/plans.ts';
+import type { Principal } from '../common/auth.ts';
+import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
+import { FAILURE_TYPE_NAME } from '../protocol/failure-types.ts';
 import type { Db } from '../store/index.ts';
 import type { AlertCenter } from './center.ts';
+import type { AlertsConfig } from './config.ts';
 import { type IncomingAlert, parseAlertmanager, parseJsonAlert, parseTextLine } from './parse.ts';
 import type { Outages, Tickets } from './tickets.ts';
 
 export interface AlertDeps {
   db: Db;
-  auth: Auth;
   center: AlertCenter;
   tickets: Tickets;
   outages: Outages;
-  plans: Plans;
-  cfg: Config;
+  cfg: AlertsConfig;
+  /** Resolving a ticket may ask relays for redistribution plans (master/plans.ts). */
+  onTicketResolved: (ticketId: string, by: string) => Promise<unknown[]>;
 }
 
 const MAX_ALERTS_PER_REQUEST = 10_000;
+const Id = z.object({ id: z.string().min(1).max(200) });
 
-export function alertRoutes(app: FastifyInstance, d: AlertDeps) {
-  const sourceOf = async (req: Parameters<Auth['identify']>[0]) => {
-    const p = await d.auth.identify(req);
-    return p.kind === 'admin' ? 'api' : p.id;
-  };
+/** Intake: any admin or device token; the source is who sent it. */
+export function alertIntakeRoutes(s: App, d: AlertDeps) {
+  const sourceOf = (p: Principal) => (p.kind === 'admin' ? 'api' : p.kind === 'anonymous' ? 'anonymous' : p.id);
   const accept = async (alerts: IncomingAlert[]) => {
     if (alerts.length > MAX_ALERTS_PER_REQUEST)
-      throw new FanoutError(
-        'FANOUT_ERR_ALERT_INVALID',
-        `${alerts.length} alerts in one request; send at most ${MAX_ALERTS_PER_REQUEST}`,
-      );
+      throw new FanoutError('FANOUT_ERR_ALERT_INVALID', {
+        detail: `${alerts.length} alerts in one request; send at most ${MAX_ALERTS_PER_REQUEST}`,
+      });
     const stored = await d.center.ingest(alerts);
     return {
-      accepted: stored.filter((s) => !s.duplicate).length,
-      duplicates: stored.filter((s) => s.duplicate).length,
-      ids: stored.map((s) => s.id),
-      outcomes: stored.map((s) => s.outcome),
+      accepted: stored.filter((x) => !x.duplicate).length,
+      duplicates: stored.filter((x) => x.duplicate).length,
+      ids: stored.map((x) => x.id),
+      outcomes: stored.map((x) => x.outcome),
     };
   };
-
-  app.post('/api/v1/alerts', async (req) => {
-    const source = await sourceOf(req);
+  s.post('/api/v1/alerts', { bodyLimit: 8 * 1024 * 1024 }, async (req) => {
+    const source = sourceOf(req.principal);
     if (typeof req.body === 'string') {
       const lines = req.body.split(/\r?\n/).filter((l) => l.trim() && !l.trimStart().startsWith('#'));
       return accept(lines.map((l) => parseTextLine(l, source)));
@@ -51,26 +49,26 @@ export function alertRoutes(app: FastifyInstance, d: AlertDeps) {
     const items = Array.isArray(req.body) ? req.body : [req.body];
     return accept(items.map((o) => parseJsonAlert(o, source)));
   });
-  app.post('/api/v1/alerts/alertmanager', async (req) => {
-    await d.auth.identify(req);
-    return accept(parseAlertmanager(req.body));
-  });
-  app.get('/api/v1/alerts', async (req) => {
-    await d.auth.admin(req);
-    const q = z.object({ limit: z.coerce.number().int().min(1).max(5000).default(200) }).parse(req.query);
-    return d.center.list(q.limit);
-  });
-  app.get('/api/v1/alerts/:id', async (req) => {
-    await d.auth.admin(req);
-    const id = Number((req.params as { id: string }).id);
-    if (!Number.isInteger(id)) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', 'alert ids are numbers');
-    return d.center.get(id);
-  });
+  s.post('/api/v1/alerts/alertmanager', { bodyLimit: 8 * 1024 * 1024 }, async (req) =>
+    accept(parseAlertmanager(req.body)),
+  );
+}
 
-  app.get('/api/v1/failed', async (req) => (await d.auth.admin(req), d.tickets.failedList()));
-  app.get('/api/v1/tickets', async (req) => (await d.auth.admin(req), d.tickets.list()));
-  app.get('/api/v1/outbox', async (req) => {
-    await d.auth.admin(req);
+export function alertAdminRoutes(s: App, d: AlertDeps) {
+  s.get(
+    '/api/v1/alerts',
+    { schema: { querystring: z.object({ limit: z.coerce.number().int().min(1).max(5000).default(200) }) } },
+    async (req) => d.center.list(req.query.limit),
+  );
+  s.get(
+    '/api/v1/alerts/:id',
+    { schema: { params: z.object({ id: z.coerce.number().int().positive() }) } },
+    async (req) => d.center.get(req.params.id),
+  );
+
+  s.get('/api/v1/failed', async () => d.tickets.failedList());
+  s.get('/api/v1/tickets', async () => d.tickets.list());
+  s.get('/api/v1/outbox', async () => {
     const rows = await d.db.selectFrom('outbox').selectAll().orderBy('id', 'desc').limit(200).execute();
     return rows.map((o) => ({
       id: Number(o.id),
@@ -83,51 +81,26 @@ export function alertRoutes(app: FastifyInstance, d: AlertDeps) {
       lastError: o.last_error,
     }));
   });
-  const resolve = async (id: string, by: string) => {
-    const ticket = await d.tickets.setState(id, 'resolved');
-    const plans = await d.plans.afterTicketResolved(id, by);
-    return { ticket, plans };
-  };
-  app.post('/api/v1/tickets/:id/resolve', async (req) => {
-    await d.auth.admin(req);
-    return resolve((req.params as { id: string }).id, 'admin');
-  });
-  app.post('/api/v1/tickets/:id/acknowledge', async (req) => {
-    await d.auth.admin(req);
-    return d.tickets.setState((req.params as { id: string }).id, 'acknowledged');
-  });
-  // The link in the e-mail: the key in it stands for the admin token, for this one ticket only.
-  app.get('/api/v1/tickets/:id/resolve', async (req, reply) => {
-    const { id } = req.params as { id: string };
-    const { key } = req.query as { key?: string };
-    const t = await d.tickets.get(id);
-    if (!key || key !== t.resolve_key)
-      throw new FanoutError('FANOUT_ERR_AUTH_INVALID', 'this resolve link is not valid for that ticket');
-    const r = await resolve(id, 'mail link');
-    return reply
-      .type('text/html')
-      .send(
-        `<!doctype html><title>Ticket ${id}</title><p>Ticket ${id} is resolved.${r.plans.length ? ` ${r.plans.length} redistribution plan(s) wait for approval in the dashboard.` : ''}</p>`,
-      );
-  });
+  s.post('/api/v1/tickets/:id/resolve', { schema: { params: Id } }, async (req) => resolve(d, req.params.id, 'admin'));
+  s.post('/api/v1/tickets/:id/acknowledge', { schema: { params: Id } }, async (req) =>
+    d.tickets.setState(req.params.id, 'acknowledged'),
+  );
 
-  app.get('/api/v1/outages', async (req) => (await d.auth.admin(req), d.outages.list()));
-  app.post('/api/v1/outages', async (req) => (await d.auth.admin(req), d.outages.add(req.body)));
-  app.delete('/api/v1/outages/:id', async (req) => {
-    await d.auth.admin(req);
-    await d.outages.remove((req.params as { id: string }).id);
+  s.get('/api/v1/outages', async () => d.outages.list());
+  s.post('/api/v1/outages', async (req) => d.outages.add(req.body));
+  s.delete('/api/v1/outages/:id', { schema: { params: Id } }, async (req) => {
+    await d.outages.remove(req.params.id);
     return { ok: true };
   });
 
-  app.get('/api/v1/thresholds', async (req) => {
-    await d.auth.admin(req);
+  s.get('/api/v1/thresholds', async () => {
     const runtime = await d.db.selectFrom('device_overrides').selectAll().execute();
     return {
-      window: d.cfg.alerts.window,
-      defaultThreshold: d.cfg.alerts.defaultThreshold,
-      failureTypes: d.cfg.alerts.failureTypes,
+      window: d.cfg.window,
+      defaultThreshold: d.cfg.defaultThreshold,
+      failureTypes: d.cfg.failureTypes,
       deviceOverrides: [
-        ...Object.entries(d.cfg.alerts.deviceOverrides).flatMap(([deviceId, m]) =>
+        ...Object.entries(d.cfg.deviceOverrides).flatMap(([deviceId, m]) =>
           Object.entries(m).map(([failureType, threshold]) => ({ deviceId, failureType, threshold, source: 'config' })),
         ),
         ...runtime.map((r) => ({
@@ -139,17 +112,15 @@ export function alertRoutes(app: FastifyInstance, d: AlertDeps) {
       ],
     };
   });
-  app.post('/api/v1/overrides', async (req) => {
-    await d.auth.admin(req);
-    const o = z
-      .object({
-        deviceId: z.string(),
-        failureType: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
-        threshold: z.number().int().positive(),
-      })
-      .parse(req.body);
+  const Override = z.object({
+    deviceId: z.string(),
+    failureType: z.string().regex(FAILURE_TYPE_NAME),
+    threshold: z.number().int().positive().max(100_000),
+  });
+  s.post('/api/v1/overrides', { schema: { body: Override } }, async (req) => {
+    const o = req.body;
     if (!(await d.db.selectFrom('devices').select('id').where('id', '=', o.deviceId).executeTakeFirst()))
-      throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', `device "${o.deviceId}" is not in the inventory`);
+      throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', { ids: o.deviceId });
     await d.db
       .insertInto('device_overrides')
       .values({ device_id: o.deviceId, failure_type: o.failureType, threshold: o.threshold })
@@ -157,21 +128,29 @@ export function alertRoutes(app: FastifyInstance, d: AlertDeps) {
       .execute();
     return o;
   });
+}
 
-  app.get('/api/v1/plans', async (req) => (await d.auth.admin(req), d.plans.list()));
-  app.post('/api/v1/relays/:id/plans', async (req) => {
-    await d.auth.admin(req);
-    const body = z.object({ jobId: z.string().optional() }).parse(req.body ?? {});
-    return { plans: await d.plans.request((req.params as { id: string }).id, body.jobId) };
-  });
-  app.post('/api/v1/plans/:id/approve', async (req) => {
-    await d.auth.admin(req);
-    const by = z.object({ by: z.string().default('dashboard') }).parse(req.body ?? {}).by;
-    return { plan: await d.plans.decide((req.params as { id: string }).id, 'approve', by) };
-  });
-  app.post('/api/v1/plans/:id/reject', async (req) => {
-    await d.auth.admin(req);
-    const by = z.object({ by: z.string().default('dashboard') }).parse(req.body ?? {}).by;
-    return { plan: await d.plans.decide((req.params as { id: string }).id, 'reject', by) };
-  });
+async function resolve(d: AlertDeps, id: string, by: string) {
+  const ticket = await d.tickets.setState(id, 'resolved');
+  const plans = await d.onTicketResolved(id, by);
+  return { ticket, plans };
+}
+
+/** The link in the e-mail: the key in it stands for the admin token, for this one ticket only. */
+export function ticketLinkRoutes(s: App, d: AlertDeps) {
+  s.get(
+    '/api/v1/tickets/:id/resolve',
+    { schema: { params: Id, querystring: z.object({ key: z.string().optional() }) } },
+    async (req, reply) => {
+      const { id } = req.params;
+      const t = await d.tickets.get(id);
+      if (!req.query.key || req.query.key !== t.resolve_key) throw new FanoutError('FANOUT_ERR_TICKET_LINK', { id });
+      const r = await resolve(d, id, 'mail link');
+      return reply
+        .type('text/html')
+        .send(
+          `<!doctype html><title>Ticket ${id}</title><p>Ticket ${id} is resolved.${r.plans.length ? ` ${r.plans.length} redistribution plan(s) wait for approval in the dashboard.` : ''}</p>`,
+        );
+    },
+  );
 }

@@ -1,5 +1,5 @@
 // Step 8, threshold: the device's override for the type, else the type's limit, else the default.
-import type { Config } from '../master/config.ts';
+import type { AlertsConfig } from './config.ts';
 
 export interface Limit {
   limit: number;
@@ -7,7 +7,7 @@ export interface Limit {
 }
 
 export function thresholdFor(
-  cfg: Config['alerts'],
+  cfg: AlertsConfig,
   deviceId: string,
   failureType: string,
   runtimeOverride?: number,

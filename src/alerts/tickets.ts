@@ -43,7 +43,7 @@ export class Tickets {
 
   async get(id: string) {
     const t = await this.db.selectFrom('tickets').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!t) throw new FanoutError('FANOUT_ERR_TICKET_UNKNOWN', `ticket "${id}" does not exist`);
+    if (!t) throw new FanoutError('FANOUT_ERR_TICKET_UNKNOWN', { id });
     return t;
   }
 
@@ -143,19 +143,21 @@ export class Outages {
     const o = OutageBody.parse(input);
     const from = o.from ? Date.parse(o.from) : Date.now();
     const until = Date.parse(o.until);
-    if (Number.isNaN(from)) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', `--from "${o.from}" is not a time`);
-    if (Number.isNaN(until)) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', `--until "${o.until}" is not a time`);
-    if (until <= from) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', '--until must be after --from');
+    if (Number.isNaN(from))
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `--from "${o.from}" is not a time` });
+    if (Number.isNaN(until))
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `--until "${o.until}" is not a time` });
+    if (until <= from) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: '--until must be after --from' });
     if (
       o.deviceId &&
       !(await this.db.selectFrom('devices').select('id').where('id', '=', o.deviceId).executeTakeFirst())
     )
-      throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', `device "${o.deviceId}" is not in the inventory`);
+      throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', { ids: o.deviceId });
     if (
       o.location &&
       !(await this.db.selectFrom('locations').select('code').where('code', '=', o.location).executeTakeFirst())
     )
-      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', `location "${o.location}" is not in the inventory`);
+      throw new FanoutError('FANOUT_ERR_LOCATION_UNKNOWN', { code: o.location });
     const row = {
       id: newId('o'),
       device_id: o.deviceId ?? null,
@@ -175,7 +177,7 @@ export class Outages {
 
   async remove(id: string) {
     const r = await this.db.deleteFrom('outages').where('id', '=', id).executeTakeFirst();
-    if (!Number(r.numDeletedRows)) throw new FanoutError('FANOUT_ERR_NOT_FOUND', `outage "${id}" does not exist`);
+    if (!Number(r.numDeletedRows)) throw new FanoutError('FANOUT_ERR_OUTAGE_UNKNOWN', { id });
   }
 }
 

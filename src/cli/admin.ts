@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
+import { Progress } from '../common/progress.ts';
 import { buildPackage } from '../protocol/package-file.ts';
 import {
   action,
@@ -16,7 +17,6 @@ import {
   table,
   withMaster,
 } from './common.ts';
-import { Progress } from './progress.ts';
 
 export function adminCommands(program: Command) {
   const inventory = program.command('inventory').description('centers, locations and devices');

@@ -9,7 +9,7 @@ export async function sendBlob(req: FastifyRequest, reply: FastifyReply, path: s
   try {
     size = (await stat(path)).size;
   } catch {
-    throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', `no such content: ${req.url.split('?')[0]}`);
+    throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', { digest: req.url.split('?')[0].split('/').pop() ?? '' });
   }
   let start = 0;
   let end = size - 1;

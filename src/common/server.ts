@@ -1,93 +1,141 @@
-// What every daemon's HTTP server has: error mapping, health, metrics, fault routes, bearer tokens.
+// What every daemon's HTTP server has: typed routes (zod), scopes with one auth hook each, error
+// mapping through the error table, health, metrics, fault routes, and request time limits.
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { collectDefaultMetrics, type Registry } from 'prom-client';
-import { ZodError } from 'zod';
-import { FanoutError } from '../protocol/errors.ts';
+import { z } from 'zod';
+import { errorBody, FanoutError } from '../protocol/errors.ts';
 import { formatZodError } from '../protocol/types.ts';
+import type { Principal } from './auth.ts';
 import type { Faults } from './faults.ts';
 import type { Logger } from './log.ts';
 
-export function createHttpServer(opts: {
+export type App = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  import('fastify').FastifyBaseLogger,
+  ZodTypeProvider
+>;
+
+export type Authenticate = (req: FastifyRequest) => Promise<Principal>;
+
+export interface ServerOptions {
   logger: Logger;
-  bodyLimit?: number;
   registry: Registry;
-  faults?: Faults;
-  adminAuth?: (req: FastifyRequest) => void | Promise<void>;
-}): FastifyInstance {
-  const app: FastifyInstance = Fastify({
+  bodyLimit?: number;
+  /** Called with each route as it is registered, with the scope it belongs to (route tests walk them). */
+  onRoute?: (r: { method: string; url: string; scope: string }) => void;
+}
+
+export function createHttpServer(opts: ServerOptions): App {
+  const app = Fastify({
     loggerInstance: opts.logger,
-    bodyLimit: opts.bodyLimit ?? 8 * 1024 * 1024,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
-  }) as unknown as FastifyInstance;
+    // A client must send its headers within 10 s and may not stall a body for long.
+    http: { headersTimeout: 10_000, requestTimeout: 15 * 60_000 },
+    connectionTimeout: 60_000,
+  }).withTypeProvider<ZodTypeProvider>() as unknown as App;
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorateRequest('principal', null as never);
   collectDefaultMetrics({ register: opts.registry });
-  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit: opts.bodyLimit }, (_req, body, done) =>
+    done(null, body),
+  );
+  app.addHook('onRoute', (r) => {
+    const methods = Array.isArray(r.method) ? r.method : [r.method];
+    const scope = (r.config as { scope?: string } | undefined)?.scope ?? 'public';
+    for (const method of methods) if (method !== 'HEAD') opts.onRoute?.({ method, url: r.url, scope });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new FanoutError('FANOUT_ERR_NOT_FOUND', { method: req.method, url: req.url.split('?')[0] });
+    reply.status(404).send(e.toJSON());
+  });
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof FanoutError) return reply.status(err.statusCode).send(err.toJSON());
-    if (err instanceof ZodError)
-      return reply.status(400).send({
-        error: {
-          code: 'FANOUT_ERR_INPUT_INVALID',
-          message: formatZodError(err).join('; '),
-          details: formatZodError(err),
-        },
-      });
-    const e = err as { statusCode?: number; code?: string; message: string };
+    if (err instanceof z.ZodError) {
+      const list = formatZodError(err);
+      return reply.status(400).send(errorBody('FANOUT_ERR_INPUT_INVALID', list.join('; '), list));
+    }
+    const e = err as { statusCode?: number; code?: string; message: string; validation?: unknown[] };
+    if (e.validation) {
+      const list = validationList(e);
+      return reply.status(400).send(errorBody('FANOUT_ERR_INPUT_INVALID', list.join('; '), list));
+    }
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return reply.status(413).send(new FanoutError('FANOUT_ERR_INPUT_TOO_LARGE', { detail: e.message }).toJSON());
+    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return reply.status(415).send(errorBody('FANOUT_ERR_INPUT_MEDIA_TYPE', e.message));
     if (e.statusCode && e.statusCode < 500)
-      return reply.status(e.statusCode).send({
-        error: {
-          code: e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'FANOUT_ERR_INPUT_TOO_LARGE' : 'FANOUT_ERR_INPUT_INVALID',
-          message: e.message,
-        },
-      });
+      return reply.status(e.statusCode).send(errorBody('FANOUT_ERR_INPUT_INVALID', e.message));
     req.log.error({ err }, 'request failed');
-    return reply.status(500).send({ error: { code: 'FANOUT_ERR_INTERNAL', message: e.message } });
+    return reply.status(500).send(new FanoutError('FANOUT_ERR_INTERNAL', { detail: e.message }).toJSON());
   });
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/metrics', async (_req, reply) => reply.type(opts.registry.contentType).send(await opts.registry.metrics()));
-  if (opts.faults && opts.adminAuth) {
-    const faults = opts.faults;
-    const guard = async (req: FastifyRequest) => {
-      await opts.adminAuth!(req);
-      if (!faults.allowed)
-        throw new FanoutError(
-          'FANOUT_ERR_FAULTS_DISABLED',
-          'fault injection is off: start the daemon with --allow-faults',
-        );
-    };
-    app.get('/admin/v1/faults', async (req) => (await guard(req), faults.list()));
-    app.post('/admin/v1/faults', async (req) => {
-      await guard(req);
-      const body = req.body as Record<string, string> | string;
-      try {
-        faults.set(body);
-      } catch (e) {
-        throw new FanoutError('FANOUT_ERR_INPUT_INVALID', (e as Error).message);
-      }
-      return faults.list();
-    });
-    app.delete(
-      '/admin/v1/faults',
-      async (req) => (await guard(req), faults.clear((req.query as { point?: string }).point), faults.list()),
-    );
-  }
   return app;
 }
 
-/** An admin check for daemons whose admin is one token (relay: DATA/admin.token; agent: its device token). */
-export const requireToken = (token: string, what: string) => (req: FastifyRequest) => {
-  if (bearer(req) !== token) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', `this needs ${what}`);
-};
-
-export function bearer(req: FastifyRequest): string {
-  const h = req.headers.authorization;
-  const q = (req.query as { token?: string } | undefined)?.token;
-  if (h?.startsWith('Bearer ')) return h.slice(7).trim();
-  if (q) return q;
-  throw new FanoutError('FANOUT_ERR_AUTH_MISSING', 'missing token: send "Authorization: Bearer <token>"');
+function validationList(e: { message: string; validation?: unknown[] }): string[] {
+  const list = (e.validation ?? []) as {
+    instancePath?: string;
+    message?: string;
+    params?: { issue?: { path?: unknown[] } };
+  }[];
+  const out = list.map((v) => {
+    const path = v.instancePath?.replace(/^\//, '').replace(/\//g, '.') || '(root)';
+    return `${path}: ${v.message ?? 'invalid'}`;
+  });
+  return out.length ? out : [e.message];
 }
 
-export async function listen(app: FastifyInstance, listenAddr: string) {
+/**
+ * An encapsulated group of routes behind one authenticator: the token is checked in `onRequest`,
+ * before any body is read, and the caller is `req.principal` in every route of the scope.
+ */
+export function scope(app: App, name: string, authenticate: Authenticate | null, routes: (s: App) => void) {
+  app.register(async (s) => {
+    s.addHook('onRoute', (r) => {
+      r.config = { ...(r.config as object), scope: name } as typeof r.config;
+    });
+    if (authenticate)
+      s.addHook('onRequest', async (req) => {
+        req.principal = await authenticate(req);
+      });
+    routes(s as App);
+  });
+}
+
+/** Fault injection routes (DESIGN §9), inside a daemon's admin scope. */
+export function faultRoutes(s: App, faults: Faults) {
+  const guard = () => {
+    if (!faults.allowed) throw new FanoutError('FANOUT_ERR_FAULTS_DISABLED', {});
+  };
+  s.get('/admin/v1/faults', async () => (guard(), faults.list()));
+  s.post(
+    '/admin/v1/faults',
+    { schema: { body: z.union([z.string(), z.record(z.string(), z.string())]) } },
+    async (req) => {
+      guard();
+      try {
+        faults.set(req.body);
+      } catch (e) {
+        throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: (e as Error).message });
+      }
+      return faults.list();
+    },
+  );
+  s.delete('/admin/v1/faults', { schema: { querystring: z.object({ point: z.string().optional() }) } }, async (req) => {
+    guard();
+    faults.clear(req.query.point);
+    return faults.list();
+  });
+}
+
+export async function listen(app: App, listenAddr: string) {
   const [host, port] = splitHostPort(listenAddr);
   try {
     await app.listen({ host, port });
@@ -98,9 +146,7 @@ export async function listen(app: FastifyInstance, listenAddr: string) {
   }
   const addr = app.server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : port;
-  const url = `http://${host}:${actual}`;
-  process.stdout.write(`listening on ${url}\n`);
-  return url;
+  return `http://${host}:${actual}`;
 }
 
 export function splitHostPort(s: string): [string, number] {
@@ -109,7 +155,7 @@ export function splitHostPort(s: string): [string, number] {
   return [s.slice(0, i) || '127.0.0.1', Number(s.slice(i + 1))];
 }
 
-/** Stop on SIGTERM/SIGINT: run the cleanup once, then exit 0. */
+/** Stop on SIGTERM/SIGINT: run the cleanup once, then exit 0. Only the process entry points use it. */
 export function onShutdown(fn: () => Promise<void>) {
   let stopping = false;
   const handler = async () => {

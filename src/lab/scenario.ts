@@ -3,10 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Progress } from '../cli/progress.ts';
+import { Progress } from '../common/progress.ts';
 import { Client } from '../protocol/client.ts';
 import type { Plan } from '../protocol/types.ts';
-import { describePlan } from '../redistribute/plan.ts';
+import { describePlan } from '../relay/plan.ts';
 import type { MailSink } from './mail-sink.ts';
 import type { LabProcess } from './network.ts';
 import { say } from './say.ts';

@@ -1,11 +1,10 @@
-// Who is calling: the admin (admin.token), a relay or an endpoint (device tokens, stored hashed).
+// Who is calling the master: the admin (admin.token), a relay or an endpoint (device tokens, stored hashed).
 import type { FastifyRequest } from 'fastify';
-import { bearer } from '../common/server.ts';
+import { bearer, type Principal, sameSecret } from '../common/auth.ts';
+import type { Authenticate } from '../common/server.ts';
 import { sha256Hex } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Db } from '../store/index.ts';
-
-export type Principal = { kind: 'admin' } | { kind: 'relay'; id: string } | { kind: 'endpoint'; id: string };
 
 export class Auth {
   constructor(
@@ -13,35 +12,33 @@ export class Auth {
     private readonly adminToken: string,
   ) {}
 
-  async identify(req: FastifyRequest): Promise<Principal> {
-    const token = bearer(req);
-    if (token === this.adminToken) return { kind: 'admin' };
+  async identify(token: string): Promise<Principal> {
+    if (sameSecret(token, this.adminToken)) return { kind: 'admin', name: 'admin' };
     const dev = await this.db
       .selectFrom('devices')
       .select(['id', 'kind'])
       .where('token_hash', '=', sha256Hex(token))
       .executeTakeFirst();
     if (!dev)
-      throw new FanoutError(
-        'FANOUT_ERR_AUTH_INVALID',
-        'token not recognized: use the admin token or the device token from `fanout device token ID`',
-      );
+      throw new FanoutError('FANOUT_ERR_AUTH_INVALID', {
+        server: 'the master',
+        hint: 'use the admin token or the device token from `fanout device token ID`',
+      });
     return dev.kind === 'relay' ? { kind: 'relay', id: dev.id } : { kind: 'endpoint', id: dev.id };
   }
 
-  async admin(req: FastifyRequest) {
-    const p = await this.identify(req);
-    if (p.kind !== 'admin') throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', 'this needs the admin token');
+  private only(kinds: Principal['kind'][], needs: string, allowQuery = false): Authenticate {
+    return async (req: FastifyRequest) => {
+      const p = await this.identify(bearer(req, allowQuery));
+      if (!kinds.includes(p.kind)) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs });
+      return p;
+    };
   }
 
-  async relay(req: FastifyRequest): Promise<string> {
-    const p = await this.identify(req);
-    if (p.kind !== 'relay') throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', 'this needs a relay token');
-    return p.id;
-  }
-
-  /** Relays (and the admin) may post alerts; endpoints may too, for their own device. */
-  async any(req: FastifyRequest): Promise<Principal> {
-    return this.identify(req);
-  }
+  readonly admin = this.only(['admin'], 'the admin token');
+  /** The dashboard's event stream: an EventSource cannot send headers. */
+  readonly adminEvents = this.only(['admin'], 'the admin token', true);
+  readonly relay = this.only(['relay'], 'a relay token');
+  readonly relayOrAdmin = this.only(['relay', 'admin'], 'a relay token: endpoints fetch content from their relay');
+  readonly anyone = this.only(['admin', 'relay', 'endpoint'], 'a token');
 }

@@ -44,15 +44,15 @@ export function parseInventory(text: string): InventoryFile {
   } catch (e) {
     throw new FanoutError(
       'FANOUT_ERR_INVENTORY_INVALID',
-      `inventory is not valid YAML or JSON: ${(e as Error).message}`,
-      [(e as Error).message],
+      { errors: `not valid YAML or JSON: ${(e as Error).message}` },
+      [`not valid YAML or JSON: ${(e as Error).message}`],
     );
   }
   const r = InventoryFile.safeParse(raw ?? {});
   if (!r.success)
     throw new FanoutError(
       'FANOUT_ERR_INVENTORY_INVALID',
-      `inventory is invalid:\n  ${formatZodError(r.error).join('\n  ')}`,
+      { errors: formatZodError(r.error).join('\n  ') },
       formatZodError(r.error),
     );
   return r.data;
@@ -87,8 +87,7 @@ export async function importInventory(db: Db, inv: InventoryFile) {
     if (d.kind === 'relay' && d.upstream && d.upstream !== 'master' && kinds.get(d.upstream) !== 'relay')
       errors.push(`${at}: upstream "${d.upstream}" is neither "master" nor a relay`);
   });
-  if (errors.length)
-    throw new FanoutError('FANOUT_ERR_INVENTORY_INVALID', `inventory is invalid:\n  ${errors.join('\n  ')}`, errors);
+  if (errors.length) throw new FanoutError('FANOUT_ERR_INVENTORY_INVALID', { errors: errors.join('\n  ') }, errors);
 
   const issued: { id: string; kind: string; token: string }[] = [];
   await db.transaction().execute(async (tx) => {
@@ -147,7 +146,6 @@ export async function issueDeviceToken(db: Db, id: string) {
     .set({ token_hash: sha256Hex(token) })
     .where('id', '=', id)
     .executeTakeFirst();
-  if (!Number(r.numUpdatedRows))
-    throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', `device "${id}" is not in the inventory`);
+  if (!Number(r.numUpdatedRows)) throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', { ids: id });
   return { id, token };
 }

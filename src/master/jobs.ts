@@ -60,13 +60,12 @@ export class Jobs {
 
   async create(req: JobRequest, createdBy = 'admin'): Promise<{ jobId: string; commands: string[] }> {
     if (!req.packages?.length)
-      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', 'a job needs at least one --package NAME@VERSION');
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: 'a job needs at least one --package NAME@VERSION' });
     const params = JobParams.parse(req.params ?? {});
     if (params.deadline && !/^\d+(s|m|h)$/.test(params.deadline) && Number.isNaN(Date.parse(params.deadline)))
-      throw new FanoutError(
-        'FANOUT_ERR_INPUT_INVALID',
-        `deadline "${params.deadline}" is neither an ISO-8601 time nor a duration like 30m`,
-      );
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', {
+        detail: `deadline "${params.deadline}" is neither an ISO-8601 time nor a duration like 30m`,
+      });
     const packages = await Promise.all(req.packages.map((p) => this.packages.resolve(p)));
     const devices = await this.db.selectFrom('devices').select(['id', 'kind', 'relay', 'labels']).execute();
     const byId = new Map(devices.map((d) => [d.id, d]));
@@ -74,19 +73,18 @@ export class Jobs {
     if (req.targets?.length) {
       const unknown = req.targets.filter((t) => byId.get(t)?.kind !== 'endpoint');
       if (unknown.length)
-        throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', `not endpoints in the inventory: ${unknown.join(', ')}`);
+        throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', { ids: `${unknown.join(', ')} (as endpoints)` });
       targets = [...new Set(req.targets)].map((t) => byId.get(t)!);
     } else if (req.labels && Object.keys(req.labels).length) {
       targets = devices.filter((d) => {
         const labels = JSON.parse(d.labels) as Record<string, string>;
         return d.kind === 'endpoint' && Object.entries(req.labels!).every(([k, v]) => labels[k] === v);
       });
-    } else throw new FanoutError('FANOUT_ERR_JOB_NO_TARGETS', 'a job needs --target ID… or --label k=v…');
+    } else throw new FanoutError('FANOUT_ERR_JOB_NO_TARGETS', { why: 'a job needs --target ID… or --label k=v…' });
     if (!targets.length)
-      throw new FanoutError(
-        'FANOUT_ERR_JOB_NO_TARGETS',
-        `no endpoint matches the labels ${JSON.stringify(req.labels)}`,
-      );
+      throw new FanoutError('FANOUT_ERR_JOB_NO_TARGETS', {
+        why: `no endpoint matches the labels ${JSON.stringify(req.labels)}`,
+      });
 
     const jobId = newId('j');
     const now = new Date().toISOString();
@@ -247,7 +245,7 @@ export class Jobs {
 
   async view(jobId: string): Promise<JobView> {
     const job = await this.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
-    if (!job) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', `job "${jobId}" does not exist`);
+    if (!job) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId, where: '' });
     const [targets, relays] = await Promise.all([
       this.db.selectFrom('targets').selectAll().where('job_id', '=', jobId).orderBy('device_id').execute(),
       this.db.selectFrom('relay_jobs').selectAll().where('job_id', '=', jobId).orderBy('relay_id').execute(),

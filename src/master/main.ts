@@ -6,13 +6,13 @@ import fastifyStatic from '@fastify/static';
 import { Registry } from 'prom-client';
 import { AlertCenter } from '../alerts/center.ts';
 import { Mailer } from '../alerts/mailer.ts';
-import { alertRoutes } from '../alerts/routes.ts';
+import { alertAdminRoutes, alertIntakeRoutes, ticketLinkRoutes } from '../alerts/routes.ts';
 import { Outages, Tickets } from '../alerts/tickets.ts';
 import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
 import { packageRoot } from '../common/package-root.ts';
-import { createHttpServer, listen, onShutdown } from '../common/server.ts';
+import { createHttpServer, faultRoutes, listen, onShutdown, type ServerOptions, scope } from '../common/server.ts';
 import { generateSigningKey, newToken } from '../protocol/crypto.ts';
 import { openStore } from '../store/index.ts';
 import { Auth } from './auth.ts';
@@ -20,8 +20,9 @@ import { loadConfig } from './config.ts';
 import { Jobs } from './jobs.ts';
 import { PackageStore } from './packages.ts';
 import { Plans } from './plans.ts';
+import { blobRoutes, relayChannelRoutes } from './relay-channel.ts';
 import { RelayRegistry } from './relays.ts';
-import { masterRoutes } from './routes.ts';
+import { adminRoutes, eventRoutes } from './routes.ts';
 
 export interface MasterOptions {
   data: string;
@@ -29,6 +30,7 @@ export interface MasterOptions {
   db?: string;
   config?: string;
   allowFaults?: boolean;
+  onRoute?: ServerOptions['onRoute'];
 }
 
 export async function buildMaster(opts: MasterOptions) {
@@ -47,7 +49,7 @@ export async function buildMaster(opts: MasterOptions) {
   const packages = new PackageStore(db, data, key.privatePem);
   const jobs = new Jobs(db, packages);
   let publicUrl = cfg.mail.publicUrl ?? '';
-  const center = new AlertCenter(db, cfg, () => publicUrl, store.exclusive);
+  const center = new AlertCenter(db, cfg.alerts, () => publicUrl, store.exclusive);
   const tickets = new Tickets(db);
   const outages = new Outages(db);
   const relays = new RelayRegistry(db, log, cfg.alerts.heartbeatTimeout, async (a) =>
@@ -65,41 +67,26 @@ export async function buildMaster(opts: MasterOptions) {
       log.info({ relayId, jobId }, 'failed distribution repaired: records and tickets resolved');
   });
 
-  const app = createHttpServer({
-    logger: log,
-    registry,
-    faults,
-    adminAuth: (req) => auth.admin(req),
-    bodyLimit: 16 * 1024 * 1024,
+  const app = createHttpServer({ logger: log, registry, onRoute: opts.onRoute });
+  const alertDeps = {
+    db,
+    center,
+    tickets,
+    outages,
+    cfg: cfg.alerts,
+    onTicketResolved: (id: string, by: string) => plans.afterTicketResolved(id, by),
+  };
+  const channel = { db, jobs, packages, relays, publicKey: key.publicPem, registry };
+  scope(app, 'admin', auth.admin, (s) => {
+    adminRoutes(s, { db, jobs, packages, relays, plans });
+    alertAdminRoutes(s, alertDeps);
+    faultRoutes(s, faults);
   });
-  masterRoutes(app, { db, auth, jobs, packages, relays, publicKey: key.publicPem, registry });
-  alertRoutes(app, { db, auth, center, tickets, outages, plans, cfg });
-  app.get('/api/v1/relays', async (req) => (await auth.admin(req), relays.list()));
-  // Live updates for the dashboard: one event per change, the page then refetches.
-  app.get('/api/v1/events', async (req, reply) => {
-    await auth.admin(req);
-    reply.raw.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-    });
-    reply.raw.write('retry: 2000\n\n');
-    let pending: NodeJS.Timeout | undefined;
-    const send = () => {
-      pending ??= setTimeout(() => {
-        pending = undefined;
-        reply.raw.write(`data: ${Date.now()}\n\n`);
-      }, 100);
-    };
-    const ping = setInterval(() => reply.raw.write(': ping\n\n'), 15_000);
-    jobs.events.on('changed', send);
-    req.raw.on('close', () => {
-      clearInterval(ping);
-      clearTimeout(pending);
-      jobs.events.off('changed', send);
-    });
-    return reply;
-  });
+  scope(app, 'events', auth.adminEvents, (s) => eventRoutes(s, jobs));
+  scope(app, 'relay', auth.relay, (s) => relayChannelRoutes(s, channel));
+  scope(app, 'content', auth.relayOrAdmin, (s) => blobRoutes(s, channel));
+  scope(app, 'alert-intake', auth.anyone, (s) => alertIntakeRoutes(s, alertDeps));
+  scope(app, 'public', null, (s) => ticketLinkRoutes(s, alertDeps));
   const webRoot = join(packageRoot(), 'dist', 'web');
   if (existsSync(webRoot)) await app.register(fastifyStatic, { root: webRoot, prefix: '/' });
   else app.get('/', async () => ({ message: 'dashboard not built: run `npm run build:web`' }));
@@ -127,7 +114,7 @@ export async function buildMaster(opts: MasterOptions) {
 
 export async function runMaster(opts: MasterOptions) {
   const m = await buildMaster(opts);
-  await m.start();
+  process.stdout.write(`listening on ${await m.start()}\n`);
   onShutdown(async () => {
     m.log.info('shutting down');
     await m.stop();

@@ -20,8 +20,7 @@ export class PackageStore {
 
   blobPath(digest: string) {
     const hex = digest.replace(/^sha256:/, '');
-    if (!/^[0-9a-f]{64}$/.test(hex))
-      throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', `"${digest}" is not a sha256 digest`);
+    if (!/^[0-9a-f]{64}$/.test(hex)) throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', { digest });
     return join(this.dataDir, 'blobs', 'sha256', hex.slice(0, 2), hex);
   }
 
@@ -52,10 +51,11 @@ export class PackageStore {
         .where('version', '=', manifest.version)
         .executeTakeFirst();
       if (existing && existing.digest !== digest)
-        throw new FanoutError(
-          'FANOUT_ERR_PACKAGE_INVALID',
-          `${manifest.name}@${manifest.version} already exists with other content (${existing.digest}); bump the version`,
-        );
+        throw new FanoutError('FANOUT_ERR_PACKAGE_EXISTS', {
+          name: manifest.name,
+          version: manifest.version,
+          digest: existing.digest,
+        });
       const final = this.blobPath(digest);
       await mkdir(dirname(final), { recursive: true });
       if (!existsSync(final)) await rename(tmp, final);
@@ -78,7 +78,8 @@ export class PackageStore {
 
   async resolve(spec: string): Promise<PackageRef> {
     const at = spec.lastIndexOf('@');
-    if (at <= 0) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', `package "${spec}" must be NAME@VERSION`);
+    if (at <= 0)
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `package "${spec}" must be NAME@VERSION` });
     const name = spec.slice(0, at);
     const version = spec.slice(at + 1);
     const row = await this.db
@@ -87,11 +88,7 @@ export class PackageStore {
       .where('name', '=', name)
       .where('version', '=', version)
       .executeTakeFirst();
-    if (!row)
-      throw new FanoutError(
-        'FANOUT_ERR_PACKAGE_UNKNOWN',
-        `package ${name}@${version} was never pushed: run \`fanout package push FILE\` first`,
-      );
+    if (!row) throw new FanoutError('FANOUT_ERR_PACKAGE_UNKNOWN', { name, version });
     return {
       name: row.name,
       version: row.version,

@@ -59,9 +59,9 @@ export class Plans {
 
   async decide(planId: string, decision: 'approve' | 'reject', by: string): Promise<Plan> {
     const row = await this.db.selectFrom('plans').selectAll().where('id', '=', planId).executeTakeFirst();
-    if (!row) throw new FanoutError('FANOUT_ERR_PLAN_UNKNOWN', `plan "${planId}" does not exist`);
+    if (!row) throw new FanoutError('FANOUT_ERR_PLAN_UNKNOWN', { planId, where: 'the master' });
     if (row.state !== 'pending')
-      throw new FanoutError('FANOUT_ERR_PLAN_STATE', `plan ${planId} is ${row.state}, not pending`);
+      throw new FanoutError('FANOUT_ERR_PLAN_STATE', { planId, why: `it is ${row.state}, not pending` });
     const client = await this.relays.adminClient(row.relay_id);
     const { plan } = await client.post<{ plan: Plan }>(
       `admin/v1/redistribute/plans/${encodeURIComponent(planId)}/${decision}`,

@@ -95,10 +95,10 @@ export class RelayRegistry {
       .where('id', '=', relayId)
       .executeTakeFirst();
     if (!r?.url || !r.admin_token)
-      throw new FanoutError(
-        'FANOUT_ERR_RELAY_UNREACHABLE',
-        `relay "${relayId}" has not reported its address yet; is it running?`,
-      );
+      throw new FanoutError('FANOUT_ERR_RELAY_UNREACHABLE', {
+        relayId,
+        why: 'it has not reported its address yet; is it running?',
+      });
     return new Client({ baseUrl: r.url, token: r.admin_token, timeoutMs: 30_000 });
   }
 }

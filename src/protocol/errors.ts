@@ -1,38 +1,136 @@
-// Stable error codes (FANOUT_ERR_<AREA>_<WHAT>), mapped to HTTP status in one place.
-export const errorStatus = {
-  FANOUT_ERR_AUTH_MISSING: 401,
-  FANOUT_ERR_AUTH_INVALID: 401,
-  FANOUT_ERR_AUTH_FORBIDDEN: 403,
-  FANOUT_ERR_INPUT_INVALID: 400,
-  FANOUT_ERR_INVENTORY_INVALID: 400,
-  FANOUT_ERR_DEVICE_UNKNOWN: 404,
-  FANOUT_ERR_PACKAGE_INVALID: 400,
-  FANOUT_ERR_PACKAGE_UNKNOWN: 404,
-  FANOUT_ERR_JOB_UNKNOWN: 404,
-  FANOUT_ERR_JOB_NO_TARGETS: 400,
-  FANOUT_ERR_BLOB_UNKNOWN: 404,
-  FANOUT_ERR_ALERT_INVALID: 400,
-  FANOUT_ERR_TICKET_UNKNOWN: 404,
-  FANOUT_ERR_PLAN_UNKNOWN: 404,
-  FANOUT_ERR_PLAN_STATE: 409,
-  FANOUT_ERR_FAULTS_DISABLED: 403,
-  FANOUT_ERR_RELAY_UNREACHABLE: 502,
-  FANOUT_ERR_NOT_FOUND: 404,
-  FANOUT_ERR_INTERNAL: 500,
+// Every error a client can see: one table of code, HTTP status, message and when it happens.
+// docs/errors.md is pinned to this table by test/errors.test.ts. Messages are templates: `{name}`
+// is filled from the values given where the error is thrown, so the wording lives only here.
+const entry = <M extends string>(status: number, message: M, when: string) => ({ status, message, when });
+
+export const errorTable = {
+  FANOUT_ERR_AUTH_MISSING: entry(
+    401,
+    'missing token: send "Authorization: Bearer <token>"',
+    'A request carries no token.',
+  ),
+  FANOUT_ERR_AUTH_INVALID: entry(
+    401,
+    'token not recognized by {server}: {hint}',
+    'The token is unknown here: mistyped, re-issued (`fanout device token ID` ends the old one) or for another server.',
+  ),
+  FANOUT_ERR_AUTH_FORBIDDEN: entry(403, 'this needs {needs}', 'The token is valid but its holder may not do this.'),
+  FANOUT_ERR_INPUT_INVALID: entry(
+    400,
+    '{detail}',
+    'A body, query or path parameter does not validate; the message names each field and what is wrong.',
+  ),
+  FANOUT_ERR_INPUT_TOO_LARGE: entry(
+    413,
+    'the request body is larger than this route takes ({detail})',
+    'A body over the route limit.',
+  ),
+  FANOUT_ERR_INPUT_MEDIA_TYPE: entry(
+    415,
+    'this route does not take {mediaType}; send {expected}',
+    'The Content-Type is not one the route reads.',
+  ),
+  FANOUT_ERR_INVENTORY_INVALID: entry(
+    400,
+    'inventory is invalid:\n  {errors}',
+    'An inventory file that does not validate; every error is listed and nothing is applied.',
+  ),
+  FANOUT_ERR_DEVICE_UNKNOWN: entry(404, 'not in the inventory: {ids}', 'A device id that no inventory import defined.'),
+  FANOUT_ERR_LOCATION_UNKNOWN: entry(
+    404,
+    'location "{code}" is not in the inventory',
+    'A location code that no import defined.',
+  ),
+  FANOUT_ERR_PACKAGE_INVALID: entry(
+    400,
+    '{where}: {problem}',
+    'A package folder or archive that is not a valid package (fanout.json, archive rules).',
+  ),
+  FANOUT_ERR_PACKAGE_EXISTS: entry(
+    409,
+    '{name}@{version} already exists with other content ({digest}); bump the version',
+    'A push of a name and version already stored with different bytes.',
+  ),
+  FANOUT_ERR_PACKAGE_UNKNOWN: entry(
+    404,
+    'package {name}@{version} was never pushed: run `fanout package push FILE` first',
+    'A job names a package the master does not hold.',
+  ),
+  FANOUT_ERR_JOB_UNKNOWN: entry(
+    404,
+    'job "{jobId}" does not exist{where}',
+    'A job id the master (or the relay) does not know.',
+  ),
+  FANOUT_ERR_JOB_NO_TARGETS: entry(400, '{why}', 'A job with no target, or labels that match no endpoint.'),
+  FANOUT_ERR_BLOB_UNKNOWN: entry(
+    404,
+    'no such content: {digest}',
+    'Content asked for by a digest that is not stored here.',
+  ),
+  FANOUT_ERR_RANGE_UNSATISFIABLE: entry(
+    416,
+    'range "{range}" is not satisfiable for {size} bytes',
+    'A Range header outside the content.',
+  ),
+  FANOUT_ERR_ALERT_INVALID: entry(400, '{detail}', 'An alert request the alert center cannot take as a whole.'),
+  FANOUT_ERR_ALERT_UNKNOWN: entry(404, 'alert {id} does not exist', 'An alert id that is not stored.'),
+  FANOUT_ERR_TICKET_UNKNOWN: entry(404, 'ticket "{id}" does not exist', 'A ticket id that is not stored.'),
+  FANOUT_ERR_TICKET_LINK: entry(
+    401,
+    'this resolve link is not valid for ticket {id}',
+    "The key in a ticket mail's resolve link does not match the ticket.",
+  ),
+  FANOUT_ERR_OUTAGE_UNKNOWN: entry(404, 'outage "{id}" does not exist', 'An outage id that is not stored.'),
+  FANOUT_ERR_PLAN_UNKNOWN: entry(
+    404,
+    'plan "{planId}" is not known to {where}',
+    'A redistribution plan id that neither the master nor the relay recorded.',
+  ),
+  FANOUT_ERR_PLAN_STATE: entry(
+    409,
+    'plan {planId}: {why}',
+    'A plan that cannot be approved, rejected or built now; the message says why and what to do.',
+  ),
+  FANOUT_ERR_FAULTS_DISABLED: entry(
+    403,
+    'fault injection is off: start the daemon with --allow-faults',
+    'Fault injection asked of a daemon started without --allow-faults.',
+  ),
+  FANOUT_ERR_RELAY_UNREACHABLE: entry(
+    502,
+    'relay {relayId}: {why}',
+    'The master or a child relay could not get an answer from a relay.',
+  ),
+  FANOUT_ERR_NOT_FOUND: entry(404, 'no route {method} {url}', 'A path that no route serves.'),
+  FANOUT_ERR_INTERNAL: entry(
+    500,
+    'internal error: {detail}; the daemon log has the details',
+    'A bug or an unexpected failure; please report it with the log.',
+  ),
 } as const;
 
-export type ErrorCode = keyof typeof errorStatus;
+export type ErrorCode = keyof typeof errorTable;
 
-export class FanoutError extends Error {
-  readonly code: ErrorCode;
+type Holes<S extends string> = S extends `${string}{${infer K}}${infer R}` ? K | Holes<R> : never;
+export type ErrorParams<C extends ErrorCode> = { [K in Holes<(typeof errorTable)[C]['message']>]: string | number };
+
+export const errorStatus = (code: ErrorCode) => errorTable[code].status;
+
+export function formatError(code: ErrorCode, params: Record<string, unknown>): string {
+  return errorTable[code].message.replace(/\{(\w+)\}/g, (_m, k: string) => String(params[k] ?? ''));
+}
+
+export class FanoutError<C extends ErrorCode = ErrorCode> extends Error {
+  override name = 'FanoutError';
+  readonly code: C;
   readonly details?: unknown;
-  constructor(code: ErrorCode, message: string, details?: unknown) {
-    super(message);
+  constructor(code: C, params: ErrorParams<C>, details?: unknown) {
+    super(formatError(code, params));
     this.code = code;
     this.details = details;
   }
   get statusCode(): number {
-    return errorStatus[this.code];
+    return errorStatus(this.code);
   }
   toJSON() {
     return {
@@ -45,6 +143,7 @@ export class FanoutError extends Error {
   }
 }
 
-export const fail = (code: ErrorCode, message: string, details?: unknown): never => {
-  throw new FanoutError(code, message, details);
-};
+/** The body every daemon answers an error with. */
+export const errorBody = (code: ErrorCode, message: string, details?: unknown) => ({
+  error: { code, message, ...(details === undefined ? {} : { details }) },
+});

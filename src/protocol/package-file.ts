@@ -27,14 +27,17 @@ export function parseManifest(text: string, where: string): Manifest {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${where}: fanout.json is not JSON: ${(e as Error).message}`);
+    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', {
+      where,
+      problem: `fanout.json is not JSON: ${(e as Error).message}`,
+    });
   }
   const r = Manifest.safeParse(raw);
   if (!r.success)
-    throw new FanoutError(
-      'FANOUT_ERR_PACKAGE_INVALID',
-      `${where}: fanout.json is invalid: ${formatZodError(r.error).join('; ')}`,
-    );
+    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', {
+      where,
+      problem: `fanout.json is invalid: ${formatZodError(r.error).join('; ')}`,
+    });
   return r.data;
 }
 
@@ -54,13 +57,16 @@ export async function readManifest(source: string | Buffer, label?: string): Pro
   try {
     await pipeline(typeof source === 'string' ? createReadStream(source) : Readable.from([source]), parser);
   } catch (e) {
-    throw new FanoutError(
-      'FANOUT_ERR_PACKAGE_INVALID',
-      `${where}: not a readable .tgz package: ${(e as Error).message}`,
-    );
+    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', {
+      where,
+      problem: `not a readable .tgz package: ${(e as Error).message}`,
+    });
   }
   if (text === undefined)
-    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${where}: no fanout.json at the root of the archive`);
+    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', {
+      where,
+      problem: 'no fanout.json at the root of the archive',
+    });
   return parseManifest(text, where);
 }
 
@@ -73,10 +79,14 @@ export async function sha256File(file: string) {
 /** Packs a folder holding fanout.json into a .tgz (`fanout package build`). */
 export async function buildPackage(dir: string, file: string) {
   const mfile = join(dir, 'fanout.json');
-  if (!existsSync(mfile)) throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `${dir} has no fanout.json`);
+  if (!existsSync(mfile))
+    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', { where: dir, problem: 'no fanout.json in the folder' });
   const m = parseManifest(await readFile(mfile, 'utf8'), mfile);
   if (m.install.run && !existsSync(join(dir, m.install.run)))
-    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', `install.run "${m.install.run}" is not a file in ${dir}`);
+    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', {
+      where: dir,
+      problem: `install.run "${m.install.run}" is not a file in the folder`,
+    });
   const entries = (await readdir(dir)).sort();
   await tar.c({ gzip: true, cwd: dir, file, portable: true, noMtime: true }, entries);
   return {

@@ -7,13 +7,16 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Faults } from '../common/faults.ts';
-import type { Client } from '../protocol/client.ts';
 import { verifyPackage } from '../protocol/crypto.ts';
+import { digestPath } from '../protocol/digest.ts';
+import type { FailureType } from '../protocol/failure-types.ts';
 import type { PackageRef } from '../protocol/types.ts';
+import type { Upstream } from './upstream.ts';
 
 export class ContentError extends Error {
+  override name = 'ContentError';
   constructor(
-    readonly failureType: string,
+    readonly failureType: FailureType,
     message: string,
     readonly retryable = false,
   ) {
@@ -59,9 +62,9 @@ export class Depot {
   ) {}
 
   path(digest: string) {
-    const hex = digest.replace(/^sha256:/, '');
-    if (!/^[0-9a-f]{64}$/.test(hex)) throw new ContentError('FETCH_FAILED', `"${digest}" is not a sha256 digest`);
-    return join(this.dataDir, 'depot', 'sha256', hex.slice(0, 2), hex);
+    const p = digestPath(join(this.dataDir, 'depot'), digest);
+    if (!p) throw new ContentError('FETCH_FAILED', `"${digest}" is not a sha256 digest`);
+    return p;
   }
 
   has(digest: string) {
@@ -83,7 +86,7 @@ export class Depot {
   private readonly inFlight = new Map<string, Promise<{ fetched: number; from: number }>>();
 
   /** One fetch per digest at a time: a job and a child relay asking together share it. */
-  fetch(pkg: PackageRef, upstream: Client, contentPath: string, publicKey: string, opts: FetchOptions = {}) {
+  fetch(pkg: PackageRef, upstream: Upstream, contentPath: string, publicKey: string, opts: FetchOptions = {}) {
     const running = this.inFlight.get(pkg.digest);
     if (running) return running.then(() => ({ fetched: 0, from: pkg.size }));
     const p = this.fetchOnce(pkg, upstream, contentPath, publicKey, opts).finally(() =>
@@ -95,7 +98,7 @@ export class Depot {
 
   private async fetchOnce(
     pkg: PackageRef,
-    upstream: Client,
+    upstream: Upstream,
     contentPath: string,
     publicKey: string,
     opts: FetchOptions,
@@ -124,11 +127,15 @@ export class Depot {
     opts.onStart?.(from);
     if (from < pkg.size) {
       this.faults.throwIf('relay.upstream.fetch');
-      const res = await upstream.raw('GET', contentPath, {
-        headers: from ? { range: `bytes=${from}-` } : {},
-        signal: opts.signal,
-        timeoutMs: 3_600_000,
-      });
+      const res = await upstream.call(
+        (c) =>
+          c.raw('GET', contentPath, {
+            headers: from ? { range: `bytes=${from}-` } : {},
+            signal: opts.signal,
+            timeoutMs: 3_600_000,
+          }),
+        opts.signal,
+      );
       if (from > 0 && res.status !== 206)
         throw new ContentError('FETCH_FAILED', `upstream ignored the Range request (status ${res.status})`);
       const faults = this.faults;

@@ -1,5 +1,17 @@
 // The relay's job log: <data>/jobs/<jobId>.jsonl, append-only, fsync'd before anything is acknowledged.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+// This module only reads and writes; what the records mean is state.ts.
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { DistributionCommand, Plan, TargetState } from '../protocol/types.ts';
 
@@ -21,6 +33,8 @@ export type JobLogRecord =
   | { type: 'redistribution'; at: string; command: DistributionCommand; planId: string; approvedBy: string }
   | { type: 'complete'; at: string; commandId: string };
 
+const JOB_ID = /^[A-Za-z0-9._-]+$/;
+
 export class JobLog {
   readonly dir: string;
   constructor(
@@ -32,7 +46,7 @@ export class JobLog {
   }
 
   path(jobId: string) {
-    if (!/^[A-Za-z0-9._-]+$/.test(jobId)) throw new Error(`"${jobId}" is not a job id`);
+    if (!JOB_ID.test(jobId)) throw new Error(`"${jobId}" is not a job id`);
     return join(this.dir, `${jobId}.jsonl`);
   }
 
@@ -40,13 +54,27 @@ export class JobLog {
     return existsSync(this.path(jobId));
   }
 
-  /** Appends records and fsyncs: when this returns, they survive a crash. */
-  append(jobId: string, ...records: JobLogRecord[]) {
+  /**
+   * Appends whole records and fsyncs: when this returns they survive a crash. A write the disk
+   * takes only in part is cut back off, so the log never holds half a record, and the error is thrown.
+   */
+  append(jobId: string, records: JobLogRecord[]) {
+    if (!records.length) return;
     this.faults?.throwIf('relay.joblog.write');
+    const bytes = Buffer.from(`${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
     const fd = openSync(this.path(jobId), 'a');
+    const before = fstatSync(fd).size;
     try {
-      writeSync(fd, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
       fsyncSync(fd);
+    } catch (e) {
+      try {
+        ftruncateSync(fd, before);
+      } catch {
+        /* the record stays torn; read() skips a torn last line */
+      }
+      throw e;
     } finally {
       closeSync(fd);
     }
@@ -60,7 +88,7 @@ export class JobLog {
       try {
         out.push(JSON.parse(line));
       } catch {
-        // A torn last line (crash mid-write, before fsync returned) was never acknowledged: skip it.
+        // A torn last line (a crash mid-write, before fsync returned) was never acknowledged: skip it.
       }
     }
     return out;
@@ -72,96 +100,4 @@ export class JobLog {
       .map((f) => f.slice(0, -6))
       .sort();
   }
-}
-
-export interface TargetStatus {
-  state: TargetState;
-  attempt: number;
-  failureType?: string;
-  error?: string;
-  at: string;
-}
-export type JobPhase = 'received' | 'fetching' | 'distributing' | 'complete' | 'failed';
-
-/** What the log says now: the command in force, the first one, every target's last state. */
-export interface JobLogState {
-  jobId: string;
-  original: DistributionCommand;
-  current: DistributionCommand;
-  targets: Map<string, TargetStatus>;
-  verified: Set<string>;
-  phase: JobPhase;
-  failure?: { failureType: string; message: string };
-  plans: Map<string, Plan>;
-  redistributions: { commandId: string; planId: string; approvedBy: string; at: string; repeats?: string }[];
-}
-
-export function replay(jobId: string, records: JobLogRecord[]): JobLogState | undefined {
-  let st: JobLogState | undefined;
-  for (const r of records) {
-    if (r.type === 'command') {
-      if (st) continue; // the master's command is the first record; later copies are retries of the ack
-      st = {
-        jobId,
-        original: r.command,
-        current: r.command,
-        targets: new Map(),
-        verified: new Set(),
-        phase: 'received',
-        plans: new Map(),
-        redistributions: [],
-      };
-      for (const d of r.command.distributionList) st.targets.set(d, { state: 'pending', attempt: 0, at: r.at });
-      continue;
-    }
-    if (!st) continue;
-    switch (r.type) {
-      case 'fetch':
-        if (r.event === 'verified') st.verified.add(r.digest);
-        if (st.phase === 'received') st.phase = 'fetching';
-        break;
-      case 'target':
-        st.targets.set(r.deviceId, {
-          state: r.state,
-          attempt: r.attempt,
-          failureType: r.failureType,
-          error: r.error,
-          at: r.at,
-        });
-        if (st.phase === 'received' || st.phase === 'fetching') st.phase = 'distributing';
-        break;
-      case 'failed':
-        if (r.commandId === st.current.commandId) {
-          st.phase = 'failed';
-          st.failure = { failureType: r.failureType, message: r.message };
-        }
-        break;
-      case 'plan':
-        st.plans.set(r.plan.planId, r.plan);
-        break;
-      case 'redistribution':
-        st.current = r.command;
-        st.phase = 'received';
-        st.failure = undefined;
-        for (const d of r.command.distributionList) st.targets.set(d, { state: 'pending', attempt: 0, at: r.at });
-        st.redistributions.push({
-          commandId: r.command.commandId,
-          planId: r.planId,
-          approvedBy: r.approvedBy,
-          at: r.at,
-          repeats: r.command.repeats,
-        });
-        break;
-      case 'complete':
-        if (r.commandId === st.current.commandId) st.phase = 'complete';
-        break;
-    }
-  }
-  if (st && st.phase !== 'complete' && st.phase !== 'failed') {
-    // Every target of the command in force has ended: the job has ended too.
-    const list = st.current.distributionList.map((d) => st!.targets.get(d)!);
-    if (list.length && list.every((t) => t.state === 'installed')) st.phase = 'complete';
-    else if (list.length && list.every((t) => t.state === 'installed' || t.state === 'failed')) st.phase = 'failed';
-  }
-  return st;
 }

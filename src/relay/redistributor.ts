@@ -1,21 +1,34 @@
-// The relay side of the redistribution tool: plans kept in the job log, approval hands them to the manager.
+// Redistribution on the relay (DESIGN §7): the only writer of plans. Plans live in the job log;
+// the master mirrors what the relay reports. Approval hands the new command to the distributor.
 import { FanoutError } from '../protocol/errors.ts';
-import type { Plan } from '../protocol/types.ts';
-import { buildPlan, commandFromPlan, needsRedistribution } from '../redistribute/plan.ts';
+import type { DistributionCommand, Plan } from '../protocol/types.ts';
 import type { Depot } from './depot.ts';
-import type { DistributionManager } from './manager.ts';
+import type { Distributor } from './distribution.ts';
+import type { RelayJobs } from './jobs.ts';
+import { buildPlan, commandFromPlan, needsRedistribution } from './plan.ts';
+import type { JobState } from './state.ts';
+
+const now = () => new Date().toISOString();
 
 export class Redistributor {
   constructor(
     private readonly relayId: string,
-    private readonly manager: DistributionManager,
+    private readonly jobs: RelayJobs,
+    private readonly distributor: Distributor,
     private readonly depot: Depot,
     /** Jobs with open failed-distribution records for this relay at the master (empty when it cannot be asked). */
     private readonly openAtMaster: () => Promise<string[]> = async () => [],
-  ) {}
+  ) {
+    // The plan that started a command ends with it.
+    jobs.events.on('ended', (st: JobState) => {
+      for (const p of st.plans.values())
+        if (p.commandId === st.current.commandId && (p.state === 'running' || p.state === 'approved'))
+          this.record({ ...p, state: st.phase === 'complete' ? 'complete' : 'failed' });
+    });
+  }
 
   list(): Plan[] {
-    return this.manager
+    return this.jobs
       .all()
       .flatMap((st) => [...st.plans.values()])
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
@@ -26,77 +39,96 @@ export class Redistributor {
    * every failed job in the log; a plan already waiting is returned, not duplicated.
    */
   async plan(jobId?: string) {
-    let jobs: ReturnType<DistributionManager['get']>[];
+    let jobs: JobState[];
     if (jobId) {
-      jobs = [this.manager.get(jobId)];
-      if (!jobs[0])
-        throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', `job "${jobId}" is not in relay ${this.relayId}'s job log`);
+      const st = this.jobs.get(jobId);
+      if (!st) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId, where: ` in relay ${this.relayId}'s job log` });
+      jobs = [st];
     } else {
       const open = new Set(await this.openAtMaster().catch(() => []));
-      jobs = this.manager.all().filter((st) => open.has(st.jobId) || needsRedistribution(st));
+      jobs = this.jobs.all().filter((st) => open.has(st.jobId) || needsRedistribution(st));
     }
     const plans: Plan[] = [];
     const skipped: { jobId: string; reason: string }[] = [];
     for (const st of jobs) {
-      const waiting = [...st!.plans.values()].find((p) => p.state === 'pending' && p.repeats === st!.current.commandId);
+      const waiting = [...st.plans.values()].find((p) => p.state === 'pending' && p.repeats === st.current.commandId);
       if (waiting) {
         plans.push(waiting);
         continue;
       }
-      const r = buildPlan(st!, this.relayId, (d) => this.depot.has(d));
+      const r = buildPlan(st, this.relayId, (d) => this.depot.has(d));
       if (!r.ok) {
         skipped.push({ jobId: r.jobId, reason: r.reason });
         continue;
       }
-      this.manager.recordPlan(r.plan);
+      this.record(r.plan);
       plans.push(r.plan);
     }
     return { plans, skipped };
   }
 
-  private find(planId: string) {
-    for (const st of this.manager.all()) {
-      const p = st.plans.get(planId);
-      if (p) return { st, p };
-    }
-    throw new FanoutError('FANOUT_ERR_PLAN_UNKNOWN', `plan "${planId}" is not known to relay ${this.relayId}`);
-  }
-
   approve(planId: string, by: string): Plan {
     const { st, p } = this.find(planId);
     if (p.state !== 'pending')
-      throw new FanoutError('FANOUT_ERR_PLAN_STATE', `plan ${planId} is ${p.state}, not pending`);
+      throw new FanoutError('FANOUT_ERR_PLAN_STATE', { planId, why: `it is ${p.state}, not pending` });
     if (p.repeats !== st.current.commandId || st.phase !== 'failed')
-      throw new FanoutError(
-        'FANOUT_ERR_PLAN_STATE',
-        `plan ${planId} is out of date: job ${st.jobId} is ${st.phase} under command ${st.current.commandId}; ask for a new plan`,
-      );
+      throw new FanoutError('FANOUT_ERR_PLAN_STATE', {
+        planId,
+        why: `it is out of date: job ${st.jobId} is ${st.phase} under command ${st.current.commandId}; ask for a new plan`,
+      });
     const cmd = commandFromPlan(st, p, by);
     const approved: Plan = { ...p, state: 'running', approvedBy: by, commandId: cmd.commandId };
-    this.manager.recordPlan(approved);
-    this.manager.runRedistribution(approved, cmd, by);
+    this.record(approved);
+    this.run(approved, cmd, by);
     return approved;
   }
 
   reject(planId: string, by: string): Plan {
     const { p } = this.find(planId);
     if (p.state !== 'pending')
-      throw new FanoutError('FANOUT_ERR_PLAN_STATE', `plan ${planId} is ${p.state}, not pending`);
+      throw new FanoutError('FANOUT_ERR_PLAN_STATE', { planId, why: `it is ${p.state}, not pending` });
     const rejected: Plan = { ...p, state: 'rejected', approvedBy: by };
-    this.manager.recordPlan(rejected);
+    this.record(rejected);
     return rejected;
   }
 
   /** A plan built elsewhere from this relay's log: checked against the log as it is now, then approved. */
   submit(plan: Plan, by: string): Plan {
-    const st = this.manager.get(plan.jobId);
+    const st = this.jobs.get(plan.jobId);
     if (!st)
-      throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', `job "${plan.jobId}" is not in relay ${this.relayId}'s job log`);
+      throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', {
+        jobId: plan.jobId,
+        where: ` in relay ${this.relayId}'s job log`,
+      });
     const fresh = buildPlan(st, this.relayId, (d) => this.depot.has(d));
-    if (!fresh.ok) throw new FanoutError('FANOUT_ERR_PLAN_STATE', fresh.reason);
+    if (!fresh.ok) throw new FanoutError('FANOUT_ERR_PLAN_STATE', { planId: plan.planId, why: fresh.reason });
     if (fresh.plan.repeats !== plan.repeats || fresh.plan.distributionList.join() !== plan.distributionList.join())
-      throw new FanoutError('FANOUT_ERR_PLAN_STATE', 'the job log changed since the plan was built; build it again');
-    this.manager.recordPlan({ ...plan, relayId: this.relayId, state: 'pending' });
+      throw new FanoutError('FANOUT_ERR_PLAN_STATE', {
+        planId: plan.planId,
+        why: 'the job log changed since the plan was built; build it again',
+      });
+    // What the relay records is what it built itself; the caller's plan only chose the job and the list.
+    this.record({ ...fresh.plan, planId: plan.planId });
     return this.approve(plan.planId, by);
+  }
+
+  /** An approved redistribution: recorded in the job log, then run like any command. */
+  private run(plan: Plan, cmd: DistributionCommand, approvedBy: string) {
+    this.jobs.record(plan.jobId, [
+      { type: 'redistribution', at: now(), command: cmd, planId: plan.planId, approvedBy },
+    ]);
+    this.distributor.start(plan.jobId);
+  }
+
+  private record(plan: Plan) {
+    this.jobs.record(plan.jobId, [{ type: 'plan', at: now(), plan }], true);
+  }
+
+  private find(planId: string) {
+    for (const st of this.jobs.all()) {
+      const p = st.plans.get(planId);
+      if (p) return { st, p };
+    }
+    throw new FanoutError('FANOUT_ERR_PLAN_UNKNOWN', { planId, where: `relay ${this.relayId}` });
   }
 }

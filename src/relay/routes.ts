@@ -1,28 +1,29 @@
-// The relay's HTTP face: assignments and content for agents, the admin API for the redistribution tool.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+// The relay's HTTP face: the agent channel (assignments, reports, content) and the admin API the
+// redistribution tool uses.
+
 import { z } from 'zod';
+import type { Principal } from '../common/auth.ts';
 import { sendBlob } from '../common/content.ts';
-import { bearer, requireToken } from '../common/server.ts';
-import { sha256Hex } from '../protocol/crypto.ts';
+import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { type PackageRef, Plan, TargetState } from '../protocol/types.ts';
+import type { AgentChannel } from './agent-channel.ts';
 import type { Depot } from './depot.ts';
-import type { DistributionManager } from './manager.ts';
+import type { RelayJobs } from './jobs.ts';
 import type { Redistributor } from './redistributor.ts';
+import type { JobState } from './state.ts';
 
 export interface RelayHttpDeps {
   relayId: string;
-  adminToken: string;
-  devices: () => Map<string, { id: string; kind: string }>;
-  refreshDevices: () => Promise<void>;
-  manager: DistributionManager;
+  jobs: RelayJobs;
+  agents: AgentChannel;
   depot: Depot;
   redistributor: Redistributor;
   publicKey: () => string;
   pullThrough: (pkg: PackageRef) => Promise<unknown>;
 }
 
-export function jobSummary(st: NonNullable<ReturnType<DistributionManager['get']>>) {
+export function jobSummary(st: JobState) {
   return {
     jobId: st.jobId,
     state: st.phase,
@@ -36,117 +37,113 @@ export function jobSummary(st: NonNullable<ReturnType<DistributionManager['get']
   };
 }
 
-export function relayRoutes(app: FastifyInstance, d: RelayHttpDeps) {
-  const device = async (req: FastifyRequest) => {
-    const token = bearer(req);
-    const hash = sha256Hex(token);
-    let dev = d.devices().get(hash);
-    if (!dev) {
-      await d.refreshDevices();
-      dev = d.devices().get(hash);
-    }
-    if (!dev) throw new FanoutError('FANOUT_ERR_AUTH_INVALID', `token not recognized by relay ${d.relayId}`);
-    return dev;
-  };
-  const admin = requireToken(d.adminToken, `relay ${d.relayId}'s admin token (DATA/admin.token)`);
+const deviceOf = (p: Principal) => {
+  if (p.kind !== 'endpoint' && p.kind !== 'relay')
+    throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: 'a device token' });
+  return p;
+};
 
-  app.get('/agent/v1/enroll', async (req) => {
-    const dev = await device(req);
-    return { deviceId: dev.id, relayId: d.relayId, publicKey: d.publicKey() };
+/** Endpoints (and child relays) of this relay. */
+export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
+  s.get('/agent/v1/enroll', async (req) => ({
+    deviceId: deviceOf(req.principal).id,
+    relayId: d.relayId,
+    publicKey: d.publicKey(),
+  }));
+  s.get(
+    '/agent/v1/assignments',
+    { schema: { querystring: z.object({ wait: z.coerce.number().min(0).max(60).default(20) }) } },
+    async (req) => {
+      const dev = deviceOf(req.principal);
+      let list = d.agents.assignmentsFor(dev.id);
+      if (!list.length && req.query.wait > 0) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            d.agents.events.off(`assign:${dev.id}`, done);
+            req.raw.off('close', done);
+            resolve();
+          };
+          const timer = setTimeout(done, req.query.wait * 1000);
+          d.agents.events.on(`assign:${dev.id}`, done);
+          req.raw.on('close', done);
+        });
+        list = d.agents.assignmentsFor(dev.id);
+      }
+      return { assignments: list };
+    },
+  );
+  const Report = z.object({
+    jobId: z.string(),
+    commandId: z.string(),
+    state: TargetState,
+    attempt: z.number().optional(),
+    failureType: z.string().max(100).optional(),
+    error: z.string().max(4000).optional(),
   });
-  app.get('/agent/v1/assignments', async (req) => {
-    const dev = await device(req);
-    const { wait } = z.object({ wait: z.coerce.number().min(0).max(60).default(20) }).parse(req.query);
-    let list = d.manager.assignmentsFor(dev.id);
-    if (!list.length && wait > 0) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          d.manager.events.off(`assign:${dev.id}`, done);
-          req.raw.off('close', done);
-          resolve();
-        };
-        const timer = setTimeout(done, wait * 1000);
-        d.manager.events.on(`assign:${dev.id}`, done);
-        req.raw.on('close', done);
-      });
-      list = d.manager.assignmentsFor(dev.id);
-    }
-    return { assignments: list };
-  });
-  app.post('/agent/v1/reports', async (req) => {
-    const dev = await device(req);
-    const r = z
-      .object({
-        jobId: z.string(),
-        commandId: z.string(),
-        state: TargetState,
-        attempt: z.number().optional(),
-        failureType: z.string().optional(),
-        error: z.string().max(4000).optional(),
-      })
-      .parse(req.body);
-    const res = d.manager.agentReport(dev.id, r);
-    if (!res.ok) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', res.reason!);
+  s.post('/agent/v1/reports', { schema: { body: Report } }, async (req) => {
+    const res = d.agents.report(deviceOf(req.principal).id, req.body);
+    if (!res.ok) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: res.reason });
     return res;
   });
-  app.get('/content/:digest', async (req, reply) => {
-    const who = bearer(req) === d.adminToken ? { kind: 'admin' } : await device(req);
-    const { digest } = req.params as { digest: string };
-    if (!d.depot.has(digest) && who.kind === 'relay') {
+  const Pull = z.object({
+    name: z.string(),
+    version: z.string(),
+    size: z.coerce.number().int().nonnegative(),
+    signature: z.string(),
+  });
+  s.get('/content/:digest', { schema: { params: z.object({ digest: z.string() }) } }, async (req, reply) => {
+    const { digest } = req.params;
+    if (!d.depot.has(digest) && req.principal.kind === 'relay') {
       // A child relay asks for what this relay lacks: fetch it from upstream, verify it, keep it, serve it.
-      const q = z
-        .object({
-          name: z.string(),
-          version: z.string(),
-          size: z.coerce.number().int().nonnegative(),
-          signature: z.string(),
-        })
-        .safeParse(req.query);
+      const q = Pull.safeParse(req.query);
       if (q.success) {
         try {
           await d.pullThrough({ ...q.data, digest });
         } catch (e) {
-          throw new FanoutError(
-            'FANOUT_ERR_RELAY_UNREACHABLE',
-            `relay ${d.relayId} could not get ${digest} from its upstream: ${(e as Error).message}`,
-          );
+          throw new FanoutError('FANOUT_ERR_RELAY_UNREACHABLE', {
+            relayId: d.relayId,
+            why: `could not get ${digest} from its upstream: ${(e as Error).message}`,
+          });
         }
       }
     }
     return sendBlob(req, reply, d.depot.path(digest));
   });
+}
 
-  app.get('/admin/v1/jobs', async (req) => (admin(req), d.manager.all().map(jobSummary)));
-  app.get('/admin/v1/jobs/:id', async (req) => {
-    admin(req);
-    const st = d.manager.get((req.params as { id: string }).id);
+/** The admin API (DATA/admin.token): jobs as the job log has them, and redistribution plans. */
+export function relayAdminRoutes(s: App, d: RelayHttpDeps) {
+  const Id = z.object({ id: z.string().min(1).max(200) });
+  const By = z.object({ by: z.string().min(1).max(200).default('operator') }).prefault({});
+  s.get('/admin/v1/jobs', async () => d.jobs.all().map(jobSummary));
+  s.get('/admin/v1/jobs/:id', { schema: { params: Id } }, async (req) => {
+    const st = d.jobs.get(req.params.id);
     if (!st)
-      throw new FanoutError(
-        'FANOUT_ERR_JOB_UNKNOWN',
-        `job "${(req.params as { id: string }).id}" is not in this relay's job log`,
-      );
+      throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', {
+        jobId: req.params.id,
+        where: ` in relay ${d.relayId}'s job log`,
+      });
     return jobSummary(st);
   });
-  app.get('/admin/v1/redistribute/plans', async (req) => (admin(req), { plans: d.redistributor.list() }));
-  app.post('/admin/v1/redistribute/plans', async (req) => {
-    admin(req);
-    const { jobId } = z.object({ jobId: z.string().optional() }).parse(req.body ?? {});
-    return d.redistributor.plan(jobId);
-  });
-  const by = (req: FastifyRequest) => z.object({ by: z.string().min(1).default('operator') }).parse(req.body ?? {}).by;
-  app.post('/admin/v1/redistribute/plans/:id/approve', async (req) => {
-    admin(req);
-    return { plan: d.redistributor.approve((req.params as { id: string }).id, by(req)) };
-  });
-  app.post('/admin/v1/redistribute/plans/:id/reject', async (req) => {
-    admin(req);
-    return { plan: d.redistributor.reject((req.params as { id: string }).id, by(req)) };
-  });
+  s.get('/admin/v1/redistribute/plans', async () => ({ plans: d.redistributor.list() }));
+  s.post(
+    '/admin/v1/redistribute/plans',
+    { schema: { body: z.object({ jobId: z.string().optional() }).prefault({}) } },
+    async (req) => d.redistributor.plan(req.body.jobId),
+  );
+  s.post('/admin/v1/redistribute/plans/:id/approve', { schema: { params: Id, body: By } }, async (req) => ({
+    plan: d.redistributor.approve(req.params.id, req.body.by),
+  }));
+  s.post('/admin/v1/redistribute/plans/:id/reject', { schema: { params: Id, body: By } }, async (req) => ({
+    plan: d.redistributor.reject(req.params.id, req.body.by),
+  }));
   // The tool ran on this host with --data and built the plan from the job log itself.
-  app.post('/admin/v1/redistribute/submit', async (req) => {
-    admin(req);
-    const body = z.object({ plan: Plan, approvedBy: z.string().min(1) }).parse(req.body);
-    return { plan: d.redistributor.submit(body.plan, body.approvedBy) };
-  });
+  s.post(
+    '/admin/v1/redistribute/submit',
+    { schema: { body: z.object({ plan: Plan, approvedBy: z.string().min(1).max(200) }) } },
+    async (req) => ({
+      plan: d.redistributor.submit(req.body.plan, req.body.approvedBy),
+    }),
+  );
 }

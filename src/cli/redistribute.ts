@@ -1,18 +1,15 @@
 // `fanout redistribute`: find failed jobs, show the plan, ask, hand it to the relay, follow it.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { confirm } from '@inquirer/prompts';
 import type { Command } from 'commander';
-import { action, CliError } from '../cli/common.ts';
-import { Progress } from '../cli/progress.ts';
-import { Faults } from '../common/faults.ts';
 import { Client, HttpError } from '../protocol/client.ts';
 import type { Plan } from '../protocol/types.ts';
-import { Depot } from '../relay/depot.ts';
-import { JobLog, replay } from '../relay/joblog.ts';
-import { buildPlan, commandFromPlan, describePlan, needsRedistribution } from './plan.ts';
+import { follow } from '../redistribute/follow.ts';
+import { approveInLog, NotInJobLog, plansFromLog, relayAdminToken, relayInfo } from '../redistribute/local.ts';
+import { describePlan } from '../relay/plan.ts';
+import { action, CliError } from './common.ts';
 
 interface Flags {
   data?: string;
@@ -35,45 +32,6 @@ async function ask(question: string): Promise<boolean> {
     if ((e as Error).name === 'ExitPromptError' || (e as Error).name === 'AbortPromptError') return false;
     throw e;
   }
-}
-
-/** Follows a job on the relay until it ends. */
-async function follow(client: Client, jobId: string, timeoutMs: number, json?: boolean): Promise<string> {
-  const progress = new Progress(`  ${jobId}`, process.stderr, json);
-  const until = Date.now() + timeoutMs;
-  try {
-    for (;;) {
-      const j = await client.get(`admin/v1/jobs/${encodeURIComponent(jobId)}`);
-      const list: string[] = j.distributionList;
-      progress.update(
-        j.targets.filter((t: any) => list.includes(t.deviceId) && t.state === 'installed').length,
-        list.length,
-        j.state,
-      );
-      if (j.state === 'complete' || j.state === 'failed') return j.state;
-      if (Date.now() > until) return 'timed out';
-      await sleep(300);
-    }
-  } finally {
-    progress.stop();
-  }
-}
-
-function localPlans(data: string, relayId: string, jobId?: string) {
-  const log = new JobLog(data);
-  const depot = new Depot(data, new Faults(false));
-  const ids = jobId ? [jobId] : log.jobIds();
-  if (jobId && !log.exists(jobId)) throw new CliError(`job ${jobId} is not in ${join(data, 'jobs')}`);
-  const plans: Plan[] = [];
-  const skipped: { jobId: string; reason: string }[] = [];
-  for (const id of ids) {
-    const st = replay(id, log.read(id));
-    if (!st || (!jobId && !needsRedistribution(st))) continue;
-    const r = buildPlan(st, relayId, (d) => depot.has(d));
-    if (r.ok) plans.push(r.plan);
-    else skipped.push({ jobId: r.jobId, reason: r.reason });
-  }
-  return { plans, skipped, log };
 }
 
 export function redistributeCommand(program: Command) {
@@ -100,26 +58,22 @@ Examples:
       action(async (o: Flags) => {
         if (!o.data === !o.relay) throw new CliError("give --data DIR (on the relay's host) or --relay URL");
         const data = o.data ? resolve(o.data) : undefined;
-        const info =
-          data && existsSync(join(data, 'relay.json'))
-            ? JSON.parse(readFileSync(join(data, 'relay.json'), 'utf8'))
-            : undefined;
-        const token =
-          o.token ??
-          (data && existsSync(join(data, 'admin.token'))
-            ? readFileSync(join(data, 'admin.token'), 'utf8').trim()
-            : undefined);
+        const info = data ? relayInfo(data) : undefined;
+        const token = o.token ?? (data ? relayAdminToken(data) : undefined);
         const url = o.relay ?? info?.url;
         const client = url && token ? new Client({ baseUrl: url, token }) : undefined;
         if (o.relay && !token) throw new CliError("--relay needs --token (the relay's DATA/admin.token)");
 
         let plans: Plan[];
         let skipped: { jobId: string; reason: string }[];
-        let local: ReturnType<typeof localPlans> | undefined;
         if (data) {
           if (!existsSync(join(data, 'jobs'))) throw new CliError(`${data} holds no job log (no jobs/ folder)`);
-          local = localPlans(data, info?.id ?? 'relay', o.job);
-          ({ plans, skipped } = local);
+          try {
+            ({ plans, skipped } = plansFromLog(data, info?.id ?? 'relay', o.job));
+          } catch (e) {
+            if (e instanceof NotInJobLog) throw new CliError(e.message);
+            throw e;
+          }
         } else ({ plans, skipped } = await client!.post('admin/v1/redistribute/plans', { jobId: o.job }));
 
         for (const s of skipped) out(o.json, `job ${s.jobId}: ${s.reason}`);
@@ -152,23 +106,10 @@ Examples:
             } catch (e) {
               if (!(e instanceof HttpError) || e.status !== 0) throw e;
               // The relay is down: the record goes straight into its job log, and it runs at the relay's next start.
-              const st = replay(plan.jobId, local!.log.read(plan.jobId))!;
-              const cmd = commandFromPlan(st, plan, o.by);
-              approved = { ...plan, state: 'approved', approvedBy: o.by, commandId: cmd.commandId };
-              local!.log.append(
-                plan.jobId,
-                { type: 'plan', at: new Date().toISOString(), plan: approved },
-                {
-                  type: 'redistribution',
-                  at: new Date().toISOString(),
-                  command: cmd,
-                  planId: plan.planId,
-                  approvedBy: o.by,
-                },
-              );
+              approved = approveInLog(data, plan, o.by);
               out(
                 o.json,
-                `the relay is not running: command ${cmd.commandId} is in the job log and runs when the relay starts`,
+                `the relay is not running: command ${approved.commandId} is in the job log and runs when the relay starts`,
               );
               followable = false;
             }

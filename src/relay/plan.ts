@@ -1,17 +1,18 @@
 // Steps 1–3 of DESIGN §7: from a job log to a `redistribute` command for exactly what is still missing.
 import { newId } from '../protocol/crypto.ts';
+import { isDuration } from '../protocol/durations.ts';
 import type { DistributionCommand, Plan } from '../protocol/types.ts';
-import type { JobLogState } from '../relay/joblog.ts';
+import type { JobState } from './state.ts';
 
 export type PlanResult = { ok: true; plan: Plan } | { ok: false; jobId: string; reason: string };
 
 /** Jobs worth a plan: ended as failed, with targets not installed, and no plan already waiting. */
-export function needsRedistribution(st: JobLogState) {
+export function needsRedistribution(st: JobState) {
   return st.phase === 'failed' && st.original.distributionList.some((d) => st.targets.get(d)?.state !== 'installed');
 }
 
 export function buildPlan(
-  st: JobLogState,
+  st: JobState,
   relayId: string,
   depotHas: (digest: string) => boolean,
   now = new Date(),
@@ -51,12 +52,12 @@ export function buildPlan(
 }
 
 /** The command an approved plan becomes: same packages and parameters, a new id, a link to what it repeats. */
-export function commandFromPlan(st: JobLogState, plan: Plan, approvedBy: string): DistributionCommand {
+export function commandFromPlan(st: JobState, plan: Plan, approvedBy: string): DistributionCommand {
   const now = new Date();
   const deadline = st.original.params.deadline;
   // A relative deadline counts again from now; an absolute one that has passed would fail at once, so it gets an hour.
   const params = { ...plan.params };
-  if (deadline && !/^\d+(s|m|h)$/.test(String(deadline)) && Date.parse(String(deadline)) <= now.getTime())
+  if (deadline && !isDuration(String(deadline)) && Date.parse(String(deadline)) <= now.getTime())
     params.deadline = '1h';
   return {
     commandId: newId('r'),

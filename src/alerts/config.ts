@@ -1,0 +1,48 @@
+// The alert center's slice of fanout.yaml (DESIGN §6): alerts and mail. master/config.ts composes it.
+import { z } from 'zod';
+import { durationSchema } from '../protocol/durations.ts';
+import { FAILURE_TYPE_NAME } from '../protocol/failure-types.ts';
+
+const FailureTypeRule = z
+  .object({ threshold: z.number().int().positive().max(100_000).optional(), patterns: z.array(z.string()).default([]) })
+  .strict();
+
+export const DEFAULT_FAILURE_TYPES = {
+  DISK_FULL: { threshold: 1, patterns: ['no space left', 'ENOSPC'] },
+  UNREACHABLE: { threshold: 3, patterns: ['ECONNREFUSED', 'ECONNRESET', 'timed out', 'unreachable'] },
+  DIGEST_MISMATCH: { threshold: 1, patterns: ['digest mismatch', 'signature'] },
+};
+
+export const AlertsConfigSchema = z
+  .object({
+    window: durationSchema.default(86_400_000),
+    defaultThreshold: z.number().int().positive().max(100_000).default(1),
+    failureTypes: z
+      .record(z.string().regex(FAILURE_TYPE_NAME, 'failure types are UPPER_SNAKE_CASE'), FailureTypeRule)
+      .default(DEFAULT_FAILURE_TYPES),
+    deviceOverrides: z.record(z.string(), z.record(z.string(), z.number().int().positive())).default({}),
+    heartbeatTimeout: durationSchema.default(15_000),
+  })
+  .strict()
+  .prefault({});
+
+export const MailConfigSchema = z
+  .object({
+    smtp: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(1).max(65535).default(25),
+        secure: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    from: z.string().default('fanout@example.test'),
+    retries: z.number().int().min(0).max(100).default(5),
+    retryBaseMs: z.number().int().min(1).max(3_600_000).default(1000),
+    publicUrl: z.string().optional(),
+  })
+  .strict()
+  .prefault({});
+
+export type AlertsConfig = z.output<typeof AlertsConfigSchema>;
+export type MailConfig = z.output<typeof MailConfigSchema>;

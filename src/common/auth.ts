@@ -1,0 +1,38 @@
+// Who is calling, as every daemon sees it, and the bearer token a request carries.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { FanoutError } from '../protocol/errors.ts';
+
+export type Principal =
+  | { kind: 'anonymous' }
+  | { kind: 'admin'; name: string }
+  | { kind: 'relay'; id: string }
+  | { kind: 'endpoint'; id: string };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+/** The bearer token; `?token=` only where a scope allows it (an EventSource cannot send headers). */
+export function bearer(req: FastifyRequest, allowQuery = false): string {
+  const h = req.headers.authorization;
+  if (h?.startsWith('Bearer ')) return h.slice(7).trim();
+  const q = allowQuery ? (req.query as { token?: unknown } | undefined)?.token : undefined;
+  if (typeof q === 'string' && q) return q;
+  throw new FanoutError('FANOUT_ERR_AUTH_MISSING', {});
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Compares secrets in constant time (hashing first makes the lengths equal). */
+export const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
+
+/** An authenticator for daemons whose admin is one token (relay: DATA/admin.token; agent: its device token). */
+export const singleToken =
+  (token: string, name: string, needs: string) =>
+  async (req: FastifyRequest): Promise<Principal> => {
+    if (!sameSecret(bearer(req), token)) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs });
+    return { kind: 'admin', name };
+  };

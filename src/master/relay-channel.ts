@@ -1,0 +1,103 @@
+// The relay channel of the master (DESIGN §5): enroll, long-poll commands, acknowledge, report,
+// heartbeat; and content by digest, which relays (and the admin) may fetch.
+import { Counter, type Registry } from 'prom-client';
+import { z } from 'zod';
+import type { Principal } from '../common/auth.ts';
+import { sendBlob } from '../common/content.ts';
+import type { App } from '../common/server.ts';
+import { FanoutError } from '../protocol/errors.ts';
+import { RelayReport } from '../protocol/types.ts';
+import type { Db } from '../store/index.ts';
+import type { Jobs } from './jobs.ts';
+import type { PackageStore } from './packages.ts';
+import type { RelayRegistry } from './relays.ts';
+
+export interface RelayChannelDeps {
+  db: Db;
+  jobs: Jobs;
+  packages: PackageStore;
+  relays: RelayRegistry;
+  publicKey: string;
+  registry: Registry;
+}
+
+const relayId = (p: Principal) => {
+  if (p.kind !== 'relay') throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: 'a relay token' });
+  return p.id;
+};
+
+export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
+  s.get('/api/v1/relay/enroll', async (req) => {
+    const id = relayId(req.principal);
+    const devices = await d.db
+      .selectFrom('devices')
+      .select(['id', 'kind', 'token_hash'])
+      .where((eb) => eb.or([eb('relay', '=', id), eb('upstream', '=', id)]))
+      .execute();
+    return {
+      relayId: id,
+      publicKey: d.publicKey,
+      devices: devices.map((x) => ({ id: x.id, kind: x.kind, tokenHash: x.token_hash })),
+    };
+  });
+  s.get(
+    '/api/v1/relay/commands',
+    {
+      schema: {
+        querystring: z.object({
+          after: z.coerce.number().int().min(0).default(0),
+          wait: z.coerce.number().min(0).max(60).default(25),
+        }),
+      },
+    },
+    async (req) => ({
+      commands: await d.jobs.commandsFor(relayId(req.principal), req.query.after, req.query.wait * 1000),
+    }),
+  );
+  s.post(
+    '/api/v1/relay/acks',
+    { schema: { body: z.object({ commandIds: z.array(z.string()).max(10_000) }) } },
+    async (req) => {
+      await d.jobs.ack(relayId(req.principal), req.body.commandIds);
+      return { ok: true };
+    },
+  );
+  s.post('/api/v1/relay/reports', { schema: { body: RelayReport } }, async (req) => {
+    await d.jobs.applyReport(relayId(req.principal), req.body);
+    return { ok: true };
+  });
+  // The redistribution tool on a relay asks which of its jobs the master holds as failed.
+  s.get('/api/v1/relay/failed', async (req) => {
+    const rows = await d.db
+      .selectFrom('failed_distributions')
+      .select(['job_id', 'failure_type', 'state', 'ticket_id'])
+      .where('relay_id', '=', relayId(req.principal))
+      .where('state', '!=', 'resolved')
+      .execute();
+    return rows.map((r) => ({ jobId: r.job_id, failureType: r.failure_type, state: r.state, ticketId: r.ticket_id }));
+  });
+  s.post(
+    '/api/v1/relay/heartbeat',
+    {
+      schema: { body: z.object({ url: z.string().max(2000).optional(), adminToken: z.string().max(200).optional() }) },
+    },
+    async (req) => {
+      await d.relays.heartbeat(relayId(req.principal), req.body.url, req.body.adminToken);
+      return { ok: true };
+    },
+  );
+}
+
+/** Content by digest: relays fetch what their jobs need; content is public within the fleet. */
+export function blobRoutes(s: App, d: RelayChannelDeps) {
+  const blobBytes = new Counter({
+    name: 'fanout_blob_bytes_served_total',
+    help: 'Bytes of package content served to relays',
+    labelNames: ['digest'],
+    registers: [d.registry],
+  });
+  s.get('/api/v1/blobs/:digest', { schema: { params: z.object({ digest: z.string() }) } }, async (req, reply) => {
+    const { digest } = req.params;
+    return sendBlob(req, reply, d.packages.blobPath(digest), (n) => blobBytes.inc({ digest }, n));
+  });
+}

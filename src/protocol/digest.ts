@@ -1,0 +1,12 @@
+// Content digests: "sha256:" and 64 lower-case hex digits, nothing else, before any path is made of one.
+import { join } from 'node:path';
+
+export const DIGEST = /^sha256:[0-9a-f]{64}$/;
+export const isDigest = (d: unknown): d is string => typeof d === 'string' && DIGEST.test(d);
+
+/** `<root>/sha256/<first two hex>/<hex>` for a valid digest; undefined for anything else. */
+export function digestPath(root: string, digest: string): string | undefined {
+  if (!isDigest(digest)) return undefined;
+  const hex = digest.slice(7);
+  return join(root, 'sha256', hex.slice(0, 2), hex);
+}

@@ -1,0 +1,23 @@
+// Failure types Fanout itself raises. Alerts from outside may carry others (any UPPER_SNAKE_CASE).
+import { z } from 'zod';
+
+export const FailureType = z.enum([
+  'DISK_FULL', // a relay's depot or job log refused a write (ENOSPC, EDQUOT)
+  'UNREACHABLE', // an upstream or relay did not answer
+  'FETCH_FAILED', // an upstream answered, but not with the content
+  'DIGEST_MISMATCH', // content whose SHA-256 or size is not the signed one
+  'SIGNATURE_INVALID', // a package or command whose signature does not verify
+  'DEADLINE', // the job's deadline passed first
+  'CANCELLED', // the master cancelled the job
+  'INSTALL_FAILED', // the install script (or pre/post command) failed
+  'INSTALL_TIMEOUT', // the install script ran past its timeout
+  'UNSAFE_ARCHIVE', // an archive entry breaks the archive rules
+  'EXTRACT_FAILED', // the archive could not be extracted
+  'PACKAGE_INVALID', // the archive's fanout.json does not match the command
+  'RELAY_DOWN', // a relay missed its heartbeats
+  'UNKNOWN',
+]);
+export type FailureType = z.infer<typeof FailureType>;
+
+/** Alert failure types: ours, or any other UPPER_SNAKE_CASE name a monitoring system sends. */
+export const FAILURE_TYPE_NAME = /^[A-Z][A-Z0-9_]*$/;

@@ -1,0 +1,82 @@
+// The agent protocol on a relay (DESIGN §5): what an endpoint should do now, and its reports.
+import { EventEmitter } from 'node:events';
+import type { Assignment, TargetState } from '../protocol/types.ts';
+import type { RelayJobs } from './jobs.ts';
+import type { Reporter } from './reporter.ts';
+import { agentStep, ended } from './targets.ts';
+
+export interface AgentReport {
+  jobId: string;
+  commandId: string;
+  state: TargetState;
+  attempt?: number;
+  failureType?: string;
+  error?: string;
+}
+
+export class AgentChannel {
+  /** `assign:<deviceId>` when that device has something new to do. */
+  readonly events = new EventEmitter().setMaxListeners(0);
+
+  constructor(
+    private readonly relayId: string,
+    private readonly jobs: RelayJobs,
+    private readonly reporter: Reporter,
+  ) {}
+
+  offered(deviceId: string) {
+    this.events.emit(`assign:${deviceId}`);
+  }
+
+  /** Every job where the device is a target of the command in force that has not ended. */
+  assignmentsFor(deviceId: string): Assignment[] {
+    const out: Assignment[] = [];
+    for (const st of this.jobs.all()) {
+      if (st.phase !== 'distributing' || !st.current.distributionList.includes(deviceId)) continue;
+      const t = st.targets.get(deviceId)!;
+      if (ended(t.state)) continue;
+      out.push({
+        assignmentId: `${st.current.commandId}/${deviceId}/${t.attempt}`,
+        jobId: st.jobId,
+        commandId: st.current.commandId,
+        attempt: t.attempt,
+        packages: st.current.packages,
+        params: st.current.params,
+      });
+    }
+    return out;
+  }
+
+  /** An agent's report about its own target; refused (with why) for anything it was not given. */
+  report(deviceId: string, r: AgentReport): { ok: true } | { ok: false; reason: string } {
+    const st = this.jobs.get(r.jobId);
+    if (!st || !st.current.distributionList.includes(deviceId))
+      return { ok: false, reason: `an assignment for ${deviceId} in job ${r.jobId}` };
+    if (r.commandId !== st.current.commandId && r.state !== 'installed')
+      return { ok: false, reason: 'a report for the command in force, not an earlier one' };
+    const t = st.targets.get(deviceId)!;
+    const maxAttempts = Number(st.current.params.maxAttempts ?? 3);
+    const step = agentStep(t, r.state, maxAttempts);
+    const at = new Date().toISOString();
+    const base = { type: 'target' as const, at, deviceId, commandId: st.current.commandId };
+    if (step.kind === 'move') this.jobs.record(st.jobId, [{ ...base, state: step.state, attempt: t.attempt }]);
+    if (step.kind === 'fail') {
+      const failureType = r.failureType ?? 'INSTALL_FAILED';
+      const failed = { ...base, state: 'failed' as const, attempt: t.attempt, failureType, error: r.error };
+      // The failed attempt and the next offer go to disk together.
+      const retry = step.retry ? [{ ...base, state: 'pending' as const, attempt: t.attempt + 1 }] : [];
+      if (this.jobs.record(st.jobId, [failed, ...retry]) && step.retry) this.offered(deviceId);
+      if (!step.retry)
+        this.reporter.alert({
+          source: this.relayId,
+          alertId: `${st.jobId}/${st.current.commandId}/${deviceId}/failed`,
+          deviceId,
+          jobId: st.jobId,
+          relayId: this.relayId,
+          failureType,
+          message: `after ${t.attempt} attempt(s): ${r.error ?? 'failed'}`,
+        });
+    }
+    return { ok: true };
+  }
+}

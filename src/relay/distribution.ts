@@ -1,0 +1,202 @@
+// The distribution manager: runs each job's command in force, from fetching its content into the
+// depot to offering every target to its agent, within the job's deadline.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../common/log.ts';
+import { deadlineAt } from '../protocol/durations.ts';
+import type { DistributionCommand, PackageRef } from '../protocol/types.ts';
+import { type Depot, failureTypeOf } from './depot.ts';
+import type { RelayJobs } from './jobs.ts';
+import type { Reporter } from './reporter.ts';
+import { type JobState, openTargets } from './state.ts';
+import { offer } from './targets.ts';
+import type { Upstream } from './upstream.ts';
+
+export interface DistributorDeps {
+  relayId: string;
+  log: Logger;
+  jobs: RelayJobs;
+  depot: Depot;
+  reporter: Reporter;
+  upstream: Upstream;
+  contentPath: (pkg: PackageRef) => string;
+  publicKey: () => string;
+  /** Called when a target is offered (again), so its agent's long-poll wakes. */
+  offered: (deviceId: string) => void;
+}
+
+const DEFAULT_DEADLINE_MS = 3_600_000;
+const FETCH_RETRIES = 4;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const now = () => new Date().toISOString();
+
+export class Distributor {
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly deadlines = new Map<string, NodeJS.Timeout>();
+  private readonly aborts = new Map<string, AbortController>();
+
+  constructor(private readonly d: DistributorDeps) {
+    d.jobs.events.on('ended', (st: JobState) => {
+      this.clear(st.jobId);
+      if (st.failure) this.raiseFailureAlert(st);
+    });
+  }
+
+  /** Rebuilds every job from its log and resumes those that had not ended. */
+  resume() {
+    for (const st of this.d.jobs.load()) {
+      if (st.phase === 'failed') this.raiseFailureAlert(st);
+      if (st.phase !== 'complete' && st.phase !== 'failed') this.start(st.jobId);
+    }
+  }
+
+  /** A new command from the master: on disk first (the caller acknowledges it after), then run. */
+  accept(cmd: DistributionCommand): boolean {
+    if (cmd.kind === 'cancel' || this.d.jobs.get(cmd.jobId)) return false;
+    this.d.jobs.create([{ type: 'command', at: now(), command: cmd }]);
+    this.start(cmd.jobId);
+    return true;
+  }
+
+  /** Cancel from the master: targets that have not installed end as failed (CANCELLED). */
+  cancel(jobId: string) {
+    this.aborts.get(jobId)?.abort();
+    this.d.jobs.fail(jobId, 'CANCELLED', 'the job was cancelled by the master');
+  }
+
+  start(jobId: string) {
+    if (this.running.has(jobId)) return;
+    const p = this.run(jobId)
+      .catch((err) => this.d.log.error({ err, jobId }, 'job run crashed'))
+      .finally(() => this.running.delete(jobId));
+    this.running.set(jobId, p);
+  }
+
+  private async run(jobId: string) {
+    const cmd = this.d.jobs.get(jobId)!.current;
+    const ac = new AbortController();
+    this.aborts.set(jobId, ac);
+    this.armDeadline(jobId, cmd);
+    for (const pkg of cmd.packages) {
+      if (this.d.depot.has(pkg.digest)) continue;
+      if (!(await this.fetch(jobId, pkg, cmd, ac.signal))) return;
+    }
+    // A refused job-log write may have failed the job while it fetched.
+    const st = this.d.jobs.get(jobId)!;
+    if (st.current !== cmd || st.phase === 'failed') return;
+    const at = now();
+    const offers = cmd.distributionList.flatMap((deviceId) => {
+      const o = offer(st.targets.get(deviceId)!);
+      return o
+        ? [
+            {
+              type: 'target' as const,
+              at,
+              deviceId,
+              state: 'pending' as const,
+              attempt: o.attempt,
+              commandId: cmd.commandId,
+            },
+          ]
+        : [];
+    });
+    if (offers.length) this.d.jobs.record(jobId, offers);
+    for (const deviceId of openTargets(this.d.jobs.get(jobId)!)) this.d.offered(deviceId);
+  }
+
+  /** Fetches one package into the depot, riding out an upstream that drops the connection. */
+  private async fetch(jobId: string, pkg: PackageRef, cmd: DistributionCommand, signal: AbortSignal) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.d.depot.fetch(pkg, this.d.upstream, this.d.contentPath(pkg), this.d.publicKey(), {
+          rateLimitKBps: cmd.params.rateLimitKBps,
+          signal,
+          onStart: (from) =>
+            this.d.jobs.record(jobId, [
+              { type: 'fetch', at: now(), event: 'started', digest: pkg.digest, bytes: 0, from },
+            ]),
+        });
+        this.d.jobs.record(jobId, [
+          { type: 'fetch', at: now(), event: 'verified', digest: pkg.digest, bytes: r.fetched, from: r.from },
+        ]);
+        return true;
+      } catch (e) {
+        if (signal.aborted) return false;
+        const ce = failureTypeOf(e);
+        if (ce.retryable && attempt < FETCH_RETRIES) {
+          this.d.log.warn(
+            { jobId, digest: pkg.digest, attempt: attempt + 1, err: ce.message },
+            'upstream fetch failed; resuming after a pause',
+          );
+          await sleep(500 * 2 ** (attempt + 1), undefined, { signal }).catch(() => undefined);
+          continue;
+        }
+        this.d.jobs.fail(jobId, ce.failureType, ce.message);
+        return false;
+      }
+    }
+  }
+
+  /** Whatever has not installed by the deadline ends as failed, definitely. */
+  private armDeadline(jobId: string, cmd: DistributionCommand) {
+    clearTimeout(this.deadlines.get(jobId));
+    const due = deadlineAt(
+      cmd.params.deadline ? String(cmd.params.deadline) : undefined,
+      cmd.issuedAt,
+      DEFAULT_DEADLINE_MS,
+    );
+    const fire = () => {
+      const left = due - Date.now();
+      // Timers take at most ~24.8 days: a later deadline is reached in steps.
+      if (left > 0) return this.deadlines.set(jobId, setTimeout(fire, Math.min(left, MAX_TIMER_MS)));
+      this.onDeadline(jobId, cmd.commandId);
+    };
+    fire();
+  }
+
+  private onDeadline(jobId: string, commandId: string) {
+    const st = this.d.jobs.get(jobId);
+    if (!st || st.current.commandId !== commandId || st.phase === 'complete' || st.phase === 'failed') return;
+    this.aborts.get(jobId)?.abort();
+    if (st.phase !== 'distributing')
+      return this.d.jobs.fail(jobId, 'DEADLINE', 'deadline passed before the content was in the depot');
+    const at = now();
+    this.d.jobs.record(
+      jobId,
+      openTargets(st).map((deviceId) => ({
+        type: 'target' as const,
+        at,
+        deviceId,
+        state: 'failed' as const,
+        attempt: st.targets.get(deviceId)!.attempt,
+        commandId,
+        failureType: 'DEADLINE',
+        error: 'deadline passed before the target installed',
+      })),
+    );
+  }
+
+  private raiseFailureAlert(st: JobState) {
+    if (!st.failure) return;
+    this.d.reporter.alert({
+      source: this.d.relayId,
+      alertId: `${st.jobId}/${st.current.commandId}/failed`,
+      deviceId: this.d.relayId,
+      failureType: st.failure.failureType,
+      jobId: st.jobId,
+      relayId: this.d.relayId,
+      message: st.failure.message,
+    });
+  }
+
+  private clear(jobId: string) {
+    clearTimeout(this.deadlines.get(jobId));
+    this.deadlines.delete(jobId);
+    this.aborts.delete(jobId);
+  }
+
+  async stop() {
+    for (const t of this.deadlines.values()) clearTimeout(t);
+    for (const a of this.aborts.values()) a.abort();
+    await Promise.allSettled(this.running.values());
+  }
+}

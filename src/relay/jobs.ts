@@ -1,0 +1,157 @@
+// The relay's jobs: every change is records written to the job log first, then folded into the
+// job's state (state.ts), then reported to the master. Nothing else changes a job.
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../common/log.ts';
+import type { FailureType } from '../protocol/failure-types.ts';
+import { failureTypeOf } from './depot.ts';
+import type { JobLog, JobLogRecord } from './joblog.ts';
+import type { Reporter } from './reporter.ts';
+import { apply, type JobState, openTargets, replay } from './state.ts';
+
+const now = () => new Date().toISOString();
+
+export class RelayJobs {
+  /** `changed` (jobId) on any change, `ended` (state) when the command in force ends. */
+  readonly events = new EventEmitter().setMaxListeners(0);
+  private readonly states = new Map<string, JobState>();
+  /** Records the disk refused (ENOSPC…): kept in order and written first once the disk takes them. */
+  private readonly backlog = new Map<string, JobLogRecord[]>();
+  private backlogTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly relayId: string,
+    private readonly log: Logger,
+    private readonly jobLog: JobLog,
+    private readonly reporter: Reporter,
+  ) {}
+
+  /** Rebuilds every job from its log and tells the master where each stands. */
+  load(): JobState[] {
+    for (const jobId of this.jobLog.jobIds()) {
+      const st = replay(jobId, this.jobLog.read(jobId));
+      if (!st) continue;
+      this.states.set(jobId, st);
+      this.reporter.job({ jobId, state: st.phase, failureType: st.failure?.failureType, error: st.failure?.message });
+      for (const [deviceId, t] of st.targets) this.reporter.target({ jobId, deviceId, ...t });
+      for (const p of st.plans.values()) this.reporter.plan(p);
+    }
+    return this.all();
+  }
+
+  get(jobId: string) {
+    return this.states.get(jobId);
+  }
+  all() {
+    return [...this.states.values()];
+  }
+
+  /** A new job: its command is on disk (fsync) before this returns, so the caller may acknowledge it. */
+  create(records: JobLogRecord[]): JobState {
+    const first = records[0];
+    if (first?.type !== 'command') throw new Error('a job log starts with its command');
+    this.jobLog.append(first.command.jobId, records);
+    const st = replay(first.command.jobId, records)!;
+    this.states.set(st.jobId, st);
+    this.reported(undefined, st, records);
+    return st;
+  }
+
+  /**
+   * Writes records, then applies them. When the disk refuses, they wait in the backlog, the job
+   * fails as DISK_FULL, and false is returned; `force` applies them anyway (a failure must stand).
+   */
+  record(jobId: string, records: JobLogRecord[], force = false): boolean {
+    const st = this.states.get(jobId);
+    if (!st) throw new Error(`job ${jobId} is not in the job log`);
+    const pending = [...(this.backlog.get(jobId) ?? []), ...records];
+    let written = true;
+    try {
+      this.jobLog.append(jobId, pending);
+      this.backlog.delete(jobId);
+    } catch (e) {
+      written = false;
+      const first = !this.backlog.has(jobId);
+      this.backlog.set(jobId, pending);
+      this.backlogTimer ??= setInterval(() => this.flushBacklog(), 1000);
+      if (first) {
+        const ce = failureTypeOf(e);
+        this.log.error({ jobId, err: ce.message }, 'job log write refused; records kept until the disk takes them');
+        this.fail(jobId, ce.failureType, `job log write failed: ${ce.message}`);
+      }
+      if (!force) return false;
+    }
+    const phase = st.phase;
+    let next: JobState = st;
+    for (const r of records) next = apply(next, r) ?? next;
+    this.states.set(jobId, next);
+    this.reported(phase, next, records);
+    if (next.phase === 'complete' && phase !== 'complete' && records.at(-1)?.type !== 'complete')
+      this.record(jobId, [{ type: 'complete', at: now(), commandId: next.current.commandId }]);
+    return written;
+  }
+
+  /** Relay-level failure: recorded, every open target failed with the same type. */
+  fail(jobId: string, failureType: FailureType, message: string) {
+    const st = this.states.get(jobId);
+    if (!st || st.phase === 'failed' || st.phase === 'complete') return;
+    const at = now();
+    const commandId = st.current.commandId;
+    this.record(
+      jobId,
+      [
+        { type: 'failed', at, commandId, failureType, message },
+        ...openTargets(st).map((deviceId) => ({
+          type: 'target' as const,
+          at,
+          deviceId,
+          state: 'failed' as const,
+          attempt: st.targets.get(deviceId)!.attempt,
+          commandId,
+          failureType,
+          error: message,
+        })),
+      ],
+      true,
+    );
+    this.log.error({ jobId, failureType, message }, 'distribution failed');
+  }
+
+  private reported(phase: string | undefined, st: JobState, records: JobLogRecord[]) {
+    for (const r of records) {
+      if (r.type === 'target')
+        this.reporter.target({ jobId: st.jobId, deviceId: r.deviceId, ...st.targets.get(r.deviceId)! });
+      if (r.type === 'plan') this.reporter.plan(r.plan);
+    }
+    if (st.phase !== phase) {
+      this.reporter.job({
+        jobId: st.jobId,
+        state: st.phase,
+        failureType: st.failure?.failureType,
+        error: st.failure?.message,
+      });
+      if (st.phase === 'complete' || st.phase === 'failed') this.events.emit('ended', st);
+    }
+    this.events.emit('changed', st.jobId);
+  }
+
+  private flushBacklog() {
+    for (const [jobId, records] of this.backlog) {
+      try {
+        this.jobLog.append(jobId, records);
+        this.backlog.delete(jobId);
+        this.log.info({ jobId, records: records.length }, 'job log writable again; kept records written');
+      } catch {
+        /* still refused: try again later */
+      }
+    }
+    if (!this.backlog.size) {
+      clearInterval(this.backlogTimer);
+      this.backlogTimer = undefined;
+    }
+  }
+
+  stop() {
+    clearInterval(this.backlogTimer);
+    this.flushBacklog();
+  }
+}
