@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { adminCommands } from './cli/admin.ts';
 import { alertCommands } from './cli/alerts.ts';
 import { action } from './cli/common.ts';
+import { jobCommands } from './cli/jobs.ts';
 import { redistributeCommand } from './cli/redistribute.ts';
 
 const program = new Command('fanout')
@@ -103,6 +104,7 @@ program
   );
 
 adminCommands(program);
+jobCommands(program);
 alertCommands(program);
 redistributeCommand(program);
 

@@ -7,10 +7,9 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
 import type { Client } from '../protocol/client.ts';
-import { isDigest } from '../protocol/digest.ts';
-import { sha256File } from '../protocol/package-file.ts';
+import { isDigest, sha256File } from '../protocol/digest.ts';
 import type { PackageRef } from '../protocol/types.ts';
-import { InstallError, verifyDownloaded } from './install.ts';
+import { InstallError, verifyDownloaded } from './state.ts';
 
 const TRIES = 6;
 

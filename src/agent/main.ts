@@ -3,14 +3,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Counter, Registry } from 'prom-client';
-import { singleToken } from '../common/auth.ts';
+import type { Registry } from 'prom-client';
 import { Faults } from '../common/faults.ts';
 import { createLogger } from '../common/log.ts';
-import { createHttpServer, faultRoutes, listen, onShutdown, type ServerOptions, scope } from '../common/server.ts';
+import { onShutdown } from '../common/shutdown.ts';
 import { Client, HttpError } from '../protocol/client.ts';
 import type { Assignment } from '../protocol/types.ts';
-import { AgentState } from './install.ts';
+import { agentServer, listenPlain } from './http.ts';
+import { AgentState } from './state.ts';
 import { Worker } from './worker.ts';
 
 export interface AgentOptions {
@@ -21,7 +21,6 @@ export interface AgentOptions {
   root: string;
   allowFaults?: boolean;
   listen?: string;
-  onRoute?: ServerOptions['onRoute'];
 }
 
 export class AgentRefused extends Error {
@@ -38,13 +37,26 @@ export async function buildAgent(opts: AgentOptions) {
   const relay = new Client({ baseUrl: opts.relay, token: opts.token });
   const faults = new Faults(!!opts.allowFaults);
   const stopping = new AbortController();
-  const registry = new Registry();
-  const installs = new Counter({
-    name: 'fanout_agent_installs_total',
-    help: 'Packages installed',
-    labelNames: ['result'],
-    registers: [registry],
-  });
+  const installs = { installed: 0, failed: 0 };
+  // prom-client loads on the first scrape: an agent nobody scrapes does not carry it.
+  let registry: Promise<Registry> | undefined;
+  const metrics = () =>
+    (registry ??= (async () => {
+      const prom = await import('prom-client');
+      const r = new prom.Registry();
+      prom.collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 1000 });
+      new prom.Counter({
+        name: 'fanout_agent_installs_total',
+        help: 'Packages installed, by result',
+        labelNames: ['result'],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const [result, n] of Object.entries(installs)) this.inc({ result }, n);
+        },
+      });
+      return r;
+    })());
   const keyFile = join(data, 'master.pub');
   let publicKey = existsSync(keyFile) ? await readFile(keyFile, 'utf8') : '';
   const worker = new Worker({
@@ -54,16 +66,13 @@ export async function buildAgent(opts: AgentOptions) {
     cacheDir,
     faults,
     log,
-    installs,
+    counted: (result) => void installs[result]++,
     publicKey: () => publicKey,
     signal: stopping.signal,
   });
 
   // Health, metrics and (with --allow-faults) fault injection, like every daemon; its token is the admin.
-  const app = createHttpServer({ logger: log, registry, onRoute: opts.onRoute });
-  scope(app, 'admin', singleToken(opts.token, `agent ${opts.id}`, `agent ${opts.id}'s token`), (s) =>
-    faultRoutes(s, faults),
-  );
+  const server = agentServer({ token: opts.token, agentId: opts.id, faults, registry: metrics });
 
   /** The master's key, from the relay at enrollment; kept for restarts while the relay is away. */
   const enroll = async () => {
@@ -113,11 +122,11 @@ export async function buildAgent(opts: AgentOptions) {
 
   let running: Promise<void> = Promise.resolve();
   return {
-    app,
+    server,
     log,
     async start() {
       await enroll();
-      const url = await listen(app, opts.listen ?? '127.0.0.1:0');
+      const url = await listenPlain(server, opts.listen ?? '127.0.0.1:0');
       running = loop();
       return url;
     },
@@ -125,7 +134,8 @@ export async function buildAgent(opts: AgentOptions) {
       stopping.abort();
       await current.catch(() => undefined);
       await running;
-      await app.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     },
   };
 }

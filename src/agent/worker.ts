@@ -1,13 +1,12 @@
 // One assignment on an endpoint: download what is not installed, verify, install, report each step.
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Counter } from 'prom-client';
 import type { Faults } from '../common/faults.ts';
 import type { Logger } from '../common/log.ts';
 import { type Client, HttpError } from '../protocol/client.ts';
 import type { Assignment, TargetState } from '../protocol/types.ts';
 import { download } from './download.ts';
-import { type AgentState, InstallError, installPackage } from './install.ts';
+import { type AgentState, InstallError } from './state.ts';
 
 export interface WorkerDeps {
   relay: Client;
@@ -16,7 +15,8 @@ export interface WorkerDeps {
   cacheDir: string;
   faults: Faults;
   log: Logger;
-  installs: Counter<'result'>;
+  /** Counts installs by result (for /metrics). */
+  counted: (result: 'installed' | 'failed') => void;
   publicKey: () => string;
   signal: AbortSignal;
 }
@@ -70,6 +70,8 @@ export class Worker {
           );
         await this.report(a, 'installing');
         for (const p of todo) {
+          // The install code (and tar) loads only when there is something to install.
+          const { installPackage } = await import('./install.ts');
           await installPackage({
             archive: files.get(p.digest)!,
             pkg: p,
@@ -85,14 +87,14 @@ export class Worker {
             installedAt: new Date().toISOString(),
             jobId: a.jobId,
           });
-          this.d.installs.inc({ result: 'installed' });
+          this.d.counted('installed');
           log.info({ package: `${p.name}@${p.version}`, jobId: a.jobId }, 'installed');
         }
       }
       await this.report(a, 'installed');
     } catch (e) {
       const err = e instanceof InstallError ? e : new InstallError('INSTALL_FAILED', (e as Error).message);
-      this.d.installs.inc({ result: 'failed' });
+      this.d.counted('failed');
       log.error({ jobId: a.jobId, failureType: err.failureType, err: err.message }, 'assignment failed');
       await this.report(a, 'failed', { failureType: err.failureType, error: err.message });
     }

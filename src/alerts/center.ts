@@ -1,22 +1,21 @@
 // The alert center (DESIGN §6): each alert goes through the ten steps, and keeps each step's outcome.
+// Long because the ten steps read best as one straight line, each recording its outcome as it goes.
 import { EventEmitter } from 'node:events';
-import type { Selectable, Transaction } from 'kysely';
-import { newId, newToken } from '../protocol/crypto.ts';
+import type { Transaction } from 'kysely';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Database, Db } from '../store/index.ts';
+import { alertView } from './alert-view.ts';
 import { Classifier } from './classify.ts';
 import type { AlertsConfig } from './config.ts';
 import { GroupCommit } from './group-commit.ts';
 import { normalizeLocation } from './location.ts';
-import { ticketMail } from './mail-text.ts';
 import type { IncomingAlert } from './parse.ts';
 import { thresholdFor } from './thresholds.ts';
+import { createTicket, recordFailedDistribution, type Step } from './ticketing.ts';
 
-export interface Step {
-  step: string;
-  outcome: string;
-  detail?: string;
-}
+export { alertView } from './alert-view.ts';
+export type { Step } from './ticketing.ts';
+
 export interface StoredAlert {
   id: number;
   duplicate: boolean;
@@ -141,7 +140,7 @@ export class AlertCenter {
     const relayId = a.relayId ?? (device.kind === 'relay' ? device.id : device.relay);
     let failed: { id: number } | undefined;
     if (a.jobId && relayId) {
-      failed = await this.recordFailedDistribution(tx, relayId, a.jobId, c.failureType, a.at);
+      failed = await recordFailedDistribution(tx, relayId, a.jobId, c.failureType, a.at);
       steps.push({
         step: 'failed_distribution',
         outcome: 'recorded',
@@ -228,7 +227,7 @@ export class AlertCenter {
       steps.push({ step: 'mail', outcome: 'not sent', detail: 'the open ticket was already mailed' });
       return finish('attached_to_open_ticket');
     }
-    const ticketId = await this.createTicket(tx, {
+    const ticketId = await createTicket(tx, this.publicUrl(), {
       device,
       failureType: c.failureType,
       location: norm.location,
@@ -242,127 +241,6 @@ export class AlertCenter {
     return finish('ticket');
   }
 
-  private async recordFailedDistribution(tx: Tx, relayId: string, jobId: string, failureType: string, at: string) {
-    const existing = await tx
-      .selectFrom('failed_distributions')
-      .select(['id', 'alert_count', 'first_seen', 'last_seen'])
-      .where('relay_id', '=', relayId)
-      .where('job_id', '=', jobId)
-      .where('failure_type', '=', failureType)
-      .where('state', '!=', 'resolved')
-      .executeTakeFirst();
-    if (existing) {
-      await tx
-        .updateTable('failed_distributions')
-        .set({ alert_count: existing.alert_count + 1, last_seen: at > existing.last_seen ? at : existing.last_seen })
-        .where('id', '=', existing.id)
-        .execute();
-      return { id: Number(existing.id) };
-    }
-    const ins = await tx
-      .insertInto('failed_distributions')
-      .values({
-        relay_id: relayId,
-        job_id: jobId,
-        failure_type: failureType,
-        first_seen: at,
-        last_seen: at,
-        alert_count: 1,
-        ticket_id: null,
-        state: 'open',
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return { id: Number(ins.id) };
-  }
-
-  private async createTicket(
-    tx: Tx,
-    x: {
-      device: Database['devices'];
-      failureType: string;
-      location: string;
-      locationReported?: string;
-      centers: { code: string; name: string; center: string }[];
-      a: IncomingAlert;
-      failedId?: number;
-      steps: Step[];
-    },
-  ) {
-    const now = new Date().toISOString();
-    const id = newId('t');
-    const loc = x.centers.find((l) => l.code === x.location)!;
-    const center = await tx.selectFrom('centers').selectAll().where('id', '=', loc.center).executeTakeFirst();
-    const failedJobs = await tx
-      .selectFrom('failed_distributions')
-      .select('job_id')
-      .where('relay_id', '=', x.device.id)
-      .where('state', '!=', 'resolved')
-      .execute();
-    const jobs = [...new Set([...(x.a.jobId ? [x.a.jobId] : []), ...failedJobs.map((f) => f.job_id)])];
-    const summary = `${x.failureType} on ${x.device.id} at ${loc.name} (${loc.code})`;
-    const resolveKey = newToken();
-    await tx
-      .insertInto('tickets')
-      .values({
-        id,
-        device_id: x.device.id,
-        failure_type: x.failureType,
-        state: 'open',
-        center_id: center?.id ?? null,
-        location: x.location,
-        alert_ids: JSON.stringify([x.a.alertId]),
-        jobs: JSON.stringify(jobs),
-        summary,
-        created_at: now,
-        updated_at: now,
-        mail_attempts: 0,
-        mail_error: null,
-        resolve_key: resolveKey,
-      })
-      .execute();
-    if (x.failedId !== undefined)
-      await tx.updateTable('failed_distributions').set({ ticket_id: id }).where('id', '=', x.failedId).execute();
-    x.steps.push({
-      step: 'ticket',
-      outcome: id,
-      detail: `${summary}; center ${center?.id ?? 'none'}${jobs.length ? `; failed jobs ${jobs.join(', ')}` : ''}`,
-    });
-    if (!center) {
-      x.steps.push({ step: 'mail', outcome: 'no center', detail: `location ${x.location} has no maintenance center` });
-      return id;
-    }
-    const recipients: string[] = JSON.parse(center.email);
-    const mail = ticketMail({
-      ticketId: id,
-      summary,
-      device: x.device,
-      location: loc,
-      locationReported: x.locationReported,
-      failureType: x.failureType,
-      message: x.a.message,
-      at: x.a.at,
-      jobs,
-      center: center.name,
-      resolveUrl: `${this.publicUrl()}/api/v1/tickets/${id}/resolve?key=${resolveKey}`,
-    });
-    await tx
-      .insertInto('outbox')
-      .values({
-        ticket_id: id,
-        recipients: JSON.stringify(recipients),
-        subject: mail.subject,
-        body: mail.text,
-        attempts: 0,
-        next_at: now,
-        state: 'pending',
-        last_error: null,
-      })
-      .execute();
-    x.steps.push({ step: 'mail', outcome: 'queued', detail: `to ${recipients.join(', ')} (${center.name})` });
-    return id;
-  }
-
   async get(id: number) {
     const a = await this.db.selectFrom('alerts').selectAll().where('id', '=', id).executeTakeFirst();
     if (!a) throw new FanoutError('FANOUT_ERR_ALERT_UNKNOWN', { id });
@@ -373,25 +251,4 @@ export class AlertCenter {
     const rows = await this.db.selectFrom('alerts').selectAll().orderBy('id', 'desc').limit(limit).execute();
     return rows.map(alertView);
   }
-}
-
-export function alertView(a: Selectable<Database['alerts']>) {
-  return {
-    id: Number(a.id),
-    source: a.source,
-    alertId: a.alert_id,
-    receivedAt: a.received_at,
-    at: a.at,
-    format: a.format,
-    deviceId: a.device_id,
-    failureType: a.failure_type,
-    location: a.location,
-    locationReported: a.location_reported,
-    jobId: a.job_id,
-    message: a.message,
-    outcome: a.outcome,
-    ticketId: a.ticket_id,
-    raw: a.raw,
-    steps: JSON.parse(a.steps) as Step[],
-  };
 }

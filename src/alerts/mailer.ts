@@ -10,6 +10,7 @@ export class Mailer {
   private timer?: NodeJS.Timeout;
   private running = false;
   private again = false;
+  private started = false;
   onChange: () => void = () => {};
 
   constructor(
@@ -31,6 +32,7 @@ export class Mailer {
   }
 
   start(pollMs = 250) {
+    this.started = true;
     this.timer = setInterval(() => this.kick(), pollMs);
     this.timer.unref();
     this.kick();
@@ -43,6 +45,7 @@ export class Mailer {
 
   /** Sends what is due now; coalesces overlapping calls. */
   kick() {
+    if (!this.started) return;
     if (this.running) {
       this.again = true;
       return;

@@ -1,38 +1,8 @@
-// `fanout redistribute`: find failed jobs, show the plan, ask, hand it to the relay, follow it.
-import { existsSync } from 'node:fs';
+// `fanout redistribute`: the command's options; what it does is in redistribute-run.ts, loaded when it runs.
 import { hostname, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
-import { confirm } from '@inquirer/prompts';
 import type { Command } from 'commander';
-import { Client, HttpError } from '../protocol/client.ts';
-import type { Plan } from '../protocol/types.ts';
-import { follow } from '../redistribute/follow.ts';
-import { approveInLog, NotInJobLog, plansFromLog, relayAdminToken, relayInfo } from '../redistribute/local.ts';
-import { describePlan } from '../relay/plan.ts';
-import { action, CliError } from './common.ts';
-
-interface Flags {
-  data?: string;
-  relay?: string;
-  token?: string;
-  job?: string;
-  yes?: boolean;
-  dryRun?: boolean;
-  json?: boolean;
-  by: string;
-  timeout: string;
-}
-
-const out = (json: boolean | undefined, s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
-
-async function ask(question: string): Promise<boolean> {
-  try {
-    return await confirm({ message: question, default: false }, { input: process.stdin, output: process.stderr });
-  } catch (e) {
-    if ((e as Error).name === 'ExitPromptError' || (e as Error).name === 'AbortPromptError') return false;
-    throw e;
-  }
-}
+import { action } from './common.ts';
+import type { Flags } from './redistribute-run.ts';
 
 export function redistributeCommand(program: Command) {
   program
@@ -56,102 +26,8 @@ Examples:
     )
     .action(
       action(async (o: Flags) => {
-        if (!o.data === !o.relay) throw new CliError("give --data DIR (on the relay's host) or --relay URL");
-        const data = o.data ? resolve(o.data) : undefined;
-        const info = data ? relayInfo(data) : undefined;
-        const token = o.token ?? (data ? relayAdminToken(data) : undefined);
-        const url = o.relay ?? info?.url;
-        const client = url && token ? new Client({ baseUrl: url, token }) : undefined;
-        if (o.relay && !token) throw new CliError("--relay needs --token (the relay's DATA/admin.token)");
-
-        let plans: Plan[];
-        let skipped: { jobId: string; reason: string }[];
-        if (data) {
-          if (!existsSync(join(data, 'jobs'))) throw new CliError(`${data} holds no job log (no jobs/ folder)`);
-          try {
-            ({ plans, skipped } = plansFromLog(data, info?.id ?? 'relay', o.job));
-          } catch (e) {
-            if (e instanceof NotInJobLog) throw new CliError(e.message);
-            throw e;
-          }
-        } else ({ plans, skipped } = await client!.post('admin/v1/redistribute/plans', { jobId: o.job }));
-
-        for (const s of skipped) out(o.json, `job ${s.jobId}: ${s.reason}`);
-        if (!plans.length) {
-          out(o.json, 'nothing to redistribute');
-          if (o.json) process.stdout.write(JSON.stringify({ plans: [], skipped }, null, 2) + '\n');
-          return 0;
-        }
-        const result: Plan[] = [];
-        let failed = false;
-        for (const plan of plans) {
-          out(o.json, describePlan(plan));
-          if (o.dryRun) {
-            result.push(plan);
-            continue;
-          }
-          const ok =
-            o.yes || (await ask(`Redistribute job ${plan.jobId} to ${plan.distributionList.length} target(s)?`));
-          if (!ok) {
-            out(o.json, `not approved: nothing was changed for job ${plan.jobId}`);
-            result.push({ ...plan, state: plan.state === 'pending' && !data && client ? 'pending' : plan.state });
-            continue;
-          }
-          let approved: Plan;
-          let followable = !!client;
-          if (data) {
-            try {
-              if (!client) throw new HttpError(0, 'ECONNREFUSED', 'relay not running');
-              ({ plan: approved } = await client.post('admin/v1/redistribute/submit', { plan, approvedBy: o.by }));
-            } catch (e) {
-              if (!(e instanceof HttpError) || e.status !== 0) throw e;
-              // The relay is down: the record goes straight into its job log, and it runs at the relay's next start.
-              approved = approveInLog(data, plan, o.by);
-              out(
-                o.json,
-                `the relay is not running: command ${approved.commandId} is in the job log and runs when the relay starts`,
-              );
-              followable = false;
-            }
-          } else
-            ({ plan: approved } = await client!.post(
-              `admin/v1/redistribute/plans/${encodeURIComponent(plan.planId)}/approve`,
-              { by: o.by },
-            ));
-          out(o.json, `approved by ${o.by}: command ${approved.commandId} repeats ${approved.repeats}`);
-          if (followable) {
-            const end = await follow(client!, plan.jobId, Number(o.timeout) * 1000, o.json);
-            out(o.json, `job ${plan.jobId}: ${end}`);
-            if (end !== 'complete') failed = true;
-            const now = (await client!.get<{ plans: Plan[] }>('admin/v1/redistribute/plans')).plans.find(
-              (p) => p.planId === approved.planId,
-            );
-            approved = now ?? approved;
-          }
-          result.push(approved);
-        }
-        if (o.json)
-          process.stdout.write(
-            JSON.stringify(
-              {
-                plans: result.map((p) => ({
-                  planId: p.planId,
-                  jobId: p.jobId,
-                  relayId: p.relayId,
-                  repeats: p.repeats,
-                  distributionList: p.distributionList,
-                  packages: p.packages,
-                  state: p.state,
-                  commandId: p.commandId,
-                  bytesToSend: p.bytesToSend,
-                })),
-                skipped,
-              },
-              null,
-              2,
-            ) + '\n',
-          );
-        return failed ? 1 : 0;
+        const { runRedistribute } = await import('./redistribute-run.ts');
+        return runRedistribute(o);
       }),
     );
 }

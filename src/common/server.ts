@@ -9,6 +9,7 @@ import { formatZodError } from '../protocol/types.ts';
 import type { Principal } from './auth.ts';
 import type { Faults } from './faults.ts';
 import type { Logger } from './log.ts';
+import { splitHostPort } from './net.ts';
 
 export type App = FastifyInstance<
   import('node:http').Server,
@@ -41,14 +42,20 @@ export function createHttpServer(opts: ServerOptions): App {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('principal', null as never);
-  collectDefaultMetrics({ register: opts.registry });
+  // Event-loop delay sampled once a second, not every 10 ms: an idle daemon should sleep.
+  collectDefaultMetrics({ register: opts.registry, eventLoopMonitoringPrecision: 1000 });
   app.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit: opts.bodyLimit }, (_req, body, done) =>
     done(null, body),
   );
-  app.addHook('onRoute', (r) => {
-    const methods = Array.isArray(r.method) ? r.method : [r.method];
-    const scope = (r.config as { scope?: string } | undefined)?.scope ?? 'public';
-    for (const method of methods) if (method !== 'HEAD') opts.onRoute?.({ method, url: r.url, scope });
+  // Scopes name their routes in their own onRoute hook, which runs after this one: read at ready.
+  const seen: { method: string | string[]; url: string; config?: unknown }[] = [];
+  app.addHook('onRoute', (r) => void seen.push(r));
+  app.addHook('onReady', async () => {
+    for (const r of seen) {
+      const scopeName = (r.config as { scope?: string } | undefined)?.scope ?? 'public';
+      for (const method of Array.isArray(r.method) ? r.method : [r.method])
+        if (method !== 'HEAD') opts.onRoute?.({ method, url: r.url, scope: scopeName });
+    }
   });
   app.setNotFoundHandler((req, reply) => {
     const e = new FanoutError('FANOUT_ERR_NOT_FOUND', { method: req.method, url: req.url.split('?')[0] });
@@ -147,26 +154,4 @@ export async function listen(app: App, listenAddr: string) {
   const addr = app.server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : port;
   return `http://${host}:${actual}`;
-}
-
-export function splitHostPort(s: string): [string, number] {
-  const i = s.lastIndexOf(':');
-  if (i < 0) return ['127.0.0.1', Number(s)];
-  return [s.slice(0, i) || '127.0.0.1', Number(s.slice(i + 1))];
-}
-
-/** Stop on SIGTERM/SIGINT: run the cleanup once, then exit 0. Only the process entry points use it. */
-export function onShutdown(fn: () => Promise<void>) {
-  let stopping = false;
-  const handler = async () => {
-    if (stopping) return;
-    stopping = true;
-    try {
-      await fn();
-    } finally {
-      process.exit(0);
-    }
-  };
-  process.on('SIGTERM', handler);
-  process.on('SIGINT', handler);
 }

@@ -2,8 +2,10 @@
 import { EventEmitter } from 'node:events';
 import { newId } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { DistributionCommand, JobParams, type PackageRef, type RelayReport } from '../protocol/types.ts';
+import { jobEnd } from '../protocol/job-end.ts';
+import { JobParams, type RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
+import { jobView } from './job-view.ts';
 import type { PackageStore } from './packages.ts';
 import { savePlans } from './plans.ts';
 
@@ -12,36 +14,6 @@ export interface JobRequest {
   targets?: string[];
   labels?: Record<string, string>;
   params?: Record<string, unknown>;
-}
-
-export interface TargetView {
-  deviceId: string;
-  relayId: string;
-  state: string;
-  attempt: number;
-  failureType: string | null;
-  error: string | null;
-  updatedAt: string;
-}
-export interface JobView {
-  jobId: string;
-  state: 'running' | 'complete' | 'failed';
-  createdAt: string;
-  packages: PackageRef[];
-  params: JobParams;
-  relays: { relayId: string; state: string; failureType: string | null; error: string | null }[];
-  targets: TargetView[];
-  counts: Record<string, number>;
-}
-
-export function jobState(targets: { state: string }[]): JobView['state'] {
-  if (targets.length && targets.every((t) => t.state === 'installed')) return 'complete';
-  if (
-    targets.some((t) => t.state === 'failed') &&
-    targets.every((t) => t.state === 'installed' || t.state === 'failed')
-  )
-    return 'failed';
-  return 'running';
 }
 
 export class Jobs {
@@ -142,60 +114,11 @@ export class Jobs {
               updated_at: now,
             })
             .execute();
-        await tx
-          .insertInto('relay_jobs')
-          .values({
-            job_id: jobId,
-            relay_id: relayId,
-            state: 'issued',
-            failure_type: null,
-            error: null,
-            updated_at: now,
-          })
-          .execute();
       }
     });
     for (const relayId of byRelay.keys()) this.events.emit(`commands:${relayId}`);
     this.events.emit('changed');
     return { jobId, commands: commandIds };
-  }
-
-  /** Commands for a relay after `after`; waits up to waitMs for one to appear. */
-  async commandsFor(relayId: string, after: number, waitMs: number): Promise<DistributionCommand[]> {
-    const read = async () => {
-      const rows = await this.db
-        .selectFrom('commands')
-        .select(['seq', 'body'])
-        .where('relay_id', '=', relayId)
-        .where('seq', '>', after)
-        .orderBy('seq')
-        .limit(100)
-        .execute();
-      return rows.map((r) => DistributionCommand.parse({ ...JSON.parse(r.body), seq: Number(r.seq) }));
-    };
-    const now = await read();
-    if (now.length || waitMs <= 0) return now;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.events.off(`commands:${relayId}`, done);
-        resolve();
-      };
-      const timer = setTimeout(done, waitMs);
-      this.events.on(`commands:${relayId}`, done);
-    });
-    return read();
-  }
-
-  async ack(relayId: string, commandIds: string[]) {
-    if (!commandIds.length) return;
-    await this.db
-      .updateTable('commands')
-      .set({ acked_at: new Date().toISOString() })
-      .where('relay_id', '=', relayId)
-      .where('command_id', 'in', commandIds)
-      .where('acked_at', 'is', null)
-      .execute();
   }
 
   async applyReport(relayId: string, report: RelayReport) {
@@ -204,11 +127,19 @@ export class Jobs {
     await this.db.transaction().execute(async (tx) => {
       for (const j of report.jobs) {
         touched.add(j.jobId);
-        await tx
-          .updateTable('relay_jobs')
-          .set({ state: j.state, failure_type: j.failureType ?? null, error: j.error ?? null, updated_at: now })
+        // A relay speaks only for jobs it was sent a command of.
+        const sent = await tx
+          .selectFrom('commands')
+          .select('command_id')
           .where('job_id', '=', j.jobId)
           .where('relay_id', '=', relayId)
+          .executeTakeFirst();
+        if (!sent) continue;
+        const row = { state: j.state, failure_type: j.failureType ?? null, error: j.error ?? null, updated_at: now };
+        await tx
+          .insertInto('relay_jobs')
+          .values({ job_id: j.jobId, relay_id: relayId, ...row })
+          .onConflict((oc) => oc.columns(['job_id', 'relay_id']).doUpdateSet(row))
           .execute();
       }
       for (const t of report.targets) {
@@ -237,43 +168,18 @@ export class Jobs {
         .where('job_id', '=', jobId)
         .where('relay_id', '=', relayId)
         .execute();
-      if (targets.length && targets.every((t) => t.state === 'installed'))
+      if (jobEnd(targets.map((t) => t.state)) === 'complete')
         for (const hook of this.completeHooks) await hook(relayId, jobId);
     }
     if (touched.size || report.plans.length) this.events.emit('changed');
   }
 
-  async view(jobId: string): Promise<JobView> {
-    const job = await this.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
-    if (!job) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId, where: '' });
-    const [targets, relays] = await Promise.all([
-      this.db.selectFrom('targets').selectAll().where('job_id', '=', jobId).orderBy('device_id').execute(),
-      this.db.selectFrom('relay_jobs').selectAll().where('job_id', '=', jobId).orderBy('relay_id').execute(),
-    ]);
-    const counts: Record<string, number> = {};
-    for (const t of targets) counts[t.state] = (counts[t.state] ?? 0) + 1;
-    return {
-      jobId,
-      state: jobState(targets),
-      createdAt: job.created_at,
-      packages: JSON.parse(job.packages),
-      params: JSON.parse(job.params),
-      relays: relays.map((r) => ({ relayId: r.relay_id, state: r.state, failureType: r.failure_type, error: r.error })),
-      targets: targets.map((t) => ({
-        deviceId: t.device_id,
-        relayId: t.relay_id,
-        state: t.state,
-        attempt: t.attempt,
-        failureType: t.failure_type,
-        error: t.error,
-        updatedAt: t.updated_at,
-      })),
-      counts,
-    };
+  view(jobId: string) {
+    return jobView(this.db, jobId);
   }
 
   async list(limit = 100) {
     const jobs = await this.db.selectFrom('jobs').select('id').orderBy('created_at', 'desc').limit(limit).execute();
-    return Promise.all(jobs.map((j) => this.view(j.id)));
+    return Promise.all(jobs.map((j) => jobView(this.db, j.id)));
   }
 }

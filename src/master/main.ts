@@ -12,10 +12,12 @@ import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
 import { packageRoot } from '../common/package-root.ts';
-import { createHttpServer, faultRoutes, listen, onShutdown, type ServerOptions, scope } from '../common/server.ts';
+import { createHttpServer, faultRoutes, listen, type ServerOptions, scope } from '../common/server.ts';
+import { onShutdown } from '../common/shutdown.ts';
 import { generateSigningKey, newToken } from '../protocol/crypto.ts';
 import { openStore } from '../store/index.ts';
 import { Auth } from './auth.ts';
+import { Commands } from './commands.ts';
 import { loadConfig } from './config.ts';
 import { Jobs } from './jobs.ts';
 import { PackageStore } from './packages.ts';
@@ -76,7 +78,15 @@ export async function buildMaster(opts: MasterOptions) {
     cfg: cfg.alerts,
     onTicketResolved: (id: string, by: string) => plans.afterTicketResolved(id, by),
   };
-  const channel = { db, jobs, packages, relays, publicKey: key.publicPem, registry };
+  const channel = {
+    db,
+    jobs,
+    commands: new Commands(db, jobs.events),
+    packages,
+    relays,
+    publicKey: key.publicPem,
+    registry,
+  };
   scope(app, 'admin', auth.admin, (s) => {
     adminRoutes(s, { db, jobs, packages, relays, plans });
     alertAdminRoutes(s, alertDeps);

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { signPackage } from '../protocol/crypto.ts';
+import { digestPath } from '../protocol/digest.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { readManifest } from '../protocol/package-file.ts';
 import type { PackageRef } from '../protocol/types.ts';
@@ -19,9 +20,9 @@ export class PackageStore {
   ) {}
 
   blobPath(digest: string) {
-    const hex = digest.replace(/^sha256:/, '');
-    if (!/^[0-9a-f]{64}$/.test(hex)) throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', { digest });
-    return join(this.dataDir, 'blobs', 'sha256', hex.slice(0, 2), hex);
+    const p = digestPath(join(this.dataDir, 'blobs'), digest);
+    if (!p) throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', { digest });
+    return p;
   }
 
   /** Streams an upload to disk while hashing it, then files it under its digest and signs it. */

@@ -8,6 +8,7 @@ import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
+import type { Commands } from './commands.ts';
 import type { Jobs } from './jobs.ts';
 import type { PackageStore } from './packages.ts';
 import type { RelayRegistry } from './relays.ts';
@@ -15,6 +16,7 @@ import type { RelayRegistry } from './relays.ts';
 export interface RelayChannelDeps {
   db: Db;
   jobs: Jobs;
+  commands: Commands;
   packages: PackageStore;
   relays: RelayRegistry;
   publicKey: string;
@@ -51,14 +53,14 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
       },
     },
     async (req) => ({
-      commands: await d.jobs.commandsFor(relayId(req.principal), req.query.after, req.query.wait * 1000),
+      commands: await d.commands.commandsFor(relayId(req.principal), req.query.after, req.query.wait * 1000),
     }),
   );
   s.post(
     '/api/v1/relay/acks',
     { schema: { body: z.object({ commandIds: z.array(z.string()).max(10_000) }) } },
     async (req) => {
-      await d.jobs.ack(relayId(req.principal), req.body.commandIds);
+      await d.commands.ack(relayId(req.principal), req.body.commandIds);
       return { ok: true };
     },
   );

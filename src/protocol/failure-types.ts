@@ -1,7 +1,6 @@
 // Failure types Fanout itself raises. Alerts from outside may carry others (any UPPER_SNAKE_CASE).
-import { z } from 'zod';
-
-export const FailureType = z.enum([
+// A plain list, so the agent need not load zod; protocol/types.ts has its schema.
+export const FAILURE_TYPES = [
   'DISK_FULL', // a relay's depot or job log refused a write (ENOSPC, EDQUOT)
   'UNREACHABLE', // an upstream or relay did not answer
   'FETCH_FAILED', // an upstream answered, but not with the content
@@ -16,8 +15,8 @@ export const FailureType = z.enum([
   'PACKAGE_INVALID', // the archive's fanout.json does not match the command
   'RELAY_DOWN', // a relay missed its heartbeats
   'UNKNOWN',
-]);
-export type FailureType = z.infer<typeof FailureType>;
+] as const;
+export type FailureType = (typeof FAILURE_TYPES)[number];
 
 /** Alert failure types: ours, or any other UPPER_SNAKE_CASE name a monitoring system sends. */
 export const FAILURE_TYPE_NAME = /^[A-Z][A-Z0-9_]*$/;

@@ -1,12 +1,11 @@
-// The package file: a .tgz whose root holds fanout.json (DESIGN §4).
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { z } from 'zod';
+import { sha256File } from './digest.ts';
 import { FanoutError } from './errors.ts';
 import { formatZodError } from './types.ts';
 
@@ -68,12 +67,6 @@ export async function readManifest(source: string | Buffer, label?: string): Pro
       problem: 'no fanout.json at the root of the archive',
     });
   return parseManifest(text, where);
-}
-
-export async function sha256File(file: string) {
-  const h = createHash('sha256');
-  await pipeline(createReadStream(file), new Writable({ write: (c, _e, cb) => (h.update(c), cb()) }));
-  return `sha256:${h.digest('hex')}`;
 }
 
 /** Packs a folder holding fanout.json into a .tgz (`fanout package build`). */

@@ -1,10 +1,14 @@
 // The wire contract between master, relays and agents (DESIGN §5).
 import { z } from 'zod';
+import { DIGEST } from './digest.ts';
+import { FAILURE_TYPES } from './failure-types.ts';
+
+export const FailureType = z.enum(FAILURE_TYPES);
 
 export const PackageRef = z.object({
   name: z.string(),
   version: z.string(),
-  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  digest: z.string().regex(DIGEST, 'digests are "sha256:" and 64 lower-case hex digits'),
   size: z.number().int().nonnegative(),
   signature: z.string(),
 });
@@ -50,8 +54,8 @@ export const TargetReport = z.object({
   deviceId: z.string(),
   state: TargetState,
   attempt: z.number().int().optional(),
-  failureType: z.string().optional(),
-  error: z.string().optional(),
+  failureType: FailureType.optional(),
+  error: z.string().max(4000).optional(),
   at: z.string().optional(),
 });
 export type TargetReport = z.infer<typeof TargetReport>;

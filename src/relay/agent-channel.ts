@@ -1,5 +1,6 @@
 // The agent protocol on a relay (DESIGN §5): what an endpoint should do now, and its reports.
 import { EventEmitter } from 'node:events';
+import type { FailureType } from '../protocol/failure-types.ts';
 import type { Assignment, TargetState } from '../protocol/types.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Reporter } from './reporter.ts';
@@ -10,7 +11,7 @@ export interface AgentReport {
   commandId: string;
   state: TargetState;
   attempt?: number;
-  failureType?: string;
+  failureType?: FailureType;
   error?: string;
 }
 
@@ -50,7 +51,7 @@ export class AgentChannel {
   /** An agent's report about its own target; refused (with why) for anything it was not given. */
   report(deviceId: string, r: AgentReport): { ok: true } | { ok: false; reason: string } {
     const st = this.jobs.get(r.jobId);
-    if (!st || !st.current.distributionList.includes(deviceId))
+    if (!st?.current.distributionList.includes(deviceId))
       return { ok: false, reason: `an assignment for ${deviceId} in job ${r.jobId}` };
     if (r.commandId !== st.current.commandId && r.state !== 'installed')
       return { ok: false, reason: 'a report for the command in force, not an earlier one' };

@@ -2,8 +2,8 @@
 // depot to offering every target to its agent, within the job's deadline.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
-import { deadlineAt } from '../protocol/durations.ts';
 import type { DistributionCommand, PackageRef } from '../protocol/types.ts';
+import { Deadlines } from './deadlines.ts';
 import { type Depot, failureTypeOf } from './depot.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Reporter } from './reporter.ts';
@@ -26,12 +26,11 @@ export interface DistributorDeps {
 
 const DEFAULT_DEADLINE_MS = 3_600_000;
 const FETCH_RETRIES = 4;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const now = () => new Date().toISOString();
 
 export class Distributor {
   private readonly running = new Map<string, Promise<void>>();
-  private readonly deadlines = new Map<string, NodeJS.Timeout>();
+  private readonly deadlines = new Deadlines((jobId, commandId) => this.onDeadline(jobId, commandId));
   private readonly aborts = new Map<string, AbortController>();
 
   constructor(private readonly d: DistributorDeps) {
@@ -75,7 +74,7 @@ export class Distributor {
     const cmd = this.d.jobs.get(jobId)!.current;
     const ac = new AbortController();
     this.aborts.set(jobId, ac);
-    this.armDeadline(jobId, cmd);
+    this.deadlines.arm(jobId, cmd, DEFAULT_DEADLINE_MS);
     for (const pkg of cmd.packages) {
       if (this.d.depot.has(pkg.digest)) continue;
       if (!(await this.fetch(jobId, pkg, cmd, ac.signal))) return;
@@ -137,22 +136,6 @@ export class Distributor {
   }
 
   /** Whatever has not installed by the deadline ends as failed, definitely. */
-  private armDeadline(jobId: string, cmd: DistributionCommand) {
-    clearTimeout(this.deadlines.get(jobId));
-    const due = deadlineAt(
-      cmd.params.deadline ? String(cmd.params.deadline) : undefined,
-      cmd.issuedAt,
-      DEFAULT_DEADLINE_MS,
-    );
-    const fire = () => {
-      const left = due - Date.now();
-      // Timers take at most ~24.8 days: a later deadline is reached in steps.
-      if (left > 0) return this.deadlines.set(jobId, setTimeout(fire, Math.min(left, MAX_TIMER_MS)));
-      this.onDeadline(jobId, cmd.commandId);
-    };
-    fire();
-  }
-
   private onDeadline(jobId: string, commandId: string) {
     const st = this.d.jobs.get(jobId);
     if (!st || st.current.commandId !== commandId || st.phase === 'complete' || st.phase === 'failed') return;
@@ -189,13 +172,12 @@ export class Distributor {
   }
 
   private clear(jobId: string) {
-    clearTimeout(this.deadlines.get(jobId));
-    this.deadlines.delete(jobId);
+    this.deadlines.clear(jobId);
     this.aborts.delete(jobId);
   }
 
   async stop() {
-    for (const t of this.deadlines.values()) clearTimeout(t);
+    this.deadlines.stop();
     for (const a of this.aborts.values()) a.abort();
     await Promise.allSettled(this.running.values());
   }

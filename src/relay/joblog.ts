@@ -13,6 +13,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import type { FailureType } from '../protocol/failure-types.ts';
 import type { DistributionCommand, Plan, TargetState } from '../protocol/types.ts';
 
 export type JobLogRecord =
@@ -25,10 +26,10 @@ export type JobLogRecord =
       state: TargetState;
       attempt: number;
       commandId: string;
-      failureType?: string;
+      failureType?: FailureType;
       error?: string;
     }
-  | { type: 'failed'; at: string; commandId: string; failureType: string; message: string }
+  | { type: 'failed'; at: string; commandId: string; failureType: FailureType; message: string }
   | { type: 'plan'; at: string; plan: Plan }
   | { type: 'redistribution'; at: string; command: DistributionCommand; planId: string; approvedBy: string }
   | { type: 'complete'; at: string; commandId: string };

@@ -19,7 +19,6 @@ export class RelayJobs {
   private backlogTimer?: NodeJS.Timeout;
 
   constructor(
-    private readonly relayId: string,
     private readonly log: Logger,
     private readonly jobLog: JobLog,
     private readonly reporter: Reporter,

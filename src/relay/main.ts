@@ -1,26 +1,29 @@
 // Composition root of `fanout relay`: enroll, resume from the job log, poll commands, serve agents.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Gauge, Registry } from 'prom-client';
 import { singleToken } from '../common/auth.ts';
 import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
-import { createLogger, type Logger } from '../common/log.ts';
-import { createHttpServer, faultRoutes, listen, onShutdown, type ServerOptions, scope } from '../common/server.ts';
-import { Client, HttpError } from '../protocol/client.ts';
+import { createLogger } from '../common/log.ts';
+import { createHttpServer, faultRoutes, listen, type ServerOptions, scope } from '../common/server.ts';
+import { onShutdown } from '../common/shutdown.ts';
+import { Client } from '../protocol/client.ts';
 import { newToken } from '../protocol/crypto.ts';
-import type { DistributionCommand, PackageRef } from '../protocol/types.ts';
+import type { PackageRef } from '../protocol/types.ts';
 import { AgentChannel } from './agent-channel.ts';
 import { Depot } from './depot.ts';
 import { Distributor } from './distribution.ts';
 import { MasterEnrollment } from './enroll.ts';
 import { JobLog } from './joblog.ts';
 import { RelayJobs } from './jobs.ts';
+import { enroll, heartbeat, lastSeq, pollCommands } from './master-link.ts';
 import { Redistributor } from './redistributor.ts';
 import { Reporter } from './reporter.ts';
 import { agentChannelRoutes, relayAdminRoutes } from './routes.ts';
 import { Upstream } from './upstream.ts';
+
+export { RelayRefused } from './master-link.ts';
 
 export interface RelayOptions {
   master: string;
@@ -32,10 +35,6 @@ export interface RelayOptions {
   allowFaults?: boolean;
   heartbeatMs?: number;
   onRoute?: ServerOptions['onRoute'];
-}
-
-export class RelayRefused extends Error {
-  override name = 'RelayRefused';
 }
 
 export async function buildRelay(opts: RelayOptions) {
@@ -60,7 +59,7 @@ export async function buildRelay(opts: RelayOptions) {
       ? `content/${pkg.digest}?${new URLSearchParams({ name: pkg.name, version: pkg.version, size: String(pkg.size), signature: pkg.signature })}`
       : `api/v1/blobs/${pkg.digest}`;
   const publicKey = () => enrollment.publicKey;
-  const jobs = new RelayJobs(opts.id, log, jobLog, reporter);
+  const jobs = new RelayJobs(log, jobLog, reporter);
   const agents = new AgentChannel(opts.id, jobs, reporter);
   const distributor = new Distributor({
     relayId: opts.id,
@@ -114,6 +113,8 @@ export async function buildRelay(opts: RelayOptions) {
     async start() {
       await enroll(enrollment, log, stopping.signal);
       distributor.resume();
+      // The master hears where every job stands before the relay serves anyone (kept for later if it is away).
+      await reporter.drain();
       const url = await listen(app, opts.listen);
       await writeFile(join(data, 'relay.json'), `${JSON.stringify({ id: opts.id, url, pid: process.pid })}\n`);
       loops = [
@@ -132,82 +133,6 @@ export async function buildRelay(opts: RelayOptions) {
     },
   };
 }
-
-/** The master's key and the tokens of the devices this relay serves; with a key kept, the master may be away. */
-async function enroll(enrollment: MasterEnrollment, log: Logger, signal: AbortSignal) {
-  for (let attempt = 0; !signal.aborted; attempt++) {
-    try {
-      await enrollment.refresh();
-      return;
-    } catch (e) {
-      if (e instanceof HttpError && (e.status === 401 || e.status === 403))
-        throw new RelayRefused(`the master refused this relay's token: ${e.message}`);
-      if (enrollment.publicKey && attempt >= 2) {
-        log.warn('master unreachable; starting from the job log with the stored key');
-        return;
-      }
-      log.warn({ err: (e as Error).message }, 'master unreachable; retrying enrollment');
-      enrollment.stale();
-      await sleep(Math.min(5000, 500 * 2 ** attempt), undefined, { signal }).catch(() => undefined);
-    }
-  }
-}
-
-async function heartbeat(
-  master: Client,
-  url: string,
-  adminToken: string,
-  everyMs: number,
-  log: Logger,
-  signal: AbortSignal,
-) {
-  while (!signal.aborted) {
-    try {
-      await master.post('api/v1/relay/heartbeat', { url, adminToken });
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, 'heartbeat not delivered');
-    }
-    await sleep(everyMs, undefined, { signal }).catch(() => undefined);
-  }
-}
-
-/** Long-polls the master for commands: each is on disk (fsync) before it is acknowledged. */
-async function pollCommands(
-  master: Upstream,
-  distributor: Distributor,
-  enrollment: MasterEnrollment,
-  after: number,
-  signal: AbortSignal,
-) {
-  while (!signal.aborted) {
-    try {
-      const { commands } = await master.call(
-        (c) =>
-          c.get<{ commands: DistributionCommand[] }>(`api/v1/relay/commands?after=${after}&wait=20`, {
-            timeoutMs: 30_000,
-            signal,
-          }),
-        signal,
-      );
-      for (const cmd of commands) {
-        if (cmd.kind === 'cancel') distributor.cancel(cmd.jobId);
-        else distributor.accept(cmd);
-        after = Math.max(after, cmd.seq);
-      }
-      if (commands.length)
-        await master.call((c) => c.post('api/v1/relay/acks', { commandIds: commands.map((x) => x.commandId) }));
-      // New devices may have been imported with the job: their tokens are wanted soon.
-      if (commands.length) await enrollment.refresh().catch(() => undefined);
-    } catch {
-      if (signal.aborted) break;
-      // The breaker spaces the next try; a short pause keeps a refusing master from a tight loop.
-      await sleep(500, undefined, { signal }).catch(() => undefined);
-    }
-  }
-}
-
-/** The newest command this relay holds: the poll asks for what came after it. */
-const lastSeq = (jobs: RelayJobs) => Math.max(0, ...jobs.all().map((st) => st.original.seq));
 
 export async function runRelay(opts: RelayOptions) {
   const relay = await buildRelay(opts);

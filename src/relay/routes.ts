@@ -6,7 +6,7 @@ import type { Principal } from '../common/auth.ts';
 import { sendBlob } from '../common/content.ts';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { type PackageRef, Plan, TargetState } from '../protocol/types.ts';
+import { FailureType, type PackageRef, Plan, TargetState } from '../protocol/types.ts';
 import type { AgentChannel } from './agent-channel.ts';
 import type { Depot } from './depot.ts';
 import type { RelayJobs } from './jobs.ts';
@@ -78,7 +78,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
     commandId: z.string(),
     state: TargetState,
     attempt: z.number().optional(),
-    failureType: z.string().max(100).optional(),
+    failureType: FailureType.optional(),
     error: z.string().max(4000).optional(),
   });
   s.post('/agent/v1/reports', { schema: { body: Report } }, async (req) => {

@@ -1,5 +1,6 @@
 // What a job log means: a fold over its records. The same `apply` rebuilds a job at start (replay)
 // and moves it on while it runs, so the relay's memory is always what its log says.
+import type { FailureType } from '../protocol/failure-types.ts';
 import { jobEnd } from '../protocol/job-end.ts';
 import type { DistributionCommand, Plan, RelayJobState, TargetState } from '../protocol/types.ts';
 import type { JobLogRecord } from './joblog.ts';
@@ -7,7 +8,7 @@ import type { JobLogRecord } from './joblog.ts';
 export interface TargetStatus {
   state: TargetState;
   attempt: number;
-  failureType?: string;
+  failureType?: FailureType;
   error?: string;
   at: string;
 }
@@ -21,7 +22,7 @@ export interface JobState {
   targets: Map<string, TargetStatus>;
   verified: Set<string>;
   phase: RelayJobState;
-  failure?: { failureType: string; message: string };
+  failure?: { failureType: FailureType; message: string };
   plans: Map<string, Plan>;
   redistributions: { commandId: string; planId: string; approvedBy: string; at: string; repeats?: string }[];
 }

@@ -67,7 +67,7 @@ export function Jobs({ jobs }: { jobs: any[] }) {
                 empty="no relays"
                 cols={[
                   ['Relay', (r: any) => r.relayId],
-                  ['State', (r: any) => <State s={r.state} />],
+                  ['State', (r: any) => <State s={r.state ?? 'not delivered'} />],
                   ['Failure', (r: any) => r.failureType ?? ''],
                   ['Error', (r: any) => <span className="msg">{r.error ?? ''}</span>],
                 ]}

@@ -1,0 +1,5 @@
+// `npm run bench`: every benchmark, each figure printed with its ratio to a baseline of the same run.
+import { startupBench } from './startup.bench.ts';
+
+await startupBench();
+await import('./alerts.bench.ts');

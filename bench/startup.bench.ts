@@ -1,0 +1,44 @@
+// Start-up and idle memory, each as a ratio to a bare Node.js in the same run:
+// `fanout --help` vs `node -e 0` (median wall time of N runs), and an idle agent's RSS vs an idle `node`.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, startNetwork } from '../test/helpers.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+
+function medianMs(args: string[]) {
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    const r = spawnSync(process.execPath, args, { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}`);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+export async function startupBench() {
+  medianMs(['-e', '0']); // warm the page cache
+  const bare = medianMs(['-e', '0']);
+  const help = medianMs([BIN, '--help']);
+  console.log(`start-up: fanout --help ${help.toFixed(0)} ms, node -e 0 ${bare.toFixed(0)} ms (median of ${RUNS}): ratio ${(help / bare).toFixed(2)} (goal ≤ 3)`);
+
+  const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  const net = await startNetwork({ name: 'bench-idle', relays: ['relay-a'], agentsPerRelay: 1 });
+  try {
+    await sleep(5000); // enrolled, long-polling, nothing to do
+    const agent = rssMb(net.agents['relay-a-pos-1'].child.pid!);
+    const base = rssMb(idle.pid!);
+    console.log(`idle agent RSS ${agent.toFixed(0)} MB, idle node ${base.toFixed(0)} MB: ratio ${(agent / base).toFixed(2)} (goal ≤ 80 MB)`);
+    return { helpMs: help, bareMs: bare, startupRatio: help / bare, agentRssMb: agent, nodeRssMb: base };
+  } finally {
+    idle.kill();
+    await net.stopAll();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await startupBench();

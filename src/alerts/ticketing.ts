@@ -1,0 +1,141 @@
+// Steps 5 and 9 of the alert center: the failed-distribution record, and a new ticket with its mail.
+import type { Transaction } from 'kysely';
+import { newId, newToken } from '../protocol/crypto.ts';
+import type { Database } from '../store/index.ts';
+import { ticketMail } from './mail-text.ts';
+import type { IncomingAlert } from './parse.ts';
+
+type Tx = Transaction<Database>;
+export interface Step {
+  step: string;
+  outcome: string;
+  detail?: string;
+}
+
+export async function recordFailedDistribution(
+  tx: Tx,
+  relayId: string,
+  jobId: string,
+  failureType: string,
+  at: string,
+) {
+  const existing = await tx
+    .selectFrom('failed_distributions')
+    .select(['id', 'alert_count', 'first_seen', 'last_seen'])
+    .where('relay_id', '=', relayId)
+    .where('job_id', '=', jobId)
+    .where('failure_type', '=', failureType)
+    .where('state', '!=', 'resolved')
+    .executeTakeFirst();
+  if (existing) {
+    await tx
+      .updateTable('failed_distributions')
+      .set({ alert_count: existing.alert_count + 1, last_seen: at > existing.last_seen ? at : existing.last_seen })
+      .where('id', '=', existing.id)
+      .execute();
+    return { id: Number(existing.id) };
+  }
+  const ins = await tx
+    .insertInto('failed_distributions')
+    .values({
+      relay_id: relayId,
+      job_id: jobId,
+      failure_type: failureType,
+      first_seen: at,
+      last_seen: at,
+      alert_count: 1,
+      ticket_id: null,
+      state: 'open',
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return { id: Number(ins.id) };
+}
+
+export async function createTicket(
+  tx: Tx,
+  publicUrl: string,
+  x: {
+    device: Database['devices'];
+    failureType: string;
+    location: string;
+    locationReported?: string;
+    centers: { code: string; name: string; center: string }[];
+    a: IncomingAlert;
+    failedId?: number;
+    steps: Step[];
+  },
+) {
+  const now = new Date().toISOString();
+  const id = newId('t');
+  const loc = x.centers.find((l) => l.code === x.location)!;
+  const center = await tx.selectFrom('centers').selectAll().where('id', '=', loc.center).executeTakeFirst();
+  const failedJobs = await tx
+    .selectFrom('failed_distributions')
+    .select('job_id')
+    .where('relay_id', '=', x.device.id)
+    .where('state', '!=', 'resolved')
+    .execute();
+  const jobs = [...new Set([...(x.a.jobId ? [x.a.jobId] : []), ...failedJobs.map((f) => f.job_id)])];
+  const summary = `${x.failureType} on ${x.device.id} at ${loc.name} (${loc.code})`;
+  const resolveKey = newToken();
+  await tx
+    .insertInto('tickets')
+    .values({
+      id,
+      device_id: x.device.id,
+      failure_type: x.failureType,
+      state: 'open',
+      center_id: center?.id ?? null,
+      location: x.location,
+      alert_ids: JSON.stringify([x.a.alertId]),
+      jobs: JSON.stringify(jobs),
+      summary,
+      created_at: now,
+      updated_at: now,
+      mail_attempts: 0,
+      mail_error: null,
+      resolve_key: resolveKey,
+    })
+    .execute();
+  if (x.failedId !== undefined)
+    await tx.updateTable('failed_distributions').set({ ticket_id: id }).where('id', '=', x.failedId).execute();
+  x.steps.push({
+    step: 'ticket',
+    outcome: id,
+    detail: `${summary}; center ${center?.id ?? 'none'}${jobs.length ? `; failed jobs ${jobs.join(', ')}` : ''}`,
+  });
+  if (!center) {
+    x.steps.push({ step: 'mail', outcome: 'no center', detail: `location ${x.location} has no maintenance center` });
+    return id;
+  }
+  const recipients: string[] = JSON.parse(center.email);
+  const mail = ticketMail({
+    ticketId: id,
+    summary,
+    device: x.device,
+    location: loc,
+    locationReported: x.locationReported,
+    failureType: x.failureType,
+    message: x.a.message,
+    at: x.a.at,
+    jobs,
+    center: center.name,
+    resolveUrl: `${publicUrl}/api/v1/tickets/${id}/resolve?key=${resolveKey}`,
+  });
+  await tx
+    .insertInto('outbox')
+    .values({
+      ticket_id: id,
+      recipients: JSON.stringify(recipients),
+      subject: mail.subject,
+      body: mail.text,
+      attempts: 0,
+      next_at: now,
+      state: 'pending',
+      last_error: null,
+    })
+    .execute();
+  x.steps.push({ step: 'mail', outcome: 'queued', detail: `to ${recipients.join(', ')} (${center.name})` });
+  return id;
+}

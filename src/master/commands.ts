@@ -1,0 +1,50 @@
+// The commands a relay is given: long-polled by the relay, acknowledged once on its disk.
+import type { EventEmitter } from 'node:events';
+import { DistributionCommand } from '../protocol/types.ts';
+import type { Db } from '../store/index.ts';
+
+export class Commands {
+  constructor(
+    private readonly db: Db,
+    /** Jobs' events: `commands:<relayId>` wakes that relay's long-poll. */
+    private readonly events: EventEmitter,
+  ) {}
+
+  /** Commands for a relay after `after`; waits up to waitMs for one to appear. */
+  async commandsFor(relayId: string, after: number, waitMs: number): Promise<DistributionCommand[]> {
+    const read = async () => {
+      const rows = await this.db
+        .selectFrom('commands')
+        .select(['seq', 'body'])
+        .where('relay_id', '=', relayId)
+        .where('seq', '>', after)
+        .orderBy('seq')
+        .limit(100)
+        .execute();
+      return rows.map((r) => DistributionCommand.parse({ ...JSON.parse(r.body), seq: Number(r.seq) }));
+    };
+    const now = await read();
+    if (now.length || waitMs <= 0) return now;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.events.off(`commands:${relayId}`, done);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      this.events.on(`commands:${relayId}`, done);
+    });
+    return read();
+  }
+
+  async ack(relayId: string, commandIds: string[]) {
+    if (!commandIds.length) return;
+    await this.db
+      .updateTable('commands')
+      .set({ acked_at: new Date().toISOString() })
+      .where('relay_id', '=', relayId)
+      .where('command_id', 'in', commandIds)
+      .where('acked_at', 'is', null)
+      .execute();
+  }
+}

@@ -1,0 +1,35 @@
+// One timer per job for its command's deadline. Timers take at most ~24.8 days: a later deadline is
+// reached in steps rather than firing at once.
+import { deadlineAt } from '../protocol/durations.ts';
+import type { DistributionCommand } from '../protocol/types.ts';
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class Deadlines {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  constructor(private readonly due: (jobId: string, commandId: string) => void) {}
+
+  arm(jobId: string, cmd: DistributionCommand, fallbackMs: number) {
+    this.clear(jobId);
+    const at = deadlineAt(cmd.params.deadline ? String(cmd.params.deadline) : undefined, cmd.issuedAt, fallbackMs);
+    const step = () => {
+      const left = at - Date.now();
+      if (left > 0) this.timers.set(jobId, setTimeout(step, Math.min(left, MAX_TIMER_MS)));
+      else {
+        this.timers.delete(jobId);
+        this.due(jobId, cmd.commandId);
+      }
+    };
+    step();
+  }
+
+  clear(jobId: string) {
+    clearTimeout(this.timers.get(jobId));
+    this.timers.delete(jobId);
+  }
+
+  stop() {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+}

@@ -1,0 +1,89 @@
+// The relay's link to the master: enrollment, heartbeats, and the long-poll for commands.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../common/log.ts';
+import { type Client, HttpError } from '../protocol/client.ts';
+import type { DistributionCommand } from '../protocol/types.ts';
+import type { Distributor } from './distribution.ts';
+import type { MasterEnrollment } from './enroll.ts';
+import type { RelayJobs } from './jobs.ts';
+import type { Upstream } from './upstream.ts';
+
+export class RelayRefused extends Error {
+  override name = 'RelayRefused';
+}
+
+/** The master's key and the tokens of the devices this relay serves; with a key kept, the master may be away. */
+export async function enroll(enrollment: MasterEnrollment, log: Logger, signal: AbortSignal) {
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    try {
+      await enrollment.refresh();
+      return;
+    } catch (e) {
+      if (e instanceof HttpError && (e.status === 401 || e.status === 403))
+        throw new RelayRefused(`the master refused this relay's token: ${e.message}`);
+      if (enrollment.publicKey && attempt >= 2) {
+        log.warn('master unreachable; starting from the job log with the stored key');
+        return;
+      }
+      log.warn({ err: (e as Error).message }, 'master unreachable; retrying enrollment');
+      enrollment.stale();
+      await sleep(Math.min(5000, 500 * 2 ** attempt), undefined, { signal }).catch(() => undefined);
+    }
+  }
+}
+
+export async function heartbeat(
+  master: Client,
+  url: string,
+  adminToken: string,
+  everyMs: number,
+  log: Logger,
+  signal: AbortSignal,
+) {
+  while (!signal.aborted) {
+    try {
+      await master.post('api/v1/relay/heartbeat', { url, adminToken });
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'heartbeat not delivered');
+    }
+    await sleep(everyMs, undefined, { signal }).catch(() => undefined);
+  }
+}
+
+/** Long-polls the master for commands: each is on disk (fsync) before it is acknowledged. */
+export async function pollCommands(
+  master: Upstream,
+  distributor: Distributor,
+  enrollment: MasterEnrollment,
+  after: number,
+  signal: AbortSignal,
+) {
+  while (!signal.aborted) {
+    try {
+      const { commands } = await master.call(
+        (c) =>
+          c.get<{ commands: DistributionCommand[] }>(`api/v1/relay/commands?after=${after}&wait=20`, {
+            timeoutMs: 30_000,
+            signal,
+          }),
+        signal,
+      );
+      for (const cmd of commands) {
+        if (cmd.kind === 'cancel') distributor.cancel(cmd.jobId);
+        else distributor.accept(cmd);
+        after = Math.max(after, cmd.seq);
+      }
+      if (commands.length)
+        await master.call((c) => c.post('api/v1/relay/acks', { commandIds: commands.map((x) => x.commandId) }));
+      // New devices may have been imported with the job: their tokens are wanted soon.
+      if (commands.length) await enrollment.refresh().catch(() => undefined);
+    } catch {
+      if (signal.aborted) break;
+      // The breaker spaces the next try; a short pause keeps a refusing master from a tight loop.
+      await sleep(500, undefined, { signal }).catch(() => undefined);
+    }
+  }
+}
+
+/** The newest command this relay holds: the poll asks for what came after it. */
+export const lastSeq = (jobs: RelayJobs) => Math.max(0, ...jobs.all().map((st) => st.original.seq));

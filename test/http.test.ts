@@ -1,0 +1,180 @@
+// The HTTP contract, in process with inject(): every daemon built apart from listen(), every answer
+// checked as a client sees it (status, error code, message). The process tests keep the stories.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildAgent } from '../src/agent/main.ts';
+import { buildMaster } from '../src/master/main.ts';
+import { buildRelay } from '../src/relay/main.ts';
+import { inventoryYaml, tempDir } from './helpers.ts';
+
+process.env.FANOUT_LOG_LEVEL ??= 'error';
+
+type Built = Awaited<ReturnType<typeof buildMaster>>;
+let master: Built;
+let admin: string;
+let relayToken: string;
+let endpointToken: string;
+const routes: { method: string; url: string; scope: string }[] = [];
+
+const call = (method: string, url: string, token?: string, body?: unknown, headers: Record<string, string> = {}) =>
+  master.app.inject({
+    method: method as 'GET',
+    url,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+    ...(body === undefined ? {} : typeof body === 'string' ? { payload: body } : { payload: body as object }),
+  });
+
+beforeAll(async () => {
+  const dir = tempDir('http');
+  master = await buildMaster({ data: join(dir, 'master'), listen: '127.0.0.1:0', onRoute: (r) => routes.push(r) });
+  await master.app.ready();
+  admin = readFileSync(join(dir, 'master', 'admin.token'), 'utf8').trim();
+  const imp = await call('POST', '/api/v1/inventory', admin, inventoryYaml(['relay-a'], 1), { 'content-type': 'application/yaml' });
+  expect(imp.statusCode, imp.body).toBe(200);
+  const tokens = Object.fromEntries(imp.json().devices.map((d: { id: string; token: string }) => [d.id, d.token]));
+  relayToken = tokens['relay-a'];
+  endpointToken = tokens['relay-a-pos-1'];
+});
+afterAll(async () => {
+  await master?.stop();
+});
+
+describe('master HTTP contract (inject)', () => {
+  it('answers a missing, unknown or misplaced token with the right code before reading the body', async () => {
+    const none = await call('GET', '/api/v1/jobs');
+    expect(none.statusCode).toBe(401);
+    expect(none.json().error.code).toBe('FANOUT_ERR_AUTH_MISSING');
+    const bad = await call('GET', '/api/v1/jobs', 'not-a-token');
+    expect(bad.statusCode).toBe(401);
+    expect(bad.json().error).toMatchObject({ code: 'FANOUT_ERR_AUTH_INVALID', message: expect.stringMatching(/token not recognized by the master/) });
+    const relay = await call('GET', '/api/v1/jobs', relayToken);
+    expect(relay.statusCode).toBe(403);
+    expect(relay.json().error).toEqual({ code: 'FANOUT_ERR_AUTH_FORBIDDEN', message: 'this needs the admin token' });
+    const endpointAtRelayChannel = await call('GET', '/api/v1/relay/enroll', endpointToken);
+    expect(endpointAtRelayChannel.statusCode).toBe(403);
+    // A body that does not even parse is not read when the token is wrong.
+    const unread = await call('POST', '/api/v1/jobs', 'not-a-token', '{not json', { 'content-type': 'application/json' });
+    expect(unread.json().error.code).toBe('FANOUT_ERR_AUTH_INVALID');
+  });
+
+  it('names every field that does not validate', async () => {
+    const r = await call('POST', '/api/v1/jobs', admin, { packages: [], targets: 'x' });
+    expect(r.statusCode).toBe(400);
+    const e = r.json().error;
+    expect(e.code).toBe('FANOUT_ERR_INPUT_INVALID');
+    expect(e.details.join('\n')).toMatch(/packages/);
+    expect(e.details.join('\n')).toMatch(/targets/);
+    const q = await call('GET', '/api/v1/alerts?limit=0', admin);
+    expect(q.statusCode).toBe(400);
+    expect(q.json().error.message).toMatch(/limit/);
+  });
+
+  it('uses the error table: unknown job, unknown package, unknown device, no targets', async () => {
+    const job = await call('GET', '/api/v1/jobs/j-nope', admin);
+    expect(job.statusCode).toBe(404);
+    expect(job.json().error).toEqual({ code: 'FANOUT_ERR_JOB_UNKNOWN', message: 'job "j-nope" does not exist' });
+    const pkg = await call('POST', '/api/v1/jobs', admin, { packages: ['ghost@1.0.0'], targets: ['relay-a-pos-1'] });
+    expect(pkg.statusCode).toBe(404);
+    expect(pkg.json().error.code).toBe('FANOUT_ERR_PACKAGE_UNKNOWN');
+    const dev = await call('POST', '/api/v1/devices/nobody/token', admin);
+    expect(dev.json().error).toEqual({ code: 'FANOUT_ERR_DEVICE_UNKNOWN', message: 'not in the inventory: nobody' });
+    const inv = await call('POST', '/api/v1/inventory', admin, 'devices:\n  - {id: e1, kind: endpoint, location: NOPE, relay: ghost}\n', { 'content-type': 'application/yaml' });
+    expect(inv.statusCode).toBe(400);
+    expect(inv.json().error.code).toBe('FANOUT_ERR_INVENTORY_INVALID');
+    expect(inv.json().error.details).toEqual(['devices.0 (e1): location "NOPE" is not defined', 'devices.0 (e1): relay "ghost" is not a relay in the inventory']);
+  });
+
+  it('refuses a package push that is not a package file, and unknown routes', async () => {
+    const r = await call('POST', '/api/v1/packages', admin, { not: 'a package' });
+    expect(r.statusCode).toBe(415);
+    expect(r.json().error.code).toBe('FANOUT_ERR_INPUT_MEDIA_TYPE');
+    const missing = await call('GET', '/api/v1/nothing-here', admin);
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error).toEqual({ code: 'FANOUT_ERR_NOT_FOUND', message: 'no route GET /api/v1/nothing-here' });
+  });
+
+  it('takes alerts from any device, with the caller as their source', async () => {
+    const r = await call('POST', '/api/v1/alerts', endpointToken, {
+      deviceId: 'relay-a-pos-1',
+      message: 'ENOSPC: no space left on device',
+      alertId: 'http-1',
+    });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ accepted: 1 });
+    const shown = await call('GET', `/api/v1/alerts/${r.json().ids[0]}`, admin);
+    expect(shown.json()).toMatchObject({ source: 'relay-a-pos-1', failureType: 'DISK_FULL' });
+    const bad = await call('GET', '/api/v1/alerts/abc', admin);
+    expect(bad.statusCode).toBe(400);
+  });
+
+  it('serves the relay channel to relays only, and faults only with --allow-faults', async () => {
+    const enroll = await call('GET', '/api/v1/relay/enroll', relayToken);
+    expect(enroll.statusCode).toBe(200);
+    expect(enroll.json()).toMatchObject({ relayId: 'relay-a', publicKey: expect.stringContaining('PUBLIC KEY') });
+    const cmds = await call('GET', '/api/v1/relay/commands?after=0&wait=0', relayToken);
+    expect(cmds.json()).toEqual({ commands: [] });
+    const faults = await call('POST', '/admin/v1/faults', admin, { 'smtp.send': 'fail:1' });
+    expect(faults.statusCode).toBe(403);
+    expect(faults.json().error.code).toBe('FANOUT_ERR_FAULTS_DISABLED');
+  });
+
+  it('registers every route in a named scope', () => {
+    const urls = routes.map((r) => `${r.method} ${r.url} [${r.scope}]`);
+    expect(urls).toContain('GET /api/v1/jobs [admin]');
+    expect(urls).toContain('GET /api/v1/relay/commands [relay]');
+    expect(urls).toContain('POST /api/v1/alerts [alert-intake]');
+    expect(urls).toContain('GET /api/v1/tickets/:id/resolve [public]');
+    expect(urls).toContain('GET /api/v1/events [events]');
+    expect(urls).toContain('GET /healthz [public]');
+  });
+});
+
+describe('relay and agent HTTP contract (inject)', () => {
+  it('the relay admin API answers with its own token and explains what is unknown', async () => {
+    const dir = tempDir('relay-http');
+    const relay = await buildRelay({ master: 'http://127.0.0.1:9', id: 'relay-a', token: relayToken, data: dir, listen: '127.0.0.1:0' });
+    const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
+    const get = (url: string, t?: string) => relay.app.inject({ method: 'GET', url, headers: t ? { authorization: `Bearer ${t}` } : {} });
+    expect((await get('/admin/v1/jobs', token)).json()).toEqual([]);
+    const wrong = await get('/admin/v1/jobs', 'nope');
+    expect(wrong.statusCode).toBe(403);
+    expect(wrong.json().error.message).toMatch(/relay relay-a's admin token/);
+    const job = await get('/admin/v1/jobs/j-1', token);
+    expect(job.json().error).toEqual({ code: 'FANOUT_ERR_JOB_UNKNOWN', message: `job "j-1" does not exist in relay relay-a's job log` });
+    const approve = await relay.app.inject({
+      method: 'POST',
+      url: '/admin/v1/redistribute/plans/p-1/approve',
+      headers: { authorization: `Bearer ${token}` },
+      payload: {},
+    });
+    expect(approve.statusCode).toBe(404);
+    expect(approve.json().error.code).toBe('FANOUT_ERR_PLAN_UNKNOWN');
+    // The agent channel asks the master about a token it does not know; the master is unreachable here.
+    const agent = await get('/agent/v1/assignments?wait=0', 'unknown-device');
+    expect(agent.statusCode).toBe(401);
+    expect(agent.json().error.code).toBe('FANOUT_ERR_AUTH_INVALID');
+    await relay.app.close();
+  });
+
+  it('the agent serves health to anyone and faults only to its own token', async () => {
+    const dir = tempDir('agent-http');
+    const agent = await buildAgent({ relay: 'http://127.0.0.1:9', id: 'pos-1', token: 'agent-token', data: join(dir, 'd'), root: join(dir, 'r'), allowFaults: true });
+    const { listenPlain } = await import('../src/agent/http.ts');
+    const url = await listenPlain(agent.server, '127.0.0.1:0');
+    try {
+      expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
+      const post = (token: string) =>
+        fetch(`${url}/admin/v1/faults`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ 'agent.install': 'exit:3' }) });
+      const wrong = await post('x');
+      expect(wrong.status).toBe(403);
+      expect((await wrong.json()).error.code).toBe('FANOUT_ERR_AUTH_FORBIDDEN');
+      expect(await (await post('agent-token')).json()).toEqual({ 'agent.install': 'exit:3' });
+      expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/fanout_agent_installs_total/);
+      const missing = await fetch(`${url}/nope`);
+      expect((await missing.json()).error).toEqual({ code: 'FANOUT_ERR_NOT_FOUND', message: 'no route GET /nope' });
+    } finally {
+      agent.server.close();
+    }
+  });
+});
