@@ -30,7 +30,9 @@ beforeAll(async () => {
   master = await buildMaster({ data: join(dir, 'master'), listen: '127.0.0.1:0', onRoute: (r) => routes.push(r) });
   await master.app.ready();
   admin = readFileSync(join(dir, 'master', 'admin.token'), 'utf8').trim();
-  const imp = await call('POST', '/api/v1/inventory', admin, inventoryYaml(['relay-a'], 1), { 'content-type': 'application/yaml' });
+  const imp = await call('POST', '/api/v1/inventory', admin, inventoryYaml(['relay-a'], 1), {
+    'content-type': 'application/yaml',
+  });
   expect(imp.statusCode, imp.body).toBe(200);
   const tokens = Object.fromEntries(imp.json().devices.map((d: { id: string; token: string }) => [d.id, d.token]));
   relayToken = tokens['relay-a'];
@@ -47,14 +49,19 @@ describe('master HTTP contract (inject)', () => {
     expect(none.json().error.code).toBe('FANOUT_ERR_AUTH_MISSING');
     const bad = await call('GET', '/api/v1/jobs', 'not-a-token');
     expect(bad.statusCode).toBe(401);
-    expect(bad.json().error).toMatchObject({ code: 'FANOUT_ERR_AUTH_INVALID', message: expect.stringMatching(/token not recognized by the master/) });
+    expect(bad.json().error).toMatchObject({
+      code: 'FANOUT_ERR_AUTH_INVALID',
+      message: expect.stringMatching(/token not recognized by the master/),
+    });
     const relay = await call('GET', '/api/v1/jobs', relayToken);
     expect(relay.statusCode).toBe(403);
     expect(relay.json().error).toEqual({ code: 'FANOUT_ERR_AUTH_FORBIDDEN', message: 'this needs the admin token' });
     const endpointAtRelayChannel = await call('GET', '/api/v1/relay/enroll', endpointToken);
     expect(endpointAtRelayChannel.statusCode).toBe(403);
     // A body that does not even parse is not read when the token is wrong.
-    const unread = await call('POST', '/api/v1/jobs', 'not-a-token', '{not json', { 'content-type': 'application/json' });
+    const unread = await call('POST', '/api/v1/jobs', 'not-a-token', '{not json', {
+      'content-type': 'application/json',
+    });
     expect(unread.json().error.code).toBe('FANOUT_ERR_AUTH_INVALID');
   });
 
@@ -79,10 +86,19 @@ describe('master HTTP contract (inject)', () => {
     expect(pkg.json().error.code).toBe('FANOUT_ERR_PACKAGE_UNKNOWN');
     const dev = await call('POST', '/api/v1/devices/nobody/token', admin);
     expect(dev.json().error).toEqual({ code: 'FANOUT_ERR_DEVICE_UNKNOWN', message: 'not in the inventory: nobody' });
-    const inv = await call('POST', '/api/v1/inventory', admin, 'devices:\n  - {id: e1, kind: endpoint, location: NOPE, relay: ghost}\n', { 'content-type': 'application/yaml' });
+    const inv = await call(
+      'POST',
+      '/api/v1/inventory',
+      admin,
+      'devices:\n  - {id: e1, kind: endpoint, location: NOPE, relay: ghost}\n',
+      { 'content-type': 'application/yaml' },
+    );
     expect(inv.statusCode).toBe(400);
     expect(inv.json().error.code).toBe('FANOUT_ERR_INVENTORY_INVALID');
-    expect(inv.json().error.details).toEqual(['devices.0 (e1): location "NOPE" is not defined', 'devices.0 (e1): relay "ghost" is not a relay in the inventory']);
+    expect(inv.json().error.details).toEqual([
+      'devices.0 (e1): location "NOPE" is not defined',
+      'devices.0 (e1): relay "ghost" is not a relay in the inventory',
+    ]);
   });
 
   it('refuses a package push that is not a package file, and unknown routes', async () => {
@@ -91,7 +107,10 @@ describe('master HTTP contract (inject)', () => {
     expect(r.json().error.code).toBe('FANOUT_ERR_INPUT_MEDIA_TYPE');
     const missing = await call('GET', '/api/v1/nothing-here', admin);
     expect(missing.statusCode).toBe(404);
-    expect(missing.json().error).toEqual({ code: 'FANOUT_ERR_NOT_FOUND', message: 'no route GET /api/v1/nothing-here' });
+    expect(missing.json().error).toEqual({
+      code: 'FANOUT_ERR_NOT_FOUND',
+      message: 'no route GET /api/v1/nothing-here',
+    });
   });
 
   it('takes alerts from any device, with the caller as their source', async () => {
@@ -133,15 +152,25 @@ describe('master HTTP contract (inject)', () => {
 describe('relay and agent HTTP contract (inject)', () => {
   it('the relay admin API answers with its own token and explains what is unknown', async () => {
     const dir = tempDir('relay-http');
-    const relay = await buildRelay({ master: 'http://127.0.0.1:9', id: 'relay-a', token: relayToken, data: dir, listen: '127.0.0.1:0' });
+    const relay = await buildRelay({
+      master: 'http://127.0.0.1:9',
+      id: 'relay-a',
+      token: relayToken,
+      data: dir,
+      listen: '127.0.0.1:0',
+    });
     const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
-    const get = (url: string, t?: string) => relay.app.inject({ method: 'GET', url, headers: t ? { authorization: `Bearer ${t}` } : {} });
+    const get = (url: string, t?: string) =>
+      relay.app.inject({ method: 'GET', url, headers: t ? { authorization: `Bearer ${t}` } : {} });
     expect((await get('/admin/v1/jobs', token)).json()).toEqual([]);
     const wrong = await get('/admin/v1/jobs', 'nope');
     expect(wrong.statusCode).toBe(403);
     expect(wrong.json().error.message).toMatch(/relay relay-a's admin token/);
     const job = await get('/admin/v1/jobs/j-1', token);
-    expect(job.json().error).toEqual({ code: 'FANOUT_ERR_JOB_UNKNOWN', message: `job "j-1" does not exist in relay relay-a's job log` });
+    expect(job.json().error).toEqual({
+      code: 'FANOUT_ERR_JOB_UNKNOWN',
+      message: `job "j-1" does not exist in relay relay-a's job log`,
+    });
     const approve = await relay.app.inject({
       method: 'POST',
       url: '/admin/v1/redistribute/plans/p-1/approve',
@@ -159,13 +188,24 @@ describe('relay and agent HTTP contract (inject)', () => {
 
   it('the agent serves health to anyone and faults only to its own token', async () => {
     const dir = tempDir('agent-http');
-    const agent = await buildAgent({ relay: 'http://127.0.0.1:9', id: 'pos-1', token: 'agent-token', data: join(dir, 'd'), root: join(dir, 'r'), allowFaults: true });
+    const agent = await buildAgent({
+      relay: 'http://127.0.0.1:9',
+      id: 'pos-1',
+      token: 'agent-token',
+      data: join(dir, 'd'),
+      root: join(dir, 'r'),
+      allowFaults: true,
+    });
     const { listenPlain } = await import('../src/agent/http.ts');
     const url = await listenPlain(agent.server, '127.0.0.1:0');
     try {
       expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
       const post = (token: string) =>
-        fetch(`${url}/admin/v1/faults`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ 'agent.install': 'exit:3' }) });
+        fetch(`${url}/admin/v1/faults`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ 'agent.install': 'exit:3' }),
+        });
       const wrong = await post('x');
       expect(wrong.status).toBe(403);
       expect((await wrong.json()).error.code).toBe('FANOUT_ERR_AUTH_FORBIDDEN');

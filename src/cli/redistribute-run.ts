@@ -2,10 +2,17 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { confirm } from '@inquirer/prompts';
-import { Client, HttpError } from '../protocol/client.ts';
+import { Client } from '../protocol/client.ts';
 import type { Plan } from '../protocol/types.ts';
 import { follow } from '../redistribute/follow.ts';
-import { approveInLog, NotInJobLog, plansFromLog, relayAdminToken, relayInfo } from '../redistribute/local.ts';
+import {
+  approveInLog,
+  NotInJobLog,
+  plansFromLog,
+  relayAdminToken,
+  relayInfo,
+  relayRunning,
+} from '../redistribute/local.ts';
 import { describePlan } from '../relay/plan.ts';
 import { CliError } from './common.ts';
 
@@ -75,20 +82,18 @@ export async function runRedistribute(o: Flags): Promise<number> {
     }
     let approved: Plan;
     let followable = !!client;
-    if (data) {
-      try {
-        if (!client) throw new HttpError(0, 'ECONNREFUSED', 'relay not running');
-        ({ plan: approved } = await client.post('admin/v1/redistribute/submit', { plan, approvedBy: o.by }));
-      } catch (e) {
-        if (!(e instanceof HttpError) || e.status !== 0) throw e;
-        // The relay is down: the record goes straight into its job log, and it runs at the relay's next start.
-        approved = approveInLog(data, plan, o.by);
-        out(
-          o.json,
-          `the relay is not running: command ${approved.commandId} is in the job log and runs when the relay starts`,
-        );
-        followable = false;
-      }
+    if (data && !relayRunning(data)) {
+      // The relay is down (its process is gone): the approval goes into its job log and runs at its next start.
+      approved = approveInLog(data, plan, o.by);
+      out(
+        o.json,
+        `the relay is not running: command ${approved.commandId} is in the job log and runs when the relay starts`,
+      );
+      followable = false;
+    } else if (data) {
+      if (!client)
+        throw new CliError(`the relay in ${data} is running but left no relay.json or admin.token to reach it`);
+      ({ plan: approved } = await client.post('admin/v1/redistribute/submit', { plan, approvedBy: o.by }));
     } else
       ({ plan: approved } = await client!.post(
         `admin/v1/redistribute/plans/${encodeURIComponent(plan.planId)}/approve`,

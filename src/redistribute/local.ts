@@ -3,10 +3,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Faults } from '../common/faults.ts';
+import type { Logger } from '../common/log.ts';
 import type { Plan } from '../protocol/types.ts';
 import { Depot } from '../relay/depot.ts';
+import type { Distributor } from '../relay/distribution.ts';
 import { JobLog } from '../relay/joblog.ts';
-import { buildPlan, commandFromPlan, needsRedistribution } from '../relay/plan.ts';
+import { RelayJobs } from '../relay/jobs.ts';
+import { buildPlan, needsRedistribution } from '../relay/plan.ts';
+import { Redistributor } from '../relay/redistributor.ts';
+import type { Reporter } from '../relay/reporter.ts';
 import { replay } from '../relay/state.ts';
 
 export class NotInJobLog extends Error {
@@ -41,17 +46,30 @@ export function plansFromLog(data: string, relayId: string, jobId?: string) {
   return { plans, skipped };
 }
 
-/** The relay is down: the approval goes into its job log, and runs when the relay starts. */
+/** Whether the relay that wrote DATA/relay.json still runs (its process answers signal 0). */
+export function relayRunning(data: string): boolean {
+  const info = relayInfo(data);
+  if (!info?.pid) return false;
+  try {
+    process.kill(info.pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The relay is down: its own Redistributor, over its job log, records and approves the plan without
+ * running it ('approved'); the relay runs the redistribution when it starts, like any in the log.
+ */
 export function approveInLog(data: string, plan: Plan, approvedBy: string): Plan {
   const log = new JobLog(data);
-  const st = replay(plan.jobId, log.read(plan.jobId));
-  if (!st) throw new NotInJobLog(`job ${plan.jobId} is not in ${join(data, 'jobs')}`);
-  const cmd = commandFromPlan(st, plan, approvedBy);
-  const approved: Plan = { ...plan, state: 'approved', approvedBy, commandId: cmd.commandId };
-  const at = new Date().toISOString();
-  log.append(plan.jobId, [
-    { type: 'plan', at, plan: approved },
-    { type: 'redistribution', at, command: cmd, planId: plan.planId, approvedBy },
-  ]);
-  return approved;
+  if (!log.exists(plan.jobId)) throw new NotInJobLog(`job ${plan.jobId} is not in ${join(data, 'jobs')}`);
+  const silent = { job() {}, target() {}, plan() {}, alert() {} } as unknown as Reporter;
+  const quiet = { info() {}, warn() {}, error() {} } as unknown as Logger;
+  const jobs = new RelayJobs(quiet, log, silent);
+  jobs.load();
+  const notRunning = { start() {} } as unknown as Distributor;
+  const redistributor = new Redistributor(plan.relayId, jobs, notRunning, new Depot(data, new Faults(false)));
+  return redistributor.submit(plan, approvedBy, false);
 }

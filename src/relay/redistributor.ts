@@ -1,14 +1,12 @@
 // Redistribution on the relay (DESIGN §7): the only writer of plans. Plans live in the job log;
 // the master mirrors what the relay reports. Approval hands the new command to the distributor.
 import { FanoutError } from '../protocol/errors.ts';
-import type { DistributionCommand, Plan } from '../protocol/types.ts';
+import type { Plan } from '../protocol/types.ts';
 import type { Depot } from './depot.ts';
 import type { Distributor } from './distribution.ts';
 import type { RelayJobs } from './jobs.ts';
 import { buildPlan, commandFromPlan, needsRedistribution } from './plan.ts';
 import type { JobState } from './state.ts';
-
-const now = () => new Date().toISOString();
 
 export class Redistributor {
   constructor(
@@ -67,7 +65,8 @@ export class Redistributor {
     return { plans, skipped };
   }
 
-  approve(planId: string, by: string): Plan {
+  /** Approves a pending plan and runs it; `now: false` records it approved for the relay's next start. */
+  approve(planId: string, by: string, now = true): Plan {
     const { st, p } = this.find(planId);
     if (p.state !== 'pending')
       throw new FanoutError('FANOUT_ERR_PLAN_STATE', { planId, why: `it is ${p.state}, not pending` });
@@ -77,9 +76,12 @@ export class Redistributor {
         why: `it is out of date: job ${st.jobId} is ${st.phase} under command ${st.current.commandId}; ask for a new plan`,
       });
     const cmd = commandFromPlan(st, p, by);
-    const approved: Plan = { ...p, state: 'running', approvedBy: by, commandId: cmd.commandId };
+    const approved: Plan = { ...p, state: now ? 'running' : 'approved', approvedBy: by, commandId: cmd.commandId };
     this.record(approved);
-    this.run(approved, cmd, by);
+    this.jobs.record(p.jobId, [
+      { type: 'redistribution', at: new Date().toISOString(), command: cmd, planId, approvedBy: by },
+    ]);
+    if (now) this.distributor.start(p.jobId);
     return approved;
   }
 
@@ -93,7 +95,7 @@ export class Redistributor {
   }
 
   /** A plan built elsewhere from this relay's log: checked against the log as it is now, then approved. */
-  submit(plan: Plan, by: string): Plan {
+  submit(plan: Plan, by: string, now = true): Plan {
     const st = this.jobs.get(plan.jobId);
     if (!st)
       throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', {
@@ -109,19 +111,11 @@ export class Redistributor {
       });
     // What the relay records is what it built itself; the caller's plan only chose the job and the list.
     this.record({ ...fresh.plan, planId: plan.planId });
-    return this.approve(plan.planId, by);
-  }
-
-  /** An approved redistribution: recorded in the job log, then run like any command. */
-  private run(plan: Plan, cmd: DistributionCommand, approvedBy: string) {
-    this.jobs.record(plan.jobId, [
-      { type: 'redistribution', at: now(), command: cmd, planId: plan.planId, approvedBy },
-    ]);
-    this.distributor.start(plan.jobId);
+    return this.approve(plan.planId, by, now);
   }
 
   private record(plan: Plan) {
-    this.jobs.record(plan.jobId, [{ type: 'plan', at: now(), plan }], true);
+    this.jobs.record(plan.jobId, [{ type: 'plan', at: new Date().toISOString(), plan }], true);
   }
 
   private find(planId: string) {

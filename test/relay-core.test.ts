@@ -1,0 +1,241 @@
+// The relay's core, unit by unit with fakes: the fold, the job-log writer, the target state machine,
+// the upstream's circuit breaker, the job table and the redistributor.
+import { appendFileSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { Logger } from '../src/common/log.ts';
+import type { DistributionCommand, Plan, RelayReport } from '../src/protocol/types.ts';
+import type { Depot } from '../src/relay/depot.ts';
+import type { Distributor } from '../src/relay/distribution.ts';
+import { JobLog, type JobLogRecord } from '../src/relay/joblog.ts';
+import { RelayJobs } from '../src/relay/jobs.ts';
+import { Redistributor } from '../src/relay/redistributor.ts';
+import type { Reporter } from '../src/relay/reporter.ts';
+import { apply, type JobState, replay } from '../src/relay/state.ts';
+import { agentStep, offer } from '../src/relay/targets.ts';
+import { CircuitBreaker } from '../src/relay/upstream.ts';
+import { tempDir } from './helpers.ts';
+
+const at = '2026-11-26T10:00:00.000Z';
+const pkg = { name: 'p', version: '1', digest: `sha256:${'a'.repeat(64)}`, size: 100, signature: 's' };
+const command: DistributionCommand = {
+  commandId: 'c-1',
+  seq: 1,
+  jobId: 'j-1',
+  relayId: 'r',
+  kind: 'distribute',
+  packages: [pkg],
+  distributionList: ['e1', 'e2'],
+  params: {},
+  issuedAt: at,
+  issuedBy: 'admin',
+};
+const target = (
+  deviceId: string,
+  state: 'pending' | 'downloading' | 'installed' | 'failed',
+  attempt = 1,
+  commandId = 'c-1',
+) => ({ type: 'target', at, deviceId, state, attempt, commandId }) as JobLogRecord;
+
+/** A reporter that keeps what it would have sent. */
+class FakeReporter {
+  jobs: RelayReport['jobs'] = [];
+  targets: RelayReport['targets'] = [];
+  plans: Plan[] = [];
+  alerts: Record<string, unknown>[] = [];
+  job(j: RelayReport['jobs'][number]) {
+    this.jobs.push(j);
+  }
+  target(t: RelayReport['targets'][number]) {
+    this.targets.push(t);
+  }
+  plan(p: Plan) {
+    this.plans.push(p);
+  }
+  alert(a: Record<string, unknown>) {
+    this.alerts.push(a);
+  }
+}
+const quietLog = { info() {}, warn() {}, error() {} } as unknown as Logger;
+/** A disk that refuses job-log writes while `full` is true. */
+const disk = { full: false, throwIf: (_p: string) => {} };
+disk.throwIf = () => {
+  if (disk.full) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+};
+
+describe('the fold: apply(state, record)', () => {
+  it('moves a job from received through fetching and distributing to complete', () => {
+    let st = apply(undefined, { type: 'command', at, command });
+    expect(st).toMatchObject({ phase: 'received', jobId: 'j-1' });
+    st = apply(st, { type: 'fetch', at, event: 'verified', digest: pkg.digest, bytes: 100 });
+    expect(st?.phase).toBe('fetching');
+    expect(st?.verified.has(pkg.digest)).toBe(true);
+    st = apply(st, target('e1', 'installed'));
+    expect(st?.phase).toBe('distributing');
+    st = apply(st, target('e2', 'installed'));
+    expect(st?.phase).toBe('complete');
+  });
+
+  it('a failed attempt followed by another offer keeps the job running; all ended with a failure is failed', () => {
+    const log: JobLogRecord[] = [{ type: 'command', at, command }, target('e1', 'installed'), target('e2', 'failed')];
+    expect(replay('j-1', log)?.phase).toBe('failed');
+    expect(replay('j-1', [...log, target('e2', 'pending', 2)])?.phase).toBe('distributing');
+  });
+
+  it('a relay-level failure stands until a redistribution, which resets only its list', () => {
+    const redo: DistributionCommand = {
+      ...command,
+      commandId: 'r-1',
+      kind: 'redistribute',
+      distributionList: ['e2'],
+      repeats: 'c-1',
+    };
+    const log: JobLogRecord[] = [
+      { type: 'command', at, command },
+      target('e1', 'installed'),
+      { type: 'failed', at, commandId: 'c-1', failureType: 'DISK_FULL', message: 'ENOSPC' },
+      { ...target('e2', 'failed'), failureType: 'DISK_FULL' } as JobLogRecord,
+      { type: 'redistribution', at, command: redo, planId: 'p-1', approvedBy: 'ops' },
+    ];
+    const st = replay('j-1', log)!;
+    expect(st.phase).toBe('received');
+    expect(st.failure).toBeUndefined();
+    expect(st.targets.get('e1')?.state).toBe('installed');
+    expect(st.targets.get('e2')).toMatchObject({ state: 'pending', attempt: 0 });
+    expect(st.redistributions).toEqual([{ commandId: 'r-1', planId: 'p-1', approvedBy: 'ops', at, repeats: 'c-1' }]);
+    // A failure record of the command it replaced no longer counts.
+    expect(apply(st, { type: 'failed', at, commandId: 'c-1', failureType: 'DISK_FULL', message: 'x' })?.phase).toBe(
+      'received',
+    );
+  });
+
+  it('a second copy of the command (a retried acknowledgement) changes nothing', () => {
+    const st = replay('j-1', [{ type: 'command', at, command }, target('e1', 'installed')])!;
+    expect(apply(st, { type: 'command', at, command: { ...command, distributionList: ['x'] } })?.targets.has('x')).toBe(
+      false,
+    );
+  });
+});
+
+describe('the job log writer', () => {
+  it('a refused write leaves the log as it was, and a torn last line is skipped on reading', () => {
+    const dir = tempDir('joblog');
+    const log = new JobLog(dir, disk);
+    log.append('j-1', [{ type: 'command', at, command }]);
+    const before = readFileSync(log.path('j-1'), 'utf8');
+    disk.full = true;
+    expect(() => log.append('j-1', [target('e1', 'installed')])).toThrow(/ENOSPC/);
+    disk.full = false;
+    expect(readFileSync(log.path('j-1'), 'utf8')).toBe(before);
+    appendFileSync(log.path('j-1'), '{"type":"target","at":"2026');
+    expect(log.read('j-1')).toHaveLength(1);
+    expect(() => log.path('../etc/passwd')).toThrow(/not a job id/);
+  });
+});
+
+describe('the target state machine', () => {
+  const t = (state: 'pending' | 'downloading' | 'installing' | 'installed' | 'failed', attempt = 1) => ({
+    state,
+    attempt,
+    at,
+  });
+  it('lets an agent move its target forward only, and never reopen an ended one', () => {
+    expect(agentStep(t('pending'), 'downloading', 3)).toEqual({ kind: 'move', state: 'downloading' });
+    expect(agentStep(t('installing'), 'downloading', 3).kind).toBe('ignore');
+    expect(agentStep(t('installed'), 'failed', 3)).toMatchObject({
+      kind: 'ignore',
+      why: expect.stringMatching(/ended/),
+    });
+    expect(agentStep(t('downloading', 2), 'failed', 3)).toEqual({ kind: 'fail', retry: true });
+    expect(agentStep(t('downloading', 3), 'failed', 3)).toEqual({ kind: 'fail', retry: false });
+  });
+  it('offers a target that was never offered, or failed, and nothing else', () => {
+    expect(offer(t('pending', 0))).toEqual({ attempt: 1 });
+    expect(offer(t('pending', 1))).toBeUndefined();
+    expect(offer(t('failed', 2))).toEqual({ attempt: 3 });
+    expect(offer(t('installed'))).toBeUndefined();
+  });
+});
+
+describe('the upstream circuit breaker', () => {
+  it('opens after three failures, cools down longer each time, and says offline and online once', () => {
+    let now = 1000;
+    const said: string[] = [];
+    const log = { warn: (_o: unknown, m: string) => said.push(m), info: (_o: unknown, m: string) => said.push(m) };
+    const b = new CircuitBreaker('http://master', log as never, {
+      now: () => now,
+      coolDownMs: 100,
+      maxCoolDownMs: 300,
+    });
+    b.failure(new Error('ECONNREFUSED'));
+    b.failure(new Error('ECONNREFUSED'));
+    expect(b.waitMs()).toBe(0);
+    b.failure(new Error('ECONNREFUSED'));
+    expect(b.offline).toBe(true);
+    expect(b.waitMs()).toBe(100);
+    b.failure(new Error('ECONNREFUSED'));
+    expect(b.waitMs()).toBe(200);
+    b.failure(new Error('ECONNREFUSED'));
+    b.failure(new Error('ECONNREFUSED'));
+    expect(b.waitMs()).toBe(300); // capped
+    now += 300;
+    expect(b.waitMs()).toBe(0);
+    b.success();
+    expect(b.offline).toBe(false);
+    expect(said).toEqual(['upstream offline; will keep trying', 'upstream online']);
+  });
+});
+
+describe('the job table and the redistributor', () => {
+  const setup = () => {
+    const reporter = new FakeReporter();
+    const dir = tempDir('jobs');
+    const jobs = new RelayJobs(quietLog, new JobLog(dir, disk), reporter as unknown as Reporter);
+    const started: string[] = [];
+    const distributor = { start: (jobId: string) => started.push(jobId) } as unknown as Distributor;
+    const depot = { has: () => true } as unknown as Depot;
+    return { dir, reporter, jobs, started, redistributor: new Redistributor('r', jobs, distributor, depot) };
+  };
+
+  it('writes, folds and reports; a refused write fails the job as DISK_FULL and waits in the backlog', () => {
+    const { dir, reporter, jobs } = setup();
+    jobs.create([{ type: 'command', at, command }]);
+    expect(jobs.record('j-1', [target('e1', 'pending'), target('e2', 'pending')])).toBe(true);
+    expect(jobs.record('j-1', [target('e1', 'installed')])).toBe(true);
+    expect(reporter.targets.at(-1)).toMatchObject({ deviceId: 'e1', state: 'installed' });
+    disk.full = true;
+    expect(jobs.record('j-1', [target('e2', 'downloading')])).toBe(false);
+    disk.full = false;
+    const st = jobs.get('j-1') as JobState;
+    expect(st.phase).toBe('failed');
+    expect(st.targets.get('e2')).toMatchObject({ state: 'failed', failureType: 'DISK_FULL' });
+    expect(reporter.jobs.at(-1)).toMatchObject({ state: 'failed', failureType: 'DISK_FULL' });
+    jobs.stop(); // writes the backlog
+    const onDisk = replay('j-1', new JobLog(dir).read('j-1'))!;
+    expect(onDisk.phase).toBe('failed');
+    expect(onDisk.targets.get('e1')?.state).toBe('installed');
+  });
+
+  it('the redistributor is the only writer of plans: plan, approve, run; a stale approval is refused', async () => {
+    const { jobs, redistributor, started, reporter } = setup();
+    jobs.create([{ type: 'command', at, command }]);
+    jobs.record('j-1', [
+      target('e1', 'installed'),
+      { ...target('e2', 'failed', 3), failureType: 'INSTALL_FAILED' } as JobLogRecord,
+    ]);
+    expect(jobs.get('j-1')?.phase).toBe('failed');
+    const { plans } = await redistributor.plan('j-1');
+    expect(plans).toHaveLength(1);
+    expect(plans[0]).toMatchObject({ distributionList: ['e2'], state: 'pending', original: { installed: ['e1'] } });
+    // Asking again returns the plan already waiting.
+    expect((await redistributor.plan('j-1')).plans[0].planId).toBe(plans[0].planId);
+    const approved = redistributor.approve(plans[0].planId, 'ops');
+    expect(approved).toMatchObject({ state: 'running', approvedBy: 'ops' });
+    expect(started).toEqual(['j-1']);
+    expect(jobs.get('j-1')?.current).toMatchObject({ kind: 'redistribute', repeats: 'c-1', distributionList: ['e2'] });
+    expect(() => redistributor.approve(plans[0].planId, 'ops')).toThrow(/running, not pending/);
+    // The plan ends with its command.
+    jobs.record('j-1', [target('e2', 'installed', 1, approved.commandId)]);
+    expect(redistributor.list()[0].state).toBe('complete');
+    expect(reporter.plans.at(-1)).toMatchObject({ planId: plans[0].planId, state: 'complete' });
+  });
+});
