@@ -25,7 +25,9 @@ export async function startupBench() {
   medianMs(['-e', '0']); // warm the page cache
   const bare = medianMs(['-e', '0']);
   const help = medianMs([BIN, '--help']);
-  console.log(`start-up: fanout --help ${help.toFixed(0)} ms, node -e 0 ${bare.toFixed(0)} ms (median of ${RUNS}): ratio ${(help / bare).toFixed(2)} (goal ≤ 3)`);
+  console.log(
+    `start-up: fanout --help ${help.toFixed(0)} ms, node -e 0 ${bare.toFixed(0)} ms (median of ${RUNS}): ratio ${(help / bare).toFixed(2)} (goal ≤ 3)`,
+  );
 
   const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   const net = await startNetwork({ name: 'bench-idle', relays: ['relay-a'], agentsPerRelay: 1 });
@@ -33,7 +35,9 @@ export async function startupBench() {
     await sleep(5000); // enrolled, long-polling, nothing to do
     const agent = rssMb(net.agents['relay-a-pos-1'].child.pid!);
     const base = rssMb(idle.pid!);
-    console.log(`idle agent RSS ${agent.toFixed(0)} MB, idle node ${base.toFixed(0)} MB: ratio ${(agent / base).toFixed(2)} (goal ≤ 80 MB)`);
+    console.log(
+      `idle agent RSS ${agent.toFixed(0)} MB, idle node ${base.toFixed(0)} MB: ratio ${(agent / base).toFixed(2)} (goal ≤ 80 MB)`,
+    );
     return { helpMs: help, bareMs: bare, startupRatio: help / bare, agentRssMb: agent, nodeRssMb: base };
   } finally {
     idle.kill();

@@ -38,6 +38,10 @@ program
   .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8471')
   .option('--upstream <url>', 'fetch content from this relay instead of the master')
   .option('--heartbeat-ms <ms>', 'heartbeat interval', '5000')
+  .option(
+    '--master-key <fingerprint>',
+    "pin the master's key from the start (SHA256:…, printed by `inventory import --json`)",
+  )
   .option('--allow-faults', 'accept FANOUT_FAULTS and /admin/v1/faults (tests and lab only)')
   .action(
     action(async (o) => {
@@ -51,6 +55,7 @@ program
         upstream: o.upstream,
         allowFaults: o.allowFaults,
         heartbeatMs: Number(o.heartbeatMs),
+        masterKey: o.masterKey,
       });
     }),
   );
@@ -64,6 +69,10 @@ program
   .requiredOption('--data <dir>', 'state folder (installed.json, journal.jsonl, cache/)')
   .requiredOption('--root <dir>', 'install root: packages go to ROOT/NAME/VERSION, ROOT/NAME/current')
   .option('--listen <host:port>', 'serve /healthz, /metrics and faults on this address', '127.0.0.1:0')
+  .option(
+    '--master-key <fingerprint>',
+    "pin the master's key from the start (SHA256:…, printed by `inventory import --json`)",
+  )
   .option('--allow-faults', 'accept FANOUT_FAULTS (tests and lab only)')
   .action(
     action(async (o) => {
@@ -76,6 +85,7 @@ program
         root: o.root,
         allowFaults: o.allowFaults,
         listen: o.listen,
+        masterKey: o.masterKey,
       });
     }),
   );

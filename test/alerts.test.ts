@@ -96,12 +96,19 @@ for (const backend of ['sqlite', 'postgres'] as const)
           state: 'open',
           ticketId: a.ticketId,
         });
-        // The link in the mail resolves the ticket; a link with a wrong key does not.
-        const link = /(http:\/\/\S+\/resolve\?key=\S+)/.exec(mail.text)![1];
+        // The link in the mail opens a page; only its Resolve button (a POST) resolves the ticket.
+        const link = /(http:\/\/\S+\/tickets\/\S+\/resolve\?exp=\d+&key=\S+)/.exec(mail.text)![1];
         expect((await fetch(link.replace(/key=.*/, 'key=forged'))).status).toBe(401);
-        const page = await fetch(link);
-        expect(page.status).toBe(200);
-        expect(await page.text()).toContain(`Ticket ${a.ticketId} is resolved`);
+        expect((await fetch(link.replace(/exp=\d+/, 'exp=9999999999'))).status).toBe(401); // a longer life is a forgery too
+        expect((await fetch(link.replace(a.ticketId, 't-other'), { method: 'POST' })).status).toBe(401);
+        const shown = await fetch(link);
+        expect(shown.status).toBe(200);
+        expect(await shown.text()).toMatch(/<button type="submit">Resolve<\/button>/);
+        expect((await fetch(link, { method: 'HEAD' })).status).toBe(200);
+        expect((await tickets()).find((x) => x.id === a.ticketId).state).not.toBe('resolved'); // GET and HEAD change nothing
+        const done = await fetch(link, { method: 'POST' });
+        expect(done.status).toBe(200);
+        expect(await done.text()).toContain(`Ticket ${a.ticketId} is resolved`);
         expect((await tickets()).find((x) => x.id === a.ticketId).state).toBe('resolved');
       });
 

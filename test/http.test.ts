@@ -143,7 +143,7 @@ describe('master HTTP contract (inject)', () => {
     expect(urls).toContain('GET /api/v1/jobs [admin]');
     expect(urls).toContain('GET /api/v1/relay/commands [relay]');
     expect(urls).toContain('POST /api/v1/alerts [alert-intake]');
-    expect(urls).toContain('GET /api/v1/tickets/:id/resolve [public]');
+    expect(urls).toContain('GET /tickets/:id/resolve [public]');
     expect(urls).toContain('GET /api/v1/events [events]');
     expect(urls).toContain('GET /healthz [public]');
   });

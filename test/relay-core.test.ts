@@ -3,6 +3,8 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../src/common/log.ts';
+import { signCommand } from '../src/protocol/command.ts';
+import { generateSigningKey } from '../src/protocol/crypto.ts';
 import type { DistributionCommand, Plan, RelayReport } from '../src/protocol/types.ts';
 import type { Depot } from '../src/relay/depot.ts';
 import type { Distributor } from '../src/relay/distribution.ts';
@@ -17,7 +19,8 @@ import { tempDir } from './helpers.ts';
 
 const at = '2026-11-26T10:00:00.000Z';
 const pkg = { name: 'p', version: '1', digest: `sha256:${'a'.repeat(64)}`, size: 100, signature: 's' };
-const command: DistributionCommand = {
+const key = generateSigningKey();
+const unsigned: DistributionCommand = {
   commandId: 'c-1',
   seq: 1,
   jobId: 'j-1',
@@ -29,6 +32,7 @@ const command: DistributionCommand = {
   issuedAt: at,
   issuedBy: 'admin',
 };
+const command = signCommand(key.privatePem, unsigned, '2099-01-01T00:00:00.000Z');
 const target = (
   deviceId: string,
   state: 'pending' | 'downloading' | 'installed' | 'failed',
@@ -228,11 +232,11 @@ describe('the job table and the redistributor', () => {
     expect(plans[0]).toMatchObject({ distributionList: ['e2'], state: 'pending', original: { installed: ['e1'] } });
     // Asking again returns the plan already waiting.
     expect((await redistributor.plan('j-1')).plans[0].planId).toBe(plans[0].planId);
-    const approved = redistributor.approve(plans[0].planId, 'ops');
+    const approved = await redistributor.approve(plans[0].planId, 'ops');
     expect(approved).toMatchObject({ state: 'running', approvedBy: 'ops' });
     expect(started).toEqual(['j-1']);
     expect(jobs.get('j-1')?.current).toMatchObject({ kind: 'redistribute', repeats: 'c-1', distributionList: ['e2'] });
-    expect(() => redistributor.approve(plans[0].planId, 'ops')).toThrow(/running, not pending/);
+    await expect(redistributor.approve(plans[0].planId, 'ops')).rejects.toThrow(/running, not pending/);
     // The plan ends with its command.
     jobs.record('j-1', [target('e2', 'installed', 1, approved.commandId)]);
     expect(redistributor.list()[0].state).toBe('complete');

@@ -72,7 +72,11 @@ for (const backend of backends) {
     });
 
     it('counts alerts in the window, does not count a retry twice, and opens one ticket per device and type', async () => {
-      const center = new AlertCenter(store.db, cfg.alerts, () => 'http://master.test');
+      const center = new AlertCenter(
+        store.db,
+        cfg.alerts,
+        (id) => `http://master.test/tickets/${id}/resolve?exp=1&key=k`,
+      );
       const line = (t: string) => parseTextLine(`${t} relay-x-pos-1 - msg="probe timed out"`, 'test');
       const [a1] = await center.ingest([line('2026-11-24T10:00:00Z')]);
       const [dup] = await center.ingest([line('2026-11-24T10:00:00Z')]);
@@ -91,7 +95,7 @@ for (const backend of backends) {
       const outbox = await store.db.selectFrom('outbox').selectAll().where('ticket_id', '=', a2.ticketId!).execute();
       expect(outbox).toHaveLength(1);
       expect(JSON.parse(outbox[0].recipients)).toEqual(['south-ops@example.test']);
-      expect(outbox[0].body).toContain(`http://master.test/api/v1/tickets/${a2.ticketId}/resolve?key=`);
+      expect(outbox[0].body).toContain(`http://master.test/tickets/${a2.ticketId}/resolve?exp=1&key=k`);
     });
 
     // Scale-out is PostgreSQL's job; a SQLite file belongs to one master.
@@ -118,7 +122,11 @@ for (const backend of backends) {
     );
 
     it('records failed distributions and resolves them with their tickets when the job is repaired', async () => {
-      const center = new AlertCenter(store.db, cfg.alerts, () => 'http://master.test');
+      const center = new AlertCenter(
+        store.db,
+        cfg.alerts,
+        (id) => `http://master.test/tickets/${id}/resolve?exp=1&key=k`,
+      );
       const [a] = await center.ingest([
         parseJsonAlert(
           { deviceId: 'relay-x', jobId: 'j-1', message: 'ENOSPC: no space left on device', alertId: 'r1' },

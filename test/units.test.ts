@@ -160,7 +160,7 @@ describe('plans from a job log', () => {
       issuedBy: 'ops',
       seq: 3,
     });
-    expect(cmd.params.deadline).toBe('1h'); // a passed absolute deadline would fail the repair at once
+    expect(cmd.params).toEqual(command.params); // the original's, unchanged: agents check them against the signature
   });
   it('refuses a running or complete job with the reason', () => {
     expect(buildPlan(replay('j-1', log.slice(0, 3))!, 'r', () => true)).toMatchObject({

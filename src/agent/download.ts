@@ -17,7 +17,7 @@ export async function download(x: {
   pkg: PackageRef;
   relay: Client;
   cacheDir: string;
-  publicKey: string;
+  keys: readonly string[];
   log: Logger;
   signal: AbortSignal;
 }): Promise<string> {
@@ -26,7 +26,12 @@ export async function download(x: {
   if (!isDigest(pkg.digest))
     throw new InstallError('DIGEST_MISMATCH', `"${pkg.digest}" is not a sha256 digest; refused`);
   const cached = join(x.cacheDir, pkg.digest.slice(7));
-  if (existsSync(cached)) return cached;
+  if (existsSync(cached)) {
+    // Cached content is verified again: a disk or a hand may have changed it since.
+    if ((await sha256File(cached)) === pkg.digest) return cached;
+    x.log.warn({ digest: pkg.digest }, 'cached content no longer matches its digest; downloading it again');
+    await rm(cached, { force: true });
+  }
   const part = `${cached}.part`;
   for (let attempt = 0; ; attempt++) {
     const from = existsSync(part) ? (await stat(part)).size : 0;
@@ -45,7 +50,7 @@ export async function download(x: {
       }
       const digest = await sha256File(part);
       try {
-        verifyDownloaded(pkg, digest, x.publicKey);
+        verifyDownloaded(pkg, digest, x.keys);
       } catch (e) {
         await rm(part, { force: true });
         throw e;

@@ -1,13 +1,14 @@
 // Composition root of `fanout agent`: enroll at the relay, long-poll assignments, work them one by one.
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { Faults } from '../common/faults.ts';
 import { createLogger } from '../common/log.ts';
+import { PinnedKey } from '../common/pinned-key.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { Client, HttpError } from '../protocol/client.ts';
+import { KeyChangedError, type Rotation } from '../protocol/keys.ts';
 import type { Assignment } from '../protocol/types.ts';
 import { agentServer, listenPlain } from './http.ts';
 import { AgentState } from './state.ts';
@@ -21,6 +22,8 @@ export interface AgentOptions {
   root: string;
   allowFaults?: boolean;
   listen?: string;
+  /** `SHA256:…`: the master key the first enrollment must find. */
+  masterKey?: string;
 }
 
 export class AgentRefused extends Error {
@@ -57,8 +60,7 @@ export async function buildAgent(opts: AgentOptions) {
       });
       return r;
     })());
-  const keyFile = join(data, 'master.pub');
-  let publicKey = existsSync(keyFile) ? await readFile(keyFile, 'utf8') : '';
+  const key = new PinnedKey(data, opts.masterKey);
   const worker = new Worker({
     relay,
     state: new AgentState(data),
@@ -67,7 +69,8 @@ export async function buildAgent(opts: AgentOptions) {
     faults,
     log,
     counted: (result) => void installs[result]++,
-    publicKey: () => publicKey,
+    keys: () => key.keys,
+    deviceId: opts.id,
     signal: stopping.signal,
   });
 
@@ -78,13 +81,15 @@ export async function buildAgent(opts: AgentOptions) {
   const enroll = async () => {
     for (let attempt = 0; !stopping.signal.aborted; attempt++) {
       try {
-        publicKey = (await relay.get<{ publicKey: string }>('agent/v1/enroll')).publicKey;
-        await writeFile(keyFile, publicKey);
+        // A relay cannot hand this agent another key: only the pinned one, or a rotation it signed.
+        const r = await relay.get<{ publicKey: string; rotations?: Rotation[] }>('agent/v1/enroll');
+        await key.accept(r.publicKey, r.rotations ?? []);
         return;
       } catch (e) {
         if (e instanceof HttpError && (e.status === 401 || e.status === 403))
           throw new AgentRefused(`relay refused the token for ${opts.id}: ${e.message}`);
-        if (publicKey) return;
+        if (e instanceof KeyChangedError) throw new AgentRefused(`${e.message} [FANOUT_ERR_KEY_CHANGED]`);
+        if (key.keys.length) return;
         log.warn({ err: (e as Error).message }, 'relay unreachable; retrying enrollment');
         await sleep(Math.min(5000, 300 * 2 ** attempt), undefined, { signal: stopping.signal }).catch(() => undefined);
       }

@@ -40,6 +40,13 @@ export class AgentState {
     await writeFile(tmp, JSON.stringify(all, null, 2));
     await rename(tmp, this.file);
   }
+  /** The version of a package installed last (what `current` points at). */
+  currentVersion(all: Record<string, InstalledEntry>, name: string): string | undefined {
+    const mine = Object.values(all).filter((e) => e.name === name);
+    mine.sort((a, b) => a.installedAt.localeCompare(b.installedAt));
+    return mine.at(-1)?.version;
+  }
+
   async journal(entry: Record<string, unknown>) {
     await appendFile(
       join(this.dataDir, 'journal.jsonl'),
@@ -48,15 +55,30 @@ export class AgentState {
   }
 }
 
-export function verifyDownloaded(pkg: PackageRef, digest: string, publicKey: string) {
+export function verifyDownloaded(pkg: PackageRef, digest: string, keys: readonly string[]) {
   if (digest !== pkg.digest)
     throw new InstallError(
       'DIGEST_MISMATCH',
       `${pkg.name}@${pkg.version}: digest mismatch: expected ${pkg.digest}, got ${digest}; refused`,
     );
-  if (!verifyPackage(publicKey, pkg, pkg.signature))
+  if (!keys.some((k) => verifyPackage(k, pkg, pkg.signature)))
     throw new InstallError(
       'SIGNATURE_INVALID',
       `${pkg.name}@${pkg.version}: signature does not verify with the master's key; refused`,
     );
+}
+
+/** Orders versions part by part: numbers as numbers ("2.10" > "2.9"), other parts as text. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.+-]/);
+  const pb = b.split(/[.+-]/);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? '';
+    const y = pb[i] ?? '';
+    const nx = /^\d+$/.test(x) ? Number(x) : Number.NaN;
+    const ny = /^\d+$/.test(y) ? Number(y) : Number.NaN;
+    const c = !Number.isNaN(nx) && !Number.isNaN(ny) ? nx - ny : x.localeCompare(y);
+    if (c) return Math.sign(c);
+  }
+  return 0;
 }

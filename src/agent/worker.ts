@@ -1,12 +1,14 @@
-// One assignment on an endpoint: download what is not installed, verify, install, report each step.
+// One assignment on an endpoint: check the master's signature, download what is not installed,
+// verify, install, and report each step.
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Faults } from '../common/faults.ts';
 import type { Logger } from '../common/log.ts';
 import { type Client, HttpError } from '../protocol/client.ts';
+import { checkAssignment } from '../protocol/command.ts';
 import type { Assignment, TargetState } from '../protocol/types.ts';
 import { download } from './download.ts';
-import { type AgentState, InstallError } from './state.ts';
+import { type AgentState, compareVersions, InstallError } from './state.ts';
 
 export interface WorkerDeps {
   relay: Client;
@@ -17,7 +19,9 @@ export interface WorkerDeps {
   log: Logger;
   /** Counts installs by result (for /metrics). */
   counted: (result: 'installed' | 'failed') => void;
-  publicKey: () => string;
+  /** The master keys this agent trusts. */
+  keys: () => readonly string[];
+  deviceId: string;
   signal: AbortSignal;
 }
 
@@ -49,35 +53,50 @@ export class Worker {
 
   async work(a: Assignment) {
     const { log } = this.d;
-    const installRoot = a.params.installRoot ? resolve(String(a.params.installRoot)) : this.d.root;
+    // Nothing is downloaded, let alone run, before the master's signature says this device gets exactly this.
+    const check = checkAssignment(a, this.d.deviceId, this.d.keys());
+    if (!check.ok) {
+      log.error({ jobId: a.jobId, failureType: check.failureType, err: check.reason }, 'assignment refused');
+      this.d.counted('failed');
+      return this.report(a, 'failed', { failureType: check.failureType, error: `refused: ${check.reason}` });
+    }
+    const { params } = check;
+    const installRoot = params.installRoot ? resolve(String(params.installRoot)) : this.d.root;
     const installed = await this.d.state.installed();
-    const todo = a.packages.filter((p) => installed[`${p.name}@${p.version}`]?.digest !== p.digest);
+    const todo = check.packages.filter((p) => installed[`${p.name}@${p.version}`]?.digest !== p.digest);
     try {
+      for (const p of todo) {
+        const current = this.d.state.currentVersion(installed, p.name);
+        if (current && compareVersions(p.version, current) < 0 && params.allowDowngrade !== true)
+          throw new InstallError(
+            'DOWNGRADE_REFUSED',
+            `${p.name}@${p.version} is lower than the installed ${current}; only a signed allowDowngrade (a rollback) may go down`,
+          );
+      }
       if (todo.length) {
         await this.report(a, 'downloading');
         const files = new Map<string, string>();
-        for (const pkg of todo)
-          files.set(
-            pkg.digest,
-            await download({
-              pkg,
-              relay: this.d.relay,
-              cacheDir: this.d.cacheDir,
-              publicKey: this.d.publicKey(),
-              log,
-              signal: this.d.signal,
-            }),
-          );
+        for (const pkg of todo) {
+          const file = await download({
+            pkg,
+            relay: this.d.relay,
+            cacheDir: this.d.cacheDir,
+            keys: this.d.keys(),
+            log,
+            signal: this.d.signal,
+          });
+          files.set(pkg.digest, file);
+        }
         await this.report(a, 'installing');
+        // The install code (and tar) loads only when there is something to install.
+        const { installPackage } = await import('./install.ts');
         for (const p of todo) {
-          // The install code (and tar) loads only when there is something to install.
-          const { installPackage } = await import('./install.ts');
           await installPackage({
             archive: files.get(p.digest)!,
             pkg: p,
             root: installRoot,
             jobId: a.jobId,
-            params: a.params,
+            params,
             faults: this.d.faults,
           });
           await this.d.state.markInstalled({

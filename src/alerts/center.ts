@@ -42,7 +42,8 @@ export class AlertCenter {
   constructor(
     private readonly db: Db,
     private readonly cfg: AlertsConfig,
-    private readonly publicUrl: () => string,
+    /** The resolve link of a ticket's mail (links.ts). */
+    private readonly resolveLink: (ticketId: string) => string,
     // Other masters on the same database: counters and "one open ticket" need the steps one batch at a time.
     private readonly exclusive: (tx: Tx, name: string) => Promise<void> = async () => {},
   ) {
@@ -227,7 +228,7 @@ export class AlertCenter {
       steps.push({ step: 'mail', outcome: 'not sent', detail: 'the open ticket was already mailed' });
       return finish('attached_to_open_ticket');
     }
-    const ticketId = await createTicket(tx, this.publicUrl(), {
+    const ticketId = await createTicket(tx, this.resolveLink, {
       device,
       failureType: c.failureType,
       location: norm.location,

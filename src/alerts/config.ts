@@ -40,6 +40,8 @@ export const MailConfigSchema = z
     retries: z.number().int().min(0).max(100).default(5),
     retryBaseMs: z.number().int().min(1).max(3_600_000).default(1000),
     publicUrl: z.string().optional(),
+    /** How long the resolve link in a ticket mail works. */
+    resolveLinkTtl: durationSchema.default(7 * 86_400_000),
   })
   .strict()
   .prefault({});

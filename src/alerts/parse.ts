@@ -98,7 +98,7 @@ export function parseJsonAlert(o: unknown, source: string): IncomingAlert {
   if (at !== undefined && !isoOrNow(at)) return { ...base, parseError: `"${String(at)}" is not a timestamp` };
   return {
     ...base,
-    source: str(a.source) ?? source,
+    source,
     alertId: str(a.alertId) ?? base.alertId,
     at: isoOrNow(at) ?? base.at,
     deviceId,

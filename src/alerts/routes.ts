@@ -8,6 +8,7 @@ import { FAILURE_TYPE_NAME } from '../protocol/failure-types.ts';
 import type { Db } from '../store/index.ts';
 import type { AlertCenter } from './center.ts';
 import type { AlertsConfig } from './config.ts';
+import type { TicketLinks } from './links.ts';
 import { type IncomingAlert, parseAlertmanager, parseJsonAlert, parseTextLine } from './parse.ts';
 import type { Outages, Tickets } from './tickets.ts';
 
@@ -19,6 +20,7 @@ export interface AlertDeps {
   cfg: AlertsConfig;
   /** Resolving a ticket may ask relays for redistribution plans (master/plans.ts). */
   onTicketResolved: (ticketId: string, by: string) => Promise<unknown[]>;
+  links: TicketLinks;
 }
 
 const MAX_ALERTS_PER_REQUEST = 10_000;
@@ -27,6 +29,31 @@ const Id = z.object({ id: z.string().min(1).max(200) });
 /** Intake: any admin or device token; the source is who sent it. */
 export function alertIntakeRoutes(s: App, d: AlertDeps) {
   const sourceOf = (p: Principal) => (p.kind === 'admin' ? 'api' : p.kind === 'anonymous' ? 'anonymous' : p.id);
+  /**
+   * A device speaks only for itself (a relay also for the devices it serves), as itself: the source
+   * is the token's device, never the body's. Anything else refuses the whole request.
+   */
+  const bind = async (p: Principal, alerts: IncomingAlert[]) => {
+    if (p.kind === 'admin') return alerts.map((a) => ({ ...a, source: 'api' }));
+    if (p.kind !== 'relay' && p.kind !== 'endpoint')
+      throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: 'a token' });
+    const mine = await d.db
+      .selectFrom('devices')
+      .select(['id', 'hostname'])
+      .where((eb) =>
+        p.kind === 'relay'
+          ? eb.or([eb('id', '=', p.id), eb('relay', '=', p.id), eb('upstream', '=', p.id)])
+          : eb('id', '=', p.id),
+      )
+      .execute();
+    const names = new Set(mine.flatMap((x) => (x.hostname ? [x.id, x.hostname] : [x.id])));
+    const foreign = [...new Set(alerts.flatMap((a) => (a.deviceId && !names.has(a.deviceId) ? [a.deviceId] : [])))];
+    if (foreign.length)
+      throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', {
+        needs: `a token of ${foreign.join(', ')}: ${p.id} may send alerts about ${p.kind === 'relay' ? 'itself and its endpoints' : 'itself'} only`,
+      });
+    return alerts.map((a) => ({ ...a, source: p.id, relayId: p.kind === 'relay' ? p.id : undefined }));
+  };
   const accept = async (alerts: IncomingAlert[]) => {
     if (alerts.length > MAX_ALERTS_PER_REQUEST)
       throw new FanoutError('FANOUT_ERR_ALERT_INVALID', {
@@ -44,14 +71,33 @@ export function alertIntakeRoutes(s: App, d: AlertDeps) {
     const source = sourceOf(req.principal);
     if (typeof req.body === 'string') {
       const lines = req.body.split(/\r?\n/).filter((l) => l.trim() && !l.trimStart().startsWith('#'));
-      return accept(lines.map((l) => parseTextLine(l, source)));
+      return accept(
+        await bind(
+          req.principal,
+          lines.map((l) => parseTextLine(l, source)),
+        ),
+      );
     }
     const items = Array.isArray(req.body) ? req.body : [req.body];
-    return accept(items.map((o) => parseJsonAlert(o, source)));
+    return accept(
+      await bind(
+        req.principal,
+        items.map((o) => parseJsonAlert(o, source)),
+      ),
+    );
   });
-  s.post('/api/v1/alerts/alertmanager', { bodyLimit: 8 * 1024 * 1024 }, async (req) =>
-    accept(parseAlertmanager(req.body)),
-  );
+}
+
+/** Alertmanager's webhook: an integration holding the admin token. */
+export function alertmanagerRoutes(s: App, d: AlertDeps) {
+  s.post('/api/v1/alerts/alertmanager', { bodyLimit: 8 * 1024 * 1024 }, async (req) => {
+    const stored = await d.center.ingest(parseAlertmanager(req.body));
+    return {
+      accepted: stored.filter((x) => !x.duplicate).length,
+      ids: stored.map((x) => x.id),
+      outcomes: stored.map((x) => x.outcome),
+    };
+  });
 }
 
 export function alertAdminRoutes(s: App, d: AlertDeps) {
@@ -130,27 +176,8 @@ export function alertAdminRoutes(s: App, d: AlertDeps) {
   });
 }
 
-async function resolve(d: AlertDeps, id: string, by: string) {
+export async function resolve(d: AlertDeps, id: string, by: string) {
   const ticket = await d.tickets.setState(id, 'resolved');
   const plans = await d.onTicketResolved(id, by);
   return { ticket, plans };
-}
-
-/** The link in the e-mail: the key in it stands for the admin token, for this one ticket only. */
-export function ticketLinkRoutes(s: App, d: AlertDeps) {
-  s.get(
-    '/api/v1/tickets/:id/resolve',
-    { schema: { params: Id, querystring: z.object({ key: z.string().optional() }) } },
-    async (req, reply) => {
-      const { id } = req.params;
-      const t = await d.tickets.get(id);
-      if (!req.query.key || req.query.key !== t.resolve_key) throw new FanoutError('FANOUT_ERR_TICKET_LINK', { id });
-      const r = await resolve(d, id, 'mail link');
-      return reply
-        .type('text/html')
-        .send(
-          `<!doctype html><title>Ticket ${id}</title><p>Ticket ${id} is resolved.${r.plans.length ? ` ${r.plans.length} redistribution plan(s) wait for approval in the dashboard.` : ''}</p>`,
-        );
-    },
-  );
 }

@@ -1,6 +1,6 @@
 // Steps 5 and 9 of the alert center: the failed-distribution record, and a new ticket with its mail.
 import type { Transaction } from 'kysely';
-import { newId, newToken } from '../protocol/crypto.ts';
+import { newId } from '../protocol/crypto.ts';
 import type { Database } from '../store/index.ts';
 import { ticketMail } from './mail-text.ts';
 import type { IncomingAlert } from './parse.ts';
@@ -54,7 +54,7 @@ export async function recordFailedDistribution(
 
 export async function createTicket(
   tx: Tx,
-  publicUrl: string,
+  resolveLink: (ticketId: string) => string,
   x: {
     device: Database['devices'];
     failureType: string;
@@ -78,7 +78,6 @@ export async function createTicket(
     .execute();
   const jobs = [...new Set([...(x.a.jobId ? [x.a.jobId] : []), ...failedJobs.map((f) => f.job_id)])];
   const summary = `${x.failureType} on ${x.device.id} at ${loc.name} (${loc.code})`;
-  const resolveKey = newToken();
   await tx
     .insertInto('tickets')
     .values({
@@ -95,7 +94,7 @@ export async function createTicket(
       updated_at: now,
       mail_attempts: 0,
       mail_error: null,
-      resolve_key: resolveKey,
+      resolve_key: '', // links are signed, not stored (links.ts)
     })
     .execute();
   if (x.failedId !== undefined)
@@ -121,7 +120,7 @@ export async function createTicket(
     at: x.a.at,
     jobs,
     center: center.name,
-    resolveUrl: `${publicUrl}/api/v1/tickets/${id}/resolve?key=${resolveKey}`,
+    resolveUrl: resolveLink(id),
   });
   await tx
     .insertInto('outbox')

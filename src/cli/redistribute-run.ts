@@ -84,7 +84,7 @@ export async function runRedistribute(o: Flags): Promise<number> {
     let followable = !!client;
     if (data && !relayRunning(data)) {
       // The relay is down (its process is gone): the approval goes into its job log and runs at its next start.
-      approved = approveInLog(data, plan, o.by);
+      approved = await approveInLog(data, plan, o.by);
       out(
         o.json,
         `the relay is not running: command ${approved.commandId} is in the job log and runs when the relay starts`,

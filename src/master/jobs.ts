@@ -1,6 +1,8 @@
 // Jobs: split by relay into immutable distribution commands; the job view is the sum of relay reports.
 import { EventEmitter } from 'node:events';
+import { DEFAULT_EXPIRY_MS, signCommand } from '../protocol/command.ts';
 import { newId } from '../protocol/crypto.ts';
+import { deadlineAt } from '../protocol/durations.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { jobEnd } from '../protocol/job-end.ts';
 import { JobParams, type RelayReport } from '../protocol/types.ts';
@@ -24,6 +26,7 @@ export class Jobs {
   constructor(
     private readonly db: Db,
     private readonly packages: PackageStore,
+    private readonly signingKey: () => string,
   ) {}
 
   onRelayJobComplete(fn: (relayId: string, jobId: string) => Promise<void>) {
@@ -77,17 +80,26 @@ export class Jobs {
       for (const [relayId, list] of byRelay) {
         const commandId = newId('c');
         commandIds.push(commandId);
-        const body = {
-          commandId,
-          jobId,
-          relayId,
-          kind: 'distribute',
-          packages,
-          distributionList: list,
-          params,
-          issuedAt: now,
-          issuedBy: createdBy,
-        };
+        // Signed whole: packages, params, job, relay, kind, times and the list's Merkle root.
+        const expiresAt = new Date(
+          deadlineAt(params.deadline ? String(params.deadline) : undefined, now, DEFAULT_EXPIRY_MS),
+        ).toISOString();
+        const body = signCommand(
+          this.signingKey(),
+          {
+            commandId,
+            seq: 0,
+            jobId,
+            relayId,
+            kind: 'distribute',
+            packages,
+            distributionList: list,
+            params,
+            issuedAt: now,
+            issuedBy: createdBy,
+          },
+          expiresAt,
+        );
         await tx
           .insertInto('commands')
           .values({

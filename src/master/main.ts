@@ -1,12 +1,16 @@
 // Composition root of `fanout master`: store, services, HTTP server.
+
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import { Registry } from 'prom-client';
 import { AlertCenter } from '../alerts/center.ts';
+import { ticketLinkRoutes } from '../alerts/link-routes.ts';
+import { TicketLinks } from '../alerts/links.ts';
 import { Mailer } from '../alerts/mailer.ts';
-import { alertAdminRoutes, alertIntakeRoutes, ticketLinkRoutes } from '../alerts/routes.ts';
+import { alertAdminRoutes, alertIntakeRoutes, alertmanagerRoutes } from '../alerts/routes.ts';
 import { Outages, Tickets } from '../alerts/tickets.ts';
 import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
@@ -14,12 +18,13 @@ import { createLogger } from '../common/log.ts';
 import { packageRoot } from '../common/package-root.ts';
 import { createHttpServer, faultRoutes, listen, type ServerOptions, scope } from '../common/server.ts';
 import { onShutdown } from '../common/shutdown.ts';
-import { generateSigningKey, newToken } from '../protocol/crypto.ts';
+import { newToken } from '../protocol/crypto.ts';
 import { openStore } from '../store/index.ts';
 import { Auth } from './auth.ts';
 import { Commands } from './commands.ts';
 import { loadConfig } from './config.ts';
 import { Jobs } from './jobs.ts';
+import { MasterKeys } from './keys.ts';
 import { PackageStore } from './packages.ts';
 import { Plans } from './plans.ts';
 import { blobRoutes, relayChannelRoutes } from './relay-channel.ts';
@@ -32,6 +37,8 @@ export interface MasterOptions {
   db?: string;
   config?: string;
   allowFaults?: boolean;
+  /** A key file shared by several masters (DESIGN §15); default DATA/signing.key. */
+  signingKey?: string;
   onRoute?: ServerOptions['onRoute'];
 }
 
@@ -41,17 +48,21 @@ export async function buildMaster(opts: MasterOptions) {
   const cfg = loadConfig(data, opts.config);
   const log = createLogger('master');
   const adminToken = await readOrCreateSecret(join(data, 'admin.token'), newToken);
-  const keyPem = await readOrCreateSecret(join(data, 'signing.key'), () => JSON.stringify(generateSigningKey()));
-  const key = JSON.parse(keyPem) as { privatePem: string; publicPem: string };
+  const keys = await MasterKeys.load(data, opts.signingKey);
   const store = await openStore(opts.db ?? process.env.FANOUT_DB ?? join(data, 'master.db'));
   const db = store.db;
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
   const auth = new Auth(db, adminToken);
-  const packages = new PackageStore(db, data, key.privatePem);
-  const jobs = new Jobs(db, packages);
+  const packages = new PackageStore(db, data, () => keys.privatePem);
+  const jobs = new Jobs(db, packages, () => keys.privatePem);
   let publicUrl = cfg.mail.publicUrl ?? '';
-  const center = new AlertCenter(db, cfg.alerts, () => publicUrl, store.exclusive);
+  // The links' HMAC key comes from the signing key, so masters sharing that key agree on links.
+  const links = new TicketLinks(
+    createHash('sha256').update(`fanout ticket links\n${keys.privatePem}`).digest(),
+    cfg.mail.resolveLinkTtl,
+  );
+  const center = new AlertCenter(db, cfg.alerts, (id) => links.url(publicUrl, id), store.exclusive);
   const tickets = new Tickets(db);
   const outages = new Outages(db);
   const relays = new RelayRegistry(db, log, cfg.alerts.heartbeatTimeout, async (a) =>
@@ -77,6 +88,7 @@ export async function buildMaster(opts: MasterOptions) {
     outages,
     cfg: cfg.alerts,
     onTicketResolved: (id: string, by: string) => plans.afterTicketResolved(id, by),
+    links,
   };
   const channel = {
     db,
@@ -84,12 +96,13 @@ export async function buildMaster(opts: MasterOptions) {
     commands: new Commands(db, jobs.events),
     packages,
     relays,
-    publicKey: key.publicPem,
+    keys,
     registry,
   };
   scope(app, 'admin', auth.admin, (s) => {
-    adminRoutes(s, { db, jobs, packages, relays, plans });
+    adminRoutes(s, { db, jobs, packages, relays, plans, keys });
     alertAdminRoutes(s, alertDeps);
+    alertmanagerRoutes(s, alertDeps);
     faultRoutes(s, faults);
   });
   scope(app, 'events', auth.adminEvents, (s) => eventRoutes(s, jobs));

@@ -16,7 +16,8 @@ export class PackageStore {
   constructor(
     private readonly db: Db,
     private readonly dataDir: string,
-    private readonly privateKey: string,
+    /** The signing key in force (it changes with `fanout key rotate`). */
+    private readonly privateKey: () => string,
   ) {}
 
   blobPath(digest: string) {
@@ -61,7 +62,7 @@ export class PackageStore {
       await mkdir(dirname(final), { recursive: true });
       if (!existsSync(final)) await rename(tmp, final);
       const ref = { name: manifest.name, version: manifest.version, digest, size };
-      const signature = signPackage(this.privateKey, ref);
+      const signature = signPackage(this.privateKey(), ref);
       if (!existing)
         await this.db
           .insertInto('packages')

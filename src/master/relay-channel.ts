@@ -5,11 +5,13 @@ import { z } from 'zod';
 import type { Principal } from '../common/auth.ts';
 import { sendBlob } from '../common/content.ts';
 import type { App } from '../common/server.ts';
+import { authorityOf, DEFAULT_EXPIRY_MS, signCommand } from '../protocol/command.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { RelayReport } from '../protocol/types.ts';
+import { DistributionCommand, RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import type { Commands } from './commands.ts';
 import type { Jobs } from './jobs.ts';
+import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
 import type { RelayRegistry } from './relays.ts';
 
@@ -19,7 +21,7 @@ export interface RelayChannelDeps {
   commands: Commands;
   packages: PackageStore;
   relays: RelayRegistry;
-  publicKey: string;
+  keys: MasterKeys;
   registry: Registry;
 }
 
@@ -38,7 +40,8 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
       .execute();
     return {
       relayId: id,
-      publicKey: d.publicKey,
+      publicKey: d.keys.publicPem,
+      rotations: d.keys.rotations,
       devices: devices.map((x) => ({ id: x.id, kind: x.kind, tokenHash: x.token_hash })),
     };
   });
@@ -68,6 +71,34 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
     await d.jobs.applyReport(relayId(req.principal), req.body);
     return { ok: true };
   });
+  // A redistribution whose original command has expired: the master signs it again, unchanged but
+  // for its times, and only for the relay it was issued to.
+  s.post(
+    '/api/v1/relay/commands/:id/renew',
+    { schema: { params: z.object({ id: z.string().min(1).max(200) }) } },
+    async (req) => {
+      const id = relayId(req.principal);
+      const row = await d.db
+        .selectFrom('commands')
+        .select('body')
+        .where('command_id', '=', req.params.id)
+        .where('relay_id', '=', id)
+        .executeTakeFirst();
+      if (!row)
+        throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', {
+          jobId: req.params.id,
+          where: ` as a command of relay ${id}`,
+        });
+      const cmd = DistributionCommand.parse({ ...JSON.parse(row.body), seq: 0 });
+      const now = new Date();
+      const fresh = signCommand(
+        d.keys.privatePem,
+        { ...cmd, issuedAt: now.toISOString() },
+        new Date(now.getTime() + DEFAULT_EXPIRY_MS).toISOString(),
+      );
+      return authorityOf(fresh);
+    },
+  );
   // The redistribution tool on a relay asks which of its jobs the master holds as failed.
   s.get('/api/v1/relay/failed', async (req) => {
     const rows = await d.db

@@ -6,6 +6,7 @@ import { FanoutError } from '../protocol/errors.ts';
 import type { Db } from '../store/index.ts';
 import { importInventory, issueDeviceToken, parseInventory } from './inventory.ts';
 import type { Jobs } from './jobs.ts';
+import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
 import type { Plans } from './plans.ts';
 import type { RelayRegistry } from './relays.ts';
@@ -16,6 +17,7 @@ export interface AdminDeps {
   packages: PackageStore;
   relays: RelayRegistry;
   plans: Plans;
+  keys: MasterKeys;
 }
 
 const Id = z.object({ id: z.string().min(1).max(200) });
@@ -34,7 +36,8 @@ export function adminRoutes(s: App, d: AdminDeps) {
     const text = typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
     const result = await importInventory(d.db, parseInventory(text));
     d.jobs.events.emit('changed');
-    return result;
+    // Devices can pin this from the start (`--master-key`).
+    return { ...result, masterKey: d.keys.fingerprint };
   });
   s.get('/api/v1/inventory', async () => {
     const [centers, locations, devices] = await Promise.all([
@@ -75,6 +78,12 @@ export function adminRoutes(s: App, d: AdminDeps) {
   s.get('/api/v1/jobs/:id', { schema: { params: Id } }, async (req) => d.jobs.view(req.params.id));
 
   s.get('/api/v1/relays', async () => d.relays.list());
+  s.get('/api/v1/keys', async () => ({
+    fingerprint: d.keys.fingerprint,
+    publicKey: d.keys.publicPem,
+    rotations: d.keys.rotations,
+  }));
+  s.post('/api/v1/keys/rotate', async () => d.keys.rotate());
 
   s.get('/api/v1/plans', async () => d.plans.list());
   s.post(

@@ -101,6 +101,16 @@ export const errorTable = {
     'relay {relayId}: {why}',
     'The master or a child relay could not get an answer from a relay.',
   ),
+  FANOUT_ERR_KEY_CHANGED: entry(
+    409,
+    '{detail}',
+    'A relay or agent was offered a master key other than the one it pinned, without a rotation statement signed by the pinned key (`fanout key rotate` makes one). Check which master it talks to; to start over, remove DATA/master.pub on that device.',
+  ),
+  FANOUT_ERR_COMMAND_REFUSED: entry(
+    403,
+    'command {commandId}: {why}',
+    'A command or plan that would change what the master signed (other packages or parameters, a device not on the signed list, an expired command).',
+  ),
   FANOUT_ERR_NOT_FOUND: entry(404, 'no route {method} {url}', 'A path that no route serves.'),
   FANOUT_ERR_INTERNAL: entry(
     500,

@@ -5,7 +5,9 @@ export const FAILURE_TYPES = [
   'UNREACHABLE', // an upstream or relay did not answer
   'FETCH_FAILED', // an upstream answered, but not with the content
   'DIGEST_MISMATCH', // content whose SHA-256 or size is not the signed one
-  'SIGNATURE_INVALID', // a package or command whose signature does not verify
+  'SIGNATURE_INVALID', // a package or command whose signature (or list proof) does not verify
+  'EXPIRED', // a command past its expiry
+  'DOWNGRADE_REFUSED', // a lower version than the one installed, without a signed allowDowngrade
   'DEADLINE', // the job's deadline passed first
   'CANCELLED', // the master cancelled the job
   'INSTALL_FAILED', // the install script (or pre/post command) failed

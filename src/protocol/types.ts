@@ -23,11 +23,31 @@ export const JobParams = z
     deadline: z.string().optional(),
     maxAttempts: z.coerce.number().int().positive().optional(),
     rateLimitKBps: z.coerce.number().positive().optional(),
+    /** Rollbacks may install a lower version than the one installed; nothing else may. */
+    allowDowngrade: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),
   })
   .catchall(z.union([z.string(), z.number(), z.boolean()]));
 export type JobParams = z.infer<typeof JobParams>;
 
 export const CommandKind = z.enum(['distribute', 'redistribute', 'cancel']);
+
+/** What the master signs of a command: everything but the list itself, which is in `listRoot`. */
+export const CommandHeader = z.object({
+  commandId: z.string(),
+  jobId: z.string(),
+  relayId: z.string(),
+  kind: CommandKind,
+  packages: z.array(PackageRef),
+  params: JobParams,
+  issuedAt: z.string(),
+  expiresAt: z.string(),
+  issuedBy: z.string(),
+  listRoot: z.string().regex(/^[0-9a-f]{64}$/),
+  listSize: z.number().int().positive(),
+});
+export type CommandHeader = z.infer<typeof CommandHeader>;
+export const SignedHeader = z.object({ header: CommandHeader, signature: z.string() });
+export type SignedHeader = z.infer<typeof SignedHeader>;
 
 export const DistributionCommand = z.object({
   commandId: z.string(),
@@ -41,6 +61,13 @@ export const DistributionCommand = z.object({
   issuedAt: z.string(),
   issuedBy: z.string(),
   repeats: z.string().optional(),
+  // Signed by the master (a relay's own `redistribute` command carries `original` instead).
+  expiresAt: z.string().optional(),
+  listRoot: z.string().optional(),
+  listSize: z.number().int().optional(),
+  signature: z.string().optional(),
+  /** On a `redistribute` command: the master's signed header of the command it narrows. */
+  original: SignedHeader.optional(),
 });
 export type DistributionCommand = z.infer<typeof DistributionCommand>;
 
@@ -65,8 +92,12 @@ export const Assignment = z.object({
   jobId: z.string(),
   commandId: z.string(),
   attempt: z.number().int(),
+  kind: CommandKind,
   packages: z.array(PackageRef),
   params: JobParams,
+  /** The master's signed header this assignment rests on, and the proof that the device is on its list. */
+  authority: SignedHeader,
+  proof: z.array(z.string()),
 });
 export type Assignment = z.infer<typeof Assignment>;
 

@@ -62,7 +62,7 @@ export function relayRunning(data: string): boolean {
  * The relay is down: its own Redistributor, over its job log, records and approves the plan without
  * running it ('approved'); the relay runs the redistribution when it starts, like any in the log.
  */
-export function approveInLog(data: string, plan: Plan, approvedBy: string): Plan {
+export function approveInLog(data: string, plan: Plan, approvedBy: string): Promise<Plan> {
   const log = new JobLog(data);
   if (!log.exists(plan.jobId)) throw new NotInJobLog(`job ${plan.jobId} is not in ${join(data, 'jobs')}`);
   const silent = { job() {}, target() {}, plan() {}, alert() {} } as unknown as Reporter;

@@ -1,9 +1,12 @@
 // The agent protocol on a relay (DESIGN §5): what an endpoint should do now, and its reports.
 import { EventEmitter } from 'node:events';
+import { authorityOf } from '../protocol/command.ts';
 import type { FailureType } from '../protocol/failure-types.ts';
+import { ListTree } from '../protocol/signing.ts';
 import type { Assignment, TargetState } from '../protocol/types.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Reporter } from './reporter.ts';
+import type { JobState } from './state.ts';
 import { agentStep, ended } from './targets.ts';
 
 export interface AgentReport {
@@ -18,6 +21,7 @@ export interface AgentReport {
 export class AgentChannel {
   /** `assign:<deviceId>` when that device has something new to do. */
   readonly events = new EventEmitter().setMaxListeners(0);
+  private readonly trees = new Map<string, ListTree>();
 
   constructor(
     private readonly relayId: string,
@@ -36,16 +40,33 @@ export class AgentChannel {
       if (st.phase !== 'distributing' || !st.current.distributionList.includes(deviceId)) continue;
       const t = st.targets.get(deviceId)!;
       if (ended(t.state)) continue;
+      const authority = authorityOf(st.current);
+      // Without the master's signature there is nothing an agent may install.
+      if (!authority) continue;
       out.push({
         assignmentId: `${st.current.commandId}/${deviceId}/${t.attempt}`,
         jobId: st.jobId,
         commandId: st.current.commandId,
         attempt: t.attempt,
+        kind: st.current.kind,
         packages: st.current.packages,
         params: st.current.params,
+        authority,
+        proof: this.proof(st, authority.header.commandId, deviceId),
       });
     }
     return out;
+  }
+
+  /** The device's proof in the list the authority signed: the original command's list. */
+  private proof(st: JobState, commandId: string, deviceId: string): string[] {
+    let tree = this.trees.get(commandId);
+    if (!tree) {
+      const list = st.original.commandId === commandId ? st.original.distributionList : st.current.distributionList;
+      tree = new ListTree(list);
+      this.trees.set(commandId, tree);
+    }
+    return tree.proof(deviceId) ?? [];
   }
 
   /** An agent's report about its own target; refused (with why) for anything it was not given. */

@@ -11,7 +11,9 @@ export class Deadlines {
 
   arm(jobId: string, cmd: DistributionCommand, fallbackMs: number) {
     this.clear(jobId);
-    const at = deadlineAt(cmd.params.deadline ? String(cmd.params.deadline) : undefined, cmd.issuedAt, fallbackMs);
+    let at = deadlineAt(cmd.params.deadline ? String(cmd.params.deadline) : undefined, cmd.issuedAt, fallbackMs);
+    // A redistribution keeps the original's parameters; an absolute deadline that has passed gives it an hour.
+    if (cmd.kind === 'redistribute' && at <= Date.parse(cmd.issuedAt)) at = Date.parse(cmd.issuedAt) + 3_600_000;
     const step = () => {
       const left = at - Date.now();
       if (left > 0) this.timers.set(jobId, setTimeout(step, Math.min(left, MAX_TIMER_MS)));

@@ -86,12 +86,10 @@ export class Depot {
   private readonly inFlight = new Map<string, Promise<{ fetched: number; from: number }>>();
 
   /** One fetch per digest at a time: a job and a child relay asking together share it. */
-  fetch(pkg: PackageRef, upstream: Upstream, contentPath: string, publicKey: string, opts: FetchOptions = {}) {
+  fetch(pkg: PackageRef, upstream: Upstream, contentPath: string, keys: readonly string[], opts: FetchOptions = {}) {
     const running = this.inFlight.get(pkg.digest);
     if (running) return running.then(() => ({ fetched: 0, from: pkg.size }));
-    const p = this.fetchOnce(pkg, upstream, contentPath, publicKey, opts).finally(() =>
-      this.inFlight.delete(pkg.digest),
-    );
+    const p = this.fetchOnce(pkg, upstream, contentPath, keys, opts).finally(() => this.inFlight.delete(pkg.digest));
     this.inFlight.set(pkg.digest, p);
     return p;
   }
@@ -100,12 +98,12 @@ export class Depot {
     pkg: PackageRef,
     upstream: Upstream,
     contentPath: string,
-    publicKey: string,
+    keys: readonly string[],
     opts: FetchOptions,
   ) {
     const final = this.path(pkg.digest);
     if (existsSync(final)) return { fetched: 0, from: pkg.size };
-    if (!verifyPackage(publicKey, pkg, pkg.signature))
+    if (!keys.some((k) => verifyPackage(k, pkg, pkg.signature)))
       throw new ContentError(
         'SIGNATURE_INVALID',
         `${pkg.name}@${pkg.version}: the signature does not verify with the master's key; refusing it`,

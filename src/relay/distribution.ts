@@ -2,9 +2,11 @@
 // depot to offering every target to its agent, within the job's deadline.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
+import { commandProblem } from '../protocol/command.ts';
 import type { DistributionCommand, PackageRef } from '../protocol/types.ts';
 import { Deadlines } from './deadlines.ts';
 import { type Depot, failureTypeOf } from './depot.ts';
+import { reportRefused, reportRelayFailure } from './failures.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Reporter } from './reporter.ts';
 import { type JobState, openTargets } from './state.ts';
@@ -19,7 +21,8 @@ export interface DistributorDeps {
   reporter: Reporter;
   upstream: Upstream;
   contentPath: (pkg: PackageRef) => string;
-  publicKey: () => string;
+  /** The master keys this relay trusts (pinned, and rotated since). */
+  keys: () => readonly string[];
   /** Called when a target is offered (again), so its agent's long-poll wakes. */
   offered: (deviceId: string) => void;
 }
@@ -36,14 +39,14 @@ export class Distributor {
   constructor(private readonly d: DistributorDeps) {
     d.jobs.events.on('ended', (st: JobState) => {
       this.clear(st.jobId);
-      if (st.failure) this.raiseFailureAlert(st);
+      if (st.failure) reportRelayFailure(this.d.reporter, this.d.relayId, st);
     });
   }
 
   /** Rebuilds every job from its log and resumes those that had not ended. */
   resume() {
     for (const st of this.d.jobs.load()) {
-      if (st.phase === 'failed') this.raiseFailureAlert(st);
+      if (st.phase === 'failed') reportRelayFailure(this.d.reporter, this.d.relayId, st);
       if (st.phase !== 'complete' && st.phase !== 'failed') this.start(st.jobId);
     }
   }
@@ -51,6 +54,12 @@ export class Distributor {
   /** A new command from the master: on disk first (the caller acknowledges it after), then run. */
   accept(cmd: DistributionCommand): boolean {
     if (cmd.kind === 'cancel' || this.d.jobs.get(cmd.jobId)) return false;
+    const problem = commandProblem(this.d.keys(), cmd, this.d.relayId);
+    if (problem) {
+      this.d.log.error({ jobId: cmd.jobId, commandId: cmd.commandId, why: problem }, 'command refused');
+      reportRefused(this.d.reporter, this.d.relayId, cmd, problem);
+      return false;
+    }
     this.d.jobs.create([{ type: 'command', at: now(), command: cmd }]);
     this.start(cmd.jobId);
     return true;
@@ -106,7 +115,7 @@ export class Distributor {
   private async fetch(jobId: string, pkg: PackageRef, cmd: DistributionCommand, signal: AbortSignal) {
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = await this.d.depot.fetch(pkg, this.d.upstream, this.d.contentPath(pkg), this.d.publicKey(), {
+        const r = await this.d.depot.fetch(pkg, this.d.upstream, this.d.contentPath(pkg), this.d.keys(), {
           rateLimitKBps: cmd.params.rateLimitKBps,
           signal,
           onStart: (from) =>
@@ -156,19 +165,6 @@ export class Distributor {
         error: 'deadline passed before the target installed',
       })),
     );
-  }
-
-  private raiseFailureAlert(st: JobState) {
-    if (!st.failure) return;
-    this.d.reporter.alert({
-      source: this.d.relayId,
-      alertId: `${st.jobId}/${st.current.commandId}/failed`,
-      deviceId: this.d.relayId,
-      failureType: st.failure.failureType,
-      jobId: st.jobId,
-      relayId: this.d.relayId,
-      message: st.failure.message,
-    });
   }
 
   private clear(jobId: string) {

@@ -1,30 +1,31 @@
-// Enrollment at the master: its public key, and the token hashes of the devices this relay serves.
-import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+// Enrollment at the master: its key (pinned at the first enrollment, changed only by a rotation the
+// pinned key signed), and the token hashes of the devices this relay serves.
 import type { FastifyRequest } from 'fastify';
 import { bearer, type Principal } from '../common/auth.ts';
+import { PinnedKey } from '../common/pinned-key.ts';
 import type { Client } from '../protocol/client.ts';
 import { sha256Hex } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
+import type { Rotation } from '../protocol/keys.ts';
 
 interface EnrollResponse {
   publicKey: string;
+  rotations?: Rotation[];
   devices: { id: string; kind: string; tokenHash: string | null }[];
 }
 
 export class MasterEnrollment {
   private devices = new Map<string, { id: string; kind: string }>();
   private lastRefresh = 0;
-  publicKey: string;
+  readonly key: PinnedKey;
 
   constructor(
     private readonly relayId: string,
-    private readonly dataDir: string,
+    dataDir: string,
     private readonly master: Client,
+    masterKey?: string,
   ) {
-    const keyFile = join(dataDir, 'master.pub');
-    this.publicKey = existsSync(keyFile) ? readFileSync(keyFile, 'utf8') : '';
+    this.key = new PinnedKey(dataDir, masterKey);
   }
 
   /** Asks the master again, at most once a second. */
@@ -32,11 +33,8 @@ export class MasterEnrollment {
     if (Date.now() - this.lastRefresh < 1000) return;
     this.lastRefresh = Date.now();
     const r = await this.master.get<EnrollResponse>('api/v1/relay/enroll');
+    await this.key.accept(r.publicKey, r.rotations);
     this.devices = new Map(r.devices.filter((x) => x.tokenHash).map((x) => [x.tokenHash!, { id: x.id, kind: x.kind }]));
-    if (r.publicKey !== this.publicKey) {
-      this.publicKey = r.publicKey;
-      await writeFile(join(this.dataDir, 'master.pub'), this.publicKey);
-    }
   }
 
   /** Lets the next refresh go to the master at once. */

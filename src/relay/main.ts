@@ -10,7 +10,8 @@ import { createHttpServer, faultRoutes, listen, type ServerOptions, scope } from
 import { onShutdown } from '../common/shutdown.ts';
 import { Client } from '../protocol/client.ts';
 import { newToken } from '../protocol/crypto.ts';
-import type { PackageRef } from '../protocol/types.ts';
+import { verifyCanonical } from '../protocol/signing.ts';
+import type { PackageRef, SignedHeader } from '../protocol/types.ts';
 import { AgentChannel } from './agent-channel.ts';
 import { Depot } from './depot.ts';
 import { Distributor } from './distribution.ts';
@@ -34,6 +35,8 @@ export interface RelayOptions {
   upstream?: string;
   allowFaults?: boolean;
   heartbeatMs?: number;
+  /** `SHA256:…`: the master key the first enrollment must find. */
+  masterKey?: string;
   onRoute?: ServerOptions['onRoute'];
 }
 
@@ -43,7 +46,7 @@ export async function buildRelay(opts: RelayOptions) {
   const log = createLogger(`relay ${opts.id}`);
   const adminToken = await readOrCreateSecret(join(data, 'admin.token'), newToken);
   const master = new Client({ baseUrl: opts.master, token: opts.token });
-  const enrollment = new MasterEnrollment(opts.id, data, master);
+  const enrollment = new MasterEnrollment(opts.id, data, master, opts.masterKey);
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
   const jobLog = new JobLog(data, faults);
@@ -58,7 +61,7 @@ export async function buildRelay(opts: RelayOptions) {
     opts.upstream
       ? `content/${pkg.digest}?${new URLSearchParams({ name: pkg.name, version: pkg.version, size: String(pkg.size), signature: pkg.signature })}`
       : `api/v1/blobs/${pkg.digest}`;
-  const publicKey = () => enrollment.publicKey;
+  const keys = () => enrollment.key.keys;
   const jobs = new RelayJobs(log, jobLog, reporter);
   const agents = new AgentChannel(opts.id, jobs, reporter);
   const distributor = new Distributor({
@@ -69,11 +72,21 @@ export async function buildRelay(opts: RelayOptions) {
     reporter,
     upstream,
     contentPath,
-    publicKey,
+    keys,
     offered: (deviceId) => agents.offered(deviceId),
   });
-  const redistributor = new Redistributor(opts.id, jobs, distributor, depot, async () =>
-    (await master.get<{ jobId: string }[]>('api/v1/relay/failed', { timeoutMs: 5000 })).map((f) => f.jobId),
+  const redistributor = new Redistributor(
+    opts.id,
+    jobs,
+    distributor,
+    depot,
+    async () => (await master.get<{ jobId: string }[]>('api/v1/relay/failed', { timeoutMs: 5000 })).map((f) => f.jobId),
+    async (commandId) => {
+      const fresh = await master.post<SignedHeader>(`api/v1/relay/commands/${encodeURIComponent(commandId)}/renew`);
+      if (!verifyCanonical(keys(), fresh.header, fresh.signature))
+        throw new Error('the renewed command does not verify');
+      return fresh;
+    },
   );
   new Gauge({
     name: 'fanout_relay_jobs',
@@ -93,8 +106,8 @@ export async function buildRelay(opts: RelayOptions) {
     agents,
     depot,
     redistributor,
-    publicKey,
-    pullThrough: (pkg: PackageRef) => depot.fetch(pkg, upstream, contentPath(pkg), publicKey()),
+    masterKey: () => ({ publicKey: enrollment.key.current, rotations: enrollment.key.rotations }),
+    pullThrough: (pkg: PackageRef) => depot.fetch(pkg, upstream, contentPath(pkg), keys()),
   };
   scope(app, 'agent', enrollment.authenticate, (s) => agentChannelRoutes(s, deps));
   const admin = singleToken(adminToken, 'relay admin', `relay ${opts.id}'s admin token (DATA/admin.token)`);

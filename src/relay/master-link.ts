@@ -2,6 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
 import { type Client, HttpError } from '../protocol/client.ts';
+import { KeyChangedError } from '../protocol/keys.ts';
 import type { DistributionCommand } from '../protocol/types.ts';
 import type { Distributor } from './distribution.ts';
 import type { MasterEnrollment } from './enroll.ts';
@@ -21,7 +22,8 @@ export async function enroll(enrollment: MasterEnrollment, log: Logger, signal: 
     } catch (e) {
       if (e instanceof HttpError && (e.status === 401 || e.status === 403))
         throw new RelayRefused(`the master refused this relay's token: ${e.message}`);
-      if (enrollment.publicKey && attempt >= 2) {
+      if (e instanceof KeyChangedError) throw new RelayRefused(`${e.message} [FANOUT_ERR_KEY_CHANGED]`);
+      if (enrollment.key.keys.length && attempt >= 2) {
         log.warn('master unreachable; starting from the job log with the stored key');
         return;
       }

@@ -1,7 +1,8 @@
 // Steps 1–3 of DESIGN §7: from a job log to a `redistribute` command for exactly what is still missing.
+
+import { authorityOf } from '../protocol/command.ts';
 import { newId } from '../protocol/crypto.ts';
-import { isDuration } from '../protocol/durations.ts';
-import type { DistributionCommand, Plan } from '../protocol/types.ts';
+import type { DistributionCommand, Plan, SignedHeader } from '../protocol/types.ts';
 import type { JobState } from './state.ts';
 
 export type PlanResult = { ok: true; plan: Plan } | { ok: false; jobId: string; reason: string };
@@ -52,13 +53,17 @@ export function buildPlan(
 }
 
 /** The command an approved plan becomes: same packages and parameters, a new id, a link to what it repeats. */
-export function commandFromPlan(st: JobState, plan: Plan, approvedBy: string): DistributionCommand {
+/**
+ * The command an approved plan becomes: a new id, the same packages and parameters as the master's
+ * signed original (which it carries), and a narrower list. It adds no authority of its own.
+ */
+export function commandFromPlan(
+  st: JobState,
+  plan: Plan,
+  approvedBy: string,
+  original?: SignedHeader,
+): DistributionCommand {
   const now = new Date();
-  const deadline = st.original.params.deadline;
-  // A relative deadline counts again from now; an absolute one that has passed would fail at once, so it gets an hour.
-  const params = { ...plan.params };
-  if (deadline && !isDuration(String(deadline)) && Date.parse(String(deadline)) <= now.getTime())
-    params.deadline = '1h';
   return {
     commandId: newId('r'),
     seq: st.original.seq,
@@ -67,10 +72,11 @@ export function commandFromPlan(st: JobState, plan: Plan, approvedBy: string): D
     kind: 'redistribute',
     packages: plan.packages,
     distributionList: plan.distributionList,
-    params,
+    params: plan.params,
     issuedAt: now.toISOString(),
     issuedBy: approvedBy,
     repeats: plan.repeats,
+    original: original ?? authorityOf(st.current),
   };
 }
 

@@ -1,7 +1,9 @@
 // Redistribution on the relay (DESIGN §7): the only writer of plans. Plans live in the job log;
 // the master mirrors what the relay reports. Approval hands the new command to the distributor.
+
+import { authorityOf } from '../protocol/command.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import type { Plan } from '../protocol/types.ts';
+import type { Plan, SignedHeader } from '../protocol/types.ts';
 import type { Depot } from './depot.ts';
 import type { Distributor } from './distribution.ts';
 import type { RelayJobs } from './jobs.ts';
@@ -16,6 +18,13 @@ export class Redistributor {
     private readonly depot: Depot,
     /** Jobs with open failed-distribution records for this relay at the master (empty when it cannot be asked). */
     private readonly openAtMaster: () => Promise<string[]> = async () => [],
+    /** The master's fresh signature for a command whose own has expired. */
+    private readonly renew: (commandId: string) => Promise<SignedHeader> = async (id) => {
+      throw new FanoutError('FANOUT_ERR_PLAN_STATE', {
+        planId: id,
+        why: 'its original command has expired and the master cannot be asked to sign it again from here; start the relay and approve it there',
+      });
+    },
   ) {
     // The plan that started a command ends with it.
     jobs.events.on('ended', (st: JobState) => {
@@ -66,7 +75,7 @@ export class Redistributor {
   }
 
   /** Approves a pending plan and runs it; `now: false` records it approved for the relay's next start. */
-  approve(planId: string, by: string, now = true): Plan {
+  async approve(planId: string, by: string, now = true): Promise<Plan> {
     const { st, p } = this.find(planId);
     if (p.state !== 'pending')
       throw new FanoutError('FANOUT_ERR_PLAN_STATE', { planId, why: `it is ${p.state}, not pending` });
@@ -75,7 +84,16 @@ export class Redistributor {
         planId,
         why: `it is out of date: job ${st.jobId} is ${st.phase} under command ${st.current.commandId}; ask for a new plan`,
       });
-    const cmd = commandFromPlan(st, p, by);
+    let original = authorityOf(st.current);
+    if (!original)
+      throw new FanoutError('FANOUT_ERR_PLAN_STATE', {
+        planId,
+        why: `job ${st.jobId} has no command signed by the master`,
+      });
+    // An expired original cannot be installed: the master signs the same header again, with new times.
+    if (!(Date.parse(original.header.expiresAt) > Date.now() + 60_000))
+      original = await this.renew(original.header.commandId);
+    const cmd = commandFromPlan(st, p, by, original);
     const approved: Plan = { ...p, state: now ? 'running' : 'approved', approvedBy: by, commandId: cmd.commandId };
     this.record(approved);
     this.jobs.record(p.jobId, [
@@ -95,7 +113,7 @@ export class Redistributor {
   }
 
   /** A plan built elsewhere from this relay's log: checked against the log as it is now, then approved. */
-  submit(plan: Plan, by: string, now = true): Plan {
+  async submit(plan: Plan, by: string, now = true): Promise<Plan> {
     const st = this.jobs.get(plan.jobId);
     if (!st)
       throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', {

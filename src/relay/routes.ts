@@ -19,7 +19,7 @@ export interface RelayHttpDeps {
   agents: AgentChannel;
   depot: Depot;
   redistributor: Redistributor;
-  publicKey: () => string;
+  masterKey: () => { publicKey: string; rotations: unknown[] };
   pullThrough: (pkg: PackageRef) => Promise<unknown>;
 }
 
@@ -48,7 +48,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
   s.get('/agent/v1/enroll', async (req) => ({
     deviceId: deviceOf(req.principal).id,
     relayId: d.relayId,
-    publicKey: d.publicKey(),
+    ...d.masterKey(),
   }));
   s.get(
     '/agent/v1/assignments',
@@ -133,7 +133,7 @@ export function relayAdminRoutes(s: App, d: RelayHttpDeps) {
     async (req) => d.redistributor.plan(req.body.jobId),
   );
   s.post('/admin/v1/redistribute/plans/:id/approve', { schema: { params: Id, body: By } }, async (req) => ({
-    plan: d.redistributor.approve(req.params.id, req.body.by),
+    plan: await d.redistributor.approve(req.params.id, req.body.by),
   }));
   s.post('/admin/v1/redistribute/plans/:id/reject', { schema: { params: Id, body: By } }, async (req) => ({
     plan: d.redistributor.reject(req.params.id, req.body.by),
@@ -143,7 +143,7 @@ export function relayAdminRoutes(s: App, d: RelayHttpDeps) {
     '/admin/v1/redistribute/submit',
     { schema: { body: z.object({ plan: Plan, approvedBy: z.string().min(1).max(200) }) } },
     async (req) => ({
-      plan: d.redistributor.submit(req.body.plan, req.body.approvedBy),
+      plan: await d.redistributor.submit(req.body.plan, req.body.approvedBy),
     }),
   );
 }

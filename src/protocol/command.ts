@@ -1,0 +1,91 @@
+// Signed distribution commands (DESIGN §12): the master signs, relays verify what they are sent,
+// and agents verify what they are asked to install, so no one between them can change what runs.
+import { canonicalJson, inList, ListTree, signCanonical, verifyCanonical } from './signing.ts';
+import {
+  type Assignment,
+  CommandHeader,
+  type DistributionCommand,
+  type JobParams,
+  type PackageRef,
+  type SignedHeader,
+} from './types.ts';
+
+export const DEFAULT_EXPIRY_MS = 30 * 86_400_000;
+
+export const headerOf = (c: DistributionCommand): CommandHeader => ({
+  commandId: c.commandId,
+  jobId: c.jobId,
+  relayId: c.relayId,
+  kind: c.kind,
+  packages: c.packages,
+  params: c.params,
+  issuedAt: c.issuedAt,
+  expiresAt: c.expiresAt ?? '',
+  issuedBy: c.issuedBy,
+  listRoot: c.listRoot ?? '',
+  listSize: c.listSize ?? 0,
+});
+
+/** Adds the list's root, the expiry and the master's signature to a command. */
+export function signCommand(privatePem: string, c: DistributionCommand, expiresAt: string): DistributionCommand {
+  const tree = new ListTree(c.distributionList);
+  const signed = { ...c, expiresAt, listRoot: tree.root, listSize: tree.size };
+  return { ...signed, signature: signCanonical(privatePem, headerOf(signed)) };
+}
+
+const expired = (h: { expiresAt: string }, now: number) => !(Date.parse(h.expiresAt) > now);
+
+/** Why a relay must refuse a command from its master, or undefined when it verifies whole. */
+export function commandProblem(keys: readonly string[], c: DistributionCommand, relayId: string, now = Date.now()) {
+  if (!c.signature) return `command ${c.commandId} is not signed`;
+  const header = CommandHeader.safeParse(headerOf(c));
+  if (!header.success) return `command ${c.commandId} has a malformed header`;
+  if (!verifyCanonical(keys, header.data, c.signature))
+    return `command ${c.commandId}: the signature does not verify with the master's key`;
+  const tree = new ListTree(c.distributionList);
+  if (tree.root !== c.listRoot || tree.size !== c.listSize || tree.size !== c.distributionList.length)
+    return `command ${c.commandId}: the distribution list is not the one the master signed`;
+  if (c.relayId !== relayId) return `command ${c.commandId} is for relay ${c.relayId}, not ${relayId}`;
+  if (expired(header.data, now)) return `command ${c.commandId} expired at ${c.expiresAt}`;
+  return undefined;
+}
+
+/** The master's signed header a command rests on: its own, or for a redistribution the original's. */
+export function authorityOf(c: DistributionCommand): SignedHeader | undefined {
+  if (c.kind === 'redistribute') return c.original;
+  return c.signature ? { header: headerOf(c), signature: c.signature } : undefined;
+}
+
+export type AssignmentCheck =
+  | { ok: true; packages: PackageRef[]; params: JobParams }
+  | { ok: false; failureType: 'SIGNATURE_INVALID' | 'EXPIRED'; reason: string };
+
+/**
+ * What an agent checks before it downloads anything: the header is the master's, it has not
+ * expired, this device is on its list, and the packages and parameters are exactly the signed ones.
+ */
+export function checkAssignment(
+  a: Assignment,
+  deviceId: string,
+  keys: readonly string[],
+  now = Date.now(),
+): AssignmentCheck {
+  const bad = (reason: string): AssignmentCheck => ({ ok: false, failureType: 'SIGNATURE_INVALID', reason });
+  const parsed = CommandHeader.safeParse(a.authority?.header);
+  if (!parsed.success) return bad('the assignment carries no well-formed signed command header');
+  const header = parsed.data;
+  if (!verifyCanonical(keys, header, a.authority.signature))
+    return bad("the command header is not signed by the master's key");
+  if (header.jobId !== a.jobId) return bad(`the signed command is for job ${header.jobId}, not ${a.jobId}`);
+  if (header.kind !== 'distribute') return bad(`a signed ${header.kind} command cannot be installed`);
+  if (!inList(header.listRoot, deviceId, a.proof ?? []))
+    return bad(`${deviceId} is not on the distribution list the master signed`);
+  if (
+    canonicalJson(a.packages) !== canonicalJson(header.packages) ||
+    canonicalJson(a.params) !== canonicalJson(header.params)
+  )
+    return bad('the packages or parameters differ from what the master signed');
+  if (expired(header, now))
+    return { ok: false, failureType: 'EXPIRED', reason: `the command expired at ${header.expiresAt}` };
+  return { ok: true, packages: header.packages, params: header.params };
+}

