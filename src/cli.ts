@@ -2,7 +2,14 @@
 import { Command, Option } from 'commander';
 import { adminCommands } from './cli/admin.ts';
 import { alertCommands } from './cli/alerts.ts';
-import { action } from './cli/common.ts';
+import { action, CliError, tokenFrom } from './cli/common.ts';
+
+const deviceToken = (o: { token?: string; tokenFile?: string }) => {
+  const t = tokenFrom(o);
+  if (!t) throw new CliError('no device token: pass --token-file FILE (or --token)');
+  return t;
+};
+
 import { jobCommands } from './cli/jobs.ts';
 import { redistributeCommand } from './cli/redistribute.ts';
 
@@ -33,7 +40,10 @@ program
   .description('start a relay: job log, depot, distribution manager, admin API')
   .requiredOption('--master <url>', 'the master URL (commands and reports)')
   .requiredOption('--id <id>', "this relay's device id")
-  .addOption(new Option('--token <token>', "this relay's device token").env('FANOUT_TOKEN').makeOptionMandatory())
+  .addOption(
+    new Option('--token-file <file>', "a file holding this relay's device token (mode 0600)").env('FANOUT_TOKEN_FILE'),
+  )
+  .addOption(new Option('--token <token>', "this relay's device token (prefer --token-file)").env('FANOUT_TOKEN'))
   .requiredOption('--data <dir>', 'state folder (jobs/, depot/, admin.token)')
   .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8471')
   .option('--upstream <url>', 'fetch content from this relay instead of the master')
@@ -49,7 +59,7 @@ program
       await runRelay({
         master: o.master,
         id: o.id,
-        token: o.token,
+        token: deviceToken(o),
         data: o.data,
         listen: o.listen,
         upstream: o.upstream,
@@ -65,7 +75,12 @@ program
   .description('start an agent on an endpoint: download, verify, install, report')
   .requiredOption('--relay <url>', "this endpoint's relay")
   .requiredOption('--id <id>', "this endpoint's device id")
-  .addOption(new Option('--token <token>', "this endpoint's device token").env('FANOUT_TOKEN').makeOptionMandatory())
+  .addOption(
+    new Option('--token-file <file>', "a file holding this endpoint's device token (mode 0600)").env(
+      'FANOUT_TOKEN_FILE',
+    ),
+  )
+  .addOption(new Option('--token <token>', "this endpoint's device token (prefer --token-file)").env('FANOUT_TOKEN'))
   .requiredOption('--data <dir>', 'state folder (installed.json, journal.jsonl, cache/)')
   .requiredOption('--root <dir>', 'install root: packages go to ROOT/NAME/VERSION, ROOT/NAME/current')
   .option('--listen <host:port>', 'serve /healthz, /metrics and faults on this address', '127.0.0.1:0')
@@ -80,7 +95,7 @@ program
       await runAgent({
         relay: o.relay,
         id: o.id,
-        token: o.token,
+        token: deviceToken(o),
         data: o.data,
         root: o.root,
         allowFaults: o.allowFaults,

@@ -161,13 +161,20 @@ export async function startNetwork(o: {
   );
   const adminToken = readFileSync(join(mdata, 'admin.token'), 'utf8').trim();
   const admin = new Client({ baseUrl: master.url, token: adminToken });
-  const env = { FANOUT_MASTER: master.url, FANOUT_TOKEN: adminToken };
+  const env = { FANOUT_MASTER: master.url, FANOUT_TOKEN_FILE: join(mdata, 'admin.token') };
   writeFileSync(join(dir, 'inventory.yaml'), inventoryYaml(o.relays, o.agentsPerRelay));
   const imp = await runFanout(['inventory', 'import', join(dir, 'inventory.yaml'), '--json'], { env });
   if (imp.code !== 0) throw new Error(`inventory import failed: ${imp.stderr}`);
   const tokens: Record<string, string> = Object.fromEntries(
     JSON.parse(imp.stdout).devices.map((d: { id: string; token: string }) => [d.id, d.token]),
   );
+  // Device tokens in 0600 files, as an operator keeps them: never on a command line.
+  mkdirSync(join(dir, 'tokens'), { recursive: true });
+  const tokenFile = (id: string) => {
+    const f = join(dir, 'tokens', `${id}.token`);
+    writeFileSync(f, `${tokens[id]}\n`, { mode: 0o600 });
+    return f;
+  };
   const net: Network = {
     dir,
     master,
@@ -186,8 +193,8 @@ export async function startNetwork(o: {
           master.url,
           '--id',
           id,
-          '--token',
-          tokens[id],
+          '--token-file',
+          tokenFile(id),
           '--data',
           data,
           '--listen',
@@ -211,8 +218,8 @@ export async function startNetwork(o: {
           net.relays[relayId].url,
           '--id',
           id,
-          '--token',
-          tokens[id],
+          '--token-file',
+          tokenFile(id),
           '--data',
           data,
           '--root',

@@ -134,8 +134,15 @@ describe('repair loop', () => {
     expect(plan.bytesInDepot).toBe(pushed[0].size + pushed[1].size);
 
     // Without --job, the tool finds the failed job itself, and returns the plan already waiting.
-    const relayToken = readFileSync(join(relay.data, 'admin.token'), 'utf8').trim();
-    const dry = await runFanout(['redistribute', '--relay', relay.url, '--token', relayToken, '--dry-run', '--json']);
+    const dry = await runFanout([
+      'redistribute',
+      '--relay',
+      relay.url,
+      '--token-file',
+      join(relay.data, 'admin.token'),
+      '--dry-run',
+      '--json',
+    ]);
     expect(dry.code, dry.stderr).toBe(0);
     expect(JSON.parse(dry.stdout).plans.map((p: any) => [p.jobId, p.planId])).toEqual([[jobId, plan.planId]]);
 

@@ -83,4 +83,18 @@ export function adminCommands(program: Command) {
       print(f.json, r, () => table(r, ['name', 'version', 'size', 'digest']));
     }),
   );
+
+  const key = program.command('key').description("the master's signing key");
+  withMaster(
+    key
+      .command('rotate')
+      .description(
+        'make a new signing key; relays and agents accept it because the old key signs a rotation statement',
+      ),
+  ).action(
+    action(async (f: MasterFlags) => {
+      const r = await masterClient(f).post('api/v1/keys/rotate');
+      print(f.json, r, () => `new signing key ${r.fingerprint} (follows ${r.previous})`);
+    }),
+  );
 }

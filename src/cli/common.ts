@@ -1,28 +1,48 @@
 // Shared pieces of the command line: master connection options, output, errors.
+import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { Client, HttpError } from '../protocol/client.ts';
 
 export interface MasterFlags {
   master: string;
   token?: string;
+  tokenFile?: string;
   json?: boolean;
+}
+
+/** A token from --token-file (kept off the command line, where `ps` shows it) or --token. */
+export function tokenFrom(o: { token?: string; tokenFile?: string }): string | undefined {
+  if (o.tokenFile) {
+    try {
+      return readFileSync(o.tokenFile, 'utf8').trim();
+    } catch (e) {
+      throw new CliError(`cannot read --token-file ${o.tokenFile}: ${(e as Error).message}`);
+    }
+  }
+  return o.token;
 }
 
 export function withMaster(cmd: Command) {
   return cmd
     .addOption(new Option('--master <url>', 'master URL').env('FANOUT_MASTER').default('http://127.0.0.1:8470'))
     .addOption(
-      new Option('--token <token>', 'admin token (the master writes it to DATA/admin.token)').env('FANOUT_TOKEN'),
+      new Option('--token-file <file>', "a file holding the token, e.g. the master's DATA/admin.token").env(
+        'FANOUT_TOKEN_FILE',
+      ),
+    )
+    .addOption(
+      new Option('--token <token>', 'the token itself (prefer --token-file: argv shows in `ps`)').env('FANOUT_TOKEN'),
     )
     .option('--json', 'print machine-readable JSON');
 }
 
 export function masterClient(f: MasterFlags) {
-  if (!f.token)
+  const token = tokenFrom(f);
+  if (!token)
     throw new CliError(
-      "no token: pass --token or set FANOUT_TOKEN (the admin token is in the master's DATA/admin.token)",
+      "no token: pass --token-file FILE (the admin token is in the master's DATA/admin.token) or set FANOUT_TOKEN_FILE",
     );
-  return new Client({ baseUrl: f.master, token: f.token });
+  return new Client({ baseUrl: f.master, token });
 }
 
 export class CliError extends Error {}

@@ -14,12 +14,13 @@ import {
   relayRunning,
 } from '../redistribute/local.ts';
 import { describePlan } from '../relay/plan.ts';
-import { CliError } from './common.ts';
+import { CliError, tokenFrom } from './common.ts';
 
 export interface Flags {
   data?: string;
   relay?: string;
   token?: string;
+  tokenFile?: string;
   job?: string;
   yes?: boolean;
   dryRun?: boolean;
@@ -43,10 +44,10 @@ export async function runRedistribute(o: Flags): Promise<number> {
   if (!o.data === !o.relay) throw new CliError("give --data DIR (on the relay's host) or --relay URL");
   const data = o.data ? resolve(o.data) : undefined;
   const info = data ? relayInfo(data) : undefined;
-  const token = o.token ?? (data ? relayAdminToken(data) : undefined);
+  const token = tokenFrom(o) ?? (data ? relayAdminToken(data) : undefined);
   const url = o.relay ?? info?.url;
   const client = url && token ? new Client({ baseUrl: url, token }) : undefined;
-  if (o.relay && !token) throw new CliError("--relay needs --token (the relay's DATA/admin.token)");
+  if (o.relay && !token) throw new CliError("--relay needs --token-file (the relay's DATA/admin.token)");
 
   let plans: Plan[];
   let skipped: { jobId: string; reason: string }[];
@@ -93,7 +94,17 @@ export async function runRedistribute(o: Flags): Promise<number> {
     } else if (data) {
       if (!client)
         throw new CliError(`the relay in ${data} is running but left no relay.json or admin.token to reach it`);
-      ({ plan: approved } = await client.post('admin/v1/redistribute/submit', { plan, approvedBy: o.by }));
+      // The running relay builds and records the plan itself; it is approved only if it is the one shown.
+      const { plans: recorded } = await client.post<{ plans: Plan[] }>('admin/v1/redistribute/plans', {
+        jobId: plan.jobId,
+      });
+      const same = recorded.find((p) => p.distributionList.join() === plan.distributionList.join());
+      if (!same)
+        throw new CliError(`the relay's plan for job ${plan.jobId} differs from the job log shown; run the tool again`);
+      ({ plan: approved } = await client.post(
+        `admin/v1/redistribute/plans/${encodeURIComponent(same.planId)}/approve`,
+        { by: o.by },
+      ));
     } else
       ({ plan: approved } = await client!.post(
         `admin/v1/redistribute/plans/${encodeURIComponent(plan.planId)}/approve`,

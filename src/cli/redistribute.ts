@@ -10,7 +10,8 @@ export function redistributeCommand(program: Command) {
     .description("rebuild failed distributions from a relay's job log and, on approval, send what is still missing")
     .option('--data <dir>', "the relay's data folder (on the relay's host): read the job log directly")
     .option('--relay <url>', "a relay's URL: it builds the plans through its admin API")
-    .option('--token <token>', "the relay's admin token (default: DATA/admin.token)", process.env.FANOUT_RELAY_TOKEN)
+    .option('--token-file <file>', "a file holding the relay's admin token (default: DATA/admin.token)")
+    .option('--token <token>', "the relay's admin token (prefer --token-file)", process.env.FANOUT_RELAY_TOKEN)
     .option('--job <id>', 'only this job (default: every failed job in the job log)')
     .option('--yes', 'approve without asking')
     .option('--dry-run', 'only show the plans')
@@ -22,7 +23,7 @@ export function redistributeCommand(program: Command) {
       `
 Examples:
   on the relay's host:   fanout redistribute --data /var/lib/fanout/relay --dry-run
-  from anywhere:         fanout redistribute --relay http://relay-dal:8471 --token T --job j-42 --yes`,
+  from anywhere:         fanout redistribute --relay https://relay-dal:8471 --token-file relay-admin.token --job j-42 --yes`,
     )
     .action(
       action(async (o: Flags) => {

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { Client } from '../protocol/client.ts';
 import { buildPackage } from '../protocol/package-file.ts';
 import { MailSink } from './mail-sink.ts';
-import { type LabProcess, spawnFanout } from './network.ts';
+import { type LabProcess, spawnFanout, writeTokenFile } from './network.ts';
 import { sampleInventory, samplePackages } from './sample.ts';
 import { say } from './say.ts';
 import { repairScenario } from './scenario.ts';
@@ -79,6 +79,7 @@ export async function runLab(o: LabOptions): Promise<number> {
     const world = sampleInventory(o.relays, o.agents);
     const inv = await admin.post<{ devices: { id: string; kind: string; token: string }[] }>('api/v1/inventory', world);
     const tokens = new Map(inv.devices.map((d) => [d.id, d.token]));
+    const tokenFile = (id: string) => writeTokenFile(join(data, 'tokens'), id, tokens.get(id)!);
     const relayIds = inv.devices.filter((d) => d.kind === 'relay').map((d) => d.id);
     say(
       `inventory: ${relayIds.length} relays, ${inv.devices.length - relayIds.length} endpoints, 3 maintenance centers`,
@@ -95,8 +96,8 @@ export async function runLab(o: LabOptions): Promise<number> {
             master.url,
             '--id',
             id,
-            '--token',
-            tokens.get(id)!,
+            '--token-file',
+            await tokenFile(id),
             '--data',
             dir,
             '--listen',
@@ -126,8 +127,8 @@ export async function runLab(o: LabOptions): Promise<number> {
               relays.get(d.relay)!.url,
               '--id',
               d.id,
-              '--token',
-              tokens.get(d.id)!,
+              '--token-file',
+              await tokenFile(d.id),
               '--data',
               join(dir, 'data'),
               '--root',
@@ -167,7 +168,7 @@ export async function runLab(o: LabOptions): Promise<number> {
     );
     say('');
     say(`dashboard: ${dashboard}`);
-    say(`admin token: ${token}   (CLI: export FANOUT_MASTER=${master.url} FANOUT_TOKEN=${token})`);
+    say(`CLI: export FANOUT_MASTER=${master.url} FANOUT_TOKEN_FILE=${join(data, 'master', 'admin.token')}`);
     say('');
 
     let ok = true;

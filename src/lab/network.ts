@@ -1,6 +1,7 @@
 // Fanout daemons as real child processes on loopback: the lab's network, and the tests'.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageRoot } from '../common/package-root.ts';
 
@@ -87,4 +88,12 @@ export function spawnFanout(
       );
     });
   });
+}
+
+/** A device token in a 0600 file, never on a command line (argv shows in `ps`). */
+export async function writeTokenFile(dir: string, id: string, token: string) {
+  await mkdir(dir, { recursive: true });
+  const f = join(dir, `${id}.token`);
+  await writeFile(f, `${token}\n`, { mode: 0o600 });
+  return f;
 }

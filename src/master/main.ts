@@ -2,7 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import { Registry } from 'prom-client';
@@ -44,12 +44,16 @@ export interface MasterOptions {
 
 export async function buildMaster(opts: MasterOptions) {
   const data = resolve(opts.data);
-  await mkdir(data, { recursive: true });
+  // Tokens, keys and the database live here: only the master's own user may read it.
+  await mkdir(data, { recursive: true, mode: 0o700 });
+  await chmod(data, 0o700);
   const cfg = loadConfig(data, opts.config);
   const log = createLogger('master');
   const adminToken = await readOrCreateSecret(join(data, 'admin.token'), newToken);
   const keys = await MasterKeys.load(data, opts.signingKey);
   const store = await openStore(opts.db ?? process.env.FANOUT_DB ?? join(data, 'master.db'));
+  for (const f of ['master.db', 'master.db-wal', 'master.db-shm'])
+    await chmod(join(data, f), 0o600).catch(() => undefined);
   const db = store.db;
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
@@ -65,8 +69,12 @@ export async function buildMaster(opts: MasterOptions) {
   const center = new AlertCenter(db, cfg.alerts, (id) => links.url(publicUrl, id), store.exclusive);
   const tickets = new Tickets(db);
   const outages = new Outages(db);
-  const relays = new RelayRegistry(db, log, cfg.alerts.heartbeatTimeout, async (a) =>
-    center.ingest([{ ...a, format: 'json', raw: JSON.stringify(a) }]),
+  const relays = new RelayRegistry(
+    db,
+    log,
+    cfg.alerts.heartbeatTimeout,
+    async (a) => center.ingest([{ ...a, format: 'json', raw: JSON.stringify(a) }]),
+    () => keys.privatePem,
   );
   const plans = new Plans(db, relays, tickets, cfg.redistribution, log);
   const mailer = new Mailer(db, cfg.mail, log, faults);

@@ -115,7 +115,7 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
       schema: { body: z.object({ url: z.string().max(2000).optional(), adminToken: z.string().max(200).optional() }) },
     },
     async (req) => {
-      await d.relays.heartbeat(relayId(req.principal), req.body.url, req.body.adminToken);
+      await d.relays.heartbeat(relayId(req.principal), req.body.url);
       return { ok: true };
     },
   );

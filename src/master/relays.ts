@@ -3,6 +3,7 @@
 import type { Logger } from '../common/log.ts';
 import { Client } from '../protocol/client.ts';
 import { FanoutError } from '../protocol/errors.ts';
+import { masterRequestHeaders } from '../protocol/master-request.ts';
 import type { Db } from '../store/index.ts';
 
 export type RaiseAlert = (a: {
@@ -21,14 +22,17 @@ export class RelayRegistry {
     private readonly log: Logger,
     private readonly heartbeatTimeoutMs: number,
     private readonly raise: RaiseAlert,
+    private readonly signingKey: () => string,
   ) {}
 
-  async heartbeat(relayId: string, url?: string, adminToken?: string) {
+  async heartbeat(relayId: string, url?: string) {
+    // Only an http(s) address of the relay's own; the master sends it signed requests, never a secret.
+    if (url && !/^https?:\/\/[^/\s]+\/?$/.test(url)) url = undefined;
     const now = new Date().toISOString();
     const row = {
       id: relayId,
       url: url ?? null,
-      admin_token: adminToken ?? null,
+      admin_token: null,
       last_heartbeat: now,
       down_since: null,
     };
@@ -39,7 +43,7 @@ export class RelayRegistry {
       .onConflict((oc) =>
         oc.column('id').doUpdateSet({
           ...(url ? { url } : {}),
-          ...(adminToken ? { admin_token: adminToken } : {}),
+
           last_heartbeat: now,
           down_since: null,
         }),
@@ -88,17 +92,19 @@ export class RelayRegistry {
     return this.db.selectFrom('relays').select(['id', 'url', 'last_heartbeat', 'down_since']).orderBy('id').execute();
   }
 
+  /** A client for a relay's admin API; its requests are signed with the master's key, no relay secret is kept. */
   async adminClient(relayId: string): Promise<Client> {
-    const r = await this.db
-      .selectFrom('relays')
-      .select(['url', 'admin_token'])
-      .where('id', '=', relayId)
-      .executeTakeFirst();
-    if (!r?.url || !r.admin_token)
+    const r = await this.db.selectFrom('relays').select(['url']).where('id', '=', relayId).executeTakeFirst();
+    if (!r?.url)
       throw new FanoutError('FANOUT_ERR_RELAY_UNREACHABLE', {
         relayId,
         why: 'it has not reported its address yet; is it running?',
       });
-    return new Client({ baseUrl: r.url, token: r.admin_token, timeoutMs: 30_000 });
+    return new Client({
+      baseUrl: r.url,
+      token: '',
+      timeoutMs: 30_000,
+      authorize: (method, path, body) => masterRequestHeaders(this.signingKey(), relayId, method, path, body),
+    });
   }
 }

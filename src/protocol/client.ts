@@ -14,6 +14,8 @@ export interface ClientOptions {
   baseUrl: string;
   token: string;
   timeoutMs?: number;
+  /** Headers that prove who calls, instead of the bearer token (the master signing its requests to relays). */
+  authorize?: (method: string, path: string, body: unknown) => Record<string, string>;
 }
 
 export class Client {
@@ -72,10 +74,12 @@ export class Client {
     body?: unknown,
     opts: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<T> {
+    const auth =
+      this.opts.authorize?.(method, new URL(this.url(path)).pathname + new URL(this.url(path)).search, body) ?? {};
     const res = await this.raw(method, path, {
       ...opts,
       body: body === undefined ? undefined : JSON.stringify(body),
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...auth },
     });
     const text = await res.text();
     return (text ? JSON.parse(text) : undefined) as T;

@@ -71,5 +71,5 @@ export function approveInLog(data: string, plan: Plan, approvedBy: string): Prom
   jobs.load();
   const notRunning = { start() {} } as unknown as Distributor;
   const redistributor = new Redistributor(plan.relayId, jobs, notRunning, new Depot(data, new Faults(false)));
-  return redistributor.submit(plan, approvedBy, false);
+  return redistributor.approveOffline(plan.jobId, plan.distributionList, approvedBy);
 }

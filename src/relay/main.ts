@@ -1,8 +1,9 @@
 // Composition root of `fanout relay`: enroll, resume from the job log, poll commands, serve agents.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { FastifyRequest } from 'fastify';
 import { Gauge, Registry } from 'prom-client';
-import { singleToken } from '../common/auth.ts';
+import { type Principal, singleToken } from '../common/auth.ts';
 import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
@@ -10,6 +11,8 @@ import { createHttpServer, faultRoutes, listen, type ServerOptions, scope } from
 import { onShutdown } from '../common/shutdown.ts';
 import { Client } from '../protocol/client.ts';
 import { newToken } from '../protocol/crypto.ts';
+import { FanoutError } from '../protocol/errors.ts';
+import { MASTER_SCHEME, masterBodyMatches, masterRequestProblem } from '../protocol/master-request.ts';
 import { verifyCanonical } from '../protocol/signing.ts';
 import type { PackageRef, SignedHeader } from '../protocol/types.ts';
 import { AgentChannel } from './agent-channel.ts';
@@ -42,7 +45,7 @@ export interface RelayOptions {
 
 export async function buildRelay(opts: RelayOptions) {
   const data = resolve(opts.data);
-  await mkdir(data, { recursive: true });
+  await mkdir(data, { recursive: true, mode: 0o700 });
   const log = createLogger(`relay ${opts.id}`);
   const adminToken = await readOrCreateSecret(join(data, 'admin.token'), newToken);
   const master = new Client({ baseUrl: opts.master, token: opts.token });
@@ -110,8 +113,24 @@ export async function buildRelay(opts: RelayOptions) {
     pullThrough: (pkg: PackageRef) => depot.fetch(pkg, upstream, contentPath(pkg), keys()),
   };
   scope(app, 'agent', enrollment.authenticate, (s) => agentChannelRoutes(s, deps));
-  const admin = singleToken(adminToken, 'relay admin', `relay ${opts.id}'s admin token (DATA/admin.token)`);
+  const byToken = singleToken(adminToken, 'relay admin', `relay ${opts.id}'s admin token (DATA/admin.token)`);
+  // The admin token (the tool on this host), or a request the master signed with its pinned key.
+  const admin = async (req: FastifyRequest): Promise<Principal> => {
+    if (!String(req.headers.authorization ?? '').startsWith(`${MASTER_SCHEME} `)) return byToken(req);
+    const why = masterRequestProblem(keys(), opts.id, req);
+    if (why) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: `a request signed by the master (${why})` });
+    return { kind: 'admin', name: 'master' };
+  };
   scope(app, 'admin', admin, (s) => {
+    // A signed request's body is checked against its signed hash once parsed.
+    s.addHook('preValidation', async (req) => {
+      if (
+        req.principal.kind === 'admin' &&
+        req.principal.name === 'master' &&
+        !masterBodyMatches(req.headers, req.body)
+      )
+        throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: 'a body matching what the master signed' });
+    });
     relayAdminRoutes(s, deps);
     faultRoutes(s, faults);
   });
@@ -131,7 +150,7 @@ export async function buildRelay(opts: RelayOptions) {
       const url = await listen(app, opts.listen);
       await writeFile(join(data, 'relay.json'), `${JSON.stringify({ id: opts.id, url, pid: process.pid })}\n`);
       loops = [
-        heartbeat(master, url, adminToken, opts.heartbeatMs ?? 5000, log, stopping.signal),
+        heartbeat(master, url, opts.heartbeatMs ?? 5000, log, stopping.signal),
         pollCommands(toMaster, distributor, enrollment, lastSeq(jobs), stopping.signal),
       ];
       return url;

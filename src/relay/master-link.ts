@@ -34,17 +34,10 @@ export async function enroll(enrollment: MasterEnrollment, log: Logger, signal: 
   }
 }
 
-export async function heartbeat(
-  master: Client,
-  url: string,
-  adminToken: string,
-  everyMs: number,
-  log: Logger,
-  signal: AbortSignal,
-) {
+export async function heartbeat(master: Client, url: string, everyMs: number, log: Logger, signal: AbortSignal) {
   while (!signal.aborted) {
     try {
-      await master.post('api/v1/relay/heartbeat', { url, adminToken });
+      await master.post('api/v1/relay/heartbeat', { url });
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'heartbeat not delivered');
     }

@@ -3,6 +3,7 @@
 
 import { authorityOf } from '../protocol/command.ts';
 import { FanoutError } from '../protocol/errors.ts';
+import { canonicalJson } from '../protocol/signing.ts';
 import type { Plan, SignedHeader } from '../protocol/types.ts';
 import type { Depot } from './depot.ts';
 import type { Distributor } from './distribution.ts';
@@ -112,24 +113,44 @@ export class Redistributor {
     return rejected;
   }
 
-  /** A plan built elsewhere from this relay's log: checked against the log as it is now, then approved. */
-  async submit(plan: Plan, by: string, now = true): Promise<Plan> {
-    const st = this.jobs.get(plan.jobId);
-    if (!st)
-      throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', {
-        jobId: plan.jobId,
-        where: ` in relay ${this.relayId}'s job log`,
+  /**
+   * Approval of a plan this relay built and recorded, sent back unchanged: whoever edits its
+   * packages, parameters or recipients on the way gets a refusal, not a redistribution.
+   */
+  async submit(plan: Plan, by: string): Promise<Plan> {
+    const { p } = this.find(plan.planId);
+    const substance = (x: Plan) =>
+      canonicalJson({
+        relayId: x.relayId,
+        jobId: x.jobId,
+        repeats: x.repeats,
+        packages: x.packages,
+        params: x.params,
+        list: x.distributionList,
       });
-    const fresh = buildPlan(st, this.relayId, (d) => this.depot.has(d));
-    if (!fresh.ok) throw new FanoutError('FANOUT_ERR_PLAN_STATE', { planId: plan.planId, why: fresh.reason });
-    if (fresh.plan.repeats !== plan.repeats || fresh.plan.distributionList.join() !== plan.distributionList.join())
+    if (substance(plan) !== substance(p))
+      throw new FanoutError('FANOUT_ERR_COMMAND_REFUSED', {
+        commandId: p.repeats,
+        why: `plan ${p.planId} differs from the one relay ${this.relayId} recorded; only a plan it built may be approved, unchanged`,
+      });
+    return this.approve(plan.planId, by);
+  }
+
+  /** On the relay's host while the relay is down: the plan built from the log now, approved for its next start. */
+  async approveOffline(jobId: string, expectedList: readonly string[], by: string): Promise<Plan> {
+    const { plans } = await this.plan(jobId);
+    const p = plans[0];
+    if (!p)
       throw new FanoutError('FANOUT_ERR_PLAN_STATE', {
-        planId: plan.planId,
-        why: 'the job log changed since the plan was built; build it again',
+        planId: '(none)',
+        why: `job ${jobId} has nothing to redistribute now`,
       });
-    // What the relay records is what it built itself; the caller's plan only chose the job and the list.
-    this.record({ ...fresh.plan, planId: plan.planId });
-    return this.approve(plan.planId, by, now);
+    if (p.distributionList.join() !== expectedList.join())
+      throw new FanoutError('FANOUT_ERR_PLAN_STATE', {
+        planId: p.planId,
+        why: 'the job log changed since the plan was shown; run the tool again',
+      });
+    return this.approve(p.planId, by, false);
   }
 
   private record(plan: Plan) {
