@@ -1,0 +1,291 @@
+// Attacks on the endpoints (DESIGN §12), against real daemons: a hostile relay that a real agent
+// process talks to (key swap, injected parameters, traversal digest, a replayed expired command), an
+// edited redistribution plan at a real relay, and a hostile agent forging alerts. Each is refused,
+// nothing is installed, nothing is ticketed.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '../src/protocol/client.ts';
+import { authorityOf, signCommand } from '../src/protocol/command.ts';
+import { generateSigningKey } from '../src/protocol/crypto.ts';
+import { ListTree } from '../src/protocol/signing.ts';
+import type { Assignment, DistributionCommand } from '../src/protocol/types.ts';
+import { JobLog } from '../src/relay/joblog.ts';
+import { type Network, type Proc, runFanout, startFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
+
+let net: Network;
+const attacker = generateSigningKey();
+const VICTIM = 'relay-a-pos-2';
+const pwned = () => join(net.dir, 'pwned');
+
+/** A relay an attacker controls: it hands out whatever key and assignments the test sets. */
+class HostileRelay {
+  server!: Server;
+  url = '';
+  publicKey = '';
+  queue: Assignment[] = [];
+  reports: { state: string; failureType?: string; error?: string; jobId: string }[] = [];
+  contentRequests = 0;
+  async start() {
+    this.server = createServer((req, res) => {
+      const send = (body: unknown, status = 200) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (req.url?.startsWith('/agent/v1/enroll'))
+        return send({ deviceId: VICTIM, relayId: 'relay-a', publicKey: this.publicKey });
+      if (req.url?.startsWith('/agent/v1/assignments')) {
+        const a = this.queue.shift();
+        if (a) return send({ assignments: [a] });
+        return void setTimeout(() => send({ assignments: [] }), 300);
+      }
+      if (req.url?.startsWith('/agent/v1/reports')) {
+        let body = '';
+        req.on('data', (c) => (body += c));
+        req.on('end', () => {
+          this.reports.push(JSON.parse(body));
+          send({ ok: true });
+        });
+        return;
+      }
+      if (req.url?.startsWith('/content/')) this.contentRequests++;
+      send({ error: { code: 'X', message: 'no' } }, 404);
+    });
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
+    this.url = `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+  }
+}
+
+const hostile = new HostileRelay();
+let victim: Proc;
+let genuine: DistributionCommand;
+let expired: DistributionCommand;
+
+const startVictim = (extra: string[] = []) =>
+  startFanout(
+    [
+      'agent',
+      '--relay',
+      hostile.url,
+      '--id',
+      VICTIM,
+      '--token-file',
+      join(net.dir, 'tokens', `${VICTIM}.token`),
+      '--data',
+      join(net.dir, 'victim', 'data'),
+      '--root',
+      join(net.dir, 'victim', 'root'),
+      ...extra,
+    ],
+    { logDir: join(net.dir, 'logs'), name: 'victim', timeoutMs: 20_000 },
+  );
+
+const assignmentFrom = (cmd: DistributionCommand, over: Partial<Assignment>): Assignment => ({
+  assignmentId: `x-${Math.random()}`,
+  jobId: cmd.jobId,
+  commandId: cmd.commandId,
+  attempt: 1,
+  kind: cmd.kind,
+  packages: cmd.packages,
+  params: cmd.params,
+  authority: authorityOf(cmd)!,
+  proof: new ListTree(cmd.distributionList).proof(VICTIM) ?? [],
+  ...over,
+});
+
+async function refusedWith(a: Assignment, pattern: RegExp) {
+  const before = hostile.reports.length;
+  hostile.queue.push(a);
+  const r = await waitFor(
+    'the agent to refuse the assignment',
+    async () => hostile.reports.slice(before).find((x) => x.state === 'failed'),
+    15_000,
+  );
+  expect(r.error).toMatch(pattern);
+  expect(hostile.reports.slice(before).some((x) => x.state === 'downloading' || x.state === 'installed')).toBe(false);
+  return r;
+}
+
+beforeAll(async () => {
+  net = await startNetwork({ name: 'hostile', relays: ['relay-a'], agentsPerRelay: 2 });
+  await net.agents[VICTIM].stop(); // the victim's genuine agent pinned the key; it now talks to the attacker
+  const dir = writePackage(join(net.dir, 'pkgs', 'pos-app'), 'pos-app', '1.0.0', { 'a.txt': 'a\n' });
+  expect((await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`])).code).toBe(0);
+  expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+  // Genuine signed commands for the victim, as the real relay holds them in its job log.
+  const commandOf = async (params: string[]) => {
+    const c = await runFanout(
+      ['job', 'create', '--package', 'pos-app@1.0.0', '--target', VICTIM, ...params, '--json'],
+      { env: net.env },
+    );
+    const { jobId } = JSON.parse(c.stdout);
+    const log = new JobLog(net.relays['relay-a'].data);
+    await waitFor('the command in the relay job log', async () => log.exists(jobId));
+    return (log.read(jobId)[0] as { command: DistributionCommand }).command;
+  };
+  genuine = await commandOf([]);
+  expired = await commandOf(['--param', 'deadline=2s']);
+  await hostile.start();
+  hostile.publicKey = readFileSync(join(net.agents[VICTIM].data, 'master.pub'), 'utf8');
+  victim = await startVictim();
+});
+afterAll(async () => {
+  await victim?.stop();
+  hostile.server?.close();
+  await net?.stopAll();
+});
+
+describe('a hostile relay cannot make an endpoint run anything the master did not sign', () => {
+  it('refuses a genuine package with an injected preCommand', async () => {
+    await refusedWith(
+      assignmentFrom(genuine, { params: { ...genuine.params, preCommand: `touch ${pwned()}` } }),
+      /differ from what the master signed/,
+    );
+  });
+
+  it('refuses a whole command signed by another key', async () => {
+    const forged = signCommand(
+      attacker.privatePem,
+      { ...genuine, params: { preCommand: `touch ${pwned()}` } },
+      '2099-01-01T00:00:00.000Z',
+    );
+    await refusedWith(assignmentFrom(forged, {}), /not signed by the master's key/);
+  });
+
+  it('refuses a traversal digest before making a path of it', async () => {
+    const evil = { ...genuine.packages[0], digest: 'sha256:../../../../etc/passwd' };
+    const header = { ...authorityOf(genuine)!.header, packages: [evil] };
+    await refusedWith(
+      assignmentFrom(genuine, { packages: [evil], authority: { header, signature: genuine.signature! } }),
+      /no well-formed signed command header/,
+    );
+  });
+
+  it('refuses a genuine command without a proof that this device is on its list', async () => {
+    await refusedWith(
+      assignmentFrom(genuine, { proof: ['0'.repeat(64)] }),
+      /relay-a-pos-2 is not on the distribution list/,
+    );
+  });
+
+  it('refuses a replayed command that has expired', async () => {
+    await waitFor(
+      'the deadline-2s command to expire',
+      async () => Date.parse(expired.expiresAt!) < Date.now() - 500,
+      10_000,
+    );
+    const r = await refusedWith(assignmentFrom(expired, {}), /expired/);
+    expect(r.failureType).toBe('EXPIRED');
+  });
+
+  it('a swapped master key stops the agent at enrollment', async () => {
+    await victim.stop();
+    hostile.publicKey = attacker.publicPem;
+    await expect(startVictim()).rejects.toThrow(/master's key changed .*FANOUT_ERR_KEY_CHANGED/);
+    // A fresh agent pinned with --master-key refuses the attacker's key at its first enrollment, too.
+    const keys = await net.admin.get<{ fingerprint: string }>('api/v1/keys');
+    const fresh = startFanout(
+      [
+        'agent',
+        '--relay',
+        hostile.url,
+        '--id',
+        VICTIM,
+        '--token-file',
+        join(net.dir, 'tokens', `${VICTIM}.token`),
+        '--data',
+        join(net.dir, 'fresh', 'd'),
+        '--root',
+        join(net.dir, 'fresh', 'r'),
+        '--master-key',
+        keys.fingerprint,
+      ],
+      { logDir: join(net.dir, 'logs'), name: 'fresh', timeoutMs: 20_000 },
+    );
+    await expect(fresh).rejects.toThrow(/as --master-key says/);
+  });
+
+  it('after all of it: nothing installed, nothing fetched, nothing run', () => {
+    expect(existsSync(pwned())).toBe(false);
+    expect(hostile.contentRequests).toBe(0);
+    const root = join(net.dir, 'victim', 'root');
+    expect(existsSync(root) ? readdirSync(root) : []).toEqual([]);
+  });
+});
+
+describe('a relay takes only a plan it recorded, unchanged', () => {
+  it('refuses an edited redistribution plan through its admin API and writes nothing', async () => {
+    const relay = net.relays['relay-a'];
+    const relayAdmin = new Client({
+      baseUrl: relay.url,
+      token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(),
+    });
+    await relayAdmin.post('admin/v1/faults', { 'relay.depot.write': 'ENOSPC' });
+    const dir = writePackage(join(net.dir, 'pkgs', 'pos-app-2'), 'pos-app', '2.0.0', { 'a.txt': 'b\n' });
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env });
+    const c = await runFanout(['job', 'create', '--package', 'pos-app@2.0.0', '--target', 'relay-a-pos-1', '--json'], {
+      env: net.env,
+    });
+    const { jobId } = JSON.parse(c.stdout);
+    await waitFor('the job to fail', async () => (await net.admin.get(`api/v1/jobs/${jobId}`)).state === 'failed');
+    await relayAdmin.json('DELETE', 'admin/v1/faults');
+    const { plans } = await relayAdmin.post('admin/v1/redistribute/plans', { jobId });
+    const log = readFileSync(join(relay.data, 'jobs', `${jobId}.jsonl`), 'utf8');
+    for (const edit of [
+      { params: { ...plans[0].params, preCommand: `touch ${pwned()}` } },
+      { distributionList: [...plans[0].distributionList, 'relay-a-pos-2'] },
+      { packages: [{ ...plans[0].packages[0], version: '9.9.9' }] },
+    ]) {
+      const r = await fetch(`${relay.url}/admin/v1/redistribute/submit`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${readFileSync(join(relay.data, 'admin.token'), 'utf8').trim()}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ plan: { ...plans[0], ...edit }, approvedBy: 'mallory' }),
+      });
+      expect(r.status).toBe(403);
+      expect((await r.json()).error).toMatchObject({
+        code: 'FANOUT_ERR_COMMAND_REFUSED',
+        message: expect.stringMatching(/differs from the one relay relay-a recorded/),
+      });
+    }
+    expect(readFileSync(join(relay.data, 'jobs', `${jobId}.jsonl`), 'utf8')).toBe(log);
+  });
+});
+
+describe('a hostile agent cannot forge alerts', () => {
+  it('an endpoint token speaks only about its own device, as itself', async () => {
+    const asAgent = new Client({ baseUrl: net.master.url, token: net.tokens['relay-a-pos-1'] });
+    for (const forged of [
+      { source: 'master', deviceId: 'relay-a', failureType: 'DISK_FULL', jobId: 'j-x', message: 'ENOSPC' },
+      { deviceId: 'relay-a-pos-2', failureType: 'DISK_FULL', message: 'ENOSPC' },
+    ]) {
+      const err = await asAgent.post('api/v1/alerts', forged).catch((e) => e);
+      expect(err.status).toBe(403);
+      expect(err.message).toMatch(/relay-a-pos-1 may send alerts about itself only/);
+    }
+    // Claiming the relay's predictable alert id, or the master as source, changes nothing: the source is the token's device.
+    const r = await asAgent.post('api/v1/alerts', {
+      source: 'master',
+      alertId: `${genuine.jobId}/${genuine.commandId}/failed`,
+      deviceId: 'relay-a-pos-1',
+      message: 'hello',
+    });
+    const stored = await net.admin.get(`api/v1/alerts/${r.ids[0]}`);
+    expect(stored.source).toBe('relay-a-pos-1');
+    // The forged alerts made no ticket: none for the job they named, none for the device they were about.
+    const tickets: { deviceId: string; jobs: string[] }[] = await net.admin.get('api/v1/tickets');
+    expect(tickets.filter((t) => t.jobs.includes('j-x') || t.deviceId === 'relay-a-pos-2')).toEqual([]);
+    expect(existsSync(pwned())).toBe(false);
+  });
+
+  it('a relay token speaks for itself and its endpoints only', async () => {
+    const asRelay = new Client({ baseUrl: net.master.url, token: net.tokens['relay-a'] });
+    await asRelay.post('api/v1/alerts', { deviceId: 'relay-a-pos-1', message: 'probe', alertId: 'ok-1' });
+    const err = await asRelay.post('api/v1/alerts', { deviceId: 'some-other-relay', message: 'x' }).catch((e) => e);
+    expect(err.status).toBe(403);
+  });
+});
