@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Faults } from '../common/faults.ts';
+import type { ArchiveLimits } from '../protocol/archive.ts';
 import { parseManifest } from '../protocol/package-file.ts';
 import type { JobParams, PackageRef } from '../protocol/types.ts';
 import { extractSafely, UnsafeArchiveError } from './extract.ts';
@@ -61,6 +62,7 @@ export async function installPackage(x: {
   jobId: string;
   params: JobParams;
   faults: Faults;
+  limits?: ArchiveLimits;
 }) {
   const { pkg } = x;
   const base = join(x.root, pkg.name);
@@ -68,7 +70,7 @@ export async function installPackage(x: {
   const staging = join(base, `.staging-${pkg.version}-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
   try {
-    await extractSafely(x.archive, staging);
+    await extractSafely(x.archive, staging, x.limits);
   } catch (e) {
     await rm(staging, { recursive: true, force: true });
     if (e instanceof UnsafeArchiveError)

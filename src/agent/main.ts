@@ -7,6 +7,7 @@ import { Faults } from '../common/faults.ts';
 import { createLogger } from '../common/log.ts';
 import { PinnedKey } from '../common/pinned-key.ts';
 import { onShutdown } from '../common/shutdown.ts';
+import { type ArchiveLimits, DEFAULT_LIMITS } from '../protocol/archive.ts';
 import { Client, HttpError } from '../protocol/client.ts';
 import { KeyChangedError, type Rotation } from '../protocol/keys.ts';
 import type { Assignment } from '../protocol/types.ts';
@@ -61,6 +62,7 @@ export async function buildAgent(opts: AgentOptions) {
       return r;
     })());
   const key = new PinnedKey(data, opts.masterKey);
+  let limits: ArchiveLimits = DEFAULT_LIMITS;
   const worker = new Worker({
     relay,
     state: new AgentState(data),
@@ -70,6 +72,7 @@ export async function buildAgent(opts: AgentOptions) {
     log,
     counted: (result) => void installs[result]++,
     keys: () => key.keys,
+    limits: () => limits,
     deviceId: opts.id,
     signal: stopping.signal,
   });
@@ -82,8 +85,11 @@ export async function buildAgent(opts: AgentOptions) {
     for (let attempt = 0; !stopping.signal.aborted; attempt++) {
       try {
         // A relay cannot hand this agent another key: only the pinned one, or a rotation it signed.
-        const r = await relay.get<{ publicKey: string; rotations?: Rotation[] }>('agent/v1/enroll');
+        const r = await relay.get<{ publicKey: string; rotations?: Rotation[]; limits?: ArchiveLimits }>(
+          'agent/v1/enroll',
+        );
         await key.accept(r.publicKey, r.rotations ?? []);
+        if (r.limits) limits = r.limits;
         return;
       } catch (e) {
         if (e instanceof HttpError && (e.status === 401 || e.status === 403))

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Faults } from '../common/faults.ts';
 import type { Logger } from '../common/log.ts';
+import type { ArchiveLimits } from '../protocol/archive.ts';
 import { type Client, HttpError } from '../protocol/client.ts';
 import { checkAssignment } from '../protocol/command.ts';
 import type { Assignment, TargetState } from '../protocol/types.ts';
@@ -21,6 +22,8 @@ export interface WorkerDeps {
   counted: (result: 'installed' | 'failed') => void;
   /** The master keys this agent trusts. */
   keys: () => readonly string[];
+  /** The archive rules' limits the master sets. */
+  limits: () => ArchiveLimits;
   deviceId: string;
   signal: AbortSignal;
 }
@@ -98,6 +101,7 @@ export class Worker {
             jobId: a.jobId,
             params,
             faults: this.d.faults,
+            limits: this.d.limits(),
           });
           await this.d.state.markInstalled({
             name: p.name,

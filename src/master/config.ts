@@ -4,12 +4,21 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { AlertsConfigSchema, MailConfigSchema } from '../alerts/config.ts';
+import { DEFAULT_LIMITS } from '../protocol/archive.ts';
 import { formatZodError } from '../protocol/types.ts';
 
 export const ConfigSchema = z
   .object({
     alerts: AlertsConfigSchema,
     mail: MailConfigSchema,
+    /** The archive rules' limits, for pushes here and (through enrollment) at relays and agents. */
+    limits: z
+      .object({
+        maxUnpackedBytes: z.number().int().positive().default(DEFAULT_LIMITS.maxUnpackedBytes),
+        maxFiles: z.number().int().positive().default(DEFAULT_LIMITS.maxFiles),
+      })
+      .strict()
+      .prefault({}),
     redistribution: z
       .object({ planOnTicketResolve: z.boolean().default(true), autoApprove: z.boolean().default(false) })
       .strict()

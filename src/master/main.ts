@@ -58,7 +58,7 @@ export async function buildMaster(opts: MasterOptions) {
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
   const auth = new Auth(db, adminToken);
-  const packages = new PackageStore(db, data, () => keys.privatePem);
+  const packages = new PackageStore(db, data, () => keys.privatePem, cfg.limits);
   const jobs = new Jobs(db, packages, () => keys.privatePem);
   let publicUrl = cfg.mail.publicUrl ?? '';
   // The links' HMAC key comes from the signing key, so masters sharing that key agree on links.
@@ -99,6 +99,7 @@ export async function buildMaster(opts: MasterOptions) {
     links,
   };
   const channel = {
+    limits: cfg.limits,
     db,
     jobs,
     commands: new Commands(db, jobs.events),

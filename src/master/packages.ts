@@ -5,10 +5,11 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ArchiveLimits } from '../protocol/archive.ts';
 import { signPackage } from '../protocol/crypto.ts';
 import { digestPath } from '../protocol/digest.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { readManifest } from '../protocol/package-file.ts';
+import { inspectPackage } from '../protocol/package-file.ts';
 import type { PackageRef } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 
@@ -18,6 +19,7 @@ export class PackageStore {
     private readonly dataDir: string,
     /** The signing key in force (it changes with `fanout key rotate`). */
     private readonly privateKey: () => string,
+    private readonly limits: ArchiveLimits,
   ) {}
 
   blobPath(digest: string) {
@@ -43,7 +45,7 @@ export class PackageStore {
         },
         createWriteStream(tmp),
       );
-      const manifest = await readManifest(tmp, 'the uploaded package');
+      const manifest = await inspectPackage(tmp, this.limits, 'the uploaded package');
       const digest = `sha256:${hash.digest('hex')}`;
       const size = (await stat(tmp)).size;
       const existing = await this.db

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Principal } from '../common/auth.ts';
 import { sendBlob } from '../common/content.ts';
 import type { App } from '../common/server.ts';
+import type { ArchiveLimits } from '../protocol/archive.ts';
 import { authorityOf, DEFAULT_EXPIRY_MS, signCommand } from '../protocol/command.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { DistributionCommand, RelayReport } from '../protocol/types.ts';
@@ -22,6 +23,7 @@ export interface RelayChannelDeps {
   packages: PackageStore;
   relays: RelayRegistry;
   keys: MasterKeys;
+  limits: ArchiveLimits;
   registry: Registry;
 }
 
@@ -42,6 +44,7 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
       relayId: id,
       publicKey: d.keys.publicPem,
       rotations: d.keys.rotations,
+      limits: d.limits,
       devices: devices.map((x) => ({ id: x.id, kind: x.kind, tokenHash: x.token_hash })),
     };
   });

@@ -1,10 +1,9 @@
-import { createReadStream, existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { z } from 'zod';
+import { type ArchiveLimits, ArchiveRefused, DEFAULT_LIMITS, inspectArchive } from './archive.ts';
 import { sha256File } from './digest.ts';
 import { FanoutError } from './errors.ts';
 import { formatZodError } from './types.ts';
@@ -40,33 +39,45 @@ export function parseManifest(text: string, where: string): Manifest {
   return r.data;
 }
 
-/** Reads fanout.json out of a package archive (a file path or the bytes). */
-export async function readManifest(source: string | Buffer, label?: string): Promise<Manifest> {
-  let text: string | undefined;
-  const parser = new tar.Parser({
-    onReadEntry: (entry) => {
-      if (entry.path.replace(/^\.\//, '') === 'fanout.json' && entry.type === 'File') {
-        const chunks: Buffer[] = [];
-        entry.on('data', (c: Buffer) => chunks.push(c));
-        entry.on('end', () => (text = Buffer.concat(chunks).toString('utf8')));
-      } else entry.resume();
-    },
-  });
-  const where = label ?? (typeof source === 'string' ? source : 'package');
+/** Checks a package archive against the archive rules and reads its fanout.json. */
+export async function inspectPackage(
+  source: string,
+  limits: ArchiveLimits = DEFAULT_LIMITS,
+  label?: string,
+): Promise<Manifest> {
+  const where = label ?? source;
+  let found: Awaited<ReturnType<typeof inspectArchive>>;
   try {
-    await pipeline(typeof source === 'string' ? createReadStream(source) : Readable.from([source]), parser);
+    found = await inspectArchive(source, limits);
   } catch (e) {
-    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', {
-      where,
-      problem: `not a readable .tgz package: ${(e as Error).message}`,
-    });
+    if (e instanceof ArchiveRefused)
+      throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', { where, problem: e.message }, e.problems);
+    throw e;
   }
-  if (text === undefined)
+  if (found.manifest === undefined)
     throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', {
       where,
       problem: 'no fanout.json at the root of the archive',
     });
-  return parseManifest(text, where);
+  return parseManifest(found.manifest, where);
+}
+
+/** What `package build` refuses before packing: the same rules as the archive's, named by path. */
+async function folderProblems(dir: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of (await readdir(join(dir, rel))).sort()) {
+    const path = rel ? `${rel}/${name}` : name;
+    const st = await lstat(join(dir, path));
+    if (st.isSymbolicLink()) out.push(`"${path}" is a symbolic link, which packages may not hold`);
+    else if (st.isDirectory()) out.push(...(await folderProblems(dir, path)));
+    else if (!st.isFile()) out.push(`"${path}" is not a file or folder (a device, FIFO or socket)`);
+    else if (st.nlink > 1)
+      out.push(`"${path}" is a hard link (${st.nlink} names), which packages may not hold; copy it instead`);
+    else if (st.mode & 0o7000)
+      out.push(`"${path}" has a setuid, setgid or sticky mode (${(st.mode & 0o7777).toString(8)})`);
+    else if (st.mode & 0o002) out.push(`"${path}" is world-writable (${(st.mode & 0o777).toString(8)}); chmod o-w it`);
+  }
+  return out;
 }
 
 /** Packs a folder holding fanout.json into a .tgz (`fanout package build`). */
@@ -80,8 +91,12 @@ export async function buildPackage(dir: string, file: string) {
       where: dir,
       problem: `install.run "${m.install.run}" is not a file in the folder`,
     });
+  const problems = await folderProblems(dir);
+  if (problems.length)
+    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', { where: dir, problem: problems.join('; ') }, problems);
   const entries = (await readdir(dir)).sort();
   await tar.c({ gzip: true, cwd: dir, file, portable: true, noMtime: true }, entries);
+  await inspectPackage(file, DEFAULT_LIMITS, file);
   return {
     name: m.name,
     version: m.version,

@@ -7,6 +7,7 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Faults } from '../common/faults.ts';
+import { type ArchiveLimits, DEFAULT_LIMITS, inspectArchive } from '../protocol/archive.ts';
 import { verifyPackage } from '../protocol/crypto.ts';
 import { digestPath } from '../protocol/digest.ts';
 import type { FailureType } from '../protocol/failure-types.ts';
@@ -59,6 +60,7 @@ export class Depot {
   constructor(
     private readonly dataDir: string,
     private readonly faults: Faults,
+    private readonly limits: () => ArchiveLimits = () => DEFAULT_LIMITS,
   ) {}
 
   path(digest: string) {
@@ -171,6 +173,13 @@ export class Depot {
         'DIGEST_MISMATCH',
         `${pkg.name}@${pkg.version}: digest mismatch: expected ${pkg.digest} (${pkg.size} bytes), got ${got} (${size} bytes); the content was refused`,
       );
+    }
+    // The archive rules hold here too: a relay keeps and serves nothing an agent would refuse.
+    try {
+      await inspectArchive(part, this.limits());
+    } catch (e) {
+      await rm(part, { force: true });
+      throw new ContentError('UNSAFE_ARCHIVE', `${pkg.name}@${pkg.version}: ${(e as Error).message}`);
     }
     await rename(part, final);
     return { fetched: pkg.size - from, from };

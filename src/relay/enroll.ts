@@ -3,6 +3,7 @@
 import type { FastifyRequest } from 'fastify';
 import { bearer, type Principal } from '../common/auth.ts';
 import { PinnedKey } from '../common/pinned-key.ts';
+import { type ArchiveLimits, DEFAULT_LIMITS } from '../protocol/archive.ts';
 import type { Client } from '../protocol/client.ts';
 import { sha256Hex } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
@@ -12,12 +13,15 @@ interface EnrollResponse {
   publicKey: string;
   rotations?: Rotation[];
   devices: { id: string; kind: string; tokenHash: string | null }[];
+  limits?: ArchiveLimits;
 }
 
 export class MasterEnrollment {
   private devices = new Map<string, { id: string; kind: string }>();
   private lastRefresh = 0;
   readonly key: PinnedKey;
+  /** The archive rules' limits the master sets. */
+  limits: ArchiveLimits = DEFAULT_LIMITS;
 
   constructor(
     private readonly relayId: string,
@@ -34,6 +38,7 @@ export class MasterEnrollment {
     this.lastRefresh = Date.now();
     const r = await this.master.get<EnrollResponse>('api/v1/relay/enroll');
     await this.key.accept(r.publicKey, r.rotations);
+    if (r.limits) this.limits = r.limits;
     this.devices = new Map(r.devices.filter((x) => x.tokenHash).map((x) => [x.tokenHash!, { id: x.id, kind: x.kind }]));
   }
 

@@ -53,7 +53,7 @@ export async function buildRelay(opts: RelayOptions) {
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
   const jobLog = new JobLog(data, faults);
-  const depot = new Depot(data, faults);
+  const depot = new Depot(data, faults, () => enrollment.limits);
   const reporter = new Reporter(master, log);
   const toMaster = new Upstream(master, log);
   const upstream = opts.upstream
@@ -109,7 +109,11 @@ export async function buildRelay(opts: RelayOptions) {
     agents,
     depot,
     redistributor,
-    masterKey: () => ({ publicKey: enrollment.key.current, rotations: enrollment.key.rotations }),
+    masterKey: () => ({
+      publicKey: enrollment.key.current,
+      rotations: enrollment.key.rotations,
+      limits: enrollment.limits,
+    }),
     pullThrough: (pkg: PackageRef) => depot.fetch(pkg, upstream, contentPath(pkg), keys()),
   };
   scope(app, 'agent', enrollment.authenticate, (s) => agentChannelRoutes(s, deps));

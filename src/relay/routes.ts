@@ -19,7 +19,7 @@ export interface RelayHttpDeps {
   agents: AgentChannel;
   depot: Depot;
   redistributor: Redistributor;
-  masterKey: () => { publicKey: string; rotations: unknown[] };
+  masterKey: () => { publicKey: string; rotations: unknown[]; limits: unknown };
   pullThrough: (pkg: PackageRef) => Promise<unknown>;
 }
 

@@ -1,0 +1,93 @@
+// The one rule set for package archives (DESIGN §12), applied at build, push, relay and agent:
+// only files and folders, inside the package folder, no setuid/setgid/sticky or world-writable
+// modes, within the size and file-count limits, and no more than a little trailing data.
+import { createReadStream } from 'node:fs';
+import { isAbsolute, normalize, sep } from 'node:path';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import * as tar from 'tar';
+
+export interface ArchiveLimits {
+  maxUnpackedBytes: number;
+  maxFiles: number;
+}
+export const DEFAULT_LIMITS: ArchiveLimits = { maxUnpackedBytes: 4 * 1024 ** 3, maxFiles: 100_000 };
+/** tar pads to 10 KiB records; anything much beyond the end-of-archive blocks is smuggled data. */
+const MAX_TRAILING_BYTES = 64 * 1024;
+const BLOCK = 512;
+
+export class ArchiveRefused extends Error {
+  override name = 'ArchiveRefused';
+  constructor(readonly problems: string[]) {
+    super(`unsafe archive refused: ${problems.join('; ')}`);
+  }
+}
+
+export interface Inspected {
+  files: number;
+  unpackedBytes: number;
+  /** fanout.json's text, when the archive holds one at its root. */
+  manifest?: string;
+}
+
+const ALLOWED = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory']);
+
+/** Reads a .tgz once, checking every entry; throws ArchiveRefused listing every problem found. */
+export async function inspectArchive(
+  source: string | Readable,
+  limits: ArchiveLimits = DEFAULT_LIMITS,
+): Promise<Inspected> {
+  const problems: string[] = [];
+  const out: Inspected = { files: 0, unpackedBytes: 0 };
+  let unpacked = 0;
+  let consumed = 0;
+  const parser = new tar.Parser({
+    strict: true,
+    onReadEntry: (e) => {
+      const p = e.path;
+      const n = normalize(p);
+      consumed += BLOCK + Math.ceil((e.size ?? 0) / BLOCK) * BLOCK;
+      const mode = e.mode ?? 0;
+      if (isAbsolute(p) || n === '..' || n.startsWith(`..${sep}`) || n.split(sep).includes('..'))
+        problems.push(`"${p}" escapes the package folder`);
+      else if (e.type === 'SymbolicLink' || e.type === 'Link')
+        problems.push(`"${p}" is a ${e.type === 'Link' ? 'hard' : 'symbolic'} link, which packages may not hold`);
+      else if (!ALLOWED.has(e.type)) problems.push(`"${p}" is a ${e.type} entry (only files and folders are allowed)`);
+      else if (mode & 0o7000)
+        problems.push(`"${p}" has a setuid, setgid or sticky mode (${(mode & 0o7777).toString(8)})`);
+      else if (mode & 0o002) problems.push(`"${p}" is world-writable (${(mode & 0o777).toString(8)})`);
+      if (e.type !== 'Directory') {
+        out.files++;
+        out.unpackedBytes += e.size ?? 0;
+      }
+      if (n.replace(/^\.\//, '') === 'fanout.json' && e.type === 'File' && (e.size ?? 0) <= 64 * 1024) {
+        const chunks: Buffer[] = [];
+        e.on('data', (c: Buffer) => chunks.push(c));
+        e.on('end', () => (out.manifest = Buffer.concat(chunks).toString('utf8')));
+      } else e.resume();
+    },
+  });
+  const meter = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      unpacked += chunk.length;
+      // Stop early rather than unpack a bomb: past the limit plus slack, nothing valid remains.
+      if (unpacked > limits.maxUnpackedBytes + limits.maxFiles * 2 * BLOCK + MAX_TRAILING_BYTES + 20 * 1024)
+        return cb(new ArchiveRefused([`unpacks to more than ${limits.maxUnpackedBytes} bytes`]));
+      cb(null, chunk);
+    },
+  });
+  try {
+    await pipeline(typeof source === 'string' ? createReadStream(source) : source, createGunzip(), meter, parser);
+  } catch (e) {
+    if (e instanceof ArchiveRefused) throw e;
+    throw new ArchiveRefused([`not a readable .tgz: ${(e as Error).message}`]);
+  }
+  if (out.files > limits.maxFiles) problems.push(`${out.files} files; packages may hold at most ${limits.maxFiles}`);
+  if (out.unpackedBytes > limits.maxUnpackedBytes)
+    problems.push(`unpacks to ${out.unpackedBytes} bytes; packages may hold at most ${limits.maxUnpackedBytes}`);
+  const trailing = unpacked - consumed - 2 * BLOCK;
+  if (trailing > MAX_TRAILING_BYTES) problems.push(`${trailing} bytes of data after the end of the archive`);
+  if (problems.length) throw new ArchiveRefused(problems);
+  return out;
+}

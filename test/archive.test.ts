@@ -1,0 +1,94 @@
+// The archive rules (DESIGN §12), the same at build, push, relay and agent: each hostile archive
+// is refused with what is wrong and where; `package build` names the offending path.
+import { chmodSync, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import * as tar from 'tar';
+import { describe, expect, it } from 'vitest';
+import { inspectArchive } from '../src/protocol/archive.ts';
+import { buildPackage } from '../src/protocol/package-file.ts';
+import { tempDir } from './helpers.ts';
+
+function folder(files: Record<string, string> = { 'a.txt': 'a\n' }) {
+  const dir = tempDir('arch');
+  writeFileSync(join(dir, 'fanout.json'), JSON.stringify({ name: 'p', version: '1.0.0' }));
+  for (const [f, c] of Object.entries(files)) writeFileSync(join(dir, f), c);
+  return dir;
+}
+const pack = async (dir: string, opts: object = {}) => {
+  const file = `${dir}.tgz`;
+  await tar.c({ gzip: true, cwd: dir, file, ...opts }, ['.']);
+  return file;
+};
+
+describe('archive rules', () => {
+  it('takes a plain package and reads its fanout.json', async () => {
+    const r = await inspectArchive(await pack(folder()));
+    expect(r).toMatchObject({ files: 2, manifest: expect.stringContaining('"name":"p"') });
+  });
+
+  it('refuses links, setuid and world-writable files, naming each', async () => {
+    const dir = folder({ 'run.sh': '#!/bin/sh\n', 'open.txt': 'x' });
+    symlinkSync('/etc/passwd', join(dir, 'passwd'));
+    linkSync(join(dir, 'run.sh'), join(dir, 'again.sh'));
+    chmodSync(join(dir, 'run.sh'), 0o4755);
+    chmodSync(join(dir, 'open.txt'), 0o666);
+    const err = await inspectArchive(await pack(dir)).catch((e) => e);
+    const all = err.problems.join('\n');
+    expect(all).toMatch(/"\.\/passwd" is a symbolic link/);
+    expect(all).toMatch(/is a hard link/);
+    expect(all).toMatch(/"\.\/(run|again)\.sh" has a setuid, setgid or sticky mode \(4755\)/);
+    expect(all).toMatch(/"\.\/open\.txt" is world-writable \(666\)/);
+    // `package build` refuses the folder before packing, with the paths.
+    const built = await buildPackage(dir, join(dir, '..', 'out.tgz')).catch((e) => e);
+    expect(built.code).toBe('FANOUT_ERR_PACKAGE_INVALID');
+    expect(built.details.join('\n')).toMatch(/"passwd" is a symbolic link/);
+    expect(built.details.join('\n')).toMatch(/"(run|again)\.sh" is a hard link \(2 names\)/);
+    expect(built.details.join('\n')).toMatch(/"open\.txt" is world-writable/);
+  });
+
+  it('refuses an entry that escapes the folder', async () => {
+    const dir = folder();
+    const file = `${dir}.tgz`;
+    await tar.c(
+      {
+        gzip: true,
+        file,
+        cwd: dir,
+        preservePaths: true,
+        onWriteEntry: (e: { path: string }) => void (e.path === 'a.txt' && (e.path = '../../evil.txt')),
+      } as never,
+      ['fanout.json', 'a.txt'],
+    );
+    await expect(inspectArchive(file)).rejects.toThrow(/"\.\.\/\.\.\/evil\.txt" escapes the package folder/);
+  });
+
+  it('refuses data smuggled after the end of the archive', async () => {
+    const dir = folder();
+    const plain = `${dir}.tar`;
+    await tar.c({ file: plain, cwd: dir }, ['.']);
+    const file = `${dir}.tgz`;
+    writeFileSync(file, gzipSync(Buffer.concat([readFileSync(plain), Buffer.alloc(1024 * 1024, 7)])));
+    await expect(inspectArchive(file)).rejects.toThrow(/bytes of data after the end of the archive/);
+  });
+
+  it('keeps to the file count and size limits', async () => {
+    const dir = folder({ 'a.txt': 'x'.repeat(5000), 'b.txt': 'b', 'c.txt': 'c' });
+    await expect(inspectArchive(await pack(dir), { maxFiles: 2, maxUnpackedBytes: 1e9 })).rejects.toThrow(
+      /4 files; packages may hold at most 2/,
+    );
+    await expect(inspectArchive(await pack(dir), { maxFiles: 100, maxUnpackedBytes: 100 })).rejects.toThrow(
+      /more than 100 bytes|at most 100/,
+    );
+    mkdirSync(join(dir, 'sub'));
+    await expect(inspectArchive(await pack(dir), { maxFiles: 100, maxUnpackedBytes: 1e9 })).resolves.toMatchObject({
+      files: 4,
+    });
+  });
+
+  it('refuses what is not a .tgz at all', async () => {
+    const file = join(tempDir('arch'), 'x.tgz');
+    writeFileSync(file, 'not gzip');
+    await expect(inspectArchive(file)).rejects.toThrow(/not a readable \.tgz/);
+  });
+});
