@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { adminCommands } from './cli/admin.ts';
 import { alertCommands } from './cli/alerts.ts';
-import { action, CliError, tokenFrom } from './cli/common.ts';
+import { action, CliError, tlsOptions, tokenFrom, withClientTls, withServerTls } from './cli/common.ts';
 
 const deviceToken = (o: { token?: string; tokenFile?: string }) => {
   const t = tokenFrom(o);
@@ -18,92 +18,114 @@ const program = new Command('fanout')
   .version('0.1.0')
   .showHelpAfterError('(run with --help for usage)');
 
-program
-  .command('master')
-  .description('start the master: inventory, packages, jobs, alert center, mail, dashboard')
-  .requiredOption('--data <dir>', 'state folder (admin.token, signing key, master.db, blobs)')
-  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8470')
-  .addOption(
-    new Option('--db <url>', 'postgres://… for PostgreSQL (default: SQLite in DATA/master.db)').env('FANOUT_DB'),
-  )
-  .option('--config <file>', 'config file (default: DATA/fanout.yaml)')
-  .option('--allow-faults', 'accept FANOUT_FAULTS and /admin/v1/faults (tests and lab only)')
-  .action(
-    action(async (o) => {
-      const { runMaster } = await import('./master/main.ts');
-      await runMaster({ data: o.data, listen: o.listen, db: o.db, config: o.config, allowFaults: o.allowFaults });
-    }),
-  );
+withServerTls(
+  withClientTls(
+    program
+      .command('master')
+      .description('start the master: inventory, packages, jobs, alert center, mail, dashboard')
+      .requiredOption('--data <dir>', 'state folder (admin.token, signing key, master.db, blobs)')
+      .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8470')
+      .addOption(
+        new Option('--db <url>', 'postgres://… for PostgreSQL (default: SQLite in DATA/master.db)').env('FANOUT_DB'),
+      )
+      .option('--config <file>', 'config file (default: DATA/fanout.yaml)')
+      .option('--allow-faults', 'accept FANOUT_FAULTS and /admin/v1/faults (tests and lab only)'),
+  ),
+).action(
+  action(async (o) => {
+    const { runMaster } = await import('./master/main.ts');
+    await runMaster({
+      data: o.data,
+      listen: o.listen,
+      db: o.db,
+      config: o.config,
+      allowFaults: o.allowFaults,
+      ...tlsOptions(o),
+    });
+  }),
+);
 
-program
-  .command('relay')
-  .description('start a relay: job log, depot, distribution manager, admin API')
-  .requiredOption('--master <url>', 'the master URL (commands and reports)')
-  .requiredOption('--id <id>', "this relay's device id")
-  .addOption(
-    new Option('--token-file <file>', "a file holding this relay's device token (mode 0600)").env('FANOUT_TOKEN_FILE'),
-  )
-  .addOption(new Option('--token <token>', "this relay's device token (prefer --token-file)").env('FANOUT_TOKEN'))
-  .requiredOption('--data <dir>', 'state folder (jobs/, depot/, admin.token)')
-  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8471')
-  .option('--upstream <url>', 'fetch content from this relay instead of the master')
-  .option('--heartbeat-ms <ms>', 'heartbeat interval', '5000')
-  .option(
-    '--master-key <fingerprint>',
-    "pin the master's key from the start (SHA256:…, printed by `inventory import --json`)",
-  )
-  .option('--allow-faults', 'accept FANOUT_FAULTS and /admin/v1/faults (tests and lab only)')
-  .action(
-    action(async (o) => {
-      const { runRelay } = await import('./relay/main.ts');
-      await runRelay({
-        master: o.master,
-        id: o.id,
-        token: deviceToken(o),
-        data: o.data,
-        listen: o.listen,
-        upstream: o.upstream,
-        allowFaults: o.allowFaults,
-        heartbeatMs: Number(o.heartbeatMs),
-        masterKey: o.masterKey,
-      });
-    }),
-  );
+withServerTls(
+  withClientTls(
+    program
+      .command('relay')
+      .description('start a relay: job log, depot, distribution manager, admin API')
+      .requiredOption('--master <url>', 'the master URL (commands and reports)')
+      .requiredOption('--id <id>', "this relay's device id")
+      .addOption(
+        new Option('--token-file <file>', "a file holding this relay's device token (mode 0600)").env(
+          'FANOUT_TOKEN_FILE',
+        ),
+      )
+      .addOption(new Option('--token <token>', "this relay's device token (prefer --token-file)").env('FANOUT_TOKEN'))
+      .requiredOption('--data <dir>', 'state folder (jobs/, depot/, admin.token)')
+      .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8471')
+      .option('--upstream <url>', 'fetch content from this relay instead of the master')
+      .option('--heartbeat-ms <ms>', 'heartbeat interval', '5000')
+      .option(
+        '--master-key <fingerprint>',
+        "pin the master's key from the start (SHA256:…, printed by `inventory import --json`)",
+      )
+      .option('--allow-faults', 'accept FANOUT_FAULTS and /admin/v1/faults (tests and lab only)'),
+  ),
+).action(
+  action(async (o) => {
+    const { runRelay } = await import('./relay/main.ts');
+    await runRelay({
+      master: o.master,
+      id: o.id,
+      token: deviceToken(o),
+      data: o.data,
+      listen: o.listen,
+      upstream: o.upstream,
+      allowFaults: o.allowFaults,
+      heartbeatMs: Number(o.heartbeatMs),
+      masterKey: o.masterKey,
+      ...tlsOptions(o),
+    });
+  }),
+);
 
-program
-  .command('agent')
-  .description('start an agent on an endpoint: download, verify, install, report')
-  .requiredOption('--relay <url>', "this endpoint's relay")
-  .requiredOption('--id <id>', "this endpoint's device id")
-  .addOption(
-    new Option('--token-file <file>', "a file holding this endpoint's device token (mode 0600)").env(
-      'FANOUT_TOKEN_FILE',
-    ),
-  )
-  .addOption(new Option('--token <token>', "this endpoint's device token (prefer --token-file)").env('FANOUT_TOKEN'))
-  .requiredOption('--data <dir>', 'state folder (installed.json, journal.jsonl, cache/)')
-  .requiredOption('--root <dir>', 'install root: packages go to ROOT/NAME/VERSION, ROOT/NAME/current')
-  .option('--listen <host:port>', 'serve /healthz, /metrics and faults on this address', '127.0.0.1:0')
-  .option(
-    '--master-key <fingerprint>',
-    "pin the master's key from the start (SHA256:…, printed by `inventory import --json`)",
-  )
-  .option('--allow-faults', 'accept FANOUT_FAULTS (tests and lab only)')
-  .action(
-    action(async (o) => {
-      const { runAgent } = await import('./agent/main.ts');
-      await runAgent({
-        relay: o.relay,
-        id: o.id,
-        token: deviceToken(o),
-        data: o.data,
-        root: o.root,
-        allowFaults: o.allowFaults,
-        listen: o.listen,
-        masterKey: o.masterKey,
-      });
-    }),
-  );
+withServerTls(
+  withClientTls(
+    program
+      .command('agent')
+      .description('start an agent on an endpoint: download, verify, install, report')
+      .requiredOption('--relay <url>', "this endpoint's relay")
+      .requiredOption('--id <id>', "this endpoint's device id")
+      .addOption(
+        new Option('--token-file <file>', "a file holding this endpoint's device token (mode 0600)").env(
+          'FANOUT_TOKEN_FILE',
+        ),
+      )
+      .addOption(
+        new Option('--token <token>', "this endpoint's device token (prefer --token-file)").env('FANOUT_TOKEN'),
+      )
+      .requiredOption('--data <dir>', 'state folder (installed.json, journal.jsonl, cache/)')
+      .requiredOption('--root <dir>', 'install root: packages go to ROOT/NAME/VERSION, ROOT/NAME/current')
+      .option('--listen <host:port>', 'serve /healthz, /metrics and faults on this address', '127.0.0.1:0')
+      .option(
+        '--master-key <fingerprint>',
+        "pin the master's key from the start (SHA256:…, printed by `inventory import --json`)",
+      )
+      .option('--allow-faults', 'accept FANOUT_FAULTS (tests and lab only)'),
+  ),
+).action(
+  action(async (o) => {
+    const { runAgent } = await import('./agent/main.ts');
+    await runAgent({
+      relay: o.relay,
+      id: o.id,
+      token: deviceToken(o),
+      data: o.data,
+      root: o.root,
+      allowFaults: o.allowFaults,
+      listen: o.listen,
+      masterKey: o.masterKey,
+      ...tlsOptions(o),
+    });
+  }),
+);
 
 program
   .command('lab')
@@ -114,6 +136,7 @@ program
   .option('--agents <n>', 'how many agents (endpoints), dealt round the relays', '6')
   .addOption(new Option('--scenario <name>', 'what to run').choices(['none', 'repair']).default('repair'))
   .option('--exit-after-scenario', 'exit when the scenario ends: 0 when it ended well, 1 otherwise')
+  .option('--no-tls', 'plain HTTP (default: TLS with a CA the lab makes in DATA/tls)')
   .action(
     action(async (o) => {
       const { runLab } = await import('./lab/lab.ts');
@@ -124,6 +147,7 @@ program
         agents: Number(o.agents),
         scenario: o.scenario,
         exitAfterScenario: !!o.exitAfterScenario,
+        tls: o.tls,
       });
     }),
   );

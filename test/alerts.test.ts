@@ -97,7 +97,7 @@ for (const backend of ['sqlite', 'postgres'] as const)
           ticketId: a.ticketId,
         });
         // The link in the mail opens a page; only its Resolve button (a POST) resolves the ticket.
-        const link = /(http:\/\/\S+\/tickets\/\S+\/resolve\?exp=\d+&key=\S+)/.exec(mail.text)![1];
+        const link = /(https?:\/\/\S+\/tickets\/\S+\/resolve\?exp=\d+&key=\S+)/.exec(mail.text)![1];
         expect((await fetch(link.replace(/key=.*/, 'key=forged'))).status).toBe(401);
         expect((await fetch(link.replace(/exp=\d+/, 'exp=9999999999'))).status).toBe(401); // a longer life is a forgery too
         expect((await fetch(link.replace(a.ticketId, 't-other'), { method: 'POST' })).status).toBe(401);

@@ -46,7 +46,7 @@ beforeAll(async () => {
       '--disable-sync',
     ],
   });
-  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 }, ignoreHTTPSErrors: true });
 });
 afterAll(async () => {
   await browser?.close();
@@ -126,7 +126,7 @@ describe('dashboard', () => {
       .toMatch(/sent/);
 
     // A plain link with ?token= signs in directly.
-    const fresh = await browser.newPage();
+    const fresh = await browser.newPage({ ignoreHTTPSErrors: true });
     await fresh.goto(`${net.master.url}/?token=${encodeURIComponent(net.adminToken)}#Thresholds`);
     await fresh.getByText('DISK_FULL').first().waitFor();
     await fresh.close();

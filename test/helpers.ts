@@ -4,10 +4,23 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, type LabProcess, spawnFanout } from '../src/lab/network.ts';
+import { BIN, childEnv, type LabProcess, spawnFanout } from '../src/lab/network.ts';
 import { Client } from '../src/protocol/client.ts';
 
 export { BIN };
+
+/** The run's TLS files (test/global-setup.ts): every daemon serves HTTPS, every client is given the CA. */
+export const testTls = ():
+  | { ca: string; cert: string; key: string; clientCert: string; clientKey: string }
+  | undefined => (process.env.FANOUT_TEST_TLS ? JSON.parse(process.env.FANOUT_TEST_TLS) : undefined);
+export const serverTlsArgs = () => {
+  const t = testTls();
+  return t ? ['--tls-cert', t.cert, '--tls-key', t.key] : [];
+};
+export const caArgs = () => {
+  const t = testTls();
+  return t ? ['--ca', t.ca] : [];
+};
 
 export function tempDir(name: string) {
   return mkdtempSync(join(tmpdir(), `fanout-${name}-`));
@@ -42,7 +55,7 @@ export function runFanout(
 ) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...opts.env },
+      env: childEnv({ FANOUT_CA: testTls()?.ca, ...opts.env }),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -156,12 +169,22 @@ export async function startNetwork(o: {
   mkdirSync(mdata, { recursive: true });
   if (o.config) writeFileSync(join(mdata, 'fanout.yaml'), o.config);
   const master = await startFanout(
-    ['master', '--data', mdata, '--listen', '127.0.0.1:0', '--allow-faults', ...(o.masterArgs ?? [])],
+    [
+      'master',
+      '--data',
+      mdata,
+      '--listen',
+      '127.0.0.1:0',
+      '--allow-faults',
+      ...serverTlsArgs(),
+      ...caArgs(),
+      ...(o.masterArgs ?? []),
+    ],
     { logDir, name: 'master' },
   );
   const adminToken = readFileSync(join(mdata, 'admin.token'), 'utf8').trim();
   const admin = new Client({ baseUrl: master.url, token: adminToken });
-  const env = { FANOUT_MASTER: master.url, FANOUT_TOKEN_FILE: join(mdata, 'admin.token') };
+  const env: Record<string, string> = { FANOUT_MASTER: master.url, FANOUT_TOKEN_FILE: join(mdata, 'admin.token') };
   writeFileSync(join(dir, 'inventory.yaml'), inventoryYaml(o.relays, o.agentsPerRelay));
   const imp = await runFanout(['inventory', 'import', join(dir, 'inventory.yaml'), '--json'], { env });
   if (imp.code !== 0) throw new Error(`inventory import failed: ${imp.stderr}`);
@@ -202,6 +225,8 @@ export async function startNetwork(o: {
           '--allow-faults',
           '--heartbeat-ms',
           String(o.heartbeatMs ?? 1000),
+          ...serverTlsArgs(),
+          ...caArgs(),
           ...extra,
         ],
         { logDir, name: id, env: renv },
@@ -225,6 +250,7 @@ export async function startNetwork(o: {
           '--root',
           root,
           '--allow-faults',
+          ...caArgs(),
         ],
         { logDir, name: id, env: aenv },
       );

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Client } from '../src/protocol/client.ts';
 import { runFanout, startFanout, tempDir } from './helpers.ts';
 
 describe('fanout lab', () => {
@@ -12,7 +13,7 @@ describe('fanout lab', () => {
       { timeoutMs: 110_000 },
     );
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/dashboard: http:\/\/127\.0\.0\.1:\d+\/\?token=/);
+    expect(r.stdout).toMatch(/dashboard: https:\/\/127\.0\.0\.1:\d+\/\?token=/); // the lab runs on TLS with its own CA
     expect(r.stdout).toMatch(/mail sink: received "\[fanout\] t-/);
     expect(r.stdout).toContain('inventory: 2 relays, 5 endpoints');
     expect(r.stdout).toContain('recipients (3)'); // the first relay's share of 5
@@ -25,13 +26,17 @@ describe('fanout lab', () => {
     const data = join(dir, 'lab');
     const lab = await startFanout(
       ['lab', '--data', data, '--port', '0', '--relays', '1', '--agents', '1', '--scenario', 'none'],
-      { logDir: dir, name: 'lab', ready: /dashboard: (http:\/\/\S+)/, timeoutMs: 60_000 },
+      { logDir: dir, name: 'lab', ready: /dashboard: (https:\/\/\S+)/, timeoutMs: 60_000 },
     );
     const info = JSON.parse(readFileSync(join(data, 'lab.json'), 'utf8'));
     const urls = [info.master, ...Object.values(info.relays).map((r: any) => r.url)];
-    for (const u of urls) expect((await fetch(`${u}/healthz`)).status).toBe(200);
+    // The lab's own CA (DATA/tls/ca.pem) is what its daemons' certificates verify against.
+    const tls = { ca: readFileSync(join(data, 'tls', 'ca.pem'), 'utf8') };
+    const health = (u: string) => new Client({ baseUrl: u, token: '', tls }).get('healthz');
+    for (const u of urls) expect(await health(u)).toEqual({ ok: true });
+    await expect(fetch(`${urls[0]}/healthz`)).rejects.toThrow(); // without the lab's CA, no connection
     expect(await lab.stop('SIGINT')).toBe(0);
     expect(readFileSync(lab.logFile, 'utf8')).toContain('stopped');
-    for (const u of urls) await expect(fetch(`${u}/healthz`)).rejects.toThrow();
+    for (const u of urls) await expect(health(u)).rejects.toThrow();
   });
 });

@@ -1,10 +1,13 @@
 // The agent's own HTTP surface: /healthz, /metrics and (with --allow-faults) fault injection. Plain
 // node:http rather than the daemons' fastify: an endpoint runs this all day, so it stays small.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { Server as TlsServer } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { sameSecret } from '../common/auth.ts';
 import type { Faults } from '../common/faults.ts';
 import { splitHostPort } from '../common/net.ts';
+import type { serverTls } from '../common/tls.ts';
 import { type ErrorCode, errorBody, FanoutError } from '../protocol/errors.ts';
 
 const send = (res: ServerResponse, status: number, body: unknown, type = 'application/json; charset=utf-8') => {
@@ -34,6 +37,7 @@ export function agentServer(o: {
   agentId: string;
   faults: Faults;
   registry: () => Promise<Registry>;
+  tls?: ReturnType<typeof serverTls>;
 }): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://agent');
@@ -62,13 +66,14 @@ export function agentServer(o: {
       throw new FanoutError('FANOUT_ERR_NOT_FOUND', { method: req.method ?? '', url: url.pathname });
     return send(res, 200, o.faults.list());
   };
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((e) => {
       const err =
         e instanceof FanoutError ? e : new FanoutError('FANOUT_ERR_INTERNAL', { detail: (e as Error).message });
       send(res, err.statusCode, errorBody(err.code as ErrorCode, err.message));
     });
-  });
+  };
+  const server: Server = o.tls ? createHttpsServer(o.tls, handler) : createServer(handler);
   server.headersTimeout = 10_000;
   server.requestTimeout = 60_000;
   return server;
@@ -80,7 +85,9 @@ export function listenPlain(server: Server, addr: string): Promise<string> {
     server.once('error', reject);
     server.listen(port, host, () => {
       const a = server.address();
-      resolve(`http://${host}:${typeof a === 'object' && a ? a.port : port}`);
+      resolve(
+        `${server instanceof TlsServer ? 'https' : 'http'}://${host}:${typeof a === 'object' && a ? a.port : port}`,
+      );
     });
   });
 }

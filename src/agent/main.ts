@@ -7,6 +7,7 @@ import { Faults } from '../common/faults.ts';
 import { createLogger } from '../common/log.ts';
 import { PinnedKey } from '../common/pinned-key.ts';
 import { onShutdown } from '../common/shutdown.ts';
+import { type ClientTlsFiles, clientTls, type ServerTlsFiles, serverTls } from '../common/tls.ts';
 import { type ArchiveLimits, DEFAULT_LIMITS } from '../protocol/archive.ts';
 import { Client, HttpError } from '../protocol/client.ts';
 import { KeyChangedError, type Rotation } from '../protocol/keys.ts';
@@ -25,6 +26,8 @@ export interface AgentOptions {
   listen?: string;
   /** `SHA256:…`: the master key the first enrollment must find. */
   masterKey?: string;
+  tls?: ServerTlsFiles;
+  clientTls?: ClientTlsFiles;
 }
 
 export class AgentRefused extends Error {
@@ -38,7 +41,7 @@ export async function buildAgent(opts: AgentOptions) {
   await mkdir(cacheDir, { recursive: true });
   await mkdir(root, { recursive: true });
   const log = createLogger(`agent ${opts.id}`);
-  const relay = new Client({ baseUrl: opts.relay, token: opts.token });
+  const relay = new Client({ baseUrl: opts.relay, token: opts.token, tls: clientTls(opts.clientTls ?? {}) });
   const faults = new Faults(!!opts.allowFaults);
   const stopping = new AbortController();
   const installs = { installed: 0, failed: 0 };
@@ -78,7 +81,13 @@ export async function buildAgent(opts: AgentOptions) {
   });
 
   // Health, metrics and (with --allow-faults) fault injection, like every daemon; its token is the admin.
-  const server = agentServer({ token: opts.token, agentId: opts.id, faults, registry: metrics });
+  const server = agentServer({
+    token: opts.token,
+    agentId: opts.id,
+    faults,
+    registry: metrics,
+    tls: serverTls(opts.tls ?? {}),
+  });
 
   /** The master's key, from the relay at enrollment; kept for restarts while the relay is away. */
   const enroll = async () => {

@@ -1,14 +1,51 @@
 // Shared pieces of the command line: master connection options, output, errors.
 import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
+import { clientTls } from '../common/tls.ts';
 import { Client, HttpError } from '../protocol/client.ts';
 
-export interface MasterFlags {
+export interface ClientTlsFlags {
+  ca?: string;
+  clientCert?: string;
+  clientKey?: string;
+}
+export interface MasterFlags extends ClientTlsFlags {
   master: string;
   token?: string;
   tokenFile?: string;
   json?: boolean;
 }
+
+/** How a client checks the server (and, for mutual TLS, shows its own certificate). */
+export function withClientTls(cmd: Command) {
+  return cmd
+    .addOption(
+      new Option('--ca <file>', 'the CA certificate (PEM) that signed the server certificates').env('FANOUT_CA'),
+    )
+    .addOption(
+      new Option('--client-cert <file>', "this client's certificate, for servers that require one").env(
+        'FANOUT_CLIENT_CERT',
+      ),
+    )
+    .addOption(new Option('--client-key <file>', 'the key of --client-cert').env('FANOUT_CLIENT_KEY'));
+}
+
+/** A daemon's own TLS (DESIGN §12). */
+export function withServerTls(cmd: Command) {
+  return cmd
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
+    .option('--tls-key <file>', 'the key of --tls-cert')
+    .option('--tls-client-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
+    .option('--advertise <url>', 'the URL others should use to reach this daemon (default: the address it listens on)');
+}
+
+export const tlsOptions = (
+  o: ClientTlsFlags & { tlsCert?: string; tlsKey?: string; tlsClientCa?: string; advertise?: string },
+) => ({
+  tls: { cert: o.tlsCert, key: o.tlsKey, clientCa: o.tlsClientCa },
+  clientTls: { ca: o.ca, clientCert: o.clientCert, clientKey: o.clientKey },
+  advertise: o.advertise,
+});
 
 /** A token from --token-file (kept off the command line, where `ps` shows it) or --token. */
 export function tokenFrom(o: { token?: string; tokenFile?: string }): string | undefined {
@@ -23,7 +60,7 @@ export function tokenFrom(o: { token?: string; tokenFile?: string }): string | u
 }
 
 export function withMaster(cmd: Command) {
-  return cmd
+  return withClientTls(cmd)
     .addOption(new Option('--master <url>', 'master URL').env('FANOUT_MASTER').default('http://127.0.0.1:8470'))
     .addOption(
       new Option('--token-file <file>', "a file holding the token, e.g. the master's DATA/admin.token").env(
@@ -42,7 +79,11 @@ export function masterClient(f: MasterFlags) {
     throw new CliError(
       "no token: pass --token-file FILE (the admin token is in the master's DATA/admin.token) or set FANOUT_TOKEN_FILE",
     );
-  return new Client({ baseUrl: f.master, token });
+  return new Client({
+    baseUrl: f.master,
+    token,
+    tls: clientTls({ ca: f.ca, clientCert: f.clientCert, clientKey: f.clientKey }),
+  });
 }
 
 export class CliError extends Error {}

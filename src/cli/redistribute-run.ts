@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { confirm } from '@inquirer/prompts';
+import { clientTls } from '../common/tls.ts';
 import { Client } from '../protocol/client.ts';
 import type { Plan } from '../protocol/types.ts';
 import { follow } from '../redistribute/follow.ts';
@@ -21,6 +22,9 @@ export interface Flags {
   relay?: string;
   token?: string;
   tokenFile?: string;
+  ca?: string;
+  clientCert?: string;
+  clientKey?: string;
   job?: string;
   yes?: boolean;
   dryRun?: boolean;
@@ -46,7 +50,8 @@ export async function runRedistribute(o: Flags): Promise<number> {
   const info = data ? relayInfo(data) : undefined;
   const token = tokenFrom(o) ?? (data ? relayAdminToken(data) : undefined);
   const url = o.relay ?? info?.url;
-  const client = url && token ? new Client({ baseUrl: url, token }) : undefined;
+  const tls = clientTls({ ca: o.ca, clientCert: o.clientCert, clientKey: o.clientKey });
+  const client = url && token ? new Client({ baseUrl: url, token, tls }) : undefined;
   if (o.relay && !token) throw new CliError("--relay needs --token-file (the relay's DATA/admin.token)");
 
   let plans: Plan[];

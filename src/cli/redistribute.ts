@@ -1,12 +1,11 @@
 // `fanout redistribute`: the command's options; what it does is in redistribute-run.ts, loaded when it runs.
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { action } from './common.ts';
+import { action, withClientTls } from './common.ts';
 import type { Flags } from './redistribute-run.ts';
 
 export function redistributeCommand(program: Command) {
-  program
-    .command('redistribute')
+  withClientTls(program.command('redistribute'))
     .description("rebuild failed distributions from a relay's job log and, on approval, send what is still missing")
     .option('--data <dir>', "the relay's data folder (on the relay's host): read the job log directly")
     .option('--relay <url>', "a relay's URL: it builds the plans through its admin API")

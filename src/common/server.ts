@@ -1,5 +1,6 @@
 // What every daemon's HTTP server has: typed routes (zod), scopes with one auth hook each, error
 // mapping through the error table, health, metrics, fault routes, and request time limits.
+import { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { collectDefaultMetrics, type Registry } from 'prom-client';
@@ -10,6 +11,7 @@ import type { Principal } from './auth.ts';
 import type { Faults } from './faults.ts';
 import type { Logger } from './log.ts';
 import { splitHostPort } from './net.ts';
+import type { serverTls } from './tls.ts';
 
 export type App = FastifyInstance<
   import('node:http').Server,
@@ -27,10 +29,13 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Called with each route as it is registered, with the scope it belongs to (route tests walk them). */
   onRoute?: (r: { method: string; url: string; scope: string }) => void;
+  /** Serve HTTPS with these (common/tls.ts). */
+  https?: ReturnType<typeof serverTls>;
 }
 
 export function createHttpServer(opts: ServerOptions): App {
   const app = Fastify({
+    ...(opts.https ? { https: opts.https } : {}),
     loggerInstance: opts.logger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     logController: new LogController({ disableRequestLogging: true }),
@@ -153,5 +158,6 @@ export async function listen(app: App, listenAddr: string) {
   }
   const addr = app.server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : port;
-  return `http://${host}:${actual}`;
+  const scheme = (app.server as unknown) instanceof TlsServer ? 'https' : 'http';
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${actual}`;
 }

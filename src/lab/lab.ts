@@ -1,12 +1,13 @@
 // `fanout lab`: a whole network on this machine, and the `repair` scenario run against it.
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Client } from '../protocol/client.ts';
 import { buildPackage } from '../protocol/package-file.ts';
+import { makeLabTls } from './ca.ts';
 import { MailSink } from './mail-sink.ts';
 import { type LabProcess, spawnFanout, writeTokenFile } from './network.ts';
-import { sampleInventory, samplePackages } from './sample.ts';
+import { labConfig, sampleInventory, samplePackages } from './sample.ts';
 import { say } from './say.ts';
 import { repairScenario } from './scenario.ts';
 
@@ -17,6 +18,8 @@ export interface LabOptions {
   agents: number;
   scenario: 'none' | 'repair';
   exitAfterScenario: boolean;
+  /** TLS with a CA the lab makes in DATA/tls (default); false for plain HTTP. */
+  tls?: boolean;
 }
 
 export async function runLab(o: LabOptions): Promise<number> {
@@ -28,6 +31,10 @@ export async function runLab(o: LabOptions): Promise<number> {
   await rm(data, { recursive: true, force: true });
   await mkdir(data, { recursive: true });
   const logs = join(data, 'logs');
+  const tls = o.tls === false ? undefined : await makeLabTls(join(data, 'tls'));
+  const serve = tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : [];
+  const trust = tls ? ['--ca', tls.ca] : [];
+  const clientTls = tls ? { ca: readFileSync(tls.ca, 'utf8') } : undefined;
   const procs: LabProcess[] = [];
   const sink = new MailSink();
   let stopping = false;
@@ -49,31 +56,24 @@ export async function runLab(o: LabOptions): Promise<number> {
     sink.onMail = (m) => say(`mail sink: received "${m.subject}" for ${m.to.join(', ')}`);
     say(`mail sink (SMTP) on 127.0.0.1:${smtpPort}`);
     await mkdir(join(data, 'master'), { recursive: true });
-    await writeFile(
-      join(data, 'master', 'fanout.yaml'),
-      [
-        'alerts:',
-        '  window: 24h',
-        '  heartbeatTimeout: 15s',
-        'mail:',
-        `  smtp: { host: 127.0.0.1, port: ${smtpPort}, secure: false }`,
-        '  from: fanout-lab@example.test',
-        '  retries: 3',
-        '  retryBaseMs: 500',
-        'redistribution:',
-        '  planOnTicketResolve: true',
-        '  autoApprove: false',
-        '',
-      ].join('\n'),
-    );
+    await writeFile(join(data, 'master', 'fanout.yaml'), labConfig(smtpPort));
     const master = await spawnFanout(
       'master',
-      ['master', '--data', join(data, 'master'), '--listen', `127.0.0.1:${o.port}`, '--allow-faults'],
+      [
+        'master',
+        '--data',
+        join(data, 'master'),
+        '--listen',
+        `127.0.0.1:${o.port}`,
+        '--allow-faults',
+        ...serve,
+        ...trust,
+      ],
       logs,
     );
     procs.push(master);
     const token = (await readFile(join(data, 'master', 'admin.token'), 'utf8')).trim();
-    const admin = new Client({ baseUrl: master.url, token });
+    const admin = new Client({ baseUrl: master.url, token, tls: clientTls });
     say(`master on ${master.url}`);
 
     const world = sampleInventory(o.relays, o.agents);
@@ -90,22 +90,15 @@ export async function runLab(o: LabOptions): Promise<number> {
         const dir = join(data, 'relays', id);
         const p = await spawnFanout(
           id,
-          [
-            'relay',
-            '--master',
-            master.url,
-            '--id',
-            id,
-            '--token-file',
-            await tokenFile(id),
-            '--data',
-            dir,
+          ['relay', '--master', master.url, '--id', id, '--token-file', await tokenFile(id), '--data', dir].concat([
             '--listen',
             '127.0.0.1:0',
             '--allow-faults',
             '--heartbeat-ms',
             '2000',
-          ],
+            ...serve,
+            ...trust,
+          ]),
           logs,
         );
         procs.push(p);
@@ -121,20 +114,14 @@ export async function runLab(o: LabOptions): Promise<number> {
         procs.push(
           await spawnFanout(
             d.id,
-            [
-              'agent',
-              '--relay',
-              relays.get(d.relay)!.url,
-              '--id',
-              d.id,
-              '--token-file',
-              await tokenFile(d.id),
+            ['agent', '--relay', relays.get(d.relay)!.url, '--id', d.id, '--token-file', await tokenFile(d.id)].concat([
               '--data',
               join(dir, 'data'),
               '--root',
               join(dir, 'root'),
               '--allow-faults',
-            ],
+              ...trust,
+            ]),
             logs,
           ),
         );
@@ -168,7 +155,9 @@ export async function runLab(o: LabOptions): Promise<number> {
     );
     say('');
     say(`dashboard: ${dashboard}`);
-    say(`CLI: export FANOUT_MASTER=${master.url} FANOUT_TOKEN_FILE=${join(data, 'master', 'admin.token')}`);
+    say(
+      `CLI: export FANOUT_MASTER=${master.url} FANOUT_TOKEN_FILE=${join(data, 'master', 'admin.token')}${tls ? ` FANOUT_CA=${tls.ca}` : ''}`,
+    );
     say('');
 
     let ok = true;

@@ -18,6 +18,13 @@ export interface LabProcess {
   kill(): Promise<void>;
 }
 
+/** A child's environment: ours, less the test runner's own CA trust (children are given --ca, as in deployments). */
+export function childEnv(extra: Record<string, string | undefined> = {}) {
+  const env = { ...process.env, ...extra };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
 export interface SpawnOptions {
   ready?: RegExp;
   env?: Record<string, string>;
@@ -36,11 +43,11 @@ export function spawnFanout(
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(process.execPath, [BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'info', ...opts.env },
+    env: childEnv({ FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'info', ...opts.env }),
   });
   child.stderr!.pipe(log);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const ready = opts.ready ?? /listening on (http:\/\/\S+)/;
+  const ready = opts.ready ?? /listening on (https?:\/\/\S+)/;
   const timeoutMs = opts.timeoutMs ?? 30_000;
   return new Promise((res, rej) => {
     let out: string | undefined = '';

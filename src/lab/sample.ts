@@ -68,3 +68,20 @@ export function samplePackages(dir: string) {
     return { ...p, dir: d };
   });
 }
+
+/** The lab master's fanout.yaml: its mail goes to the lab's sink; plans wait for an operator. */
+export const labConfig = (smtpPort: number) =>
+  [
+    'alerts:',
+    '  window: 24h',
+    '  heartbeatTimeout: 15s',
+    'mail:',
+    `  smtp: { host: 127.0.0.1, port: ${smtpPort}, secure: false }`,
+    '  from: fanout-lab@example.test',
+    '  retries: 3',
+    '  retryBaseMs: 500',
+    'redistribution:',
+    '  planOnTicketResolve: true',
+    '  autoApprove: false',
+    '',
+  ].join('\n');

@@ -53,6 +53,7 @@ export async function repairScenario(x: {
   const [faulty] = [...relays.values()];
   const relayAdmin = new Client({
     baseUrl: faulty.url,
+    tls: admin.opts.tls,
     token: readFileSync(join(faulty.data, 'admin.token'), 'utf8').trim(),
   });
 

@@ -18,6 +18,7 @@ import { createLogger } from '../common/log.ts';
 import { packageRoot } from '../common/package-root.ts';
 import { createHttpServer, faultRoutes, listen, type ServerOptions, scope } from '../common/server.ts';
 import { onShutdown } from '../common/shutdown.ts';
+import { type ClientTlsFiles, clientTls, type ServerTlsFiles, serverTls } from '../common/tls.ts';
 import { newToken } from '../protocol/crypto.ts';
 import { openStore } from '../store/index.ts';
 import { Auth } from './auth.ts';
@@ -40,6 +41,12 @@ export interface MasterOptions {
   /** A key file shared by several masters (DESIGN §15); default DATA/signing.key. */
   signingKey?: string;
   onRoute?: ServerOptions['onRoute'];
+  /** Serve HTTPS (and require client certificates with `clientCa`). */
+  tls?: ServerTlsFiles;
+  /** How this daemon's clients check the servers it calls (--ca, --client-cert/--client-key). */
+  clientTls?: ClientTlsFiles;
+  /** The URL others should use to reach this daemon (behind a proxy or a name). */
+  advertise?: string;
 }
 
 export async function buildMaster(opts: MasterOptions) {
@@ -60,7 +67,7 @@ export async function buildMaster(opts: MasterOptions) {
   const auth = new Auth(db, adminToken);
   const packages = new PackageStore(db, data, () => keys.privatePem, cfg.limits);
   const jobs = new Jobs(db, packages, () => keys.privatePem);
-  let publicUrl = cfg.mail.publicUrl ?? '';
+  let publicUrl = cfg.mail.publicUrl ?? opts.advertise ?? '';
   // The links' HMAC key comes from the signing key, so masters sharing that key agree on links.
   const links = new TicketLinks(
     createHash('sha256').update(`fanout ticket links\n${keys.privatePem}`).digest(),
@@ -75,6 +82,7 @@ export async function buildMaster(opts: MasterOptions) {
     cfg.alerts.heartbeatTimeout,
     async (a) => center.ingest([{ ...a, format: 'json', raw: JSON.stringify(a) }]),
     () => keys.privatePem,
+    clientTls(opts.clientTls ?? {}),
   );
   const plans = new Plans(db, relays, tickets, cfg.redistribution, log);
   const mailer = new Mailer(db, cfg.mail, log, faults);
@@ -88,7 +96,7 @@ export async function buildMaster(opts: MasterOptions) {
       log.info({ relayId, jobId }, 'failed distribution repaired: records and tickets resolved');
   });
 
-  const app = createHttpServer({ logger: log, registry, onRoute: opts.onRoute });
+  const app = createHttpServer({ logger: log, registry, onRoute: opts.onRoute, https: serverTls(opts.tls ?? {}) });
   const alertDeps = {
     db,
     center,

@@ -1,7 +1,7 @@
 // Relays as the master sees them: heartbeats, RELAY_DOWN, and a client for each relay's admin API.
 
 import type { Logger } from '../common/log.ts';
-import { Client } from '../protocol/client.ts';
+import { Client, type ClientTls } from '../protocol/client.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { masterRequestHeaders } from '../protocol/master-request.ts';
 import type { Db } from '../store/index.ts';
@@ -23,6 +23,7 @@ export class RelayRegistry {
     private readonly heartbeatTimeoutMs: number,
     private readonly raise: RaiseAlert,
     private readonly signingKey: () => string,
+    private readonly tls?: ClientTls,
   ) {}
 
   async heartbeat(relayId: string, url?: string) {
@@ -104,6 +105,7 @@ export class RelayRegistry {
       baseUrl: r.url,
       token: '',
       timeoutMs: 30_000,
+      tls: this.tls,
       authorize: (method, path, body) => masterRequestHeaders(this.signingKey(), relayId, method, path, body),
     });
   }

@@ -10,16 +10,39 @@ export class HttpError extends Error {
   }
 }
 
+/** PEM texts: the CA that signs the servers' certificates, and this client's own (mutual TLS). */
+export interface ClientTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
 export interface ClientOptions {
   baseUrl: string;
   token: string;
   timeoutMs?: number;
   /** Headers that prove who calls, instead of the bearer token (the master signing its requests to relays). */
   authorize?: (method: string, path: string, body: unknown) => Record<string, string>;
+  tls?: ClientTls;
 }
 
 export class Client {
+  private dispatcher?: Promise<(url: string, init: object) => Promise<Response>>;
   constructor(readonly opts: ClientOptions) {}
+
+  /** With a CA or a client certificate, requests go through undici with them (loaded only then). */
+  private tlsFetch() {
+    const tls = this.opts.tls;
+    if (!tls) return undefined;
+    this.dispatcher ??= import('undici').then((mod) => {
+      // A CommonJS module: bundled, its exports sit on `default`.
+      const { Agent, fetch: undiciFetch } = ((mod as unknown as { default?: typeof mod }).default ?? mod) as typeof mod;
+      const dispatcher = new Agent({ connect: { ca: tls.ca, cert: tls.cert, key: tls.key } });
+      return (url: string, init: object) =>
+        undiciFetch(url, { ...init, dispatcher } as never) as unknown as Promise<Response>;
+    });
+    return this.dispatcher;
+  }
 
   url(path: string) {
     return new URL(path, this.opts.baseUrl.endsWith('/') ? this.opts.baseUrl : this.opts.baseUrl + '/').toString();
@@ -34,7 +57,8 @@ export class Client {
     if (init.signal) signals.push(init.signal);
     let res: Response;
     try {
-      res = await fetch(this.url(path), {
+      const tlsFetch = await this.tlsFetch();
+      res = await (tlsFetch ?? fetch)(this.url(path), {
         method,
         body: init.body,
         headers: { authorization: `Bearer ${this.opts.token}`, ...init.headers },

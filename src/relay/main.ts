@@ -9,6 +9,7 @@ import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
 import { createHttpServer, faultRoutes, listen, type ServerOptions, scope } from '../common/server.ts';
 import { onShutdown } from '../common/shutdown.ts';
+import { type ClientTlsFiles, clientTls, type ServerTlsFiles, serverTls } from '../common/tls.ts';
 import { Client } from '../protocol/client.ts';
 import { newToken } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
@@ -41,6 +42,12 @@ export interface RelayOptions {
   /** `SHA256:…`: the master key the first enrollment must find. */
   masterKey?: string;
   onRoute?: ServerOptions['onRoute'];
+  /** Serve HTTPS (and require client certificates with `clientCa`). */
+  tls?: ServerTlsFiles;
+  /** How this daemon's clients check the servers it calls (--ca, --client-cert/--client-key). */
+  clientTls?: ClientTlsFiles;
+  /** The URL others should use to reach this daemon (behind a proxy or a name). */
+  advertise?: string;
 }
 
 export async function buildRelay(opts: RelayOptions) {
@@ -48,7 +55,8 @@ export async function buildRelay(opts: RelayOptions) {
   await mkdir(data, { recursive: true, mode: 0o700 });
   const log = createLogger(`relay ${opts.id}`);
   const adminToken = await readOrCreateSecret(join(data, 'admin.token'), newToken);
-  const master = new Client({ baseUrl: opts.master, token: opts.token });
+  const tls = clientTls(opts.clientTls ?? {});
+  const master = new Client({ baseUrl: opts.master, token: opts.token, tls });
   const enrollment = new MasterEnrollment(opts.id, data, master, opts.masterKey);
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
@@ -57,7 +65,7 @@ export async function buildRelay(opts: RelayOptions) {
   const reporter = new Reporter(master, log);
   const toMaster = new Upstream(master, log);
   const upstream = opts.upstream
-    ? new Upstream(new Client({ baseUrl: opts.upstream, token: opts.token }), log)
+    ? new Upstream(new Client({ baseUrl: opts.upstream, token: opts.token, tls }), log)
     : toMaster;
   // A parent relay gets the signed metadata along, so it can fetch, verify and keep what it lacks.
   const contentPath = (pkg: PackageRef) =>
@@ -102,7 +110,7 @@ export async function buildRelay(opts: RelayOptions) {
     },
   });
 
-  const app = createHttpServer({ logger: log, registry, onRoute: opts.onRoute });
+  const app = createHttpServer({ logger: log, registry, onRoute: opts.onRoute, https: serverTls(opts.tls ?? {}) });
   const deps = {
     relayId: opts.id,
     jobs,
@@ -151,7 +159,8 @@ export async function buildRelay(opts: RelayOptions) {
       distributor.resume();
       // The master hears where every job stands before the relay serves anyone (kept for later if it is away).
       await reporter.drain();
-      const url = await listen(app, opts.listen);
+      const url = opts.advertise ?? (await listen(app, opts.listen));
+      if (opts.advertise) await listen(app, opts.listen);
       await writeFile(join(data, 'relay.json'), `${JSON.stringify({ id: opts.id, url, pid: process.pid })}\n`);
       loops = [
         heartbeat(master, url, opts.heartbeatMs ?? 5000, log, stopping.signal),
