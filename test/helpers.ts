@@ -117,7 +117,12 @@ export interface Network {
   agents: Record<string, Proc & { data: string; root: string }>;
   env: Record<string, string>;
   startRelay(id: string, extra?: string[], env?: Record<string, string>): Promise<Proc & { data: string }>;
-  startAgent(id: string, relayId: string, env?: Record<string, string>): Promise<Proc & { data: string; root: string }>;
+  startAgent(
+    id: string,
+    relayId: string,
+    env?: Record<string, string>,
+    extra?: string[],
+  ): Promise<Proc & { data: string; root: string }>;
   stopAll(): Promise<void>;
 }
 
@@ -233,7 +238,7 @@ export async function startNetwork(o: {
       );
       return (net.relays[id] = Object.assign(p, { data }));
     },
-    async startAgent(id, relayId, aenv = {}) {
+    async startAgent(id, relayId, aenv = {}, extra = []) {
       const data = join(dir, 'agents', id, 'data');
       const root = join(dir, 'agents', id, 'root');
       const p = await startFanout(
@@ -251,6 +256,7 @@ export async function startNetwork(o: {
           root,
           '--allow-faults',
           ...caArgs(),
+          ...extra,
         ],
         { logDir, name: id, env: aenv },
       );

@@ -33,6 +33,11 @@ export const MailConfigSchema = z
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(1).max(65535).default(25),
         secure: z.boolean().default(false),
+        /** The SMTP server's certificate is checked (STARTTLS or `secure`); `ca` for a private CA. */
+        tls: z
+          .object({ rejectUnauthorized: z.boolean().default(true), ca: z.string().optional() })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

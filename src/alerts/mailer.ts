@@ -1,4 +1,5 @@
 // Step 10, mail: send outbox items over SMTP; done only when every recipient was accepted.
+import { readFileSync } from 'node:fs';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Faults } from '../common/faults.ts';
 import type { Logger } from '../common/log.ts';
@@ -23,8 +24,11 @@ export class Mailer {
       host: cfg.smtp.host,
       port: cfg.smtp.port,
       secure: cfg.smtp.secure,
-      // Internal relays often offer STARTTLS with a self-made certificate; use TLS when offered, without failing on it.
-      tls: { rejectUnauthorized: false },
+      // A certificate that does not verify is refused unless the config says otherwise (mail.smtp.tls).
+      tls: {
+        rejectUnauthorized: cfg.smtp.tls.rejectUnauthorized,
+        ...(cfg.smtp.tls.ca ? { ca: readFileSync(cfg.smtp.tls.ca) } : {}),
+      },
       connectionTimeout: 10_000,
       greetingTimeout: 10_000,
       socketTimeout: 20_000,
