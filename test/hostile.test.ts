@@ -2,8 +2,9 @@
 // process talks to (key swap, injected parameters, traversal digest, a replayed expired command), an
 // edited redistribution plan at a real relay, and a hostile agent forging alerts. Each is refused,
 // nothing is installed, nothing is ticketed.
+
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../src/protocol/client.ts';
@@ -19,42 +20,41 @@ const attacker = generateSigningKey();
 const VICTIM = 'relay-a-pos-2';
 const pwned = () => join(net.dir, 'pwned');
 
-/** A relay an attacker controls: it hands out whatever key and assignments the test sets. */
+/** The attacker's relay: its own process (test/hostile-relay.ts), driven through its /control endpoints. */
 class HostileRelay {
-  server!: Server;
+  proc!: ChildProcess;
   url = '';
-  publicKey = '';
-  queue: Assignment[] = [];
-  reports: { state: string; failureType?: string; error?: string; jobId: string }[] = [];
-  contentRequests = 0;
-  async start() {
-    this.server = createServer((req, res) => {
-      const send = (body: unknown, status = 200) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      };
-      if (req.url?.startsWith('/agent/v1/enroll'))
-        return send({ deviceId: VICTIM, relayId: 'relay-a', publicKey: this.publicKey });
-      if (req.url?.startsWith('/agent/v1/assignments')) {
-        const a = this.queue.shift();
-        if (a) return send({ assignments: [a] });
-        return void setTimeout(() => send({ assignments: [] }), 300);
-      }
-      if (req.url?.startsWith('/agent/v1/reports')) {
-        let body = '';
-        req.on('data', (c) => (body += c));
-        req.on('end', () => {
-          this.reports.push(JSON.parse(body));
-          send({ ok: true });
-        });
-        return;
-      }
-      if (req.url?.startsWith('/content/')) this.contentRequests++;
-      send({ error: { code: 'X', message: 'no' } }, 404);
-    });
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
-    this.url = `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+  async start(logDir: string) {
+    const ready = await spawnScript('hostile-relay', join(import.meta.dirname, 'hostile-relay.ts'), logDir);
+    this.proc = ready.child;
+    this.url = ready.url;
   }
+  private control = (path: string, body?: unknown) =>
+    fetch(`${this.url}/control/${path}`, {
+      method: body ? 'POST' : 'GET',
+      body: body ? JSON.stringify(body) : undefined,
+    }).then((r) => r.json());
+  setKey = (publicKey: string) => this.control('key', { publicKey });
+  queueAssignment = (a: Assignment) => this.control('queue', a);
+  state = () =>
+    this.control('state') as Promise<{
+      reports: { state: string; failureType?: string; error?: string }[];
+      contentRequests: number;
+    }>;
+}
+
+/** Starts `node --import tsx SCRIPT`, resolving on its "listening on URL" line. */
+function spawnScript(name: string, script: string, logDir: string): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (c) => {
+      out += c;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve({ child, url: m[1] });
+    });
+    child.once('exit', (code) => reject(new Error(`${name} exited (${code}) before it was ready; logs in ${logDir}`)));
+  });
 }
 
 const hostile = new HostileRelay();
@@ -95,15 +95,16 @@ const assignmentFrom = (cmd: DistributionCommand, over: Partial<Assignment>): As
 });
 
 async function refusedWith(a: Assignment, pattern: RegExp) {
-  const before = hostile.reports.length;
-  hostile.queue.push(a);
+  const before = (await hostile.state()).reports.length;
+  await hostile.queueAssignment(a);
   const r = await waitFor(
     'the agent to refuse the assignment',
-    async () => hostile.reports.slice(before).find((x) => x.state === 'failed'),
+    async () => (await hostile.state()).reports.slice(before).find((x) => x.state === 'failed'),
     15_000,
   );
   expect(r.error).toMatch(pattern);
-  expect(hostile.reports.slice(before).some((x) => x.state === 'downloading' || x.state === 'installed')).toBe(false);
+  const after = (await hostile.state()).reports.slice(before);
+  expect(after.some((x) => x.state === 'downloading' || x.state === 'installed')).toBe(false);
   return r;
 }
 
@@ -126,13 +127,13 @@ beforeAll(async () => {
   };
   genuine = await commandOf([]);
   expired = await commandOf(['--param', 'deadline=2s']);
-  await hostile.start();
-  hostile.publicKey = readFileSync(join(net.agents[VICTIM].data, 'master.pub'), 'utf8');
+  await hostile.start(join(net.dir, 'logs'));
+  await hostile.setKey(readFileSync(join(net.agents[VICTIM].data, 'master.pub'), 'utf8'));
   victim = await startVictim();
 });
 afterAll(async () => {
   await victim?.stop();
-  hostile.server?.close();
+  hostile.proc?.kill();
   await net?.stopAll();
 });
 
@@ -181,7 +182,7 @@ describe('a hostile relay cannot make an endpoint run anything the master did no
 
   it('a swapped master key stops the agent at enrollment', async () => {
     await victim.stop();
-    hostile.publicKey = attacker.publicPem;
+    await hostile.setKey(attacker.publicPem);
     await expect(startVictim()).rejects.toThrow(/master's key changed .*FANOUT_ERR_KEY_CHANGED/);
     // A fresh agent pinned with --master-key refuses the attacker's key at its first enrollment, too.
     const keys = await net.admin.get<{ fingerprint: string }>('api/v1/keys');
@@ -206,9 +207,9 @@ describe('a hostile relay cannot make an endpoint run anything the master did no
     await expect(fresh).rejects.toThrow(/as --master-key says/);
   });
 
-  it('after all of it: nothing installed, nothing fetched, nothing run', () => {
+  it('after all of it: nothing installed, nothing fetched, nothing run', async () => {
     expect(existsSync(pwned())).toBe(false);
-    expect(hostile.contentRequests).toBe(0);
+    expect((await hostile.state()).contentRequests).toBe(0);
     const root = join(net.dir, 'victim', 'root');
     expect(existsSync(root) ? readdirSync(root) : []).toEqual([]);
   });

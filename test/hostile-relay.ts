@@ -1,0 +1,40 @@
+// A relay an attacker controls, as its own process (`node --import tsx test/hostile-relay.ts`): it
+// speaks the agent protocol to real agents and hands out whatever key and assignments it is told
+// through /control (the test's side channel). Not a test file: test/hostile.test.ts drives it.
+import { createServer } from 'node:http';
+
+let publicKey = '';
+const queue: unknown[] = [];
+const reports: unknown[] = [];
+let contentRequests = 0;
+
+const server = createServer((req, res) => {
+  const send = (body: unknown, status = 200) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const body = () =>
+    new Promise<unknown>((resolve) => {
+      let text = '';
+      req.on('data', (c) => (text += c));
+      req.on('end', () => resolve(text ? JSON.parse(text) : {}));
+    });
+  const url = req.url ?? '';
+  if (url.startsWith('/control/key'))
+    return void body().then((b) => ((publicKey = (b as { publicKey: string }).publicKey), send({ ok: true })));
+  if (url.startsWith('/control/queue')) return void body().then((b) => (queue.push(b), send({ ok: true })));
+  if (url.startsWith('/control/state')) return send({ reports, contentRequests });
+  if (url.startsWith('/agent/v1/enroll')) return send({ relayId: 'relay-a', publicKey });
+  if (url.startsWith('/agent/v1/assignments')) {
+    const a = queue.shift();
+    if (a) return send({ assignments: [a] });
+    return void setTimeout(() => send({ assignments: [] }), 300);
+  }
+  if (url.startsWith('/agent/v1/reports')) return void body().then((b) => (reports.push(b), send({ ok: true })));
+  if (url.startsWith('/content/')) contentRequests++;
+  send({ error: { code: 'X', message: 'no' } }, 404);
+});
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`listening on http://127.0.0.1:${(server.address() as { port: number }).port}\n`);
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
