@@ -10,14 +10,18 @@ export class Commands {
     private readonly events: EventEmitter,
   ) {}
 
-  /** Commands for a relay after `after`; waits up to waitMs for one to appear. */
-  async commandsFor(relayId: string, after: number, waitMs: number): Promise<DistributionCommand[]> {
+  /**
+   * The commands a relay has not acknowledged yet (DESIGN §15): delivery by acknowledgement, never by
+   * "sequence greater than the last seen", so a transaction that commits late is not skipped, and a
+   * relay with an empty data folder gets only what is still open for it. Waits up to waitMs for one.
+   */
+  async commandsFor(relayId: string, waitMs: number): Promise<DistributionCommand[]> {
     const read = async () => {
       const rows = await this.db
         .selectFrom('commands')
         .select(['seq', 'body'])
         .where('relay_id', '=', relayId)
-        .where('seq', '>', after)
+        .where('acked_at', 'is', null)
         .orderBy('seq')
         .limit(100)
         .execute();

@@ -59,7 +59,7 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
       },
     },
     async (req) => ({
-      commands: await d.commands.commandsFor(relayId(req.principal), req.query.after, req.query.wait * 1000),
+      commands: await d.commands.commandsFor(relayId(req.principal), req.query.wait * 1000),
     }),
   );
   s.post(

@@ -22,7 +22,7 @@ import { Distributor } from './distribution.ts';
 import { MasterEnrollment } from './enroll.ts';
 import { JobLog } from './joblog.ts';
 import { RelayJobs } from './jobs.ts';
-import { enroll, heartbeat, lastSeq, pollCommands } from './master-link.ts';
+import { enroll, heartbeat, pollCommands } from './master-link.ts';
 import { Redistributor } from './redistributor.ts';
 import { Reporter } from './reporter.ts';
 import { agentChannelRoutes, relayAdminRoutes } from './routes.ts';
@@ -164,7 +164,7 @@ export async function buildRelay(opts: RelayOptions) {
       await writeFile(join(data, 'relay.json'), `${JSON.stringify({ id: opts.id, url, pid: process.pid })}\n`);
       loops = [
         heartbeat(master, url, opts.heartbeatMs ?? 5000, log, stopping.signal),
-        pollCommands(toMaster, distributor, enrollment, lastSeq(jobs), stopping.signal),
+        pollCommands(toMaster, distributor, enrollment, stopping.signal),
       ];
       return url;
     },

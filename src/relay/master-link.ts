@@ -6,7 +6,6 @@ import { KeyChangedError } from '../protocol/keys.ts';
 import type { DistributionCommand } from '../protocol/types.ts';
 import type { Distributor } from './distribution.ts';
 import type { MasterEnrollment } from './enroll.ts';
-import type { RelayJobs } from './jobs.ts';
 import type { Upstream } from './upstream.ts';
 
 export class RelayRefused extends Error {
@@ -50,26 +49,30 @@ export async function pollCommands(
   master: Upstream,
   distributor: Distributor,
   enrollment: MasterEnrollment,
-  after: number,
   signal: AbortSignal,
 ) {
   while (!signal.aborted) {
     try {
       const { commands } = await master.call(
         (c) =>
-          c.get<{ commands: DistributionCommand[] }>(`api/v1/relay/commands?after=${after}&wait=20`, {
+          c.get<{ commands: DistributionCommand[] }>('api/v1/relay/commands?wait=20', {
             timeoutMs: 30_000,
             signal,
           }),
         signal,
       );
-      for (const cmd of commands) {
-        if (cmd.kind === 'cancel') distributor.cancel(cmd.jobId);
-        else distributor.accept(cmd);
-        after = Math.max(after, cmd.seq);
+      // Each command is on disk (or refused, and reported) before it is acknowledged; one the disk
+      // refuses stops the batch unacknowledged, so the master sends it again.
+      const handled: string[] = [];
+      try {
+        for (const cmd of commands) {
+          if (cmd.kind === 'cancel') distributor.cancel(cmd.jobId);
+          else distributor.accept(cmd);
+          handled.push(cmd.commandId);
+        }
+      } finally {
+        if (handled.length) await master.call((c) => c.post('api/v1/relay/acks', { commandIds: handled }));
       }
-      if (commands.length)
-        await master.call((c) => c.post('api/v1/relay/acks', { commandIds: commands.map((x) => x.commandId) }));
       // New devices may have been imported with the job: their tokens are wanted soon.
       if (commands.length) await enrollment.refresh().catch(() => undefined);
     } catch {
@@ -79,6 +82,3 @@ export async function pollCommands(
     }
   }
 }
-
-/** The newest command this relay holds: the poll asks for what came after it. */
-export const lastSeq = (jobs: RelayJobs) => Math.max(0, ...jobs.all().map((st) => st.original.seq));
