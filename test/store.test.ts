@@ -121,6 +121,52 @@ for (const backend of backends) {
       },
     );
 
+    it('counts by the alerts own times: late alerts stamped inside the window still reach the threshold', async () => {
+      const center = new AlertCenter(store.db, cfg.alerts, () => 'http://master.test');
+      const at = (s: number) =>
+        parseJsonAlert(
+          {
+            deviceId: 'relay-x-pos-1',
+            failureType: 'ORDER',
+            message: 'x',
+            at: new Date(Date.UTC(2026, 10, 20, 10, 0, s)).toISOString(),
+            alertId: `order-${s}`,
+          },
+          'test',
+        );
+      const threshold = parseConfig('alerts: { failureTypes: { ORDER: { threshold: 3 } } }').alerts;
+      const c3 = new AlertCenter(store.db, threshold, () => 'http://master.test');
+      const [a10] = await c3.ingest([at(10)]);
+      const [a12] = await c3.ingest([at(12)]);
+      const [a5] = await c3.ingest([at(5)]); // arrives last, stamped first
+      const counts = await Promise.all(
+        [a10, a12, a5].map(async (x) => (await center.get(x.id)).steps.find((s) => s.step === 'track')?.outcome),
+      );
+      expect(counts).toEqual(['1', '2', '3']);
+      expect(a5.outcome).toBe('ticket');
+      // Several at once count 1, 2, 3… with no repeats.
+      const burst = await Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          c3.ingest([
+            parseJsonAlert(
+              {
+                deviceId: 'relay-x-pos-2',
+                failureType: 'BURST',
+                message: 'x',
+                at: '2026-11-20T11:00:00.000Z',
+                alertId: `burst-${i}`,
+              },
+              'test',
+            ),
+          ]),
+        ),
+      );
+      const burstCounts = await Promise.all(
+        burst.map(async ([x]) => Number((await center.get(x.id)).steps.find((s) => s.step === 'track')?.outcome)),
+      );
+      expect(burstCounts.sort()).toEqual([1, 2, 3, 4, 5]);
+    });
+
     it('records failed distributions and resolves them with their tickets when the job is repaired', async () => {
       const center = new AlertCenter(
         store.db,

@@ -12,6 +12,7 @@ import { normalizeLocation } from './location.ts';
 import type { IncomingAlert } from './parse.ts';
 import { thresholdFor } from './thresholds.ts';
 import { createTicket, recordFailedDistribution, type Step } from './ticketing.ts';
+import { countInWindow } from './tracking.ts';
 
 export { alertView } from './alert-view.ts';
 export type { Step } from './ticketing.ts';
@@ -151,21 +152,11 @@ export class AlertCenter {
 
     // 6. track
     row.counted = 1;
-    const since = new Date(Date.parse(a.at) - this.cfg.window).toISOString();
-    const prior = await tx
-      .selectFrom('alerts')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('device_id', '=', device.id)
-      .where('failure_type', '=', c.failureType)
-      .where('counted', '=', 1)
-      .where('at', '>', since)
-      .where('at', '<=', a.at)
-      .executeTakeFirstOrThrow();
-    const count = Number(prior.n) + 1;
+    const count = await countInWindow(tx, device.id, c.failureType, a.at, this.cfg.window);
     steps.push({
       step: 'track',
       outcome: String(count),
-      detail: `${count} ${c.failureType} alert(s) for ${device.id} in the last ${this.cfg.window / 3_600_000}h`,
+      detail: `${count} ${c.failureType} alert(s) for ${device.id} within one ${this.cfg.window / 3_600_000}h window, by their own times`,
     });
 
     // 7. outage check
