@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { adminCommands } from './cli/admin.ts';
 import { alertCommands } from './cli/alerts.ts';
 import { action, CliError, tlsOptions, tokenFrom, withClientTls, withServerTls } from './cli/common.ts';
+import { outageCommands } from './cli/outages.ts';
 
 const deviceToken = (o: { token?: string; tokenFile?: string }) => {
   const t = tokenFrom(o);
@@ -155,6 +156,7 @@ program
 adminCommands(program);
 jobCommands(program);
 alertCommands(program);
+outageCommands(program);
 redistributeCommand(program);
 
 await program.parseAsync(process.argv);

@@ -222,6 +222,56 @@ for (const backend of ['sqlite', 'postgres'] as const)
         }
       });
 
+      it('a mail that failed is sent when asked again (ticket resend), or when a new alert comes', async () => {
+        sink.refuse = -1;
+        let ticketId = '';
+        try {
+          const r = await send(`${now()} relay-dal-pos-1 MAIL_PROBE msg="probe"`);
+          ticketId = (await show(r.ids[0])).ticketId;
+          await waitFor(
+            'send_failed',
+            async () => (await tickets()).find((x) => x.id === ticketId && x.state === 'send_failed'),
+            20_000,
+          );
+        } finally {
+          sink.refuse = 0;
+        }
+        const resent = await cli(['ticket', 'resend', ticketId]);
+        expect(resent).toEqual({ id: ticketId, state: 'open' });
+        await waitFor(
+          'the mail sent at last',
+          async () => (await tickets()).find((x) => x.id === ticketId)?.state === 'sent',
+          20_000,
+        );
+        expect(sink.messages.filter((m) => m.subject.includes(ticketId))).toHaveLength(1);
+        // A resolved ticket is not reopened by acknowledging it.
+        await cli(['ticket', 'resolve', ticketId]);
+        const ack = await runFanout(['ticket', 'ack', ticketId], { env: net.env });
+        expect(ack.code).toBe(1);
+        expect(ack.stderr).toMatch(/it is resolved; acknowledging it would reopen it/);
+        // And a failed mail is queued again by the next alert on its ticket.
+        sink.refuse = -1;
+        try {
+          const r2 = await send(`${now()} relay-dal-pos-2 MAIL_PROBE msg="probe"`);
+          const t2 = (await show(r2.ids[0])).ticketId;
+          await waitFor(
+            'send_failed',
+            async () => (await tickets()).find((x) => x.id === t2 && x.state === 'send_failed'),
+            20_000,
+          );
+          sink.refuse = 0;
+          const again = await show((await send(`${now()} relay-dal-pos-2 MAIL_PROBE msg="probe again"`)).ids[0]);
+          expect(step(again, 'mail').outcome).toBe('queued again');
+          await waitFor(
+            'the mail sent after the new alert',
+            async () => (await tickets()).find((x) => x.id === t2)?.state === 'sent',
+            20_000,
+          );
+        } finally {
+          sink.refuse = 0;
+        }
+      });
+
       it('a send is done only when every recipient was accepted', async () => {
         // South gets a second address, which the server refuses at RCPT TO.
         const inv =
@@ -241,8 +291,11 @@ for (const backend of ['sqlite', 'postgres'] as const)
             async () => (await tickets()).find((x) => x.id === a.ticketId && x.state === 'send_failed'),
             20_000,
           );
-          expect(t.mailAttempts).toBe(3);
-          expect(t.mailError).toMatch(/south-lead@example\.test/);
+          // A 550 is final for that recipient: no retries, and the other recipient got one copy only.
+          expect(t.mailAttempts).toBe(1);
+          expect(t.mailError).toMatch(/refused for good: south-lead@example\.test/);
+          const copies = sink.messages.filter((m) => m.subject.includes(a.ticketId));
+          expect(copies.map((m) => m.to)).toEqual([['south-ops@example.test']]);
         } finally {
           sink.refuseRecipients.clear();
         }

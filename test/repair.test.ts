@@ -170,6 +170,11 @@ describe('repair loop', () => {
       repeats: plan.repeats,
     });
 
+    // The master hears of it with the relay's next report (batched every 200 ms).
+    await waitFor(
+      'the job complete at the master',
+      async () => (await cli(['job', 'status', jobId])).state === 'complete',
+    );
     const done = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(done.code, done.stdout).toBe(0);
     expect(JSON.parse(done.stdout).targets.every((t: any) => t.state === 'installed')).toBe(true);

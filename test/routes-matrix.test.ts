@@ -35,6 +35,7 @@ const MASTER: Record<string, Scope> = {
   'GET /api/v1/outbox': 'admin',
   'POST /api/v1/tickets/:id/resolve': 'admin',
   'POST /api/v1/tickets/:id/acknowledge': 'admin',
+  'POST /api/v1/tickets/:id/resend': 'admin',
   'GET /api/v1/outages': 'admin',
   'POST /api/v1/outages': 'admin',
   'DELETE /api/v1/outages/:id': 'admin',

@@ -2,8 +2,11 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertCenter } from '../src/alerts/center.ts';
+import { Mailer } from '../src/alerts/mailer.ts';
 import { parseJsonAlert, parseTextLine } from '../src/alerts/parse.ts';
 import { Tickets } from '../src/alerts/tickets.ts';
+import { Faults } from '../src/common/faults.ts';
+import { MailSink } from '../src/lab/mail-sink.ts';
 import { parseConfig } from '../src/master/config.ts';
 import { importInventory, parseInventory } from '../src/master/inventory.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
@@ -165,6 +168,39 @@ for (const backend of backends) {
         burst.map(async ([x]) => Number((await center.get(x.id)).steps.find((s) => s.step === 'track')?.outcome)),
       );
       expect(burstCounts.sort()).toEqual([1, 2, 3, 4, 5]);
+    });
+
+    it.runIf(backend.name === 'postgres')('two masters on one database send each outbox item once', async () => {
+      const sink = new MailSink();
+      const port = await sink.listen();
+      const other = await openStore(db.url);
+      try {
+        const mail = parseConfig(`mail: { smtp: { host: 127.0.0.1, port: ${port} } }`).mail;
+        const quiet = { info() {}, warn() {}, error() {} } as never;
+        for (let i = 0; i < 5; i++)
+          await store.db
+            .insertInto('outbox')
+            .values({
+              ticket_id: `t-claim-${i}`,
+              recipients: '["ops@example.test"]',
+              subject: `claim ${i}`,
+              body: 'b',
+              attempts: 0,
+              next_at: '2000-01-01T00:00:00.000Z',
+              state: 'pending',
+              last_error: null,
+            })
+            .execute();
+        const a = new Mailer(store.db, mail, quiet, new Faults(false), true);
+        const b = new Mailer(other.db, mail, quiet, new Faults(false), true);
+        await Promise.all([a.sendDue(), b.sendDue(), a.sendDue(), b.sendDue()]);
+        // (Other tests' ticket mails in this database go out too; each of these goes out once.)
+        const mine = sink.messages.map((m) => m.subject).filter((x) => x.startsWith('claim'));
+        expect(mine.sort()).toEqual(['claim 0', 'claim 1', 'claim 2', 'claim 3', 'claim 4']);
+      } finally {
+        await other.close();
+        await sink.close();
+      }
     });
 
     it('records failed distributions and resolves them with their tickets when the job is repaired', async () => {

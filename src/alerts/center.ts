@@ -9,6 +9,7 @@ import { Classifier } from './classify.ts';
 import type { AlertsConfig } from './config.ts';
 import { GroupCommit } from './group-commit.ts';
 import { normalizeLocation } from './location.ts';
+import { requeueMail } from './mailer.ts';
 import type { IncomingAlert } from './parse.ts';
 import { thresholdFor } from './thresholds.ts';
 import { createTicket, recordFailedDistribution, type Step } from './ticketing.ts';
@@ -28,6 +29,7 @@ type Tx = Transaction<Database>;
 
 export class AlertCenter {
   readonly events = new EventEmitter().setMaxListeners(0);
+  private requeued = false;
   private readonly classifier: Classifier;
   private readonly intake = new GroupCommit<IncomingAlert, StoredAlert>((alerts) =>
     this.db.transaction().execute(async (tx) => {
@@ -55,7 +57,8 @@ export class AlertCenter {
   async ingest(alerts: IncomingAlert[]): Promise<StoredAlert[]> {
     const out = await this.intake.submit(alerts);
     if (out.some((r) => !r.duplicate)) this.events.emit('changed');
-    if (out.some((r) => r.ticketId && !r.duplicate)) this.events.emit('outbox');
+    if (out.some((r) => r.ticketId && !r.duplicate) || this.requeued) this.events.emit('outbox');
+    this.requeued = false;
     return out;
   }
 
@@ -216,7 +219,21 @@ export class AlertCenter {
         outcome: 'attached',
         detail: `ticket ${open.id} is already open for ${device.id} / ${c.failureType}`,
       });
-      steps.push({ step: 'mail', outcome: 'not sent', detail: 'the open ticket was already mailed' });
+      if (open.state === 'send_failed') {
+        // Its mail never got through: this alert queues it again.
+        await requeueMail(tx as unknown as Db, open.id);
+        this.requeued = true;
+        steps.push({
+          step: 'mail',
+          outcome: 'queued again',
+          detail: `ticket ${open.id}'s mail had failed; it is queued again`,
+        });
+      } else
+        steps.push({
+          step: 'mail',
+          outcome: 'not sent',
+          detail: `ticket ${open.id}'s mail is ${open.state === 'open' ? 'on its way' : 'already sent'}`,
+        });
       return finish('attached_to_open_ticket');
     }
     const ticketId = await createTicket(tx, this.resolveLink, {

@@ -44,6 +44,8 @@ export const MailConfigSchema = z
     from: z.string().default('fanout@example.test'),
     retries: z.number().int().min(0).max(100).default(5),
     retryBaseMs: z.number().int().min(1).max(3_600_000).default(1000),
+    /** A mail still not delivered this long after its first attempt is given up (send_failed). */
+    giveUpAfter: durationSchema.default(86_400_000),
     publicUrl: z.string().optional(),
     /** How long the resolve link in a ticket mail works. */
     resolveLinkTtl: durationSchema.default(7 * 86_400_000),

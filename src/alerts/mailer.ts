@@ -1,10 +1,16 @@
-// Step 10, mail: send outbox items over SMTP; done only when every recipient was accepted.
+// Step 10, mail: outbox items go out over SMTP, per recipient. A recipient the server accepted is not
+// mailed again; a permanent refusal (5xx) is final for that recipient; temporary failures are
+// retried with capped backoff. Each item is claimed, so of several masters one sends it.
 import { readFileSync } from 'node:fs';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Faults } from '../common/faults.ts';
 import type { Logger } from '../common/log.ts';
 import type { Db } from '../store/index.ts';
 import type { MailConfig } from './config.ts';
+import { type Refusal, sendTo } from './smtp.ts';
+
+const CLAIM_MS = 60_000;
+const MAX_BACKOFF_MS = 15 * 60_000;
 
 export class Mailer {
   private transport: Transporter;
@@ -19,6 +25,8 @@ export class Mailer {
     private readonly cfg: MailConfig,
     private readonly log: Logger,
     private readonly faults: Faults,
+    /** PostgreSQL: claim with FOR UPDATE SKIP LOCKED (a SQLite file has one writer anyway). */
+    private readonly lockRows = false,
   ) {
     this.transport = nodemailer.createTransport({
       host: cfg.smtp.host,
@@ -66,90 +74,117 @@ export class Mailer {
       });
   }
 
+  /** Items due now, claimed for a minute: another master's mailer skips them meanwhile. */
+  private claim(now: Date) {
+    return this.db.transaction().execute(async (tx) => {
+      let q = tx
+        .selectFrom('outbox')
+        .selectAll()
+        .where('state', '=', 'pending')
+        .where('next_at', '<=', now.toISOString())
+        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now.toISOString())]))
+        .orderBy('id')
+        .limit(20);
+      if (this.lockRows) q = q.forUpdate().skipLocked();
+      const items = await q.execute();
+      if (items.length)
+        await tx
+          .updateTable('outbox')
+          .set({ claimed_until: new Date(now.getTime() + CLAIM_MS).toISOString() })
+          .where(
+            'id',
+            'in',
+            items.map((i) => i.id),
+          )
+          .execute();
+      return items;
+    });
+  }
+
   async sendDue(now = new Date()) {
-    const due = await this.db
-      .selectFrom('outbox')
-      .selectAll()
-      .where('state', '=', 'pending')
-      .where('next_at', '<=', now.toISOString())
-      .orderBy('id')
-      .limit(20)
-      .execute();
-    for (const item of due) {
+    for (const item of await this.claim(now)) {
       const attempts = item.attempts + 1;
-      const recipients: string[] = JSON.parse(item.recipients);
-      let error: string | null = null;
-      try {
-        if (this.faults.take('smtp.send')) throw new Error('injected SMTP failure (smtp.send)');
-        const info = await this.transport.sendMail({
-          from: this.cfg.from,
-          to: recipients,
-          subject: item.subject,
-          text: item.body,
-        });
-        const rejected = [...(info.rejected ?? [])].map(String);
-        if (rejected.length) throw new Error(`server refused ${rejected.join(', ')}`);
-      } catch (e) {
-        error = (e as Error).message;
-      }
+      const firstAt = item.first_at ?? now.toISOString();
+      const delivered: string[] = JSON.parse(item.delivered);
+      const refused: Refusal[] = JSON.parse(item.refused);
+      const remaining = (JSON.parse(item.recipients) as string[]).filter(
+        (r) => !delivered.includes(r) && !refused.some((x) => x.address === r),
+      );
+      const r = remaining.length
+        ? await sendTo(this.transport, this.cfg.from, remaining, item.subject, item.body, this.faults)
+        : { delivered: [], refused: [] };
+      delivered.push(...r.delivered.filter((d) => remaining.includes(d)));
+      refused.push(...r.refused);
+      const open = remaining.filter((x) => !delivered.includes(x) && !refused.some((f) => f.address === x));
       const ts = new Date().toISOString();
-      if (!error) {
-        await this.db.transaction().execute(async (tx) => {
-          await tx
-            .updateTable('outbox')
-            .set({ state: 'sent', attempts, last_error: null })
-            .where('id', '=', item.id)
-            .execute();
-          await tx
-            .updateTable('tickets')
-            .set({ mail_attempts: attempts, mail_error: null, updated_at: ts })
-            .where('id', '=', item.ticket_id)
-            .execute();
+      const refusedText = refused.map((f) => `${f.address}: ${f.error}`).join('; ');
+      const givingUp =
+        open.length > 0 && (attempts > this.cfg.retries || Date.parse(ts) - Date.parse(firstAt) > this.cfg.giveUpAfter);
+      const state = open.length === 0 ? (refused.length ? 'failed' : 'sent') : givingUp ? 'failed' : 'pending';
+      const error =
+        state === 'sent'
+          ? null
+          : [r.temporary, refusedText && `refused for good: ${refusedText}`].filter(Boolean).join('; ') || null;
+      const next = new Date(
+        Date.now() + Math.min(MAX_BACKOFF_MS, this.cfg.retryBaseMs * 2 ** (attempts - 1)),
+      ).toISOString();
+      await this.db.transaction().execute(async (tx) => {
+        await tx
+          .updateTable('outbox')
+          .set({
+            state,
+            attempts,
+            last_error: error,
+            delivered: JSON.stringify(delivered),
+            refused: JSON.stringify(refused),
+            first_at: firstAt,
+            claimed_until: null,
+            ...(state === 'pending' ? { next_at: next } : {}),
+          })
+          .where('id', '=', item.id)
+          .execute();
+        await tx
+          .updateTable('tickets')
+          .set({ mail_attempts: attempts, mail_error: error, updated_at: ts })
+          .where('id', '=', item.ticket_id)
+          .execute();
+        if (state === 'sent')
           await tx
             .updateTable('tickets')
             .set({ state: 'sent' })
             .where('id', '=', item.ticket_id)
             .where('state', 'in', ['open', 'send_failed'])
             .execute();
-        });
-        this.log.info({ ticketId: item.ticket_id, attempts, to: recipients }, 'ticket mail sent');
-      } else if (attempts > this.cfg.retries) {
-        await this.db.transaction().execute(async (tx) => {
-          await tx
-            .updateTable('outbox')
-            .set({ state: 'failed', attempts, last_error: error })
-            .where('id', '=', item.id)
-            .execute();
-          await tx
-            .updateTable('tickets')
-            .set({ mail_attempts: attempts, mail_error: error, updated_at: ts })
-            .where('id', '=', item.ticket_id)
-            .execute();
+        if (state === 'failed')
           await tx
             .updateTable('tickets')
             .set({ state: 'send_failed' })
             .where('id', '=', item.ticket_id)
             .where('state', '=', 'open')
             .execute();
-        });
+      });
+      if (state === 'sent') this.log.info({ ticketId: item.ticket_id, attempts, to: delivered }, 'ticket mail sent');
+      else if (state === 'failed')
         this.log.error({ ticketId: item.ticket_id, attempts, error }, 'ticket mail failed for good');
-      } else {
-        const next = new Date(Date.now() + this.cfg.retryBaseMs * 2 ** (attempts - 1)).toISOString();
-        await this.db.transaction().execute(async (tx) => {
-          await tx
-            .updateTable('outbox')
-            .set({ attempts, next_at: next, last_error: error })
-            .where('id', '=', item.id)
-            .execute();
-          await tx
-            .updateTable('tickets')
-            .set({ mail_attempts: attempts, mail_error: error, updated_at: ts })
-            .where('id', '=', item.ticket_id)
-            .execute();
-        });
-        this.log.warn({ ticketId: item.ticket_id, attempts, error, next }, 'ticket mail failed; will retry');
-      }
+      else this.log.warn({ ticketId: item.ticket_id, attempts, error, next }, 'ticket mail failed; will retry');
       this.onChange();
     }
   }
+}
+
+/** Queues a ticket's mail again: every recipient not yet reached, refused ones included. */
+export async function requeueMail(db: Db, ticketId: string) {
+  const now = new Date().toISOString();
+  await db
+    .updateTable('outbox')
+    .set({ state: 'pending', next_at: now, attempts: 0, refused: '[]', first_at: null, claimed_until: null })
+    .where('ticket_id', '=', ticketId)
+    .where('state', '=', 'failed')
+    .execute();
+  await db
+    .updateTable('tickets')
+    .set({ state: 'open', updated_at: now })
+    .where('id', '=', ticketId)
+    .where('state', '=', 'send_failed')
+    .execute();
 }

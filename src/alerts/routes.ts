@@ -9,8 +9,10 @@ import type { Db } from '../store/index.ts';
 import type { AlertCenter } from './center.ts';
 import type { AlertsConfig } from './config.ts';
 import type { TicketLinks } from './links.ts';
+import { requeueMail } from './mailer.ts';
+import type { Outages } from './outages.ts';
 import { type IncomingAlert, parseAlertmanager, parseJsonAlert, parseTextLine } from './parse.ts';
-import type { Outages, Tickets } from './tickets.ts';
+import type { Tickets } from './tickets.ts';
 
 export interface AlertDeps {
   db: Db;
@@ -21,6 +23,8 @@ export interface AlertDeps {
   /** Resolving a ticket may ask relays for redistribution plans (master/plans.ts). */
   onTicketResolved: (ticketId: string, by: string) => Promise<unknown[]>;
   links: TicketLinks;
+  /** Wakes the mailer. */
+  onMailQueued: () => void;
 }
 
 const MAX_ALERTS_PER_REQUEST = 10_000;
@@ -128,6 +132,13 @@ export function alertAdminRoutes(s: App, d: AlertDeps) {
     }));
   });
   s.post('/api/v1/tickets/:id/resolve', { schema: { params: Id } }, async (req) => resolve(d, req.params.id, 'admin'));
+  s.post('/api/v1/tickets/:id/resend', { schema: { params: Id } }, async (req) => {
+    await d.tickets.get(req.params.id);
+    await requeueMail(d.db, req.params.id);
+    d.onMailQueued();
+    const t = await d.tickets.get(req.params.id);
+    return { id: t.id, state: t.state };
+  });
   s.post('/api/v1/tickets/:id/acknowledge', { schema: { params: Id } }, async (req) =>
     d.tickets.setState(req.params.id, 'acknowledged'),
   );

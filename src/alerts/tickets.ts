@@ -1,6 +1,3 @@
-// Tickets, failed distributions, outages and overrides: what operators read and change at run time.
-import { z } from 'zod';
-import { newId } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Db } from '../store/index.ts';
 
@@ -48,7 +45,10 @@ export class Tickets {
   }
 
   async setState(id: string, state: 'acknowledged' | 'resolved') {
-    await this.get(id);
+    const t = await this.get(id);
+    // A resolved ticket stays resolved: acknowledging it would reopen it.
+    if (state === 'acknowledged' && t.state === 'resolved')
+      throw new FanoutError('FANOUT_ERR_TICKET_STATE', { id, why: 'it is resolved; acknowledging it would reopen it' });
     await this.db
       .updateTable('tickets')
       .set({ state, updated_at: new Date().toISOString() })
@@ -125,74 +125,3 @@ export class Tickets {
     return true;
   }
 }
-
-export const OutageBody = z
-  .object({
-    deviceId: z.string().optional(),
-    location: z.string().optional(),
-    from: z.string().optional(),
-    until: z.string(),
-    reason: z.string().default(''),
-  })
-  .refine((o) => !!o.deviceId !== !!o.location, 'give a device or a location, not both');
-
-export class Outages {
-  constructor(private readonly db: Db) {}
-
-  async add(input: unknown) {
-    const o = OutageBody.parse(input);
-    const from = o.from ? Date.parse(o.from) : Date.now();
-    const until = Date.parse(o.until);
-    if (Number.isNaN(from))
-      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `--from "${o.from}" is not a time` });
-    if (Number.isNaN(until))
-      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `--until "${o.until}" is not a time` });
-    if (until <= from) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: '--until must be after --from' });
-    if (
-      o.deviceId &&
-      !(await this.db.selectFrom('devices').select('id').where('id', '=', o.deviceId).executeTakeFirst())
-    )
-      throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', { ids: o.deviceId });
-    if (
-      o.location &&
-      !(await this.db.selectFrom('locations').select('code').where('code', '=', o.location).executeTakeFirst())
-    )
-      throw new FanoutError('FANOUT_ERR_LOCATION_UNKNOWN', { code: o.location });
-    const row = {
-      id: newId('o'),
-      device_id: o.deviceId ?? null,
-      location: o.location ?? null,
-      from_at: new Date(from).toISOString(),
-      until_at: new Date(until).toISOString(),
-      reason: o.reason,
-      created_at: new Date().toISOString(),
-    };
-    await this.db.insertInto('outages').values(row).execute();
-    return outageView(row);
-  }
-
-  async list() {
-    return (await this.db.selectFrom('outages').selectAll().orderBy('from_at', 'desc').execute()).map(outageView);
-  }
-
-  async remove(id: string) {
-    const r = await this.db.deleteFrom('outages').where('id', '=', id).executeTakeFirst();
-    if (!Number(r.numDeletedRows)) throw new FanoutError('FANOUT_ERR_OUTAGE_UNKNOWN', { id });
-  }
-}
-
-const outageView = (o: {
-  id: string;
-  device_id: string | null;
-  location: string | null;
-  from_at: string;
-  until_at: string;
-  reason: string;
-}) => ({
-  id: o.id,
-  deviceId: o.device_id,
-  location: o.location,
-  from: o.from_at,
-  until: o.until_at,
-  reason: o.reason,
-});

@@ -10,8 +10,9 @@ import { AlertCenter } from '../alerts/center.ts';
 import { ticketLinkRoutes } from '../alerts/link-routes.ts';
 import { TicketLinks } from '../alerts/links.ts';
 import { Mailer } from '../alerts/mailer.ts';
+import { Outages } from '../alerts/outages.ts';
 import { alertAdminRoutes, alertIntakeRoutes, alertmanagerRoutes } from '../alerts/routes.ts';
-import { Outages, Tickets } from '../alerts/tickets.ts';
+import { Tickets } from '../alerts/tickets.ts';
 import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
@@ -85,7 +86,7 @@ export async function buildMaster(opts: MasterOptions) {
     clientTls(opts.clientTls ?? {}),
   );
   const plans = new Plans(db, relays, tickets, cfg.redistribution, log);
-  const mailer = new Mailer(db, cfg.mail, log, faults);
+  const mailer = new Mailer(db, cfg.mail, log, faults, store.dialect === 'postgres');
   const changed = () => jobs.events.emit('changed');
   mailer.onChange = changed;
   plans.onChange = changed;
@@ -105,6 +106,7 @@ export async function buildMaster(opts: MasterOptions) {
     cfg: cfg.alerts,
     onTicketResolved: (id: string, by: string) => plans.afterTicketResolved(id, by),
     links,
+    onMailQueued: () => mailer.kick(),
   };
   const channel = {
     limits: cfg.limits,

@@ -75,6 +75,11 @@ export const errorTable = {
   FANOUT_ERR_ALERT_INVALID: entry(400, '{detail}', 'An alert request the alert center cannot take as a whole.'),
   FANOUT_ERR_ALERT_UNKNOWN: entry(404, 'alert {id} does not exist', 'An alert id that is not stored.'),
   FANOUT_ERR_TICKET_UNKNOWN: entry(404, 'ticket "{id}" does not exist', 'A ticket id that is not stored.'),
+  FANOUT_ERR_TICKET_STATE: entry(
+    409,
+    'ticket {id}: {why}',
+    'A change a ticket in its state cannot take (acknowledging a resolved ticket).',
+  ),
   FANOUT_ERR_TICKET_LINK: entry(
     401,
     'this resolve link is not valid for ticket {id}',

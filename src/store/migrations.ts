@@ -33,6 +33,19 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         for (const stmt of ddl) await sql.raw(stmt).execute(db);
       },
     },
+    '0003_mail_per_recipient': {
+      async up(db: Kysely<any>) {
+        // Mail is delivered per recipient (accepted ones are not mailed again, permanent refusals are
+        // final), given up after a time, and claimed by one master at a time.
+        for (const stmt of [
+          `alter table outbox add column delivered text not null default '[]'`,
+          `alter table outbox add column refused text not null default '[]'`,
+          `alter table outbox add column first_at text`,
+          `alter table outbox add column claimed_until text`,
+        ])
+          await sql.raw(stmt).execute(db);
+      },
+    },
     '0002_lookup_indexes': {
       async up(db: Kysely<any>) {
         // The alert center looks devices up by hostname and open tickets by device and type on every alert.

@@ -107,6 +107,10 @@ export interface Database {
     next_at: string;
     state: string;
     last_error: string | null;
+    delivered: Generated<string>;
+    refused: Generated<string>;
+    first_at: string | null;
+    claimed_until: string | null;
   };
   outages: {
     id: string;
