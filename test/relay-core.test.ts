@@ -242,4 +242,24 @@ describe('the job table and the redistributor', () => {
     expect(redistributor.list()[0].state).toBe('complete');
     expect(reporter.plans.at(-1)).toMatchObject({ planId: plans[0].planId, state: 'complete' });
   });
+
+  it('a dry run leaves nothing; a plan still waiting when the job completes is superseded', async () => {
+    const { jobs, redistributor } = setup();
+    jobs.create([{ type: 'command', at, command }]);
+    jobs.record('j-1', [
+      target('e1', 'installed'),
+      { ...target('e2', 'failed', 3), failureType: 'INSTALL_FAILED' } as JobLogRecord,
+    ]);
+    const dry = await redistributor.plan('j-1', { dryRun: true });
+    expect(dry.plans).toHaveLength(1);
+    expect(redistributor.list()).toEqual([]);
+    const { plans } = await redistributor.plan('j-1');
+    // The endpoint turns out to have installed it after all: the job completes, the plan is moot.
+    jobs.record('j-1', [target('e2', 'pending', 4), target('e2', 'installed', 4)]);
+    expect(redistributor.list().find((p) => p.planId === plans[0].planId)).toMatchObject({
+      state: 'superseded',
+      approvedBy: 'the job is complete',
+    });
+    await expect(redistributor.approve(plans[0].planId, 'ops')).rejects.toThrow(/superseded, not pending/);
+  });
 });

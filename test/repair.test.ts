@@ -240,6 +240,16 @@ describe('repair loop', () => {
     expect(failed.code).toBe(1);
     await relay.stop();
 
+    // Resolving the ticket while the relay is down says so (the plan is asked for when it is back).
+    const ticket = await waitFor('a ticket for the job', async () =>
+      (await cli(['tickets', 'list'])).find((t: any) => t.jobs.includes(jobId) && t.state !== 'resolved'),
+    );
+    const res = await runFanout(['ticket', 'resolve', ticket.id], { env: net.env });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(
+      new RegExp(`relay relay-dal cannot be asked for a plan for job ${jobId} now .*asked again when it is back`),
+    );
+
     // Approved at the prompt (piped input, as a terminal would give it).
     const r = await runFanout(['redistribute', '--data', relay.data, '--job', jobId, '--by', 'night-shift', '--json'], {
       input: 'y\n',
@@ -260,5 +270,8 @@ describe('repair loop', () => {
       async () => (await net.admin.get('api/v1/plans')).find((p: any) => p.jobId === jobId)?.state === 'complete',
     );
     expect(plans.length).toBeGreaterThan(0);
+    // The plan approved on the relay's host repaired the job: none is left pending for it.
+    const forJob = (await net.admin.get('api/v1/plans')).filter((p: any) => p.jobId === jobId);
+    expect(forJob.filter((p: any) => p.state === 'pending')).toEqual([]);
   });
 });

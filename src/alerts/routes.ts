@@ -21,7 +21,10 @@ export interface AlertDeps {
   outages: Outages;
   cfg: AlertsConfig;
   /** Resolving a ticket may ask relays for redistribution plans (master/plans.ts). */
-  onTicketResolved: (ticketId: string, by: string) => Promise<unknown[]>;
+  onTicketResolved: (
+    ticketId: string,
+    by: string,
+  ) => Promise<{ plans: unknown[]; waiting: { relayId: string; jobId: string; why: string }[] }>;
   links: TicketLinks;
   /** Wakes the mailer. */
   onMailQueued: () => void;
@@ -189,6 +192,6 @@ export function alertAdminRoutes(s: App, d: AlertDeps) {
 
 export async function resolve(d: AlertDeps, id: string, by: string) {
   const ticket = await d.tickets.setState(id, 'resolved');
-  const plans = await d.onTicketResolved(id, by);
-  return { ticket, plans };
+  const { plans, waiting } = await d.onTicketResolved(id, by);
+  return { ticket, plans, waiting };
 }

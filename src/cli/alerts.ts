@@ -99,7 +99,13 @@ JSON alerts and Alertmanager webhooks go to POST /api/v1/alerts and /api/v1/aler
         o.json,
         r,
         () =>
-          `ticket ${id} resolved${r.plans.length ? `; plan(s) ${r.plans.map((p: any) => `${p.planId} (${p.state}, ${p.distributionList.length} target(s))`).join(', ')}` : ''}`,
+          `ticket ${id} resolved${r.plans.length ? `; plan(s) ${r.plans.map((p: any) => `${p.planId} (${p.state}, ${p.distributionList.length} target(s))`).join(', ')}` : ''}` +
+          (r.waiting ?? [])
+            .map(
+              (w: any) =>
+                `\nrelay ${w.relayId} cannot be asked for a plan for job ${w.jobId} now (${w.why}); it is asked again when it is back`,
+            )
+            .join(''),
       );
     }),
   );

@@ -64,7 +64,7 @@ export async function runRedistribute(o: Flags): Promise<number> {
       if (e instanceof NotInJobLog) throw new CliError(e.message);
       throw e;
     }
-  } else ({ plans, skipped } = await client!.post('admin/v1/redistribute/plans', { jobId: o.job }));
+  } else ({ plans, skipped } = await client!.post('admin/v1/redistribute/plans', { jobId: o.job, dryRun: true }));
 
   for (const s of skipped) out(o.json, `job ${s.jobId}: ${s.reason}`);
   if (!plans.length) {
@@ -83,7 +83,7 @@ export async function runRedistribute(o: Flags): Promise<number> {
     const ok = o.yes || (await ask(`Redistribute job ${plan.jobId} to ${plan.distributionList.length} target(s)?`));
     if (!ok) {
       out(o.json, `not approved: nothing was changed for job ${plan.jobId}`);
-      result.push({ ...plan, state: plan.state === 'pending' && !data && client ? 'pending' : plan.state });
+      result.push(plan);
       continue;
     }
     let approved: Plan;
@@ -96,25 +96,21 @@ export async function runRedistribute(o: Flags): Promise<number> {
         `the relay is not running: command ${approved.commandId} is in the job log and runs when the relay starts`,
       );
       followable = false;
-    } else if (data) {
+    } else {
       if (!client)
         throw new CliError(`the relay in ${data} is running but left no relay.json or admin.token to reach it`);
-      // The running relay builds and records the plan itself; it is approved only if it is the one shown.
+      // Only now is the plan recorded, by the relay itself; it is approved only if it is the one shown.
       const { plans: recorded } = await client.post<{ plans: Plan[] }>('admin/v1/redistribute/plans', {
         jobId: plan.jobId,
       });
       const same = recorded.find((p) => p.distributionList.join() === plan.distributionList.join());
       if (!same)
-        throw new CliError(`the relay's plan for job ${plan.jobId} differs from the job log shown; run the tool again`);
+        throw new CliError(`the relay's plan for job ${plan.jobId} differs from the one shown; run the tool again`);
       ({ plan: approved } = await client.post(
         `admin/v1/redistribute/plans/${encodeURIComponent(same.planId)}/approve`,
         { by: o.by },
       ));
-    } else
-      ({ plan: approved } = await client!.post(
-        `admin/v1/redistribute/plans/${encodeURIComponent(plan.planId)}/approve`,
-        { by: o.by },
-      ));
+    }
     out(o.json, `approved by ${o.by}: command ${approved.commandId} repeats ${approved.repeats}`);
     if (followable) {
       const end = await follow(client!, plan.jobId, Number(o.timeout) * 1000, o.json);

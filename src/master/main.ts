@@ -86,6 +86,7 @@ export async function buildMaster(opts: MasterOptions) {
     clientTls(opts.clientTls ?? {}),
   );
   const plans = new Plans(db, relays, tickets, cfg.redistribution, log);
+  relays.onHeartbeat = (relayId) => plans.askWanted(relayId);
   const mailer = new Mailer(db, cfg.mail, log, faults, store.dialect === 'postgres');
   const changed = () => jobs.events.emit('changed');
   mailer.onChange = changed;

@@ -3,7 +3,8 @@
 import type { Transaction } from 'kysely';
 import type { Tickets } from '../alerts/tickets.ts';
 import type { Logger } from '../common/log.ts';
-import { FanoutError } from '../protocol/errors.ts';
+import { HttpError } from '../protocol/client.ts';
+import { type ErrorCode, errorTable, FanoutError } from '../protocol/errors.ts';
 import type { Plan } from '../protocol/types.ts';
 import type { Database, Db } from '../store/index.ts';
 import type { Config } from './config.ts';
@@ -52,7 +53,10 @@ export class Plans {
 
   async request(relayId: string, jobId?: string): Promise<Plan[]> {
     const client = await this.relays.adminClient(relayId);
-    const { plans } = await client.post<{ plans: Plan[] }>('admin/v1/redistribute/plans', { jobId });
+    const { plans } = await relayAnswer(
+      relayId,
+      client.post<{ plans: Plan[] }>('admin/v1/redistribute/plans', { jobId }),
+    );
     await this.save(relayId, plans);
     return plans;
   }
@@ -63,9 +67,9 @@ export class Plans {
     if (row.state !== 'pending')
       throw new FanoutError('FANOUT_ERR_PLAN_STATE', { planId, why: `it is ${row.state}, not pending` });
     const client = await this.relays.adminClient(row.relay_id);
-    const { plan } = await client.post<{ plan: Plan }>(
-      `admin/v1/redistribute/plans/${encodeURIComponent(planId)}/${decision}`,
-      { by },
+    const { plan } = await relayAnswer(
+      row.relay_id,
+      client.post<{ plan: Plan }>(`admin/v1/redistribute/plans/${encodeURIComponent(planId)}/${decision}`, { by }),
     );
     await this.save(row.relay_id, [plan]);
     if (decision === 'approve') await this.tickets.markRedistributing(plan.relayId, plan.jobId);
@@ -77,22 +81,72 @@ export class Plans {
     return rows.map((r) => ({ ...(JSON.parse(r.body) as Plan), state: r.state as Plan['state'] }));
   }
 
-  /** Resolving a ticket asks each affected relay for a plan, and approves it where the policy says so. */
+  /**
+   * Resolving a ticket asks each affected relay for a plan, and approves it where the policy says so.
+   * A relay that cannot be asked now is named in `waiting`; it is asked again when it is back.
+   */
   async afterTicketResolved(ticketId: string, by: string) {
-    if (!this.cfg.planOnTicketResolve) return [];
-    const failures = await this.tickets.openFailures(ticketId);
-    const out: Plan[] = [];
-    for (const f of failures) {
+    const out = { plans: [] as Plan[], waiting: [] as { relayId: string; jobId: string; why: string }[] };
+    if (!this.cfg.planOnTicketResolve) return out;
+    for (const f of await this.tickets.openFailures(ticketId)) {
       try {
-        for (const p of await this.request(f.relay_id, f.job_id)) {
-          out.push(
+        for (const p of await this.request(f.relay_id, f.job_id))
+          out.plans.push(
             this.cfg.autoApprove && p.state === 'pending' ? await this.decide(p.planId, 'approve', `auto (${by})`) : p,
           );
-        }
       } catch (err) {
-        this.log.error({ err, ticketId, relayId: f.relay_id, jobId: f.job_id }, 'could not get a redistribution plan');
+        this.log.warn(
+          { err: (err as Error).message, ticketId, relayId: f.relay_id, jobId: f.job_id },
+          'relay cannot be asked for a plan now; asking again when it is back',
+        );
+        out.waiting.push({ relayId: f.relay_id, jobId: f.job_id, why: (err as Error).message });
       }
     }
     return out;
+  }
+
+  /** A relay is back: plans wanted from it (its jobs' tickets resolved, no plan yet) are asked for now. */
+  async askWanted(relayId: string) {
+    const wanted = await this.db
+      .selectFrom('failed_distributions as f')
+      .innerJoin('tickets as t', 't.id', 'f.ticket_id')
+      .select(['f.job_id'])
+      .where('f.relay_id', '=', relayId)
+      .where('f.state', '=', 'open')
+      .where('t.state', '=', 'resolved')
+      .execute();
+    for (const w of wanted) {
+      const has = await this.db
+        .selectFrom('plans')
+        .select('id')
+        .where('relay_id', '=', relayId)
+        .where('job_id', '=', w.job_id)
+        .where('state', 'in', ['pending', 'running', 'approved'])
+        .executeTakeFirst();
+      if (has || !this.cfg.planOnTicketResolve) continue;
+      try {
+        for (const p of await this.request(relayId, w.job_id))
+          if (this.cfg.autoApprove && p.state === 'pending')
+            await this.decide(p.planId, 'approve', 'auto (relay back)');
+        this.log.info({ relayId, jobId: w.job_id }, 'relay back: redistribution plan asked for');
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, relayId, jobId: w.job_id }, 'relay still cannot give a plan');
+      }
+    }
+  }
+}
+
+/** A relay's refusal keeps its code and words (a stale plan is 409, not 500); silence is "unreachable". */
+async function relayAnswer<T>(relayId: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof HttpError && e.status >= 400 && e.code in errorTable) {
+      const err = new FanoutError('FANOUT_ERR_RELAY_UNREACHABLE', { relayId, why: e.message });
+      Object.assign(err, { code: e.code as ErrorCode, message: `relay ${relayId}: ${e.message}` });
+      throw err;
+    }
+    if (e instanceof HttpError) throw new FanoutError('FANOUT_ERR_RELAY_UNREACHABLE', { relayId, why: e.message });
+    throw e;
   }
 }

@@ -17,6 +17,9 @@ export type RaiseAlert = (a: {
 
 export class RelayRegistry {
   private timer?: NodeJS.Timeout;
+  private readonly asked = new Map<string, number>();
+  /** Called on heartbeats (at most every 10 s per relay): the master asks for plans it still wants. */
+  onHeartbeat: (relayId: string) => Promise<void> = async () => {};
   constructor(
     private readonly db: Db,
     private readonly log: Logger,
@@ -51,6 +54,14 @@ export class RelayRegistry {
       )
       .execute();
     if (prev?.down_since) this.log.info({ relayId }, 'relay is back');
+    // Plans wanted from this relay (its tickets resolved while it could not be asked) are asked for now.
+    const last = this.asked.get(relayId) ?? 0;
+    if (Date.now() - last > 10_000) {
+      this.asked.set(relayId, Date.now());
+      void this.onHeartbeat(relayId).catch((err) =>
+        this.log.warn({ err: (err as Error).message, relayId }, 'asking for wanted plans failed'),
+      );
+    }
   }
 
   /** Raises RELAY_DOWN once per outage for every relay whose heartbeats stopped. */

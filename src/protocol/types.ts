@@ -112,7 +112,7 @@ export const Plan = z.object({
   original: z.object({ distributionList: z.array(z.string()), installed: z.array(z.string()) }),
   bytesToSend: z.number(),
   bytesInDepot: z.number(),
-  state: z.enum(['pending', 'approved', 'rejected', 'running', 'complete', 'failed']),
+  state: z.enum(['pending', 'approved', 'rejected', 'running', 'complete', 'failed', 'superseded']),
   createdAt: z.string(),
   approvedBy: z.string().optional(),
   commandId: z.string().optional(),

@@ -27,11 +27,12 @@ export class Redistributor {
       });
     },
   ) {
-    // The plan that started a command ends with it.
+    // The plan that started a command ends with it; once the job is complete, no plan is left waiting.
     jobs.events.on('ended', (st: JobState) => {
       for (const p of st.plans.values())
         if (p.commandId === st.current.commandId && (p.state === 'running' || p.state === 'approved'))
           this.record({ ...p, state: st.phase === 'complete' ? 'complete' : 'failed' });
+      if (st.phase === 'complete') this.supersede(st, 'the job is complete');
     });
   }
 
@@ -46,7 +47,7 @@ export class Redistributor {
    * Plans for one job, or else for the jobs the master has open failed-distribution records of and
    * every failed job in the log; a plan already waiting is returned, not duplicated.
    */
-  async plan(jobId?: string) {
+  async plan(jobId?: string, opts: { dryRun?: boolean } = {}) {
     let jobs: JobState[];
     if (jobId) {
       const st = this.jobs.get(jobId);
@@ -69,7 +70,8 @@ export class Redistributor {
         skipped.push({ jobId: r.jobId, reason: r.reason });
         continue;
       }
-      this.record(r.plan);
+      // A dry run shows the plan and leaves nothing behind.
+      if (!opts.dryRun) this.record(r.plan);
       plans.push(r.plan);
     }
     return { plans, skipped };
@@ -97,6 +99,7 @@ export class Redistributor {
     const cmd = commandFromPlan(st, p, by, original);
     const approved: Plan = { ...p, state: now ? 'running' : 'approved', approvedBy: by, commandId: cmd.commandId };
     this.record(approved);
+    this.supersede(st, `plan ${p.planId} was approved for it`, p.planId);
     this.jobs.record(p.jobId, [
       { type: 'redistribution', at: new Date().toISOString(), command: cmd, planId, approvedBy: by },
     ]);
@@ -151,6 +154,12 @@ export class Redistributor {
         why: 'the job log changed since the plan was shown; run the tool again',
       });
     return this.approve(p.planId, by, false);
+  }
+
+  /** Pending plans of a job that something else has settled: they can no longer be approved. */
+  private supersede(st: JobState, why: string, except?: string) {
+    for (const p of st.plans.values())
+      if (p.state === 'pending' && p.planId !== except) this.record({ ...p, state: 'superseded', approvedBy: why });
   }
 
   private record(plan: Plan) {

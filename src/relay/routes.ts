@@ -129,8 +129,8 @@ export function relayAdminRoutes(s: App, d: RelayHttpDeps) {
   s.get('/admin/v1/redistribute/plans', async () => ({ plans: d.redistributor.list() }));
   s.post(
     '/admin/v1/redistribute/plans',
-    { schema: { body: z.object({ jobId: z.string().optional() }).prefault({}) } },
-    async (req) => d.redistributor.plan(req.body.jobId),
+    { schema: { body: z.object({ jobId: z.string().optional(), dryRun: z.boolean().optional() }).prefault({}) } },
+    async (req) => d.redistributor.plan(req.body.jobId, { dryRun: req.body.dryRun }),
   );
   s.post('/admin/v1/redistribute/plans/:id/approve', { schema: { params: Id, body: By } }, async (req) => ({
     plan: await d.redistributor.approve(req.params.id, req.body.by),
