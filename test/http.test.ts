@@ -149,6 +149,84 @@ describe('master HTTP contract (inject)', () => {
   });
 });
 
+describe('bad values are refused with what is wrong, and lose nothing already accepted', () => {
+  const post = (url: string, body: unknown, type?: string) =>
+    call('POST', url, admin, body, type ? { 'content-type': type } : {});
+
+  it('job parameters: unknown names, an install timeout past a day, a deadline past a year', async () => {
+    const bad = async (params: Record<string, string>) =>
+      (await post('/api/v1/jobs', { packages: ['x@1'], targets: ['relay-a-pos-1'], params })).json().error.message;
+    expect(await bad({ preComand: 'x' })).toMatch(/unknown parameter\(s\) preComand; known: installRoot, timeoutSec/);
+    expect(await bad({ timeoutSec: '2592000' })).toMatch(/timeoutSec/);
+    expect(await bad({ deadline: '999d' })).toMatch(/at most 366d/);
+    expect(await bad({ deadline: '+010000-01-01T00:00:00Z' })).toMatch(/more than 366 days away|neither/);
+  });
+
+  it('alerts: a time out of range spoils only its own alert; odd bodies get 4xx, big ones are clipped', async () => {
+    const r = await post('/api/v1/alerts', [
+      { deviceId: 'relay-a-pos-1', message: 'ok', alertId: 'range-ok', at: '2026-11-20T10:00:00Z' },
+      { deviceId: 'relay-a-pos-1', message: 'bad', alertId: 'range-bad', at: '-271821-04-20T00:00:00Z' },
+    ]);
+    expect(r.statusCode).toBe(200);
+    expect(r.json().outcomes).toEqual([expect.not.stringMatching(/unparsed/), 'unparsed']);
+    expect((await post('/api/v1/alerts', Buffer.from('x'), 'application/octet-stream')).statusCode).toBe(415);
+    const deep = `${'['.repeat(20000)}${']'.repeat(20000)}`;
+    const nested = await post('/api/v1/alerts', deep, 'application/json');
+    expect(nested.statusCode).toBeLessThan(500);
+    const big = await post('/api/v1/alerts', {
+      deviceId: 'relay-a-pos-1',
+      message: 'y'.repeat(1_000_000),
+      alertId: 'big',
+    });
+    const shown = await call('GET', `/api/v1/alerts/${big.json().ids[0]}`, admin);
+    expect(shown.json().message.length).toBeLessThan(5000);
+    expect(shown.json().raw.length).toBeLessThan(20_000);
+  });
+
+  it('an Alertmanager "resolved" notice is kept as a notice, not as unparsed', async () => {
+    const r = await post('/api/v1/alerts/alertmanager', {
+      alerts: [
+        {
+          status: 'resolved',
+          labels: { alertname: 'DISK_FULL', device: 'relay-a' },
+          startsAt: '2026-11-20T10:00:00Z',
+          fingerprint: 'f9',
+        },
+      ],
+    });
+    expect(r.json().outcomes).toEqual(['resolved_notice']);
+  });
+
+  it('outages: a time past year 9999 is refused', async () => {
+    const r = await post('/api/v1/outages', { deviceId: 'relay-a-pos-1', until: '+010000-01-01T00:00:00Z' });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error.message).toMatch(/not a time between 1970 and 9999/);
+  });
+
+  it('inventory: schema and reference errors together, duplicates, and a relay in use cannot become an endpoint', async () => {
+    const yaml = [
+      'centers:',
+      '  - {id: c1, name: C, email: [a@example.test]}',
+      '  - {id: c1, name: C again, email: [b@example.test]}',
+      'devices:',
+      '  - {id: "bad id!", kind: endpoint, location: LOC-0, relay: relay-a}',
+      '  - {id: e9, kind: endpoint, location: NOPE, relay: relay-a}',
+      '  - {id: relay-a, kind: endpoint, location: LOC-0, relay: relay-a}',
+    ].join('\n');
+    const r = await post('/api/v1/inventory', yaml, 'application/yaml');
+    expect(r.statusCode).toBe(400);
+    const details: string[] = r.json().error.details;
+    expect(details.join('\n')).toMatch(/devices\.0\.id: ids are letters/);
+    expect(details).toContain('centers.1 (c1): appears twice');
+    expect(details).toContain('devices.1 (e9): location "NOPE" is not defined');
+    expect(details.join('\n')).toMatch(
+      /devices\.2 \(relay-a\): a relay cannot become an endpoint while relay-a-pos-1 use it/,
+    );
+    const devices = (await call('GET', '/api/v1/inventory', admin)).json().devices.map((d: { id: string }) => d.id);
+    expect(devices).not.toContain('e9');
+  });
+});
+
 describe('relay and agent HTTP contract (inject)', () => {
   it('the relay admin API answers with its own token and explains what is unknown', async () => {
     const dir = tempDir('relay-http');

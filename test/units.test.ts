@@ -61,7 +61,7 @@ describe('alert text lines', () => {
       ],
     });
     expect(firing).toMatchObject({ deviceId: 'relay-dal', failureType: 'DISK_FULL', location: 'DAL-0042' });
-    expect(resolved.parseError).toMatch(/resolved notice/);
+    expect(resolved.notice).toMatch(/resolved notice/);
     expect(parseAlertmanager({ nope: 1 })[0].parseError).toMatch(/no "alerts" array/);
   });
 });

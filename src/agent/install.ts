@@ -77,19 +77,29 @@ export async function installPackage(x: {
       throw new InstallError('UNSAFE_ARCHIVE', `${pkg.name}@${pkg.version}: ${e.message}`);
     throw new InstallError('EXTRACT_FAILED', `${pkg.name}@${pkg.version}: cannot extract: ${(e as Error).message}`);
   }
-  const manifest = parseManifest(
-    await readFile(join(staging, 'fanout.json'), 'utf8').catch(() => '{}'),
-    `${pkg.name}@${pkg.version}`,
-  );
-  if (manifest.name !== pkg.name || manifest.version !== pkg.version)
+  // A package refused after extraction leaves no staging folder behind.
+  let manifest: ReturnType<typeof parseManifest>;
+  try {
+    manifest = parseManifest(
+      await readFile(join(staging, 'fanout.json'), 'utf8').catch(() => '{}'),
+      `${pkg.name}@${pkg.version}`,
+    );
+  } catch (e) {
+    await rm(staging, { recursive: true, force: true });
+    throw new InstallError('PACKAGE_INVALID', (e as Error).message);
+  }
+  if (manifest.name !== pkg.name || manifest.version !== pkg.version) {
+    await rm(staging, { recursive: true, force: true });
     throw new InstallError(
       'PACKAGE_INVALID',
       `archive says ${manifest.name}@${manifest.version}, the command says ${pkg.name}@${pkg.version}`,
     );
+  }
   await rm(target, { recursive: true, force: true });
   await rename(staging, target);
   const env = { ...process.env, FANOUT_PACKAGE: pkg.name, FANOUT_VERSION: pkg.version, FANOUT_JOB: x.jobId };
-  const timeoutMs = 1000 * Number(x.params.timeoutSec ?? manifest.install.timeoutSec ?? 120);
+  // Capped at a day: a timer past ~24.8 days would fire at once.
+  const timeoutMs = Math.min(86_400_000, 1000 * Number(x.params.timeoutSec ?? manifest.install.timeoutSec ?? 120));
   const injected = x.faults.take('agent.install');
   if (injected?.startsWith('exit:'))
     throw new InstallError('INSTALL_FAILED', `install script exited with ${injected.slice(5)} (injected)`);

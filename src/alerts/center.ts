@@ -106,6 +106,10 @@ export class AlertCenter {
       steps.push({ step: 'parse', outcome: 'unparsed', detail: a.parseError });
       return finish('unparsed');
     }
+    if (a.notice) {
+      steps.push({ step: 'parse', outcome: 'notice', detail: a.notice });
+      return finish('resolved_notice');
+    }
     steps.push({ step: 'parse', outcome: 'ok', detail: `${a.format} alert from ${a.source}` });
 
     // 2. classify

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { newId } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
+import { storableTime } from '../protocol/times.ts';
 import type { Db } from '../store/index.ts';
 
 export const OutageBody = z
@@ -19,12 +20,18 @@ export class Outages {
 
   async add(input: unknown) {
     const o = OutageBody.parse(input);
-    const from = o.from ? Date.parse(o.from) : Date.now();
-    const until = Date.parse(o.until);
-    if (Number.isNaN(from))
-      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `--from "${o.from}" is not a time` });
-    if (Number.isNaN(until))
-      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `--until "${o.until}" is not a time` });
+    const fromText = o.from ? storableTime(o.from) : new Date().toISOString();
+    const untilText = storableTime(o.until);
+    if (!fromText)
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', {
+        detail: `--from "${o.from}" is not a time between 1970 and 9999`,
+      });
+    if (!untilText)
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', {
+        detail: `--until "${o.until}" is not a time between 1970 and 9999`,
+      });
+    const from = Date.parse(fromText);
+    const until = Date.parse(untilText);
     if (until <= from) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: '--until must be after --from' });
     if (
       o.deviceId &&

@@ -1,5 +1,6 @@
 // Step 1, parse: three intake formats into one shape. A line that does not parse is kept, not dropped.
 import { sha256Hex } from '../protocol/crypto.ts';
+import { storableTime } from '../protocol/times.ts';
 
 export interface IncomingAlert {
   source: string;
@@ -15,13 +16,12 @@ export interface IncomingAlert {
   message?: string;
   /** Set when the alert could not be parsed; the alert is stored as `unparsed`. */
   parseError?: string;
+  /** Not a failure (an Alertmanager "resolved" notice): stored, never counted or ticketed. */
+  notice?: string;
 }
 
-const isoOrNow = (v: unknown): string | undefined => {
-  if (v === undefined || v === null || v === '') return undefined;
-  const t = Date.parse(String(v));
-  return Number.isNaN(t) ? undefined : new Date(t).toISOString();
-};
+/** A time within 1970–9999, or undefined (the alert then says it is not a timestamp). */
+const isoOrNow = storableTime;
 
 /** `2026-11-24T19:00:00Z relay-dal DISK_FULL job=j-42 location="Store 42" msg="ENOSPC writing depot"` */
 export function parseTextLine(line: string, source: string): IncomingAlert {
@@ -29,7 +29,7 @@ export function parseTextLine(line: string, source: string): IncomingAlert {
     source,
     alertId: `line-${sha256Hex(line).slice(0, 32)}`,
     format: 'text' as const,
-    raw: line,
+    raw: clip(line, MAX_RAW),
     at: new Date().toISOString(),
   };
   const bad = (why: string): IncomingAlert => ({ ...base, parseError: why });
@@ -71,15 +71,33 @@ export function parseTextLine(line: string, source: string): IncomingAlert {
     location: fields.location,
     jobId: fields.job,
     relayId: fields.relay,
-    message: fields.msg,
+    message: fields.msg === undefined ? undefined : clip(fields.msg, MAX_MESSAGE),
   };
 }
 
-const str = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : undefined);
+/** What an alert keeps of its raw form and message: enough to read, never megabytes. */
+const MAX_RAW = 16 * 1024;
+const MAX_MESSAGE = 4000;
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}… (${s.length - n} more characters cut)` : s);
+const str = (v: unknown) => (typeof v === 'string' && v.trim() ? clip(v.trim(), MAX_MESSAGE) : undefined);
 
 /** JSON alert: `{deviceId|device|hostname, failureType?, location?, jobId|job?, relayId|relay?, message|msg?, at?, alertId?, source?}` */
 export function parseJsonAlert(o: unknown, source: string): IncomingAlert {
-  const raw = JSON.stringify(o);
+  let raw: string;
+  try {
+    raw = JSON.stringify(o);
+  } catch {
+    raw = '(not storable)';
+    return {
+      source,
+      alertId: `json-${Date.now()}-${Math.random()}`,
+      format: 'json',
+      raw,
+      at: new Date().toISOString(),
+      parseError: 'the alert is nested too deeply to store',
+    };
+  }
+  raw = clip(raw, MAX_RAW);
   const base = {
     source,
     alertId: `json-${sha256Hex(raw).slice(0, 32)}`,
@@ -143,7 +161,7 @@ export function parseAlertmanager(body: unknown): IncomingAlert[] {
       at: isoOrNow(a.startsAt) ?? new Date().toISOString(),
     };
     if (a.status === 'resolved')
-      return { ...base, alertId: `${alertId}-resolved`, parseError: 'a resolved notice, not a failure' };
+      return { ...base, alertId: `${alertId}-resolved`, notice: 'a resolved notice: the failure ended' };
     const deviceId = labels.device ?? labels.deviceId ?? labels.hostname ?? labels.instance?.replace(/:\d+$/, '');
     if (!deviceId) return { ...base, parseError: 'no device label (device, hostname or instance)' };
     const type =

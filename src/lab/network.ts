@@ -51,10 +51,12 @@ export function spawnFanout(
   const timeoutMs = opts.timeoutMs ?? 30_000;
   return new Promise((res, rej) => {
     let out: string | undefined = '';
-    const timer = setTimeout(
-      () => rej(new Error(`${name} did not start within ${timeoutMs / 1000} s; see ${logFile}`)),
-      timeoutMs,
-    );
+    // A process that misses the start limit is stopped, not left running behind the error.
+    const timer = setTimeout(() => {
+      out = undefined;
+      child.kill('SIGKILL');
+      rej(new Error(`${name} did not start within ${timeoutMs / 1000} s; see ${logFile}`));
+    }, timeoutMs);
     child.stdout!.on('data', (c: Buffer) => {
       log.write(c);
       if (out === undefined) return; // ready already: only the log wants the rest

@@ -1,62 +1,10 @@
 // Inventory import (DESIGN §3): validate the whole file, then upsert it in one transaction.
-import YAML from 'yaml';
-import { z } from 'zod';
 import { newToken, sha256Hex } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { formatZodError } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
+import type { InventoryFile } from './inventory-file.ts';
 
-const InventoryFile = z
-  .object({
-    centers: z
-      .array(
-        z
-          .object({ id: z.string().min(1), name: z.string().min(1), email: z.array(z.string().email()).min(1) })
-          .strict(),
-      )
-      .default([]),
-    locations: z
-      .array(z.object({ code: z.string().min(1), name: z.string().min(1), center: z.string().min(1) }).strict())
-      .default([]),
-    devices: z
-      .array(
-        z
-          .object({
-            id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'ids are letters, digits, dot, dash and underscore'),
-            kind: z.enum(['relay', 'endpoint']),
-            location: z.string().min(1),
-            relay: z.string().optional(),
-            upstream: z.string().optional(),
-            hostname: z.string().optional(),
-            labels: z.record(z.string(), z.string()).default({}),
-          })
-          .strict(),
-      )
-      .default([]),
-  })
-  .strict();
-export type InventoryFile = z.infer<typeof InventoryFile>;
-
-export function parseInventory(text: string): InventoryFile {
-  let raw: unknown;
-  try {
-    raw = text.trimStart().startsWith('{') ? JSON.parse(text) : YAML.parse(text);
-  } catch (e) {
-    throw new FanoutError(
-      'FANOUT_ERR_INVENTORY_INVALID',
-      { errors: `not valid YAML or JSON: ${(e as Error).message}` },
-      [`not valid YAML or JSON: ${(e as Error).message}`],
-    );
-  }
-  const r = InventoryFile.safeParse(raw ?? {});
-  if (!r.success)
-    throw new FanoutError(
-      'FANOUT_ERR_INVENTORY_INVALID',
-      { errors: formatZodError(r.error).join('\n  ') },
-      formatZodError(r.error),
-    );
-  return r.data;
-}
+export { type InventoryFile, parseInventory } from './inventory-file.ts';
 
 export async function importInventory(db: Db, inv: InventoryFile) {
   // References may point at what is already stored or at what this file adds.
@@ -70,14 +18,48 @@ export async function importInventory(db: Db, inv: InventoryFile) {
   const kinds = new Map(devices.map((d) => [d.id, d.kind] as [string, string]));
   for (const d of inv.devices) kinds.set(d.id, d.kind);
 
-  const errors: string[] = [];
+  const errors: string[] = [...inv.errors];
   const seen = new Set<string>();
+  const twice = (ids: string[], what: string, at: number[]) =>
+    ids.forEach((id, i) => {
+      if (ids.indexOf(id) !== i) errors.push(`${what}.${at[i]} (${id}): appears twice`);
+    });
+  twice(
+    inv.centers.map((c) => c.id),
+    'centers',
+    inv.positions.centers,
+  );
+  twice(
+    inv.locations.map((l) => l.code),
+    'locations',
+    inv.positions.locations,
+  );
   inv.locations.forEach((l, i) => {
-    if (!centerIds.has(l.center)) errors.push(`locations.${i} (${l.code}): center "${l.center}" is not defined`);
+    if (!centerIds.has(l.center))
+      errors.push(`locations.${inv.positions.locations[i]} (${l.code}): center "${l.center}" is not defined`);
+  });
+  // A relay that becomes an endpoint must not leave devices behind that still use it.
+  const storedKind = new Map(devices.map((d) => [d.id, d.kind] as [string, string]));
+  const users = await db
+    .selectFrom('devices')
+    .select(['id', 'relay', 'upstream'])
+    .where((eb) => eb.or([eb('relay', 'is not', null), eb('upstream', 'is not', null)]))
+    .execute();
+  inv.devices.forEach((d, i) => {
+    if (d.kind !== 'endpoint' || storedKind.get(d.id) !== 'relay') return;
+    const using = users.filter(
+      (u) =>
+        (u.relay === d.id || u.upstream === d.id) &&
+        !inv.devices.some((x) => x.id === u.id && x.relay !== d.id && x.upstream !== d.id),
+    );
+    if (using.length)
+      errors.push(
+        `devices.${inv.positions.devices[i]} (${d.id}): a relay cannot become an endpoint while ${using.map((u) => u.id).join(', ')} use it`,
+      );
   });
   inv.devices.forEach((d, i) => {
-    const at = `devices.${i} (${d.id})`;
-    if (seen.has(d.id)) errors.push(`${at}: id appears twice`);
+    const at = `devices.${inv.positions.devices[i]} (${d.id})`;
+    if (seen.has(d.id)) errors.push(`${at}: appears twice`);
     seen.add(d.id);
     if (!locationCodes.has(d.location)) errors.push(`${at}: location "${d.location}" is not defined`);
     if (d.kind === 'endpoint') {

@@ -5,8 +5,9 @@ import { newId } from '../protocol/crypto.ts';
 import { deadlineAt } from '../protocol/durations.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { jobEnd } from '../protocol/job-end.ts';
-import { JobParams, type RelayReport } from '../protocol/types.ts';
+import type { RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
+import { jobParams, selectTargets } from './job-request.ts';
 import { jobView } from './job-view.ts';
 import type { PackageStore } from './packages.ts';
 import { savePlans } from './plans.ts';
@@ -36,30 +37,9 @@ export class Jobs {
   async create(req: JobRequest, createdBy = 'admin'): Promise<{ jobId: string; commands: string[] }> {
     if (!req.packages?.length)
       throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: 'a job needs at least one --package NAME@VERSION' });
-    const params = JobParams.parse(req.params ?? {});
-    if (params.deadline && !/^\d+(s|m|h)$/.test(params.deadline) && Number.isNaN(Date.parse(params.deadline)))
-      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', {
-        detail: `deadline "${params.deadline}" is neither an ISO-8601 time nor a duration like 30m`,
-      });
+    const params = jobParams(req.params);
     const packages = await Promise.all(req.packages.map((p) => this.packages.resolve(p)));
-    const devices = await this.db.selectFrom('devices').select(['id', 'kind', 'relay', 'labels']).execute();
-    const byId = new Map(devices.map((d) => [d.id, d]));
-    let targets: typeof devices;
-    if (req.targets?.length) {
-      const unknown = req.targets.filter((t) => byId.get(t)?.kind !== 'endpoint');
-      if (unknown.length)
-        throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', { ids: `${unknown.join(', ')} (as endpoints)` });
-      targets = [...new Set(req.targets)].map((t) => byId.get(t)!);
-    } else if (req.labels && Object.keys(req.labels).length) {
-      targets = devices.filter((d) => {
-        const labels = JSON.parse(d.labels) as Record<string, string>;
-        return d.kind === 'endpoint' && Object.entries(req.labels!).every(([k, v]) => labels[k] === v);
-      });
-    } else throw new FanoutError('FANOUT_ERR_JOB_NO_TARGETS', { why: 'a job needs --target ID… or --label k=v…' });
-    if (!targets.length)
-      throw new FanoutError('FANOUT_ERR_JOB_NO_TARGETS', {
-        why: `no endpoint matches the labels ${JSON.stringify(req.labels)}`,
-      });
+    const targets = await selectTargets(this.db, req);
 
     const jobId = newId('j');
     const now = new Date().toISOString();

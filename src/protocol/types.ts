@@ -17,11 +17,12 @@ export type PackageRef = z.infer<typeof PackageRef>;
 export const JobParams = z
   .object({
     installRoot: z.string().optional(),
-    timeoutSec: z.coerce.number().positive().optional(),
+    /** At most a day: a timer beyond ~24.8 days would fire at once. */
+    timeoutSec: z.coerce.number().positive().max(86_400).optional(),
     preCommand: z.string().optional(),
     postCommand: z.string().optional(),
     deadline: z.string().optional(),
-    maxAttempts: z.coerce.number().int().positive().optional(),
+    maxAttempts: z.coerce.number().int().positive().max(100).optional(),
     rateLimitKBps: z.coerce.number().positive().optional(),
     /** Rollbacks may install a lower version than the one installed; nothing else may. */
     allowDowngrade: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),

@@ -149,6 +149,7 @@ export async function buildRelay(opts: RelayOptions) {
 
   const stopping = new AbortController();
   let loops: Promise<void>[] = [];
+  let refresher: NodeJS.Timeout | undefined;
   return {
     app,
     log,
@@ -162,6 +163,12 @@ export async function buildRelay(opts: RelayOptions) {
       const url = opts.advertise ?? (await listen(app, opts.listen));
       if (opts.advertise) await listen(app, opts.listen);
       await writeFile(join(data, 'relay.json'), `${JSON.stringify({ id: opts.id, url, pid: process.pid })}\n`);
+      // Tokens re-issued at the master stop working here within 10 s.
+      refresher = setInterval(() => {
+        enrollment.stale();
+        enrollment.refresh().catch(() => undefined);
+      }, 10_000);
+      refresher.unref();
       loops = [
         heartbeat(master, url, opts.heartbeatMs ?? 5000, log, stopping.signal),
         pollCommands(toMaster, distributor, enrollment, stopping.signal),
@@ -170,6 +177,7 @@ export async function buildRelay(opts: RelayOptions) {
     },
     async stop() {
       stopping.abort();
+      clearInterval(refresher);
       await distributor.stop();
       jobs.stop();
       await reporter.drain().catch(() => undefined);

@@ -1,0 +1,78 @@
+// The inventory file (DESIGN §3), read entry by entry: an entry that does not validate is reported
+// together with the reference errors of the others, and nothing is imported while any error stands.
+import YAML from 'yaml';
+import { z } from 'zod';
+import { FanoutError } from '../protocol/errors.ts';
+import { formatZodError } from '../protocol/types.ts';
+
+const Center = z
+  .object({ id: z.string().min(1), name: z.string().min(1), email: z.array(z.string().email()).min(1) })
+  .strict();
+const Location = z.object({ code: z.string().min(1), name: z.string().min(1), center: z.string().min(1) }).strict();
+const Device = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'ids are letters, digits, dot, dash and underscore'),
+    kind: z.enum(['relay', 'endpoint']),
+    location: z.string().min(1),
+    relay: z.string().optional(),
+    upstream: z.string().optional(),
+    hostname: z.string().optional(),
+    labels: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+const Top = z
+  .object({
+    centers: z.array(z.unknown()).default([]),
+    locations: z.array(z.unknown()).default([]),
+    devices: z.array(z.unknown()).default([]),
+  })
+  .strict();
+export interface InventoryFile {
+  centers: z.infer<typeof Center>[];
+  locations: z.infer<typeof Location>[];
+  devices: z.infer<typeof Device>[];
+  /** Errors of entries that did not validate: reported with the reference errors of the rest. */
+  errors: string[];
+  /** Where each kept entry stood in the file, so errors name it by its own index. */
+  positions: { centers: number[]; locations: number[]; devices: number[] };
+}
+
+export function parseInventory(text: string): InventoryFile {
+  let raw: unknown;
+  try {
+    raw = text.trimStart().startsWith('{') ? JSON.parse(text) : YAML.parse(text);
+  } catch (e) {
+    throw new FanoutError(
+      'FANOUT_ERR_INVENTORY_INVALID',
+      { errors: `not valid YAML or JSON: ${(e as Error).message}` },
+      [`not valid YAML or JSON: ${(e as Error).message}`],
+    );
+  }
+  const top = Top.safeParse(raw ?? {});
+  if (!top.success)
+    throw new FanoutError(
+      'FANOUT_ERR_INVENTORY_INVALID',
+      { errors: formatZodError(top.error).join('\n  ') },
+      formatZodError(top.error),
+    );
+  // Entry by entry, so that schema errors and reference errors are listed together.
+  const errors: string[] = [];
+  const positions = { centers: [] as number[], locations: [] as number[], devices: [] as number[] };
+  const each = <T>(list: unknown[], schema: z.ZodType<T>, name: keyof typeof positions) =>
+    list.flatMap((item, i) => {
+      const r = schema.safeParse(item);
+      if (r.success) {
+        positions[name].push(i);
+        return [r.data];
+      }
+      errors.push(...formatZodError(r.error).map((m) => `${name}.${i}.${m}`));
+      return [];
+    });
+  return {
+    centers: each(top.data.centers, Center, 'centers'),
+    locations: each(top.data.locations, Location, 'locations'),
+    devices: each(top.data.devices, Device, 'devices'),
+    errors,
+    positions,
+  };
+}
