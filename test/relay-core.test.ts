@@ -6,6 +6,7 @@ import type { Logger } from '../src/common/log.ts';
 import { signCommand } from '../src/protocol/command.ts';
 import { generateSigningKey } from '../src/protocol/crypto.ts';
 import type { DistributionCommand, Plan, RelayReport } from '../src/protocol/types.ts';
+import { AgentChannel } from '../src/relay/agent-channel.ts';
 import type { Depot } from '../src/relay/depot.ts';
 import type { Distributor } from '../src/relay/distribution.ts';
 import { JobLog, type JobLogRecord } from '../src/relay/joblog.ts';
@@ -261,5 +262,25 @@ describe('the job table and the redistributor', () => {
       approvedBy: 'the job is complete',
     });
     await expect(redistributor.approve(plans[0].planId, 'ops')).rejects.toThrow(/superseded, not pending/);
+  });
+
+  it("an endpoint that installed while the relay's disk was full counts as installed (the endpoint is the truth)", () => {
+    const { dir, jobs } = setup();
+    const reporter = new FakeReporter();
+    const agents = new AgentChannel('r', jobs, reporter as unknown as Reporter);
+    jobs.create([{ type: 'command', at, command }]);
+    jobs.record('j-1', [target('e1', 'installed'), target('e2', 'pending')]);
+    (jobs.get('j-1') as JobState).phase = 'distributing';
+    disk.full = true;
+    agents.report('e2', { jobId: 'j-1', commandId: 'c-1', state: 'installing' }); // refused by the disk: the job fails
+    expect(jobs.get('j-1')).toMatchObject({ phase: 'failed', failure: { failureType: 'DISK_FULL' } });
+    agents.report('e2', { jobId: 'j-1', commandId: 'c-1', state: 'installed' }); // …but the endpoint did install it
+    disk.full = false;
+    expect(jobs.get('j-1')?.targets.get('e2')?.state).toBe('installed');
+    expect(jobs.get('j-1')?.phase).toBe('complete');
+    jobs.stop(); // the backlog reaches the disk: the log says the same as memory
+    const onDisk = replay('j-1', new JobLog(dir).read('j-1'))!;
+    expect(onDisk.targets.get('e2')?.state).toBe('installed');
+    expect(onDisk.phase).toBe('complete');
   });
 });

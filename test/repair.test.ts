@@ -68,30 +68,35 @@ describe('repair loop', () => {
       '--package',
       'pos-fonts@1.2.0',
       ...targets.flatMap((t) => ['--target', t]),
+      '--param',
+      'deadline=8s',
     ]);
     await waitFor('pos-1 and pos-2 installed', async () => {
       const st = await cli(['job', 'status', jobId]);
       return st.targets.filter((t: any) => t.state === 'installed').length === 2;
     });
-    // The relay's disk fills up; pos-3 comes back and its first report cannot be written.
+    // The relay's disk fills up while pos-3 is still off; at the deadline, the job log cannot take
+    // pos-3's end: the relay fails the job as DISK_FULL.
     const relay = net.relays['relay-dal'];
     const relayAdmin = new Client({
       baseUrl: relay.url,
       token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(),
     });
     await relayAdmin.post('admin/v1/faults', { 'relay.joblog.write': 'ENOSPC' });
-    await net.startAgent('relay-dal-pos-3', 'relay-dal');
     const failed = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(failed.code).toBe(1);
     const st = JSON.parse(failed.stdout);
+    // pos-3 missed the deadline; the relay failed the job because its disk refused to record that.
     expect(st.targets.find((t: any) => t.deviceId === 'relay-dal-pos-3')).toMatchObject({
       state: 'failed',
-      failureType: 'DISK_FULL',
+      failureType: 'DEADLINE',
     });
+    expect(st.relays[0]).toMatchObject({ state: 'failed', failureType: 'DISK_FULL' });
     expect(st.targets.filter((t: any) => t.state === 'installed').map((t: any) => t.deviceId)).toEqual([
       'relay-dal-pos-1',
       'relay-dal-pos-2',
     ]);
+    await net.startAgent('relay-dal-pos-3', 'relay-dal'); // pos-3 is back on
 
     // alert → failed distribution → ticket → mail
     const ticket = await waitFor('a DISK_FULL ticket for relay-dal', async () =>

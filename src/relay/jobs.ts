@@ -56,62 +56,58 @@ export class RelayJobs {
   }
 
   /**
-   * Writes records, then applies them. When the disk refuses, they wait in the backlog, the job
-   * fails as DISK_FULL, and false is returned; `force` applies them anyway (a failure must stand).
+   * Writes records, then applies them. When the disk refuses, they wait in the backlog (written
+   * first once the disk takes them), the job fails as DISK_FULL, and false is returned; they are
+   * applied all the same, so memory is always the log plus its backlog, never something else.
    */
-  record(jobId: string, records: JobLogRecord[], force = false): boolean {
+  record(jobId: string, records: JobLogRecord[]): boolean {
     const st = this.states.get(jobId);
     if (!st) throw new Error(`job ${jobId} is not in the job log`);
     const pending = [...(this.backlog.get(jobId) ?? []), ...records];
-    let written = true;
+    let refused: ReturnType<typeof failureTypeOf> | undefined;
     try {
       this.jobLog.append(jobId, pending);
       this.backlog.delete(jobId);
     } catch (e) {
-      written = false;
-      const first = !this.backlog.has(jobId);
+      if (!this.backlog.has(jobId)) refused = failureTypeOf(e);
       this.backlog.set(jobId, pending);
       this.backlogTimer ??= setInterval(() => this.flushBacklog(), 1000);
-      if (first) {
-        const ce = failureTypeOf(e);
-        this.log.error({ jobId, err: ce.message }, 'job log write refused; records kept until the disk takes them');
-        this.fail(jobId, ce.failureType, `job log write failed: ${ce.message}`);
-      }
-      if (!force) return false;
     }
+    // Applied in the order they will reach the disk: these records first, then any failure they cause.
     const phase = st.phase;
     let next: JobState = st;
     for (const r of records) next = apply(next, r) ?? next;
     this.states.set(jobId, next);
     this.reported(phase, next, records);
+    if (refused) {
+      this.log.error({ jobId, err: refused.message }, 'job log write refused; records kept until the disk takes them');
+      this.fail(jobId, refused.failureType, `job log write failed: ${refused.message}`);
+    }
     if (next.phase === 'complete' && phase !== 'complete' && records.at(-1)?.type !== 'complete')
       this.record(jobId, [{ type: 'complete', at: now(), commandId: next.current.commandId }]);
-    return written;
+    return !this.backlog.has(jobId);
   }
 
   /** Relay-level failure: recorded, every open target failed with the same type. */
   fail(jobId: string, failureType: FailureType, message: string) {
     const st = this.states.get(jobId);
-    if (!st || st.phase === 'failed' || st.phase === 'complete') return;
+    // Once per command: a job that ended with failed targets still gets its relay-level cause.
+    if (!st || st.failure || st.phase === 'complete') return;
     const at = now();
     const commandId = st.current.commandId;
-    this.record(
-      jobId,
-      [
-        { type: 'failed', at, commandId, failureType, message },
-        ...openTargets(st).map((deviceId) => ({
-          type: 'target' as const,
-          at,
-          deviceId,
-          state: 'failed' as const,
-          attempt: st.targets.get(deviceId)!.attempt,
-          commandId,
-          failureType,
-          error: message,
-        })),
-      ],
-      true,
-    );
+    this.record(jobId, [
+      { type: 'failed', at, commandId, failureType, message },
+      ...openTargets(st).map((deviceId) => ({
+        type: 'target' as const,
+        at,
+        deviceId,
+        state: 'failed' as const,
+        attempt: st.targets.get(deviceId)!.attempt,
+        commandId,
+        failureType,
+        error: message,
+      })),
+    ]);
     this.log.error({ jobId, failureType, message }, 'distribution failed');
   }
 
@@ -121,7 +117,8 @@ export class RelayJobs {
         this.reporter.target({ jobId: st.jobId, deviceId: r.deviceId, ...st.targets.get(r.deviceId)! });
       if (r.type === 'plan') this.reporter.plan(r.plan);
     }
-    if (st.phase !== phase) {
+    // A relay-level failure after the targets had all ended changes the job's cause, not its phase.
+    if (st.phase !== phase || records.some((r) => r.type === 'failed')) {
       this.reporter.job({
         jobId: st.jobId,
         state: st.phase,

@@ -163,7 +163,7 @@ export class Redistributor {
   }
 
   private record(plan: Plan) {
-    this.jobs.record(plan.jobId, [{ type: 'plan', at: new Date().toISOString(), plan }], true);
+    this.jobs.record(plan.jobId, [{ type: 'plan', at: new Date().toISOString(), plan }]);
   }
 
   private find(planId: string) {

@@ -96,8 +96,12 @@ export function apply(st: JobState | undefined, r: JobLogRecord, jobId = st?.job
 /** A job whose every target of the command in force has ended has ended too (jobEnd). */
 function settle(st: JobState): JobState {
   if (st.phase !== 'distributing' && st.phase !== 'failed') return st;
-  if (st.failure) return st; // a relay-level failure stands until a redistribution
   const end = jobEnd(st.current.distributionList.map((d) => st.targets.get(d)?.state ?? 'pending'));
+  // A relay-level failure stands until a redistribution, unless every endpoint installed anyway.
+  if (st.failure) {
+    if (end === 'complete') st.phase = 'complete';
+    return st;
+  }
   st.phase = end ?? 'distributing';
   return st;
 }

@@ -13,6 +13,8 @@ export type AgentStep =
 
 /** What an agent's report does to its target. */
 export function agentStep(t: TargetStatus, reported: TargetState, maxAttempts: number): AgentStep {
+  // The endpoint's disk is the truth: an install that finished after the relay gave up on it counts.
+  if (t.state === 'failed' && reported === 'installed') return { kind: 'move', state: 'installed' };
   if (ended(t.state)) return { kind: 'ignore', why: `the target has already ended as ${t.state}` };
   if (reported === 'failed') return { kind: 'fail', retry: t.attempt < maxAttempts };
   if (reported === t.state) return { kind: 'ignore', why: 'no change' };
