@@ -4,6 +4,7 @@ import { adminCommands } from './cli/admin.ts';
 import { alertCommands } from './cli/alerts.ts';
 import { action, CliError, tlsOptions, tokenFrom, withClientTls, withServerTls } from './cli/common.ts';
 import { outageCommands } from './cli/outages.ts';
+import { planCommands } from './cli/plans.ts';
 
 const deviceToken = (o: { token?: string; tokenFile?: string }) => {
   const t = tokenFrom(o);
@@ -157,6 +158,7 @@ adminCommands(program);
 jobCommands(program);
 alertCommands(program);
 outageCommands(program);
+planCommands(program);
 redistributeCommand(program);
 
 await program.parseAsync(process.argv);

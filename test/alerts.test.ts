@@ -165,6 +165,10 @@ for (const backend of ['sqlite', 'postgres'] as const)
         expect((await tickets()).some((t) => t.deviceId === 'relay-den' && t.failureType === 'DISK_FULL')).toBe(false);
         const human = await runFanout(['alerts', 'show', String(r.ids[0])], { env: net.env });
         expect(human.stdout).toMatch(/outage\s+suppressed — outage o-/);
+        // Removed, the outage suppresses nothing more.
+        expect(await cli(['outage', 'remove', o.id])).toEqual({ id: o.id });
+        const after = await show((await send(`${now()} relay-den DISK_FULL msg="no space left on device"`)).ids[0]);
+        expect(after.outcome).toBe('ticket');
       });
 
       it('a misspelled location lands on the right center, and both locations are kept', async () => {

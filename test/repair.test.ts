@@ -213,6 +213,11 @@ describe('repair loop', () => {
     expect((await cli(['tickets', 'list'])).find((t: any) => t.id === ticket.id).state).toBe('resolved');
     const plans = await net.admin.get('api/v1/plans');
     expect(plans.find((p: any) => p.planId === plan.planId).state).toBe('complete');
+    // At the master's command line: the plan is listed, and a second approval says why not.
+    expect((await cli(['plans', 'list', '--state', 'complete'])).map((p: any) => p.planId)).toContain(plan.planId);
+    const again = await runFanout(['plan', 'approve', plan.planId], { env: net.env });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/it is complete, not pending \[FANOUT_ERR_PLAN_STATE\]/);
   });
 
   it('explains why there is nothing to redistribute', async () => {

@@ -47,6 +47,13 @@ Examples:
     }),
   );
 
+  withMaster(outage.command('remove <id>').description('end an outage now (its alerts ticket again)')).action(
+    action(async (id: string, o: MasterFlags) => {
+      await masterClient(o).json('DELETE', `api/v1/outages/${encodeURIComponent(id)}`);
+      print(o.json, { id }, () => `outage ${id} removed`);
+    }),
+  );
+
   const threshold = program.command('threshold').description('ticket thresholds');
   withMaster(threshold.command('list').description('window, thresholds by type and device overrides')).action(
     action(async (o: MasterFlags) => {
@@ -80,7 +87,7 @@ Examples:
         failureType: type,
         threshold: Number(n),
       });
-      print(o.json, r, () => `${device}: ${type} tickets at the ${n}th alert`);
+      print(o.json, r, () => `${device}: ${type} tickets at alert number ${n} in the window`);
     }),
   );
 }

@@ -1,0 +1,37 @@
+// `fanout plans list`, `fanout plan approve|reject ID`: redistribution plans as the master mirrors
+// them (DESIGN §16); the relay that built a plan carries out the decision.
+import { hostname, userInfo } from 'node:os';
+import type { Command } from 'commander';
+import { action, type MasterFlags, masterClient, print, table, withMaster } from './common.ts';
+
+export function planCommands(program: Command) {
+  const plans = program.command('plans').description('redistribution plans');
+  withMaster(plans.command('list').description('plans at the master, newest first'))
+    .option('--state <state>', 'only plans in this state (pending, running, complete, rejected, superseded…)')
+    .action(
+      action(async (o: MasterFlags & { state?: string }) => {
+        const all = await masterClient(o).get<Record<string, unknown>[]>('api/v1/plans');
+        const r = o.state ? all.filter((p) => p.state === o.state) : all;
+        print(o.json, r, () =>
+          table(
+            r.map((p) => ({ ...p, targets: (p.distributionList as string[]).length })),
+            ['planId', 'jobId', 'relayId', 'state', 'targets', 'approvedBy'],
+          ),
+        );
+      }),
+    );
+  const plan = program.command('plan').description('one redistribution plan');
+  for (const decision of ['approve', 'reject'] as const)
+    withMaster(
+      plan.command(`${decision} <id>`).description(`${decision} a pending plan (the relay that built it is told)`),
+    )
+      .option('--by <name>', 'who decides (kept in the job log)', `${userInfo().username}@${hostname()}`)
+      .action(
+        action(async (id: string, o: MasterFlags & { by: string }) => {
+          const { plan: p } = await masterClient(o).post(`api/v1/plans/${encodeURIComponent(id)}/${decision}`, {
+            by: o.by,
+          });
+          print(o.json, p, () => `plan ${p.planId} for job ${p.jobId} on ${p.relayId}: ${p.state} (by ${o.by})`);
+        }),
+      );
+}
