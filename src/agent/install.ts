@@ -1,7 +1,7 @@
 // Installing one package on an endpoint: verify, extract to staging, run the script, switch `current`.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, symlink } from 'node:fs/promises';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { readFile, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Faults } from '../common/faults.ts';
 import type { ArchiveLimits } from '../protocol/archive.ts';
@@ -67,6 +67,11 @@ export async function installPackage(x: {
   const { pkg } = x;
   const base = join(x.root, pkg.name);
   const target = join(base, pkg.version);
+  // Written once the scripts succeeded: an agent killed before it recorded the install only switches
+  // `current` on its next try, and does not run the scripts twice.
+  const done = join(base, `.installed-${pkg.version}`);
+  if (existsSync(target) && existsSync(done) && readFileSync(done, 'utf8').trim() === pkg.digest)
+    return switchCurrent(base, pkg.version);
   const staging = join(base, `.staging-${pkg.version}-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
   try {
@@ -95,6 +100,7 @@ export async function installPackage(x: {
       `archive says ${manifest.name}@${manifest.version}, the command says ${pkg.name}@${pkg.version}`,
     );
   }
+  await rm(done, { force: true });
   await rm(target, { recursive: true, force: true });
   await rename(staging, target);
   const env = { ...process.env, FANOUT_PACKAGE: pkg.name, FANOUT_VERSION: pkg.version, FANOUT_JOB: x.jobId };
@@ -113,10 +119,17 @@ export async function installPackage(x: {
   }
   if (x.params.postCommand)
     await run('/bin/sh', ['-c', String(x.params.postCommand)], { cwd: target, env, timeoutMs, label: 'postCommand' });
-  // Atomic switch: a new link beside `current`, renamed over it.
+  const fd = openSync(done, 'w');
+  writeSync(fd, `${pkg.digest}\n`);
+  fsyncSync(fd);
+  closeSync(fd);
+  await switchCurrent(base, pkg.version);
+}
+
+/** Atomic switch: a new link beside `current`, renamed over it. */
+async function switchCurrent(base: string, version: string) {
   const tmpLink = join(base, `.current-${process.pid}`);
   await rm(tmpLink, { force: true });
-  await symlink(pkg.version, tmpLink);
+  await symlink(version, tmpLink);
   await rename(tmpLink, join(base, 'current'));
-  await mkdir(base, { recursive: true });
 }

@@ -9,7 +9,8 @@ import type { Db } from '../store/index.ts';
 import type { MailConfig } from './config.ts';
 import { type Refusal, sendTo } from './smtp.ts';
 
-const CLAIM_MS = 60_000;
+// Long enough for one send; a master that dies holding a claim delays its mail by no more than this.
+const CLAIM_MS = 15_000;
 const MAX_BACKOFF_MS = 15 * 60_000;
 
 export class Mailer {
