@@ -35,6 +35,10 @@ describe('config', () => {
     expect(e.errors.join('\n')).toMatch(/mail\.smtp\.port/);
     expect(e.errors.join('\n')).toMatch(/bogus/);
     expect(() => parseConfig('alerts: [unclosed')).toThrow(/not valid YAML/);
+    // Values that would break timers or arithmetic are refused, not taken.
+    expect(() => parseConfig('alerts:\n  window: 999999999d\n')).toThrow(/alerts\.window: .*at most 366d/);
+    expect(() => parseConfig('mail:\n  retryBaseMs: 9e15\n')).toThrow(/mail\.retryBaseMs/);
+    expect(() => parseConfig('mail:\n  giveUpAfter: 0s\n')).toThrow(/mail\.giveUpAfter/);
   });
 
   it('a master with a bad config stops at start and says why', async () => {

@@ -348,4 +348,16 @@ describe('distribution path', () => {
     expect(await relayAdmin.get('admin/v1/faults')).toEqual({});
     expect(readFileSync(relay.logFile, 'utf8')).toMatch(/upstream fetch failed; resuming after a pause/);
   });
+
+  it('a re-issued device token stops working at the relay (within its 10 s refresh), the new one works', async () => {
+    const relay = net.relays['relay-a'];
+    const old = net.tokens['relay-a-pos-1'];
+    const enroll = (token: string) =>
+      fetch(`${relay.url}/agent/v1/enroll`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await enroll(old)).status).toBe(200);
+    const r = await runFanout(['device', 'token', 'relay-a-pos-1', '--json'], { env: net.env });
+    const fresh = JSON.parse(r.stdout).token as string;
+    await waitFor('the old token refused at the relay', async () => (await enroll(old)).status === 401, 15_000, 500);
+    expect((await enroll(fresh)).status).toBe(200);
+  });
 });

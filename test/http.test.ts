@@ -197,6 +197,18 @@ describe('bad values are refused with what is wrong, and lose nothing already ac
     expect(r.json().outcomes).toEqual(['resolved_notice']);
   });
 
+  it('every list is paged: at most 5000 at a time, from an offset', async () => {
+    for (const list of ['alerts', 'tickets', 'failed', 'outbox', 'outages', 'plans', 'jobs', 'packages']) {
+      const r = await call('GET', `/api/v1/${list}?limit=1`, admin);
+      expect(r.statusCode, list).toBe(200);
+      expect(r.json().length, list).toBeLessThanOrEqual(1);
+      expect((await call('GET', `/api/v1/${list}?limit=99999`, admin)).statusCode, list).toBe(400);
+    }
+    const all = (await call('GET', '/api/v1/alerts?limit=5000', admin)).json();
+    const second = (await call('GET', '/api/v1/alerts?limit=1&offset=1', admin)).json();
+    expect(second[0].id).toBe(all[1].id);
+  });
+
   it('outages: a time past year 9999 is refused', async () => {
     const r = await post('/api/v1/outages', { deviceId: 'relay-a-pos-1', until: '+010000-01-01T00:00:00Z' });
     expect(r.statusCode).toBe(400);

@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import type { Transaction } from 'kysely';
 import { FanoutError } from '../protocol/errors.ts';
+import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import type { Database, Db } from '../store/index.ts';
 import { alertView } from './alert-view.ts';
 import { Classifier } from './classify.ts';
@@ -260,8 +261,14 @@ export class AlertCenter {
     return alertView(a);
   }
 
-  async list(limit = 200) {
-    const rows = await this.db.selectFrom('alerts').selectAll().orderBy('id', 'desc').limit(limit).execute();
+  async list(page: Page = FIRST_PAGE) {
+    const rows = await this.db
+      .selectFrom('alerts')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute();
     return rows.map(alertView);
   }
 }

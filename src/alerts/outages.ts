@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { newId } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
+import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import { storableTime } from '../protocol/times.ts';
 import type { Db } from '../store/index.ts';
 
@@ -56,8 +57,16 @@ export class Outages {
     return outageView(row);
   }
 
-  async list() {
-    return (await this.db.selectFrom('outages').selectAll().orderBy('from_at', 'desc').execute()).map(outageView);
+  async list(page: Page = FIRST_PAGE) {
+    return (
+      await this.db
+        .selectFrom('outages')
+        .selectAll()
+        .orderBy('from_at', 'desc')
+        .limit(page.limit)
+        .offset(page.offset)
+        .execute()
+    ).map(outageView);
   }
 
   async remove(id: string) {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Principal } from '../common/auth.ts';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { FAILURE_TYPE_NAME } from '../protocol/failure-types.ts';
+import { PageQuery } from '../protocol/page.ts';
 import type { Db } from '../store/index.ts';
 import type { AlertCenter } from './center.ts';
 import type { AlertsConfig } from './config.ts';
@@ -12,6 +12,7 @@ import type { TicketLinks } from './links.ts';
 import { requeueMail } from './mailer.ts';
 import type { Outages } from './outages.ts';
 import { type IncomingAlert, parseAlertmanager, parseJsonAlert, parseTextLine } from './parse.ts';
+import { thresholdRoutes } from './threshold-routes.ts';
 import type { Tickets } from './tickets.ts';
 
 export interface AlertDeps {
@@ -108,21 +109,23 @@ export function alertmanagerRoutes(s: App, d: AlertDeps) {
 }
 
 export function alertAdminRoutes(s: App, d: AlertDeps) {
-  s.get(
-    '/api/v1/alerts',
-    { schema: { querystring: z.object({ limit: z.coerce.number().int().min(1).max(5000).default(200) }) } },
-    async (req) => d.center.list(req.query.limit),
-  );
+  s.get('/api/v1/alerts', { schema: { querystring: PageQuery } }, async (req) => d.center.list(req.query));
   s.get(
     '/api/v1/alerts/:id',
     { schema: { params: z.object({ id: z.coerce.number().int().positive() }) } },
     async (req) => d.center.get(req.params.id),
   );
 
-  s.get('/api/v1/failed', async () => d.tickets.failedList());
-  s.get('/api/v1/tickets', async () => d.tickets.list());
-  s.get('/api/v1/outbox', async () => {
-    const rows = await d.db.selectFrom('outbox').selectAll().orderBy('id', 'desc').limit(200).execute();
+  s.get('/api/v1/failed', { schema: { querystring: PageQuery } }, async (req) => d.tickets.failedList(req.query));
+  s.get('/api/v1/tickets', { schema: { querystring: PageQuery } }, async (req) => d.tickets.list(req.query));
+  s.get('/api/v1/outbox', { schema: { querystring: PageQuery } }, async (req) => {
+    const rows = await d.db
+      .selectFrom('outbox')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(req.query.limit)
+      .offset(req.query.offset)
+      .execute();
     return rows.map((o) => ({
       id: Number(o.id),
       ticketId: o.ticket_id,
@@ -146,48 +149,14 @@ export function alertAdminRoutes(s: App, d: AlertDeps) {
     d.tickets.setState(req.params.id, 'acknowledged'),
   );
 
-  s.get('/api/v1/outages', async () => d.outages.list());
+  s.get('/api/v1/outages', { schema: { querystring: PageQuery } }, async (req) => d.outages.list(req.query));
   s.post('/api/v1/outages', async (req) => d.outages.add(req.body));
   s.delete('/api/v1/outages/:id', { schema: { params: Id } }, async (req) => {
     await d.outages.remove(req.params.id);
     return { ok: true };
   });
 
-  s.get('/api/v1/thresholds', async () => {
-    const runtime = await d.db.selectFrom('device_overrides').selectAll().execute();
-    return {
-      window: d.cfg.window,
-      defaultThreshold: d.cfg.defaultThreshold,
-      failureTypes: d.cfg.failureTypes,
-      deviceOverrides: [
-        ...Object.entries(d.cfg.deviceOverrides).flatMap(([deviceId, m]) =>
-          Object.entries(m).map(([failureType, threshold]) => ({ deviceId, failureType, threshold, source: 'config' })),
-        ),
-        ...runtime.map((r) => ({
-          deviceId: r.device_id,
-          failureType: r.failure_type,
-          threshold: r.threshold,
-          source: 'runtime',
-        })),
-      ],
-    };
-  });
-  const Override = z.object({
-    deviceId: z.string(),
-    failureType: z.string().regex(FAILURE_TYPE_NAME),
-    threshold: z.number().int().positive().max(100_000),
-  });
-  s.post('/api/v1/overrides', { schema: { body: Override } }, async (req) => {
-    const o = req.body;
-    if (!(await d.db.selectFrom('devices').select('id').where('id', '=', o.deviceId).executeTakeFirst()))
-      throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', { ids: o.deviceId });
-    await d.db
-      .insertInto('device_overrides')
-      .values({ device_id: o.deviceId, failure_type: o.failureType, threshold: o.threshold })
-      .onConflict((oc) => oc.columns(['device_id', 'failure_type']).doUpdateSet({ threshold: o.threshold }))
-      .execute();
-    return o;
-  });
+  thresholdRoutes(s, d);
 }
 
 export async function resolve(d: AlertDeps, id: string, by: string) {

@@ -1,4 +1,5 @@
 import { FanoutError } from '../protocol/errors.ts';
+import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import type { Db } from '../store/index.ts';
 
 export const ticketView = (t: {
@@ -34,8 +35,16 @@ export const ticketView = (t: {
 export class Tickets {
   constructor(private readonly db: Db) {}
 
-  async list() {
-    return (await this.db.selectFrom('tickets').selectAll().orderBy('created_at', 'desc').execute()).map(ticketView);
+  async list(page: Page = FIRST_PAGE) {
+    return (
+      await this.db
+        .selectFrom('tickets')
+        .selectAll()
+        .orderBy('created_at', 'desc')
+        .limit(page.limit)
+        .offset(page.offset)
+        .execute()
+    ).map(ticketView);
   }
 
   async get(id: string) {
@@ -67,8 +76,14 @@ export class Tickets {
       .execute();
   }
 
-  async failedList() {
-    const rows = await this.db.selectFrom('failed_distributions').selectAll().orderBy('id', 'desc').execute();
+  async failedList(page: Page = FIRST_PAGE) {
+    const rows = await this.db
+      .selectFrom('failed_distributions')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute();
     return rows.map((f) => ({
       id: Number(f.id),
       relayId: f.relay_id,

@@ -5,6 +5,7 @@ import { newId } from '../protocol/crypto.ts';
 import { deadlineAt } from '../protocol/durations.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { jobEnd } from '../protocol/job-end.ts';
+import type { Page } from '../protocol/page.ts';
 import type { RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import { jobParams, selectTargets } from './job-request.ts';
@@ -170,8 +171,14 @@ export class Jobs {
     return jobView(this.db, jobId);
   }
 
-  async list(limit = 100) {
-    const jobs = await this.db.selectFrom('jobs').select('id').orderBy('created_at', 'desc').limit(limit).execute();
+  async list(page: Page = { limit: 100, offset: 0 }) {
+    const jobs = await this.db
+      .selectFrom('jobs')
+      .select('id')
+      .orderBy('created_at', 'desc')
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute();
     return Promise.all(jobs.map((j) => jobView(this.db, j.id)));
   }
 }

@@ -10,6 +10,7 @@ import { signPackage } from '../protocol/crypto.ts';
 import { digestPath } from '../protocol/digest.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { inspectPackage } from '../protocol/package-file.ts';
+import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import type { PackageRef } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 
@@ -76,8 +77,15 @@ export class PackageStore {
     }
   }
 
-  async list() {
-    return this.db.selectFrom('packages').selectAll().orderBy('name').orderBy('created_at').execute();
+  async list(page: Page = FIRST_PAGE) {
+    return this.db
+      .selectFrom('packages')
+      .selectAll()
+      .orderBy('name')
+      .orderBy('created_at')
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute();
   }
 
   async resolve(spec: string): Promise<PackageRef> {

@@ -5,6 +5,7 @@ import type { Tickets } from '../alerts/tickets.ts';
 import type { Logger } from '../common/log.ts';
 import { HttpError } from '../protocol/client.ts';
 import { type ErrorCode, errorTable, FanoutError } from '../protocol/errors.ts';
+import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import type { Plan } from '../protocol/types.ts';
 import type { Database, Db } from '../store/index.ts';
 import type { Config } from './config.ts';
@@ -76,8 +77,14 @@ export class Plans {
     return plan;
   }
 
-  async list() {
-    const rows = await this.db.selectFrom('plans').selectAll().orderBy('created_at', 'desc').execute();
+  async list(page: Page = FIRST_PAGE) {
+    const rows = await this.db
+      .selectFrom('plans')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute();
     return rows.map((r) => ({ ...(JSON.parse(r.body) as Plan), state: r.state as Plan['state'] }));
   }
 

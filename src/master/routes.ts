@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
+import { PageQuery } from '../protocol/page.ts';
 import type { Db } from '../store/index.ts';
 import { importInventory, issueDeviceToken, parseInventory } from './inventory.ts';
 import type { Jobs } from './jobs.ts';
@@ -65,7 +66,7 @@ export function adminRoutes(s: App, d: AdminDeps) {
       });
     return d.packages.push(req.body as Readable);
   });
-  s.get('/api/v1/packages', async () => d.packages.list());
+  s.get('/api/v1/packages', { schema: { querystring: PageQuery } }, async (req) => d.packages.list(req.query));
 
   const JobBody = z.object({
     packages: z.array(z.string()).min(1),
@@ -74,7 +75,11 @@ export function adminRoutes(s: App, d: AdminDeps) {
     params: z.record(z.string(), z.unknown()).optional(),
   });
   s.post('/api/v1/jobs', { schema: { body: JobBody } }, async (req) => d.jobs.create(req.body));
-  s.get('/api/v1/jobs', async () => d.jobs.list());
+  s.get(
+    '/api/v1/jobs',
+    { schema: { querystring: PageQuery.extend({ limit: PageQuery.shape.limit.default(100) }) } },
+    async (req) => d.jobs.list(req.query),
+  );
   s.get('/api/v1/jobs/:id', { schema: { params: Id } }, async (req) => d.jobs.view(req.params.id));
 
   s.get('/api/v1/relays', async () => d.relays.list());
@@ -85,7 +90,7 @@ export function adminRoutes(s: App, d: AdminDeps) {
   }));
   s.post('/api/v1/keys/rotate', async () => d.keys.rotate());
 
-  s.get('/api/v1/plans', async () => d.plans.list());
+  s.get('/api/v1/plans', { schema: { querystring: PageQuery } }, async (req) => d.plans.list(req.query));
   s.post(
     '/api/v1/relays/:id/plans',
     { schema: { params: Id, body: z.object({ jobId: z.string().optional() }).prefault({}) } },

@@ -60,7 +60,23 @@ export class Distributor {
       reportRefused(this.d.reporter, this.d.relayId, cmd, problem);
       return false;
     }
-    this.d.jobs.create([{ type: 'command', at: now(), command: cmd }]);
+    try {
+      this.d.jobs.create([{ type: 'command', at: now(), command: cmd }]);
+    } catch (e) {
+      // Not on disk, so not acknowledged: the master sends it again. Meanwhile it is a relay-level failure.
+      const ce = failureTypeOf(e);
+      this.d.log.error({ jobId: cmd.jobId, err: ce.message }, 'command not written to the job log; it will come again');
+      this.d.reporter.alert({
+        source: this.d.relayId,
+        alertId: `${cmd.commandId}/not-written`,
+        deviceId: this.d.relayId,
+        failureType: ce.failureType,
+        jobId: cmd.jobId,
+        relayId: this.d.relayId,
+        message: `command ${cmd.commandId} could not be written to the job log: ${ce.message}`,
+      });
+      throw e;
+    }
     this.start(cmd.jobId);
     return true;
   }
