@@ -1,6 +1,6 @@
 // The relay's core, unit by unit with fakes: the fold, the job-log writer, the target state machine,
 // the upstream's circuit breaker, the job table and the redistributor.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../src/common/log.ts';
 import { signCommand } from '../src/protocol/command.ts';
@@ -134,6 +134,27 @@ describe('the job log writer', () => {
     appendFileSync(log.path('j-1'), '{"type":"target","at":"2026');
     expect(log.read('j-1')).toHaveLength(1);
     expect(() => log.path('../etc/passwd')).toThrow(/not a job id/);
+  });
+});
+
+describe('the job log on a disk that fills mid-record', () => {
+  it('cuts a partial write back off and throws: no torn record is ever read back', () => {
+    const dir = tempDir('torn');
+    let budget = Number.POSITIVE_INFINITY;
+    // Writes at most `budget` bytes, then fails like a full disk.
+    const filling = ((fd: number, buf: Buffer, off: number, len: number) => {
+      if (budget <= 0) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      const n = Math.min(len, budget);
+      budget -= n;
+      return writeSync(fd, buf, off, n);
+    }) as typeof writeSync;
+    const log = new JobLog(dir, undefined, filling);
+    log.append('j-1', [{ type: 'command', at, command }]);
+    const before = readFileSync(log.path('j-1'), 'utf8');
+    budget = 20; // the next record gets 20 bytes in, then the disk is full
+    expect(() => log.append('j-1', [target('e1', 'installed'), target('e2', 'installed')])).toThrow(/ENOSPC/);
+    expect(readFileSync(log.path('j-1'), 'utf8')).toBe(before);
+    expect(log.read('j-1')).toHaveLength(1);
   });
 });
 

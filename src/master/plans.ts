@@ -144,7 +144,7 @@ export class Plans {
 }
 
 /** A relay's refusal keeps its code and words (a stale plan is 409, not 500); silence is "unreachable". */
-async function relayAnswer<T>(relayId: string, p: Promise<T>): Promise<T> {
+export async function relayAnswer<T>(relayId: string, p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (e) {

@@ -41,6 +41,8 @@ export class JobLog {
   constructor(
     dataDir: string,
     private readonly faults?: { throwIf(point: string): void },
+    /** The write call; a test hands in one that stops halfway, as a filling disk does. */
+    private readonly write: typeof writeSync = writeSync,
   ) {
     this.dir = join(dataDir, 'jobs');
     mkdirSync(this.dir, { recursive: true });
@@ -67,7 +69,7 @@ export class JobLog {
     const before = fstatSync(fd).size;
     try {
       let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+      while (done < bytes.length) done += this.write(fd, bytes, done, bytes.length - done);
       fsyncSync(fd);
     } catch (e) {
       try {

@@ -1,0 +1,93 @@
+// Bugs of issue 9 that need a clock, a bad archive or a dying peer to show: each has its test here.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { installPackage } from '../src/agent/install.ts';
+import { Faults } from '../src/common/faults.ts';
+import { spawnFanout } from '../src/lab/network.ts';
+import { relayAnswer } from '../src/master/plans.ts';
+import { HttpError } from '../src/protocol/client.ts';
+import { FanoutError } from '../src/protocol/errors.ts';
+import { buildPackage } from '../src/protocol/package-file.ts';
+import type { DistributionCommand } from '../src/protocol/types.ts';
+import { Deadlines } from '../src/relay/deadlines.ts';
+import { tempDir, writePackage } from './helpers.ts';
+
+afterEach(() => vi.useRealTimers());
+
+describe('issue 9, one test per bug', () => {
+  it('a deadline 30 days out fires after 30 days, not at once (timers take at most ~24.8 days)', () => {
+    vi.useFakeTimers({ now: Date.parse('2026-01-01T00:00:00Z') });
+    const fired: string[] = [];
+    const d = new Deadlines((jobId) => fired.push(jobId));
+    const cmd = {
+      kind: 'distribute',
+      commandId: 'c',
+      issuedAt: '2026-01-01T00:00:00.000Z',
+      params: { deadline: '30d' },
+    } as unknown as DistributionCommand;
+    d.arm('j-1', cmd, 3_600_000);
+    vi.advanceTimersByTime(25 * 86_400_000);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(5 * 86_400_000 + 1000);
+    expect(fired).toEqual(['j-1']);
+    d.stop();
+  });
+
+  it('a package refused after extraction leaves no staging folder behind', async () => {
+    const dir = writePackage(join(tempDir('staging'), 'p'), 'pos-app', '1.0.0', { 'a.txt': 'a\n' });
+    const built = await buildPackage(dir, `${dir}.tgz`);
+    const root = tempDir('staging-root');
+    const pkg = { name: 'other-name', version: '1.0.0', digest: built.digest, size: built.size, signature: 's' };
+    await expect(
+      installPackage({ archive: built.file, pkg, root, jobId: 'j', params: {}, faults: new Faults(false) }),
+    ).rejects.toThrow(/archive says pos-app@1\.0\.0/);
+    expect(readdirSync(join(root, 'other-name')).filter((f) => f.startsWith('.staging'))).toEqual([]);
+  });
+
+  it("a relay's refusal of a stale plan reaches the operator as 409 with its reason, not 500", async () => {
+    const refused = Promise.reject(
+      new HttpError(409, 'FANOUT_ERR_PLAN_STATE', 'plan p-1: it is superseded, not pending'),
+    );
+    const err = await relayAnswer('relay-a', refused).catch((e) => e);
+    expect(err).toBeInstanceOf(FanoutError);
+    expect(err.statusCode).toBe(409);
+    expect(err.toJSON().error).toEqual({
+      code: 'FANOUT_ERR_PLAN_STATE',
+      message: 'relay relay-a: plan p-1: it is superseded, not pending',
+    });
+    const silent = await relayAnswer('relay-a', Promise.reject(new HttpError(0, 'ECONNREFUSED', 'cannot reach'))).catch(
+      (e) => e,
+    );
+    expect(silent.statusCode).toBe(502);
+  });
+
+  it('a daemon that misses its start limit is stopped, not left running', async () => {
+    const dir = tempDir('start-limit');
+    const err = await spawnFanout(
+      'never-ready',
+      [
+        'agent',
+        '--relay',
+        'http://127.0.0.1:9',
+        '--id',
+        'x',
+        '--token',
+        't',
+        '--data',
+        join(dir, 'd'),
+        '--root',
+        join(dir, 'r'),
+      ],
+      dir,
+      { timeoutMs: 1500 },
+    ).catch((e) => e);
+    expect(err.message).toMatch(/did not start within 1\.5 s/);
+    // No process with its (unique) data folder on the command line is left.
+    await new Promise((r) => setTimeout(r, 300));
+    const left = spawnSync('pgrep', ['-f', join(dir, 'd')], { encoding: 'utf8' }).stdout.trim();
+    expect(left).toBe('');
+    expect(existsSync(join(dir, 'never-ready.log'))).toBe(true);
+  });
+});
