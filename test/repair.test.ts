@@ -284,4 +284,39 @@ describe('repair loop', () => {
     const forJob = (await net.admin.get('api/v1/plans')).filter((p: any) => p.jobId === jobId);
     expect(forJob.filter((p: any) => p.state === 'pending')).toEqual([]);
   });
+
+  it('a ticket resolved while its relay is down gets its plan when the relay is back', async () => {
+    const dir = writePackage(join(net.dir, 'pkgs', 'pos-app-32'), 'pos-app', '3.2.0', { 'app.txt': 'app 3.2\n' });
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    await cli(['package', 'push', `${dir}.tgz`]);
+    const relay = net.relays['relay-dal'];
+    const relayAdmin = new Client({
+      baseUrl: relay.url,
+      token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(),
+    });
+    await relayAdmin.post('admin/v1/faults', { 'relay.depot.write': 'ENOSPC' });
+    const { jobId } = await cli([
+      'job',
+      'create',
+      '--package',
+      'pos-app@3.2.0',
+      ...targets.flatMap((t) => ['--target', t]),
+    ]);
+    await waitFor('the job failed', async () => (await cli(['job', 'status', jobId])).state === 'failed');
+    const ticket = await waitFor('its ticket', async () =>
+      (await cli(['tickets', 'list'])).find((t: any) => t.jobs.includes(jobId) && t.state !== 'resolved'),
+    );
+    await relay.stop(); // its faults go with it: the disk is "fixed"
+    const res = await cli(['ticket', 'resolve', ticket.id]);
+    expect(res.plans).toEqual([]);
+    expect(res.waiting).toMatchObject([{ relayId: 'relay-dal', jobId }]);
+    await net.startRelay('relay-dal', ['--listen', new URL(relay.url).host]);
+    const plan = await waitFor(
+      "the plan asked for at the relay's first heartbeats",
+      async () => (await cli(['plans', 'list', '--state', 'pending'])).find((p: any) => p.jobId === jobId),
+      20_000,
+    );
+    await cli(['plan', 'approve', plan.planId, '--by', 'day-shift']);
+    await waitFor('the job complete', async () => (await cli(['job', 'status', jobId])).state === 'complete', 30_000);
+  });
 });
