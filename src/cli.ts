@@ -31,6 +31,10 @@ withServerTls(
         new Option('--db <url>', 'postgres://… for PostgreSQL (default: SQLite in DATA/master.db)').env('FANOUT_DB'),
       )
       .option('--config <file>', 'config file (default: DATA/fanout.yaml)')
+      .option(
+        '--signing-key <file>',
+        'the signing key file, shared by masters on one database (default: DATA/signing.key)',
+      )
       .option('--allow-faults', 'accept FANOUT_FAULTS and /admin/v1/faults (tests and lab only)'),
   ),
 ).action(
@@ -42,6 +46,7 @@ withServerTls(
       db: o.db,
       config: o.config,
       allowFaults: o.allowFaults,
+      signingKey: o.signingKey,
       ...tlsOptions(o),
     });
   }),

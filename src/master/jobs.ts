@@ -29,6 +29,10 @@ export class Jobs {
     private readonly db: Db,
     private readonly packages: PackageStore,
     private readonly signingKey: () => string,
+    /** Tells every master that relays have new commands (PostgreSQL NOTIFY; locally with SQLite). */
+    private readonly notify: (relayIds: string) => Promise<void> = async (ids) => {
+      for (const id of ids.split(',')) this.events.emit(`commands:${id}`);
+    },
   ) {}
 
   onRelayJobComplete(fn: (relayId: string, jobId: string) => Promise<void>) {
@@ -109,7 +113,8 @@ export class Jobs {
             .execute();
       }
     });
-    for (const relayId of byRelay.keys()) this.events.emit(`commands:${relayId}`);
+    // Every master on the database wakes the long-polls of these relays (DESIGN §15).
+    await this.notify([...byRelay.keys()].join(','));
     this.events.emit('changed');
     return { jobId, commands: commandIds };
   }

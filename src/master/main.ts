@@ -67,7 +67,15 @@ export async function buildMaster(opts: MasterOptions) {
   const faults = new Faults(!!opts.allowFaults);
   const auth = new Auth(db, adminToken);
   const packages = new PackageStore(db, data, () => keys.privatePem, cfg.limits);
-  const jobs = new Jobs(db, packages, () => keys.privatePem);
+  const jobs = new Jobs(
+    db,
+    packages,
+    () => keys.privatePem,
+    (ids) => store.notify('fanout_commands', ids),
+  );
+  await store.onNotice('fanout_commands', (ids) => {
+    for (const id of ids.split(',')) jobs.events.emit(`commands:${id}`);
+  });
   let publicUrl = cfg.mail.publicUrl ?? opts.advertise ?? '';
   // The links' HMAC key comes from the signing key, so masters sharing that key agree on links.
   const links = new TicketLinks(

@@ -23,6 +23,12 @@ export interface Store {
   dialect: 'sqlite' | 'postgres';
   /** Makes a transaction the only one holding `name` until it ends, across every process on this database. */
   exclusive(tx: Transaction<Database>, name: string): Promise<void>;
+  /**
+   * Tells every process on this database (PostgreSQL NOTIFY; with SQLite there is only this one):
+   * `onNotice` receives what any of them sent, this one included.
+   */
+  notify(channel: string, payload: string): Promise<void>;
+  onNotice(channel: string, fn: (payload: string) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,7 +70,33 @@ export async function openStore(url: string): Promise<Store> {
     const key = createHash('sha256').update(name).digest().readBigInt64BE(0);
     await sql`select pg_advisory_xact_lock(${key.toString()}::bigint)`.execute(tx);
   };
-  return { db, dialect, exclusive, close: () => db.destroy() };
+  const local = new Map<string, ((p: string) => void)[]>();
+  let listener: pg.Client | undefined;
+  const onNotice = async (channel: string, fn: (payload: string) => void) => {
+    local.set(channel, [...(local.get(channel) ?? []), fn]);
+    if (dialect !== 'postgres') return;
+    if (!listener) {
+      listener = new pg.Client({ connectionString: url });
+      listener.on('notification', (n) => {
+        for (const f of local.get(n.channel) ?? []) f(n.payload ?? '');
+      });
+      listener.on('error', (err) => process.emitWarning(`PostgreSQL listener lost: ${err.message}`));
+      await listener.connect();
+    }
+    await listener.query(`listen ${channel}`);
+  };
+  const notify = async (channel: string, payload: string) => {
+    if (dialect !== 'postgres') {
+      for (const f of local.get(channel) ?? []) f(payload);
+      return;
+    }
+    await sql`select pg_notify(${channel}, ${payload})`.execute(db);
+  };
+  const close = async () => {
+    await listener?.end().catch(() => undefined);
+    await db.destroy();
+  };
+  return { db, dialect, exclusive, notify, onNotice, close };
 }
 
 /**
