@@ -24,13 +24,14 @@ export interface StoredAlert {
   duplicate: boolean;
   outcome: string;
   ticketId: string | null;
+  /** This alert put a ticket mail in the outbox (a new ticket's, or a failed one's again). */
+  mailQueued: boolean;
 }
 
 type Tx = Transaction<Database>;
 
 export class AlertCenter {
   readonly events = new EventEmitter().setMaxListeners(0);
-  private requeued = false;
   private readonly classifier: Classifier;
   private readonly intake = new GroupCommit<IncomingAlert, StoredAlert>((alerts) =>
     this.db.transaction().execute(async (tx) => {
@@ -58,8 +59,7 @@ export class AlertCenter {
   async ingest(alerts: IncomingAlert[]): Promise<StoredAlert[]> {
     const out = await this.intake.submit(alerts);
     if (out.some((r) => !r.duplicate)) this.events.emit('changed');
-    if (out.some((r) => r.ticketId && !r.duplicate) || this.requeued) this.events.emit('outbox');
-    this.requeued = false;
+    if (out.some((r) => r.mailQueued)) this.events.emit('outbox');
     return out;
   }
 
@@ -74,7 +74,8 @@ export class AlertCenter {
       .where('source', '=', a.source)
       .where('alert_id', '=', a.alertId)
       .executeTakeFirst();
-    if (dup) return { id: Number(dup.id), duplicate: true, outcome: dup.outcome, ticketId: dup.ticket_id };
+    if (dup)
+      return { id: Number(dup.id), duplicate: true, outcome: dup.outcome, ticketId: dup.ticket_id, mailQueued: false };
 
     const steps: Step[] = [];
     const row = {
@@ -99,7 +100,8 @@ export class AlertCenter {
       row.outcome = outcome;
       row.steps = JSON.stringify(steps);
       const ins = await tx.insertInto('alerts').values(row).returning('id').executeTakeFirstOrThrow();
-      return { id: Number(ins.id), duplicate: false, outcome, ticketId: row.ticket_id };
+      const mailQueued = steps.some((s) => s.step === 'mail' && s.outcome.startsWith('queued'));
+      return { id: Number(ins.id), duplicate: false, outcome, ticketId: row.ticket_id, mailQueued };
     };
 
     // 1. parse
@@ -226,8 +228,7 @@ export class AlertCenter {
       });
       if (open.state === 'send_failed') {
         // Its mail never got through: this alert queues it again.
-        await requeueMail(tx as unknown as Db, open.id);
-        this.requeued = true;
+        await requeueMail(tx, open.id);
         steps.push({
           step: 'mail',
           outcome: 'queued again',

@@ -38,11 +38,11 @@ const Id = z.object({ id: z.string().min(1).max(200) });
 export function alertIntakeRoutes(s: App, d: AlertDeps) {
   const sourceOf = (p: Principal) => (p.kind === 'admin' ? 'api' : p.kind === 'anonymous' ? 'anonymous' : p.id);
   /**
-   * A device speaks only for itself (a relay also for the devices it serves), as itself: the source
-   * is the token's device, never the body's. Anything else refuses the whole request.
+   * A device speaks only for itself (a relay also for the devices it serves); its alerts were parsed
+   * with the token's device as their source, never the body's. Anything else refuses the whole request.
    */
   const bind = async (p: Principal, alerts: IncomingAlert[]) => {
-    if (p.kind === 'admin') return alerts.map((a) => ({ ...a, source: 'api' }));
+    if (p.kind === 'admin') return alerts;
     if (p.kind !== 'relay' && p.kind !== 'endpoint')
       throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: 'a token' });
     const mine = await d.db
@@ -60,7 +60,7 @@ export function alertIntakeRoutes(s: App, d: AlertDeps) {
       throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', {
         needs: `a token of ${foreign.join(', ')}: ${p.id} may send alerts about ${p.kind === 'relay' ? 'itself and its endpoints' : 'itself'} only`,
       });
-    return alerts.map((a) => ({ ...a, source: p.id, relayId: p.kind === 'relay' ? p.id : undefined }));
+    return alerts.map((a) => ({ ...a, relayId: p.kind === 'relay' ? p.id : undefined }));
   };
   const accept = async (alerts: IncomingAlert[]) => {
     if (alerts.length > MAX_ALERTS_PER_REQUEST)

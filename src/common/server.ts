@@ -77,10 +77,6 @@ export function createHttpServer(opts: ServerOptions): App {
       const list = validationList(e);
       return reply.status(400).send(errorBody('FANOUT_ERR_INPUT_INVALID', list.join('; '), list));
     }
-    if (err instanceof RangeError)
-      return reply
-        .status(400)
-        .send(errorBody('FANOUT_ERR_INPUT_INVALID', `the body cannot be read: ${e.message} (nested too deeply?)`));
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
       return reply.status(413).send(new FanoutError('FANOUT_ERR_INPUT_TOO_LARGE', { detail: e.message }).toJSON());
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')

@@ -52,10 +52,8 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
     '/api/v1/relay/commands',
     {
       schema: {
-        querystring: z.object({
-          after: z.coerce.number().int().min(0).default(0),
-          wait: z.coerce.number().min(0).max(60).default(25),
-        }),
+        // Delivery is by acknowledgement: an `after` an older relay still sends is ignored.
+        querystring: z.object({ wait: z.coerce.number().min(0).max(60).default(25) }),
       },
     },
     async (req) => ({

@@ -98,8 +98,8 @@ export class Client {
     body?: unknown,
     opts: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<T> {
-    const auth =
-      this.opts.authorize?.(method, new URL(this.url(path)).pathname + new URL(this.url(path)).search, body) ?? {};
+    const target = new URL(this.url(path));
+    const auth = this.opts.authorize?.(method, target.pathname + target.search, body) ?? {};
     const res = await this.raw(method, path, {
       ...opts,
       body: body === undefined ? undefined : JSON.stringify(body),

@@ -160,8 +160,8 @@ export async function buildRelay(opts: RelayOptions) {
       distributor.resume();
       // The master hears where every job stands before the relay serves anyone (kept for later if it is away).
       await reporter.drain();
-      const url = opts.advertise ?? (await listen(app, opts.listen));
-      if (opts.advertise) await listen(app, opts.listen);
+      const bound = await listen(app, opts.listen);
+      const url = opts.advertise ?? bound;
       await writeFile(join(data, 'relay.json'), `${JSON.stringify({ id: opts.id, url, pid: process.pid })}\n`);
       // Tokens re-issued at the master stop working here within 10 s.
       refresher = setInterval(() => {
