@@ -62,7 +62,8 @@ let victim: Proc;
 let genuine: DistributionCommand;
 let expired: DistributionCommand;
 
-const startVictim = (extra: string[] = []) =>
+/** The victim's real agent process, talking to the hostile relay, from its own data folder. */
+const startVictim = (name = 'victim', extra: string[] = []) =>
   startFanout(
     [
       'agent',
@@ -72,13 +73,8 @@ const startVictim = (extra: string[] = []) =>
       VICTIM,
       '--token-file',
       join(net.dir, 'tokens', `${VICTIM}.token`),
-      '--data',
-      join(net.dir, 'victim', 'data'),
-      '--root',
-      join(net.dir, 'victim', 'root'),
-      ...extra,
-    ],
-    { logDir: join(net.dir, 'logs'), name: 'victim', timeoutMs: 20_000 },
+    ].concat(['--data', join(net.dir, name, 'data'), '--root', join(net.dir, name, 'root'), ...extra]),
+    { logDir: join(net.dir, 'logs'), name, timeoutMs: 20_000 },
   );
 
 const assignmentFrom = (cmd: DistributionCommand, over: Partial<Assignment>): Assignment => ({
@@ -186,24 +182,7 @@ describe('a hostile relay cannot make an endpoint run anything the master did no
     await expect(startVictim()).rejects.toThrow(/master's key changed .*FANOUT_ERR_KEY_CHANGED/);
     // A fresh agent pinned with --master-key refuses the attacker's key at its first enrollment, too.
     const keys = await net.admin.get<{ fingerprint: string }>('api/v1/keys');
-    const fresh = startFanout(
-      [
-        'agent',
-        '--relay',
-        hostile.url,
-        '--id',
-        VICTIM,
-        '--token-file',
-        join(net.dir, 'tokens', `${VICTIM}.token`),
-        '--data',
-        join(net.dir, 'fresh', 'd'),
-        '--root',
-        join(net.dir, 'fresh', 'r'),
-        '--master-key',
-        keys.fingerprint,
-      ],
-      { logDir: join(net.dir, 'logs'), name: 'fresh', timeoutMs: 20_000 },
-    );
+    const fresh = startVictim('fresh', ['--master-key', keys.fingerprint]);
     await expect(fresh).rejects.toThrow(/as --master-key says/);
   });
 

@@ -15,6 +15,14 @@ const cli = async (args: string[], input?: string) => {
   expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
   return JSON.parse(r.stdout);
 };
+/** Builds and pushes pos-app VERSION whose app.txt says TEXT. */
+const pushPackage = async (folder: string, version: string, text: string) => {
+  const dir = writePackage(join(net.dir, 'pkgs', folder), 'pos-app', version, { 'app.txt': `${text}\n` });
+  await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+  await cli(['package', 'push', `${dir}.tgz`]);
+};
+const adminOf = (relay: { url: string; data: string }) =>
+  new Client({ baseUrl: relay.url, token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim() });
 const scriptRuns = (id: string, pkg: string) => {
   try {
     return readFileSync(join(net.agents[id].root, pkg, 'runs.log'), 'utf8')
@@ -78,10 +86,7 @@ describe('repair loop', () => {
     // The relay's disk fills up while pos-3 is still off; at the deadline, the job log cannot take
     // pos-3's end: the relay fails the job as DISK_FULL.
     const relay = net.relays['relay-dal'];
-    const relayAdmin = new Client({
-      baseUrl: relay.url,
-      token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(),
-    });
+    const relayAdmin = adminOf(relay);
     await relayAdmin.post('admin/v1/faults', { 'relay.joblog.write': 'ENOSPC' });
     const failed = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(failed.code).toBe(1);
@@ -230,14 +235,9 @@ describe('repair loop', () => {
   });
 
   it('on the relay host with the relay down, an approved plan goes into the job log and runs when the relay starts', async () => {
-    const dir = writePackage(join(net.dir, 'pkgs', 'pos-app-31'), 'pos-app', '3.1.0', { 'app.txt': 'app 3.1\n' });
-    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
-    await cli(['package', 'push', `${dir}.tgz`]);
+    await pushPackage('pos-app-31', '3.1.0', 'app 3.1');
     const relay = net.relays['relay-dal'];
-    const relayAdmin = new Client({
-      baseUrl: relay.url,
-      token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(),
-    });
+    const relayAdmin = adminOf(relay);
     await relayAdmin.post('admin/v1/faults', { 'relay.depot.write': 'ENOSPC' });
     const { jobId } = await cli([
       'job',
@@ -286,14 +286,9 @@ describe('repair loop', () => {
   });
 
   it('a ticket resolved while its relay is down gets its plan when the relay is back', async () => {
-    const dir = writePackage(join(net.dir, 'pkgs', 'pos-app-32'), 'pos-app', '3.2.0', { 'app.txt': 'app 3.2\n' });
-    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
-    await cli(['package', 'push', `${dir}.tgz`]);
+    await pushPackage('pos-app-32', '3.2.0', 'app 3.2');
     const relay = net.relays['relay-dal'];
-    const relayAdmin = new Client({
-      baseUrl: relay.url,
-      token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(),
-    });
+    const relayAdmin = adminOf(relay);
     await relayAdmin.post('admin/v1/faults', { 'relay.depot.write': 'ENOSPC' });
     const { jobId } = await cli([
       'job',
