@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { AlertsConfigSchema, MailConfigSchema } from '../alerts/config.ts';
-import { DEFAULT_LIMITS } from '../protocol/archive.ts';
+import { DEFAULT_LIMITS } from '../protocol/limits.ts';
 import { formatZodError } from '../protocol/types.ts';
 
 export const ConfigSchema = z

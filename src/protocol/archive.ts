@@ -8,11 +8,11 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar';
 
-export interface ArchiveLimits {
-  maxUnpackedBytes: number;
-  maxFiles: number;
-}
-export const DEFAULT_LIMITS: ArchiveLimits = { maxUnpackedBytes: 4 * 1024 ** 3, maxFiles: 100_000 };
+import type { ArchiveLimits } from './limits.ts';
+import { DEFAULT_LIMITS } from './limits.ts';
+
+export { type ArchiveLimits, DEFAULT_LIMITS } from './limits.ts';
+
 /** tar pads to 10 KiB records; anything much beyond the end-of-archive blocks is smuggled data. */
 const MAX_TRAILING_BYTES = 64 * 1024;
 const BLOCK = 512;

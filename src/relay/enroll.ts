@@ -3,11 +3,11 @@
 import type { FastifyRequest } from 'fastify';
 import { bearer, type Principal } from '../common/auth.ts';
 import { PinnedKey } from '../common/pinned-key.ts';
-import { type ArchiveLimits, DEFAULT_LIMITS } from '../protocol/archive.ts';
 import type { Client } from '../protocol/client.ts';
 import { sha256Hex } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Rotation } from '../protocol/keys.ts';
+import { type ArchiveLimits, DEFAULT_LIMITS } from '../protocol/limits.ts';
 
 interface EnrollResponse {
   publicKey: string;
