@@ -1,5 +1,7 @@
 // `npm run bench`: every benchmark, each figure printed with its ratio to a baseline of the same run.
 import { startupBench } from './startup.bench.ts';
+import { treeBench } from './tree.bench.ts';
 
 await startupBench();
+await treeBench();
 await import('./alerts.bench.ts');

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { adminCommands } from './cli/admin.ts';
 import { alertCommands } from './cli/alerts.ts';
-import { action, CliError, tlsOptions, tokenFrom, withClientTls, withServerTls } from './cli/common.ts';
+import { action, CliError, parseSize, tlsOptions, tokenFrom, withClientTls, withServerTls } from './cli/common.ts';
 import { outageCommands } from './cli/outages.ts';
 import { planCommands } from './cli/plans.ts';
 
@@ -35,6 +35,10 @@ withServerTls(
         '--signing-key <file>',
         'the signing key file, shared by masters on one database (default: DATA/signing.key)',
       )
+      .option(
+        '--blobs <where>',
+        'package content: "postgres" (in the --db database) or a folder shared by masters (default: DATA/blobs)',
+      )
       .option('--allow-faults', 'accept FANOUT_FAULTS and /admin/v1/faults (tests and lab only)'),
   ),
 ).action(
@@ -47,6 +51,7 @@ withServerTls(
       config: o.config,
       allowFaults: o.allowFaults,
       signingKey: o.signingKey,
+      blobs: o.blobs,
       ...tlsOptions(o),
     });
   }),
@@ -57,7 +62,11 @@ withServerTls(
     program
       .command('relay')
       .description('start a relay: job log, depot, distribution manager, admin API')
-      .requiredOption('--master <url>', 'the master URL (commands and reports)')
+      .requiredOption(
+        '--master <url>',
+        'the master URL (commands and reports); repeat it for several masters on one database, used in turn when one is down',
+        (url: string, all: string[] = []) => [...all, url],
+      )
       .requiredOption('--id <id>', "this relay's device id")
       .addOption(
         new Option('--token-file <file>', "a file holding this relay's device token (mode 0600)").env(
@@ -69,6 +78,10 @@ withServerTls(
       .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8471')
       .option('--upstream <url>', 'fetch content from this relay instead of the master')
       .option('--heartbeat-ms <ms>', 'heartbeat interval', '5000')
+      .option(
+        '--depot-max-bytes <size>',
+        "cap the depot (e.g. 500MB, 20GB): past it, content no open job needs goes, least recently used first (default: the master's depot.maxBytes)",
+      )
       .option(
         '--master-key <fingerprint>',
         "pin the master's key from the start (SHA256:…, printed by `inventory import --json`)",
@@ -88,6 +101,7 @@ withServerTls(
       allowFaults: o.allowFaults,
       heartbeatMs: Number(o.heartbeatMs),
       masterKey: o.masterKey,
+      depotMaxBytes: o.depotMaxBytes === undefined ? undefined : parseSize(o.depotMaxBytes, '--depot-max-bytes'),
       ...tlsOptions(o),
     });
   }),
@@ -115,11 +129,21 @@ withServerTls(
         '--master-key <fingerprint>',
         "pin the master's key from the start (SHA256:…, printed by `inventory import --json`)",
       )
+      .option('--keep-versions <n>', 'versions of each package kept installed; older ones are removed', '2')
+      .option(
+        '--verify-every <duration>',
+        'hash installed versions again this often and report drift (e.g. 30m, 6h; 0: only when asked)',
+        '6h',
+      )
       .option('--allow-faults', 'accept FANOUT_FAULTS (tests and lab only)'),
   ),
 ).action(
   action(async (o) => {
     const { runAgent } = await import('./agent/main.ts');
+    const { parseDuration } = await import('./protocol/durations.ts');
+    const keepVersions = Number(o.keepVersions);
+    if (!Number.isInteger(keepVersions) || keepVersions < 1)
+      throw new CliError(`--keep-versions must be a whole number of at least 1, not "${o.keepVersions}"`);
     await runAgent({
       relay: o.relay,
       id: o.id,
@@ -129,6 +153,8 @@ withServerTls(
       allowFaults: o.allowFaults,
       listen: o.listen,
       masterKey: o.masterKey,
+      keepVersions,
+      verifyEveryMs: o.verifyEvery === '0' ? 0 : parseDuration(o.verifyEvery),
       ...tlsOptions(o),
     });
   }),

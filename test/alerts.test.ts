@@ -207,6 +207,10 @@ for (const backend of ['sqlite', 'postgres'] as const)
           (await tickets()).find((x) => x.id === a.ticketId && x.state === 'sent'),
         );
         expect(t.mailAttempts).toBe(3);
+        // The alert's mail step tells what became of the mail, not that it was once queued.
+        const mailStep = (await show(r.ids[0])).steps.find((x: any) => x.step === 'mail');
+        expect(mailStep.outcome).toBe('sent');
+        expect(mailStep.detail).toMatch(/3 attempt\(s\)/);
       });
 
       it('an SMTP server that never accepts ends the ticket as send_failed', async () => {
@@ -221,6 +225,9 @@ for (const backend of ['sqlite', 'postgres'] as const)
           );
           expect(t.mailAttempts).toBe(3); // the first try and 2 retries
           expect(t.mailError).toMatch(/451|try again/);
+          const mailStep = (await show(r.ids[0])).steps.find((x: any) => x.step === 'mail');
+          expect(mailStep.outcome).toBe('send_failed');
+          expect(mailStep.detail).toMatch(/3 attempt\(s\): .*(451|try again)/);
         } finally {
           sink.refuse = 0;
         }
@@ -362,6 +369,24 @@ for (const backend of ['sqlite', 'postgres'] as const)
           500,
         );
         expect(a.outcome).toBe('ticket');
+
+        // Its endpoints' alerts say what RELAY_DOWN says already: kept, inhibited, no ticket.
+        const down = await send(`${now()} relay-dal-pos-2 PRINTER_JAM msg="paper jam"`);
+        const inhibited = await show(down.ids[0]);
+        expect(inhibited.outcome).toBe('inhibited');
+        expect(inhibited.ticketId).toBeNull();
+        expect(step(inhibited, 'inhibit').detail).toMatch(new RegExp(`RELAY_DOWN alert ${a.id}`));
+        // Back: the same alert is ticketed again.
+        await net.startRelay('relay-dal');
+        await waitFor(
+          'the relay back',
+          async () => {
+            const back = await send(`${now()} relay-dal-pos-2 PRINTER_JAM msg="paper jam"`);
+            return (await show(back.ids[0])).outcome === 'ticket';
+          },
+          20_000,
+          500,
+        );
       });
     });
   });

@@ -116,7 +116,13 @@ export interface Network {
   relays: Record<string, Proc & { data: string }>;
   agents: Record<string, Proc & { data: string; root: string }>;
   env: Record<string, string>;
-  startRelay(id: string, extra?: string[], env?: Record<string, string>): Promise<Proc & { data: string }>;
+  /** `masters`: the masters the relay is given, in order (default: this network's master). */
+  startRelay(
+    id: string,
+    extra?: string[],
+    env?: Record<string, string>,
+    masters?: string[],
+  ): Promise<Proc & { data: string }>;
   startAgent(
     id: string,
     relayId: string,
@@ -212,13 +218,12 @@ export async function startNetwork(o: {
     relays: {},
     agents: {},
     env,
-    async startRelay(id, extra = [], renv = {}) {
+    async startRelay(id, extra = [], renv = {}, masters = [net.master.url]) {
       const data = join(dir, id);
       const p = await startFanout(
         [
           'relay',
-          '--master',
-          master.url,
+          ...masters.flatMap((m) => ['--master', m]),
           '--id',
           id,
           '--token-file',

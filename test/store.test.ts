@@ -1,14 +1,19 @@
 // One suite, two stores: SQLite and the machine's real PostgreSQL run the same checks.
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertCenter } from '../src/alerts/center.ts';
 import { Mailer } from '../src/alerts/mailer.ts';
 import { parseJsonAlert, parseTextLine } from '../src/alerts/parse.ts';
 import { Tickets } from '../src/alerts/tickets.ts';
+import type { BlobSource } from '../src/common/content.ts';
 import { Faults } from '../src/common/faults.ts';
 import { MailSink } from '../src/lab/mail-sink.ts';
+import { DatabaseBlobs, FolderBlobs } from '../src/master/blobs.ts';
 import { parseConfig } from '../src/master/config.ts';
 import { importInventory, parseInventory } from '../src/master/inventory.ts';
+import { RelayRegistry } from '../src/master/relays.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
 import { openStore, type Store } from '../src/store/index.ts';
 import { inventoryYaml, tempDir } from './helpers.ts';
@@ -168,6 +173,80 @@ for (const backend of backends) {
         burst.map(async ([x]) => Number((await center.get(x.id)).steps.find((s) => s.step === 'track')?.outcome)),
       );
       expect(burstCounts.sort()).toEqual([1, 2, 3, 4, 5]);
+    });
+
+    it('keeps package content in chunks and serves any byte range of it', async () => {
+      const dir = tempDir('blobs');
+      const bytes = randomBytes(2500);
+      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      const read = async (src: BlobSource, start: number, end: number) => {
+        const parts: Buffer[] = [];
+        for await (const c of src.stream(start, end)) parts.push(c as Buffer);
+        return Buffer.concat(parts);
+      };
+      // Chunks of 1000 bytes: ranges inside one chunk, across two, and to the end.
+      for (const blobs of [new DatabaseBlobs(store.db, store.exclusive, dir, 1000), new FolderBlobs(dir)]) {
+        expect(await blobs.open(digest)).toBeUndefined();
+        writeFileSync(join(dir, 'upload'), bytes);
+        await Promise.all([blobs.put(digest, join(dir, 'upload')), blobs.put(digest, join(dir, 'upload'))]).catch(
+          // A folder's second rename finds the upload gone: the first filed it.
+          (e: NodeJS.ErrnoException) => expect(e.code).toBe('ENOENT'),
+        );
+        const src = (await blobs.open(digest))!;
+        expect(src.size).toBe(2500);
+        for (const [a, b] of [
+          [0, 2499],
+          [10, 20],
+          [990, 1010],
+          [999, 2000],
+          [2499, 2499],
+        ])
+          expect((await read(src, a, b)).equals(bytes.subarray(a, b + 1))).toBe(true);
+        expect(await blobs.open('sha256:../../etc/passwd')).toBeUndefined();
+      }
+    });
+
+    it('raises RELAY_DOWN once when several masters check at the same moment', async () => {
+      const other = await openStore(db.url);
+      try {
+        const raised: string[] = [];
+        const quiet = { info() {}, warn() {}, error() {} } as never;
+        const registry = (s: Store) =>
+          new RelayRegistry(
+            s.db,
+            quiet,
+            1000,
+            async (a) => raised.push(a.alertId),
+            () => '',
+            undefined,
+            s.claim,
+          );
+        const id = `relay-down-${backend.name}`;
+        await registry(store).heartbeat(id);
+        const later = Date.now() + 5000;
+        await Promise.all([registry(store).check(later), registry(other).check(later), registry(store).check(later)]);
+        expect(raised.filter((a) => a.includes(id))).toHaveLength(1);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('gives periodic work to one process at a time, and to another when the claim runs out', async () => {
+      const other = await openStore(db.url);
+      try {
+        const name = `check ${Math.random()}`;
+        const first = await Promise.all([store.claim(name, 300), other.claim(name, 300)]);
+        expect(first.filter(Boolean).length).toBe(1);
+        const holder = first[0] ? store : other;
+        const waiting = first[0] ? other : store;
+        expect(await holder.claim(name, 300)).toBe(true); // renewed by its holder
+        expect(await waiting.claim(name, 300)).toBe(false);
+        await new Promise((r) => setTimeout(r, 350)); // the holder died: its claim runs out
+        expect(await waiting.claim(name, 300)).toBe(true);
+        expect(await holder.claim(name, 300)).toBe(false);
+      } finally {
+        await other.close();
+      }
     });
 
     it.runIf(backend.name === 'postgres')('two masters on one database send each outbox item once', async () => {

@@ -15,5 +15,6 @@ export async function extractSafely(file: string, into: string, limits: ArchiveL
     throw e;
   }
   await mkdir(into, { recursive: true });
-  await tar.x({ file, cwd: into, strict: true, preservePaths: false, noChmod: false, preserveOwner: false });
+  // umask 0: files get exactly the modes that were signed (the archive rules refuse unsafe ones).
+  await tar.x({ file, cwd: into, strict: true, preservePaths: false, noChmod: false, preserveOwner: false, umask: 0 });
 }

@@ -1,12 +1,14 @@
 // Installing one package on an endpoint: verify, extract to staging, run the script, switch `current`.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { readFile, rename, rm, symlink } from 'node:fs/promises';
+import { readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Faults } from '../common/faults.ts';
 import type { ArchiveLimits } from '../protocol/archive.ts';
 import { parseManifest } from '../protocol/package-file.ts';
+import { hashFolder, treeHash } from '../protocol/tree.ts';
 import type { JobParams, PackageRef } from '../protocol/types.ts';
+import { treeFile } from './attest.ts';
 import { extractSafely, UnsafeArchiveError } from './extract.ts';
 import { InstallError } from './state.ts';
 
@@ -63,6 +65,8 @@ export async function installPackage(x: {
   params: JobParams;
   faults: Faults;
   limits?: ArchiveLimits;
+  /** Install again even if this version is recorded as installed (its files drifted). */
+  again?: boolean;
 }) {
   const { pkg } = x;
   const base = join(x.root, pkg.name);
@@ -70,7 +74,7 @@ export async function installPackage(x: {
   // Written once the scripts succeeded: an agent killed before it recorded the install only switches
   // `current` on its next try, and does not run the scripts twice.
   const done = join(base, `.installed-${pkg.version}`);
-  if (existsSync(target) && existsSync(done) && readFileSync(done, 'utf8').trim() === pkg.digest)
+  if (!x.again && existsSync(target) && existsSync(done) && readFileSync(done, 'utf8').trim() === pkg.digest)
     return switchCurrent(base, pkg.version);
   const staging = join(base, `.staging-${pkg.version}-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
@@ -100,9 +104,16 @@ export async function installPackage(x: {
       `archive says ${manifest.name}@${manifest.version}, the command says ${pkg.name}@${pkg.version}`,
     );
   }
+  // The extracted files against the signed tree, before anything runs: what is kept is what was signed.
+  const signed = await hashFolder(staging);
+  if (pkg.tree && treeHash(signed) !== pkg.tree) {
+    await rm(staging, { recursive: true, force: true });
+    throw new InstallError('TAMPERED', `${pkg.name}@${pkg.version}: the extracted files are not the signed tree`);
+  }
   await rm(done, { force: true });
   await rm(target, { recursive: true, force: true });
   await rename(staging, target);
+  await writeFile(treeFile(x.root, pkg), JSON.stringify(signed));
   const env = { ...process.env, FANOUT_PACKAGE: pkg.name, FANOUT_VERSION: pkg.version, FANOUT_JOB: x.jobId };
   // Capped at a day: a timer past ~24.8 days would fire at once.
   const timeoutMs = Math.min(86_400_000, 1000 * Number(x.params.timeoutSec ?? manifest.install.timeoutSec ?? 120));

@@ -2,7 +2,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Registry } from 'prom-client';
 import { Faults } from '../common/faults.ts';
 import { createLogger } from '../common/log.ts';
 import { PinnedKey } from '../common/pinned-key.ts';
@@ -13,7 +12,9 @@ import { KeyChangedError, type Rotation } from '../protocol/keys.ts';
 import { type ArchiveLimits, DEFAULT_LIMITS } from '../protocol/limits.ts';
 import type { Assignment } from '../protocol/types.ts';
 import { agentServer, listenPlain } from './http.ts';
+import { lazyMetrics } from './metrics.ts';
 import { AgentState } from './state.ts';
+import { verifyAndReport } from './verify.ts';
 import { Worker } from './worker.ts';
 
 export interface AgentOptions {
@@ -28,6 +29,10 @@ export interface AgentOptions {
   masterKey?: string;
   tls?: ServerTlsFiles;
   clientTls?: ClientTlsFiles;
+  /** Versions of each package kept installed (default 2; the current one always stays). */
+  keepVersions?: number;
+  /** How often installed versions are hashed again for drift (default 6 h; 0: only when asked). */
+  verifyEveryMs?: number;
 }
 
 export class AgentRefused extends Error {
@@ -45,30 +50,13 @@ export async function buildAgent(opts: AgentOptions) {
   const faults = new Faults(!!opts.allowFaults);
   const stopping = new AbortController();
   const installs = { installed: 0, failed: 0 };
-  // prom-client loads on the first scrape: an agent nobody scrapes does not carry it.
-  let registry: Promise<Registry> | undefined;
-  const metrics = () =>
-    (registry ??= (async () => {
-      const prom = await import('prom-client');
-      const r = new prom.Registry();
-      prom.collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 1000 });
-      new prom.Counter({
-        name: 'fanout_agent_installs_total',
-        help: 'Packages installed, by result',
-        labelNames: ['result'],
-        registers: [r],
-        collect() {
-          this.reset();
-          for (const [result, n] of Object.entries(installs)) this.inc({ result }, n);
-        },
-      });
-      return r;
-    })());
+  const metrics = lazyMetrics(installs);
   const key = new PinnedKey(data, opts.masterKey);
   let limits: ArchiveLimits = DEFAULT_LIMITS;
+  const state = new AgentState(data);
   const worker = new Worker({
     relay,
-    state: new AgentState(data),
+    state,
     root,
     cacheDir,
     faults,
@@ -78,6 +66,7 @@ export async function buildAgent(opts: AgentOptions) {
     limits: () => limits,
     deviceId: opts.id,
     signal: stopping.signal,
+    keepVersions: opts.keepVersions ?? 2,
   });
 
   // Health, metrics and (with --allow-faults) fault injection, like every daemon; its token is the admin.
@@ -112,20 +101,38 @@ export async function buildAgent(opts: AgentOptions) {
   };
 
   let current: Promise<void> = Promise.resolve();
+  // Verification runs between installs, never beside one: it hashes the same folders.
+  const verify = (requestId?: string) => {
+    current = current
+      .then(() => verifyAndReport({ state, root, relay, log }, requestId))
+      .then(
+        () => undefined,
+        (err) => log.warn({ err: (err as Error).message }, 'verification failed'),
+      );
+    return current;
+  };
   const loop = async () => {
     const done = new Set<string>();
+    const answered = new Set<string>();
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        const { assignments } = await relay.get<{ assignments: Assignment[] }>('agent/v1/assignments?wait=20', {
-          timeoutMs: 30_000,
-          signal: stopping.signal,
-        });
+        const { assignments, verify: asked } = await relay.get<{ assignments: Assignment[]; verify?: string }>(
+          'agent/v1/assignments?wait=20',
+          {
+            timeoutMs: 30_000,
+            signal: stopping.signal,
+          },
+        );
         failures = 0;
+        if (asked && !answered.has(asked)) {
+          answered.add(asked);
+          await verify(asked);
+        }
         for (const a of assignments) {
           if (done.has(a.assignmentId)) continue;
           done.add(a.assignmentId);
-          current = worker.work(a);
+          current = current.then(() => worker.work(a));
           await current;
         }
         if (assignments.length && assignments.every((a) => done.has(a.assignmentId)))
@@ -141,6 +148,7 @@ export async function buildAgent(opts: AgentOptions) {
   };
 
   let running: Promise<void> = Promise.resolve();
+  let verifier: NodeJS.Timeout | undefined;
   return {
     server,
     log,
@@ -148,9 +156,15 @@ export async function buildAgent(opts: AgentOptions) {
       await enroll();
       const url = await listenPlain(server, opts.listen ?? '127.0.0.1:0');
       running = loop();
+      const every = opts.verifyEveryMs ?? 6 * 3_600_000;
+      if (every > 0) {
+        verifier = setInterval(() => void verify(), every);
+        verifier.unref();
+      }
       return url;
     },
     async stop() {
+      clearInterval(verifier);
       stopping.abort();
       await current.catch(() => undefined);
       await running;

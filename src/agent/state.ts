@@ -22,6 +22,11 @@ export interface InstalledEntry {
   digest: string;
   installedAt: string;
   jobId: string;
+  /** The install root it went to, the tree hash attested after the install, and the files the
+   * install added beside the signed ones (DESIGN §17): what a later verification compares with. */
+  root?: string;
+  tree?: string;
+  extra?: string[];
 }
 
 export class AgentState {
@@ -36,7 +41,16 @@ export class AgentState {
   async markInstalled(e: InstalledEntry) {
     const all = await this.installed();
     all[`${e.name}@${e.version}`] = e;
-    const tmp = this.file + '.tmp';
+    await this.save(all);
+  }
+  /** Forgets pruned versions (`name@version`). */
+  async forget(keys: string[]) {
+    const all = await this.installed();
+    for (const k of keys) delete all[k];
+    await this.save(all);
+  }
+  private async save(all: Record<string, InstalledEntry>) {
+    const tmp = `${this.file}.tmp`;
     await writeFile(tmp, JSON.stringify(all, null, 2));
     await rename(tmp, this.file);
   }

@@ -8,7 +8,9 @@ import type { ArchiveLimits } from '../protocol/archive.ts';
 import { type Client, HttpError } from '../protocol/client.ts';
 import { checkAssignment } from '../protocol/command.ts';
 import type { Assignment, TargetState } from '../protocol/types.ts';
+import { attest } from './attest.ts';
 import { download } from './download.ts';
+import { pruneVersions } from './retention.ts';
 import { type AgentState, compareVersions, InstallError } from './state.ts';
 
 export interface WorkerDeps {
@@ -26,13 +28,19 @@ export interface WorkerDeps {
   limits: () => ArchiveLimits;
   deviceId: string;
   signal: AbortSignal;
+  /** Versions of a package kept installed (DESIGN §17); older ones are removed after an install. */
+  keepVersions: number;
 }
 
 export class Worker {
   constructor(private readonly d: WorkerDeps) {}
 
   /** Reports a step, journalled first; retried until the relay answers (a refusal is final). */
-  async report(a: Assignment, s: TargetState, extra: { failureType?: string; error?: string } = {}) {
+  async report(
+    a: Assignment,
+    s: TargetState,
+    extra: { failureType?: string; error?: string; trees?: Record<string, string> } = {},
+  ) {
     await this.d.state.journal({ jobId: a.jobId, commandId: a.commandId, attempt: a.attempt, state: s, ...extra });
     for (let i = 0; !this.d.signal.aborted; i++) {
       try {
@@ -66,7 +74,18 @@ export class Worker {
     const { params } = check;
     const installRoot = params.installRoot ? resolve(String(params.installRoot)) : this.d.root;
     const installed = await this.d.state.installed();
-    const todo = check.packages.filter((p) => installed[`${p.name}@${p.version}`]?.digest !== p.digest);
+    // Installed, but no longer what was signed (drift): installed again.
+    const drifted = new Set<string>();
+    for (const p of check.packages) {
+      const had = installed[`${p.name}@${p.version}`];
+      if (had?.digest !== p.digest || !p.tree) continue;
+      const at = await attest(installRoot, p);
+      if (!at.ok || at.extra.some((x) => !(had.extra ?? []).includes(x))) drifted.add(p.digest);
+    }
+    const todo = check.packages.filter(
+      (p) => installed[`${p.name}@${p.version}`]?.digest !== p.digest || drifted.has(p.digest),
+    );
+    const attested = new Map<string, string>();
     try {
       for (const p of todo) {
         const current = this.d.state.currentVersion(installed, p.name);
@@ -102,19 +121,40 @@ export class Worker {
             params,
             faults: this.d.faults,
             limits: this.d.limits(),
+            again: drifted.has(p.digest),
           });
+          const at = await attest(installRoot, p);
+          if (!at.ok) throw new InstallError('TAMPERED', `${at.problem} (tree ${at.tree || 'none'})`);
+          attested.set(p.digest, at.tree);
           await this.d.state.markInstalled({
             name: p.name,
             version: p.version,
             digest: p.digest,
             installedAt: new Date().toISOString(),
             jobId: a.jobId,
+            root: installRoot,
+            tree: at.tree,
+            extra: at.extra,
           });
           this.d.counted('installed');
           log.info({ package: `${p.name}@${p.version}`, jobId: a.jobId }, 'installed');
+          const pruned = await pruneVersions(this.d.state, installRoot, p.name, this.d.keepVersions);
+          if (pruned.length) log.info({ package: p.name, versions: pruned }, 'old versions removed');
         }
       }
-      await this.report(a, 'installed');
+      // The disk, not this code path, says it is installed: each package hashed against its signed tree.
+      const trees: Record<string, string> = {};
+      for (const p of check.packages) {
+        const done = attested.get(p.digest);
+        if (done) {
+          trees[`${p.name}@${p.version}`] = done;
+          continue;
+        }
+        const at = await attest(installRoot, p);
+        if (!at.ok) throw new InstallError('TAMPERED', `${at.problem} (tree ${at.tree || 'none'})`);
+        trees[`${p.name}@${p.version}`] = at.tree;
+      }
+      await this.report(a, 'installed', { trees });
     } catch (e) {
       const err = e instanceof InstallError ? e : new InstallError('INSTALL_FAILED', (e as Error).message);
       this.d.counted('failed');

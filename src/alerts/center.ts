@@ -5,7 +5,7 @@ import type { Transaction } from 'kysely';
 import { FanoutError } from '../protocol/errors.ts';
 import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import type { Database, Db } from '../store/index.ts';
-import { alertView } from './alert-view.ts';
+import { alertViews } from './alert-view.ts';
 import { Classifier } from './classify.ts';
 import type { AlertsConfig } from './config.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -160,6 +160,17 @@ export class AlertCenter {
       });
     } else steps.push({ step: 'failed_distribution', outcome: 'skipped', detail: 'the alert names no job' });
 
+    // An endpoint whose relay is down says what the relay's RELAY_DOWN already says: kept, not counted.
+    const inhibitedBy = device.relay ? await relayDownAlert(tx, device.relay) : undefined;
+    if (inhibitedBy) {
+      steps.push({
+        step: 'inhibit',
+        outcome: 'inhibited',
+        detail: `relay ${device.relay} is down (RELAY_DOWN alert ${inhibitedBy.id} since ${inhibitedBy.at})`,
+      });
+      return finish('inhibited');
+    }
+
     // 6. track
     row.counted = 1;
     const count = await countInWindow(tx, device.id, c.failureType, a.at, this.cfg.window);
@@ -259,7 +270,7 @@ export class AlertCenter {
   async get(id: number) {
     const a = await this.db.selectFrom('alerts').selectAll().where('id', '=', id).executeTakeFirst();
     if (!a) throw new FanoutError('FANOUT_ERR_ALERT_UNKNOWN', { id });
-    return alertView(a);
+    return (await alertViews(this.db, [a]))[0];
   }
 
   async list(page: Page = FIRST_PAGE) {
@@ -270,6 +281,20 @@ export class AlertCenter {
       .limit(page.limit)
       .offset(page.offset)
       .execute();
-    return rows.map(alertView);
+    return alertViews(this.db, rows);
   }
+}
+
+/** The RELAY_DOWN alert of a relay that is down now (its heartbeats stopped and have not resumed). */
+async function relayDownAlert(tx: Tx, relayId: string) {
+  const relay = await tx.selectFrom('relays').select('down_since').where('id', '=', relayId).executeTakeFirst();
+  if (!relay?.down_since) return undefined;
+  const alert = await tx
+    .selectFrom('alerts')
+    .select(['id', 'at'])
+    .where('device_id', '=', relayId)
+    .where('failure_type', '=', 'RELAY_DOWN')
+    .orderBy('id', 'desc')
+    .executeTakeFirst();
+  return { id: alert ? Number(alert.id) : 0, at: alert?.at ?? relay.down_since };
 }

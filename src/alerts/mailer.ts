@@ -112,7 +112,15 @@ export class Mailer {
         (r) => !delivered.includes(r) && !refused.some((x) => x.address === r),
       );
       const r = remaining.length
-        ? await sendTo(this.transport, this.cfg.from, remaining, item.subject, item.body, this.faults)
+        ? await sendTo(
+            this.transport,
+            this.cfg.from,
+            remaining,
+            item.subject,
+            item.body,
+            this.faults,
+            `<${item.ticket_id}.${item.id}@fanout>`,
+          )
         : { delivered: [], refused: [] };
       delivered.push(...r.delivered.filter((d) => remaining.includes(d)));
       refused.push(...r.refused);

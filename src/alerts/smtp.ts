@@ -15,6 +15,12 @@ export async function sendTo(
   subject: string,
   text: string,
   faults: Faults,
+  /**
+   * The same for every attempt at one outbox item. SMTP cannot be exactly-once: a master killed after the
+   * server took a message, before it recorded that, leaves it to be sent again; receivers that drop
+   * duplicate Message-IDs (most ticket systems) then see one message.
+   */
+  messageId?: string,
 ): Promise<Outcome> {
   const refused: Refusal[] = [];
   const classify = (list: { recipient?: string; responseCode?: number; message?: string }[], fallback: string[]) => {
@@ -28,7 +34,7 @@ export async function sendTo(
   };
   try {
     if (faults.take('smtp.send')) throw new Error('injected SMTP failure (smtp.send)');
-    const info = await transport.sendMail({ from, to, subject, text });
+    const info = await transport.sendMail({ from, to, subject, text, ...(messageId ? { messageId } : {}) });
     const rejected =
       (info as { rejectedErrors?: { recipient?: string; responseCode?: number; message?: string }[] }).rejectedErrors ??
       [];

@@ -116,19 +116,41 @@ export class Tickets {
       .where('job_id', '=', jobId)
       .where('state', '!=', 'resolved')
       .execute();
-    if (!open.length) return false;
+    // Also the tickets of its endpoints that name this job (each drifted endpoint has its own ticket).
+    const naming = await this.db
+      .selectFrom('tickets')
+      .select(['id', 'jobs', 'device_id'])
+      .where('state', '!=', 'resolved')
+      .where('jobs', 'like', `%${JSON.stringify(jobId)}%`)
+      .execute();
+    const named: typeof naming = [];
+    for (const t of naming) {
+      if (!(JSON.parse(t.jobs) as string[]).includes(jobId)) continue;
+      const target = await this.db
+        .selectFrom('targets')
+        .select('device_id')
+        .where('job_id', '=', jobId)
+        .where('relay_id', '=', relayId)
+        .where('device_id', '=', t.device_id)
+        .executeTakeFirst();
+      if (target || t.device_id === relayId) named.push(t);
+    }
+    if (!open.length && !named.length) return false;
     const now = new Date().toISOString();
     await this.db.transaction().execute(async (tx) => {
-      await tx
-        .updateTable('failed_distributions')
-        .set({ state: 'resolved', last_seen: now })
-        .where(
-          'id',
-          'in',
-          open.map((o) => o.id),
-        )
-        .execute();
-      const ticketIds = [...new Set(open.map((o) => o.ticket_id).filter((t): t is string => !!t))];
+      if (open.length)
+        await tx
+          .updateTable('failed_distributions')
+          .set({ state: 'resolved', last_seen: now })
+          .where(
+            'id',
+            'in',
+            open.map((o) => o.id),
+          )
+          .execute();
+      const ticketIds = [
+        ...new Set([...open.map((o) => o.ticket_id).filter((t): t is string => !!t), ...named.map((t) => t.id)]),
+      ];
       if (ticketIds.length)
         await tx
           .updateTable('tickets')

@@ -1,9 +1,11 @@
 // Commands an operator runs against the master: inventory, devices, packages.
+
 import { createReadStream, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { action, CliError, type MasterFlags, masterClient, print, table, withMaster } from './common.ts';
+import { deviceVerifyCommand } from './verify.ts';
 
 export function adminCommands(program: Command) {
   const inventory = program.command('inventory').description('centers, locations and devices');
@@ -36,6 +38,7 @@ export function adminCommands(program: Command) {
   );
 
   const device = program.command('device').description('devices');
+  deviceVerifyCommand(device);
   withMaster(
     device.command('token <id>').description('issue a new token for a device (the old one stops working)'),
   ).action(
@@ -72,8 +75,8 @@ export function adminCommands(program: Command) {
       const r = await res.json();
       print(
         f.json,
-        { name: r.name, version: r.version, digest: r.digest, size: r.size },
-        () => `pushed ${r.name}@${r.version} (${basename(file)}, ${r.size} bytes, ${r.digest})`,
+        { name: r.name, version: r.version, digest: r.digest, size: r.size, tree: r.tree },
+        () => `pushed ${r.name}@${r.version} (${basename(file)}, ${r.size} bytes, ${r.digest}, tree ${r.tree})`,
       );
     }),
   );

@@ -135,3 +135,24 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | n
     }
   };
 }
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KIB: 1024,
+  MIB: 1024 ** 2,
+  GIB: 1024 ** 3,
+};
+
+/** "500MB", "20GB", "1GiB" or a plain number of bytes. */
+export function parseSize(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = m ? SIZE_UNITS[m[2].toUpperCase()] : undefined;
+  if (!m || unit === undefined || !(Number(m[1]) > 0))
+    throw new CliError(`${flag} must be a size like 500MB, 20GB or a number of bytes, not "${text}"`);
+  return Math.floor(Number(m[1]) * unit);
+}

@@ -1,16 +1,33 @@
 // Serving a blob with HTTP Range, used by the master (to relays) and relays (to agents and child relays).
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FanoutError } from '../protocol/errors.ts';
 
-export async function sendBlob(req: FastifyRequest, reply: FastifyReply, path: string, onBytes?: (n: number) => void) {
-  let size: number;
-  try {
-    size = (await stat(path)).size;
-  } catch {
-    throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', { digest: req.url.split('?')[0].split('/').pop() ?? '' });
-  }
+/** Content of a known size, read from `start` to `end` inclusive. */
+export interface BlobSource {
+  size: number;
+  stream(start: number, end: number): Readable;
+}
+
+export async function fileSource(path: string): Promise<BlobSource | undefined> {
+  const size = await stat(path).then(
+    (s) => s.size,
+    () => undefined,
+  );
+  return size === undefined ? undefined : { size, stream: (start, end) => createReadStream(path, { start, end }) };
+}
+
+export async function sendBlob(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  source: BlobSource | string | undefined,
+  onBytes?: (n: number) => void,
+) {
+  const blob = typeof source === 'string' ? await fileSource(source) : source;
+  if (!blob) throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', { digest: req.url.split('?')[0].split('/').pop() ?? '' });
+  const size = blob.size;
   let start = 0;
   let end = size - 1;
   const range = req.headers.range;
@@ -33,7 +50,7 @@ export async function sendBlob(req: FastifyRequest, reply: FastifyReply, path: s
     .header('content-type', 'application/octet-stream')
     .header('content-length', String(Math.max(0, end - start + 1)));
   if (start > end) return reply.send('');
-  const stream = createReadStream(path, { start, end });
+  const stream = blob.stream(start, end);
   if (onBytes) stream.on('data', (c) => onBytes((c as Buffer).length));
   return reply.send(stream);
 }

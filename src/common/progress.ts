@@ -9,6 +9,8 @@ export class Progress {
     private readonly label: string,
     private readonly stream: NodeJS.WriteStream = process.stderr,
     private readonly quiet = false,
+    /** What the count counts. */
+    private readonly unit = 'installed',
   ) {}
 
   update(done: number, total: number, state: string) {
@@ -17,7 +19,7 @@ export class Progress {
       if (!this.bar) {
         this.bar = new cliProgress.SingleBar(
           {
-            format: `${this.label} [{bar}] {value}/{total} installed | {state}`,
+            format: `${this.label} [{bar}] {value}/{total} ${this.unit} | {state}`,
             stream: this.stream,
             hideCursor: true,
           },
@@ -29,7 +31,7 @@ export class Progress {
       this.bar.update(done, { state });
       return;
     }
-    const line = `${this.label}: ${done}/${total} installed, ${state}`;
+    const line = `${this.label}: ${done}/${total} ${this.unit}, ${state}`;
     if (line !== this.last) this.stream.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`);
     this.last = line;
   }

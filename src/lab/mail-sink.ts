@@ -5,6 +5,7 @@ export interface SunkMail {
   from: string;
   to: string[];
   subject: string;
+  messageId: string;
   text: string;
   at: string;
 }
@@ -48,6 +49,7 @@ export class MailSink {
             .replace(/=\r?\n/g, '')
             .replace(/=([0-9A-F]{2})/g, (_m, h) => String.fromCharCode(parseInt(h, 16)));
           const m = {
+            messageId: /^Message-ID: (.*)$/im.exec(head)?.[1].trim() ?? '',
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((r) => r.address),
             subject,

@@ -19,6 +19,8 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Relays' depots (DESIGN §17): past maxBytes, content no open job needs goes, least recently used first. */
+    depot: z.object({ maxBytes: z.number().int().positive().optional() }).strict().prefault({}),
     redistribution: z
       .object({ planOnTicketResolve: z.boolean().default(true), autoApprove: z.boolean().default(false) })
       .strict()

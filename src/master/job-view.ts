@@ -12,6 +12,8 @@ export interface TargetView {
   failureType: string | null;
   error: string | null;
   updatedAt: string;
+  /** The tree hashes the endpoint attested with its last `installed` (DESIGN §17). */
+  attestation: Record<string, string> | null;
 }
 
 export interface JobView {
@@ -73,6 +75,7 @@ export async function jobView(db: Db, jobId: string): Promise<JobView> {
       failureType: t.failure_type,
       error: t.error,
       updatedAt: t.updated_at,
+      attestation: t.attestation ? JSON.parse(t.attestation) : null,
     })),
     counts,
   };

@@ -8,6 +8,7 @@ import { jobEnd } from '../protocol/job-end.ts';
 import type { Page } from '../protocol/page.ts';
 import type { RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
+import { wrongTrees } from './attestation.ts';
 import { jobParams, selectTargets } from './job-request.ts';
 import { jobView } from './job-view.ts';
 import type { PackageStore } from './packages.ts';
@@ -142,7 +143,9 @@ export class Jobs {
       }
       for (const t of report.targets) {
         touched.add(t.jobId);
-        // A relay can only speak for targets it was given.
+        // A relay can only speak for targets it was given; `installed` only with the signed trees attested.
+        const tampered = t.state === 'installed' ? await wrongTrees(tx, t) : undefined;
+        if (tampered) Object.assign(t, { state: 'failed', failureType: 'TAMPERED', error: tampered });
         await tx
           .updateTable('targets')
           .set({
@@ -151,6 +154,7 @@ export class Jobs {
             failure_type: t.state === 'failed' ? (t.failureType ?? 'UNKNOWN') : null,
             error: t.error ?? null,
             updated_at: t.at ?? now,
+            attestation: t.trees ? JSON.stringify(t.trees) : null,
           })
           .where('job_id', '=', t.jobId)
           .where('device_id', '=', t.deviceId)

@@ -1,6 +1,6 @@
 // Composition root of `fanout master`: store, services, HTTP server.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -23,6 +23,7 @@ import { type ClientTlsFiles, clientTls, type ServerTlsFiles, serverTls } from '
 import { newToken } from '../protocol/crypto.ts';
 import { openStore } from '../store/index.ts';
 import { Auth } from './auth.ts';
+import { blobStoreFor } from './blobs.ts';
 import { Commands } from './commands.ts';
 import { loadConfig } from './config.ts';
 import { Jobs } from './jobs.ts';
@@ -32,6 +33,7 @@ import { Plans } from './plans.ts';
 import { blobRoutes, relayChannelRoutes } from './relay-channel.ts';
 import { RelayRegistry } from './relays.ts';
 import { adminRoutes, eventRoutes } from './routes.ts';
+import { DeviceVerification } from './verify.ts';
 
 export interface MasterOptions {
   data: string;
@@ -41,6 +43,8 @@ export interface MasterOptions {
   allowFaults?: boolean;
   /** A key file shared by several masters (DESIGN §15); default DATA/signing.key. */
   signingKey?: string;
+  /** Where package content lives (DESIGN §15): `postgres` (the shared database) or a folder; default DATA/blobs. */
+  blobs?: string;
   onRoute?: ServerOptions['onRoute'];
   /** Serve HTTPS (and require client certificates with `clientCa`). */
   tls?: ServerTlsFiles;
@@ -66,7 +70,7 @@ export async function buildMaster(opts: MasterOptions) {
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
   const auth = new Auth(db, adminToken);
-  const packages = new PackageStore(db, data, () => keys.privatePem, cfg.limits);
+  const packages = new PackageStore(db, blobStoreFor(opts.blobs, data, store), () => keys.privatePem, cfg.limits);
   const jobs = new Jobs(
     db,
     packages,
@@ -75,6 +79,18 @@ export async function buildMaster(opts: MasterOptions) {
   );
   await store.onNotice('fanout_commands', (ids) => {
     for (const id of ids.split(',')) jobs.events.emit(`commands:${id}`);
+  });
+  // Dashboards on every master follow changes made through any of them (at most 4 notices a second).
+  const self = randomUUID();
+  let noticePending: NodeJS.Timeout | undefined;
+  jobs.events.on('changed', () => {
+    noticePending ??= setTimeout(() => {
+      noticePending = undefined;
+      store.notify('fanout_changed', self).catch(() => undefined);
+    }, 250);
+  });
+  await store.onNotice('fanout_changed', (from) => {
+    if (from !== self) jobs.events.emit('changed elsewhere');
   });
   let publicUrl = cfg.mail.publicUrl ?? opts.advertise ?? '';
   // The links' HMAC key comes from the signing key, so masters sharing that key agree on links.
@@ -92,6 +108,7 @@ export async function buildMaster(opts: MasterOptions) {
     async (a) => center.ingest([{ ...a, format: 'json', raw: JSON.stringify(a) }]),
     () => keys.privatePem,
     clientTls(opts.clientTls ?? {}),
+    store.claim,
   );
   const plans = new Plans(db, relays, tickets, cfg.redistribution, log);
   relays.onHeartbeat = (relayId) => plans.askWanted(relayId);
@@ -117,8 +134,11 @@ export async function buildMaster(opts: MasterOptions) {
     links,
     onMailQueued: () => mailer.kick(),
   };
+  const verify = new DeviceVerification(db, relays);
   const channel = {
+    verify,
     limits: cfg.limits,
+    depotMaxBytes: cfg.depot.maxBytes,
     db,
     jobs,
     commands: new Commands(db, jobs.events),
@@ -128,7 +148,7 @@ export async function buildMaster(opts: MasterOptions) {
     registry,
   };
   scope(app, 'admin', auth.admin, (s) => {
-    adminRoutes(s, { db, jobs, packages, relays, plans, keys });
+    adminRoutes(s, { db, jobs, packages, relays, plans, keys, verify });
     alertAdminRoutes(s, alertDeps);
     alertmanagerRoutes(s, alertDeps);
     faultRoutes(s, faults);
@@ -155,6 +175,7 @@ export async function buildMaster(opts: MasterOptions) {
       return url;
     },
     async stop() {
+      clearTimeout(noticePending);
       relays.stop();
       mailer.stop();
       await app.close();

@@ -1,37 +1,39 @@
-// The package store: blobs by SHA-256 under <data>/blobs, signed metadata in the database.
+// The package store: content by SHA-256 in a blob store (DESIGN §15), signed metadata in the database.
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArchiveLimits } from '../protocol/archive.ts';
 import { signPackage } from '../protocol/crypto.ts';
-import { digestPath } from '../protocol/digest.ts';
+import { isDigest } from '../protocol/digest.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { inspectPackage } from '../protocol/package-file.ts';
 import { FIRST_PAGE, type Page } from '../protocol/page.ts';
+import { treeHash } from '../protocol/tree.ts';
 import type { PackageRef } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
+import type { BlobStore } from './blobs.ts';
 
 export class PackageStore {
   constructor(
     private readonly db: Db,
-    private readonly dataDir: string,
+    readonly blobs: BlobStore,
     /** The signing key in force (it changes with `fanout key rotate`). */
     private readonly privateKey: () => string,
     private readonly limits: ArchiveLimits,
   ) {}
 
-  blobPath(digest: string) {
-    const p = digestPath(join(this.dataDir, 'blobs'), digest);
-    if (!p) throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', { digest });
-    return p;
+  async blob(digest: string) {
+    const found = isDigest(digest) ? await this.blobs.open(digest) : undefined;
+    if (!found) throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', { digest });
+    return found;
   }
 
-  /** Streams an upload to disk while hashing it, then files it under its digest and signs it. */
+  /** Streams an upload to scratch space while hashing it, checks it, files it under its digest, signs it. */
   async push(body: Readable): Promise<PackageRef> {
-    const tmpDir = join(this.dataDir, 'blobs', 'tmp');
+    const tmpDir = this.blobs.scratch;
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     const hash = createHash('sha256');
@@ -46,7 +48,7 @@ export class PackageStore {
         },
         createWriteStream(tmp),
       );
-      const manifest = await inspectPackage(tmp, this.limits, 'the uploaded package');
+      const { manifest, entries } = await inspectPackage(tmp, this.limits, 'the uploaded package');
       const digest = `sha256:${hash.digest('hex')}`;
       const size = (await stat(tmp)).size;
       const existing = await this.db
@@ -61,15 +63,15 @@ export class PackageStore {
           version: manifest.version,
           digest: existing.digest,
         });
-      const final = this.blobPath(digest);
-      await mkdir(dirname(final), { recursive: true });
-      if (!existsSync(final)) await rename(tmp, final);
-      const ref = { name: manifest.name, version: manifest.version, digest, size };
+      // Content first, then the row that makes it known: a package is never listed without its bytes.
+      if (!(await this.blobs.open(digest))) await this.blobs.put(digest, tmp);
+      const ref = { name: manifest.name, version: manifest.version, digest, size, tree: treeHash(entries) };
       const signature = signPackage(this.privateKey(), ref);
       if (!existing)
         await this.db
           .insertInto('packages')
-          .values({ ...ref, signature, created_at: new Date().toISOString() })
+          .values({ ...ref, files: JSON.stringify(entries), signature, created_at: new Date().toISOString() })
+          .onConflict((oc) => oc.columns(['name', 'version']).doNothing())
           .execute();
       return { ...ref, signature };
     } finally {
@@ -77,8 +79,9 @@ export class PackageStore {
     }
   }
 
+  /** Packages with their signed trees: each file's path, mode and SHA-256 (DESIGN §17). */
   async list(page: Page = FIRST_PAGE) {
-    return this.db
+    const rows = await this.db
       .selectFrom('packages')
       .selectAll()
       .orderBy('name')
@@ -86,6 +89,11 @@ export class PackageStore {
       .limit(page.limit)
       .offset(page.offset)
       .execute();
+    return rows.map((r) => ({
+      ...r,
+      size: Number(r.size),
+      files: r.files ? (JSON.parse(r.files) as unknown[]) : null,
+    }));
   }
 
   async resolve(spec: string): Promise<PackageRef> {
@@ -106,6 +114,7 @@ export class PackageStore {
       version: row.version,
       digest: row.digest,
       size: Number(row.size),
+      ...(row.tree ? { tree: row.tree } : {}),
       signature: row.signature,
     };
   }

@@ -15,6 +15,7 @@ import type { Jobs } from './jobs.ts';
 import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
 import type { RelayRegistry } from './relays.ts';
+import type { DeviceVerification } from './verify.ts';
 
 export interface RelayChannelDeps {
   db: Db;
@@ -24,7 +25,10 @@ export interface RelayChannelDeps {
   relays: RelayRegistry;
   keys: MasterKeys;
   limits: ArchiveLimits;
+  /** The fleet's depot cap, given to relays at enrollment (a relay's --depot-max-bytes wins). */
+  depotMaxBytes?: number;
   registry: Registry;
+  verify: DeviceVerification;
 }
 
 const relayId = (p: Principal) => {
@@ -45,6 +49,7 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
       publicKey: d.keys.publicPem,
       rotations: d.keys.rotations,
       limits: d.limits,
+      ...(d.depotMaxBytes ? { depot: { maxBytes: d.depotMaxBytes } } : {}),
       devices: devices.map((x) => ({ id: x.id, kind: x.kind, tokenHash: x.token_hash })),
     };
   });
@@ -70,6 +75,7 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
   );
   s.post('/api/v1/relay/reports', { schema: { body: RelayReport } }, async (req) => {
     await d.jobs.applyReport(relayId(req.principal), req.body);
+    await d.verify.save(relayId(req.principal), req.body.verifications);
     return { ok: true };
   });
   // A redistribution whose original command has expired: the master signs it again, unchanged but
@@ -132,6 +138,6 @@ export function blobRoutes(s: App, d: RelayChannelDeps) {
   });
   s.get('/api/v1/blobs/:digest', { schema: { params: z.object({ digest: z.string() }) } }, async (req, reply) => {
     const { digest } = req.params;
-    return sendBlob(req, reply, d.packages.blobPath(digest), (n) => blobBytes.inc({ digest }, n));
+    return sendBlob(req, reply, await d.packages.blob(digest), (n) => blobBytes.inc({ digest }, n));
   });
 }

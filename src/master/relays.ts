@@ -17,7 +17,6 @@ export type RaiseAlert = (a: {
 
 export class RelayRegistry {
   private timer?: NodeJS.Timeout;
-  private readonly asked = new Map<string, number>();
   /** Called on heartbeats (at most every 10 s per relay): the master asks for plans it still wants. */
   onHeartbeat: (relayId: string) => Promise<void> = async () => {};
   constructor(
@@ -27,6 +26,8 @@ export class RelayRegistry {
     private readonly raise: RaiseAlert,
     private readonly signingKey: () => string,
     private readonly tls?: ClientTls,
+    /** Periodic work shared by masters on one database is done by the one that claims it (Store.claim). */
+    private readonly claim: (name: string, ms: number) => Promise<boolean> = async () => true,
   ) {}
 
   async heartbeat(relayId: string, url?: string) {
@@ -55,13 +56,9 @@ export class RelayRegistry {
       .execute();
     if (prev?.down_since) this.log.info({ relayId }, 'relay is back');
     // Plans wanted from this relay (its tickets resolved while it could not be asked) are asked for now.
-    const last = this.asked.get(relayId) ?? 0;
-    if (Date.now() - last > 10_000) {
-      this.asked.set(relayId, Date.now());
-      void this.onHeartbeat(relayId).catch((err) =>
-        this.log.warn({ err: (err as Error).message, relayId }, 'asking for wanted plans failed'),
-      );
-    }
+    void this.claim(`ask-wanted ${relayId}`, 10_000)
+      .then((mine) => (mine ? this.onHeartbeat(relayId) : undefined))
+      .catch((err) => this.log.warn({ err: (err as Error).message, relayId }, 'asking for wanted plans failed'));
   }
 
   /** Raises RELAY_DOWN once per outage for every relay whose heartbeats stopped. */
@@ -75,7 +72,15 @@ export class RelayRegistry {
       .execute();
     for (const r of silent) {
       const at = new Date(now).toISOString();
-      await this.db.updateTable('relays').set({ down_since: at }).where('id', '=', r.id).execute();
+      // Conditional: of masters checking at once, one marks the outage and raises it.
+      const marked = await this.db
+        .updateTable('relays')
+        .set({ down_since: at })
+        .where('id', '=', r.id)
+        .where('down_since', 'is', null)
+        .where('last_heartbeat', '=', r.last_heartbeat)
+        .executeTakeFirst();
+      if (!Number(marked.numUpdatedRows)) continue;
       this.log.warn({ relayId: r.id, lastHeartbeat: r.last_heartbeat }, 'relay missed its heartbeats');
       await this.raise({
         source: 'master',
@@ -89,8 +94,12 @@ export class RelayRegistry {
   }
 
   start(intervalMs = Math.max(1000, Math.floor(this.heartbeatTimeoutMs / 3))) {
+    const tick = async () => {
+      // Held for two intervals and renewed each one: if its holder dies, another master takes over.
+      if (await this.claim('relay-down check', 2 * intervalMs)) await this.check();
+    };
     this.timer = setInterval(
-      () => this.check().catch((err) => this.log.error({ err }, 'heartbeat check failed')),
+      () => tick().catch((err) => this.log.error({ err }, 'heartbeat check failed')),
       intervalMs,
     );
     this.timer.unref();

@@ -11,6 +11,7 @@ import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
 import type { Plans } from './plans.ts';
 import type { RelayRegistry } from './relays.ts';
+import type { DeviceVerification } from './verify.ts';
 
 export interface AdminDeps {
   db: Db;
@@ -19,6 +20,7 @@ export interface AdminDeps {
   relays: RelayRegistry;
   plans: Plans;
   keys: MasterKeys;
+  verify: DeviceVerification;
 }
 
 const Id = z.object({ id: z.string().min(1).max(200) });
@@ -56,6 +58,22 @@ export function adminRoutes(s: App, d: AdminDeps) {
       devices: devices.map((x) => ({ ...x, labels: JSON.parse(x.labels) })),
     };
   });
+  s.post(
+    '/api/v1/devices/verify',
+    {
+      schema: {
+        body: z.object({
+          devices: z.array(z.string().max(200)).max(100_000).optional(),
+          labels: z.record(z.string().max(200), z.string().max(200)).optional(),
+        }),
+      },
+    },
+    async (req) => d.verify.request(req.body),
+  );
+  s.get('/api/v1/verifications/:id', { schema: { params: Id } }, async (req) => ({
+    requestId: req.params.id,
+    answers: await d.verify.answers(req.params.id),
+  }));
   s.post('/api/v1/devices/:id/token', { schema: { params: Id } }, async (req) => issueDeviceToken(d.db, req.params.id));
 
   s.post('/api/v1/packages', { bodyLimit: 2 * 1024 ** 3 }, async (req) => {
@@ -122,10 +140,12 @@ export function eventRoutes(s: App, jobs: Jobs) {
     };
     const ping = setInterval(() => reply.raw.write(': ping\n\n'), 15_000);
     jobs.events.on('changed', send);
+    jobs.events.on('changed elsewhere', send);
     req.raw.on('close', () => {
       clearInterval(ping);
       clearTimeout(pending);
       jobs.events.off('changed', send);
+      jobs.events.off('changed elsewhere', send);
     });
     return reply;
   });

@@ -1,6 +1,7 @@
 // The one rule set for package archives (DESIGN §12), applied at build, push, relay and agent:
 // only files and folders, inside the package folder, no setuid/setgid/sticky or world-writable
 // modes, within the size and file-count limits, and no more than a little trailing data.
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { isAbsolute, normalize, sep } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
@@ -10,6 +11,7 @@ import * as tar from 'tar';
 
 import type { ArchiveLimits } from './limits.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
+import type { TreeEntry } from './tree.ts';
 
 export { type ArchiveLimits, DEFAULT_LIMITS } from './limits.ts';
 
@@ -26,6 +28,8 @@ export class ArchiveRefused extends Error {
 
 export interface Inspected {
   files: number;
+  /** Each file's path (as extracted), permission bits and SHA-256: the package's signed tree (DESIGN §17). */
+  entries: TreeEntry[];
   unpackedBytes: number;
   /** fanout.json's text, when the archive holds one at its root. */
   manifest?: string;
@@ -39,7 +43,7 @@ export async function inspectArchive(
   limits: ArchiveLimits = DEFAULT_LIMITS,
 ): Promise<Inspected> {
   const problems: string[] = [];
-  const out: Inspected = { files: 0, unpackedBytes: 0 };
+  const out: Inspected = { files: 0, entries: [], unpackedBytes: 0 };
   let unpacked = 0;
   let consumed = 0;
   const parser = new tar.Parser({
@@ -61,11 +65,19 @@ export async function inspectArchive(
         out.files++;
         out.unpackedBytes += e.size ?? 0;
       }
-      if (n.replace(/^\.\//, '') === 'fanout.json' && e.type === 'File' && (e.size ?? 0) <= 64 * 1024) {
-        const chunks: Buffer[] = [];
-        e.on('data', (c: Buffer) => chunks.push(c));
-        e.on('end', () => (out.manifest = Buffer.concat(chunks).toString('utf8')));
-      } else e.resume();
+      if (e.type === 'Directory' || !ALLOWED.has(e.type)) return void e.resume();
+      const path = n.split(sep).join('/').replace(/^\.\//, '');
+      const hash = createHash('sha256');
+      const keep = path === 'fanout.json' && (e.size ?? 0) <= 64 * 1024;
+      const chunks: Buffer[] = [];
+      e.on('data', (c: Buffer) => {
+        hash.update(c);
+        if (keep) chunks.push(c);
+      });
+      e.on('end', () => {
+        out.entries.push({ path, mode: mode & 0o777, sha256: hash.digest('hex') });
+        if (keep) out.manifest = Buffer.concat(chunks).toString('utf8');
+      });
     },
   });
   const meter = new Transform({
@@ -86,6 +98,12 @@ export async function inspectArchive(
   if (out.files > limits.maxFiles) problems.push(`${out.files} files; packages may hold at most ${limits.maxFiles}`);
   if (out.unpackedBytes > limits.maxUnpackedBytes)
     problems.push(`unpacks to ${out.unpackedBytes} bytes; packages may hold at most ${limits.maxUnpackedBytes}`);
+  out.entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const seen = new Set<string>();
+  for (const e of out.entries) {
+    if (seen.has(e.path)) problems.push(`"${e.path}" appears more than once`);
+    seen.add(e.path);
+  }
   const trailing = unpacked - consumed - 2 * BLOCK;
   if (trailing > MAX_TRAILING_BYTES) problems.push(`${trailing} bytes of data after the end of the archive`);
   if (problems.length) throw new ArchiveRefused(problems);

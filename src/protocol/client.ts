@@ -19,6 +19,10 @@ export interface ClientTls {
 
 export interface ClientOptions {
   baseUrl: string;
+  /** Servers tried in turn when the current one cannot be reached or is unavailable (several masters). */
+  fallbacks?: string[];
+  /** Told when requests move to another server. */
+  onSwitch?: (from: string, to: string, why: string) => void;
   token: string;
   timeoutMs?: number;
   /** Headers that prove who calls, instead of the bearer token (the master signing its requests to relays). */
@@ -28,7 +32,16 @@ export interface ClientOptions {
 
 export class Client {
   private dispatcher?: Promise<(url: string, init: object) => Promise<Response>>;
-  constructor(readonly opts: ClientOptions) {}
+  private readonly servers: string[];
+  private current = 0;
+  constructor(readonly opts: ClientOptions) {
+    this.servers = [opts.baseUrl, ...(opts.fallbacks ?? [])];
+  }
+
+  /** The server requests go to now. */
+  get baseUrl() {
+    return this.servers[this.current];
+  }
 
   /** With a CA or a client certificate, requests go through undici with them (loaded only then). */
   private tlsFetch() {
@@ -44,11 +57,41 @@ export class Client {
     return this.dispatcher;
   }
 
-  url(path: string) {
-    return new URL(path, this.opts.baseUrl.endsWith('/') ? this.opts.baseUrl : this.opts.baseUrl + '/').toString();
+  url(path: string, base = this.baseUrl) {
+    return new URL(path, base.endsWith('/') ? base : `${base}/`).toString();
   }
 
+  /** One request; with fallbacks, a server that is down or unavailable hands it to the next in turn. */
   async raw(
+    method: string,
+    path: string,
+    init: { body?: BodyInit; headers?: Record<string, string>; signal?: AbortSignal; timeoutMs?: number } = {},
+  ) {
+    // A streamed body can be sent once only.
+    const canRetry = this.servers.length > 1 && (init.body === undefined || typeof init.body === 'string');
+    let again = true;
+    for (let moved = 0; ; ) {
+      const base = this.baseUrl;
+      try {
+        return await this.once(base, method, path, init);
+      } catch (e) {
+        const down = e instanceof HttpError && (e.status === 0 || e.status === 502 || e.status === 503);
+        if (!canRetry || !down || moved >= this.servers.length - 1 || init.signal?.aborted) throw e;
+        // A kept-alive connection the server closed while idle looks like a dead server: one more try first.
+        if (again && (e as HttpError).code === 'UND_ERR_SOCKET') {
+          again = false;
+          continue;
+        }
+        moved++;
+        if (this.baseUrl !== base) continue; // a concurrent request has moved on already
+        this.current = (this.current + 1) % this.servers.length;
+        this.opts.onSwitch?.(base, this.baseUrl, (e as Error).message);
+      }
+    }
+  }
+
+  private async once(
+    base: string,
     method: string,
     path: string,
     init: { body?: BodyInit; headers?: Record<string, string>; signal?: AbortSignal; timeoutMs?: number } = {},
@@ -58,7 +101,7 @@ export class Client {
     let res: Response;
     try {
       const tlsFetch = await this.tlsFetch();
-      res = await (tlsFetch ?? fetch)(this.url(path), {
+      res = await (tlsFetch ?? fetch)(this.url(path, base), {
         method,
         body: init.body,
         headers: { authorization: `Bearer ${this.opts.token}`, ...init.headers },
@@ -69,10 +112,9 @@ export class Client {
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause;
       if ((e as Error).name === 'AbortError' && init.signal?.aborted) throw e;
-      if ((e as Error).name === 'TimeoutError')
-        throw new HttpError(0, 'ETIMEDOUT', `${this.opts.baseUrl} did not answer in time`);
+      if ((e as Error).name === 'TimeoutError') throw new HttpError(0, 'ETIMEDOUT', `${base} did not answer in time`);
       const why = cause?.code ?? (cause as { message?: string } | undefined)?.message ?? (e as Error).message;
-      throw new HttpError(0, cause?.code ?? 'ECONNREFUSED', `cannot reach ${this.opts.baseUrl}: ${why}`);
+      throw new HttpError(0, cause?.code ?? 'ECONNREFUSED', `cannot reach ${base}: ${why}`);
     }
     if (!res.ok) {
       const text = await res.text();

@@ -17,11 +17,21 @@ export interface SignedFields {
   version: string;
   digest: string;
   size: number;
+  /** The tree hash of its files (DESIGN §17); packages pushed before trees were signed have none. */
+  tree?: string;
 }
 
-// The signed message is the canonical JSON of exactly these four fields, in this order.
+// The signed message is the canonical JSON of exactly these fields, in this order (tree when present).
 const message = (p: SignedFields) =>
-  Buffer.from(JSON.stringify({ name: p.name, version: p.version, digest: p.digest, size: p.size }));
+  Buffer.from(
+    JSON.stringify({
+      name: p.name,
+      version: p.version,
+      digest: p.digest,
+      size: p.size,
+      ...(p.tree === undefined ? {} : { tree: p.tree }),
+    }),
+  );
 
 export function generateSigningKey(): { privatePem: string; publicPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');

@@ -16,6 +16,8 @@ export const FAILURE_TYPES = [
   'EXTRACT_FAILED', // the archive could not be extracted
   'PACKAGE_INVALID', // the archive's fanout.json does not match the command
   'RELAY_DOWN', // a relay missed its heartbeats
+  'TAMPERED', // the installed files' tree hash is not the signed one (attestation)
+  'DRIFT', // installed files changed, went missing or appeared after the install
   'UNKNOWN',
 ] as const;
 export type FailureType = (typeof FAILURE_TYPES)[number];

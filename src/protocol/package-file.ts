@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { type ArchiveLimits, ArchiveRefused, DEFAULT_LIMITS, inspectArchive } from './archive.ts';
 import { sha256File } from './digest.ts';
 import { FanoutError } from './errors.ts';
+import type { TreeEntry } from './tree.ts';
 import { formatZodError } from './types.ts';
 
 export const Manifest = z.object({
@@ -39,12 +40,12 @@ export function parseManifest(text: string, where: string): Manifest {
   return r.data;
 }
 
-/** Checks a package archive against the archive rules and reads its fanout.json. */
+/** Checks a package archive against the archive rules; its fanout.json and its tree of files. */
 export async function inspectPackage(
   source: string,
   limits: ArchiveLimits = DEFAULT_LIMITS,
   label?: string,
-): Promise<Manifest> {
+): Promise<{ manifest: Manifest; entries: TreeEntry[] }> {
   const where = label ?? source;
   let found: Awaited<ReturnType<typeof inspectArchive>>;
   try {
@@ -59,7 +60,7 @@ export async function inspectPackage(
       where,
       problem: 'no fanout.json at the root of the archive',
     });
-  return parseManifest(found.manifest, where);
+  return { manifest: parseManifest(found.manifest, where), entries: found.entries };
 }
 
 /** What `package build` refuses before packing: the same rules as the archive's, named by path. */

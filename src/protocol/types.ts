@@ -10,6 +10,11 @@ export const PackageRef = z.object({
   version: z.string(),
   digest: z.string().regex(DIGEST, 'digests are "sha256:" and 64 lower-case hex digits'),
   size: z.number().int().nonnegative(),
+  /** The signed tree hash of the package's files (DESIGN §17). */
+  tree: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   signature: z.string(),
 });
 export type PackageRef = z.infer<typeof PackageRef>;
@@ -72,6 +77,12 @@ export const DistributionCommand = z.object({
 });
 export type DistributionCommand = z.infer<typeof DistributionCommand>;
 
+/** An endpoint's attestation: `{"name@version": tree hash}` of what is on its disk (DESIGN §17). */
+export const Trees = z.record(z.string().max(400), z.string().max(200)).refine((t) => Object.keys(t).length <= 100, {
+  message: 'at most 100 packages',
+});
+export type Trees = z.infer<typeof Trees>;
+
 export const TargetState = z.enum(['pending', 'downloading', 'installing', 'installed', 'failed']);
 export type TargetState = z.infer<typeof TargetState>;
 export const RelayJobState = z.enum(['received', 'fetching', 'distributing', 'complete', 'failed']);
@@ -85,6 +96,7 @@ export const TargetReport = z.object({
   failureType: FailureType.optional(),
   error: z.string().max(4000).optional(),
   at: z.string().optional(),
+  trees: Trees.optional(),
 });
 export type TargetReport = z.infer<typeof TargetReport>;
 
@@ -120,6 +132,19 @@ export const Plan = z.object({
 });
 export type Plan = z.infer<typeof Plan>;
 
+/** An endpoint's re-verification of one installed version (DESIGN §17), passed on by its relay. */
+export const VerificationReport = z.object({
+  deviceId: z.string(),
+  requestId: z.string().max(200).optional(),
+  package: z.string().max(200),
+  version: z.string().max(200),
+  state: z.enum(['ok', 'drift', 'missing']),
+  tree: z.string().max(200).optional(),
+  detail: z.string().max(4000).optional(),
+  at: z.string(),
+});
+export type VerificationReport = z.infer<typeof VerificationReport>;
+
 export const RelayReport = z.object({
   jobs: z
     .array(
@@ -133,6 +158,7 @@ export const RelayReport = z.object({
     .default([]),
   targets: z.array(TargetReport).default([]),
   plans: z.array(Plan).default([]),
+  verifications: z.array(VerificationReport).max(10_000).default([]),
 });
 export type RelayReport = z.infer<typeof RelayReport>;
 

@@ -16,6 +16,7 @@ export interface AgentReport {
   attempt?: number;
   failureType?: FailureType;
   error?: string;
+  trees?: Record<string, string>;
 }
 
 export class AgentChannel {
@@ -76,12 +77,33 @@ export class AgentChannel {
       return { ok: false, reason: `an assignment for ${deviceId} in job ${r.jobId}` };
     if (r.commandId !== st.current.commandId && r.state !== 'installed')
       return { ok: false, reason: 'a report for the command in force, not an earlier one' };
+    // `installed` stands only with an attestation of every package's signed tree.
+    if (r.state === 'installed' && r.commandId === st.current.commandId) {
+      const wrong = st.current.packages.filter((p) => p.tree && r.trees?.[`${p.name}@${p.version}`] !== p.tree);
+      if (wrong.length)
+        r = {
+          ...r,
+          state: 'failed',
+          failureType: 'TAMPERED',
+          error: `attested trees do not match the signed ones: ${wrong
+            .map((p) => `${p.name}@${p.version} ${r.trees?.[`${p.name}@${p.version}`] ?? 'not attested'}`)
+            .join(', ')}`,
+        };
+    }
     const t = st.targets.get(deviceId)!;
     const maxAttempts = Number(st.current.params.maxAttempts ?? 3);
     const step = agentStep(t, r.state, maxAttempts);
     const at = new Date().toISOString();
     const base = { type: 'target' as const, at, deviceId, commandId: st.current.commandId };
-    if (step.kind === 'move') this.jobs.record(st.jobId, [{ ...base, state: step.state, attempt: t.attempt }]);
+    if (step.kind === 'move')
+      this.jobs.record(st.jobId, [
+        {
+          ...base,
+          state: step.state,
+          attempt: t.attempt,
+          ...(step.state === 'installed' && r.trees ? { trees: r.trees } : {}),
+        },
+      ]);
     if (step.kind === 'fail') {
       const failureType = r.failureType ?? 'INSTALL_FAILED';
       const failed = { ...base, state: 'failed' as const, attempt: t.attempt, failureType, error: r.error };

@@ -25,6 +25,8 @@ export interface DistributorDeps {
   keys: () => readonly string[];
   /** Called when a target is offered (again), so its agent's long-poll wakes. */
   offered: (deviceId: string) => void;
+  /** Called when content was added to the depot (its cap is enforced then). */
+  fetched?: () => void;
 }
 
 const DEFAULT_DEADLINE_MS = 3_600_000;
@@ -142,6 +144,7 @@ export class Distributor {
         this.d.jobs.record(jobId, [
           { type: 'fetch', at: now(), event: 'verified', digest: pkg.digest, bytes: r.fetched, from: r.from },
         ]);
+        this.d.fetched?.();
         return true;
       } catch (e) {
         if (signal.aborted) return false;

@@ -14,6 +14,7 @@ interface EnrollResponse {
   rotations?: Rotation[];
   devices: { id: string; kind: string; tokenHash: string | null }[];
   limits?: ArchiveLimits;
+  depot?: { maxBytes?: number };
 }
 
 export class MasterEnrollment {
@@ -22,6 +23,8 @@ export class MasterEnrollment {
   readonly key: PinnedKey;
   /** The archive rules' limits the master sets. */
   limits: ArchiveLimits = DEFAULT_LIMITS;
+  /** The depot cap the master sets for its relays. */
+  depotMaxBytes?: number;
 
   constructor(
     private readonly relayId: string,
@@ -39,6 +42,7 @@ export class MasterEnrollment {
     const r = await this.master.get<EnrollResponse>('api/v1/relay/enroll');
     await this.key.accept(r.publicKey, r.rotations);
     if (r.limits) this.limits = r.limits;
+    this.depotMaxBytes = r.depot?.maxBytes;
     this.devices = new Map(r.devices.filter((x) => x.tokenHash).map((x) => [x.tokenHash!, { id: x.id, kind: x.kind }]));
   }
 

@@ -28,6 +28,8 @@ export type JobLogRecord =
       commandId: string;
       failureType?: FailureType;
       error?: string;
+      /** What the endpoint attested with `installed`. */
+      trees?: Record<string, string>;
     }
   | { type: 'failed'; at: string; commandId: string; failureType: FailureType; message: string }
   | { type: 'plan'; at: string; plan: Plan }

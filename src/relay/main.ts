@@ -1,9 +1,7 @@
 // Composition root of `fanout relay`: enroll, resume from the job log, poll commands, serve agents.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { FastifyRequest } from 'fastify';
 import { Gauge, Registry } from 'prom-client';
-import { type Principal, singleToken } from '../common/auth.ts';
 import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
@@ -12,12 +10,12 @@ import { onShutdown } from '../common/shutdown.ts';
 import { type ClientTlsFiles, clientTls, type ServerTlsFiles, serverTls } from '../common/tls.ts';
 import { Client } from '../protocol/client.ts';
 import { newToken } from '../protocol/crypto.ts';
-import { FanoutError } from '../protocol/errors.ts';
-import { MASTER_SCHEME, masterBodyMatches, masterRequestProblem } from '../protocol/master-request.ts';
 import { verifyCanonical } from '../protocol/signing.ts';
 import type { PackageRef, SignedHeader } from '../protocol/types.ts';
+import { checkSignedBodies, relayAdminAuth } from './admin-auth.ts';
 import { AgentChannel } from './agent-channel.ts';
 import { Depot } from './depot.ts';
+import { depotCap } from './depot-cap.ts';
 import { Distributor } from './distribution.ts';
 import { MasterEnrollment } from './enroll.ts';
 import { JobLog } from './joblog.ts';
@@ -27,11 +25,13 @@ import { Redistributor } from './redistributor.ts';
 import { Reporter } from './reporter.ts';
 import { agentChannelRoutes, relayAdminRoutes } from './routes.ts';
 import { Upstream } from './upstream.ts';
+import { Verifications } from './verifications.ts';
 
 export { RelayRefused } from './master-link.ts';
 
 export interface RelayOptions {
-  master: string;
+  /** The master, or several masters on one database: the next is used when one cannot be reached. */
+  master: string | string[];
   id: string;
   token: string;
   data: string;
@@ -48,6 +48,8 @@ export interface RelayOptions {
   clientTls?: ClientTlsFiles;
   /** The URL others should use to reach this daemon (behind a proxy or a name). */
   advertise?: string;
+  /** The depot's cap in bytes (default: the master's depot.maxBytes; none: no cap). */
+  depotMaxBytes?: number;
 }
 
 export async function buildRelay(opts: RelayOptions) {
@@ -56,7 +58,9 @@ export async function buildRelay(opts: RelayOptions) {
   const log = createLogger(`relay ${opts.id}`);
   const adminToken = await readOrCreateSecret(join(data, 'admin.token'), newToken);
   const tls = clientTls(opts.clientTls ?? {});
-  const master = new Client({ baseUrl: opts.master, token: opts.token, tls });
+  const [first, ...fallbacks] = [opts.master].flat();
+  const master = new Client({ baseUrl: first, fallbacks, token: opts.token, tls });
+  master.opts.onSwitch = (from, to, why) => log.warn({ from, to, why }, 'master unreachable; using the next one');
   const enrollment = new MasterEnrollment(opts.id, data, master, opts.masterKey);
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
@@ -70,11 +74,13 @@ export async function buildRelay(opts: RelayOptions) {
   // A parent relay gets the signed metadata along, so it can fetch, verify and keep what it lacks.
   const contentPath = (pkg: PackageRef) =>
     opts.upstream
-      ? `content/${pkg.digest}?${new URLSearchParams({ name: pkg.name, version: pkg.version, size: String(pkg.size), signature: pkg.signature })}`
+      ? `content/${pkg.digest}?${new URLSearchParams({ name: pkg.name, version: pkg.version, size: String(pkg.size), ...(pkg.tree ? { tree: pkg.tree } : {}), signature: pkg.signature })}`
       : `api/v1/blobs/${pkg.digest}`;
   const keys = () => enrollment.key.keys;
   const jobs = new RelayJobs(log, jobLog, reporter);
   const agents = new AgentChannel(opts.id, jobs, reporter);
+  const verifications = new Verifications(opts.id, jobs, reporter, agents);
+  const capDepot = depotCap(data, () => opts.depotMaxBytes ?? enrollment.depotMaxBytes, jobs, log);
   const distributor = new Distributor({
     relayId: opts.id,
     log,
@@ -85,6 +91,7 @@ export async function buildRelay(opts: RelayOptions) {
     contentPath,
     keys,
     offered: (deviceId) => agents.offered(deviceId),
+    fetched: () => void capDepot(),
   });
   const redistributor = new Redistributor(
     opts.id,
@@ -117,6 +124,7 @@ export async function buildRelay(opts: RelayOptions) {
     agents,
     depot,
     redistributor,
+    verifications,
     masterKey: () => ({
       publicKey: enrollment.key.current,
       rotations: enrollment.key.rotations,
@@ -125,24 +133,8 @@ export async function buildRelay(opts: RelayOptions) {
     pullThrough: (pkg: PackageRef) => depot.fetch(pkg, upstream, contentPath(pkg), keys()),
   };
   scope(app, 'agent', enrollment.authenticate, (s) => agentChannelRoutes(s, deps));
-  const byToken = singleToken(adminToken, 'relay admin', `relay ${opts.id}'s admin token (DATA/admin.token)`);
-  // The admin token (the tool on this host), or a request the master signed with its pinned key.
-  const admin = async (req: FastifyRequest): Promise<Principal> => {
-    if (!String(req.headers.authorization ?? '').startsWith(`${MASTER_SCHEME} `)) return byToken(req);
-    const why = masterRequestProblem(keys(), opts.id, req);
-    if (why) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: `a request signed by the master (${why})` });
-    return { kind: 'admin', name: 'master' };
-  };
-  scope(app, 'admin', admin, (s) => {
-    // A signed request's body is checked against its signed hash once parsed.
-    s.addHook('preValidation', async (req) => {
-      if (
-        req.principal.kind === 'admin' &&
-        req.principal.name === 'master' &&
-        !masterBodyMatches(req.headers, req.body)
-      )
-        throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: 'a body matching what the master signed' });
-    });
+  scope(app, 'admin', relayAdminAuth(adminToken, opts.id, keys), (s) => {
+    checkSignedBodies(s);
     relayAdminRoutes(s, deps);
     faultRoutes(s, faults);
   });
@@ -158,6 +150,7 @@ export async function buildRelay(opts: RelayOptions) {
     async start() {
       await enroll(enrollment, log, stopping.signal);
       distributor.resume();
+      void capDepot();
       // The master hears where every job stands before the relay serves anyone (kept for later if it is away).
       await reporter.drain();
       const bound = await listen(app, opts.listen);

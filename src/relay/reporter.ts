@@ -1,13 +1,14 @@
 // Batched, retried reports to the master. Reports carry states, so a resend is harmless.
 import type { Logger } from '../common/log.ts';
 import type { Client } from '../protocol/client.ts';
-import type { Plan, RelayReport, TargetReport } from '../protocol/types.ts';
+import type { Plan, RelayReport, TargetReport, VerificationReport } from '../protocol/types.ts';
 
 export class Reporter {
   private jobs = new Map<string, RelayReport['jobs'][number]>();
   private targets = new Map<string, TargetReport>();
   private plans = new Map<string, Plan>();
   private alerts: Record<string, unknown>[] = [];
+  private verifications: VerificationReport[] = [];
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
 
@@ -29,6 +30,10 @@ export class Reporter {
     this.plans.set(p.planId, p);
     this.schedule();
   }
+  verification(v: VerificationReport) {
+    this.verifications.push(v);
+    this.schedule();
+  }
   alert(a: Record<string, unknown>) {
     this.alerts.push(a);
     this.schedule();
@@ -47,14 +52,16 @@ export class Reporter {
       jobs: [...this.jobs.values()],
       targets: [...this.targets.values()],
       plans: [...this.plans.values()],
+      verifications: this.verifications,
     };
     const alerts = this.alerts;
     this.jobs = new Map();
     this.targets = new Map();
     this.plans = new Map();
     this.alerts = [];
+    this.verifications = [];
     try {
-      if (report.jobs.length || report.targets.length || report.plans.length)
+      if (report.jobs.length || report.targets.length || report.plans.length || report.verifications.length)
         await this.master.post('api/v1/relay/reports', report);
     } catch (err) {
       // Put back what was not delivered, unless something newer replaced it meanwhile.
@@ -63,6 +70,7 @@ export class Reporter {
         if (!this.targets.has(`${t.jobId}/${t.deviceId}`)) this.targets.set(`${t.jobId}/${t.deviceId}`, t);
       for (const p of report.plans) if (!this.plans.has(p.planId)) this.plans.set(p.planId, p);
       this.alerts.unshift(...alerts);
+      this.verifications.unshift(...report.verifications);
       this.log.warn({ err: (err as Error).message }, 'master unreachable; reports kept for the next try');
       this.schedule(2000);
       return;

@@ -6,12 +6,14 @@ import type { Principal } from '../common/auth.ts';
 import { sendBlob } from '../common/content.ts';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { FailureType, type PackageRef, Plan, TargetState } from '../protocol/types.ts';
+import { FailureType, type PackageRef, Plan, TargetState, Trees } from '../protocol/types.ts';
 import type { AgentChannel } from './agent-channel.ts';
 import type { Depot } from './depot.ts';
+import { touch } from './eviction.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Redistributor } from './redistributor.ts';
 import type { JobState } from './state.ts';
+import type { Verifications } from './verifications.ts';
 
 export interface RelayHttpDeps {
   relayId: string;
@@ -19,6 +21,7 @@ export interface RelayHttpDeps {
   agents: AgentChannel;
   depot: Depot;
   redistributor: Redistributor;
+  verifications: Verifications;
   masterKey: () => { publicKey: string; rotations: unknown[]; limits: unknown };
   pullThrough: (pkg: PackageRef) => Promise<unknown>;
 }
@@ -56,7 +59,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
     async (req) => {
       const dev = deviceOf(req.principal);
       let list = d.agents.assignmentsFor(dev.id);
-      if (!list.length && req.query.wait > 0) {
+      if (!list.length && !d.verifications.wantedBy(dev.id) && req.query.wait > 0) {
         await new Promise<void>((resolve) => {
           const done = () => {
             clearTimeout(timer);
@@ -70,7 +73,8 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
         });
         list = d.agents.assignmentsFor(dev.id);
       }
-      return { assignments: list };
+      const verify = d.verifications.wantedBy(dev.id);
+      return { assignments: list, ...(verify ? { verify } : {}) };
     },
   );
   const Report = z.object({
@@ -80,16 +84,39 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
     attempt: z.number().optional(),
     failureType: FailureType.optional(),
     error: z.string().max(4000).optional(),
+    trees: Trees.optional(),
   });
   s.post('/agent/v1/reports', { schema: { body: Report } }, async (req) => {
     const res = d.agents.report(deviceOf(req.principal).id, req.body);
     if (!res.ok) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: res.reason });
     return res;
   });
+  const Verified = z.object({
+    requestId: z.string().max(200).optional(),
+    results: z
+      .array(
+        z.object({
+          package: z.string().max(200),
+          version: z.string().max(200),
+          state: z.enum(['ok', 'drift', 'missing']),
+          tree: z.string().max(200).optional(),
+          detail: z.string().max(4000).optional(),
+        }),
+      )
+      .max(1000),
+  });
+  s.post('/agent/v1/verifications', { schema: { body: Verified } }, async (req) => {
+    d.verifications.answer(deviceOf(req.principal).id, req.body.requestId, req.body.results);
+    return { ok: true };
+  });
   const Pull = z.object({
     name: z.string(),
     version: z.string(),
     size: z.coerce.number().int().nonnegative(),
+    tree: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
     signature: z.string(),
   });
   s.get('/content/:digest', { schema: { params: z.object({ digest: z.string() }) } }, async (req, reply) => {
@@ -108,6 +135,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
         }
       }
     }
+    touch(d.depot.path(digest));
     return sendBlob(req, reply, d.depot.path(digest));
   });
 }
@@ -138,6 +166,19 @@ export function relayAdminRoutes(s: App, d: RelayHttpDeps) {
   s.post('/admin/v1/redistribute/plans/:id/reject', { schema: { params: Id, body: By } }, async (req) => ({
     plan: d.redistributor.reject(req.params.id, req.body.by),
   }));
+  // `fanout device verify` at the master: these endpoints hash their installed versions now.
+  s.post(
+    '/admin/v1/verify',
+    {
+      schema: {
+        body: z.object({ requestId: z.string().min(1).max(200), devices: z.array(z.string().max(200)).max(100_000) }),
+      },
+    },
+    async (req) => {
+      d.verifications.request(req.body.requestId, req.body.devices);
+      return { asked: req.body.devices.length };
+    },
+  );
   // The tool ran on this host with --data and built the plan from the job log itself.
   s.post(
     '/admin/v1/redistribute/submit',

@@ -11,6 +11,7 @@ export interface TargetStatus {
   failureType?: FailureType;
   error?: string;
   at: string;
+  trees?: Record<string, string>;
 }
 
 export interface JobState {
@@ -62,6 +63,7 @@ export function apply(st: JobState | undefined, r: JobLogRecord, jobId = st?.job
         failureType: r.failureType,
         error: r.error,
         at: r.at,
+        ...(r.trees ? { trees: r.trees } : {}),
       });
       if (st.phase === 'received' || st.phase === 'fetching') st.phase = 'distributing';
       return settle(st);
@@ -95,7 +97,8 @@ export function apply(st: JobState | undefined, r: JobLogRecord, jobId = st?.job
 
 /** A job whose every target of the command in force has ended has ended too (jobEnd). */
 function settle(st: JobState): JobState {
-  if (st.phase !== 'distributing' && st.phase !== 'failed') return st;
+  // A complete job opens again when a target is found drifted (DESIGN §17).
+  if (st.phase !== 'distributing' && st.phase !== 'failed' && st.phase !== 'complete') return st;
   const end = jobEnd(st.current.distributionList.map((d) => st.targets.get(d)?.state ?? 'pending'));
   // A relay-level failure stands until a redistribution, unless every endpoint installed anyway.
   if (st.failure) {

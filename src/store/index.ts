@@ -1,6 +1,6 @@
 // The data-access layer: the only place that knows which SQL driver is behind the master's database.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
 import {
   Kysely,
@@ -29,6 +29,11 @@ export interface Store {
    */
   notify(channel: string, payload: string): Promise<void>;
   onNotice(channel: string, fn: (payload: string) => void): Promise<void>;
+  /**
+   * Claims the periodic work `name` for this process for `ms`: true for exactly one of the processes
+   * sharing the database until the claim runs out (this process again included).
+   */
+  claim(name: string, ms: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -92,11 +97,27 @@ export async function openStore(url: string): Promise<Store> {
     }
     await sql`select pg_notify(${channel}, ${payload})`.execute(db);
   };
+  const holder = `${process.pid}-${randomUUID()}`;
+  const claim = async (name: string, ms: number) => {
+    const now = new Date();
+    const until_at = new Date(now.getTime() + ms).toISOString();
+    const r = await db
+      .insertInto('claims')
+      .values({ name, holder, until_at })
+      .onConflict((oc) =>
+        oc
+          .column('name')
+          .doUpdateSet({ holder, until_at })
+          .where((eb) => eb.or([eb('claims.until_at', '<=', now.toISOString()), eb('claims.holder', '=', holder)])),
+      )
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+  };
   const close = async () => {
     await listener?.end().catch(() => undefined);
     await db.destroy();
   };
-  return { db, dialect, exclusive, notify, onNotice, close };
+  return { db, dialect, exclusive, notify, onNotice, claim, close };
 }
 
 /**

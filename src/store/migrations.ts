@@ -46,6 +46,34 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           await sql.raw(stmt).execute(db);
       },
     },
+    '0004_blobs_and_claims': {
+      async up(db: Kysely<any>) {
+        // Package content shared by masters on several hosts (`--blobs postgres`): chunks, so a blob is
+        // streamed in and out and never held whole in memory.
+        const bytes = dialect === 'postgres' ? 'bytea' : 'blob';
+        for (const stmt of [
+          `create table blobs (digest text primary key, size bigint not null, chunk_size integer not null, created_at text not null)`,
+          `create table blob_chunks (digest text not null, seq integer not null, data ${bytes} not null, primary key (digest, seq))`,
+          // Periodic work done by one master at a time (RELAY_DOWN checks, asking relays for plans).
+          `create table claims (name text primary key, holder text not null, until_at text not null)`,
+        ])
+          await sql.raw(stmt).execute(db);
+      },
+    },
+    '0005_trees_and_verifications': {
+      async up(db: Kysely<any>) {
+        // Signed trees and attestations (DESIGN §17).
+        for (const stmt of [
+          `alter table packages add column tree text`,
+          `alter table packages add column files text`,
+          `alter table targets add column attestation text`,
+          `create table verifications (id ${autoId(dialect)}, request_id text, device_id text not null, package text not null, version text not null, state text not null, tree text, detail text, at text not null)`,
+          `create index verifications_request on verifications (request_id)`,
+          `create index verifications_device on verifications (device_id, id)`,
+        ])
+          await sql.raw(stmt).execute(db);
+      },
+    },
     '0002_lookup_indexes': {
       async up(db: Kysely<any>) {
         // The alert center looks devices up by hostname and open tickets by device and type on every alert.

@@ -14,7 +14,17 @@ export interface Database {
     hostname: string | null;
     token_hash: string | null;
   };
-  packages: { name: string; version: string; digest: string; size: number; signature: string; created_at: string };
+  packages: {
+    name: string;
+    version: string;
+    digest: string;
+    size: number;
+    signature: string;
+    created_at: string;
+    /** The tree hash and its entries (JSON), DESIGN §17; null for packages pushed before trees. */
+    tree: string | null;
+    files: string | null;
+  };
   jobs: { id: string; packages: string; params: string; created_at: string; created_by: string };
   commands: {
     seq: Generated<number>;
@@ -35,6 +45,8 @@ export interface Database {
     failure_type: string | null;
     error: string | null;
     updated_at: string;
+    /** The tree hashes the endpoint attested, `{"name@version": hash}` (JSON). */
+    attestation: string | null;
   };
   relay_jobs: {
     job_id: string;
@@ -111,6 +123,22 @@ export interface Database {
     refused: Generated<string>;
     first_at: string | null;
     claimed_until: string | null;
+  };
+  /** Package content kept in PostgreSQL (`fanout master --blobs postgres`), in chunks. */
+  blobs: { digest: string; size: number; chunk_size: number; created_at: string };
+  blob_chunks: { digest: string; seq: number; data: Buffer };
+  claims: { name: string; holder: string; until_at: string };
+  /** Endpoints' re-verifications of their installed versions (DESIGN §17). */
+  verifications: {
+    id: Generated<number>;
+    request_id: string | null;
+    device_id: string;
+    package: string;
+    version: string;
+    state: string;
+    tree: string | null;
+    detail: string | null;
+    at: string;
   };
   outages: {
     id: string;

@@ -23,6 +23,7 @@ function Targets({ targets }: { targets: any[] }) {
           ['State', (t: any) => <State s={t.state} />],
           ['Attempt', (t: any) => t.attempt],
           ['Failure', (t: any) => t.failureType ?? ''],
+          ['Attested', (t: any) => <Attested t={t} />],
         ]}
       />
       {sorted.length > SHOWN && (
@@ -78,5 +79,18 @@ export function Jobs({ jobs }: { jobs: any[] }) {
         );
       })}
     </section>
+  );
+}
+
+/** What the endpoint's disk hashed to: the signed tree, or what went wrong with it. */
+function Attested({ t }: { t: any }) {
+  if (t.failureType === 'TAMPERED' || t.failureType === 'DRIFT')
+    return <span className="attest-bad">{t.failureType === 'DRIFT' ? 'drifted' : 'not the signed tree'}</span>;
+  if (!t.attestation) return <span className="attest-none">-</span>;
+  const trees = Object.entries(t.attestation as Record<string, string>);
+  return (
+    <span title={trees.map(([p, h]) => `${p} ${h}`).join('\n')}>
+      matches {trees.map(([, h]) => h.slice(0, 8)).join(' ')}
+    </span>
   );
 }

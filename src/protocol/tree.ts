@@ -1,0 +1,71 @@
+// Signed trees (DESIGN §17): a package's files as `mode sha256 path` entries, sorted by path, and the
+// tree hash, a Merkle root over them. The master records them at push; an agent hashes what is on its
+// disk and compares: the endpoint's disk, not a report, is the truth.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { listRoot } from './signing.ts';
+
+export interface TreeEntry {
+  path: string;
+  /** Permission bits only (e.g. 0o644). */
+  mode: number;
+  sha256: string;
+}
+
+export const entryLine = (e: TreeEntry) => `${(e.mode & 0o777).toString(8).padStart(3, '0')} ${e.sha256} ${e.path}`;
+
+const byPath = (a: TreeEntry, b: TreeEntry) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+/** The tree hash of a set of entries (an empty tree has a root too). */
+export function treeHash(entries: readonly TreeEntry[]): string {
+  const lines = [...entries].sort(byPath).map(entryLine);
+  return lines.length ? listRoot(lines) : createHash('sha256').update('').digest('hex');
+}
+
+/** Hashes every file under `dir` (relative paths with `/`); anything that is not a file or folder is an entry too. */
+export async function hashFolder(dir: string): Promise<TreeEntry[]> {
+  const out: TreeEntry[] = [];
+  const walk = async (rel: string) => {
+    for (const name of await readdir(join(dir, rel))) {
+      const path = rel ? `${rel}/${name}` : name;
+      const st = await lstat(join(dir, path));
+      if (st.isDirectory()) await walk(path);
+      else if (st.isFile()) out.push({ path, mode: st.mode & 0o777, sha256: await sha256Of(join(dir, path)) });
+      // A link or device in an installed tree was never signed: it shows as a changed entry.
+      else
+        out.push({ path, mode: st.mode & 0o777, sha256: `not a file (${st.isSymbolicLink() ? 'link' : 'special'})` });
+    }
+  };
+  await walk('');
+  return out.sort(byPath);
+}
+
+async function sha256Of(file: string) {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+export interface TreeDiff {
+  changed: string[];
+  missing: string[];
+  extra: string[];
+}
+
+export function diffTrees(expected: readonly TreeEntry[], actual: readonly TreeEntry[]): TreeDiff {
+  const want = new Map(expected.map((e) => [e.path, entryLine(e)]));
+  const have = new Map(actual.map((e) => [e.path, entryLine(e)]));
+  return {
+    changed: [...want].filter(([p, l]) => have.has(p) && have.get(p) !== l).map(([p]) => p),
+    missing: [...want.keys()].filter((p) => !have.has(p)),
+    extra: [...have.keys()].filter((p) => !want.has(p)),
+  };
+}
+
+export function describeDiff(d: TreeDiff, max = 5): string {
+  const part = (what: string, xs: string[]) =>
+    xs.length ? `${what} ${xs.slice(0, max).join(', ')}${xs.length > max ? ` and ${xs.length - max} more` : ''}` : '';
+  return [part('changed', d.changed), part('missing', d.missing), part('extra', d.extra)].filter(Boolean).join('; ');
+}
