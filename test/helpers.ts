@@ -269,7 +269,7 @@ export async function startNetwork(o: {
     },
     async stopAll() {
       await Promise.all([...Object.values(net.agents), ...Object.values(net.relays)].map((p) => p.stop()));
-      await master.stop();
+      await net.master.stop();
     },
   };
   for (const r of o.relays) await net.startRelay(r);
