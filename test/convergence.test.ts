@@ -191,10 +191,10 @@ describe('signed trees and attestation', () => {
     });
     const again = await runFanout(['device', 'verify', p1, p2, '--json'], { env: net.env });
     expect(again.code, again.stdout).toBe(0);
-    const after = await fleet();
+    const repaired = await fleet();
     for (const id of [p1, p2]) {
-      expect(after(id).packages.find((p: any) => p.name === 'prices').state).toBe('attested');
-      expect(after(id).lastSeen).not.toBeNull();
+      expect(repaired(id).packages.find((p: any) => p.name === 'prices').state).toBe('attested');
+      expect(repaired(id).lastSeen).not.toBeNull();
     }
   });
 
