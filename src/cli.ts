@@ -5,6 +5,7 @@ import { alertCommands } from './cli/alerts.ts';
 import { action, CliError, parseSize, tlsOptions, tokenFrom, withClientTls, withServerTls } from './cli/common.ts';
 import { fleetCommand } from './cli/fleet.ts';
 import { outageCommands } from './cli/outages.ts';
+import { peopleCommands } from './cli/people.ts';
 import { planCommands } from './cli/plans.ts';
 
 const deviceToken = (o: { token?: string; tokenFile?: string }) => {
@@ -188,6 +189,7 @@ program
 
 adminCommands(program);
 fleetCommand(program);
+peopleCommands(program);
 jobCommands(program);
 alertCommands(program);
 outageCommands(program);

@@ -102,12 +102,38 @@ describe('dashboard', () => {
     await row.getByRole('button', { name: 'Resolve' }).click();
     await expect.poll(() => row.innerText(), { timeout: 15_000 }).toMatch(/resolved/);
 
-    // The plan: approve it in the dashboard.
+    // The plan: a viewer sees it and cannot decide; an operator approves it, after a confirmation.
+    const viewer = await net.admin.post('api/v1/users', { name: 'vera', role: 'viewer' });
+    const operator = await net.admin.post('api/v1/users', { name: 'olivia', role: 'operator' });
+    const signInAs = async (token: string, who: string) => {
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('Token').fill(token);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator('.me', { hasText: who }).waitFor();
+    };
+    await signInAs(viewer.token, 'vera (viewer)');
     await page.getByRole('tab', { name: /^Plans/ }).click();
     const plan = page.locator('article.plan').first();
     await expect.poll(() => plan.innerText(), { timeout: 15_000 }).toContain('relay-dal-pos-1, relay-dal-pos-2');
+    expect(await plan.getByRole('button', { name: 'Approve' }).isDisabled()).toBe(true);
+    expect(await plan.getByRole('button', { name: 'Reject' }).isDisabled()).toBe(true);
+    await shot('plan-viewer');
+    const planId = await plan.getAttribute('data-plan');
+    const refused = await fetch(`${net.master.url}/api/v1/plans/${planId}/approve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${viewer.token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(refused.status).toBe(403);
+    await signInAs(operator.token, 'olivia (operator)');
+    await page.getByRole('tab', { name: /^Plans/ }).click();
     await shot('plan');
     await plan.getByRole('button', { name: 'Approve' }).click();
+    const confirm = page.getByRole('alertdialog');
+    expect(await confirm.innerText()).toMatch(/Redistribute job .* to 2 target\(s\) through relay-dal now\?/);
+    expect(await page.locator(`[data-plan="${planId}"] .state-pending`).count()).toBe(1); // nothing yet
+    await shot('plan-confirm');
+    await confirm.getByRole('button', { name: 'Yes, approve' }).click();
 
     // Without a reload, the job turns complete and the plan says who approved it.
     await page.getByRole('tab', { name: /^Jobs/ }).click();
@@ -127,7 +153,19 @@ describe('dashboard', () => {
     expect(await page.locator('.fleet-summary').innerText()).toMatch(/pos-app@1\.0\.0\s+2/);
     await shot('fleet');
     await page.getByRole('tab', { name: /^Plans/ }).click();
-    await expect.poll(() => plan.innerText(), { timeout: 15_000 }).toMatch(/complete[\s\S]*dashboard/);
+    await expect.poll(() => plan.innerText(), { timeout: 15_000 }).toMatch(/complete[\s\S]*olivia/);
+    // The relay's job log names the person, and so does the audit log.
+    const logged = await relayAdmin.get(`admin/v1/jobs/${jobId}`);
+    expect(logged.redistributions.map((r: any) => r.approvedBy)).toEqual(['olivia']);
+    const audit = await net.admin.get<any[]>('api/v1/audit');
+    expect(audit.find((a) => a.action === 'POST /api/v1/plans/:id/approve')).toMatchObject({
+      who: 'olivia',
+      target: planId,
+    });
+    await page.getByRole('tab', { name: /^Jobs/ }).click();
+    await expect
+      .poll(() => page.locator(`[data-job="${jobId}"] .history`).innerText(), { timeout: 15_000 })
+      .toMatch(/failed on relay-dal: DISK_FULL.*→ plan .* → approved by olivia, redistributed → complete/);
     await page.getByRole('tab', { name: /^Failed distributions/ }).click();
     await expect
       .poll(() => page.locator('tr', { hasText: jobId }).innerText(), { timeout: 15_000 })
@@ -136,6 +174,26 @@ describe('dashboard', () => {
     await expect
       .poll(() => page.locator('tr', { hasText: ticket.id }).innerText(), { timeout: 15_000 })
       .toMatch(/sent/);
+
+    // Down to 400 px: nothing wider than the screen; tables scroll inside their own box.
+    await page.setViewportSize({ width: 400, height: 850 });
+    for (const tab of ['Jobs', 'Fleet', 'Tickets']) {
+      await page.getByRole('tab', { name: new RegExp(`^${tab}`) }).click();
+      await page.locator('main h2').first().waitFor();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), `${tab} at 400 px`).toBeLessThanOrEqual(
+        400,
+      );
+    }
+    await page.getByRole('tab', { name: /^Jobs/ }).click();
+    await shot('narrow');
+    await page.setViewportSize({ width: 1400, height: 900 });
+
+    // A ticket's details: what failed where, and the mail that went out.
+    await page.getByRole('tab', { name: /^Tickets/ }).click();
+    await page.getByRole('button', { name: ticket.id }).click();
+    const detail = page.getByRole('article', { name: `ticket ${ticket.id}` });
+    await expect.poll(() => detail.innerText(), { timeout: 15_000 }).toMatch(/DISK_FULL on relay-dal at Store/);
+    expect(await detail.innerText()).toMatch(/Mail to south-ops@example\.test/);
 
     // A plain link with ?token= signs in directly.
     const fresh = await browser.newPage({ ignoreHTTPSErrors: true });

@@ -19,6 +19,11 @@ const MASTER: Record<string, Scope> = {
   'POST /api/v1/devices/verify': 'admin',
   'GET /api/v1/verifications/:id': 'admin',
   'GET /api/v1/fleet': 'admin',
+  'GET /api/v1/me': 'admin',
+  'GET /api/v1/users': 'admin',
+  'POST /api/v1/users': 'admin',
+  'DELETE /api/v1/users/:id': 'admin',
+  'GET /api/v1/audit': 'admin',
   'POST /api/v1/packages': 'admin',
   'GET /api/v1/packages': 'admin',
   'POST /api/v1/jobs': 'admin',
@@ -93,6 +98,26 @@ const ALLOWED: Record<Scope, string[]> = {
   public: ['admin', 'relay', 'other relay', 'agent', 'other agent', 'none', 'expired'],
   agent: ['agent', 'child relay'],
 };
+/** Beyond reading, what an operator may do in the admin scope (DESIGN §14); viewers only read. */
+const OPERATOR_MAY = [
+  'POST /api/v1/plans/:id/approve',
+  'POST /api/v1/plans/:id/reject',
+  'POST /api/v1/relays/:id/plans',
+  'POST /api/v1/tickets/:id/resolve',
+  'POST /api/v1/tickets/:id/acknowledge',
+  'POST /api/v1/tickets/:id/resend',
+  'POST /api/v1/outages',
+  'DELETE /api/v1/outages/:id',
+  'POST /api/v1/devices/verify',
+];
+const allowed = (scope: Scope, who: string, route: string) => {
+  if (who === 'viewer' || who === 'operator') {
+    if (scope === 'public') return true;
+    if (scope !== 'admin') return false;
+    return route.startsWith('GET ') || (who === 'operator' && OPERATOR_MAY.includes(route));
+  }
+  return ALLOWED[scope].includes(who);
+};
 const AUTH = ['FANOUT_ERR_AUTH_MISSING', 'FANOUT_ERR_AUTH_INVALID', 'FANOUT_ERR_AUTH_FORBIDDEN'];
 
 const masterRoutes: string[] = [];
@@ -153,6 +178,15 @@ beforeAll(async () => {
     headers: { authorization: `Bearer ${tokens.admin}` },
   });
   tokens.agent = re.json().token;
+  for (const role of ['viewer', 'operator']) {
+    const u = await master.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: { authorization: `Bearer ${tokens.admin}` },
+      payload: { name: `a-${role}`, role },
+    });
+    tokens[role] = u.json().token;
+  }
   relay = await buildRelay({
     master: masterUrl,
     id: 'relay-a',
@@ -187,12 +221,23 @@ describe('route matrix', () => {
     const wrong: string[] = [];
     let calls = 0;
     for (const [route, scope] of Object.entries(MASTER)) {
-      for (const who of ['admin', 'relay', 'other relay', 'agent', 'other agent', 'none', 'expired']) {
-        if (scope === 'events' && who === 'admin') continue; // an open event stream; its refusals are checked
+      for (const who of [
+        'admin',
+        'viewer',
+        'operator',
+        'relay',
+        'other relay',
+        'agent',
+        'other agent',
+        'none',
+        'expired',
+      ]) {
+        // An open event stream; its refusals are checked.
+        if (scope === 'events' && ['admin', 'viewer', 'operator'].includes(who)) continue;
         if (route === 'POST /api/v1/keys/rotate' && who === 'admin') continue; // would rotate the key mid-test
         const { refused } = await outcome(master.app, route, tokens[who]);
         calls++;
-        if (refused === ALLOWED[scope].includes(who))
+        if (refused === allowed(scope, who, route))
           wrong.push(`${route} as ${who}: ${refused ? 'refused' : 'let through'}`);
       }
     }

@@ -1,7 +1,7 @@
 // HTTP face of the alert center: intake, the ten steps' record, tickets, outages, thresholds.
 // The master registers these inside its scopes; `onTicketResolved` is how a resolve reaches plans.
 import { z } from 'zod';
-import type { Principal } from '../common/auth.ts';
+import { type Principal, whoIs } from '../common/auth.ts';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { PageQuery } from '../protocol/page.ts';
@@ -36,7 +36,8 @@ const Id = z.object({ id: z.string().min(1).max(200) });
 
 /** Intake: any admin or device token; the source is who sent it. */
 export function alertIntakeRoutes(s: App, d: AlertDeps) {
-  const sourceOf = (p: Principal) => (p.kind === 'admin' ? 'api' : p.kind === 'anonymous' ? 'anonymous' : p.id);
+  const sourceOf = (p: Principal) =>
+    p.kind === 'admin' ? 'api' : p.kind === 'user' ? `user ${p.name}` : p.kind === 'anonymous' ? 'anonymous' : p.id;
   /**
    * A device speaks only for itself (a relay also for the devices it serves); its alerts were parsed
    * with the token's device as their source, never the body's. Anything else refuses the whole request.
@@ -131,13 +132,16 @@ export function alertAdminRoutes(s: App, d: AlertDeps) {
       ticketId: o.ticket_id,
       recipients: JSON.parse(o.recipients),
       subject: o.subject,
+      body: o.body,
       attempts: o.attempts,
       state: o.state,
       nextAt: o.next_at,
       lastError: o.last_error,
     }));
   });
-  s.post('/api/v1/tickets/:id/resolve', { schema: { params: Id } }, async (req) => resolve(d, req.params.id, 'admin'));
+  s.post('/api/v1/tickets/:id/resolve', { schema: { params: Id } }, async (req) =>
+    resolve(d, req.params.id, whoIs(req.principal)),
+  );
   s.post('/api/v1/tickets/:id/resend', { schema: { params: Id } }, async (req) => {
     await d.tickets.get(req.params.id);
     await requeueMail(d.db, req.params.id);

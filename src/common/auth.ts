@@ -3,9 +3,18 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { FanoutError } from '../protocol/errors.ts';
 
+export type Role = 'admin' | 'operator' | 'viewer';
+export const ROLES: readonly Role[] = ['admin', 'operator', 'viewer'];
+
+/** Who did something, in words: a person's name, the admin token, a device. */
+export const whoIs = (p: Principal) =>
+  p.kind === 'user' || p.kind === 'admin' ? p.name : p.kind === 'anonymous' ? 'anonymous' : p.id;
+
 export type Principal =
   | { kind: 'anonymous' }
   | { kind: 'admin'; name: string }
+  /** A person (`fanout user add`): viewers read, operators also decide, admins do everything. */
+  | { kind: 'user'; name: string; role: Role }
   | { kind: 'relay'; id: string }
   | { kind: 'endpoint'; id: string };
 

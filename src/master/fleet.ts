@@ -17,14 +17,21 @@ export interface FleetDevice {
   location: string;
   site: string;
   relay: string | null;
+  /** The same as `relay` (DESIGN §16's name). */
+  relayId: string | null;
   lastSeen: string | null;
+  /** NAME → VERSION of what the device runs (DESIGN §16); `packages` says how each stands. */
+  installed: Record<string, string>;
   health: 'ok' | 'attention' | 'unknown';
   packages: FleetPackage[];
 }
 
 const TROUBLE: Record<string, FleetPackage['state']> = { DRIFT: 'drift', TAMPERED: 'tampered' };
 
-export async function fleetView(db: Db, q: { search?: string; limit: number; offset: number }) {
+export async function fleetView(
+  db: Db,
+  q: { search?: string; package?: string; location?: string; limit: number; offset: number },
+) {
   const [devices, locations, relays, targets, jobs, verifications] = await Promise.all([
     db.selectFrom('devices').select(['id', 'kind', 'location', 'relay', 'hostname', 'labels']).orderBy('id').execute(),
     db.selectFrom('locations').select(['code', 'name']).execute(),
@@ -87,6 +94,8 @@ export async function fleetView(db: Db, q: { search?: string; limit: number; off
       location: dev.location,
       site: site.get(dev.location) ?? dev.location,
       relay: dev.relay,
+      relayId: dev.relay,
+      installed: Object.fromEntries(packages.map((p) => [p.name, p.version])),
       lastSeen: dev.kind === 'relay' ? (relay?.last_heartbeat ?? null) : (d?.seen ?? null),
       health: trouble ? 'attention' : packages.length || relay ? 'ok' : 'unknown',
       packages,
@@ -94,8 +103,11 @@ export async function fleetView(db: Db, q: { search?: string; limit: number; off
   });
   const s = q.search?.trim().toLowerCase();
   const hostOf = new Map(devices.map((d) => [d.id, `${d.hostname ?? ''} ${d.labels}`.toLowerCase()]));
+  const filtered = all.filter(
+    (d) => (!q.package || d.installed[q.package] !== undefined) && (!q.location || d.location === q.location),
+  );
   const found = s
-    ? all.filter((d) =>
+    ? filtered.filter((d) =>
         [
           d.id,
           d.location,
@@ -108,7 +120,7 @@ export async function fleetView(db: Db, q: { search?: string; limit: number; off
           .toLowerCase()
           .includes(s),
       )
-    : all;
+    : filtered;
   return {
     total: found.length,
     devices: found.slice(q.offset, q.offset + q.limit),

@@ -29,6 +29,8 @@ import { loadConfig } from './config.ts';
 import { Jobs } from './jobs.ts';
 import { MasterKeys } from './keys.ts';
 import { PackageStore } from './packages.ts';
+import { People } from './people.ts';
+import { peopleRoutes } from './people-routes.ts';
 import { Plans } from './plans.ts';
 import { blobRoutes, relayChannelRoutes } from './relay-channel.ts';
 import { RelayRegistry } from './relays.ts';
@@ -69,7 +71,8 @@ export async function buildMaster(opts: MasterOptions) {
   const db = store.db;
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
-  const auth = new Auth(db, adminToken);
+  const people = new People(db);
+  const auth = new Auth(db, adminToken, people);
   const packages = new PackageStore(db, blobStoreFor(opts.blobs, data, store), () => keys.privatePem, cfg.limits);
   const jobs = new Jobs(
     db,
@@ -148,7 +151,9 @@ export async function buildMaster(opts: MasterOptions) {
     registry,
   };
   scope(app, 'admin', auth.admin, (s) => {
+    s.addHook('onResponse', people.audit);
     adminRoutes(s, { db, jobs, packages, relays, plans, keys, verify });
+    peopleRoutes(s, people);
     alertAdminRoutes(s, alertDeps);
     alertmanagerRoutes(s, alertDeps);
     faultRoutes(s, faults);

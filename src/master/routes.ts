@@ -1,6 +1,7 @@
 // The master's admin API (DESIGN §11): inventory, devices, packages, jobs, relays, plans, live events.
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
+import type { Principal } from '../common/auth.ts';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { PageQuery } from '../protocol/page.ts';
@@ -25,6 +26,8 @@ export interface AdminDeps {
 }
 
 const Id = z.object({ id: z.string().min(1).max(200) });
+/** A person decides under their own name; the shared admin token under the name it gives. */
+const decider = (p: Principal, by: string) => (p.kind === 'user' ? p.name : by);
 const Decision = z.object({ by: z.string().min(1).max(200).default('dashboard') }).prefault({});
 
 export function adminRoutes(s: App, d: AdminDeps) {
@@ -73,7 +76,15 @@ export function adminRoutes(s: App, d: AdminDeps) {
   );
   s.get(
     '/api/v1/fleet',
-    { schema: { querystring: PageQuery.extend({ search: z.string().max(200).optional() }) } },
+    {
+      schema: {
+        querystring: PageQuery.extend({
+          search: z.string().max(200).optional(),
+          package: z.string().max(200).optional(),
+          location: z.string().max(200).optional(),
+        }),
+      },
+    },
     async (req) => fleetView(d.db, req.query),
   );
   s.get('/api/v1/verifications/:id', { schema: { params: Id } }, async (req) => ({
@@ -121,10 +132,10 @@ export function adminRoutes(s: App, d: AdminDeps) {
     async (req) => ({ plans: await d.plans.request(req.params.id, req.body.jobId) }),
   );
   s.post('/api/v1/plans/:id/approve', { schema: { params: Id, body: Decision } }, async (req) => ({
-    plan: await d.plans.decide(req.params.id, 'approve', req.body.by),
+    plan: await d.plans.decide(req.params.id, 'approve', decider(req.principal, req.body.by)),
   }));
   s.post('/api/v1/plans/:id/reject', { schema: { params: Id, body: Decision } }, async (req) => ({
-    plan: await d.plans.decide(req.params.id, 'reject', req.body.by),
+    plan: await d.plans.decide(req.params.id, 'reject', decider(req.principal, req.body.by)),
   }));
 }
 

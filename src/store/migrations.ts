@@ -74,6 +74,16 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           await sql.raw(stmt).execute(db);
       },
     },
+    '0006_people': {
+      async up(db: Kysely<any>) {
+        // Users with roles, and the audit log of every change (DESIGN §14).
+        for (const stmt of [
+          `create table users (name text primary key, role text not null, token_hash text not null unique, created_at text not null)`,
+          `create table audit (id ${autoId(dialect)}, at text not null, who text not null, action text not null, target text, source text)`,
+        ])
+          await sql.raw(stmt).execute(db);
+      },
+    },
     '0002_lookup_indexes': {
       async up(db: Kysely<any>) {
         // The alert center looks devices up by hostname and open tickets by device and type on every alert.

@@ -128,6 +128,15 @@ export interface Database {
   blobs: { digest: string; size: number; chunk_size: number; created_at: string };
   blob_chunks: { digest: string; seq: number; data: Buffer };
   claims: { name: string; holder: string; until_at: string };
+  users: { name: string; role: string; token_hash: string; created_at: string };
+  audit: {
+    id: Generated<number>;
+    at: string;
+    who: string;
+    action: string;
+    target: string | null;
+    source: string | null;
+  };
   /** Endpoints' re-verifications of their installed versions (DESIGN §17). */
   verifications: {
     id: Generated<number>;

@@ -46,6 +46,7 @@ export function App() {
   const [token, setToken] = useState<string | null>(() => initialToken());
   const [data, setData] = useState<Snapshot | null>(null);
   const [changes, setChanges] = useState(0);
+  const [me, setMe] = useState<{ name: string; role: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [live, setLive] = useState(false);
   const [tab, setTab] = useState<Tab>(() =>
@@ -82,6 +83,7 @@ export function App() {
   useEffect(() => {
     if (!token) return;
     void refresh();
+    api(token, '/api/v1/me').then(setMe, () => setMe(null));
     const stop = subscribe(token, () => void refresh(), setLive);
     const poll = setInterval(() => void refresh(), 5000); // a safety net when events cannot get through
     return () => (stop(), clearInterval(poll));
@@ -121,7 +123,12 @@ export function App() {
             ))}
           </span>
         )}
-        <button type="button" className="link" onClick={() => (saveToken(null), setToken(null))}>
+        {me && (
+          <span className="me">
+            {me.name} ({me.role})
+          </span>
+        )}
+        <button type="button" className="link" onClick={() => (saveToken(null), setToken(null), setMe(null))}>
           Sign out
         </button>
       </header>
@@ -150,15 +157,24 @@ export function App() {
           <p>Loading…</p>
         ) : (
           <>
-            {tab === 'Jobs' && <Jobs jobs={data.jobs} />}
+            {tab === 'Jobs' && <Jobs jobs={data.jobs} plans={data.plans} failed={data.failed} />}
             {tab === 'Fleet' && <Fleet token={token} changed={changes} />}
             {tab === 'Alerts' && <Alerts alerts={data.alerts} />}
             {tab === 'Failed distributions' && <Failed failed={data.failed} />}
             {tab === 'Tickets' && (
-              <Tickets tickets={data.tickets} onResolve={(id) => act(`/api/v1/tickets/${id}/resolve`)} />
+              <Tickets
+                tickets={data.tickets}
+                outbox={data.outbox}
+                canResolve={me?.role !== 'viewer'}
+                onResolve={(id) => act(`/api/v1/tickets/${id}/resolve`)}
+              />
             )}
             {tab === 'Plans' && (
-              <Plans plans={data.plans} onDecide={(id, d) => act(`/api/v1/plans/${id}/${d}`, { by: 'dashboard' })} />
+              <Plans
+                plans={data.plans}
+                canDecide={me?.role !== 'viewer'}
+                onDecide={(id, d) => act(`/api/v1/plans/${id}/${d}`, { by: 'dashboard' })}
+              />
             )}
             {tab === 'Outages' && <Outages outages={data.outages} onAdd={(o) => act('/api/v1/outages', o)} />}
             {tab === 'Thresholds' && <Thresholds thresholds={data.thresholds} />}

@@ -35,7 +35,7 @@ function Targets({ targets }: { targets: any[] }) {
   );
 }
 
-export function Jobs({ jobs }: { jobs: any[] }) {
+export function Jobs({ jobs, plans = [], failed = [] }: { jobs: any[]; plans?: any[]; failed?: any[] }) {
   if (!jobs.length)
     return (
       <p className="empty">
@@ -54,6 +54,7 @@ export function Jobs({ jobs }: { jobs: any[] }) {
               {j.jobId} <State s={j.state} /> <small>{time(j.createdAt)}</small>
             </h3>
             <p className="packages">{j.packages.map((p: any) => `${p.name}@${p.version}`).join(', ')}</p>
+            <History job={j} plans={plans} failed={failed} />
             <div className="progress" role="img" aria-label={`${installed} of ${total} installed`}>
               <div className="ok" style={{ width: `${(100 * installed) / Math.max(1, total)}%` }} />
               <div className="bad" style={{ width: `${(100 * (j.counts.failed ?? 0)) / Math.max(1, total)}%` }} />
@@ -92,5 +93,34 @@ function Attested({ t }: { t: any }) {
     <span title={trees.map(([p, h]) => `${p} ${h}`).join('\n')}>
       matches {trees.map(([, h]) => h.slice(0, 8)).join(' ')}
     </span>
+  );
+}
+
+/** What happened to a job, in order: failed where and why, the plans, who approved them, how it ended. */
+function History({ job, plans, failed }: { job: any; plans: any[]; failed: any[] }) {
+  const steps: { at: string; text: string }[] = [{ at: job.createdAt, text: 'created' }];
+  for (const f of failed.filter((x) => x.jobId === job.jobId))
+    steps.push({
+      at: f.firstSeen,
+      text: `failed on ${f.relayId}: ${f.failureType}${f.ticketId ? ` (ticket ${f.ticketId})` : ''}${f.state === 'resolved' ? ', repaired' : ''}`,
+    });
+  for (const p of plans.filter((x) => x.jobId === job.jobId)) {
+    steps.push({
+      at: p.createdAt,
+      text: `plan ${p.planId} for ${p.distributionList.length} target(s) on ${p.relayId}`,
+    });
+    if (p.approvedBy)
+      steps.push({
+        at: p.updatedAt ?? p.createdAt,
+        text: `${p.state === 'rejected' ? 'rejected' : 'approved'} by ${p.approvedBy}${p.state === 'complete' ? ', redistributed' : ''}`,
+      });
+  }
+  if (steps.length === 1) return null;
+  if (job.state !== 'running') steps.push({ at: '9999', text: job.state });
+  steps.sort((a, b) => a.at.localeCompare(b.at));
+  return (
+    <p className="history" aria-label="history">
+      {steps.map((s) => s.text).join(' → ')}
+    </p>
   );
 }

@@ -1,9 +1,19 @@
+import { useState } from 'react';
 import { State } from './common.tsx';
 
 const bytes = (n: number) =>
   n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 
-export function Plans({ plans, onDecide }: { plans: any[]; onDecide: (id: string, d: 'approve' | 'reject') => void }) {
+export function Plans({
+  plans,
+  canDecide,
+  onDecide,
+}: {
+  plans: any[];
+  canDecide: boolean;
+  onDecide: (id: string, d: 'approve' | 'reject') => void;
+}) {
+  const [asking, setAsking] = useState<{ id: string; d: 'approve' | 'reject' } | null>(null);
   if (!plans.length)
     return <p className="empty">No redistribution plans. Resolving a ticket asks the relay for one.</p>;
   return (
@@ -51,13 +61,38 @@ export function Plans({ plans, onDecide }: { plans: any[]; onDecide: (id: string
               </>
             )}
           </dl>
-          {p.state === 'pending' && (
+          {p.state === 'pending' && asking?.id !== p.planId && (
             <div className="actions">
-              <button type="button" className="approve" onClick={() => onDecide(p.planId, 'approve')}>
-                Approve
+              {(['approve', 'reject'] as const).map((d) => (
+                <button
+                  key={d}
+                  type="button"
+                  className={d}
+                  disabled={!canDecide}
+                  title={canDecide ? undefined : 'viewers only read'}
+                  onClick={() => setAsking({ id: p.planId, d })}
+                >
+                  {d === 'approve' ? 'Approve' : 'Reject'}
+                </button>
+              ))}
+            </div>
+          )}
+          {p.state === 'pending' && asking && asking.id === p.planId && (
+            <div className="confirm" role="alertdialog" aria-label={`${asking.d} plan ${p.planId}`}>
+              <p>
+                {asking.d === 'approve'
+                  ? `Redistribute job ${p.jobId} to ${p.distributionList.length} target(s) through ${p.relayId} now?`
+                  : `Reject this plan? Job ${p.jobId} stays failed on ${p.relayId} until a new plan.`}
+              </p>
+              <button
+                type="button"
+                className={asking.d}
+                onClick={() => (setAsking(null), onDecide(p.planId, asking.d))}
+              >
+                {asking.d === 'approve' ? 'Yes, approve' : 'Yes, reject'}
               </button>
-              <button type="button" className="reject" onClick={() => onDecide(p.planId, 'reject')}>
-                Reject
+              <button type="button" onClick={() => setAsking(null)}>
+                Cancel
               </button>
             </div>
           )}

@@ -1,6 +1,20 @@
+import { useState } from 'react';
 import { State, Table, time } from './common.tsx';
 
-export function Tickets({ tickets, onResolve }: { tickets: any[]; onResolve: (id: string) => void }) {
+export function Tickets({
+  tickets,
+  outbox,
+  canResolve,
+  onResolve,
+}: {
+  tickets: any[];
+  outbox: any[];
+  canResolve: boolean;
+  onResolve: (id: string) => void;
+}) {
+  const [open, setOpen] = useState<string | null>(null);
+  const shown = open ? tickets.find((t) => t.id === open) : undefined;
+  const mail = shown ? outbox.find((o) => o.ticketId === shown.id) : undefined;
   return (
     <section>
       <h2>Tickets</h2>
@@ -9,12 +23,18 @@ export function Tickets({ tickets, onResolve }: { tickets: any[]; onResolve: (id
         rowKey={(t) => t.id}
         empty="No tickets."
         cols={[
-          ['Ticket', (t) => t.id],
+          [
+            'Ticket',
+            (t) => (
+              <button type="button" className="link-dark" onClick={() => setOpen(open === t.id ? null : t.id)}>
+                {t.id}
+              </button>
+            ),
+          ],
           ['Device', (t) => t.deviceId],
           ['Type', (t) => t.failureType],
           ['State', (t) => <State s={t.state} />],
-          ['Center', (t) => t.centerId ?? '-'],
-          ['Location', (t) => t.location],
+          ['What', (t) => <span className="msg">{t.summary}</span>],
           ['Jobs', (t) => t.jobs.join(', ')],
           ['Mail', (t) => `${t.mailAttempts} attempt(s)${t.mailError ? `: ${t.mailError}` : ''}`],
           ['Opened', (t) => time(t.createdAt)],
@@ -22,13 +42,36 @@ export function Tickets({ tickets, onResolve }: { tickets: any[]; onResolve: (id
             '',
             (t) =>
               t.state !== 'resolved' ? (
-                <button type="button" onClick={() => onResolve(t.id)}>
+                <button
+                  type="button"
+                  disabled={!canResolve}
+                  title={canResolve ? 'the fault is fixed: ask the relay for a plan' : 'viewers only read'}
+                  onClick={() => onResolve(t.id)}
+                >
                   Resolve
                 </button>
               ) : null,
           ],
         ]}
       />
+      {shown && (
+        <article className="ticket-detail" aria-label={`ticket ${shown.id}`}>
+          <h3>
+            {shown.id} <State s={shown.state} />
+          </h3>
+          <p>{shown.summary}</p>
+          {mail ? (
+            <>
+              <p className="muted">
+                Mail to {mail.recipients.join(', ')}: {mail.subject} ({mail.state}, {mail.attempts} attempt(s))
+              </p>
+              <pre className="mail-text">{mail.body}</pre>
+            </>
+          ) : (
+            <p className="muted">No mail for this ticket.</p>
+          )}
+        </article>
+      )}
     </section>
   );
 }
