@@ -119,7 +119,7 @@ function History({ job, plans, failed }: { job: any; plans: any[]; failed: any[]
   if (job.state !== 'running') steps.push({ at: '9999', text: job.state });
   steps.sort((a, b) => a.at.localeCompare(b.at));
   return (
-    <p className="history" aria-label="history">
+    <p className="history">
       {steps.map((s) => s.text).join(' → ')}
     </p>
   );
