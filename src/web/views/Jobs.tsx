@@ -118,9 +118,5 @@ function History({ job, plans, failed }: { job: any; plans: any[]; failed: any[]
   if (steps.length === 1) return null;
   if (job.state !== 'running') steps.push({ at: '9999', text: job.state });
   steps.sort((a, b) => a.at.localeCompare(b.at));
-  return (
-    <p className="history">
-      {steps.map((s) => s.text).join(' → ')}
-    </p>
-  );
+  return <p className="history">{steps.map((s) => s.text).join(' → ')}</p>;
 }
