@@ -32,7 +32,7 @@ withServerTls(
       .addOption(
         new Option('--db <url>', 'postgres://… for PostgreSQL (default: SQLite in DATA/master.db)').env('FANOUT_DB'),
       )
-      .option('--config <file>', 'config file (default: DATA/fanout.yaml)')
+      .option('--config <file>', 'config file (default: DATA/fanout.yaml; every setting: docs/fanout.example.yaml)')
       .option(
         '--signing-key <file>',
         'the signing key file, shared by masters on one database (default: DATA/signing.key)',

@@ -17,6 +17,22 @@ describe('config', () => {
     expect(ex.alerts.failureTypes.DISK_FULL.patterns).toContain('ENOSPC');
   });
 
+  it('a failure type named in the file replaces its own rule only; the other defaults stay', () => {
+    const c = parseConfig(
+      'alerts: { failureTypes: { DISK_FULL: { threshold: 2 }, PRINTER_JAM: { patterns: [jam] } } }',
+    );
+    expect(c.alerts.failureTypes.DISK_FULL).toEqual({ threshold: 2, patterns: [] });
+    expect(c.alerts.failureTypes.UNREACHABLE.patterns).toContain('ECONNREFUSED');
+    expect(c.alerts.failureTypes.PRINTER_JAM.patterns).toEqual(['jam']);
+    const hooks = parseConfig(
+      'integrations: { webhooks: [{ url: "https://h.example/x", secret: "0123456789abcdef" }] }',
+    );
+    expect(hooks.integrations.webhooks[0].events).toEqual(['ticket.opened', 'ticket.resolved', 'job.complete']);
+    expect(() => parseConfig('integrations: { webhooks: [{ url: "ftp://h", secret: "short" }] }')).toThrow(
+      /webhook url is http[\s\S]*at least 16 characters/,
+    );
+  });
+
   it('lists every error of a bad file', () => {
     const e = (() => {
       try {

@@ -55,7 +55,10 @@ describe('master HTTP contract (inject)', () => {
     });
     const relay = await call('GET', '/api/v1/jobs', relayToken);
     expect(relay.statusCode).toBe(403);
-    expect(relay.json().error).toEqual({ code: 'FANOUT_ERR_AUTH_FORBIDDEN', message: 'this needs the admin token' });
+    expect(relay.json().error).toEqual({
+      code: 'FANOUT_ERR_AUTH_FORBIDDEN',
+      message: 'this needs the admin token or a user token',
+    });
     const endpointAtRelayChannel = await call('GET', '/api/v1/relay/enroll', endpointToken);
     expect(endpointAtRelayChannel.statusCode).toBe(403);
     // A body that does not even parse is not read when the token is wrong.

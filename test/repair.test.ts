@@ -127,7 +127,7 @@ describe('repair loop', () => {
     // Answering "no" at the prompt changes nothing.
     const logBefore = readFileSync(join(relay.data, 'jobs', `${jobId}.jsonl`), 'utf8');
     const no = await runFanout(['redistribute', '--data', relay.data, '--job', jobId], { input: 'n\n' });
-    expect(no.code, no.stderr).toBe(0);
+    expect(no.code, no.stderr).toBe(2); // declined: a script can tell it from done (0) and failed (1)
     expect(no.stdout).toContain('recipients (1)');
     expect(no.stdout).toContain('relay-dal-pos-3');
     expect(no.stdout).toMatch(/2 already installed and left out/);

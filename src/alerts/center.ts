@@ -60,6 +60,8 @@ export class AlertCenter {
     const out = await this.intake.submit(alerts);
     if (out.some((r) => !r.duplicate)) this.events.emit('changed');
     if (out.some((r) => r.mailQueued)) this.events.emit('outbox');
+    for (const r of out)
+      if (!r.duplicate && r.outcome === 'ticket' && r.ticketId) this.events.emit('ticket', r.ticketId);
     return out;
   }
 

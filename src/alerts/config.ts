@@ -19,7 +19,9 @@ export const AlertsConfigSchema = z
     defaultThreshold: z.number().int().positive().max(100_000).default(1),
     failureTypes: z
       .record(z.string().regex(FAILURE_TYPE_NAME, 'failure types are UPPER_SNAKE_CASE'), FailureTypeRule)
-      .default(DEFAULT_FAILURE_TYPES),
+      .default({})
+      // A type named here replaces that type's default rule; the other defaults stay.
+      .transform((given): Record<string, z.output<typeof FailureTypeRule>> => ({ ...DEFAULT_FAILURE_TYPES, ...given })),
     deviceOverrides: z.record(z.string(), z.record(z.string(), z.number().int().positive())).default({}),
     heartbeatTimeout: durationSchema.default(15_000),
   })

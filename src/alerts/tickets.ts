@@ -47,6 +47,10 @@ export class Tickets {
     ).map(ticketView);
   }
 
+  async view(id: string) {
+    return ticketView(await this.get(id));
+  }
+
   async get(id: string) {
     const t = await this.db.selectFrom('tickets').selectAll().where('id', '=', id).executeTakeFirst();
     if (!t) throw new FanoutError('FANOUT_ERR_TICKET_UNKNOWN', { id });

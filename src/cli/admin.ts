@@ -12,7 +12,17 @@ export function adminCommands(program: Command) {
   withMaster(
     inventory
       .command('import <file>')
-      .description('upsert centers, locations and devices from YAML or JSON; prints one token per new device'),
+      .description('upsert centers, locations and devices from YAML or JSON; prints one token per new device')
+      .addHelpText(
+        'after',
+        `
+The file (YAML or JSON; the whole format with an example: docs/inventory.md):
+  centers:   [{id, name, email: [addresses]}]          who gets the tickets
+  locations: [{code, name, center}]                    sites
+  devices:   [{id, kind: relay|endpoint, location, relay (endpoints), upstream (relays: master
+              or a parent relay), hostname?, labels?: {k: v}}]
+Nothing is imported while any entry is wrong; every error is listed. Existing devices keep their tokens.`,
+      ),
   ).action(
     action(async (file: string, f: MasterFlags) => {
       const text = await readFile(file, 'utf8').catch(() => {
@@ -52,6 +62,14 @@ export function adminCommands(program: Command) {
   pkg
     .command('build <dir>')
     .description('pack a folder holding fanout.json into a .tgz')
+    .addHelpText(
+      'after',
+      `
+fanout.json (the whole format: docs/packages.md):
+  {"name": "pos-app", "version": "2.4.1", "install": {"run": "install.sh", "timeoutSec": 300}}
+Only files and folders: no links, devices, setuid/setgid/sticky or world-writable modes.
+  fanout package build ./pos-app -o pos-app-2.4.1.tgz && fanout package push pos-app-2.4.1.tgz`,
+    )
     .requiredOption('-o, --output <file>', 'the package file to write')
     .option('--json', 'print machine-readable JSON')
     .action(

@@ -26,7 +26,8 @@ export function alertCommands(program: Command) {
     .addHelpText(
       'after',
       `
-A line: TIMESTAMP DEVICE TYPE|- key=value… msg=…   (msg last; quote values with spaces)
+A line: TIMESTAMP DEVICE TYPE|- key=value… msg=…   (msg last; quote values with spaces;
+JSON and Alertmanager formats: docs/alerts.md)
   fanout alerts send --text '2026-11-24T19:00:00Z relay-dal DISK_FULL job=j-42 location="Store 42 Dallas TX" msg="ENOSPC writing depot"'
   fanout alerts send --file alerts.log
 JSON alerts and Alertmanager webhooks go to POST /api/v1/alerts and /api/v1/alerts/alertmanager.`,

@@ -74,6 +74,7 @@ export async function runRedistribute(o: Flags): Promise<number> {
   }
   const result: Plan[] = [];
   let failed = false;
+  let declined = false;
   for (const plan of plans) {
     out(o.json, describePlan(plan));
     if (o.dryRun) {
@@ -83,6 +84,7 @@ export async function runRedistribute(o: Flags): Promise<number> {
     const ok = o.yes || (await ask(`Redistribute job ${plan.jobId} to ${plan.distributionList.length} target(s)?`));
     if (!ok) {
       out(o.json, `not approved: nothing was changed for job ${plan.jobId}`);
+      declined = true;
       result.push(plan);
       continue;
     }
@@ -144,5 +146,6 @@ export async function runRedistribute(o: Flags): Promise<number> {
         2,
       ) + '\n',
     );
-  return failed ? 1 : 0;
+  // A script can tell "done" (0) from "failed" (1) and "the operator said no" (2).
+  return failed ? 1 : declined ? 2 : 0;
 }

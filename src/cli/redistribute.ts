@@ -22,7 +22,10 @@ export function redistributeCommand(program: Command) {
       `
 Examples:
   on the relay's host:   fanout redistribute --data /var/lib/fanout/relay --dry-run
-  from anywhere:         fanout redistribute --relay https://relay-dal:8471 --token-file relay-admin.token --job j-42 --yes`,
+  from anywhere:         fanout redistribute --relay https://relay-dal:8471 --token-file relay-admin.token --job j-42 --yes
+
+Exit status: 0 approved (and, when followed, complete) or nothing to do; 1 a redistribution failed;
+2 a plan was declined at the prompt (nothing changed); 3 the relay could not be reached.`,
     )
     .action(
       action(async (o: Flags) => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { AlertsConfigSchema, MailConfigSchema } from '../alerts/config.ts';
+import { IntegrationsConfigSchema } from '../alerts/webhooks.ts';
 import { DEFAULT_LIMITS } from '../protocol/limits.ts';
 import { formatZodError } from '../protocol/types.ts';
 
@@ -19,6 +20,7 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    integrations: IntegrationsConfigSchema,
     /** Relays' depots (DESIGN §17): past maxBytes, content no open job needs goes, least recently used first. */
     depot: z.object({ maxBytes: z.number().int().positive().optional() }).strict().prefault({}),
     redistribution: z

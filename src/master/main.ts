@@ -1,6 +1,6 @@
 // Composition root of `fanout master`: store, services, HTTP server.
 
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -13,6 +13,7 @@ import { Mailer } from '../alerts/mailer.ts';
 import { Outages } from '../alerts/outages.ts';
 import { alertAdminRoutes, alertIntakeRoutes, alertmanagerRoutes } from '../alerts/routes.ts';
 import { Tickets } from '../alerts/tickets.ts';
+import { type WebhookEvent, Webhooks } from '../alerts/webhooks.ts';
 import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
@@ -28,6 +29,8 @@ import { Commands } from './commands.ts';
 import { loadConfig } from './config.ts';
 import { Jobs } from './jobs.ts';
 import { MasterKeys } from './keys.ts';
+import { masterMetrics } from './metrics.ts';
+import { apiDescriptionRoute, describeApi } from './openapi.ts';
 import { PackageStore } from './packages.ts';
 import { People } from './people.ts';
 import { peopleRoutes } from './people-routes.ts';
@@ -35,6 +38,7 @@ import { Plans } from './plans.ts';
 import { blobRoutes, relayChannelRoutes } from './relay-channel.ts';
 import { RelayRegistry } from './relays.ts';
 import { adminRoutes, eventRoutes } from './routes.ts';
+import { shareEvents } from './shared-events.ts';
 import { DeviceVerification } from './verify.ts';
 
 export interface MasterOptions {
@@ -71,6 +75,7 @@ export async function buildMaster(opts: MasterOptions) {
   const db = store.db;
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
+  masterMetrics(registry, db);
   const people = new People(db);
   const auth = new Auth(db, adminToken, people);
   const packages = new PackageStore(db, blobStoreFor(opts.blobs, data, store), () => keys.privatePem, cfg.limits);
@@ -80,21 +85,7 @@ export async function buildMaster(opts: MasterOptions) {
     () => keys.privatePem,
     (ids) => store.notify('fanout_commands', ids),
   );
-  await store.onNotice('fanout_commands', (ids) => {
-    for (const id of ids.split(',')) jobs.events.emit(`commands:${id}`);
-  });
-  // Dashboards on every master follow changes made through any of them (at most 4 notices a second).
-  const self = randomUUID();
-  let noticePending: NodeJS.Timeout | undefined;
-  jobs.events.on('changed', () => {
-    noticePending ??= setTimeout(() => {
-      noticePending = undefined;
-      store.notify('fanout_changed', self).catch(() => undefined);
-    }, 250);
-  });
-  await store.onNotice('fanout_changed', (from) => {
-    if (from !== self) jobs.events.emit('changed elsewhere');
-  });
+  const unshare = await shareEvents(store, jobs.events);
   let publicUrl = cfg.mail.publicUrl ?? opts.advertise ?? '';
   // The links' HMAC key comes from the signing key, so masters sharing that key agree on links.
   const links = new TicketLinks(
@@ -116,12 +107,17 @@ export async function buildMaster(opts: MasterOptions) {
   const plans = new Plans(db, relays, tickets, cfg.redistribution, log);
   relays.onHeartbeat = (relayId) => plans.askWanted(relayId);
   const mailer = new Mailer(db, cfg.mail, log, faults, store.dialect === 'postgres');
+  const webhooks = new Webhooks(db, cfg.integrations, log, store.dialect === 'postgres');
+  const hook = (event: WebhookEvent, data: Record<string, unknown>) =>
+    webhooks.emit(event, data).catch((err) => log.error({ err, event }, 'webhook not queued'));
+  center.events.on('ticket', async (id: string) => hook('ticket.opened', { ticket: await tickets.view(id) }));
   const changed = () => jobs.events.emit('changed');
   mailer.onChange = changed;
   plans.onChange = changed;
   center.events.on('changed', changed);
   center.events.on('outbox', () => mailer.kick());
   jobs.onRelayJobComplete(async (relayId, jobId) => {
+    void hook('job.complete', { jobId, relayId });
     if (await tickets.resolveJob(relayId, jobId))
       log.info({ relayId, jobId }, 'failed distribution repaired: records and tickets resolved');
   });
@@ -133,7 +129,10 @@ export async function buildMaster(opts: MasterOptions) {
     tickets,
     outages,
     cfg: cfg.alerts,
-    onTicketResolved: (id: string, by: string) => plans.afterTicketResolved(id, by),
+    onTicketResolved: async (id: string, by: string) => {
+      void hook('ticket.resolved', { ticket: await tickets.view(id), by });
+      return plans.afterTicketResolved(id, by);
+    },
     links,
     onMailQueued: () => mailer.kick(),
   };
@@ -150,6 +149,7 @@ export async function buildMaster(opts: MasterOptions) {
     keys,
     registry,
   };
+  await describeApi(app);
   scope(app, 'admin', auth.admin, (s) => {
     s.addHook('onResponse', people.audit);
     adminRoutes(s, { db, jobs, packages, relays, plans, keys, verify });
@@ -162,7 +162,7 @@ export async function buildMaster(opts: MasterOptions) {
   scope(app, 'relay', auth.relay, (s) => relayChannelRoutes(s, channel));
   scope(app, 'content', auth.relayOrAdmin, (s) => blobRoutes(s, channel));
   scope(app, 'alert-intake', auth.anyone, (s) => alertIntakeRoutes(s, alertDeps));
-  scope(app, 'public', null, (s) => ticketLinkRoutes(s, alertDeps));
+  scope(app, 'public', null, (s) => (ticketLinkRoutes(s, alertDeps), apiDescriptionRoute(s)));
   const webRoot = join(packageRoot(), 'dist', 'web');
   if (existsSync(webRoot)) await app.register(fastifyStatic, { root: webRoot, prefix: '/' });
   else app.get('/', async () => ({ message: 'dashboard not built: run `npm run build:web`' }));
@@ -176,13 +176,15 @@ export async function buildMaster(opts: MasterOptions) {
       const url = await listen(app, opts.listen);
       publicUrl ||= url;
       mailer.start();
+      webhooks.start();
       relays.start();
       return url;
     },
     async stop() {
-      clearTimeout(noticePending);
+      unshare();
       relays.stop();
       mailer.stop();
+      webhooks.stop();
       await app.close();
       await store.close();
     },

@@ -84,6 +84,16 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           await sql.raw(stmt).execute(db);
       },
     },
+    '0007_webhooks': {
+      async up(db: Kysely<any>) {
+        // Ticket and job events to webhooks, delivered like mail: retried, claimed by one master.
+        await sql
+          .raw(
+            `create table webhook_outbox (id ${autoId(dialect)}, url text not null, event text not null, body text not null, attempts integer not null, next_at text not null, state text not null, last_error text, claimed_until text)`,
+          )
+          .execute(db);
+      },
+    },
     '0002_lookup_indexes': {
       async up(db: Kysely<any>) {
         // The alert center looks devices up by hostname and open tickets by device and type on every alert.

@@ -129,6 +129,17 @@ export interface Database {
   blob_chunks: { digest: string; seq: number; data: Buffer };
   claims: { name: string; holder: string; until_at: string };
   users: { name: string; role: string; token_hash: string; created_at: string };
+  webhook_outbox: {
+    id: Generated<number>;
+    url: string;
+    event: string;
+    body: string;
+    attempts: number;
+    next_at: string;
+    state: string;
+    last_error: string | null;
+    claimed_until: string | null;
+  };
   audit: {
     id: Generated<number>;
     at: string;

@@ -1,0 +1,149 @@
+// Integrations (DESIGN §14): ticket and job events as JSON POSTs to webhooks, signed with
+// HMAC-SHA256 of the body, delivered through an outbox like mail: retried with backoff, each item
+// claimed by one master at a time, given up after `retries`.
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
+import type { Logger } from '../common/log.ts';
+import type { Db } from '../store/index.ts';
+
+export const WEBHOOK_EVENTS = ['ticket.opened', 'ticket.resolved', 'job.complete'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+export const IntegrationsConfigSchema = z
+  .object({
+    webhooks: z
+      .array(
+        z
+          .object({
+            url: z.string().regex(/^https?:\/\/\S+$/, 'a webhook url is http(s)://…'),
+            events: z.array(z.enum(WEBHOOK_EVENTS)).default([...WEBHOOK_EVENTS]),
+            secret: z.string().min(16, 'a webhook secret has at least 16 characters'),
+          })
+          .strict(),
+      )
+      .default([]),
+    retries: z.number().int().min(0).max(100).default(5),
+    retryBaseMs: z.number().int().min(1).max(3_600_000).default(1000),
+  })
+  .strict()
+  .prefault({});
+export type IntegrationsConfig = z.output<typeof IntegrationsConfigSchema>;
+
+const CLAIM_MS = 15_000;
+
+/** `sha256=<hex>`: what a receiver computes over the raw body with the shared secret to trust a call. */
+export const webhookSignature = (secret: string, body: string) =>
+  `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+
+export class Webhooks {
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private again = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly cfg: IntegrationsConfig,
+    private readonly log: Logger,
+    /** PostgreSQL: claim with FOR UPDATE SKIP LOCKED. */
+    private readonly lockRows = false,
+  ) {}
+
+  /** Queues an event for every webhook that wants it. */
+  async emit(event: WebhookEvent, data: Record<string, unknown>) {
+    const hooks = this.cfg.webhooks.filter((h) => h.events.includes(event));
+    if (!hooks.length) return;
+    const at = new Date().toISOString();
+    const body = JSON.stringify({ event, at, data });
+    await this.db
+      .insertInto('webhook_outbox')
+      .values(
+        hooks.map((h) => ({ url: h.url, event, body, attempts: 0, next_at: at, state: 'pending', last_error: null })),
+      )
+      .execute();
+    this.kick();
+  }
+
+  start(pollMs = 500) {
+    if (!this.cfg.webhooks.length) return;
+    this.timer = setInterval(() => this.kick(), pollMs);
+    this.timer.unref();
+  }
+
+  stop() {
+    clearInterval(this.timer);
+  }
+
+  kick() {
+    if (this.running) return void (this.again = true);
+    this.running = true;
+    this.sendDue()
+      .catch((err) => this.log.error({ err }, 'webhook pass failed'))
+      .finally(() => {
+        this.running = false;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  private claim(now: Date) {
+    return this.db.transaction().execute(async (tx) => {
+      let q = tx
+        .selectFrom('webhook_outbox')
+        .selectAll()
+        .where('state', '=', 'pending')
+        .where('next_at', '<=', now.toISOString())
+        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now.toISOString())]))
+        .orderBy('id')
+        .limit(20);
+      if (this.lockRows) q = q.forUpdate().skipLocked();
+      const items = await q.execute();
+      if (items.length)
+        await tx
+          .updateTable('webhook_outbox')
+          .set({ claimed_until: new Date(now.getTime() + CLAIM_MS).toISOString() })
+          .where(
+            'id',
+            'in',
+            items.map((i) => i.id),
+          )
+          .execute();
+      return items;
+    });
+  }
+
+  async sendDue(now = new Date()) {
+    for (const item of await this.claim(now)) {
+      const hook = this.cfg.webhooks.find((h) => h.url === item.url);
+      const attempts = item.attempts + 1;
+      let error: string | null = hook ? null : 'no such webhook in the config any more';
+      if (hook)
+        try {
+          const res = await fetch(item.url, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'x-fanout-event': item.event,
+              'x-fanout-delivery': String(item.id),
+              'x-fanout-signature': webhookSignature(hook.secret, item.body),
+            },
+            body: item.body,
+            signal: AbortSignal.timeout(10_000),
+          });
+          if (!res.ok) error = `${res.status} ${res.statusText}`;
+        } catch (e) {
+          error = (e as Error).message;
+        }
+      const state = !error ? 'sent' : attempts > this.cfg.retries || !hook ? 'failed' : 'pending';
+      const next = new Date(Date.now() + Math.min(15 * 60_000, this.cfg.retryBaseMs * 2 ** (attempts - 1)));
+      await this.db
+        .updateTable('webhook_outbox')
+        .set({ state, attempts, last_error: error, claimed_until: null, next_at: next.toISOString() })
+        .where('id', '=', item.id)
+        .execute();
+      if (state === 'failed') this.log.error({ url: item.url, event: item.event, error }, 'webhook given up');
+      else if (error) this.log.warn({ url: item.url, event: item.event, error }, 'webhook failed; will retry');
+    }
+  }
+}
