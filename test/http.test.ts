@@ -43,6 +43,23 @@ afterAll(async () => {
 });
 
 describe('master HTTP contract (inject)', () => {
+  it('the event stream takes a short-lived ticket, never a token in its URL; a forged ticket is refused', async () => {
+    const inUrl = await call('GET', `/api/v1/events?token=${admin}`);
+    expect([inUrl.statusCode, inUrl.json().error.code]).toEqual([401, 'FANOUT_ERR_AUTH_MISSING']);
+    const { ticket, expiresInMs } = (await call('GET', '/api/v1/events/ticket', admin)).json();
+    expect(expiresInMs).toBeLessThanOrEqual(60_000);
+    const [payload] = ticket.split('.');
+    const forged = Buffer.from(
+      JSON.stringify({ p: { kind: 'admin', name: 'mallory' }, exp: Date.now() + 1e9 }),
+    ).toString('base64url');
+    for (const bad of [`${forged}.${ticket.split('.')[1]}`, `${payload}.AAAA`, 'nonsense']) {
+      const r = await call('GET', `/api/v1/events?ticket=${encodeURIComponent(bad)}`);
+      expect([r.statusCode, r.json().error.code], bad).toEqual([401, 'FANOUT_ERR_AUTH_INVALID']);
+    }
+    const device = await call('GET', '/api/v1/events/ticket', endpointToken);
+    expect(device.statusCode).toBe(403);
+  });
+
   it('answers a missing, unknown or misplaced token with the right code before reading the body', async () => {
     const none = await call('GET', '/api/v1/jobs');
     expect(none.statusCode).toBe(401);

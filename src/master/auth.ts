@@ -48,7 +48,7 @@ export class Auth {
     return p;
   };
   /** The dashboard's event stream: an EventSource cannot send headers. */
-  readonly adminEvents = this.only(['admin', 'user'], 'the admin token or a user token', true);
+  readonly adminEvents = this.only(['admin', 'user'], 'the admin token or a user token');
   readonly relay = this.only(['relay'], 'a relay token');
   readonly relayOrAdmin = this.only(['relay', 'admin'], 'a relay token: endpoints fetch content from their relay');
   readonly anyone = this.only(['admin', 'relay', 'endpoint'], 'a token');

@@ -1,8 +1,9 @@
 // A job as the master shows it: the sum of its relays' reports (DESIGN §5).
+
+import type { Selectable } from 'kysely';
 import { FanoutError } from '../protocol/errors.ts';
-import { jobEnd } from '../protocol/job-end.ts';
 import type { JobParams, PackageRef } from '../protocol/types.ts';
-import type { Db } from '../store/index.ts';
+import type { Database, Db } from '../store/index.ts';
 
 export interface TargetView {
   deviceId: string;
@@ -32,13 +33,27 @@ export interface JobView {
   }[];
   targets: TargetView[];
   counts: Record<string, number>;
+  /** How many targets in all (the summary has counts, not the targets). */
+  total: number;
 }
 
-export async function jobView(db: Db, jobId: string): Promise<JobView> {
+/**
+ * A job as operators read it. `summary`: without the targets (counts only), what the dashboard lists
+ * and refreshes on every change; a job's targets come a page at a time (targetPage).
+ */
+export async function jobView(db: Db, jobId: string, summary = false): Promise<JobView> {
   const job = await db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
   if (!job) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId, where: '' });
-  const [targets, commands, relayJobs] = await Promise.all([
-    db.selectFrom('targets').selectAll().where('job_id', '=', jobId).orderBy('device_id').execute(),
+  const [targets, stateCounts, commands, relayJobs] = await Promise.all([
+    summary
+      ? Promise.resolve([])
+      : db.selectFrom('targets').selectAll().where('job_id', '=', jobId).orderBy('device_id').execute(),
+    db
+      .selectFrom('targets')
+      .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('job_id', '=', jobId)
+      .groupBy('state')
+      .execute(),
     db
       .selectFrom('commands')
       .select(['relay_id', 'acked_at'])
@@ -50,10 +65,12 @@ export async function jobView(db: Db, jobId: string): Promise<JobView> {
   ]);
   const byRelay = new Map(relayJobs.map((r) => [r.relay_id, r]));
   const counts: Record<string, number> = {};
-  for (const t of targets) counts[t.state] = (counts[t.state] ?? 0) + 1;
+  for (const c of stateCounts) counts[c.state] = Number(c.n);
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  const ended = (counts.installed ?? 0) + (counts.failed ?? 0) === total && total > 0;
   return {
     jobId,
-    state: jobEnd(targets.map((t) => t.state)) ?? 'running',
+    state: !ended ? 'running' : counts.failed ? 'failed' : 'complete',
     createdAt: job.created_at,
     packages: JSON.parse(job.packages),
     params: JSON.parse(job.params),
@@ -67,16 +84,51 @@ export async function jobView(db: Db, jobId: string): Promise<JobView> {
         error: r?.error ?? null,
       };
     }),
-    targets: targets.map((t) => ({
-      deviceId: t.device_id,
-      relayId: t.relay_id,
-      state: t.state,
-      attempt: t.attempt,
-      failureType: t.failure_type,
-      error: t.error,
-      updatedAt: t.updated_at,
-      attestation: t.attestation ? JSON.parse(t.attestation) : null,
-    })),
+    targets: targets.map(targetView),
     counts,
+    total,
   };
+}
+
+const targetView = (t: Selectable<Database['targets']>): TargetView => ({
+  deviceId: t.device_id,
+  relayId: t.relay_id,
+  state: t.state,
+  attempt: t.attempt,
+  failureType: t.failure_type,
+  error: t.error,
+  updatedAt: t.updated_at,
+  attestation: t.attestation ? JSON.parse(t.attestation) : null,
+});
+
+/** Jobs, newest first. */
+export async function jobList(db: Db, page: { limit: number; offset: number }, summary = false) {
+  const jobs = await db
+    .selectFrom('jobs')
+    .select('id')
+    .orderBy('created_at', 'desc')
+    .limit(page.limit)
+    .offset(page.offset)
+    .execute();
+  return Promise.all(jobs.map((j) => jobView(db, j.id, summary)));
+}
+
+/** A page of a job's targets, those that failed first, then by device. */
+export async function targetPage(db: Db, jobId: string, page: { limit: number; offset: number }) {
+  const rows = await db
+    .selectFrom('targets')
+    .selectAll()
+    .where('job_id', '=', jobId)
+    .orderBy((eb) => eb.case().when('state', '=', 'failed').then(0).else(1).end())
+    .orderBy('device_id')
+    .limit(page.limit)
+    .offset(page.offset)
+    .execute();
+  return rows.map(targetView);
+}
+
+/** What changed, for the dashboard's live updates: these jobs, these lists; none given means anything. */
+export interface Change {
+  jobs?: string[];
+  lists?: ('alerts' | 'tickets' | 'failed' | 'plans' | 'outbox' | 'outages' | 'relays' | 'fleet')[];
 }

@@ -5,12 +5,11 @@ import { newId } from '../protocol/crypto.ts';
 import { deadlineAt } from '../protocol/durations.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { jobEnd } from '../protocol/job-end.ts';
-import type { Page } from '../protocol/page.ts';
 import type { RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import { wrongTrees } from './attestation.ts';
 import { jobParams, selectTargets } from './job-request.ts';
-import { jobView } from './job-view.ts';
+import type { Change } from './job-view.ts';
 import type { PackageStore } from './packages.ts';
 import { savePlans } from './plans.ts';
 
@@ -116,7 +115,7 @@ export class Jobs {
     });
     // Every master on the database wakes the long-polls of these relays (DESIGN §15).
     await this.notify([...byRelay.keys()].join(','));
-    this.events.emit('changed');
+    this.events.emit('changed', { jobs: [jobId], lists: ['fleet'] } satisfies Change);
     return { jobId, commands: commandIds };
   }
 
@@ -163,6 +162,7 @@ export class Jobs {
       }
       await savePlans(tx, relayId, report.plans);
     });
+    let completed = false;
     for (const jobId of touched) {
       const targets = await this.db
         .selectFrom('targets')
@@ -170,24 +170,20 @@ export class Jobs {
         .where('job_id', '=', jobId)
         .where('relay_id', '=', relayId)
         .execute();
-      if (jobEnd(targets.map((t) => t.state)) === 'complete')
+      if (jobEnd(targets.map((t) => t.state)) === 'complete') {
+        completed = true;
         for (const hook of this.completeHooks) await hook(relayId, jobId);
+      }
     }
-    if (touched.size || report.plans.length) this.events.emit('changed');
-  }
-
-  view(jobId: string) {
-    return jobView(this.db, jobId);
-  }
-
-  async list(page: Page = { limit: 100, offset: 0 }) {
-    const jobs = await this.db
-      .selectFrom('jobs')
-      .select('id')
-      .orderBy('created_at', 'desc')
-      .limit(page.limit)
-      .offset(page.offset)
-      .execute();
-    return Promise.all(jobs.map((j) => jobView(this.db, j.id)));
+    // A completed job may have resolved failed distributions, tickets and plans.
+    if (touched.size || report.plans.length)
+      this.events.emit('changed', {
+        jobs: [...touched],
+        lists: [
+          'fleet',
+          ...(report.plans.length || completed ? (['plans'] as const) : []),
+          ...(completed ? (['failed', 'tickets'] as const) : []),
+        ],
+      } satisfies Change);
   }
 }

@@ -1,10 +1,8 @@
 // Composition root of `fanout master`: store, services, HTTP server.
 
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import fastifyStatic from '@fastify/static';
 import { Registry } from 'prom-client';
 import { AlertCenter } from '../alerts/center.ts';
 import { ticketLinkRoutes } from '../alerts/link-routes.ts';
@@ -17,7 +15,6 @@ import { type WebhookEvent, Webhooks } from '../alerts/webhooks.ts';
 import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
-import { packageRoot } from '../common/package-root.ts';
 import { createHttpServer, faultRoutes, listen, type ServerOptions, scope } from '../common/server.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { type ClientTlsFiles, clientTls, type ServerTlsFiles, serverTls } from '../common/tls.ts';
@@ -27,6 +24,8 @@ import { Auth } from './auth.ts';
 import { blobStoreFor } from './blobs.ts';
 import { Commands } from './commands.ts';
 import { loadConfig } from './config.ts';
+import { dashboardRoutes } from './dashboard.ts';
+import type { Change } from './job-view.ts';
 import { Jobs } from './jobs.ts';
 import { MasterKeys } from './keys.ts';
 import { masterMetrics } from './metrics.ts';
@@ -37,7 +36,7 @@ import { peopleRoutes } from './people-routes.ts';
 import { Plans } from './plans.ts';
 import { blobRoutes, relayChannelRoutes } from './relay-channel.ts';
 import { RelayRegistry } from './relays.ts';
-import { adminRoutes, eventRoutes } from './routes.ts';
+import { adminRoutes } from './routes.ts';
 import { shareEvents } from './shared-events.ts';
 import { DeviceVerification } from './verify.ts';
 
@@ -111,10 +110,10 @@ export async function buildMaster(opts: MasterOptions) {
   const hook = (event: WebhookEvent, data: Record<string, unknown>) =>
     webhooks.emit(event, data).catch((err) => log.error({ err, event }, 'webhook not queued'));
   center.events.on('ticket', async (id: string) => hook('ticket.opened', { ticket: await tickets.view(id) }));
-  const changed = () => jobs.events.emit('changed');
-  mailer.onChange = changed;
-  plans.onChange = changed;
-  center.events.on('changed', changed);
+  const changed = (lists: Change['lists']) => () => jobs.events.emit('changed', { lists } satisfies Change);
+  mailer.onChange = changed(['outbox', 'tickets']);
+  plans.onChange = changed(['plans', 'failed']);
+  center.events.on('changed', changed(['alerts', 'tickets', 'failed']));
   center.events.on('outbox', () => mailer.kick());
   jobs.onRelayJobComplete(async (relayId, jobId) => {
     void hook('job.complete', { jobId, relayId });
@@ -158,14 +157,11 @@ export async function buildMaster(opts: MasterOptions) {
     alertmanagerRoutes(s, alertDeps);
     faultRoutes(s, faults);
   });
-  scope(app, 'events', auth.adminEvents, (s) => eventRoutes(s, jobs));
   scope(app, 'relay', auth.relay, (s) => relayChannelRoutes(s, channel));
   scope(app, 'content', auth.relayOrAdmin, (s) => blobRoutes(s, channel));
   scope(app, 'alert-intake', auth.anyone, (s) => alertIntakeRoutes(s, alertDeps));
   scope(app, 'public', null, (s) => (ticketLinkRoutes(s, alertDeps), apiDescriptionRoute(s)));
-  const webRoot = join(packageRoot(), 'dist', 'web');
-  if (existsSync(webRoot)) await app.register(fastifyStatic, { root: webRoot, prefix: '/' });
-  else app.get('/', async () => ({ message: 'dashboard not built: run `npm run build:web`' }));
+  await dashboardRoutes(app, auth, jobs, keys);
 
   return {
     app,

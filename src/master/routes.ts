@@ -8,6 +8,7 @@ import { PageQuery } from '../protocol/page.ts';
 import type { Db } from '../store/index.ts';
 import { fleetView } from './fleet.ts';
 import { importInventory, issueDeviceToken, parseInventory } from './inventory.ts';
+import { type Change, jobList, jobView, targetPage } from './job-view.ts';
 import type { Jobs } from './jobs.ts';
 import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
@@ -112,10 +113,25 @@ export function adminRoutes(s: App, d: AdminDeps) {
   s.post('/api/v1/jobs', { schema: { body: JobBody } }, async (req) => d.jobs.create(req.body));
   s.get(
     '/api/v1/jobs',
-    { schema: { querystring: PageQuery.extend({ limit: PageQuery.shape.limit.default(100) }) } },
-    async (req) => d.jobs.list(req.query),
+    {
+      schema: {
+        querystring: PageQuery.extend({
+          limit: PageQuery.shape.limit.default(100),
+          view: z.enum(['full', 'summary']).default('full'),
+        }),
+      },
+    },
+    async (req) => jobList(d.db, req.query, req.query.view === 'summary'),
   );
-  s.get('/api/v1/jobs/:id', { schema: { params: Id } }, async (req) => d.jobs.view(req.params.id));
+  s.get(
+    '/api/v1/jobs/:id',
+    { schema: { params: Id, querystring: z.object({ view: z.enum(['full', 'summary']).default('full') }) } },
+    async (req) => jobView(d.db, req.params.id, req.query.view === 'summary'),
+  );
+  s.get('/api/v1/jobs/:id/targets', { schema: { params: Id, querystring: PageQuery } }, async (req) => {
+    await jobView(d.db, req.params.id, true); // an unknown job is 404, not an empty page
+    return targetPage(d.db, req.params.id, req.query);
+  });
 
   s.get('/api/v1/relays', async () => d.relays.list());
   s.get('/api/v1/keys', async () => ({
@@ -139,7 +155,10 @@ export function adminRoutes(s: App, d: AdminDeps) {
   }));
 }
 
-/** Live updates for the dashboard: one event per change (coalesced), the page then refetches. */
+/**
+ * Live updates for the dashboard: what changed (jobs by id, lists by name), coalesced over 100 ms, so a
+ * page asks again for that only. `{"all":true}` when a change did not say (or came from another master).
+ */
 export function eventRoutes(s: App, jobs: Jobs) {
   s.get('/api/v1/events', async (req, reply) => {
     reply.raw.writeHead(200, {
@@ -149,20 +168,31 @@ export function eventRoutes(s: App, jobs: Jobs) {
     });
     reply.raw.write('retry: 2000\n\n');
     let pending: NodeJS.Timeout | undefined;
-    const send = () => {
+    let all = false;
+    const ids = new Set<string>();
+    const lists = new Set<string>();
+    const send = (c?: Change) => {
+      if (!c || (!c.jobs && !c.lists)) all = true;
+      for (const j of c?.jobs ?? []) ids.add(j);
+      for (const l of c?.lists ?? []) lists.add(l);
       pending ??= setTimeout(() => {
         pending = undefined;
-        reply.raw.write(`data: ${Date.now()}\n\n`);
+        const event = all ? { all: true } : { all: false, jobs: [...ids], lists: [...lists] };
+        all = false;
+        ids.clear();
+        lists.clear();
+        reply.raw.write(`data: ${JSON.stringify(event)}\n\n`);
       }, 100);
     };
+    const elsewhere = () => send();
     const ping = setInterval(() => reply.raw.write(': ping\n\n'), 15_000);
     jobs.events.on('changed', send);
-    jobs.events.on('changed elsewhere', send);
+    jobs.events.on('changed elsewhere', elsewhere);
     req.raw.on('close', () => {
       clearInterval(ping);
       clearTimeout(pending);
       jobs.events.off('changed', send);
-      jobs.events.off('changed elsewhere', send);
+      jobs.events.off('changed elsewhere', elsewhere);
     });
     return reply;
   });

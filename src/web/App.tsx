@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { AuthError, api, initialToken, saveToken, subscribe } from './api.ts';
+import { AuthError, api, type ChangeEvent, initialToken, saveToken, subscribe } from './api.ts';
+import { applyChange, load, type Snapshot } from './data.ts';
 import { Alerts } from './views/Alerts.tsx';
 import { Fleet } from './views/Fleet.tsx';
 import { Jobs } from './views/Jobs.tsx';
@@ -7,18 +8,6 @@ import { Plans } from './views/Plans.tsx';
 import { Outages, Thresholds } from './views/Settings.tsx';
 import { SignIn } from './views/SignIn.tsx';
 import { Failed, Mail, Tickets } from './views/Tickets.tsx';
-
-export interface Snapshot {
-  jobs: any[];
-  alerts: any[];
-  failed: any[];
-  tickets: any[];
-  plans: any[];
-  outages: any[];
-  thresholds: any;
-  outbox: any[];
-  relays: any[];
-}
 
 const TABS = [
   'Jobs',
@@ -33,15 +22,6 @@ const TABS = [
 ] as const;
 type Tab = (typeof TABS)[number];
 
-async function load(token: string): Promise<Snapshot> {
-  const [jobs, alerts, failed, tickets, plans, outages, thresholds, outbox, relays] = await Promise.all(
-    ['jobs', 'alerts?limit=300', 'failed', 'tickets', 'plans', 'outages', 'thresholds', 'outbox', 'relays'].map((p) =>
-      api(token, `/api/v1/${p}`),
-    ),
-  );
-  return { jobs, alerts, failed, tickets, plans, outages, thresholds, outbox, relays };
-}
-
 export function App() {
   const [token, setToken] = useState<string | null>(() => initialToken());
   const [data, setData] = useState<Snapshot | null>(null);
@@ -55,6 +35,8 @@ export function App() {
       : 'Jobs',
   );
   const loading = useRef(false);
+  const dataRef = useRef<Snapshot | null>(null);
+  const liveRef = useRef(false);
   const again = useRef(false);
 
   const refresh = useCallback(async () => {
@@ -62,7 +44,9 @@ export function App() {
     if (loading.current) return void (again.current = true);
     loading.current = true;
     try {
-      setData(await load(token));
+      const all = await load(token);
+      dataRef.current = all;
+      setData(all);
       setChanges((n) => n + 1);
       setError(null);
     } catch (e) {
@@ -84,8 +68,24 @@ export function App() {
     if (!token) return;
     void refresh();
     api(token, '/api/v1/me').then(setMe, () => setMe(null));
-    const stop = subscribe(token, () => void refresh(), setLive);
-    const poll = setInterval(() => void refresh(), 5000); // a safety net when events cannot get through
+    let queue = Promise.resolve();
+    const onChange = (e: ChangeEvent) => {
+      if (e.all || !dataRef.current) return void refresh();
+      // One at a time, each on the state the previous one left.
+      queue = queue.then(async () => {
+        try {
+          const next = await applyChange(token, dataRef.current!, e);
+          dataRef.current = next;
+          setData(next);
+          if (e.lists?.includes('fleet')) setChanges((n) => n + 1);
+        } catch {
+          void refresh();
+        }
+      });
+    };
+    const stop = subscribe(token, onChange, (on) => ((liveRef.current = on), setLive(on)));
+    // A safety net only while events cannot get through.
+    const poll = setInterval(() => liveRef.current || void refresh(), 5000);
     return () => (stop(), clearInterval(poll));
   }, [token, refresh]);
 
@@ -157,7 +157,7 @@ export function App() {
           <p>Loading…</p>
         ) : (
           <>
-            {tab === 'Jobs' && <Jobs jobs={data.jobs} plans={data.plans} failed={data.failed} />}
+            {tab === 'Jobs' && <Jobs jobs={data.jobs} plans={data.plans} failed={data.failed} token={token} />}
             {tab === 'Fleet' && <Fleet token={token} changed={changes} />}
             {tab === 'Alerts' && <Alerts alerts={data.alerts} />}
             {tab === 'Failed distributions' && <Failed failed={data.failed} />}

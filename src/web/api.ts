@@ -1,19 +1,21 @@
 // The dashboard's access to the master's API: the token, JSON calls, and live change events.
 const KEY = 'fanout.token';
+// The tab's session only: closing the tab forgets the token (a shared till-side PC keeps nothing).
+const store = window.sessionStorage;
 
 export function initialToken(): string | null {
   const url = new URL(window.location.href);
   const t = url.searchParams.get('token');
   if (t) {
-    localStorage.setItem(KEY, t);
+    store.setItem(KEY, t);
     url.searchParams.delete('token');
     window.history.replaceState(null, '', url.pathname + url.search + url.hash);
     return t;
   }
-  return localStorage.getItem(KEY);
+  return store.getItem(KEY);
 }
 
-export const saveToken = (t: string | null) => (t ? localStorage.setItem(KEY, t) : localStorage.removeItem(KEY));
+export const saveToken = (t: string | null) => (t ? store.setItem(KEY, t) : store.removeItem(KEY));
 
 export class AuthError extends Error {}
 
@@ -36,11 +38,50 @@ export async function api<T = any>(
   return data as T;
 }
 
-/** Calls `onChange` whenever the master reports a change (server-sent events; reconnects by itself). */
-export function subscribe(token: string, onChange: () => void, onState: (live: boolean) => void) {
-  const es = new EventSource(`/api/v1/events?token=${encodeURIComponent(token)}`);
-  es.onmessage = () => onChange();
-  es.onopen = () => onState(true);
-  es.onerror = () => onState(false);
-  return () => es.close();
+/** What changed: these jobs and lists, or (all) anything. */
+export interface ChangeEvent {
+  all: boolean;
+  jobs?: string[];
+  lists?: string[];
+}
+
+/**
+ * Calls `onChange` with what the master reports changed (server-sent events). The stream's URL carries
+ * a short-lived ticket, never the token; a dropped stream reconnects with a new ticket.
+ */
+export function subscribe(token: string, onChange: (e: ChangeEvent) => void, onState: (live: boolean) => void) {
+  let es: EventSource | undefined;
+  let stopped = false;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  const connect = async () => {
+    try {
+      const { ticket } = await api<{ ticket: string }>(token, '/api/v1/events/ticket');
+      if (stopped) return;
+      es = new EventSource(`/api/v1/events?ticket=${encodeURIComponent(ticket)}`);
+      es.onmessage = (m) => {
+        let e: ChangeEvent = { all: true };
+        try {
+          e = JSON.parse(m.data);
+        } catch {
+          /* an older master: a bare timestamp means anything */
+        }
+        onChange(typeof e === 'object' && e ? e : { all: true });
+      };
+      es.onopen = () => onState(true);
+      es.onerror = () => {
+        onState(false);
+        es?.close();
+        if (!stopped) retry = setTimeout(connect, 2000);
+      };
+    } catch {
+      onState(false);
+      if (!stopped) retry = setTimeout(connect, 2000);
+    }
+  };
+  void connect();
+  return () => {
+    stopped = true;
+    clearTimeout(retry);
+    es?.close();
+  };
 }

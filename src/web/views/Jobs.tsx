@@ -1,16 +1,24 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
+import { api } from '../api.ts';
 import { State, Table, time } from './common.tsx';
 
-const ORDER = ['failed', 'downloading', 'installing', 'pending', 'installed'];
-const SHOWN = 40;
+const PAGE = 20;
 
-/** Targets that need attention first; a large job shows the first few until asked for all. */
-function Targets({ targets }: { targets: any[] }) {
-  const [all, setAll] = useState(false);
-  const sorted = [...targets].sort(
-    (a, b) => ORDER.indexOf(a.state) - ORDER.indexOf(b.state) || a.deviceId.localeCompare(b.deviceId),
-  );
-  const rows = all ? sorted : sorted.slice(0, SHOWN);
+/**
+ * A job's targets a page at a time, those that failed first. The page is asked for again only when
+ * this job changed (its summary is a new object), so a change elsewhere costs nothing here.
+ */
+function Targets({ job, token }: { job: any; token: string }) {
+  const [offset, setOffset] = useState(0);
+  const [rows, setRows] = useState<any[] | null>(null);
+  useEffect(() => {
+    void job; // a new summary of this job: its page may have changed
+    api(token, `/api/v1/jobs/${encodeURIComponent(job.jobId)}/targets?limit=${PAGE}&offset=${offset}`).then(
+      setRows,
+      () => setRows([]),
+    );
+  }, [token, job, offset]);
+  if (!rows) return <p className="muted">loading targets…</p>;
   return (
     <div>
       <Table
@@ -26,16 +34,34 @@ function Targets({ targets }: { targets: any[] }) {
           ['Attested', (t: any) => <Attested t={t} />],
         ]}
       />
-      {sorted.length > SHOWN && (
-        <button type="button" className="link-dark" onClick={() => setAll(!all)}>
-          {all ? 'show fewer' : `show all ${sorted.length} targets`}
-        </button>
+      {job.total > PAGE && (
+        <div className="pager">
+          <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
+            Previous
+          </button>
+          <span>
+            targets {offset + 1}–{Math.min(offset + PAGE, job.total)} of {job.total}
+          </span>
+          <button type="button" disabled={offset + PAGE >= job.total} onClick={() => setOffset(offset + PAGE)}>
+            Next
+          </button>
+        </div>
       )}
     </div>
   );
 }
 
-export function Jobs({ jobs, plans = [], failed = [] }: { jobs: any[]; plans?: any[]; failed?: any[] }) {
+export function Jobs({
+  jobs,
+  token,
+  plans = [],
+  failed = [],
+}: {
+  jobs: any[];
+  token: string;
+  plans?: any[];
+  failed?: any[];
+}) {
   if (!jobs.length)
     return (
       <p className="empty">
@@ -46,7 +72,7 @@ export function Jobs({ jobs, plans = [], failed = [] }: { jobs: any[]; plans?: a
     <section>
       <h2>Jobs</h2>
       {jobs.map((j) => {
-        const total = j.targets.length;
+        const total = j.total ?? j.targets.length;
         const installed = j.counts.installed ?? 0;
         return (
           <article key={j.jobId} className="job" data-job={j.jobId}>
@@ -74,7 +100,7 @@ export function Jobs({ jobs, plans = [], failed = [] }: { jobs: any[]; plans?: a
                   ['Error', (r: any) => <span className="msg">{r.error ?? ''}</span>],
                 ]}
               />
-              <Targets targets={j.targets} />
+              <Targets job={j} token={token} />
             </div>
           </article>
         );

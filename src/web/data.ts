@@ -1,0 +1,59 @@
+// What the dashboard holds, and how it gets it: everything once, then only what each change event names.
+import { api, type ChangeEvent } from './api.ts';
+
+export interface Snapshot {
+  jobs: any[];
+  alerts: any[];
+  failed: any[];
+  tickets: any[];
+  plans: any[];
+  outages: any[];
+  thresholds: any;
+  outbox: any[];
+  relays: any[];
+}
+
+/** Where each list comes from: jobs as summaries (their targets load a page at a time, on demand). */
+const LISTS = {
+  jobs: 'jobs?view=summary',
+  alerts: 'alerts?limit=300',
+  failed: 'failed',
+  tickets: 'tickets',
+  plans: 'plans',
+  outages: 'outages',
+  thresholds: 'thresholds',
+  outbox: 'outbox',
+  relays: 'relays',
+} as const;
+
+export async function load(token: string): Promise<Snapshot> {
+  const names = Object.keys(LISTS) as (keyof typeof LISTS)[];
+  const values = await Promise.all(names.map((n) => api(token, `/api/v1/${LISTS[n]}`)));
+  return Object.fromEntries(names.map((n, i) => [n, values[i]])) as unknown as Snapshot;
+}
+
+/** A change event applied: only the lists and jobs it names are asked for again. */
+export async function applyChange(token: string, data: Snapshot, e: ChangeEvent): Promise<Snapshot> {
+  const next = { ...data };
+  const lists = (e.lists ?? []).filter((l): l is keyof typeof LISTS => l in LISTS);
+  const jobs = e.jobs ?? [];
+  const [fresh, summaries] = await Promise.all([
+    Promise.all(lists.map((l) => api(token, `/api/v1/${LISTS[l]}`))),
+    jobs.length > 20
+      ? api(token, `/api/v1/${LISTS.jobs}`)
+      : Promise.all(jobs.map((id) => api(token, `/api/v1/jobs/${encodeURIComponent(id)}?view=summary`))),
+  ]);
+  lists.forEach((l, i) => {
+    (next as Record<string, unknown>)[l] = fresh[i];
+  });
+  if (jobs.length > 20) next.jobs = summaries;
+  else if (jobs.length) {
+    const byId = new Map((summaries as any[]).map((j) => [j.jobId, j]));
+    const known = new Set(next.jobs.map((j) => j.jobId));
+    next.jobs = [
+      ...(summaries as any[]).filter((j) => !known.has(j.jobId)),
+      ...next.jobs.map((j) => byId.get(j.jobId) ?? j),
+    ];
+  }
+  return next;
+}
