@@ -1,4 +1,4 @@
-// A relay's depot under its cap (DESIGN §17): past --depot-max-bytes, content no open job needs goes,
+// A relay's depot under its cap (DESIGN §17): past depot.maxBytes (or --depot-max-bytes), content no open job needs goes,
 // least recently used first; content an open job needs stays and is still served.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -11,9 +11,14 @@ const RELAY = 'relay-cap';
 const CAP = 50_000;
 
 beforeAll(async () => {
-  net = await startNetwork({ name: 'depot-cap', relays: [RELAY], agentsPerRelay: 2, startAgents: false });
-  await net.relays[RELAY].stop();
-  await net.startRelay(RELAY, ['--depot-max-bytes', String(CAP)]);
+  // The cap comes from the master's config (depot.maxBytes), given to the relay at enrollment.
+  net = await startNetwork({
+    name: 'depot-cap',
+    relays: [RELAY],
+    agentsPerRelay: 2,
+    startAgents: false,
+    config: `depot:\n  maxBytes: ${CAP}\n`,
+  });
   await net.startAgent(`${RELAY}-pos-1`, RELAY);
   // pos-2 comes later: its job stays open meanwhile.
 });

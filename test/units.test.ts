@@ -4,7 +4,9 @@ import { Classifier } from '../src/alerts/classify.ts';
 import { GroupCommit } from '../src/alerts/group-commit.ts';
 import { normalizeLocation } from '../src/alerts/location.ts';
 import { parseAlertmanager, parseTextLine } from '../src/alerts/parse.ts';
+import { parseSize } from '../src/cli/common.ts';
 import { Faults } from '../src/common/faults.ts';
+import { describeDiff, diffTrees, treeHash } from '../src/protocol/tree.ts';
 import type { JobLogRecord } from '../src/relay/joblog.ts';
 import { buildPlan, commandFromPlan } from '../src/relay/plan.ts';
 import { replay } from '../src/relay/state.ts';
@@ -193,5 +195,31 @@ describe('group commit', () => {
     await first;
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason.message).toBe('bad item 13');
+  });
+});
+
+describe('sizes and trees', () => {
+  it('reads a size flag in bytes, SI and binary units, and names a bad one', () => {
+    expect(parseSize('500MB', '--depot-max-bytes')).toBe(500_000_000);
+    expect(parseSize('1GiB', '--depot-max-bytes')).toBe(1024 ** 3);
+    expect(parseSize('4096', '--depot-max-bytes')).toBe(4096);
+    expect(() => parseSize('lots', '--depot-max-bytes')).toThrow(/--depot-max-bytes must be a size like 500MB/);
+    expect(() => parseSize('0', '--depot-max-bytes')).toThrow(/must be a size/);
+  });
+
+  it('hashes a tree by its sorted entries and names what changed, went missing or appeared', () => {
+    const a = { path: 'a.txt', mode: 0o644, sha256: '1'.repeat(64) };
+    const b = { path: 'bin/b', mode: 0o755, sha256: '2'.repeat(64) };
+    expect(treeHash([a, b])).toBe(treeHash([b, a]));
+    expect(treeHash([a, b])).not.toBe(treeHash([a, { ...b, mode: 0o644 }]));
+    const d = diffTrees(
+      [a, b],
+      [
+        { ...a, sha256: '3'.repeat(64) },
+        { path: 'x', mode: 0o644, sha256: '4'.repeat(64) },
+      ],
+    );
+    expect(d).toEqual({ changed: ['a.txt'], missing: ['bin/b'], extra: ['x'] });
+    expect(describeDiff(d)).toBe('changed a.txt; missing bin/b; extra x');
   });
 });

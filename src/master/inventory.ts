@@ -11,7 +11,7 @@ export async function importInventory(db: Db, inv: InventoryFile) {
   const [centers, locations, devices] = await Promise.all([
     db.selectFrom('centers').select('id').execute(),
     db.selectFrom('locations').select('code').execute(),
-    db.selectFrom('devices').select(['id', 'kind']).execute(),
+    db.selectFrom('devices').select(['id', 'kind', 'token_hash']).execute(),
   ]);
   const centerIds = new Set([...centers.map((c) => c.id), ...inv.centers.map((c) => c.id)]);
   const locationCodes = new Set([...locations.map((l) => l.code), ...inv.locations.map((l) => l.code)]);
@@ -71,7 +71,9 @@ export async function importInventory(db: Db, inv: InventoryFile) {
   });
   if (errors.length) throw new FanoutError('FANOUT_ERR_INVENTORY_INVALID', { errors: errors.join('\n  ') }, errors);
 
-  const issued: { id: string; kind: string; token: string }[] = [];
+  // Looked up by id, not searched: an import of 100k devices stays linear.
+  const storedToken = new Map(devices.map((d) => [d.id, d.token_hash]));
+  const issued = new Map<string, string>();
   await db.transaction().execute(async (tx) => {
     for (const c of inv.centers) {
       const row = { id: c.id, name: c.name, email: JSON.stringify(c.email) };
@@ -88,9 +90,9 @@ export async function importInventory(db: Db, inv: InventoryFile) {
         .onConflict((oc) => oc.column('code').doUpdateSet({ name: l.name, center: l.center }))
         .execute();
     for (const d of inv.devices) {
-      const existing = await tx.selectFrom('devices').select('token_hash').where('id', '=', d.id).executeTakeFirst();
       // A device keeps its token across re-imports; only new devices get one here.
-      const token = existing?.token_hash ? undefined : newToken();
+      const kept = storedToken.get(d.id);
+      const token = kept ? undefined : newToken();
       const row = {
         id: d.id,
         kind: d.kind,
@@ -99,7 +101,7 @@ export async function importInventory(db: Db, inv: InventoryFile) {
         upstream: d.kind === 'relay' ? (d.upstream ?? 'master') : null,
         labels: JSON.stringify(d.labels),
         hostname: d.hostname ?? null,
-        token_hash: token ? sha256Hex(token) : existing!.token_hash,
+        token_hash: token ? sha256Hex(token) : kept!,
       };
       const { id: _id, token_hash: _t, ...update } = row;
       await tx
@@ -107,7 +109,7 @@ export async function importInventory(db: Db, inv: InventoryFile) {
         .values(row)
         .onConflict((oc) => oc.column('id').doUpdateSet(update))
         .execute();
-      if (token) issued.push({ id: d.id, kind: d.kind, token });
+      if (token) issued.set(d.id, token);
     }
   });
   return {
@@ -116,7 +118,7 @@ export async function importInventory(db: Db, inv: InventoryFile) {
     devices: inv.devices.map((d) => ({
       id: d.id,
       kind: d.kind,
-      token: issued.find((t) => t.id === d.id)?.token ?? null,
+      token: issued.get(d.id) ?? null,
     })),
   };
 }
