@@ -19,6 +19,7 @@ const MASTER: Record<string, Scope> = {
   'POST /api/v1/devices/verify': 'admin',
   'GET /api/v1/verifications/:id': 'admin',
   'GET /api/v1/fleet': 'admin',
+  'POST /api/v1/jobs/:id/rollback': 'admin',
   'GET /api/v1/events/ticket': 'admin',
   'GET /api/v1/jobs/:id/targets': 'admin',
   'GET /api/v1/openapi.json': 'public',

@@ -138,7 +138,7 @@ export async function installPackage(x: {
 }
 
 /** Atomic switch: a new link beside `current`, renamed over it. */
-async function switchCurrent(base: string, version: string) {
+export async function switchCurrent(base: string, version: string) {
   const tmpLink = join(base, `.current-${process.pid}`);
   await rm(tmpLink, { force: true });
   await symlink(version, tmpLink);

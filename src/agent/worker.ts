@@ -1,6 +1,6 @@
 // One assignment on an endpoint: check the master's signature, download what is not installed,
 // verify, install, and report each step.
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Faults } from '../common/faults.ts';
 import type { Logger } from '../common/log.ts';
@@ -85,15 +85,30 @@ export class Worker {
     const todo = check.packages.filter(
       (p) => installed[`${p.name}@${p.version}`]?.digest !== p.digest || drifted.has(p.digest),
     );
+    // Installed and intact, but not what `current` points at (a rollback): switched to, nothing downloaded.
+    const switchOnly = check.packages.filter(
+      (p) => !todo.includes(p) && this.d.state.currentVersion(installed, p.name) !== p.version,
+    );
     const attested = new Map<string, string>();
     try {
-      for (const p of todo) {
+      for (const p of [...todo, ...switchOnly]) {
         const current = this.d.state.currentVersion(installed, p.name);
         if (current && compareVersions(p.version, current) < 0 && params.allowDowngrade !== true)
           throw new InstallError(
             'DOWNGRADE_REFUSED',
             `${p.name}@${p.version} is lower than the installed ${current}; only a signed allowDowngrade (a rollback) may go down`,
           );
+      }
+      if (switchOnly.length) {
+        const { switchCurrent } = await import('./install.ts');
+        for (const p of switchOnly) {
+          await switchCurrent(join(installRoot, p.name), p.version);
+          await this.d.state.markInstalled({
+            ...installed[`${p.name}@${p.version}`],
+            installedAt: new Date().toISOString(),
+          });
+          log.info({ package: `${p.name}@${p.version}`, jobId: a.jobId }, 'current switched back, nothing downloaded');
+        }
       }
       if (todo.length) {
         await this.report(a, 'downloading');

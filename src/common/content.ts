@@ -1,7 +1,7 @@
 // Serving a blob with HTTP Range, used by the master (to relays) and relays (to agents and child relays).
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FanoutError } from '../protocol/errors.ts';
 
@@ -24,6 +24,8 @@ export async function sendBlob(
   reply: FastifyReply,
   source: BlobSource | string | undefined,
   onBytes?: (n: number) => void,
+  /** Waits before each chunk goes out (a bandwidth cap shared by several downloads). */
+  pace?: { take(bytes: number): Promise<void> },
 ) {
   const blob = typeof source === 'string' ? await fileSource(source) : source;
   if (!blob) throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', { digest: req.url.split('?')[0].split('/').pop() ?? '' });
@@ -50,7 +52,15 @@ export async function sendBlob(
     .header('content-type', 'application/octet-stream')
     .header('content-length', String(Math.max(0, end - start + 1)));
   if (start > end) return reply.send('');
-  const stream = blob.stream(start, end);
+  let stream: Readable = blob.stream(start, end);
+  if (pace)
+    stream = stream.pipe(
+      new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          pace.take(chunk.length).then(() => cb(null, chunk), cb);
+        },
+      }),
+    );
   if (onBytes) stream.on('data', (c) => onBytes((c as Buffer).length));
   return reply.send(stream);
 }

@@ -1,7 +1,7 @@
 // The master's admin API (DESIGN §11): inventory, devices, packages, jobs, relays, plans, live events.
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import type { Principal } from '../common/auth.ts';
+import { type Principal, whoIs } from '../common/auth.ts';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { PageQuery } from '../protocol/page.ts';
@@ -14,6 +14,7 @@ import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
 import type { Plans } from './plans.ts';
 import type { RelayRegistry } from './relays.ts';
+import { rollback } from './rollback.ts';
 import type { DeviceVerification } from './verify.ts';
 
 export interface AdminDeps {
@@ -128,6 +129,10 @@ export function adminRoutes(s: App, d: AdminDeps) {
     { schema: { params: Id, querystring: z.object({ view: z.enum(['full', 'summary']).default('full') }) } },
     async (req) => jobView(d.db, req.params.id, req.query.view === 'summary'),
   );
+  s.post('/api/v1/jobs/:id/rollback', { schema: { params: Id } }, async (req) => ({
+    ...(await rollback(d.db, d.jobs, req.params.id, whoIs(req.principal))),
+    state: 'running',
+  }));
   s.get('/api/v1/jobs/:id/targets', { schema: { params: Id, querystring: PageQuery } }, async (req) => {
     await jobView(d.db, req.params.id, true); // an unknown job is 404, not an empty page
     return targetPage(d.db, req.params.id, req.query);

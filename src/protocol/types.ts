@@ -31,6 +31,8 @@ export const JobParams = z
     rateLimitKBps: z.coerce.number().positive().optional(),
     /** Rollbacks may install a lower version than the one installed; nothing else may. */
     allowDowngrade: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),
+    /** Set on a rollback's job: the job it undoes. */
+    rollbackOf: z.string().max(200).optional(),
   })
   .catchall(z.union([z.string(), z.number(), z.boolean()]));
 export type JobParams = z.infer<typeof JobParams>;

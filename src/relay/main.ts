@@ -24,6 +24,7 @@ import { enroll, heartbeat, pollCommands } from './master-link.ts';
 import { Redistributor } from './redistributor.ts';
 import { Reporter } from './reporter.ts';
 import { agentChannelRoutes, relayAdminRoutes } from './routes.ts';
+import { ServingCap } from './serving-cap.ts';
 import { Upstream } from './upstream.ts';
 import { Verifications } from './verifications.ts';
 
@@ -125,6 +126,7 @@ export async function buildRelay(opts: RelayOptions) {
     depot,
     redistributor,
     verifications,
+    servingCap: new ServingCap(jobs),
     masterKey: () => ({
       publicKey: enrollment.key.current,
       rotations: enrollment.key.rotations,

@@ -12,6 +12,7 @@ import type { Depot } from './depot.ts';
 import { touch } from './eviction.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Redistributor } from './redistributor.ts';
+import type { ServingCap } from './serving-cap.ts';
 import type { JobState } from './state.ts';
 import type { Verifications } from './verifications.ts';
 
@@ -22,6 +23,7 @@ export interface RelayHttpDeps {
   depot: Depot;
   redistributor: Redistributor;
   verifications: Verifications;
+  servingCap: ServingCap;
   masterKey: () => { publicKey: string; rotations: unknown[]; limits: unknown };
   pullThrough: (pkg: PackageRef) => Promise<unknown>;
 }
@@ -136,7 +138,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
       }
     }
     touch(d.depot.path(digest));
-    return sendBlob(req, reply, d.depot.path(digest));
+    return sendBlob(req, reply, d.depot.path(digest), undefined, d.servingCap.paceFor(digest));
   });
 }
 

@@ -1,0 +1,36 @@
+// rateLimitKBps (DESIGN §13) on what a relay serves: all downloads of a job's content share one
+// budget, so a thin site link carries at most that much however many endpoints fetch at once.
+import type { RelayJobs } from './jobs.ts';
+
+/** A shared pace: each chunk waits its turn so the total stays at `bytesPerSecond`. */
+export class Pace {
+  private next = 0;
+  constructor(readonly bytesPerSecond: number) {}
+
+  async take(bytes: number) {
+    const now = Date.now();
+    const start = Math.max(now, this.next);
+    this.next = start + (bytes / this.bytesPerSecond) * 1000;
+    if (start > now) await new Promise((r) => setTimeout(r, start - now));
+  }
+}
+
+export class ServingCap {
+  private readonly paces = new Map<string, Pace>();
+  constructor(private readonly jobs: RelayJobs) {}
+
+  /** The pace for serving this content: the lowest rateLimitKBps among open jobs that hold it. */
+  paceFor(digest: string): Pace | undefined {
+    let kbps: number | undefined;
+    for (const st of this.jobs.all()) {
+      if (st.phase === 'complete' || st.phase === 'failed') continue;
+      const limit = Number(st.current.params.rateLimitKBps ?? 0);
+      if (limit > 0 && st.current.packages.some((p) => p.digest === digest)) kbps = Math.min(kbps ?? limit, limit);
+    }
+    if (!kbps) return undefined;
+    const rate = kbps * 1024;
+    let pace = this.paces.get(digest);
+    if (!pace || pace.bytesPerSecond !== rate) this.paces.set(digest, (pace = new Pace(rate)));
+    return pace;
+  }
+}

@@ -1,0 +1,132 @@
+// Rollouts (DESIGN §13, the part built so far): a rollback points `current` back at the version each
+// target ran before, only because the signed command allows going down, and without a download when the
+// earlier version is still in the install root.
+import { randomBytes } from 'node:crypto';
+import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
+
+let net: Network;
+const RELAY = 'relay-r';
+const AGENTS = [`${RELAY}-pos-1`, `${RELAY}-pos-2`];
+
+beforeAll(async () => {
+  net = await startNetwork({ name: 'rollouts', relays: [RELAY], agentsPerRelay: 2 });
+  for (const v of ['1.0.0', '2.0.0']) {
+    const dir = writePackage(join(net.dir, 'pkgs', `app-${v}`), 'app', v, { 'v.txt': `${v}\n` });
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+  }
+});
+afterAll(async () => {
+  await net?.stopAll();
+});
+
+const cli = async (args: string[]) => {
+  const r = await runFanout([...args, '--json'], { env: net.env });
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+};
+const complete = (jobId: string) =>
+  waitFor(`${jobId} complete`, async () => (await net.admin.get(`api/v1/jobs/${jobId}`)).state === 'complete', 30_000);
+
+describe('rollback', () => {
+  it('points current back at the earlier version, with nothing downloaded; going down otherwise is refused', async () => {
+    const first = await cli(['job', 'create', '--package', 'app@1.0.0', '--label', 'role=pos']);
+    await complete(first.jobId);
+    const second = await cli(['job', 'create', '--package', 'app@2.0.0', '--label', 'role=pos']);
+    await complete(second.jobId);
+    for (const id of AGENTS) expect(readlinkSync(join(net.agents[id].root, 'app', 'current'))).toBe('2.0.0');
+
+    // Asking for 1.0.0 again without a rollback: a downgrade, refused on the endpoint.
+    const down = await cli(['job', 'create', '--package', 'app@1.0.0', '--target', AGENTS[0]]);
+    const refused = await waitFor('the downgrade refused', async () => {
+      const j = await net.admin.get(`api/v1/jobs/${down.jobId}`);
+      return j.state === 'failed' && j;
+    });
+    expect(refused.targets[0]).toMatchObject({ failureType: 'DOWNGRADE_REFUSED' });
+    expect(refused.targets[0].error).toMatch(/only a signed allowDowngrade \(a rollback\) may go down/);
+
+    const r = await cli(['job', 'rollback', second.jobId]);
+    expect(r).toMatchObject({ rollbackOf: second.jobId, state: 'running', skipped: [] });
+    await complete(r.jobId);
+    const job = await net.admin.get(`api/v1/jobs/${r.jobId}`);
+    expect(job.packages.map((p: any) => `${p.name}@${p.version}`)).toEqual(['app@1.0.0']);
+    expect(job.params).toMatchObject({ allowDowngrade: true, rollbackOf: second.jobId });
+    for (const id of AGENTS) {
+      const root = net.agents[id].root;
+      expect(readlinkSync(join(root, 'app', 'current'))).toBe('1.0.0');
+      expect(readFileSync(join(root, 'app', 'current', 'v.txt'), 'utf8')).toBe('1.0.0\n');
+      // The agent's journal for the rollback: installed, never downloading.
+      const steps = readFileSync(join(net.agents[id].data, 'journal.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .filter((e) => e.jobId === r.jobId)
+        .map((e) => e.state);
+      expect(steps).toEqual(['installed']);
+    }
+    // The attestation still holds: the target reports the signed tree of 1.0.0.
+    expect(job.targets.every((t: any) => t.attestation?.['app@1.0.0'])).toBe(true);
+  });
+});
+
+describe('bandwidth', () => {
+  it("rateLimitKBps holds the relay's upstream fetch and its serving to endpoints within 15% of the cap", async () => {
+    const KBPS = 200;
+    const dir = writePackage(join(net.dir, 'pkgs', 'big'), 'big', '1.0.0', {});
+    writeFileSync(join(dir, 'blob.bin'), randomBytes(500 * 1024)); // incompressible
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    const pushed = JSON.parse((await runFanout(['package', 'push', `${dir}.tgz`, '--json'], { env: net.env })).stdout);
+    const job = await cli([
+      'job',
+      'create',
+      '--package',
+      'big@1.0.0',
+      '--label',
+      'role=pos',
+      '--param',
+      `rateLimitKBps=${KBPS}`,
+    ]);
+    await waitFor(
+      'the big job complete',
+      async () => (await net.admin.get(`api/v1/jobs/${job.jobId}`)).state === 'complete',
+      60_000,
+    );
+    const rate = (bytes: number, from: string, to: string) =>
+      bytes / 1024 / ((Date.parse(to) - Date.parse(from)) / 1000);
+    // Upstream: the relay's job log times the fetch from its start to its verification.
+    const log = readFileSync(join(net.relays[RELAY].data, 'jobs', `${job.jobId}.jsonl`), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const started = log.find((r) => r.type === 'fetch' && r.event === 'started');
+    const verified = log.find((r) => r.type === 'fetch' && r.event === 'verified');
+    const upstream = rate(pushed.size, started.at, verified.at);
+    // Serving: both endpoints download at once through one budget; from the first download's start to
+    // the last one's end (its next step), the relay served both copies.
+    const steps = AGENTS.flatMap((id) =>
+      readFileSync(join(net.agents[id].data, 'journal.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .filter((e) => e.jobId === job.jobId),
+    );
+    const first = steps
+      .filter((e) => e.state === 'downloading')
+      .map((e) => e.at)
+      .sort()[0];
+    const last = steps
+      .filter((e) => e.state === 'installing')
+      .map((e) => e.at)
+      .sort()
+      .at(-1);
+    const serving = rate(2 * pushed.size, first, last);
+    console.log(
+      `cap ${KBPS} KB/s: upstream fetch ${upstream.toFixed(0)} KB/s, serving ${serving.toFixed(0)} KB/s (${AGENTS.length} endpoints at once)`,
+    );
+    expect(Math.abs(upstream - KBPS) / KBPS).toBeLessThan(0.15);
+    expect(Math.abs(serving - KBPS) / KBPS).toBeLessThan(0.15);
+  }, 90_000);
+});
