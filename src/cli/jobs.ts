@@ -12,6 +12,7 @@ import {
   table,
   withMaster,
 } from './common.ts';
+import { type CreateFlags, rolloutCommands, rolloutFlags, rolloutSummary } from './rollouts.ts';
 
 export function jobCommands(program: Command) {
   const job = program.command('job').description('distribution jobs');
@@ -24,6 +25,9 @@ export function jobCommands(program: Command) {
       'installRoot, timeoutSec, preCommand, postCommand, deadline, maxAttempts, rateLimitKBps',
       collect,
     )
+    .option('--rings <percents>', 'roll out in rings, cumulative shares of the targets: 1%,10%,50%,100%')
+    .option('--halt-on-failure-rate <percent>', 'halt the rollout when a ring fails more than this (e.g. 5%)')
+    .option('--ring-wait <duration>', 'wait this long after a ring ended before the next starts (e.g. 10m)')
     .addHelpText(
       'after',
       `
@@ -31,16 +35,18 @@ Parameters:
   deadline=30m | 2026-11-25T06:00:00Z   targets not installed by then end as failed (default 1h)
   maxAttempts=3                         install attempts per target
   timeoutSec=120                        install script timeout (default: the package's own)
-  rateLimitKBps=512                     each relay's download rate from its upstream
+  rateLimitKBps=512                     each relay's rate from its upstream, and its total serving of the job
   installRoot=/opt/apps                 instead of the agent's --root
   preCommand=… postCommand=…            shell commands run around the install script
 
 Examples:
   fanout job create --package pos-app@2.4.1 --package pos-config@1.0.0 --label role=pos
-  fanout job create --package pos-app@2.4.1 --target pos-0042-01 --param deadline=2h --json`,
+  fanout job create --package pos-app@2.4.1 --target pos-0042-01 --param deadline=2h --json
+  fanout job create --package pos-app@2.5.0 --label role=pos --rings 1%,10%,50%,100% \\
+      --halt-on-failure-rate 5% --ring-wait 10m      # then: job status ID, job resume ID, job abort ID`,
     )
     .action(
-      action(async (o: MasterFlags & { package?: string[]; target?: string[]; label?: string[]; param?: string[] }) => {
+      action(async (o: CreateFlags) => {
         if (!o.package?.length) throw new CliError('give at least one --package NAME@VERSION');
         const params: Record<string, unknown> = keyValues(o.param, '--param');
         const r = await masterClient(o).post('api/v1/jobs', {
@@ -48,28 +54,42 @@ Examples:
           targets: o.target,
           labels: o.label ? keyValues(o.label, '--label') : undefined,
           params,
+          ...rolloutFlags(o),
         });
-        print(o.json, { jobId: r.jobId, commands: r.commands }, () => r.jobId);
+        print(
+          o.json,
+          r.rollout ? { jobId: r.jobId, state: r.state, rings: r.rings } : { jobId: r.jobId, commands: r.commands },
+          () =>
+            r.rollout
+              ? `${r.jobId} (rollout: ${r.rings.map((g: any) => g.devices.length).join(' + ')} targets)`
+              : r.jobId,
+        );
       }),
     );
-  const jobView = (r: any) => ({
-    jobId: r.jobId,
-    state: r.state,
-    counts: r.counts,
-    relays: r.relays,
-    targets: r.targets.map((t: any) => ({
-      deviceId: t.deviceId,
-      relayId: t.relayId,
-      state: t.state,
-      failureType: t.failureType,
-      error: t.error,
-      attempt: t.attempt,
-    })),
-  });
+  const jobView = (r: any) =>
+    r.rollout
+      ? rolloutSummary(r)
+      : {
+          jobId: r.jobId,
+          state: r.state,
+          counts: r.counts,
+          relays: r.relays,
+          targets: r.targets.map((t: any) => ({
+            deviceId: t.deviceId,
+            relayId: t.relayId,
+            state: t.state,
+            failureType: t.failureType,
+            error: t.error,
+            attempt: t.attempt,
+          })),
+        };
   const human = (r: any) =>
-    `job ${r.jobId}: ${r.state} (${Object.entries(r.counts)
-      .map(([k, v]) => `${v} ${k}`)
-      .join(', ')})\n` + table(r.targets, ['deviceId', 'relayId', 'state', 'failureType', 'error']);
+    r.rollout
+      ? `rollout ${r.jobId}: ${r.state}${r.reason ? ` (${r.reason})` : ''}\n` +
+        table(rolloutSummary(r).rings, ['ring', 'percent', 'jobId', 'state', 'targets', 'failureRate'])
+      : `job ${r.jobId}: ${r.state} (${Object.entries(r.counts)
+          .map(([k, v]) => `${v} ${k}`)
+          .join(', ')})\n` + table(r.targets, ['deviceId', 'relayId', 'state', 'failureType', 'error']);
   withMaster(job.command('status <id>').description('a job, per relay and target')).action(
     action(async (id: string, f: MasterFlags) => {
       const r = await masterClient(f).get(`api/v1/jobs/${encodeURIComponent(id)}`);
@@ -92,7 +112,11 @@ Examples:
             .filter(([k]) => k !== 'installed')
             .map(([k, v]) => `${v} ${k}`)
             .join(', ');
-          progress.update(r.counts.installed ?? 0, r.targets.length, `${r.state}${others ? ` (${others})` : ''}`);
+          progress.update(
+            r.counts.installed ?? 0,
+            r.targets?.length ?? r.total,
+            `${r.state}${others ? ` (${others})` : ''}`,
+          );
           if (r.state !== 'running' || Date.now() > until) {
             progress.stop();
             const timedOut = r.state === 'running';
@@ -147,4 +171,5 @@ downloading anything. Follow it with \`fanout job wait JOB\`.`,
       );
     }),
   );
+  rolloutCommands(job);
 }

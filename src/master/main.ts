@@ -15,13 +15,14 @@ import { type WebhookEvent, Webhooks } from '../alerts/webhooks.ts';
 import { Faults } from '../common/faults.ts';
 import { readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
-import { createHttpServer, faultRoutes, listen, type ServerOptions, scope } from '../common/server.ts';
+import { createHttpServer, faultRoutes, listen, scope } from '../common/server.ts';
 import { onShutdown } from '../common/shutdown.ts';
-import { type ClientTlsFiles, clientTls, type ServerTlsFiles, serverTls } from '../common/tls.ts';
+import { clientTls, serverTls } from '../common/tls.ts';
 import { newToken } from '../protocol/crypto.ts';
 import { openStore } from '../store/index.ts';
 import { Auth } from './auth.ts';
 import { blobStoreFor } from './blobs.ts';
+import { jobCanceller } from './cancel.ts';
 import { Commands } from './commands.ts';
 import { loadConfig } from './config.ts';
 import { dashboardRoutes } from './dashboard.ts';
@@ -30,34 +31,20 @@ import { Jobs } from './jobs.ts';
 import { MasterKeys } from './keys.ts';
 import { masterMetrics } from './metrics.ts';
 import { apiDescriptionRoute, describeApi } from './openapi.ts';
+import type { MasterOptions } from './options.ts';
 import { PackageStore } from './packages.ts';
 import { People } from './people.ts';
 import { peopleRoutes } from './people-routes.ts';
 import { Plans } from './plans.ts';
 import { blobRoutes, relayChannelRoutes } from './relay-channel.ts';
-import { RelayRegistry } from './relays.ts';
+import { type RaiseAlert, RelayRegistry } from './relays.ts';
+import { rolloutRoutes } from './rollout-routes.ts';
+import { Rollouts } from './rollouts.ts';
 import { adminRoutes } from './routes.ts';
 import { shareEvents } from './shared-events.ts';
 import { DeviceVerification } from './verify.ts';
 
-export interface MasterOptions {
-  data: string;
-  listen: string;
-  db?: string;
-  config?: string;
-  allowFaults?: boolean;
-  /** A key file shared by several masters (DESIGN §15); default DATA/signing.key. */
-  signingKey?: string;
-  /** Where package content lives (DESIGN §15): `postgres` (the shared database) or a folder; default DATA/blobs. */
-  blobs?: string;
-  onRoute?: ServerOptions['onRoute'];
-  /** Serve HTTPS (and require client certificates with `clientCa`). */
-  tls?: ServerTlsFiles;
-  /** How this daemon's clients check the servers it calls (--ca, --client-cert/--client-key). */
-  clientTls?: ClientTlsFiles;
-  /** The URL others should use to reach this daemon (behind a proxy or a name). */
-  advertise?: string;
-}
+export type { MasterOptions } from './options.ts';
 
 export async function buildMaster(opts: MasterOptions) {
   const data = resolve(opts.data);
@@ -92,13 +79,14 @@ export async function buildMaster(opts: MasterOptions) {
     cfg.mail.resolveLinkTtl,
   );
   const center = new AlertCenter(db, cfg.alerts, (id) => links.url(publicUrl, id), store.exclusive);
+  const raise: RaiseAlert = async (a) => center.ingest([{ ...a, format: 'json', raw: JSON.stringify(a) }]);
   const tickets = new Tickets(db);
   const outages = new Outages(db);
   const relays = new RelayRegistry(
     db,
     log,
     cfg.alerts.heartbeatTimeout,
-    async (a) => center.ingest([{ ...a, format: 'json', raw: JSON.stringify(a) }]),
+    raise,
     () => keys.privatePem,
     clientTls(opts.clientTls ?? {}),
     store.claim,
@@ -136,6 +124,12 @@ export async function buildMaster(opts: MasterOptions) {
     onMailQueued: () => mailer.kick(),
   };
   const verify = new DeviceVerification(db, relays);
+  const rollouts = new Rollouts(
+    db,
+    jobs,
+    raise,
+    jobCanceller(db, (ids) => store.notify('fanout_commands', ids), 'master'),
+  );
   const channel = {
     verify,
     limits: cfg.limits,
@@ -151,7 +145,8 @@ export async function buildMaster(opts: MasterOptions) {
   await describeApi(app);
   scope(app, 'admin', auth.admin, (s) => {
     s.addHook('onResponse', people.audit);
-    adminRoutes(s, { db, jobs, packages, relays, plans, keys, verify });
+    adminRoutes(s, { db, jobs, packages, relays, plans, keys, verify, rollouts });
+    rolloutRoutes(s, db, rollouts);
     peopleRoutes(s, people);
     alertAdminRoutes(s, alertDeps);
     alertmanagerRoutes(s, alertDeps);
@@ -171,16 +166,13 @@ export async function buildMaster(opts: MasterOptions) {
     async start() {
       const url = await listen(app, opts.listen);
       publicUrl ||= url;
-      mailer.start();
-      webhooks.start();
-      relays.start();
+      for (const b of [mailer, webhooks, relays]) b.start();
+      rollouts.start(store.claim, log);
       return url;
     },
     async stop() {
       unshare();
-      relays.stop();
-      mailer.stop();
-      webhooks.stop();
+      for (const b of [relays, mailer, webhooks, rollouts]) b.stop();
       await app.close();
       await store.close();
     },

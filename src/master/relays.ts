@@ -13,6 +13,8 @@ export type RaiseAlert = (a: {
   failureType: string;
   message: string;
   at: string;
+  jobId?: string;
+  relayId?: string;
 }) => Promise<unknown>;
 
 export class RelayRegistry {

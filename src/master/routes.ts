@@ -1,20 +1,20 @@
 // The master's admin API (DESIGN §11): inventory, devices, packages, jobs, relays, plans, live events.
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { type Principal, whoIs } from '../common/auth.ts';
+import type { Principal } from '../common/auth.ts';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { PageQuery } from '../protocol/page.ts';
 import type { Db } from '../store/index.ts';
 import { fleetView } from './fleet.ts';
 import { importInventory, issueDeviceToken, parseInventory } from './inventory.ts';
-import { type Change, jobList, jobView, targetPage } from './job-view.ts';
+import { jobRoutes } from './job-routes.ts';
 import type { Jobs } from './jobs.ts';
 import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
 import type { Plans } from './plans.ts';
 import type { RelayRegistry } from './relays.ts';
-import { rollback } from './rollback.ts';
+import type { Rollouts } from './rollouts.ts';
 import type { DeviceVerification } from './verify.ts';
 
 export interface AdminDeps {
@@ -25,6 +25,7 @@ export interface AdminDeps {
   plans: Plans;
   keys: MasterKeys;
   verify: DeviceVerification;
+  rollouts: Rollouts;
 }
 
 const Id = z.object({ id: z.string().min(1).max(200) });
@@ -105,38 +106,7 @@ export function adminRoutes(s: App, d: AdminDeps) {
   });
   s.get('/api/v1/packages', { schema: { querystring: PageQuery } }, async (req) => d.packages.list(req.query));
 
-  const JobBody = z.object({
-    packages: z.array(z.string()).min(1),
-    targets: z.array(z.string()).optional(),
-    labels: z.record(z.string(), z.string()).optional(),
-    params: z.record(z.string(), z.unknown()).optional(),
-  });
-  s.post('/api/v1/jobs', { schema: { body: JobBody } }, async (req) => d.jobs.create(req.body));
-  s.get(
-    '/api/v1/jobs',
-    {
-      schema: {
-        querystring: PageQuery.extend({
-          limit: PageQuery.shape.limit.default(100),
-          view: z.enum(['full', 'summary']).default('full'),
-        }),
-      },
-    },
-    async (req) => jobList(d.db, req.query, req.query.view === 'summary'),
-  );
-  s.get(
-    '/api/v1/jobs/:id',
-    { schema: { params: Id, querystring: z.object({ view: z.enum(['full', 'summary']).default('full') }) } },
-    async (req) => jobView(d.db, req.params.id, req.query.view === 'summary'),
-  );
-  s.post('/api/v1/jobs/:id/rollback', { schema: { params: Id } }, async (req) => ({
-    ...(await rollback(d.db, d.jobs, req.params.id, whoIs(req.principal))),
-    state: 'running',
-  }));
-  s.get('/api/v1/jobs/:id/targets', { schema: { params: Id, querystring: PageQuery } }, async (req) => {
-    await jobView(d.db, req.params.id, true); // an unknown job is 404, not an empty page
-    return targetPage(d.db, req.params.id, req.query);
-  });
+  jobRoutes(s, d);
 
   s.get('/api/v1/relays', async () => d.relays.list());
   s.get('/api/v1/keys', async () => ({
@@ -158,47 +128,4 @@ export function adminRoutes(s: App, d: AdminDeps) {
   s.post('/api/v1/plans/:id/reject', { schema: { params: Id, body: Decision } }, async (req) => ({
     plan: await d.plans.decide(req.params.id, 'reject', decider(req.principal, req.body.by)),
   }));
-}
-
-/**
- * Live updates for the dashboard: what changed (jobs by id, lists by name), coalesced over 100 ms, so a
- * page asks again for that only. `{"all":true}` when a change did not say (or came from another master).
- */
-export function eventRoutes(s: App, jobs: Jobs) {
-  s.get('/api/v1/events', async (req, reply) => {
-    reply.raw.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-    });
-    reply.raw.write('retry: 2000\n\n');
-    let pending: NodeJS.Timeout | undefined;
-    let all = false;
-    const ids = new Set<string>();
-    const lists = new Set<string>();
-    const send = (c?: Change) => {
-      if (!c || (!c.jobs && !c.lists)) all = true;
-      for (const j of c?.jobs ?? []) ids.add(j);
-      for (const l of c?.lists ?? []) lists.add(l);
-      pending ??= setTimeout(() => {
-        pending = undefined;
-        const event = all ? { all: true } : { all: false, jobs: [...ids], lists: [...lists] };
-        all = false;
-        ids.clear();
-        lists.clear();
-        reply.raw.write(`data: ${JSON.stringify(event)}\n\n`);
-      }, 100);
-    };
-    const elsewhere = () => send();
-    const ping = setInterval(() => reply.raw.write(': ping\n\n'), 15_000);
-    jobs.events.on('changed', send);
-    jobs.events.on('changed elsewhere', elsewhere);
-    req.raw.on('close', () => {
-      clearInterval(ping);
-      clearTimeout(pending);
-      jobs.events.off('changed', send);
-      jobs.events.off('changed elsewhere', elsewhere);
-    });
-    return reply;
-  });
 }

@@ -18,6 +18,7 @@ export const FAILURE_TYPES = [
   'RELAY_DOWN', // a relay missed its heartbeats
   'TAMPERED', // the installed files' tree hash is not the signed one (attestation)
   'DRIFT', // installed files changed, went missing or appeared after the install
+  'ROLLOUT_HALTED', // a ring of a rollout failed past its limit: the next rings wait for an operator
   'UNKNOWN',
 ] as const;
 export type FailureType = (typeof FAILURE_TYPES)[number];

@@ -94,6 +94,16 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute(db);
       },
     },
+    '0008_rollouts': {
+      async up(db: Kysely<any>) {
+        // Rollouts in rings (DESIGN §13): each ring is a job; the rollout decides when the next one starts.
+        await sql
+          .raw(
+            `create table rollouts (id text primary key, packages text not null, params text not null, rings text not null, halt_rate real not null, ring_wait_ms integer not null, state text not null, current integer not null, reason text, created_at text not null, updated_at text not null, created_by text not null)`,
+          )
+          .execute(db);
+      },
+    },
     '0002_lookup_indexes': {
       async up(db: Kysely<any>) {
         // The alert center looks devices up by hostname and open tickets by device and type on every alert.

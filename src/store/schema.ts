@@ -129,6 +129,21 @@ export interface Database {
   blob_chunks: { digest: string; seq: number; data: Buffer };
   claims: { name: string; holder: string; until_at: string };
   users: { name: string; role: string; token_hash: string; created_at: string };
+  rollouts: {
+    id: string;
+    packages: string;
+    params: string;
+    /** JSON: [{percent, devices, jobId, endedAt, failureRate}] */
+    rings: string;
+    halt_rate: number;
+    ring_wait_ms: number;
+    state: string;
+    current: number;
+    reason: string | null;
+    created_at: string;
+    updated_at: string;
+    created_by: string;
+  };
   webhook_outbox: {
     id: Generated<number>;
     url: string;

@@ -1,0 +1,65 @@
+// Jobs over HTTP: create (or a rollout, with rings), read as a whole or as a summary, targets a page
+// at a time, roll back.
+import { z } from 'zod';
+import { whoIs } from '../common/auth.ts';
+import type { App } from '../common/server.ts';
+import { parseDuration } from '../protocol/durations.ts';
+import { PageQuery } from '../protocol/page.ts';
+import { jobList, jobView, targetPage } from './job-view.ts';
+import { rollback } from './rollback.ts';
+import { rolloutView } from './rollout-view.ts';
+import type { AdminDeps } from './routes.ts';
+
+const Id = z.object({ id: z.string().min(1).max(200) });
+
+export function jobRoutes(s: App, d: AdminDeps) {
+  const JobBody = z.object({
+    packages: z.array(z.string()).min(1),
+    targets: z.array(z.string()).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    params: z.record(z.string(), z.unknown()).optional(),
+    /** A rollout (DESIGN §13): cumulative percentages of the targets, ring by ring. */
+    rings: z.array(z.number().positive().max(100)).min(1).max(20).optional(),
+    haltOnFailureRate: z.number().min(0).max(100).optional(),
+    ringWait: z
+      .string()
+      .regex(/^\d+(ms|s|m|h|d)$/, 'a duration like 30s, 10m, 1h')
+      .optional(),
+  });
+  s.post('/api/v1/jobs', { schema: { body: JobBody } }, async (req) =>
+    req.body.rings
+      ? d.rollouts.create(
+          { ...req.body, rings: req.body.rings, ringWaitMs: req.body.ringWait ? parseDuration(req.body.ringWait) : 0 },
+          whoIs(req.principal),
+        )
+      : d.jobs.create(req.body),
+  );
+  s.get(
+    '/api/v1/jobs',
+    {
+      schema: {
+        querystring: PageQuery.extend({
+          limit: PageQuery.shape.limit.default(100),
+          view: z.enum(['full', 'summary']).default('full'),
+        }),
+      },
+    },
+    async (req) => jobList(d.db, req.query, req.query.view === 'summary'),
+  );
+  s.get(
+    '/api/v1/jobs/:id',
+    { schema: { params: Id, querystring: z.object({ view: z.enum(['full', 'summary']).default('full') }) } },
+    async (req) =>
+      (await d.rollouts.find(req.params.id))
+        ? rolloutView(d.db, req.params.id)
+        : jobView(d.db, req.params.id, req.query.view === 'summary'),
+  );
+  s.post('/api/v1/jobs/:id/rollback', { schema: { params: Id } }, async (req) => ({
+    ...(await rollback(d.db, d.jobs, req.params.id, whoIs(req.principal))),
+    state: 'running',
+  }));
+  s.get('/api/v1/jobs/:id/targets', { schema: { params: Id, querystring: PageQuery } }, async (req) => {
+    await jobView(d.db, req.params.id, true); // an unknown job is 404, not an empty page
+    return targetPage(d.db, req.params.id, req.query);
+  });
+}

@@ -1,0 +1,188 @@
+// Rollouts in rings (DESIGN §13): targets are dealt into rings in a stable order (by device id); each
+// ring is a job of its own. The next ring starts when the current one has ended and the wait has
+// passed; a ring that failed past the limit halts the rollout and raises ROLLOUT_HALTED through the
+// alert center. An operator resumes (the next ring starts) or aborts (the running ring is cancelled).
+import { newId } from '../protocol/crypto.ts';
+import { FanoutError } from '../protocol/errors.ts';
+import type { Db } from '../store/index.ts';
+import { selectTargets } from './job-request.ts';
+import { jobView } from './job-view.ts';
+import type { JobRequest, Jobs } from './jobs.ts';
+import type { RaiseAlert } from './relays.ts';
+import { dealRings, type Ring } from './rings.ts';
+import { rolloutView } from './rollout-view.ts';
+
+export interface RolloutRequest extends JobRequest {
+  /** Cumulative shares of the targets, e.g. [1, 10, 50, 100]. */
+  rings: number[];
+  haltOnFailureRate?: number;
+  ringWaitMs?: number;
+}
+
+export class Rollouts {
+  private timer?: NodeJS.Timeout;
+  constructor(
+    private readonly db: Db,
+    private readonly jobs: Jobs,
+    private readonly raise: RaiseAlert,
+    private readonly cancel: (jobId: string) => Promise<void>,
+  ) {}
+
+  async create(req: RolloutRequest, by: string) {
+    const bad = req.rings.find((p, i) => !(p > 0 && p <= 100) || (i > 0 && p <= req.rings[i - 1]));
+    if (bad !== undefined || req.rings.at(-1) !== 100)
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', {
+        detail: `--rings must rise from above 0% to 100% (e.g. 1%,10%,50%,100%), not ${req.rings.map((r) => `${r}%`).join(',')}`,
+      });
+    const targets = await selectTargets(this.db, req);
+    const rings: Ring[] = dealRings(
+      targets.map((t) => t.id),
+      req.rings,
+    ).map((devices, i) => ({ percent: req.rings[i], devices, jobId: null, endedAt: null, failureRate: null }));
+    const id = newId('j');
+    const now = new Date().toISOString();
+    rings[0].jobId = (
+      await this.jobs.create({ packages: req.packages, targets: rings[0].devices, params: req.params }, by)
+    ).jobId;
+    await this.db
+      .insertInto('rollouts')
+      .values({
+        id,
+        packages: JSON.stringify(req.packages),
+        params: JSON.stringify(req.params ?? {}),
+        rings: JSON.stringify(rings),
+        halt_rate: req.haltOnFailureRate ?? 100,
+        ring_wait_ms: req.ringWaitMs ?? 0,
+        state: 'running',
+        current: 0,
+        reason: null,
+        created_at: now,
+        updated_at: now,
+        created_by: by,
+      })
+      .execute();
+    return rolloutView(this.db, id);
+  }
+
+  async find(id: string) {
+    return this.db.selectFrom('rollouts').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  private async save(id: string, set: { rings?: Ring[]; state?: string; current?: number; reason?: string | null }) {
+    await this.db
+      .updateTable('rollouts')
+      .set({
+        ...(set.rings ? { rings: JSON.stringify(set.rings) } : {}),
+        ...(set.state ? { state: set.state } : {}),
+        ...(set.current !== undefined ? { current: set.current } : {}),
+        ...(set.reason !== undefined ? { reason: set.reason } : {}),
+        updated_at: new Date().toISOString(),
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  private async startRing(
+    r: { id: string; packages: string; params: string; created_by: string },
+    rings: Ring[],
+    n: number,
+  ) {
+    rings[n].jobId = (
+      await this.jobs.create(
+        { packages: JSON.parse(r.packages), targets: rings[n].devices, params: JSON.parse(r.params) },
+        r.created_by,
+      )
+    ).jobId;
+    await this.save(r.id, { rings, current: n, state: 'running', reason: null });
+  }
+
+  /** Moves every running rollout on: a ring that ended is judged; after the wait, the next one starts. */
+  async tick(now = Date.now()) {
+    const running = await this.db.selectFrom('rollouts').selectAll().where('state', '=', 'running').execute();
+    for (const r of running) {
+      const rings = JSON.parse(r.rings) as Ring[];
+      const ring = rings[r.current];
+      const job = await jobView(this.db, ring.jobId!, true);
+      if (job.state === 'running') continue;
+      if (!ring.endedAt) {
+        ring.endedAt = new Date(now).toISOString();
+        ring.failureRate = (100 * (job.counts.failed ?? 0)) / Math.max(1, job.total);
+        if (ring.failureRate > r.halt_rate) {
+          const reason = `ring ${r.current + 1} of ${rings.length}: ${ring.failureRate.toFixed(1)}% of ${job.total} target(s) failed, past the limit of ${r.halt_rate}%`;
+          await this.save(r.id, { rings, state: 'halted', reason });
+          await this.halted(r.id, ring.jobId!, reason);
+          continue;
+        }
+        await this.save(r.id, { rings });
+      }
+      if (r.current === rings.length - 1) {
+        await this.save(r.id, { state: job.state === 'complete' ? 'complete' : 'failed' });
+        continue;
+      }
+      if (now >= Date.parse(ring.endedAt) + r.ring_wait_ms) await this.startRing(r, rings, r.current + 1);
+    }
+  }
+
+  /** ROLLOUT_HALTED, about the relay whose targets failed most in that ring. */
+  private async halted(id: string, jobId: string, reason: string) {
+    const failed = await this.db
+      .selectFrom('targets')
+      .select(['relay_id'])
+      .where('job_id', '=', jobId)
+      .where('state', '=', 'failed')
+      .execute();
+    const byRelay = new Map<string, number>();
+    for (const f of failed) byRelay.set(f.relay_id, (byRelay.get(f.relay_id) ?? 0) + 1);
+    const relayId = [...byRelay].sort((a, b) => b[1] - a[1])[0]?.[0];
+    if (!relayId) return;
+    await this.raise({
+      source: 'master',
+      alertId: `${id}/halted/${jobId}`,
+      deviceId: relayId,
+      relayId,
+      jobId,
+      failureType: 'ROLLOUT_HALTED',
+      message: `rollout ${id} halted: ${reason}`,
+      at: new Date().toISOString(),
+    });
+  }
+
+  /** Ticks every second; of masters sharing a database, the one holding the claim does the work. */
+  start(claim: (name: string, ms: number) => Promise<boolean>, log: { error: (o: object, m: string) => void }) {
+    this.timer = setInterval(async () => {
+      try {
+        if (await claim('rollouts tick', 2000)) await this.tick();
+      } catch (err) {
+        log.error({ err }, 'rollout tick failed');
+      }
+    }, 1000);
+    this.timer.unref();
+  }
+
+  stop() {
+    clearInterval(this.timer);
+  }
+
+  async resume(id: string) {
+    const r = await this.find(id);
+    if (!r) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId: id, where: ' as a rollout' });
+    if (r.state !== 'halted')
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `rollout ${id} is ${r.state}, not halted` });
+    const rings = JSON.parse(r.rings) as Ring[];
+    if (r.current === rings.length - 1) await this.save(id, { state: 'failed', reason: r.reason });
+    else await this.startRing(r, rings, r.current + 1); // the operator accepted the ring as it ended
+    return rolloutView(this.db, id);
+  }
+
+  async abort(id: string) {
+    const r = await this.find(id);
+    if (!r) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId: id, where: ' as a rollout' });
+    if (!['running', 'halted'].includes(r.state))
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `rollout ${id} is ${r.state}: nothing to abort` });
+    const rings = JSON.parse(r.rings) as Ring[];
+    const current = rings[r.current].jobId;
+    if (current && (await jobView(this.db, current, true)).state === 'running') await this.cancel(current);
+    await this.save(id, { state: 'aborted', reason: r.reason ?? 'aborted by an operator' });
+    return rolloutView(this.db, id);
+  }
+}

@@ -1,0 +1,130 @@
+// Rollouts in rings over 20 endpoints (DESIGN §13): an injected install failure rate halts the
+// rollout after its ring, raises ROLLOUT_HALTED through the alert center, and the next ring waits
+// until an operator resumes; an aborted rollout starts no further ring.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '../src/protocol/client.ts';
+import { type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
+
+let net: Network;
+const RELAYS = ['relay-n', 'relay-s'];
+
+beforeAll(async () => {
+  net = await startNetwork({ name: 'rings', relays: RELAYS, agentsPerRelay: 10 });
+  for (const v of ['1.0.0', '2.0.0']) {
+    const dir = writePackage(join(net.dir, 'pkgs', `app-${v}`), 'app', v, { 'v.txt': `${v}\n` });
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+  }
+}, 120_000);
+afterAll(async () => {
+  await net?.stopAll();
+});
+
+const cli = async (args: string[], code = 0) => {
+  const r = await runFanout([...args, '--json'], { env: net.env });
+  expect(r.code, r.stderr).toBe(code);
+  return JSON.parse(r.stdout);
+};
+const status = (id: string) => cli(['job', 'status', id]);
+/** Each agent takes faults on its own HTTP surface, with its own device token. */
+const agentFaults = (id: string) => new Client({ baseUrl: net.agents[id].url, token: net.tokens[id] });
+
+describe('rings', () => {
+  it('halts on a ring that fails past the limit, raises ROLLOUT_HALTED, and goes on when resumed', async () => {
+    const created = await cli([
+      'job',
+      'create',
+      '--package',
+      'app@1.0.0',
+      '--label',
+      'role=pos',
+      '--rings',
+      '10%,50%,100%',
+      '--halt-on-failure-rate',
+      '20%',
+      '--ring-wait',
+      '1s',
+      '--param',
+      'maxAttempts=1',
+    ]);
+    const id = created.jobId;
+    expect(created.rings.map((g: any) => g.devices.length)).toEqual([2, 8, 10]);
+    // Three endpoints of the second ring will fail their install (3 of 8: 37.5% > 20%).
+    const failing = created.rings[1].devices.slice(0, 3) as string[];
+    for (const d of failing) await agentFaults(d).post('admin/v1/faults', { 'agent.install': 'exit:3' });
+
+    const halted = await waitFor(
+      'the rollout halted',
+      async () => {
+        const s = await status(id);
+        return s.state === 'halted' && s;
+      },
+      60_000,
+      500,
+    );
+    expect(halted.rings.map((g: any) => g.state)).toEqual(['complete', 'failed', 'waiting']);
+    expect(halted.rings[1].failureRate).toBe('37.5%');
+    expect(halted.reason).toMatch(/ring 2 of 3: 37\.5% of 8 target\(s\) failed, past the limit of 20%/);
+    // The third ring did not start: nothing of it on any disk.
+    for (const d of created.rings[2].devices as string[])
+      expect(existsSync(join(net.agents[d].root, 'app', '1.0.0'))).toBe(false);
+    // ROLLOUT_HALTED went through the alert center like any alert, and made a ticket.
+    const alerts = await net.admin.get<any[]>('api/v1/alerts');
+    const alert = alerts.find((a) => a.failureType === 'ROLLOUT_HALTED');
+    expect(alert).toMatchObject({ outcome: 'ticket', jobId: halted.rings[1].jobId });
+    expect(alert.message).toContain(`rollout ${id} halted`);
+
+    // Fixed; an operator resumes: the third ring starts and completes.
+    for (const d of failing) await agentFaults(d).json('DELETE', 'admin/v1/faults');
+    expect(await cli(['job', 'resume', id])).toEqual({ jobId: id, state: 'running' });
+    const done = await waitFor(
+      'the rollout complete',
+      async () => {
+        const s = await status(id);
+        return s.state === 'complete' && s;
+      },
+      60_000,
+      500,
+    );
+    expect(done.rings.map((g: any) => g.state)).toEqual(['complete', 'failed', 'complete']);
+    for (const d of created.rings[2].devices as string[])
+      expect(existsSync(join(net.agents[d].root, 'app', '1.0.0', 'v.txt'))).toBe(true);
+    // The failed ring is an ordinary failed job: the redistribution tool can repair it.
+    const relayOf = (d: string) => d.replace(/-pos-\d+$/, '');
+    const relay = relayOf(failing[0]);
+    const { plans } = await net.admin.post<{ plans: any[] }>(`api/v1/relays/${relay}/plans`, {
+      jobId: done.rings[1].jobId,
+    });
+    expect([...plans[0].distributionList].sort()).toEqual(failing.filter((d) => relayOf(d) === relay).sort());
+  }, 180_000);
+
+  it('an aborted rollout starts no further ring', async () => {
+    const created = await cli([
+      'job',
+      'create',
+      '--package',
+      'app@2.0.0',
+      '--label',
+      'role=pos',
+      '--rings',
+      '10%,100%',
+      '--ring-wait',
+      '1h',
+    ]);
+    await waitFor(
+      'the first ring complete',
+      async () => (await status(created.jobId)).rings[0].state === 'complete',
+      60_000,
+      500,
+    );
+    expect(await cli(['job', 'abort', created.jobId])).toEqual({ jobId: created.jobId, state: 'aborted' });
+    const s = await status(created.jobId);
+    expect(s.rings.map((g: any) => g.state)).toEqual(['complete', 'waiting']);
+    // Resuming an aborted rollout is refused, with why.
+    const r = await runFanout(['job', 'resume', created.jobId], { env: net.env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/is aborted, not halted/);
+  }, 120_000);
+});
