@@ -3,6 +3,7 @@
 // until an operator resumes; an aborted rollout starts no further ring.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../src/protocol/client.ts';
 import { type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
@@ -73,8 +74,35 @@ describe('rings', () => {
     // ROLLOUT_HALTED went through the alert center like any alert, and made a ticket.
     const alerts = await net.admin.get<any[]>('api/v1/alerts');
     const alert = alerts.find((a) => a.failureType === 'ROLLOUT_HALTED');
-    expect(alert).toMatchObject({ outcome: 'ticket', jobId: halted.rings[1].jobId });
-    expect(alert.message).toContain(`rollout ${id} halted`);
+    expect(alert).toMatchObject({ outcome: 'ticket', jobId: null });
+    expect(alert.message).toContain(`rollout ${id} halted at job ${halted.rings[1].jobId}`);
+    // A halted ring is not a relay failure: only the ring's failed installs are failed distributions.
+    const failedRecords = await net.admin.get<any[]>('api/v1/failed');
+    expect(failedRecords.filter((f) => f.jobId === halted.rings[1].jobId).map((f) => f.failureType)).toEqual([
+      'INSTALL_FAILED',
+    ]);
+
+    // The dashboard shows the rings and a Halted banner with Resume and Abort.
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage({ ignoreHTTPSErrors: true });
+      await page.goto(`${net.master.url}/?token=${encodeURIComponent(net.adminToken)}`);
+      const card = page.locator(`[data-rollout="${id}"]`);
+      await card.getByRole('alert').waitFor({ timeout: 15_000 });
+      expect(await card.getByRole('alert').innerText()).toMatch(/Halted\.\s+ring 2 of 3: 37\.5%/);
+      expect(await card.getByRole('button', { name: 'Resume' }).isEnabled()).toBe(true);
+      expect(await card.locator('.rings li').allInnerTexts()).toEqual([
+        expect.stringMatching(/ring 1 \(10%, 2\)[\s\S]*2\/2 installed/),
+        expect.stringMatching(/ring 2 \(50%, 8\)[\s\S]*5\/8 installed, 3 failed/),
+        expect.stringMatching(/ring 3 \(100%, 10\)[\s\S]*waiting/),
+      ]);
+      if (process.env.SCREENSHOTS) await page.screenshot({ path: join(process.env.SCREENSHOTS, 'rollout-halted.png') });
+    } finally {
+      await browser.close();
+    }
 
     // Fixed; an operator resumes: the third ring starts and completes.
     for (const d of failing) await agentFaults(d).json('DELETE', 'admin/v1/faults');

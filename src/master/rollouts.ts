@@ -138,11 +138,10 @@ export class Rollouts {
     await this.raise({
       source: 'master',
       alertId: `${id}/halted/${jobId}`,
+      // No job on the alert: a halted ring is not a failed distribution of a relay (its failed targets are).
       deviceId: relayId,
-      relayId,
-      jobId,
       failureType: 'ROLLOUT_HALTED',
-      message: `rollout ${id} halted: ${reason}`,
+      message: `rollout ${id} halted at job ${jobId}: ${reason}`,
       at: new Date().toISOString(),
     });
   }

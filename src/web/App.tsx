@@ -3,8 +3,10 @@ import { AuthError, api, type ChangeEvent, initialToken, saveToken, subscribe } 
 import { applyChange, load, type Snapshot } from './data.ts';
 import { Alerts } from './views/Alerts.tsx';
 import { Fleet } from './views/Fleet.tsx';
+import { Header } from './views/Header.tsx';
 import { Jobs } from './views/Jobs.tsx';
 import { Plans } from './views/Plans.tsx';
+import { Rollouts } from './views/Rollouts.tsx';
 import { Outages, Thresholds } from './views/Settings.tsx';
 import { SignIn } from './views/SignIn.tsx';
 import { Failed, Mail, Tickets } from './views/Tickets.tsx';
@@ -109,29 +111,12 @@ export function App() {
     : {};
   return (
     <div className="app">
-      <header>
-        <h1>Fanout</h1>
-        <span className={`live ${live ? 'on' : 'off'}`} title="live updates from the master">
-          {live ? 'live' : 'reconnecting…'}
-        </span>
-        {data && (
-          <span className="relays">
-            {data.relays.map((r) => (
-              <span key={r.id} className={`relay ${r.down_since ? 'down' : 'up'}`}>
-                {r.id}
-              </span>
-            ))}
-          </span>
-        )}
-        {me && (
-          <span className="me">
-            {me.name} ({me.role})
-          </span>
-        )}
-        <button type="button" className="link" onClick={() => (saveToken(null), setToken(null), setMe(null))}>
-          Sign out
-        </button>
-      </header>
+      <Header
+        live={live}
+        relays={data?.relays ?? []}
+        me={me}
+        onSignOut={() => (saveToken(null), setToken(null), setMe(null))}
+      />
       <nav>
         {TABS.map((t) => (
           <button
@@ -157,7 +142,23 @@ export function App() {
           <p>Loading…</p>
         ) : (
           <>
-            {tab === 'Jobs' && <Jobs jobs={data.jobs} plans={data.plans} failed={data.failed} token={token} />}
+            {tab === 'Jobs' && (
+              <>
+                <Rollouts
+                  rollouts={data.rollouts}
+                  canDecide={me?.role === 'admin'}
+                  onAct={(id, verb) => act(`/api/v1/jobs/${id}/${verb}`)}
+                />
+                <Jobs
+                  jobs={data.jobs}
+                  plans={data.plans}
+                  failed={data.failed}
+                  token={token}
+                  canRollBack={me?.role === 'admin'}
+                  onRollBack={(id) => act(`/api/v1/jobs/${id}/rollback`)}
+                />
+              </>
+            )}
             {tab === 'Fleet' && <Fleet token={token} changed={changes} />}
             {tab === 'Alerts' && <Alerts alerts={data.alerts} />}
             {tab === 'Failed distributions' && <Failed failed={data.failed} />}

@@ -11,6 +11,7 @@ export interface Snapshot {
   thresholds: any;
   outbox: any[];
   relays: any[];
+  rollouts: any[];
 }
 
 /** Where each list comes from: jobs as summaries (their targets load a page at a time, on demand). */
@@ -24,6 +25,7 @@ const LISTS = {
   thresholds: 'thresholds',
   outbox: 'outbox',
   relays: 'relays',
+  rollouts: 'rollouts',
 } as const;
 
 export async function load(token: string): Promise<Snapshot> {
@@ -35,7 +37,9 @@ export async function load(token: string): Promise<Snapshot> {
 /** A change event applied: only the lists and jobs it names are asked for again. */
 export async function applyChange(token: string, data: Snapshot, e: ChangeEvent): Promise<Snapshot> {
   const next = { ...data };
-  const lists = (e.lists ?? []).filter((l): l is keyof typeof LISTS => l in LISTS);
+  // Rings are jobs: a job that changed may move its rollout on.
+  const named = [...(e.lists ?? []), ...(e.jobs?.length ? ['rollouts'] : [])];
+  const lists = [...new Set(named)].filter((l): l is keyof typeof LISTS => l in LISTS);
   const jobs = e.jobs ?? [];
   const [fresh, summaries] = await Promise.all([
     Promise.all(lists.map((l) => api(token, `/api/v1/${LISTS[l]}`))),

@@ -56,12 +56,17 @@ export function Jobs({
   token,
   plans = [],
   failed = [],
+  canRollBack = false,
+  onRollBack,
 }: {
   jobs: any[];
   token: string;
   plans?: any[];
   failed?: any[];
+  canRollBack?: boolean;
+  onRollBack?: (jobId: string) => void;
 }) {
+  const [rollingBack, setRollingBack] = useState<string | null>(null);
   if (!jobs.length)
     return (
       <p className="empty">
@@ -79,7 +84,32 @@ export function Jobs({
             <h3>
               {j.jobId} <State s={j.state} /> <small>{time(j.createdAt)}</small>
             </h3>
-            <p className="packages">{j.packages.map((p: any) => `${p.name}@${p.version}`).join(', ')}</p>
+            <p className="packages">
+              {j.packages.map((p: any) => `${p.name}@${p.version}`).join(', ')}
+              {j.params?.rollbackOf ? ` (rollback of ${j.params.rollbackOf})` : ''}{' '}
+              {onRollBack && j.state !== 'running' && rollingBack !== j.jobId && (
+                <button
+                  type="button"
+                  className="link-dark"
+                  disabled={!canRollBack}
+                  title={canRollBack ? 'point the targets back at what they ran before' : 'admins only'}
+                  onClick={() => setRollingBack(j.jobId)}
+                >
+                  Roll back…
+                </button>
+              )}
+            </p>
+            {rollingBack === j.jobId && (
+              <div className="confirm" role="alertdialog" aria-label={`roll back ${j.jobId}`}>
+                <p>Point every target of {j.jobId} back at the version it ran before?</p>
+                <button type="button" className="reject" onClick={() => (setRollingBack(null), onRollBack?.(j.jobId))}>
+                  Yes, roll back
+                </button>
+                <button type="button" onClick={() => setRollingBack(null)}>
+                  Cancel
+                </button>
+              </div>
+            )}
             <History job={j} plans={plans} failed={failed} />
             <div className="progress" role="img" aria-label={`${installed} of ${total} installed`}>
               <div className="ok" style={{ width: `${(100 * installed) / Math.max(1, total)}%` }} />
