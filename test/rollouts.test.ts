@@ -2,7 +2,7 @@
 // target ran before, only because the signed command allows going down, and without a download when the
 // earlier version is still in the install root.
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
@@ -129,4 +129,33 @@ describe('bandwidth', () => {
     expect(Math.abs(upstream - KBPS) / KBPS).toBeLessThan(0.15);
     expect(Math.abs(serving - KBPS) / KBPS).toBeLessThan(0.15);
   }, 90_000);
+});
+
+describe('uninstall', () => {
+  it('removes a package from its targets after running its uninstall script', async () => {
+    const dir = writePackage(join(net.dir, 'pkgs', 'tool'), 'tool', '1.0.0', {
+      'tool.txt': 'tool\n',
+      'uninstall.sh': '#!/bin/sh\necho "$FANOUT_PACKAGE $FANOUT_VERSION $FANOUT_JOB" > ../../tool-uninstalled.txt\n',
+    });
+    writeFileSync(
+      join(dir, 'fanout.json'),
+      JSON.stringify({ name: 'tool', version: '1.0.0', uninstall: { run: 'uninstall.sh', timeoutSec: 30 } }),
+    );
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+    const put = await cli(['job', 'create', '--package', 'tool@1.0.0', '--label', 'role=pos']);
+    await complete(put.jobId);
+    const [gone, stays] = AGENTS;
+    const removal = await cli(['job', 'create', '--uninstall', 'tool', '--target', gone]);
+    await complete(removal.jobId);
+    expect(existsSync(join(net.agents[gone].root, 'tool'))).toBe(false);
+    expect(readFileSync(join(net.agents[gone].root, 'tool-uninstalled.txt'), 'utf8')).toBe(
+      `tool 1.0.0 ${removal.jobId}\n`,
+    );
+    expect(existsSync(join(net.agents[stays].root, 'tool', 'current', 'tool.txt'))).toBe(true);
+    const fleet = await cli(['fleet', '--package', 'tool']);
+    expect(fleet.devices.map((d: any) => d.id)).toEqual([stays]);
+    // Asked again, there is nothing left to remove: done all the same.
+    await complete((await cli(['job', 'create', '--uninstall', 'tool', '--target', gone])).jobId);
+  });
 });

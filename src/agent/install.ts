@@ -144,3 +144,11 @@ export async function switchCurrent(base: string, version: string) {
   await symlink(version, tmpLink);
   await rename(tmpLink, join(base, 'current'));
 }
+
+/** Runs a package's script with /bin/sh in its folder (the uninstall script too). */
+export function runScript(
+  script: string,
+  opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; label: string },
+) {
+  return run('/bin/sh', [script], opts);
+}

@@ -99,6 +99,17 @@ export class Worker {
             `${p.name}@${p.version} is lower than the installed ${current}; only a signed allowDowngrade (a rollback) may go down`,
           );
       }
+      if (params.uninstall) {
+        const { uninstallPackage } = await import('./uninstall.ts');
+        const removed = await uninstallPackage({
+          name: params.uninstall,
+          root: installRoot,
+          state: this.d.state,
+          jobId: a.jobId,
+          params,
+        });
+        log.info({ package: params.uninstall, jobId: a.jobId, removed }, 'uninstalled');
+      }
       if (switchOnly.length) {
         const { switchCurrent } = await import('./install.ts');
         for (const p of switchOnly) {

@@ -25,6 +25,7 @@ export function jobCommands(program: Command) {
       'installRoot, timeoutSec, preCommand, postCommand, deadline, maxAttempts, rateLimitKBps',
       collect,
     )
+    .option('--uninstall <name>', 'remove this package from the targets (runs its uninstall.run first)')
     .option('--rings <percents>', 'roll out in rings, cumulative shares of the targets: 1%,10%,50%,100%')
     .option('--halt-on-failure-rate <percent>', 'halt the rollout when a ring fails more than this (e.g. 5%)')
     .option('--ring-wait <duration>', 'wait this long after a ring ended before the next starts (e.g. 10m)')
@@ -47,10 +48,15 @@ Examples:
     )
     .action(
       action(async (o: CreateFlags) => {
-        if (!o.package?.length) throw new CliError('give at least one --package NAME@VERSION');
-        const params: Record<string, unknown> = keyValues(o.param, '--param');
+        if (!o.package?.length && !o.uninstall)
+          throw new CliError('give at least one --package NAME@VERSION (or --uninstall NAME)');
+        if (o.package?.length && o.uninstall) throw new CliError('a job installs (--package) or uninstalls, not both');
+        const params: Record<string, unknown> = {
+          ...keyValues(o.param, '--param'),
+          ...(o.uninstall ? { uninstall: o.uninstall } : {}),
+        };
         const r = await masterClient(o).post('api/v1/jobs', {
-          packages: o.package,
+          packages: o.package ?? [],
           targets: o.target,
           labels: o.label ? keyValues(o.label, '--label') : undefined,
           params,

@@ -20,6 +20,7 @@ export type CreateFlags = MasterFlags & {
   target?: string[];
   label?: string[];
   param?: string[];
+  uninstall?: string;
   rings?: string;
   haltOnFailureRate?: string;
   ringWait?: string;

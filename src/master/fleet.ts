@@ -41,7 +41,7 @@ export async function fleetView(
       .select(['job_id', 'device_id', 'state', 'failure_type', 'updated_at', 'attestation'])
       .orderBy('updated_at')
       .execute(),
-    db.selectFrom('jobs').select(['id', 'packages']).execute(),
+    db.selectFrom('jobs').select(['id', 'packages', 'params']).execute(),
     db.selectFrom('verifications').select(['device_id', 'package', 'version', 'state', 'at']).orderBy('id').execute(),
   ]);
   const site = new Map(locations.map((l) => [l.code, l.name]));
@@ -49,6 +49,12 @@ export async function fleetView(
     jobs.map((j) => [j.id, (JSON.parse(j.packages) as { name: string; version: string }[]).map((p) => p)]),
   );
   const heard = new Map(relays.map((r) => [r.id, r]));
+  const uninstalls = new Map(
+    jobs.flatMap((j) => {
+      const name = (JSON.parse(j.params) as { uninstall?: string }).uninstall;
+      return name ? [[j.id, name] as const] : [];
+    }),
+  );
   const byDevice = new Map<string, { seen: string | null; packages: Map<string, FleetPackage> }>();
   const mine = (id: string) => {
     let d = byDevice.get(id);
@@ -62,6 +68,8 @@ export async function fleetView(
   for (const t of targets) {
     const d = mine(t.device_id);
     if (t.state !== 'pending') saw(d, t.updated_at);
+    const removed = uninstalls.get(t.job_id);
+    if (removed && t.state === 'installed') d.packages.delete(removed);
     for (const p of packagesOf.get(t.job_id) ?? []) {
       if (t.state === 'installed')
         d.packages.set(p.name, {

@@ -14,7 +14,7 @@ const Id = z.object({ id: z.string().min(1).max(200) });
 
 export function jobRoutes(s: App, d: AdminDeps) {
   const JobBody = z.object({
-    packages: z.array(z.string()).min(1),
+    packages: z.array(z.string()).max(100),
     targets: z.array(z.string()).optional(),
     labels: z.record(z.string(), z.string()).optional(),
     params: z.record(z.string(), z.unknown()).optional(),

@@ -40,7 +40,7 @@ export class Jobs {
   }
 
   async create(req: JobRequest, createdBy = 'admin'): Promise<{ jobId: string; commands: string[] }> {
-    if (!req.packages?.length)
+    if (!req.packages?.length && !req.params?.uninstall)
       throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: 'a job needs at least one --package NAME@VERSION' });
     const params = jobParams(req.params);
     const packages = await Promise.all(req.packages.map((p) => this.packages.resolve(p)));

@@ -17,6 +17,8 @@ export const Manifest = z.object({
     .string()
     .regex(/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/, 'versions are letters, digits, dot, plus, dash, underscore'),
   install: z.object({ run: z.string().optional(), timeoutSec: z.number().positive().optional() }).default({}),
+  /** Run from the current version's folder by an uninstall job, before the package is removed. */
+  uninstall: z.object({ run: z.string().optional(), timeoutSec: z.number().positive().optional() }).default({}),
   description: z.string().optional(),
 });
 export type Manifest = z.infer<typeof Manifest>;

@@ -31,6 +31,11 @@ export const JobParams = z
     rateLimitKBps: z.coerce.number().positive().optional(),
     /** Rollbacks may install a lower version than the one installed; nothing else may. */
     allowDowngrade: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),
+    /** An uninstall job: this package is removed from the targets (its uninstall.run first). */
+    uninstall: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]*$/)
+      .optional(),
     /** Set on a rollback's job: the job it undoes. */
     rollbackOf: z.string().max(200).optional(),
   })
