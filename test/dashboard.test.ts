@@ -100,7 +100,8 @@ describe('dashboard', () => {
     await expect.poll(() => row.innerText(), { timeout: 15_000 }).toMatch(/sent/);
     await relayAdmin.json('DELETE', 'admin/v1/faults');
     await row.getByRole('button', { name: 'Resolve' }).click();
-    await expect.poll(() => row.innerText(), { timeout: 15_000 }).toMatch(/resolved/);
+    // Resolving asks the relay for a plan before it answers: give a loaded machine time.
+    await expect.poll(() => row.innerText(), { timeout: 30_000 }).toMatch(/resolved/);
 
     // The plan: a viewer sees it and cannot decide; an operator approves it, after a confirmation.
     const viewer = await net.admin.post('api/v1/users', { name: 'vera', role: 'viewer' });
