@@ -86,7 +86,7 @@ describe('master HTTP contract (inject)', () => {
   });
 
   it('names every field that does not validate', async () => {
-    const r = await call('POST', '/api/v1/jobs', admin, { packages: [], targets: 'x' });
+    const r = await call('POST', '/api/v1/jobs', admin, { packages: 'not a list', targets: 'x' });
     expect(r.statusCode).toBe(400);
     const e = r.json().error;
     expect(e.code).toBe('FANOUT_ERR_INPUT_INVALID');

@@ -65,6 +65,7 @@ const MASTER: Record<string, Scope> = {
   'GET /api/v1/relay/commands': 'relay',
   'POST /api/v1/relay/acks': 'relay',
   'POST /api/v1/relay/reports': 'relay',
+  'POST /api/v1/relay/adopt': 'relay',
   'POST /api/v1/relay/commands/:id/renew': 'relay',
   'GET /api/v1/relay/failed': 'relay',
   'POST /api/v1/relay/heartbeat': 'relay',

@@ -7,12 +7,12 @@ import { createLogger } from '../common/log.ts';
 import { PinnedKey } from '../common/pinned-key.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { type ClientTlsFiles, clientTls, type ServerTlsFiles, serverTls } from '../common/tls.ts';
-import { Client, HttpError } from '../protocol/client.ts';
-import { KeyChangedError, type Rotation } from '../protocol/keys.ts';
 import { type ArchiveLimits, DEFAULT_LIMITS } from '../protocol/limits.ts';
 import type { Assignment } from '../protocol/types.ts';
+import { enrollAtRelay } from './enroll.ts';
 import { agentServer, listenPlain } from './http.ts';
 import { lazyMetrics } from './metrics.ts';
+import { RelayLink } from './relay-link.ts';
 import { AgentState } from './state.ts';
 import { verifyAndReport } from './verify.ts';
 import { Worker } from './worker.ts';
@@ -33,11 +33,11 @@ export interface AgentOptions {
   keepVersions?: number;
   /** How often installed versions are hashed again for drift (default 6 h; 0: only when asked). */
   verifyEveryMs?: number;
+  /** How long the relay may be unreachable before the agent turns to a fallback relay (default 2 m). */
+  failoverAfterMs?: number;
 }
 
-export class AgentRefused extends Error {
-  override name = 'AgentRefused';
-}
+export { AgentRefused } from './enroll.ts';
 
 export async function buildAgent(opts: AgentOptions) {
   const data = resolve(opts.data);
@@ -46,7 +46,13 @@ export async function buildAgent(opts: AgentOptions) {
   await mkdir(cacheDir, { recursive: true });
   await mkdir(root, { recursive: true });
   const log = createLogger(`agent ${opts.id}`);
-  const relay = new Client({ baseUrl: opts.relay, token: opts.token, tls: clientTls(opts.clientTls ?? {}) });
+  const link = new RelayLink(
+    opts.relay,
+    opts.token,
+    clientTls(opts.clientTls ?? {}),
+    opts.failoverAfterMs ?? 120_000,
+    log,
+  );
   const faults = new Faults(!!opts.allowFaults);
   const stopping = new AbortController();
   const installs = { installed: 0, failed: 0 };
@@ -55,7 +61,9 @@ export async function buildAgent(opts: AgentOptions) {
   let limits: ArchiveLimits = DEFAULT_LIMITS;
   const state = new AgentState(data);
   const worker = new Worker({
-    relay,
+    get relay() {
+      return link.client;
+    },
     state,
     root,
     cacheDir,
@@ -78,33 +86,14 @@ export async function buildAgent(opts: AgentOptions) {
     tls: serverTls(opts.tls ?? {}),
   });
 
-  /** The master's key, from the relay at enrollment; kept for restarts while the relay is away. */
-  const enroll = async () => {
-    for (let attempt = 0; !stopping.signal.aborted; attempt++) {
-      try {
-        // A relay cannot hand this agent another key: only the pinned one, or a rotation it signed.
-        const r = await relay.get<{ publicKey: string; rotations?: Rotation[]; limits?: ArchiveLimits }>(
-          'agent/v1/enroll',
-        );
-        await key.accept(r.publicKey, r.rotations ?? []);
-        if (r.limits) limits = r.limits;
-        return;
-      } catch (e) {
-        if (e instanceof HttpError && (e.status === 401 || e.status === 403))
-          throw new AgentRefused(`relay refused the token for ${opts.id}: ${e.message}`);
-        if (e instanceof KeyChangedError) throw new AgentRefused(`${e.message} [FANOUT_ERR_KEY_CHANGED]`);
-        if (key.keys.length) return;
-        log.warn({ err: (e as Error).message }, 'relay unreachable; retrying enrollment');
-        await sleep(Math.min(5000, 300 * 2 ** attempt), undefined, { signal: stopping.signal }).catch(() => undefined);
-      }
-    }
-  };
+  const enroll = () =>
+    enrollAtRelay({ link, key, log, id: opts.id, signal: stopping.signal, onLimits: (l) => (limits = l) });
 
   let current: Promise<void> = Promise.resolve();
   // Verification runs between installs, never beside one: it hashes the same folders.
   const verify = (requestId?: string) => {
     current = current
-      .then(() => verifyAndReport({ state, root, relay, log }, requestId))
+      .then(() => verifyAndReport({ state, root, relay: link.client, log }, requestId))
       .then(
         () => undefined,
         (err) => log.warn({ err: (err as Error).message }, 'verification failed'),
@@ -117,7 +106,7 @@ export async function buildAgent(opts: AgentOptions) {
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        const { assignments, verify: asked } = await relay.get<{ assignments: Assignment[]; verify?: string }>(
+        const { assignments, verify: asked } = await link.client.get<{ assignments: Assignment[]; verify?: string }>(
           'agent/v1/assignments?wait=20',
           {
             timeoutMs: 30_000,
@@ -125,6 +114,7 @@ export async function buildAgent(opts: AgentOptions) {
           },
         );
         failures = 0;
+        link.ok();
         if (asked && !answered.has(asked)) {
           answered.add(asked);
           await verify(asked);
@@ -140,6 +130,11 @@ export async function buildAgent(opts: AgentOptions) {
       } catch (e) {
         if (stopping.signal.aborted) break;
         if (failures++ === 0) log.warn({ err: (e as Error).message }, 'relay unreachable; will keep trying');
+        if (link.failed()) {
+          failures = 0;
+          await enroll().catch((err) => log.warn({ err: (err as Error).message }, 'fallback relay refused us for now'));
+          continue;
+        }
         await sleep(Math.min(5000, 200 * 2 ** Math.min(failures, 5)), undefined, { signal: stopping.signal }).catch(
           () => undefined,
         );

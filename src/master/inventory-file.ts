@@ -17,6 +17,8 @@ const Device = z
     relay: z.string().optional(),
     upstream: z.string().optional(),
     hostname: z.string().optional(),
+    /** Endpoints: relays to turn to, in order, when their own is unreachable (DESIGN §13). */
+    fallbackRelays: z.array(z.string()).max(10).optional(),
     labels: z.record(z.string(), z.string()).default({}),
   })
   .strict();

@@ -66,6 +66,9 @@ export async function importInventory(db: Db, inv: InventoryFile) {
       if (!d.relay) errors.push(`${at}: an endpoint needs "relay"`);
       else if (kinds.get(d.relay) !== 'relay') errors.push(`${at}: relay "${d.relay}" is not a relay in the inventory`);
     }
+    for (const f of d.fallbackRelays ?? [])
+      if (kinds.get(f) !== 'relay' || f === d.relay)
+        errors.push(`${at}: fallback relay "${f}" is not another relay in the inventory`);
     if (d.kind === 'relay' && d.upstream && d.upstream !== 'master' && kinds.get(d.upstream) !== 'relay')
       errors.push(`${at}: upstream "${d.upstream}" is neither "master" nor a relay`);
   });
@@ -101,6 +104,7 @@ export async function importInventory(db: Db, inv: InventoryFile) {
         upstream: d.kind === 'relay' ? (d.upstream ?? 'master') : null,
         labels: JSON.stringify(d.labels),
         hostname: d.hostname ?? null,
+        fallback_relays: d.fallbackRelays?.length ? JSON.stringify(d.fallbackRelays) : null,
         token_hash: token ? sha256Hex(token) : kept!,
       };
       const { id: _id, token_hash: _t, ...update } = row;

@@ -132,6 +132,7 @@ export async function buildMaster(opts: MasterOptions) {
   );
   const channel = {
     verify,
+    notify: (ids: string) => store.notify('fanout_commands', ids),
     limits: cfg.limits,
     depotMaxBytes: cfg.depot.maxBytes,
     db,

@@ -11,6 +11,7 @@ import { FanoutError } from '../protocol/errors.ts';
 import { DistributionCommand, RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import type { Commands } from './commands.ts';
+import { adopt, enrolledDevices } from './failover.ts';
 import type { Jobs } from './jobs.ts';
 import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
@@ -29,6 +30,8 @@ export interface RelayChannelDeps {
   depotMaxBytes?: number;
   registry: Registry;
   verify: DeviceVerification;
+  /** Wakes the long-polls of these relays (on every master). */
+  notify: (relayIds: string) => Promise<void>;
 }
 
 const relayId = (p: Principal) => {
@@ -39,18 +42,13 @@ const relayId = (p: Principal) => {
 export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
   s.get('/api/v1/relay/enroll', async (req) => {
     const id = relayId(req.principal);
-    const devices = await d.db
-      .selectFrom('devices')
-      .select(['id', 'kind', 'token_hash'])
-      .where((eb) => eb.or([eb('relay', '=', id), eb('upstream', '=', id)]))
-      .execute();
     return {
       relayId: id,
       publicKey: d.keys.publicPem,
       rotations: d.keys.rotations,
       limits: d.limits,
       ...(d.depotMaxBytes ? { depot: { maxBytes: d.depotMaxBytes } } : {}),
-      devices: devices.map((x) => ({ id: x.id, kind: x.kind, tokenHash: x.token_hash })),
+      devices: await enrolledDevices(d.db, id),
     };
   });
   s.get(
@@ -73,6 +71,12 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
       return { ok: true };
     },
   );
+  // An endpoint turned to this relay as its fallback: its open targets move here.
+  s.post('/api/v1/relay/adopt', { schema: { body: z.object({ deviceId: z.string().max(200) }) } }, async (req) => {
+    const r = await adopt(d.db, d.keys.privatePem, relayId(req.principal), req.body.deviceId);
+    if (r.jobs.length) await d.notify(relayId(req.principal));
+    return r;
+  });
   s.post('/api/v1/relay/reports', { schema: { body: RelayReport } }, async (req) => {
     await d.jobs.applyReport(relayId(req.principal), req.body);
     await d.verify.save(relayId(req.principal), req.body.verifications);

@@ -2,6 +2,8 @@
 // reached in steps rather than firing at once.
 import { deadlineAt } from '../protocol/durations.ts';
 import type { DistributionCommand } from '../protocol/types.ts';
+import type { RelayJobs } from './jobs.ts';
+import { type JobState, openTargets } from './state.ts';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -34,4 +36,24 @@ export class Deadlines {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
+}
+
+/** A deadline passed: before the content was in the depot the job fails; else every open target fails. */
+export function endAtDeadline(jobs: RelayJobs, st: JobState, commandId: string) {
+  if (st.phase !== 'distributing')
+    return jobs.fail(st.jobId, 'DEADLINE', 'deadline passed before the content was in the depot');
+  const at = new Date().toISOString();
+  jobs.record(
+    st.jobId,
+    openTargets(st).map((deviceId) => ({
+      type: 'target' as const,
+      at,
+      deviceId,
+      state: 'failed' as const,
+      attempt: st.targets.get(deviceId)!.attempt,
+      commandId,
+      failureType: 'DEADLINE' as const,
+      error: 'deadline passed before the target installed',
+    })),
+  );
 }

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
 import { commandProblem } from '../protocol/command.ts';
 import type { DistributionCommand, PackageRef } from '../protocol/types.ts';
-import { Deadlines } from './deadlines.ts';
+import { Deadlines, endAtDeadline } from './deadlines.ts';
 import { type Depot, failureTypeOf } from './depot.ts';
 import { reportRefused, reportRelayFailure } from './failures.ts';
 import type { RelayJobs } from './jobs.ts';
@@ -53,14 +53,29 @@ export class Distributor {
     }
   }
 
-  /** A new command from the master: on disk first (the caller acknowledges it after), then run. */
+  /** A master command, on disk before it is acknowledged; one for a known job moves targets here (failover). */
   accept(cmd: DistributionCommand): boolean {
-    if (cmd.kind === 'cancel' || this.d.jobs.get(cmd.jobId)) return false;
+    if (cmd.kind === 'cancel') return false;
+    const known = this.d.jobs.get(cmd.jobId);
+    const ids = known ? [known.original.commandId, ...known.redistributions.map((r) => r.commandId)] : [];
+    if (ids.includes(cmd.commandId)) return false;
     const problem = commandProblem(this.d.keys(), cmd, this.d.relayId);
     if (problem) {
       this.d.log.error({ jobId: cmd.jobId, commandId: cmd.commandId, why: problem }, 'command refused');
       reportRefused(this.d.reporter, this.d.relayId, cmd, problem);
       return false;
+    }
+    const moved = {
+      type: 'redistribution',
+      at: now(),
+      command: cmd,
+      planId: 'failover',
+      approvedBy: 'master',
+    } as const;
+    if (known) {
+      this.d.jobs.record(cmd.jobId, [moved]);
+      this.start(cmd.jobId);
+      return true;
     }
     try {
       this.d.jobs.create([{ type: 'command', at: now(), command: cmd }]);
@@ -168,22 +183,7 @@ export class Distributor {
     const st = this.d.jobs.get(jobId);
     if (!st || st.current.commandId !== commandId || st.phase === 'complete' || st.phase === 'failed') return;
     this.aborts.get(jobId)?.abort();
-    if (st.phase !== 'distributing')
-      return this.d.jobs.fail(jobId, 'DEADLINE', 'deadline passed before the content was in the depot');
-    const at = now();
-    this.d.jobs.record(
-      jobId,
-      openTargets(st).map((deviceId) => ({
-        type: 'target' as const,
-        at,
-        deviceId,
-        state: 'failed' as const,
-        attempt: st.targets.get(deviceId)!.attempt,
-        commandId,
-        failureType: 'DEADLINE',
-        error: 'deadline passed before the target installed',
-      })),
-    );
+    endAtDeadline(this.d.jobs, st, commandId);
   }
 
   private clear(jobId: string) {

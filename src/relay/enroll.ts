@@ -9,16 +9,27 @@ import { FanoutError } from '../protocol/errors.ts';
 import type { Rotation } from '../protocol/keys.ts';
 import { type ArchiveLimits, DEFAULT_LIMITS } from '../protocol/limits.ts';
 
+export interface EnrolledDevice {
+  id: string;
+  kind: string;
+  tokenHash: string | null;
+  /** Here as a fallback: the device's own relay. */
+  fallbackFor?: string | null;
+  /** The relays this device turns to when its own is unreachable. */
+  fallbackRelays?: { id: string; url: string }[];
+}
+
 interface EnrollResponse {
   publicKey: string;
   rotations?: Rotation[];
-  devices: { id: string; kind: string; tokenHash: string | null }[];
+  devices: EnrolledDevice[];
   limits?: ArchiveLimits;
   depot?: { maxBytes?: number };
 }
 
 export class MasterEnrollment {
-  private devices = new Map<string, { id: string; kind: string }>();
+  private devices = new Map<string, EnrolledDevice>();
+  private byId = new Map<string, EnrolledDevice>();
   private lastRefresh = 0;
   readonly key: PinnedKey;
   /** The archive rules' limits the master sets. */
@@ -43,7 +54,12 @@ export class MasterEnrollment {
     await this.key.accept(r.publicKey, r.rotations);
     if (r.limits) this.limits = r.limits;
     this.depotMaxBytes = r.depot?.maxBytes;
-    this.devices = new Map(r.devices.filter((x) => x.tokenHash).map((x) => [x.tokenHash!, { id: x.id, kind: x.kind }]));
+    this.devices = new Map(r.devices.filter((x) => x.tokenHash).map((x) => [x.tokenHash!, x]));
+    this.byId = new Map(r.devices.map((x) => [x.id, x]));
+  }
+
+  device(id: string) {
+    return this.byId.get(id);
   }
 
   /** Lets the next refresh go to the master at once. */

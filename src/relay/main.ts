@@ -13,6 +13,7 @@ import { newToken } from '../protocol/crypto.ts';
 import { verifyCanonical } from '../protocol/signing.ts';
 import type { PackageRef, SignedHeader } from '../protocol/types.ts';
 import { checkSignedBodies, relayAdminAuth } from './admin-auth.ts';
+import { adopter } from './adopt.ts';
 import { AgentChannel } from './agent-channel.ts';
 import { Depot } from './depot.ts';
 import { depotCap } from './depot-cap.ts';
@@ -127,6 +128,8 @@ export async function buildRelay(opts: RelayOptions) {
     redistributor,
     verifications,
     servingCap: new ServingCap(jobs),
+    device: (id: string) => enrollment.device(id),
+    adopt: adopter(master, log),
     masterKey: () => ({
       publicKey: enrollment.key.current,
       rotations: enrollment.key.rotations,

@@ -9,6 +9,7 @@ import { FanoutError } from '../protocol/errors.ts';
 import { FailureType, type PackageRef, Plan, TargetState, Trees } from '../protocol/types.ts';
 import type { AgentChannel } from './agent-channel.ts';
 import type { Depot } from './depot.ts';
+import type { EnrolledDevice } from './enroll.ts';
 import { touch } from './eviction.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Redistributor } from './redistributor.ts';
@@ -23,6 +24,10 @@ export interface RelayHttpDeps {
   depot: Depot;
   redistributor: Redistributor;
   verifications: Verifications;
+  /** What enrollment says of a device: its fallback relays, and whose fallback this relay is for it. */
+  device: (id: string) => EnrolledDevice | undefined;
+  /** A device whose own relay is another asked for work here: the master moves its open targets. */
+  adopt: (deviceId: string) => void;
   servingCap: ServingCap;
   masterKey: () => { publicKey: string; rotations: unknown[]; limits: unknown };
   pullThrough: (pkg: PackageRef) => Promise<unknown>;
@@ -53,6 +58,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
   s.get('/agent/v1/enroll', async (req) => ({
     deviceId: deviceOf(req.principal).id,
     relayId: d.relayId,
+    fallbackRelays: d.device(deviceOf(req.principal).id)?.fallbackRelays ?? [],
     ...d.masterKey(),
   }));
   s.get(
@@ -60,6 +66,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
     { schema: { querystring: z.object({ wait: z.coerce.number().min(0).max(60).default(20) }) } },
     async (req) => {
       const dev = deviceOf(req.principal);
+      if (d.device(dev.id)?.fallbackFor) d.adopt(dev.id);
       let list = d.agents.assignmentsFor(dev.id);
       if (!list.length && !d.verifications.wantedBy(dev.id) && req.query.wait > 0) {
         await new Promise<void>((resolve) => {

@@ -104,6 +104,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute(db);
       },
     },
+    '0009_fallback_relays': {
+      async up(db: Kysely<any>) {
+        await sql.raw(`alter table devices add column fallback_relays text`).execute(db);
+      },
+    },
     '0002_lookup_indexes': {
       async up(db: Kysely<any>) {
         // The alert center looks devices up by hostname and open tickets by device and type on every alert.

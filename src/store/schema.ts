@@ -13,6 +13,8 @@ export interface Database {
     labels: string;
     hostname: string | null;
     token_hash: string | null;
+    /** JSON list of relay ids an endpoint turns to when its relay is unreachable. */
+    fallback_relays: string | null;
   };
   packages: {
     name: string;

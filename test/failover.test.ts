@@ -1,0 +1,66 @@
+// An endpoint whose relay dies turns to the fallback relay the inventory names, within failoverAfter
+// and a poll; the master moves its open targets there and the install finishes through it (DESIGN §13).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inventoryYaml, type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
+
+let net: Network;
+const AGENT = 'relay-a-pos-1';
+
+beforeAll(async () => {
+  net = await startNetwork({ name: 'failover', relays: ['relay-a', 'relay-b'], agentsPerRelay: 1, startAgents: false });
+  // The same inventory, now naming relay-b as relay-a-pos-1's fallback (an import keeps the tokens).
+  const inv = inventoryYaml(['relay-a', 'relay-b'], 1).replace(
+    `  - id: ${AGENT}\n    kind: endpoint\n    location: LOC-0\n    relay: relay-a\n`,
+    `  - id: ${AGENT}\n    kind: endpoint\n    location: LOC-0\n    relay: relay-a\n    fallbackRelays: [relay-b]\n`,
+  );
+  expect(inv).toContain('fallbackRelays: [relay-b]');
+  writeFileSync(join(net.dir, 'inventory-2.yaml'), inv);
+  const imp = await runFanout(['inventory', 'import', join(net.dir, 'inventory-2.yaml')], { env: net.env });
+  expect(imp.code, imp.stderr).toBe(0);
+  // relay-a enrolls again (so it hands the fallback to its endpoint), on the same address.
+  const a = net.relays['relay-a'];
+  await a.stop();
+  await net.startRelay('relay-a', ['--listen', new URL(a.url).host]);
+  await net.startAgent(AGENT, 'relay-a', {}, ['--failover-after', '2s']);
+  const dir = writePackage(join(net.dir, 'pkgs', 'app'), 'app', '1.0.0', { 'v.txt': '1\n' });
+  await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+  expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+}, 120_000);
+afterAll(async () => {
+  await net?.stopAll();
+});
+
+describe('fallback relays', () => {
+  it('an endpoint whose relay died installs through its fallback relay', async () => {
+    await net.relays['relay-a'].kill();
+    const t0 = Date.now();
+    const { jobId } = await net.admin.post<{ jobId: string }>('api/v1/jobs', {
+      packages: ['app@1.0.0'],
+      targets: [AGENT],
+    });
+    const job = await waitFor(
+      'the job complete through relay-b',
+      async () => {
+        const j = await net.admin.get(`api/v1/jobs/${jobId}`);
+        return j.state === 'complete' && j;
+      },
+      60_000,
+      250,
+    );
+    console.log(`relay-a killed: installed through relay-b ${((Date.now() - t0) / 1000).toFixed(1)} s later`);
+    // The job view says which relay served the target.
+    expect(job.targets).toEqual([expect.objectContaining({ deviceId: AGENT, relayId: 'relay-b', state: 'installed' })]);
+    expect(existsSync(join(net.agents[AGENT].root, 'app', '1.0.0', 'v.txt'))).toBe(true);
+    // The agent turned within failoverAfter (2 s) and a poll of the dead relay.
+    const turned = readFileSync(join(net.dir, 'logs', `${AGENT}.log`), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('turning to a fallback relay'))
+      .map((l) => JSON.parse(l));
+    expect(turned).toHaveLength(1);
+    expect(turned[0].relay).toBe('relay-b');
+    expect(turned[0].afterMs).toBeGreaterThanOrEqual(2000);
+    expect(turned[0].afterMs).toBeLessThan(2000 + 5000);
+  }, 90_000);
+});
