@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
+import { inventoryYaml, type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
 
 let net: Network;
 const RELAY = 'relay-r';
@@ -158,4 +158,61 @@ describe('uninstall', () => {
     // Asked again, there is nothing left to remove: done all the same.
     await complete((await cli(['job', 'create', '--uninstall', 'tool', '--target', gone])).jobId);
   });
+});
+
+describe('maintenance windows', () => {
+  it('an endpoint downloads at once and installs only when its window opens; ignoreWindows installs now', async () => {
+    // A window for the site opening at the next minute boundary at least 20 s away, 5 minutes wide.
+    const opens = Math.ceil((Date.now() + 20_000) / 60_000) * 60_000;
+    const at = new Date(opens);
+    const inv = inventoryYaml([RELAY], 2).replace(
+      'centers:',
+      `windows:\n  - { location: LOC-0, cron: "${at.getUTCMinutes()} ${at.getUTCHours()} * * *", duration: 5m, tz: UTC }\ncenters:`,
+    );
+    writeFileSync(join(net.dir, 'inventory-windows.yaml'), inv);
+    const imp = await runFanout(['inventory', 'import', join(net.dir, 'inventory-windows.yaml')], { env: net.env });
+    expect(imp.code, imp.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 11_000)); // the relay's enrollment refreshes every 10 s
+    for (const v of ['3.0.0']) {
+      const dir = writePackage(join(net.dir, 'pkgs', `app-${v}`), 'app', v, { 'v.txt': `${v}\n` });
+      await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+      expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+    }
+    const [held, urgent] = AGENTS;
+    const job = await cli(['job', 'create', '--package', 'app@3.0.0', '--target', held]);
+    const now = await cli([
+      'job',
+      'create',
+      '--package',
+      'tool@1.0.0',
+      '--target',
+      urgent,
+      '--param',
+      'ignoreWindows=true',
+    ]);
+    await waitFor('the held target waiting for its window', async () => {
+      const t = (await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets[0];
+      return t.state === 'waiting_window';
+    });
+    expect(Date.now()).toBeLessThan(opens);
+    expect(existsSync(join(net.agents[held].root, 'app', '3.0.0'))).toBe(false);
+    await complete(now.jobId); // ignoreWindows: installed outside the window
+    expect(Date.now()).toBeLessThan(opens);
+    await waitFor(
+      'the held target installed',
+      async () => (await net.admin.get(`api/v1/jobs/${job.jobId}`)).state === 'complete',
+      90_000,
+      500,
+    );
+    expect(Date.now()).toBeGreaterThanOrEqual(opens);
+    // The content was fetched ahead: downloading and waiting came before the window, installing inside it.
+    const steps = readFileSync(join(net.agents[held].data, 'journal.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.jobId === job.jobId);
+    expect(steps.map((e) => e.state)).toEqual(['downloading', 'waiting_window', 'installing', 'installed']);
+    expect(Date.parse(steps[1].at)).toBeLessThan(opens);
+    expect(Date.parse(steps[2].at)).toBeGreaterThanOrEqual(opens);
+  }, 150_000);
 });

@@ -7,6 +7,7 @@ import { parseAlertmanager, parseTextLine } from '../src/alerts/parse.ts';
 import { parseSize } from '../src/cli/common.ts';
 import { Faults } from '../src/common/faults.ts';
 import { describeDiff, diffTrees, treeHash } from '../src/protocol/tree.ts';
+import { nextOpening, parseCron, windowOpen } from '../src/protocol/windows.ts';
 import type { JobLogRecord } from '../src/relay/joblog.ts';
 import { buildPlan, commandFromPlan } from '../src/relay/plan.ts';
 import { replay } from '../src/relay/state.ts';
@@ -221,5 +222,22 @@ describe('sizes and trees', () => {
     );
     expect(d).toEqual({ changed: ['a.txt'], missing: ['bin/b'], extra: ['x'] });
     expect(describeDiff(d)).toBe('changed a.txt; missing bin/b; extra x');
+  });
+});
+
+describe('maintenance windows', () => {
+  const at = (iso: string) => Date.parse(iso);
+  it('opens by cron in its time zone for its duration, and says when it opens next', () => {
+    const nightly = [{ cron: '0 2 * * *', durationMs: 2 * 3_600_000, tz: 'America/Chicago' }];
+    // 02:00–04:00 in Chicago is 08:00–10:00 UTC in November (CST).
+    expect(windowOpen(nightly, at('2026-11-26T08:30:00Z'))).toBe(true);
+    expect(windowOpen(nightly, at('2026-11-26T10:00:00Z'))).toBe(false);
+    expect(windowOpen(nightly, at('2026-11-26T07:59:00Z'))).toBe(false);
+    expect(new Date(nextOpening(nightly, at('2026-11-26T10:00:00Z'))!).toISOString()).toBe('2026-11-27T08:00:00.000Z');
+    const weekdays = [{ cron: '*/30 9-17 * * 1-5', durationMs: 10 * 60_000 }];
+    expect(windowOpen(weekdays, at('2026-11-27T09:35:00Z'))).toBe(true); // a Friday
+    expect(windowOpen(weekdays, at('2026-11-28T09:35:00Z'))).toBe(false); // a Saturday
+    expect(() => parseCron('0 25 * * *')).toThrow(/out of range 0-23/);
+    expect(() => parseCron('0 2 * *')).toThrow(/needs 5 fields/);
   });
 });

@@ -9,6 +9,7 @@ import { onShutdown } from '../common/shutdown.ts';
 import { type ClientTlsFiles, clientTls, type ServerTlsFiles, serverTls } from '../common/tls.ts';
 import { type ArchiveLimits, DEFAULT_LIMITS } from '../protocol/limits.ts';
 import type { Assignment } from '../protocol/types.ts';
+import type { MaintenanceWindow } from '../protocol/windows.ts';
 import { enrollAtRelay } from './enroll.ts';
 import { agentServer, listenPlain } from './http.ts';
 import { lazyMetrics } from './metrics.ts';
@@ -60,6 +61,7 @@ export async function buildAgent(opts: AgentOptions) {
   const key = new PinnedKey(data, opts.masterKey);
   let limits: ArchiveLimits = DEFAULT_LIMITS;
   const state = new AgentState(data);
+  let windows: MaintenanceWindow[] = [];
   const worker = new Worker({
     get relay() {
       return link.client;
@@ -75,6 +77,7 @@ export async function buildAgent(opts: AgentOptions) {
     deviceId: opts.id,
     signal: stopping.signal,
     keepVersions: opts.keepVersions ?? 2,
+    windows: () => windows,
   });
 
   // Health, metrics and (with --allow-faults) fault injection, like every daemon; its token is the admin.
@@ -106,7 +109,11 @@ export async function buildAgent(opts: AgentOptions) {
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        const { assignments, verify: asked } = await link.client.get<{ assignments: Assignment[]; verify?: string }>(
+        const {
+          assignments,
+          verify: asked,
+          windows: told,
+        } = await link.client.get<{ assignments: Assignment[]; verify?: string; windows?: MaintenanceWindow[] }>(
           'agent/v1/assignments?wait=20',
           {
             timeoutMs: 30_000,
@@ -115,6 +122,7 @@ export async function buildAgent(opts: AgentOptions) {
         );
         failures = 0;
         link.ok();
+        windows = told ?? [];
         if (asked && !answered.has(asked)) {
           answered.add(asked);
           await verify(asked);

@@ -8,10 +8,12 @@ import type { ArchiveLimits } from '../protocol/archive.ts';
 import { type Client, HttpError } from '../protocol/client.ts';
 import { checkAssignment } from '../protocol/command.ts';
 import type { Assignment, TargetState } from '../protocol/types.ts';
+import type { MaintenanceWindow } from '../protocol/windows.ts';
 import { attest } from './attest.ts';
 import { download } from './download.ts';
 import { pruneVersions } from './retention.ts';
 import { type AgentState, compareVersions, InstallError } from './state.ts';
+import { untilWindow } from './window-wait.ts';
 
 export interface WorkerDeps {
   relay: Client;
@@ -30,6 +32,8 @@ export interface WorkerDeps {
   signal: AbortSignal;
   /** Versions of a package kept installed (DESIGN §17); older ones are removed after an install. */
   keepVersions: number;
+  /** This endpoint's maintenance windows, as its relay last said (none: install at once). */
+  windows: () => MaintenanceWindow[];
 }
 
 export class Worker {
@@ -135,6 +139,8 @@ export class Worker {
           });
           files.set(pkg.digest, file);
         }
+        if (params.ignoreWindows !== true)
+          await untilWindow(this.d.windows, this.d.signal, this.d.log, a.jobId, () => this.report(a, 'waiting_window'));
         await this.report(a, 'installing');
         // The install code (and tar) loads only when there is something to install.
         const { installPackage } = await import('./install.ts');

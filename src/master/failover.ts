@@ -1,4 +1,4 @@
-// Endpoints that turn to a fallback relay (DESIGN §13). The relay they now use tells the master, which
+// What a relay is told of its devices at enrollment, and endpoints that turn to a fallback relay (DESIGN §13). The relay they now use tells the master, which
 // moves their open targets there: the target's relay changes (the job view shows who served it) and
 // the relay gets a command, signed as any, for every open target of that job it now serves.
 import { DEFAULT_EXPIRY_MS, signCommand } from '../protocol/command.ts';
@@ -13,11 +13,18 @@ export const fallbacksOf = (json: string | null): string[] => (json ? (JSON.pars
 export async function enrolledDevices(db: Db, relayId: string) {
   const own = await db
     .selectFrom('devices')
-    .select(['id', 'kind', 'token_hash', 'relay', 'fallback_relays'])
+    .select(['id', 'kind', 'token_hash', 'relay', 'fallback_relays', 'location', 'labels'])
     .where((eb) =>
       eb.or([eb('relay', '=', relayId), eb('upstream', '=', relayId), eb('fallback_relays', 'like', `%"${relayId}"%`)]),
     )
     .execute();
+  const windows = await db.selectFrom('maintenance_windows').selectAll().execute();
+  const windowsOf = (d: { location: string; labels: string }) => {
+    const labels = JSON.parse(d.labels) as Record<string, string>;
+    return windows
+      .filter((w) => w.location === d.location || (w.label && labels[w.label.split('=')[0]] === w.label.split('=')[1]))
+      .map((w) => ({ cron: w.cron, durationMs: Number(w.duration_ms), tz: w.tz }));
+  };
   const urls = new Map(
     (await db.selectFrom('relays').select(['id', 'url']).execute()).map(
       (r) => [r.id, r.url] as [string, string | null],
@@ -29,6 +36,8 @@ export async function enrolledDevices(db: Db, relayId: string) {
     tokenHash: d.token_hash,
     // Here as a fallback: its own relay is another.
     fallbackFor: d.relay !== relayId && fallbacksOf(d.fallback_relays).includes(relayId) ? d.relay : undefined,
+    // Maintenance windows (DESIGN §13): when this endpoint may install.
+    windows: d.kind === 'endpoint' ? windowsOf(d) : [],
     fallbackRelays: fallbacksOf(d.fallback_relays).flatMap((id) => {
       const url = urls.get(id);
       return url ? [{ id, url }] : [];

@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { FanoutError } from '../protocol/errors.ts';
 import { formatZodError } from '../protocol/types.ts';
+import { parseCron } from '../protocol/windows.ts';
 
 const Center = z
   .object({ id: z.string().min(1), name: z.string().min(1), email: z.array(z.string().email()).min(1) })
@@ -22,8 +23,47 @@ const Device = z
     labels: z.record(z.string(), z.string()).default({}),
   })
   .strict();
+/** A maintenance window (DESIGN §13): for a location or a label, a cron start, a duration, a time zone. */
+const Window = z
+  .object({
+    location: z.string().min(1).optional(),
+    label: z
+      .string()
+      .regex(/^[^=\s]+=[^=\s]*$/, 'a label is key=value')
+      .optional(),
+    cron: z.string().refine(
+      (c) => {
+        try {
+          parseCron(c);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'a cron expression of 5 fields: minute hour day-of-month month day-of-week (e.g. "0 2 * * *")' },
+    ),
+    duration: z.string().regex(/^\d+(m|h)$/, 'a duration like 90m or 2h'),
+    tz: z
+      .string()
+      .refine(
+        (tz) => {
+          try {
+            new Intl.DateTimeFormat('en', { timeZone: tz });
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: 'an IANA time zone, e.g. America/Chicago' },
+      )
+      .default('UTC'),
+  })
+  .strict()
+  .refine((w) => !!w.location !== !!w.label, { message: 'a window is for a location or a label, one of the two' });
+
 const Top = z
   .object({
+    windows: z.array(z.unknown()).optional(),
     centers: z.array(z.unknown()).default([]),
     locations: z.array(z.unknown()).default([]),
     devices: z.array(z.unknown()).default([]),
@@ -33,10 +73,12 @@ export interface InventoryFile {
   centers: z.infer<typeof Center>[];
   locations: z.infer<typeof Location>[];
   devices: z.infer<typeof Device>[];
+  /** Given: the inventory's maintenance windows replace the stored ones. */
+  windows?: z.infer<typeof Window>[];
   /** Errors of entries that did not validate: reported with the reference errors of the rest. */
   errors: string[];
   /** Where each kept entry stood in the file, so errors name it by its own index. */
-  positions: { centers: number[]; locations: number[]; devices: number[] };
+  positions: { centers: number[]; locations: number[]; devices: number[]; windows: number[] };
 }
 
 export function parseInventory(text: string): InventoryFile {
@@ -59,7 +101,12 @@ export function parseInventory(text: string): InventoryFile {
     );
   // Entry by entry, so that schema errors and reference errors are listed together.
   const errors: string[] = [];
-  const positions = { centers: [] as number[], locations: [] as number[], devices: [] as number[] };
+  const positions = {
+    centers: [] as number[],
+    locations: [] as number[],
+    devices: [] as number[],
+    windows: [] as number[],
+  };
   const each = <T>(list: unknown[], schema: z.ZodType<T>, name: keyof typeof positions) =>
     list.flatMap((item, i) => {
       const r = schema.safeParse(item);
@@ -74,6 +121,7 @@ export function parseInventory(text: string): InventoryFile {
     centers: each(top.data.centers, Center, 'centers'),
     locations: each(top.data.locations, Location, 'locations'),
     devices: each(top.data.devices, Device, 'devices'),
+    ...(top.data.windows ? { windows: each(top.data.windows, Window, 'windows') } : {}),
     errors,
     positions,
   };

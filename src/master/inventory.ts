@@ -72,6 +72,10 @@ export async function importInventory(db: Db, inv: InventoryFile) {
     if (d.kind === 'relay' && d.upstream && d.upstream !== 'master' && kinds.get(d.upstream) !== 'relay')
       errors.push(`${at}: upstream "${d.upstream}" is neither "master" nor a relay`);
   });
+  (inv.windows ?? []).forEach((w, i) => {
+    if (w.location && !locationCodes.has(w.location))
+      errors.push(`windows.${inv.positions.windows[i]}: location "${w.location}" is not defined`);
+  });
   if (errors.length) throw new FanoutError('FANOUT_ERR_INVENTORY_INVALID', { errors: errors.join('\n  ') }, errors);
 
   // Looked up by id, not searched: an import of 100k devices stays linear.
@@ -85,6 +89,20 @@ export async function importInventory(db: Db, inv: InventoryFile) {
         .values(row)
         .onConflict((oc) => oc.column('id').doUpdateSet({ name: row.name, email: row.email }))
         .execute();
+    }
+    if (inv.windows) {
+      await tx.deleteFrom('maintenance_windows').execute();
+      for (const w of inv.windows)
+        await tx
+          .insertInto('maintenance_windows')
+          .values({
+            location: w.location ?? null,
+            label: w.label ?? null,
+            cron: w.cron,
+            duration_ms: Number.parseInt(w.duration, 10) * (w.duration.endsWith('h') ? 3_600_000 : 60_000),
+            tz: w.tz,
+          })
+          .execute();
     }
     for (const l of inv.locations)
       await tx

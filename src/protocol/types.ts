@@ -36,6 +36,8 @@ export const JobParams = z
       .string()
       .regex(/^[a-z0-9][a-z0-9._-]*$/)
       .optional(),
+    /** Install at once, outside the endpoints' maintenance windows. */
+    ignoreWindows: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),
     /** Set on a rollback's job: the job it undoes. */
     rollbackOf: z.string().max(200).optional(),
   })
@@ -90,7 +92,8 @@ export const Trees = z.record(z.string().max(400), z.string().max(200)).refine((
 });
 export type Trees = z.infer<typeof Trees>;
 
-export const TargetState = z.enum(['pending', 'downloading', 'installing', 'installed', 'failed']);
+/** waiting_window: downloaded and verified, waiting for a maintenance window to install. */
+export const TargetState = z.enum(['pending', 'downloading', 'waiting_window', 'installing', 'installed', 'failed']);
 export type TargetState = z.infer<typeof TargetState>;
 export const RelayJobState = z.enum(['received', 'fetching', 'distributing', 'complete', 'failed']);
 export type RelayJobState = z.infer<typeof RelayJobState>;

@@ -8,6 +8,7 @@ import { sha256Hex } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Rotation } from '../protocol/keys.ts';
 import { type ArchiveLimits, DEFAULT_LIMITS } from '../protocol/limits.ts';
+import type { MaintenanceWindow } from '../protocol/windows.ts';
 
 export interface EnrolledDevice {
   id: string;
@@ -17,6 +18,8 @@ export interface EnrolledDevice {
   fallbackFor?: string | null;
   /** The relays this device turns to when its own is unreachable. */
   fallbackRelays?: { id: string; url: string }[];
+  /** When this endpoint may install (maintenance windows). */
+  windows?: MaintenanceWindow[];
 }
 
 interface EnrollResponse {

@@ -83,7 +83,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
         list = d.agents.assignmentsFor(dev.id);
       }
       const verify = d.verifications.wantedBy(dev.id);
-      return { assignments: list, ...(verify ? { verify } : {}) };
+      return { assignments: list, windows: d.device(dev.id)?.windows ?? [], ...(verify ? { verify } : {}) };
     },
   );
   const Report = z.object({

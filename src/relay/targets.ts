@@ -3,7 +3,14 @@
 import type { TargetState } from '../protocol/types.ts';
 import type { TargetStatus } from './state.ts';
 
-const ORDER: Record<TargetState, number> = { pending: 0, downloading: 1, installing: 2, installed: 3, failed: 3 };
+const ORDER: Record<TargetState, number> = {
+  pending: 0,
+  downloading: 1,
+  waiting_window: 2,
+  installing: 3,
+  installed: 4,
+  failed: 4,
+};
 export const ended = (s: TargetState) => s === 'installed' || s === 'failed';
 
 export type AgentStep =

@@ -109,6 +109,15 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await sql.raw(`alter table devices add column fallback_relays text`).execute(db);
       },
     },
+    '0010_maintenance_windows': {
+      async up(db: Kysely<any>) {
+        await sql
+          .raw(
+            `create table maintenance_windows (id ${autoId(dialect)}, location text, label text, cron text not null, duration_ms integer not null, tz text not null)`,
+          )
+          .execute(db);
+      },
+    },
     '0002_lookup_indexes': {
       async up(db: Kysely<any>) {
         // The alert center looks devices up by hostname and open tickets by device and type on every alert.

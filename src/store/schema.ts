@@ -131,6 +131,14 @@ export interface Database {
   blob_chunks: { digest: string; seq: number; data: Buffer };
   claims: { name: string; holder: string; until_at: string };
   users: { name: string; role: string; token_hash: string; created_at: string };
+  maintenance_windows: {
+    id: Generated<number>;
+    location: string | null;
+    label: string | null;
+    cron: string;
+    duration_ms: number;
+    tz: string;
+  };
   rollouts: {
     id: string;
     packages: string;

@@ -1,0 +1,22 @@
+// Downloaded and verified, outside every maintenance window (DESIGN §13): the target is reported
+// waiting_window, and the install waits until a window opens (checked again as the relay updates them).
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../common/log.ts';
+import { type MaintenanceWindow, nextOpening, windowOpen } from '../protocol/windows.ts';
+
+export async function untilWindow(
+  windows: () => MaintenanceWindow[],
+  signal: AbortSignal,
+  log: Logger,
+  jobId: string,
+  reportWaiting: () => Promise<void>,
+) {
+  if (!windows().length || windowOpen(windows())) return;
+  const opens = nextOpening(windows());
+  await reportWaiting();
+  log.info({ jobId, opens: opens && new Date(opens).toISOString() }, 'waiting for a maintenance window');
+  while (!signal.aborted && windows().length && !windowOpen(windows())) {
+    const next = nextOpening(windows()) ?? Date.now() + 30_000;
+    await sleep(Math.min(30_000, Math.max(1000, next - Date.now())), undefined, { signal }).catch(() => undefined);
+  }
+}
