@@ -1,4 +1,5 @@
 // Table shapes of the master database. Times are ISO-8601 text; JSON is stored as text.
+// Long because every table is listed in one place, as the migrations make them: one entry per table.
 import type { Generated } from 'kysely';
 
 export interface Database {
