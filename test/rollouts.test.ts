@@ -129,6 +129,47 @@ describe('bandwidth', () => {
     expect(Math.abs(upstream - KBPS) / KBPS).toBeLessThan(0.15);
     expect(Math.abs(serving - KBPS) / KBPS).toBeLessThan(0.15);
   }, 90_000);
+
+  it("the inventory's rateLimitKBps for a relay caps its serving to endpoints without a job parameter", async () => {
+    const KBPS = 150;
+    const inv = inventoryYaml([RELAY], 2).replace(
+      `  - id: ${RELAY}\n    kind: relay\n`,
+      `  - id: ${RELAY}\n    kind: relay\n    rateLimitKBps: ${KBPS}\n`,
+    );
+    expect(inv).toContain(`rateLimitKBps: ${KBPS}`);
+    writeFileSync(join(net.dir, 'inventory-rate.yaml'), inv);
+    expect(
+      (await runFanout(['inventory', 'import', join(net.dir, 'inventory-rate.yaml')], { env: net.env })).code,
+    ).toBe(0);
+    await new Promise((r) => setTimeout(r, 11_000)); // the relay's enrollment refreshes every 10 s
+    const dir = writePackage(join(net.dir, 'pkgs', 'big2'), 'big2', '1.0.0', {});
+    writeFileSync(join(dir, 'blob.bin'), randomBytes(300 * 1024));
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    const pushed = JSON.parse((await runFanout(['package', 'push', `${dir}.tgz`, '--json'], { env: net.env })).stdout);
+    const job = await cli(['job', 'create', '--package', 'big2@1.0.0', '--label', 'role=pos']);
+    await complete(job.jobId);
+    const steps = AGENTS.flatMap((id) =>
+      readFileSync(join(net.agents[id].data, 'journal.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .filter((e) => e.jobId === job.jobId),
+    );
+    const first = steps
+      .filter((e) => e.state === 'downloading')
+      .map((e) => e.at)
+      .sort()[0];
+    const last = steps
+      .filter((e) => e.state === 'installing')
+      .map((e) => e.at)
+      .sort()
+      .at(-1);
+    const serving = (2 * pushed.size) / 1024 / ((Date.parse(last) - Date.parse(first)) / 1000);
+    console.log(`relay cap ${KBPS} KB/s from the inventory: serving ${serving.toFixed(0)} KB/s`);
+    expect(Math.abs(serving - KBPS) / KBPS).toBeLessThan(0.15);
+    // Back to no cap for the tests that follow.
+    expect((await runFanout(['inventory', 'import', join(net.dir, 'inventory.yaml')], { env: net.env })).code).toBe(0);
+  }, 90_000);
 });
 
 describe('uninstall', () => {

@@ -18,6 +18,8 @@ const Device = z
     relay: z.string().optional(),
     upstream: z.string().optional(),
     hostname: z.string().optional(),
+    /** Relays: a cap on what the relay fetches from upstream and serves in all (DESIGN §13). */
+    rateLimitKBps: z.number().positive().max(10_000_000).optional(),
     /** Endpoints: relays to turn to, in order, when their own is unreachable (DESIGN §13). */
     fallbackRelays: z.array(z.string()).max(10).optional(),
     labels: z.record(z.string(), z.string()).default({}),

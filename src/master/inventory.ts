@@ -66,6 +66,7 @@ export async function importInventory(db: Db, inv: InventoryFile) {
       if (!d.relay) errors.push(`${at}: an endpoint needs "relay"`);
       else if (kinds.get(d.relay) !== 'relay') errors.push(`${at}: relay "${d.relay}" is not a relay in the inventory`);
     }
+    if (d.rateLimitKBps && d.kind !== 'relay') errors.push(`${at}: rateLimitKBps is for relays`);
     for (const f of d.fallbackRelays ?? [])
       if (kinds.get(f) !== 'relay' || f === d.relay)
         errors.push(`${at}: fallback relay "${f}" is not another relay in the inventory`);
@@ -123,6 +124,7 @@ export async function importInventory(db: Db, inv: InventoryFile) {
         labels: JSON.stringify(d.labels),
         hostname: d.hostname ?? null,
         fallback_relays: d.fallbackRelays?.length ? JSON.stringify(d.fallbackRelays) : null,
+        rate_limit_kbps: d.rateLimitKBps ?? null,
         token_hash: token ? sha256Hex(token) : kept!,
       };
       const { id: _id, token_hash: _t, ...update } = row;

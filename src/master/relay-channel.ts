@@ -49,6 +49,9 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
       limits: d.limits,
       ...(d.depotMaxBytes ? { depot: { maxBytes: d.depotMaxBytes } } : {}),
       devices: await enrolledDevices(d.db, id),
+      rateLimitKBps:
+        (await d.db.selectFrom('devices').select('rate_limit_kbps').where('id', '=', id).executeTakeFirst())
+          ?.rate_limit_kbps ?? undefined,
     };
   });
   s.get(

@@ -21,11 +21,11 @@ export interface DistributorDeps {
   reporter: Reporter;
   upstream: Upstream;
   contentPath: (pkg: PackageRef) => string;
-  /** The master keys this relay trusts (pinned, and rotated since). */
+  /** The master keys this relay trusts (pinned, and rotated since); `offered` wakes that agent's long-poll. */
   keys: () => readonly string[];
-  /** Called when a target is offered (again), so its agent's long-poll wakes. */
   offered: (deviceId: string) => void;
-  /** Called when content was added to the depot (its cap is enforced then). */
+  /** The fetch rate cap (the job's and the relay's, the lower); `fetched` when content arrived (depot cap). */
+  fetchKBps?: (cmd: DistributionCommand) => number | undefined;
   fetched?: () => void;
 }
 
@@ -149,7 +149,7 @@ export class Distributor {
     for (let attempt = 0; ; attempt++) {
       try {
         const r = await this.d.depot.fetch(pkg, this.d.upstream, this.d.contentPath(pkg), this.d.keys(), {
-          rateLimitKBps: cmd.params.rateLimitKBps,
+          rateLimitKBps: this.d.fetchKBps?.(cmd) ?? cmd.params.rateLimitKBps,
           signal,
           onStart: (from) =>
             this.d.jobs.record(jobId, [

@@ -28,6 +28,7 @@ interface EnrollResponse {
   devices: EnrolledDevice[];
   limits?: ArchiveLimits;
   depot?: { maxBytes?: number };
+  rateLimitKBps?: number | null;
 }
 
 export class MasterEnrollment {
@@ -39,6 +40,8 @@ export class MasterEnrollment {
   limits: ArchiveLimits = DEFAULT_LIMITS;
   /** The depot cap the master sets for its relays. */
   depotMaxBytes?: number;
+  /** This relay's cap on fetching and serving, from the inventory (KB/s). */
+  rateLimitKBps?: number;
 
   constructor(
     private readonly relayId: string,
@@ -57,6 +60,7 @@ export class MasterEnrollment {
     await this.key.accept(r.publicKey, r.rotations);
     if (r.limits) this.limits = r.limits;
     this.depotMaxBytes = r.depot?.maxBytes;
+    this.rateLimitKBps = r.rateLimitKBps ?? undefined;
     this.devices = new Map(r.devices.filter((x) => x.tokenHash).map((x) => [x.tokenHash!, x]));
     this.byId = new Map(r.devices.map((x) => [x.id, x]));
   }

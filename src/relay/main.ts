@@ -25,7 +25,7 @@ import { enroll, heartbeat, pollCommands } from './master-link.ts';
 import { Redistributor } from './redistributor.ts';
 import { Reporter } from './reporter.ts';
 import { agentChannelRoutes, relayAdminRoutes } from './routes.ts';
-import { ServingCap } from './serving-cap.ts';
+import { lowest, ServingCap } from './serving-cap.ts';
 import { Upstream } from './upstream.ts';
 import { Verifications } from './verifications.ts';
 
@@ -94,6 +94,7 @@ export async function buildRelay(opts: RelayOptions) {
     keys,
     offered: (deviceId) => agents.offered(deviceId),
     fetched: () => void capDepot(),
+    fetchKBps: (cmd) => lowest(cmd.params.rateLimitKBps, enrollment.rateLimitKBps),
   });
   const redistributor = new Redistributor(
     opts.id,
@@ -127,7 +128,7 @@ export async function buildRelay(opts: RelayOptions) {
     depot,
     redistributor,
     verifications,
-    servingCap: new ServingCap(jobs),
+    servingCap: new ServingCap(jobs, () => enrollment.rateLimitKBps),
     device: (id: string) => enrollment.device(id),
     adopt: adopter(master, log),
     masterKey: () => ({

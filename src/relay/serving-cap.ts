@@ -15,12 +15,32 @@ export class Pace {
   }
 }
 
+/** The lower of the caps given (KB/s), or none. */
+export function lowest(...caps: unknown[]): number | undefined {
+  const m = Math.min(...caps.map((c) => Number(c) || Number.POSITIVE_INFINITY));
+  return Number.isFinite(m) ? m : undefined;
+}
+
 export class ServingCap {
   private readonly paces = new Map<string, Pace>();
-  constructor(private readonly jobs: RelayJobs) {}
+  private relayPace?: Pace;
+  constructor(
+    private readonly jobs: RelayJobs,
+    /** The relay's own cap from the inventory (KB/s), on everything it serves. */
+    private readonly relayKBps: () => number | undefined = () => undefined,
+  ) {}
 
-  /** The pace for serving this content: the lowest rateLimitKBps among open jobs that hold it. */
-  paceFor(digest: string): Pace | undefined {
+  /** The pace for serving this content: the relay's cap, and the lowest rateLimitKBps of open jobs that hold it. */
+  paceFor(digest: string): { take(bytes: number): Promise<void> } | undefined {
+    const job = this.jobPace(digest);
+    const kbps = this.relayKBps();
+    if (kbps && this.relayPace?.bytesPerSecond !== kbps * 1024) this.relayPace = new Pace(kbps * 1024);
+    const relay = kbps ? this.relayPace : undefined;
+    if (!job || !relay) return job ?? relay;
+    return { take: async (n: number) => (await relay.take(n), await job.take(n)) };
+  }
+
+  private jobPace(digest: string): Pace | undefined {
     let kbps: number | undefined;
     for (const st of this.jobs.all()) {
       if (st.phase === 'complete' || st.phase === 'failed') continue;

@@ -118,6 +118,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute(db);
       },
     },
+    '0011_relay_rate_limit': {
+      async up(db: Kysely<any>) {
+        await sql.raw(`alter table devices add column rate_limit_kbps real`).execute(db);
+      },
+    },
     '0002_lookup_indexes': {
       async up(db: Kysely<any>) {
         // The alert center looks devices up by hostname and open tickets by device and type on every alert.

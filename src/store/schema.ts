@@ -16,6 +16,8 @@ export interface Database {
     token_hash: string | null;
     /** JSON list of relay ids an endpoint turns to when its relay is unreachable. */
     fallback_relays: string | null;
+    /** Relays: the inventory's cap on fetching and serving, KB/s. */
+    rate_limit_kbps: number | null;
   };
   packages: {
     name: string;
