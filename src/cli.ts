@@ -8,6 +8,7 @@ import { fleetCommand } from './cli/fleet.ts';
 import { outageCommands } from './cli/outages.ts';
 import { peopleCommands } from './cli/people.ts';
 import { planCommands } from './cli/plans.ts';
+import { swarmCommand } from './cli/swarm.ts';
 
 const deviceToken = (o: { token?: string; tokenFile?: string }) => {
   const t = tokenFrom(o);
@@ -139,6 +140,7 @@ program
 
 adminCommands(program);
 fleetCommand(program);
+swarmCommand(program);
 peopleCommands(program);
 jobCommands(program);
 alertCommands(program);

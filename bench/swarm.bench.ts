@@ -1,0 +1,47 @@
+// One relay under N simulated endpoints (`fanout swarm`, DESIGN §16): how soon each holds its
+// assignment (p50/p99 from the command's issue) and the relay's memory, beside an idle node's.
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runFanout, startNetwork, writePackage } from '../test/helpers.ts';
+
+const N = Number(process.env.SWARM_COUNT ?? 2000);
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+export async function swarmBench() {
+  const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  const net = await startNetwork({ name: 'bench-swarm', relays: ['relay-s'], agentsPerRelay: N, startAgents: false });
+  try {
+    const dir = writePackage(join(net.dir, 'pkgs', 'p'), 'p', '1.0.0', { 'p.txt': 'p\n'.repeat(10_000) });
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env });
+    const tokens = join(net.dir, 'tokens.txt');
+    writeFileSync(
+      tokens,
+      Object.entries(net.tokens)
+        .filter(([id]) => id.includes('-pos-'))
+        .map(([id, t]) => `${id} ${t}\n`)
+        .join(''),
+    );
+    const swarm = runFanout(
+      ['swarm', '--relay', net.relays['relay-s'].url, '--tokens', tokens, '--exit-after-idle', '5', '--json'],
+      { env: net.env, timeoutMs: 600_000 },
+    );
+    await new Promise((r) => setTimeout(r, Math.max(3000, N)));
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(net.relays['relay-s'].child.pid!))), 200);
+    await net.admin.post('api/v1/jobs', { packages: ['p@1.0.0'], labels: { role: 'pos' } });
+    const out = JSON.parse((await swarm).stdout);
+    clearInterval(sampler);
+    const base = rssMb(idle.pid!);
+    console.log(
+      `swarm: ${out.endpoints} endpoints on one relay, ${out.installed} installed, ${out.failed} failed; assignment p50 ${out.p50Ms} ms, p99 ${out.p99Ms} ms (goal < 2000 at 10,000); relay peak RSS ${peak.toFixed(0)} MB (goal < 300), idle node ${base.toFixed(0)} MB`,
+    );
+    return { ...out, relayPeakRssMb: peak };
+  } finally {
+    idle.kill();
+    await net.stopAll();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await swarmBench();

@@ -1,0 +1,121 @@
+// `fanout swarm` (DESIGN §16): N simulated endpoints in one process speaking the real agent protocol
+// over HTTP(S): each long-polls its relay, checks the master's signature and its place on the signed
+// list, downloads the content, checks digest and signature, reports every step — and keeps nothing
+// (the content is hashed and discarded). A capacity tool: one machine puts thousands of endpoints on
+// a relay and measures how soon each hears of its work.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, type ClientTls } from '../protocol/client.ts';
+import { checkAssignment } from '../protocol/command.ts';
+import { verifyPackage } from '../protocol/crypto.ts';
+import type { Assignment } from '../protocol/types.ts';
+
+export interface SwarmResult {
+  endpoints: number;
+  installed: number;
+  failed: number;
+  /** From the signed command's issue to the endpoint holding its assignment. */
+  p50Ms: number;
+  p99Ms: number;
+  bytes: number;
+}
+
+/** Device tokens: the JSON `inventory import --json` prints, or lines of `ID TOKEN`. */
+export function readTokens(file: string): { id: string; token: string }[] {
+  const text = readFileSync(file, 'utf8');
+  if (text.trimStart().startsWith('{'))
+    return (JSON.parse(text).devices as { id: string; kind: string; token: string | null }[])
+      .filter((d) => d.kind === 'endpoint' && d.token)
+      .map((d) => ({ id: d.id, token: d.token! }));
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((p) => p.length === 2)
+    .map(([id, token]) => ({ id, token }));
+}
+
+const percentile = (xs: number[], p: number) =>
+  xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] : 0;
+
+export async function runSwarm(o: {
+  relay: string;
+  endpoints: { id: string; token: string }[];
+  tls?: ClientTls;
+  /** Stop once every endpoint has been idle this long after some work (0: until the signal). */
+  idleMs: number;
+  signal: AbortSignal;
+  onProgress?: (r: SwarmResult) => void;
+}): Promise<SwarmResult> {
+  // Ends with the caller's signal, or once idle: every long-poll is cut then.
+  const all = new AbortController();
+  o.signal.addEventListener('abort', () => all.abort());
+  const signal = all.signal;
+  const latencies: number[] = [];
+  const result: SwarmResult = { endpoints: o.endpoints.length, installed: 0, failed: 0, p50Ms: 0, p99Ms: 0, bytes: 0 };
+  let lastWork = 0;
+  const first = new Client({ baseUrl: o.relay, token: o.endpoints[0]?.token ?? '', tls: o.tls });
+  const { publicKey } = await first.get<{ publicKey: string }>('agent/v1/enroll');
+  const keys = [publicKey];
+
+  const endpoint = async ({ id, token }: { id: string; token: string }) => {
+    const relay = new Client({ baseUrl: o.relay, token, tls: o.tls });
+    const done = new Set<string>();
+    const report = (a: Assignment, state: string, extra: object = {}) =>
+      relay.post('agent/v1/reports', { jobId: a.jobId, commandId: a.commandId, attempt: a.attempt, state, ...extra });
+    while (!signal.aborted) {
+      let list: Assignment[] = [];
+      try {
+        list = (
+          await relay.get<{ assignments: Assignment[] }>('agent/v1/assignments?wait=20', {
+            timeoutMs: 30_000,
+            signal,
+          })
+        ).assignments;
+      } catch {
+        if (!signal.aborted) await sleep(1000, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
+      for (const a of list) {
+        if (done.has(a.assignmentId)) continue;
+        done.add(a.assignmentId);
+        latencies.push(Date.now() - Date.parse(a.authority.header.issuedAt));
+        lastWork = Date.now();
+        const check = checkAssignment(a, id, keys);
+        try {
+          if (!check.ok) throw new Error(check.reason);
+          await report(a, 'downloading');
+          const trees: Record<string, string> = {};
+          for (const p of a.packages) {
+            const res = await relay.raw('GET', `content/${p.digest}`, { timeoutMs: 600_000, signal });
+            const h = createHash('sha256');
+            for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+              h.update(chunk);
+              result.bytes += chunk.length;
+            }
+            if (`sha256:${h.digest('hex')}` !== p.digest) throw new Error(`${p.name}: digest mismatch`);
+            if (!verifyPackage(publicKey, p, p.signature)) throw new Error(`${p.name}: signature does not verify`);
+            if (p.tree) trees[`${p.name}@${p.version}`] = p.tree; // simulated: nothing is on a disk
+          }
+          await report(a, 'installed', { trees });
+          result.installed++;
+        } catch (e) {
+          result.failed++;
+          await report(a, 'failed', { failureType: 'INSTALL_FAILED', error: `swarm: ${(e as Error).message}` }).catch(
+            () => undefined,
+          );
+        }
+        lastWork = Date.now();
+      }
+    }
+  };
+
+  const workers = o.endpoints.map((e) => endpoint(e));
+  while (!signal.aborted) {
+    await sleep(500, undefined, { signal }).catch(() => undefined);
+    o.onProgress?.({ ...result, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) });
+    if (o.idleMs && lastWork && Date.now() - lastWork > o.idleMs) all.abort();
+  }
+  await Promise.allSettled(workers);
+  return { ...result, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+}
