@@ -7,18 +7,19 @@ import type { Faults } from '../common/faults.ts';
 import type { Logger } from '../common/log.ts';
 import type { Db } from '../store/index.ts';
 import type { MailConfig } from './config.ts';
+import { claimDue, Passes } from './outbox.ts';
 import { type Refusal, sendTo } from './smtp.ts';
 
-// Long enough for one send; a master that dies holding a claim delays its mail by no more than this.
-const CLAIM_MS = 15_000;
 const MAX_BACKOFF_MS = 15 * 60_000;
 
 export class Mailer {
   private transport: Transporter;
   private timer?: NodeJS.Timeout;
-  private running = false;
-  private again = false;
   private started = false;
+  private readonly passes = new Passes(
+    () => this.sendDue(),
+    (err) => this.log.error({ err }, 'mailer pass failed'),
+  );
   onChange: () => void = () => {};
 
   constructor(
@@ -58,52 +59,11 @@ export class Mailer {
 
   /** Sends what is due now; coalesces overlapping calls. */
   kick() {
-    if (!this.started) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    this.sendDue()
-      .catch((err) => this.log.error({ err }, 'mailer pass failed'))
-      .finally(() => {
-        this.running = false;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
-  }
-
-  /** Items due now, claimed for a minute: another master's mailer skips them meanwhile. */
-  private claim(now: Date) {
-    return this.db.transaction().execute(async (tx) => {
-      let q = tx
-        .selectFrom('outbox')
-        .selectAll()
-        .where('state', '=', 'pending')
-        .where('next_at', '<=', now.toISOString())
-        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now.toISOString())]))
-        .orderBy('id')
-        .limit(20);
-      if (this.lockRows) q = q.forUpdate().skipLocked();
-      const items = await q.execute();
-      if (items.length)
-        await tx
-          .updateTable('outbox')
-          .set({ claimed_until: new Date(now.getTime() + CLAIM_MS).toISOString() })
-          .where(
-            'id',
-            'in',
-            items.map((i) => i.id),
-          )
-          .execute();
-      return items;
-    });
+    if (this.started) this.passes.kick();
   }
 
   async sendDue(now = new Date()) {
-    for (const item of await this.claim(now)) {
+    for (const item of await claimDue(this.db, 'outbox', now, this.lockRows)) {
       const attempts = item.attempts + 1;
       const firstAt = item.first_at ?? now.toISOString();
       const delivered: string[] = JSON.parse(item.delivered);

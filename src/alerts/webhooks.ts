@@ -5,6 +5,7 @@ import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../common/log.ts';
 import type { Db } from '../store/index.ts';
+import { claimDue, Passes } from './outbox.ts';
 
 export const WEBHOOK_EVENTS = ['ticket.opened', 'ticket.resolved', 'job.complete'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
@@ -29,16 +30,16 @@ export const IntegrationsConfigSchema = z
   .prefault({});
 export type IntegrationsConfig = z.output<typeof IntegrationsConfigSchema>;
 
-const CLAIM_MS = 15_000;
-
 /** `sha256=<hex>`: what a receiver computes over the raw body with the shared secret to trust a call. */
 export const webhookSignature = (secret: string, body: string) =>
   `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 
 export class Webhooks {
   private timer?: NodeJS.Timeout;
-  private running = false;
-  private again = false;
+  private readonly passes = new Passes(
+    () => this.sendDue(),
+    (err) => this.log.error({ err }, 'webhook pass failed'),
+  );
 
   constructor(
     private readonly db: Db,
@@ -74,47 +75,11 @@ export class Webhooks {
   }
 
   kick() {
-    if (this.running) return void (this.again = true);
-    this.running = true;
-    this.sendDue()
-      .catch((err) => this.log.error({ err }, 'webhook pass failed'))
-      .finally(() => {
-        this.running = false;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
-  }
-
-  private claim(now: Date) {
-    return this.db.transaction().execute(async (tx) => {
-      let q = tx
-        .selectFrom('webhook_outbox')
-        .selectAll()
-        .where('state', '=', 'pending')
-        .where('next_at', '<=', now.toISOString())
-        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now.toISOString())]))
-        .orderBy('id')
-        .limit(20);
-      if (this.lockRows) q = q.forUpdate().skipLocked();
-      const items = await q.execute();
-      if (items.length)
-        await tx
-          .updateTable('webhook_outbox')
-          .set({ claimed_until: new Date(now.getTime() + CLAIM_MS).toISOString() })
-          .where(
-            'id',
-            'in',
-            items.map((i) => i.id),
-          )
-          .execute();
-      return items;
-    });
+    this.passes.kick();
   }
 
   async sendDue(now = new Date()) {
-    for (const item of await this.claim(now)) {
+    for (const item of await claimDue(this.db, 'webhook_outbox', now, this.lockRows)) {
       const hook = this.cfg.webhooks.find((h) => h.url === item.url);
       const attempts = item.attempts + 1;
       let error: string | null = hook ? null : 'no such webhook in the config any more';
