@@ -28,6 +28,27 @@ const cli = async (args: string[]) => {
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout);
 };
+/** An agent's journal entries for one job: every step it reported, with when. */
+const journal = (agentId: string, jobId: string): { state: string; at: string }[] =>
+  readFileSync(join(net.agents[agentId].data, 'journal.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.jobId === jobId);
+/** What the relay served to all AGENTS at once, KB/s: from the first download's start to the last one's end. */
+const servedKBps = (jobId: string, bytesEach: number) => {
+  const steps = AGENTS.flatMap((id) => journal(id, jobId));
+  const first = steps
+    .filter((e) => e.state === 'downloading')
+    .map((e) => e.at)
+    .sort()[0];
+  const last = steps
+    .filter((e) => e.state === 'installing')
+    .map((e) => e.at)
+    .sort()
+    .at(-1)!;
+  return (AGENTS.length * bytesEach) / 1024 / ((Date.parse(last) - Date.parse(first)) / 1000);
+};
 const complete = (jobId: string) =>
   waitFor(`${jobId} complete`, async () => (await net.admin.get(`api/v1/jobs/${jobId}`)).state === 'complete', 30_000);
 
@@ -59,13 +80,7 @@ describe('rollback', () => {
       expect(readlinkSync(join(root, 'app', 'current'))).toBe('1.0.0');
       expect(readFileSync(join(root, 'app', 'current', 'v.txt'), 'utf8')).toBe('1.0.0\n');
       // The agent's journal for the rollback: installed, never downloading.
-      const steps = readFileSync(join(net.agents[id].data, 'journal.jsonl'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l))
-        .filter((e) => e.jobId === r.jobId)
-        .map((e) => e.state);
-      expect(steps).toEqual(['installed']);
+      expect(journal(id, r.jobId).map((e) => e.state)).toEqual(['installed']);
     }
     // The attestation still holds: the target reports the signed tree of 1.0.0.
     expect(job.targets.every((t: any) => t.attestation?.['app@1.0.0'])).toBe(true);
@@ -106,23 +121,7 @@ describe('bandwidth', () => {
     const upstream = rate(pushed.size, started.at, verified.at);
     // Serving: both endpoints download at once through one budget; from the first download's start to
     // the last one's end (its next step), the relay served both copies.
-    const steps = AGENTS.flatMap((id) =>
-      readFileSync(join(net.agents[id].data, 'journal.jsonl'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l))
-        .filter((e) => e.jobId === job.jobId),
-    );
-    const first = steps
-      .filter((e) => e.state === 'downloading')
-      .map((e) => e.at)
-      .sort()[0];
-    const last = steps
-      .filter((e) => e.state === 'installing')
-      .map((e) => e.at)
-      .sort()
-      .at(-1);
-    const serving = rate(2 * pushed.size, first, last);
+    const serving = servedKBps(job.jobId, pushed.size);
     console.log(
       `cap ${KBPS} KB/s: upstream fetch ${upstream.toFixed(0)} KB/s, serving ${serving.toFixed(0)} KB/s (${AGENTS.length} endpoints at once)`,
     );
@@ -148,23 +147,7 @@ describe('bandwidth', () => {
     const pushed = JSON.parse((await runFanout(['package', 'push', `${dir}.tgz`, '--json'], { env: net.env })).stdout);
     const job = await cli(['job', 'create', '--package', 'big2@1.0.0', '--label', 'role=pos']);
     await complete(job.jobId);
-    const steps = AGENTS.flatMap((id) =>
-      readFileSync(join(net.agents[id].data, 'journal.jsonl'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l))
-        .filter((e) => e.jobId === job.jobId),
-    );
-    const first = steps
-      .filter((e) => e.state === 'downloading')
-      .map((e) => e.at)
-      .sort()[0];
-    const last = steps
-      .filter((e) => e.state === 'installing')
-      .map((e) => e.at)
-      .sort()
-      .at(-1);
-    const serving = (2 * pushed.size) / 1024 / ((Date.parse(last) - Date.parse(first)) / 1000);
+    const serving = servedKBps(job.jobId, pushed.size);
     console.log(`relay cap ${KBPS} KB/s from the inventory: serving ${serving.toFixed(0)} KB/s`);
     expect(Math.abs(serving - KBPS) / KBPS).toBeLessThan(0.15);
     // Back to no cap for the tests that follow.
@@ -247,11 +230,7 @@ describe('maintenance windows', () => {
     );
     expect(Date.now()).toBeGreaterThanOrEqual(opens);
     // The content was fetched ahead: downloading and waiting came before the window, installing inside it.
-    const steps = readFileSync(join(net.agents[held].data, 'journal.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l))
-      .filter((e) => e.jobId === job.jobId);
+    const steps = journal(held, job.jobId);
     expect(steps.map((e) => e.state)).toEqual(['downloading', 'waiting_window', 'installing', 'installed']);
     expect(Date.parse(steps[1].at)).toBeLessThan(opens);
     expect(Date.parse(steps[2].at)).toBeGreaterThanOrEqual(opens);

@@ -24,12 +24,10 @@ declare module 'fastify' {
   }
 }
 
-/** The bearer token; `?token=` only where a scope allows it (an EventSource cannot send headers). */
-export function bearer(req: FastifyRequest, allowQuery = false): string {
+/** The bearer token, from the Authorization header only: a token in a URL ends up in logs and history. */
+export function bearer(req: FastifyRequest): string {
   const h = req.headers.authorization;
   if (h?.startsWith('Bearer ')) return h.slice(7).trim();
-  const q = allowQuery ? (req.query as { token?: unknown } | undefined)?.token : undefined;
-  if (typeof q === 'string' && q) return q;
   throw new FanoutError('FANOUT_ERR_AUTH_MISSING', {});
 }
 

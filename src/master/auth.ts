@@ -31,9 +31,9 @@ export class Auth {
     return dev.kind === 'relay' ? { kind: 'relay', id: dev.id } : { kind: 'endpoint', id: dev.id };
   }
 
-  private only(kinds: Principal['kind'][], needs: string, allowQuery = false): Authenticate {
+  private only(kinds: Principal['kind'][], needs: string): Authenticate {
     return async (req: FastifyRequest) => {
-      const p = await this.identify(bearer(req, allowQuery));
+      const p = await this.identify(bearer(req));
       if (!kinds.includes(p.kind)) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs });
       return p;
     };

@@ -1,11 +1,11 @@
 // Where the master keeps package content (DESIGN §15): its own folder, a folder several masters share
 // (`--blobs DIR`), or the database they share (`--blobs postgres`), in chunks streamed in and out.
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Transaction } from 'kysely';
-import type { BlobSource } from '../common/content.ts';
+import { type BlobSource, fileSource } from '../common/content.ts';
 import { digestPath, isDigest } from '../protocol/digest.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Database, Db, Store } from '../store/index.ts';
@@ -28,13 +28,7 @@ export class FolderBlobs implements BlobStore {
 
   async open(digest: string) {
     const path = digestPath(this.root, digest);
-    if (!path) return undefined;
-    const size = await stat(path).then(
-      (s) => s.size,
-      () => undefined,
-    );
-    if (size === undefined) return undefined;
-    return { size, stream: (start: number, end: number) => createReadStream(path, { start, end }) };
+    return path ? fileSource(path) : undefined;
   }
 
   async put(digest: string, file: string) {

@@ -45,9 +45,7 @@ export async function fleetView(
     db.selectFrom('verifications').select(['device_id', 'package', 'version', 'state', 'at']).orderBy('id').execute(),
   ]);
   const site = new Map(locations.map((l) => [l.code, l.name]));
-  const packagesOf = new Map(
-    jobs.map((j) => [j.id, (JSON.parse(j.packages) as { name: string; version: string }[]).map((p) => p)]),
-  );
+  const packagesOf = new Map(jobs.map((j) => [j.id, JSON.parse(j.packages) as { name: string; version: string }[]]));
   const heard = new Map(relays.map((r) => [r.id, r]));
   const uninstalls = new Map(
     jobs.flatMap((j) => {

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { api } from '../api.ts';
-import { State, Table, time } from './common.tsx';
+import { Pager, State, Table, time } from './common.tsx';
 
 const PAGE = 50;
 
@@ -77,17 +77,7 @@ export function Fleet({ token, changed }: { token: string; changed: number }) {
               ],
             ]}
           />
-          <div className="pager">
-            <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-              Previous
-            </button>
-            <span>
-              {fleet.total ? `${offset + 1}–${Math.min(offset + PAGE, fleet.total)} of ${fleet.total}` : '0 devices'}
-            </span>
-            <button type="button" disabled={offset + PAGE >= fleet.total} onClick={() => setOffset(offset + PAGE)}>
-              Next
-            </button>
-          </div>
+          <Pager offset={offset} page={PAGE} total={fleet.total} empty="0 devices" onOffset={setOffset} />
         </>
       )}
     </section>

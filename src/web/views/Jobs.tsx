@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { api } from '../api.ts';
-import { State, Table, time } from './common.tsx';
+import { Pager, State, Table, time } from './common.tsx';
 
 const PAGE = 20;
 
@@ -34,19 +34,7 @@ function Targets({ job, token }: { job: any; token: string }) {
           ['Attested', (t: any) => <Attested t={t} />],
         ]}
       />
-      {job.total > PAGE && (
-        <div className="pager">
-          <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-            Previous
-          </button>
-          <span>
-            targets {offset + 1}–{Math.min(offset + PAGE, job.total)} of {job.total}
-          </span>
-          <button type="button" disabled={offset + PAGE >= job.total} onClick={() => setOffset(offset + PAGE)}>
-            Next
-          </button>
-        </div>
-      )}
+      {job.total > PAGE && <Pager offset={offset} page={PAGE} total={job.total} what="targets " onOffset={setOffset} />}
     </div>
   );
 }

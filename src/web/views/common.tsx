@@ -37,3 +37,32 @@ export function Table<T>({
     </table>
   );
 }
+
+/** Previous / Next over a paged list: `what` names the items (e.g. "targets "), `empty` says there are none. */
+export function Pager({
+  offset,
+  page,
+  total,
+  what = '',
+  empty,
+  onOffset,
+}: {
+  offset: number;
+  page: number;
+  total: number;
+  what?: string;
+  empty?: string;
+  onOffset: (offset: number) => void;
+}) {
+  return (
+    <div className="pager">
+      <button type="button" disabled={offset === 0} onClick={() => onOffset(Math.max(0, offset - page))}>
+        Previous
+      </button>
+      <span>{total || !empty ? `${what}${offset + 1}–${Math.min(offset + page, total)} of ${total}` : empty}</span>
+      <button type="button" disabled={offset + page >= total} onClick={() => onOffset(offset + page)}>
+        Next
+      </button>
+    </div>
+  );
+}
