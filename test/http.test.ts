@@ -43,6 +43,14 @@ afterAll(async () => {
 });
 
 describe('master HTTP contract (inject)', () => {
+  it('a relay cannot take over an endpoint that does not name it as a fallback relay', async () => {
+    const r = await call('POST', '/api/v1/relay/adopt', relayToken, { deviceId: 'relay-a-pos-1' });
+    expect([r.statusCode, r.json().error.code]).toEqual([403, 'FANOUT_ERR_AUTH_FORBIDDEN']);
+    expect(r.json().error.message).toMatch(/relay-a-pos-1 to name relay-a among its fallback relays/);
+    const asEndpoint = await call('POST', '/api/v1/relay/adopt', endpointToken, { deviceId: 'relay-a-pos-1' });
+    expect(asEndpoint.statusCode).toBe(403);
+  });
+
   it('the event stream takes a short-lived ticket, never a token in its URL; a forged ticket is refused', async () => {
     const inUrl = await call('GET', `/api/v1/events?token=${admin}`);
     expect([inUrl.statusCode, inUrl.json().error.code]).toEqual([401, 'FANOUT_ERR_AUTH_MISSING']);
