@@ -1,7 +1,7 @@
 // Commands an operator runs against the master: inventory, devices, packages.
 
 import { createReadStream, existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { action, CliError, type MasterFlags, masterClient, print, table, withMaster } from './common.ts';
@@ -21,10 +21,13 @@ The file (YAML or JSON; the whole format with an example: docs/inventory.md):
   locations: [{code, name, center}]                    sites
   devices:   [{id, kind: relay|endpoint, location, relay (endpoints), upstream (relays: master
               or a parent relay), hostname?, labels?: {k: v}}]
-Nothing is imported while any entry is wrong; every error is listed. Existing devices keep their tokens.`,
-      ),
+Nothing is imported while any entry is wrong; every error is listed. Existing devices keep their tokens.
+For large fleets, --tokens FILE writes "ID TOKEN" lines (mode 0600) instead of printing them:
+  fanout inventory import fleet.yaml --tokens tokens.txt`,
+      )
+      .option('--tokens <file>', 'write the new devices\' tokens to FILE (mode 0600), one "ID TOKEN" line each'),
   ).action(
-    action(async (file: string, f: MasterFlags) => {
+    action(async (file: string, f: MasterFlags & { tokens?: string }) => {
       const text = await readFile(file, 'utf8').catch(() => {
         throw new CliError(`cannot read ${file}`);
       });
@@ -32,8 +35,22 @@ Nothing is imported while any entry is wrong; every error is listed. Existing de
         await masterClient(f).raw('POST', 'api/v1/inventory', {
           body: text,
           headers: { 'content-type': 'application/yaml' },
+          // 100k devices take seconds; a million, minutes.
+          timeoutMs: 15 * 60_000,
         })
       ).json();
+      if (f.tokens) {
+        const issued: { id: string; token: string }[] = r.devices.filter((d: { token: string | null }) => d.token);
+        await writeFile(f.tokens, issued.map((d) => `${d.id} ${d.token}\n`).join(''), { mode: 0o600 });
+        const out = { ...r, devices: r.devices.length, newTokens: issued.length, tokensFile: f.tokens };
+        return print(
+          f.json,
+          out,
+          () =>
+            `imported ${r.centers} center(s), ${r.locations} location(s), ${out.devices} device(s)\n` +
+            `${issued.length} new token(s) written to ${f.tokens}`,
+        );
+      }
       print(
         f.json,
         r,

@@ -1,7 +1,7 @@
 // fanout.yaml (DESIGN §6): validated once at start, every error listed, then frozen.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import YAML from 'yaml';
+import YAML from 'js-yaml';
 import { z } from 'zod';
 import { AlertsConfigSchema, MailConfigSchema } from '../alerts/config.ts';
 import { IntegrationsConfigSchema } from '../alerts/webhooks.ts';
@@ -45,7 +45,7 @@ export class ConfigError extends Error {
 export function parseConfig(text: string, file = 'fanout.yaml'): Config {
   let raw: unknown;
   try {
-    raw = YAML.parse(text) ?? {};
+    raw = YAML.load(text) ?? {};
   } catch (e) {
     throw new ConfigError(file, [`not valid YAML: ${(e as Error).message}`]);
   }

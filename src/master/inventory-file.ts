@@ -1,6 +1,6 @@
 // The inventory file (DESIGN §3), read entry by entry: an entry that does not validate is reported
 // together with the reference errors of the others, and nothing is imported while any error stands.
-import YAML from 'yaml';
+import YAML from 'js-yaml';
 import { z } from 'zod';
 import { FanoutError } from '../protocol/errors.ts';
 import { formatZodError } from '../protocol/types.ts';
@@ -86,7 +86,7 @@ export interface InventoryFile {
 export function parseInventory(text: string): InventoryFile {
   let raw: unknown;
   try {
-    raw = text.trimStart().startsWith('{') ? JSON.parse(text) : YAML.parse(text);
+    raw = text.trimStart().startsWith('{') ? JSON.parse(text) : YAML.load(text);
   } catch (e) {
     throw new FanoutError(
       'FANOUT_ERR_INVENTORY_INVALID',

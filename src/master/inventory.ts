@@ -6,6 +6,9 @@ import type { InventoryFile } from './inventory-file.ts';
 
 export { type InventoryFile, parseInventory } from './inventory-file.ts';
 
+/** Rows per insert: 10 columns each stays well under SQLite's and PostgreSQL's parameter limits. */
+const IMPORT_BATCH = 500;
+
 export async function importInventory(db: Db, inv: InventoryFile) {
   // References may point at what is already stored or at what this file adds.
   const [centers, locations, devices] = await Promise.all([
@@ -20,10 +23,13 @@ export async function importInventory(db: Db, inv: InventoryFile) {
 
   const errors: string[] = [...inv.errors];
   const seen = new Set<string>();
-  const twice = (ids: string[], what: string, at: number[]) =>
+  const twice = (ids: string[], what: string, at: number[]) => {
+    const met = new Set<string>();
     ids.forEach((id, i) => {
-      if (ids.indexOf(id) !== i) errors.push(`${what}.${at[i]} (${id}): appears twice`);
+      if (met.has(id)) errors.push(`${what}.${at[i]} (${id}): appears twice`);
+      met.add(id);
     });
+  };
   twice(
     inv.centers.map((c) => c.id),
     'centers',
@@ -111,29 +117,44 @@ export async function importInventory(db: Db, inv: InventoryFile) {
         .values(l)
         .onConflict((oc) => oc.column('code').doUpdateSet({ name: l.name, center: l.center }))
         .execute();
-    for (const d of inv.devices) {
-      // A device keeps its token across re-imports; only new devices get one here.
-      const kept = storedToken.get(d.id);
-      const token = kept ? undefined : newToken();
-      const row = {
-        id: d.id,
-        kind: d.kind,
-        location: d.location,
-        relay: d.relay ?? null,
-        upstream: d.kind === 'relay' ? (d.upstream ?? 'master') : null,
-        labels: JSON.stringify(d.labels),
-        hostname: d.hostname ?? null,
-        fallback_relays: d.fallbackRelays?.length ? JSON.stringify(d.fallbackRelays) : null,
-        rate_limit_kbps: d.rateLimitKBps ?? null,
-        token_hash: token ? sha256Hex(token) : kept!,
-      };
-      const { id: _id, token_hash: _t, ...update } = row;
+    // Many rows per statement, and the event loop gets a turn between batches: a master importing
+    // 100k devices still answers its endpoints and its health checks.
+    for (let at = 0; at < inv.devices.length; at += IMPORT_BATCH) {
+      const rows = inv.devices.slice(at, at + IMPORT_BATCH).map((d) => {
+        // A device keeps its token across re-imports; only new devices get one here.
+        const kept = storedToken.get(d.id);
+        const token = kept ? undefined : newToken();
+        if (token) issued.set(d.id, token);
+        return {
+          id: d.id,
+          kind: d.kind,
+          location: d.location,
+          relay: d.relay ?? null,
+          upstream: d.kind === 'relay' ? (d.upstream ?? 'master') : null,
+          labels: JSON.stringify(d.labels),
+          hostname: d.hostname ?? null,
+          fallback_relays: d.fallbackRelays?.length ? JSON.stringify(d.fallbackRelays) : null,
+          rate_limit_kbps: d.rateLimitKBps ?? null,
+          token_hash: token ? sha256Hex(token) : kept!,
+        };
+      });
       await tx
         .insertInto('devices')
-        .values(row)
-        .onConflict((oc) => oc.column('id').doUpdateSet(update))
+        .values(rows)
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet((eb) => ({
+            kind: eb.ref('excluded.kind'),
+            location: eb.ref('excluded.location'),
+            relay: eb.ref('excluded.relay'),
+            upstream: eb.ref('excluded.upstream'),
+            labels: eb.ref('excluded.labels'),
+            hostname: eb.ref('excluded.hostname'),
+            fallback_relays: eb.ref('excluded.fallback_relays'),
+            rate_limit_kbps: eb.ref('excluded.rate_limit_kbps'),
+          })),
+        )
         .execute();
-      if (token) issued.set(d.id, token);
+      await new Promise((r) => setImmediate(r));
     }
   });
   return {
