@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import * as tar from 'tar';
 import { describe, expect, it } from 'vitest';
 import { inspectArchive } from '../src/protocol/archive.ts';
-import { buildPackage } from '../src/protocol/package-file.ts';
+import { buildPackage, parseManifest } from '../src/protocol/package-file.ts';
 import { tempDir } from './helpers.ts';
 
 function folder(files: Record<string, string> = { 'a.txt': 'a\n' }) {
@@ -45,6 +45,29 @@ describe('archive rules', () => {
     expect(built.details.join('\n')).toMatch(/"passwd" is a symbolic link/);
     expect(built.details.join('\n')).toMatch(/"(run|again)\.sh" is a hard link \(2 names\)/);
     expect(built.details.join('\n')).toMatch(/"open\.txt" is world-writable/);
+  });
+
+  it('reads fanout.json strictly, naming every field that is wrong', () => {
+    expect(parseManifest('{"name":"p","version":"1.0.0","install":{"run":"i.sh"},"extra":1}', 'x')).toEqual({
+      name: 'p',
+      version: '1.0.0',
+      install: { run: 'i.sh' },
+      uninstall: {},
+    });
+    const bad = (text: string) => {
+      try {
+        parseManifest(text, 'p.tgz');
+      } catch (e) {
+        return (e as { code: string; message: string }).message;
+      }
+      return 'accepted';
+    };
+    expect(bad('{"name":"P/../x","version":"1 0","install":{"timeoutSec":-1},"uninstall":"rm"}')).toMatch(
+      /name: package names are.*version: versions are.*install\.timeoutSec: a positive number.*uninstall: an object/,
+    );
+    expect(bad('[1]')).toMatch(/must hold an object/);
+    expect(bad('{"name":"p"')).toMatch(/not JSON/);
+    expect(bad('{"version":"1"}')).toMatch(/name: a string is required/);
   });
 
   it('refuses an entry that escapes the folder', async () => {

@@ -109,6 +109,23 @@ describe('what an agent checks before it downloads anything', () => {
       ok: false,
       reason: /no well-formed signed command header/,
     });
+    // Headers too deep or of the wrong shape are refused before anything is hashed or verified.
+    let deep: unknown = 'x';
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    for (const bad of [
+      { ...authorityOf(cmd)!.header, params: { preCommand: deep } },
+      { ...authorityOf(cmd)!.header, packages: [{ ...pkg, name: { nested: deep } }] },
+      { ...authorityOf(cmd)!.header, listSize: '3' },
+      [authorityOf(cmd)!.header],
+      null,
+    ])
+      expect(
+        checkAssignment(
+          assignment(cmd, 'pos-1', { authority: { header: bad as never, signature: cmd.signature! } }),
+          'pos-1',
+          keys,
+        ),
+      ).toMatchObject({ ok: false, reason: /no well-formed signed command header/ });
     const old = signCommand(master.privatePem, base, '2020-01-01T00:00:00.000Z');
     expect(checkAssignment(assignment(old, 'pos-1'), 'pos-1', keys)).toMatchObject({
       ok: false,

@@ -1,7 +1,18 @@
 // The alert center's slice of fanout.yaml (DESIGN §6): alerts and mail. master/config.ts composes it.
 import { z } from 'zod';
-import { durationSchema } from '../protocol/durations.ts';
+import { MAX_DURATION_MS, parseDuration } from '../protocol/durations.ts';
 import { FAILURE_TYPE_NAME } from '../protocol/failure-types.ts';
+
+/** A config value: a duration string or a number of milliseconds. */
+const durationSchema = z.union([z.number().positive().max(MAX_DURATION_MS), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  try {
+    return parseDuration(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
 
 const FailureTypeRule = z
   .object({ threshold: z.number().int().positive().max(100_000).optional(), patterns: z.array(z.string()).default([]) })

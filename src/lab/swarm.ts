@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { checkAssignment } from '../protocol/assignment.ts';
 import { Client, type ClientTls } from '../protocol/client.ts';
-import { checkAssignment } from '../protocol/command.ts';
 import { verifyPackage } from '../protocol/crypto.ts';
 import type { Assignment } from '../protocol/types.ts';
 

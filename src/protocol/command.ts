@@ -33,7 +33,7 @@ export function signCommand(privatePem: string, c: DistributionCommand, expiresA
   return { ...signed, signature: signCanonical(privatePem, headerOf(signed)) };
 }
 
-const expired = (h: { expiresAt: string }, now: number) => !(Date.parse(h.expiresAt) > now);
+import { expired } from './assignment.ts';
 
 /** Why a relay must refuse a command from its master, or undefined when it verifies whole. */
 export function commandProblem(keys: readonly string[], c: DistributionCommand, relayId: string, now = Date.now()) {
@@ -56,36 +56,4 @@ export function authorityOf(c: DistributionCommand): SignedHeader | undefined {
   return c.signature ? { header: headerOf(c), signature: c.signature } : undefined;
 }
 
-export type AssignmentCheck =
-  | { ok: true; packages: PackageRef[]; params: JobParams }
-  | { ok: false; failureType: 'SIGNATURE_INVALID' | 'EXPIRED'; reason: string };
-
-/**
- * What an agent checks before it downloads anything: the header is the master's, it has not
- * expired, this device is on its list, and the packages and parameters are exactly the signed ones.
- */
-export function checkAssignment(
-  a: Assignment,
-  deviceId: string,
-  keys: readonly string[],
-  now = Date.now(),
-): AssignmentCheck {
-  const bad = (reason: string): AssignmentCheck => ({ ok: false, failureType: 'SIGNATURE_INVALID', reason });
-  const parsed = CommandHeader.safeParse(a.authority?.header);
-  if (!parsed.success) return bad('the assignment carries no well-formed signed command header');
-  const header = parsed.data;
-  if (!verifyCanonical(keys, header, a.authority.signature))
-    return bad("the command header is not signed by the master's key");
-  if (header.jobId !== a.jobId) return bad(`the signed command is for job ${header.jobId}, not ${a.jobId}`);
-  if (header.kind !== 'distribute') return bad(`a signed ${header.kind} command cannot be installed`);
-  if (!inList(header.listRoot, deviceId, a.proof ?? []))
-    return bad(`${deviceId} is not on the distribution list the master signed`);
-  if (
-    canonicalJson(a.packages) !== canonicalJson(header.packages) ||
-    canonicalJson(a.params) !== canonicalJson(header.params)
-  )
-    return bad('the packages or parameters differ from what the master signed');
-  if (expired(header, now))
-    return { ok: false, failureType: 'EXPIRED', reason: `the command expired at ${header.expiresAt}` };
-  return { ok: true, packages: header.packages, params: header.params };
-}
+export { type AssignmentCheck, checkAssignment } from './assignment.ts';

@@ -1,5 +1,4 @@
 // Durations ("30s", "15m", "24h", "7d") and deadlines (a duration from issue time, or an ISO-8601 time).
-import { z } from 'zod';
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
@@ -15,17 +14,6 @@ export function parseDuration(s: string): number {
 }
 
 export const isDuration = (s: string) => DURATION.test(s.trim());
-
-/** A config value: a duration string or a number of milliseconds. */
-export const durationSchema = z.union([z.number().positive().max(MAX_DURATION_MS), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') return v;
-  try {
-    return parseDuration(v);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-});
 
 /** Checks a deadline parameter; returns why it is refused, or undefined. */
 export function deadlineProblem(deadline: string): string | undefined {

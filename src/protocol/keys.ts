@@ -1,7 +1,6 @@
 // The master's signing key as relays and agents know it: pinned at first enrollment, and changed
 // only by a rotation statement signed by the key they already trust (`fanout key rotate`).
 import { createHash, createPublicKey } from 'node:crypto';
-import { z } from 'zod';
 import { signCanonical, verifyCanonical } from './signing.ts';
 
 /** `SHA256:` and the base64 SHA-256 of the key's DER form, like an SSH fingerprint. */
@@ -10,16 +9,10 @@ export function fingerprint(publicPem: string): string {
   return `SHA256:${createHash('sha256').update(der).digest('base64').replace(/=+$/, '')}`;
 }
 
-export const Rotation = z.object({
-  statement: z.object({
-    type: z.literal('fanout-key-rotation'),
-    previous: z.string(),
-    next: z.string(),
-    at: z.string(),
-  }),
-  signature: z.string(),
-});
-export type Rotation = z.infer<typeof Rotation>;
+export interface Rotation {
+  statement: { type: 'fanout-key-rotation'; previous: string; next: string; at: string };
+  signature: string;
+}
 
 /** The old key's signature over the new key. */
 export function rotationStatement(oldPrivatePem: string, oldPublicPem: string, newPublicPem: string): Rotation {
@@ -44,6 +37,8 @@ export function trustedKeys(pinnedPem: string, currentPem: string, rotations: re
   const keys = [pinnedPem];
   let last = pinnedPem;
   for (const r of rotations) {
+    // Rotations come from the network: anything not shaped like one is skipped, never trusted.
+    if (typeof r?.statement?.next !== 'string' || typeof r.signature !== 'string') continue;
     if (r.statement.previous !== fingerprint(last)) continue;
     if (!verifyCanonical([last], r.statement, r.signature)) continue;
     last = r.statement.next;

@@ -2,26 +2,47 @@ import { existsSync } from 'node:fs';
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tar from 'tar';
-import { z } from 'zod';
 import { type ArchiveLimits, ArchiveRefused, DEFAULT_LIMITS, inspectArchive } from './archive.ts';
 import { sha256File } from './digest.ts';
 import { FanoutError } from './errors.ts';
 import type { TreeEntry } from './tree.ts';
-import { formatZodError } from './types.ts';
 
-export const Manifest = z.object({
-  name: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9._-]*$/, 'package names are lower-case letters, digits, dot, dash, underscore'),
-  version: z
-    .string()
-    .regex(/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/, 'versions are letters, digits, dot, plus, dash, underscore'),
-  install: z.object({ run: z.string().optional(), timeoutSec: z.number().positive().optional() }).default({}),
+/** fanout.json. Checked by hand rather than by a schema library: agents read it, and stay small. */
+export interface Manifest {
+  name: string;
+  version: string;
+  install: { run?: string; timeoutSec?: number };
   /** Run from the current version's folder by an uninstall job, before the package is removed. */
-  uninstall: z.object({ run: z.string().optional(), timeoutSec: z.number().positive().optional() }).default({}),
-  description: z.string().optional(),
-});
-export type Manifest = z.infer<typeof Manifest>;
+  uninstall: { run?: string; timeoutSec?: number };
+  description?: string;
+}
+
+const NAME = /^[a-z0-9][a-z0-9._-]*$/;
+const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+_-]*$/;
+
+function manifestProblems(m: unknown): string[] {
+  if (!m || typeof m !== 'object' || Array.isArray(m)) return ['fanout.json must hold an object'];
+  const o = m as Record<string, unknown>;
+  const out: string[] = [];
+  if (typeof o.name !== 'string') out.push('name: a string is required');
+  else if (!NAME.test(o.name)) out.push('name: package names are lower-case letters, digits, dot, dash, underscore');
+  if (typeof o.version !== 'string') out.push('version: a string is required');
+  else if (!VERSION.test(o.version)) out.push('version: versions are letters, digits, dot, plus, dash, underscore');
+  for (const step of ['install', 'uninstall'] as const) {
+    const v = o[step];
+    if (v === undefined) continue;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) {
+      out.push(`${step}: an object {run, timeoutSec} is expected`);
+      continue;
+    }
+    const { run, timeoutSec } = v as Record<string, unknown>;
+    if (run !== undefined && typeof run !== 'string') out.push(`${step}.run: a string is expected`);
+    if (timeoutSec !== undefined && !(typeof timeoutSec === 'number' && timeoutSec > 0))
+      out.push(`${step}.timeoutSec: a positive number of seconds is expected`);
+  }
+  if (o.description !== undefined && typeof o.description !== 'string') out.push('description: a string is expected');
+  return out;
+}
 
 export function parseManifest(text: string, where: string): Manifest {
   let raw: unknown;
@@ -33,13 +54,24 @@ export function parseManifest(text: string, where: string): Manifest {
       problem: `fanout.json is not JSON: ${(e as Error).message}`,
     });
   }
-  const r = Manifest.safeParse(raw);
-  if (!r.success)
+  const problems = manifestProblems(raw);
+  if (problems.length)
     throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', {
       where,
-      problem: `fanout.json is invalid: ${formatZodError(r.error).join('; ')}`,
+      problem: `fanout.json is invalid: ${problems.join('; ')}`,
     });
-  return r.data;
+  const m = raw as Manifest;
+  const step = (x?: { run?: string; timeoutSec?: number }) => ({
+    ...(x?.run !== undefined ? { run: x.run } : {}),
+    ...(x?.timeoutSec !== undefined ? { timeoutSec: x.timeoutSec } : {}),
+  });
+  return {
+    name: m.name,
+    version: m.version,
+    install: step(m.install),
+    uninstall: step(m.uninstall),
+    ...(m.description !== undefined ? { description: m.description } : {}),
+  };
 }
 
 /** Checks a package archive against the archive rules; its fanout.json and its tree of files. */
