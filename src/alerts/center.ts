@@ -14,7 +14,7 @@ import { requeueMail } from './mailer.ts';
 import type { IncomingAlert } from './parse.ts';
 import { thresholdFor } from './thresholds.ts';
 import { createTicket, recordFailedDistribution, type Step } from './ticketing.ts';
-import { countInWindow } from './tracking.ts';
+import { TrackWindows } from './windows.ts';
 
 export { alertView } from './alert-view.ts';
 export type { Step } from './ticketing.ts';
@@ -33,15 +33,23 @@ type Tx = Transaction<Database>;
 export class AlertCenter {
   readonly events = new EventEmitter().setMaxListeners(0);
   private readonly classifier: Classifier;
+  private readonly windows: TrackWindows;
   private readonly intake = new GroupCommit<IncomingAlert, StoredAlert>((alerts) =>
-    this.db.transaction().execute(async (tx) => {
-      await this.exclusive(tx, 'fanout.alerts');
-      const results: StoredAlert[] = [];
-      // Locations change only by inventory import: read them once per batch.
-      const locations = await tx.selectFrom('locations').select(['code', 'name', 'center']).execute();
-      for (const a of alerts) results.push(await this.process(tx, a, locations));
-      return results;
-    }),
+    this.db
+      .transaction()
+      .execute(async (tx) => {
+        await this.exclusive(tx, 'fanout.alerts');
+        await this.windows.begin(tx);
+        const results: StoredAlert[] = [];
+        // Locations change only by inventory import: read them once per batch.
+        const locations = await tx.selectFrom('locations').select(['code', 'name', 'center']).execute();
+        for (const a of alerts) results.push(await this.process(tx, a, locations));
+        return results;
+      })
+      .catch((e) => {
+        this.windows.forget();
+        throw e;
+      }),
   );
 
   constructor(
@@ -53,6 +61,7 @@ export class AlertCenter {
     private readonly exclusive: (tx: Tx, name: string) => Promise<void> = async () => {},
   ) {
     this.classifier = new Classifier(cfg.failureTypes);
+    this.windows = new TrackWindows(cfg.window);
   }
 
   /** Stores and processes alerts, one batch at a time: answered only once they are on disk. */
@@ -102,6 +111,7 @@ export class AlertCenter {
       row.outcome = outcome;
       row.steps = JSON.stringify(steps);
       const ins = await tx.insertInto('alerts').values(row).returning('id').executeTakeFirstOrThrow();
+      this.windows.inserted(Number(ins.id), row.device_id, row.failure_type, row.at, row.counted === 1);
       const mailQueued = steps.some((s) => s.step === 'mail' && s.outcome.startsWith('queued'));
       return { id: Number(ins.id), duplicate: false, outcome, ticketId: row.ticket_id, mailQueued };
     };
@@ -175,7 +185,7 @@ export class AlertCenter {
 
     // 6. track
     row.counted = 1;
-    const count = await countInWindow(tx, device.id, c.failureType, a.at, this.cfg.window);
+    const count = await this.windows.count(tx, device.id, c.failureType, a.at);
     steps.push({
       step: 'track',
       outcome: String(count),

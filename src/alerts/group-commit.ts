@@ -1,5 +1,8 @@
 // Group commit: requests that arrive while a transaction commits share the next one (one fsync for
-// all of them). Each request is still answered only after its alerts are on disk.
+// all of them). Each request is still answered only after its alerts are on disk. A synchronous
+// driver (better-sqlite3) runs a whole transaction inside one turn of the event loop, so the batch is
+// taken only after the loop has read every request waiting on the sockets (setImmediate), not when
+// the first one arrives.
 export class GroupCommit<I, O> {
   private queue: { items: I[]; resolve: (o: O[]) => void; reject: (e: unknown) => void }[] = [];
   private running = false;
@@ -13,12 +16,14 @@ export class GroupCommit<I, O> {
   submit(items: I[]): Promise<O[]> {
     return new Promise((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
-      if (!this.running) void this.drain();
+      if (!this.running) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
     });
   }
 
   private async drain() {
-    this.running = true;
     while (this.queue.length) {
       const group: typeof this.queue = [];
       let n = 0;
@@ -39,6 +44,8 @@ export class GroupCommit<I, O> {
         if (group.length === 1) group[0].reject(e);
         else for (const r of group) await this.commit(r.items).then(r.resolve, r.reject);
       }
+      // Let the requests that came in meanwhile be read before the next batch is taken.
+      if (this.queue.length) await new Promise((r) => setImmediate(r));
     }
     this.running = false;
   }

@@ -5,7 +5,7 @@ import type { Transaction } from 'kysely';
 import type { Database } from '../store/index.ts';
 
 /** Neighbours read on each side: bounds the work per alert however many pile up. */
-const NEIGHBOURS = 1000;
+export const NEIGHBOURS = 1000;
 
 export async function countInWindow(
   tx: Transaction<Database>,
@@ -35,7 +35,17 @@ export async function countInWindow(
       .limit(NEIGHBOURS)
       .execute(),
   ]);
-  const times = [...before.map((r) => Date.parse(r.at)).reverse(), t, ...after.map((r) => Date.parse(r.at))];
+  return fullestWindow(
+    before.map((r) => Date.parse(r.at)).reverse(),
+    t,
+    after.map((r) => Date.parse(r.at)),
+    windowMs,
+  );
+}
+
+/** The most alerts one window holds with the alert at `t`, given its neighbours before and after (ascending). */
+export function fullestWindow(before: number[], t: number, after: number[], windowMs: number) {
+  const times = [...before, t, ...after];
   const self = before.length;
   // Two pointers: for each window start at or before this alert, the furthest end still inside it.
   let best = 1;

@@ -1,0 +1,97 @@
+// Step 6 from memory (alerts/windows.ts) counts exactly what the database would: alerts in and out of
+// order, late ones older than what is held, a flood beyond the neighbours read, and another writer.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlertCenter } from '../src/alerts/center.ts';
+import { countInWindow } from '../src/alerts/tracking.ts';
+import { parseConfig } from '../src/master/config.ts';
+import { importInventory, parseInventory } from '../src/master/inventory.ts';
+import { openStore, type Store } from '../src/store/index.ts';
+import { inventoryYaml, tempDir } from './helpers.ts';
+
+const HOUR = 3_600_000;
+let store: Store;
+let center: AlertCenter;
+let seq = 0;
+
+beforeAll(async () => {
+  store = await openStore(join(tempDir('track'), 'db.sqlite'));
+  await importInventory(store.db, parseInventory(inventoryYaml(['relay-a'], 3)));
+  center = new AlertCenter(store.db, parseConfig('alerts:\n  window: 1h\n').alerts, (id) => `http://x/${id}`);
+});
+afterAll(() => store?.close());
+
+/** What the database alone says the alert at `at` would count, then what the center stored. */
+async function both(device: string, at: number) {
+  const iso = new Date(at).toISOString();
+  const expected = await store.db
+    .transaction()
+    .execute((tx) => countInWindow(tx, device, 'DISK_FULL', iso, HOUR).then((n) => n));
+  const id = `t-${seq++}`;
+  const [r] = await center.ingest([
+    {
+      source: 'test',
+      alertId: id,
+      at: iso,
+      raw: '{}',
+      format: 'json',
+      deviceId: device,
+      message: 'ENOSPC: no space left on device',
+    },
+  ]);
+  const steps = (await center.get(r.id)).steps as { step: string; outcome: string }[];
+  return { expected, counted: Number(steps.find((s) => s.step === 'track')!.outcome) };
+}
+
+describe('track counts kept in memory', () => {
+  it('match the database for alerts in order, late, far in the past and in the future', async () => {
+    // A pseudo-random but fixed sequence: the same run every time.
+    let x = 42;
+    const rand = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const now = Date.parse('2026-11-26T12:00:00.000Z');
+    const mismatches: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const device = `relay-a-pos-${1 + Math.floor(rand() * 3)}`;
+      const r = rand();
+      const at =
+        r < 0.6
+          ? now + i * 20_000 // in order
+          : r < 0.85
+            ? now + i * 20_000 - Math.floor(rand() * 2 * HOUR) // late, within two windows
+            : r < 0.95
+              ? now - Math.floor(5 * HOUR + rand() * 10 * HOUR) // far older than what is held
+              : now + i * 20_000 + Math.floor(rand() * HOUR); // ahead of the others
+      const { expected, counted } = await both(device, at);
+      if (expected !== counted)
+        mismatches.push(`#${i} ${device} ${new Date(at).toISOString()}: ${counted} ≠ ${expected}`);
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it('match the database in a flood beyond the neighbours read, and after another writer', async () => {
+    const start = Date.parse('2026-11-27T00:00:00.000Z');
+    const mismatches: string[] = [];
+    for (let i = 0; i < 2300; i++) {
+      const { expected, counted } = await both('relay-a-pos-1', start + i * 100 - (i % 7 === 0 ? 60_000 : 0));
+      if (expected !== counted) mismatches.push(`#${i}: ${counted} ≠ ${expected}`);
+    }
+    expect(mismatches).toEqual([]);
+    // Another master on the same database: its alert is counted by ours too.
+    const other = new AlertCenter(store.db, parseConfig('alerts:\n  window: 1h\n').alerts, (id) => `http://x/${id}`);
+    const before = await both('relay-a-pos-2', start);
+    await other.ingest([
+      {
+        source: 'other',
+        alertId: 'o-1',
+        at: new Date(start + 1000).toISOString(),
+        raw: '{}',
+        format: 'json',
+        deviceId: 'relay-a-pos-2',
+        message: 'ENOSPC: no space left on device',
+      },
+    ]);
+    const after = await both('relay-a-pos-2', start + 2000);
+    expect(after.counted).toBe(after.expected);
+    expect(after.counted).toBe(before.counted + 2);
+  }, 120_000);
+});
