@@ -181,9 +181,17 @@ describe('group commit', () => {
       await new Promise((r) => setTimeout(r, 20));
       return items.map((x) => x * 10);
     });
+    // Submitted in one turn of the event loop: one commit, each answered with its own results.
     const answers = await Promise.all([g.submit([1]), g.submit([2, 3]), g.submit([4])]);
     expect(answers).toEqual([[10], [20, 30], [40]]);
-    expect(commits).toEqual([[1], [2, 3, 4]]); // the first commits alone; the others waited together
+    expect(commits).toEqual([[1, 2, 3, 4]]);
+    // Submitted while that commits: they wait together for the next one.
+    const first = g.submit([5]);
+    await new Promise((r) => setTimeout(r, 5));
+    const later = await Promise.all([g.submit([6]), g.submit([7])]);
+    await first;
+    expect(later).toEqual([[60], [70]]);
+    expect(commits).toEqual([[1, 2, 3, 4], [5], [6, 7]]);
   });
   it('a failing request does not fail the requests grouped with it', async () => {
     const g = new GroupCommit<number, number>(async (items) => {
