@@ -155,6 +155,18 @@ describe('plans from a job log', () => {
     expect(r.plan.distributionList).toEqual(['e2', 'e3']);
     expect(r.plan.original.installed).toEqual(['e1']);
     expect(r.plan.bytesToSend).toBe(200);
+    // e2 had verified the content (it went on to install) before its script failed: nothing to send it.
+    const held = replay('j-1', [
+      ...log.slice(0, 3),
+      { type: 'target', at, deviceId: 'e2', state: 'installing', attempt: 3, commandId: 'c-1' },
+      ...log.slice(3),
+    ])!;
+    const r2 = buildPlan(held, 'r', () => true);
+    if (!r2.ok) throw new Error(r2.reason);
+    expect(r2.plan).toMatchObject({ distributionList: ['e2', 'e3'], bytesToSend: 100, targetsHoldingContent: 1 });
+    // Not from the depot either: the relay fetches it first.
+    const r3 = buildPlan(held, 'r', () => false);
+    expect(r3.ok && r3.plan.bytesToSend).toBe(200);
     const cmd = commandFromPlan(st, r.plan, 'ops');
     expect(cmd).toMatchObject({
       kind: 'redistribute',

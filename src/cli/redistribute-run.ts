@@ -139,6 +139,7 @@ export async function runRedistribute(o: Flags): Promise<number> {
             state: p.state,
             commandId: p.commandId,
             bytesToSend: p.bytesToSend,
+            targetsHoldingContent: p.targetsHoldingContent ?? 0,
           })),
           skipped,
         },

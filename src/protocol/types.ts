@@ -135,6 +135,8 @@ export const Plan = z.object({
   original: z.object({ distributionList: z.array(z.string()), installed: z.array(z.string()) }),
   bytesToSend: z.number(),
   bytesInDepot: z.number(),
+  /** Missing targets whose endpoints already hold the content verified: nothing is sent to them. */
+  targetsHoldingContent: z.number().optional(),
   state: z.enum(['pending', 'approved', 'rejected', 'running', 'complete', 'failed', 'superseded']),
   createdAt: z.string(),
   approvedBy: z.string().optional(),

@@ -32,6 +32,8 @@ export function buildPlan(
     return { ok: false, jobId: st.jobId, reason: 'every target is installed; nothing to redistribute' };
   const bytesPerTarget = st.current.packages.reduce((n, p) => n + p.size, 0);
   const bytesInDepot = st.current.packages.filter((p) => depotHas(p.digest)).reduce((n, p) => n + p.size, 0);
+  // Endpoints that verified the content before failing (an install script, a window) fetch nothing.
+  const holding = missing.filter((d) => st.targets.get(d)?.held).length;
   return {
     ok: true,
     plan: {
@@ -44,8 +46,9 @@ export function buildPlan(
       distributionList: missing,
       original: { distributionList: st.original.distributionList, installed },
       // What goes to endpoints, plus what must still come from upstream.
-      bytesToSend: bytesPerTarget * missing.length + (bytesPerTarget - bytesInDepot),
+      bytesToSend: bytesPerTarget * (missing.length - holding) + (bytesPerTarget - bytesInDepot),
       bytesInDepot,
+      targetsHoldingContent: holding,
       state: 'pending',
       createdAt: now.toISOString(),
     },
@@ -103,6 +106,6 @@ export function describePlan(p: Plan): string {
     }`,
     `  recipients (${p.distributionList.length})    ${p.distributionList.join(', ')}`,
     `  against original  ${p.original.distributionList.length} target(s); ${removed.length} already installed and left out${removed.length ? `: ${removed.join(', ')}` : ''}`,
-    `  bytes to send     ${formatBytes(p.bytesToSend)} (${formatBytes(p.bytesInDepot)} of content already verified in the depot, not fetched again)`,
+    `  bytes to send     ${formatBytes(p.bytesToSend)} (${formatBytes(p.bytesInDepot)} of content already verified in the depot, not fetched again; ${p.targetsHoldingContent ?? 0} endpoint(s) already hold it verified, sent nothing)`,
   ].join('\n');
 }

@@ -12,6 +12,9 @@ export interface TargetStatus {
   error?: string;
   at: string;
   trees?: Record<string, string>;
+  /** The endpoint downloaded and verified this job's content (it went on to wait or install): a
+   * redistribution moves no bytes to it, since its cache holds them. */
+  held?: true;
 }
 
 export interface JobState {
@@ -56,8 +59,12 @@ export function apply(st: JobState | undefined, r: JobLogRecord, jobId = st?.job
       if (r.event === 'verified') st.verified.add(r.digest);
       if (st.phase === 'received') st.phase = 'fetching';
       return st;
-    case 'target':
+    case 'target': {
+      const held =
+        ['waiting_window', 'installing', 'installed'].includes(r.state) ||
+        (st.targets.get(r.deviceId)?.held && r.failureType !== 'DIGEST_MISMATCH');
       st.targets.set(r.deviceId, {
+        ...(held ? { held: true as const } : {}),
         state: r.state,
         attempt: r.attempt,
         failureType: r.failureType,
@@ -67,6 +74,7 @@ export function apply(st: JobState | undefined, r: JobLogRecord, jobId = st?.job
       });
       if (st.phase === 'received' || st.phase === 'fetching') st.phase = 'distributing';
       return settle(st);
+    }
     case 'failed':
       if (r.commandId === st.current.commandId) {
         st.phase = 'failed';

@@ -47,7 +47,8 @@ export function Plans({
             </dd>
             <dt>Bytes to send</dt>
             <dd>
-              {bytes(p.bytesToSend)} ({bytes(p.bytesInDepot)} already verified in the depot)
+              {bytes(p.bytesToSend)} ({bytes(p.bytesInDepot)} already verified in the depot;{' '}
+              {p.targetsHoldingContent ?? 0} endpoint(s) already hold it verified)
             </dd>
             <dt>Repeats</dt>
             <dd>
