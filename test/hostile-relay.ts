@@ -7,6 +7,8 @@ let publicKey = '';
 const queue: unknown[] = [];
 const reports: unknown[] = [];
 let contentRequests = 0;
+/** Content requests get an endless body: an attempt to fill the endpoint's disk. */
+let flood = false;
 
 const server = createServer((req, res) => {
   const send = (body: unknown, status = 200) => {
@@ -23,6 +25,7 @@ const server = createServer((req, res) => {
   if (url.startsWith('/control/key'))
     return void body().then((b) => ((publicKey = (b as { publicKey: string }).publicKey), send({ ok: true })));
   if (url.startsWith('/control/queue')) return void body().then((b) => (queue.push(b), send({ ok: true })));
+  if (url.startsWith('/control/flood')) return ((flood = true), send({ ok: true }));
   if (url.startsWith('/control/state')) return send({ reports, contentRequests });
   if (url.startsWith('/agent/v1/enroll')) return send({ relayId: 'relay-a', publicKey });
   if (url.startsWith('/agent/v1/assignments')) {
@@ -32,6 +35,15 @@ const server = createServer((req, res) => {
   }
   if (url.startsWith('/agent/v1/reports')) return void body().then((b) => (reports.push(b), send({ ok: true })));
   if (url.startsWith('/content/')) contentRequests++;
+  if (url.startsWith('/content/') && flood) {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    const more = () => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once('drain', more);
+    };
+    return more();
+  }
   send({ error: { code: 'X', message: 'no' } }, 404);
 });
 server.listen(0, '127.0.0.1', () => {

@@ -35,6 +35,7 @@ class HostileRelay {
       body: body ? JSON.stringify(body) : undefined,
     }).then((r) => r.json());
   setKey = (publicKey: string) => this.control('key', { publicKey });
+  flood = () => this.control('flood');
   queueAssignment = (a: Assignment) => this.control('queue', a);
   state = () =>
     this.control('state') as Promise<{
@@ -189,6 +190,27 @@ describe('a hostile relay cannot make an endpoint run anything the master did no
   it('after all of it: nothing installed, nothing fetched, nothing run', async () => {
     expect(existsSync(pwned())).toBe(false);
     expect((await hostile.state()).contentRequests).toBe(0);
+    const root = join(net.dir, 'victim', 'root');
+    expect(existsSync(root) ? readdirSync(root) : []).toEqual([]);
+  });
+});
+
+describe("a hostile relay cannot fill an endpoint's disk", () => {
+  it('stops a download at the signed size, keeps nothing of it, and installs nothing', async () => {
+    // The victim again, with the master's genuine key, now fed an endless body for genuine content.
+    await hostile.setKey(readFileSync(join(net.agents[VICTIM].data, 'master.pub'), 'utf8'));
+    victim = await startVictim();
+    await hostile.flood();
+    const before = (await hostile.state()).reports.length;
+    await hostile.queueAssignment(assignmentFrom(genuine, {}));
+    const r = await waitFor(
+      'the agent to give up the download',
+      async () => (await hostile.state()).reports.slice(before).find((x) => x.state === 'failed'),
+      30_000,
+    );
+    expect(r).toMatchObject({ failureType: 'DIGEST_MISMATCH', error: expect.stringMatching(/more than the signed/) });
+    const cache = join(net.dir, 'victim', 'data', 'cache');
+    expect(readdirSync(cache).filter((f) => !f.startsWith('.'))).toEqual([]);
     const root = join(net.dir, 'victim', 'root');
     expect(existsSync(root) ? readdirSync(root) : []).toEqual([]);
   });

@@ -1,13 +1,15 @@
 // Downloads into DATA/cache with Range resume; a file gets its final name only once verified.
-import { createWriteStream, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
 import type { Client } from '../protocol/client.ts';
 import { isDigest, sha256File } from '../protocol/digest.ts';
+import { getStream } from '../protocol/get-stream.ts';
 import type { PackageRef } from '../protocol/types.ts';
 import { InstallError, verifyDownloaded } from './state.ts';
 
@@ -36,19 +38,42 @@ export async function download(x: {
   for (let attempt = 0; ; attempt++) {
     const from = existsSync(part) ? (await stat(part)).size : 0;
     try {
+      let digest: string;
       if (from < pkg.size) {
-        const res = await x.relay.raw('GET', `content/${pkg.digest}`, {
+        const res = await getStream(x.relay, `content/${pkg.digest}`, {
           headers: from ? { range: `bytes=${from}-` } : {},
-          timeoutMs: 600_000,
           signal: x.signal,
         });
-        const append = from > 0 && res.status === 206;
+        const append = from > 0 && res.statusCode === 206;
+        // One pass: the bytes are hashed as they are written (a resumed part is read once first).
+        const hash = createHash('sha256');
+        if (append)
+          await pipeline(createReadStream(part), new Writable({ write: (c, _e, cb) => (hash.update(c), cb()) }));
+        let size = append ? from : 0;
         await pipeline(
-          Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+          res,
+          new Transform({
+            transform: (c: Buffer, _e, cb) => {
+              // A relay that sends more than the signed size is not let fill the disk.
+              if ((size += c.length) > pkg.size) {
+                return cb(
+                  new InstallError(
+                    'DIGEST_MISMATCH',
+                    `${pkg.name}@${pkg.version}: more than the signed ${pkg.size} bytes; refused`,
+                  ),
+                );
+              }
+              hash.update(c);
+              cb(null, c);
+            },
+          }),
           createWriteStream(part, { flags: append ? 'a' : 'w' }),
-        );
-      }
-      const digest = await sha256File(part);
+        ).catch(async (e) => {
+          if (e instanceof InstallError) await rm(part, { force: true });
+          throw e;
+        });
+        digest = `sha256:${hash.digest('hex')}`;
+      } else digest = await sha256File(part);
       try {
         verifyDownloaded(pkg, digest, x.keys);
       } catch (e) {

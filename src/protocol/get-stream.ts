@@ -1,0 +1,80 @@
+// A GET whose body is read as a Node stream over node:http(s), for content: web streams (fetch) cost an
+// endpoint several times the CPU of the download itself (issue 14), and bodies here are large.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { type Client, HttpError } from './client.ts';
+
+const agents = new WeakMap<Client, { http: HttpAgent; https: HttpsAgent }>();
+
+function agentsOf(c: Client) {
+  let a = agents.get(c);
+  if (!a) {
+    const tls = c.opts.tls ?? {};
+    a = {
+      http: new HttpAgent({ keepAlive: true }),
+      https: new HttpsAgent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key }),
+    };
+    agents.set(c, a);
+  }
+  return a;
+}
+
+/**
+ * GET `path` from the client's current server; resolves once the status is 2xx with the body still
+ * to read. `idleMs` bounds silence, not the whole transfer: a large file on a slow link may take long.
+ */
+export function getStream(
+  c: Client,
+  path: string,
+  o: { headers?: Record<string, string>; signal?: AbortSignal; idleMs?: number } = {},
+): Promise<IncomingMessage> {
+  const url = new URL(c.url(path));
+  const secure = url.protocol === 'https:';
+  return new Promise((resolve, reject) => {
+    const req = (secure ? httpsRequest : httpRequest)(url, {
+      method: 'GET',
+      agent: secure ? agentsOf(c).https : agentsOf(c).http,
+      headers: { authorization: `Bearer ${c.opts.token}`, ...o.headers },
+      signal: o.signal,
+    });
+    req.setTimeout(o.idleMs ?? 60_000, () =>
+      req.destroy(new HttpError(0, 'ETIMEDOUT', `${url.origin} sent nothing for ${(o.idleMs ?? 60_000) / 1000} s`)),
+    );
+    req.on('error', (e) =>
+      reject(
+        e instanceof HttpError || o.signal?.aborted
+          ? e
+          : new HttpError(
+              0,
+              (e as NodeJS.ErrnoException).code ?? 'ECONNREFUSED',
+              `cannot reach ${url.origin}: ${e.message}`,
+            ),
+      ),
+    );
+    req.on('response', (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 200 && status < 300) return resolve(res);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (b: Buffer) => {
+        // An error body is a short JSON message; more than that is not read.
+        if ((size += b.length) <= 64 * 1024) chunks.push(b);
+      });
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let code = `HTTP_${status}`;
+        let message = text || res.statusMessage || '';
+        try {
+          const body = JSON.parse(text);
+          code = body.error?.code ?? code;
+          message = body.error?.message ?? message;
+        } catch {
+          /* not JSON: keep the text */
+        }
+        reject(new HttpError(status, code, message));
+      });
+    });
+    req.end();
+  });
+}
