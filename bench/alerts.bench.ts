@@ -1,78 +1,132 @@
-// Durable alert intake over keep-alive HTTP: alerts/s for batch × clients = 1×8 and 100×8.
-// Each answer means the alerts are committed (SQLite WAL, synchronous=FULL). Figures are printed
-// with their ratio to the 1×8 run of the same process, so machines of any speed compare.
+// Durable alert intake over keep-alive HTTP (batch × clients = 1×8 and 100×8) against Prometheus
+// Alertmanager fed by the same client in the same run. Each of our answers means the alerts are
+// committed (SQLite WAL, synchronous=FULL); Alertmanager keeps them in memory. Then the same 1×8
+// again once ~the bench's alerts have piled up: intake should stay flat.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { inventoryYaml, runFanout, startFanout, tempDir } from '../test/helpers.ts';
+import { cpuSeconds, startAlertmanager } from './baselines.ts';
+import { record } from './record.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
-const dir = tempDir('bench');
-const master = await startFanout(['master', '--data', join(dir, 'master'), '--listen', '127.0.0.1:0'], {
-  logDir: join(dir, 'logs'),
-  name: 'master',
-  env: { FANOUT_LOG_LEVEL: 'warn' },
-});
-const token = readFileSync(join(dir, 'master', 'admin.token'), 'utf8').trim();
-writeFileSync(join(dir, 'inv.yaml'), inventoryYaml(['relay-a', 'relay-b'], 50));
-const imp = await runFanout(['inventory', 'import', join(dir, 'inv.yaml')], {
-  env: { FANOUT_MASTER: master.url, FANOUT_TOKEN: token },
-});
-if (imp.code !== 0) throw new Error(imp.stderr);
 
-const pool = new Pool(master.url, { connections: 8, pipelining: 1, keepAliveTimeout: 30_000 });
-let seq = 0;
-const alert = () => ({
-  alertId: `bench-${seq++}`,
-  deviceId: `relay-${seq % 2 ? 'a' : 'b'}-pos-${(seq % 50) + 1}`,
-  message: seq % 3 ? 'connect ECONNREFUSED 10.0.0.1:443' : 'ENOSPC: no space left on device',
-  jobId: `j-bench-${seq % 20}`,
-});
+type Sender = (batch: number, seq: () => number) => { path: string; body: string; headers: Record<string, string> };
 
-async function run(batch: number, clients: number) {
+async function run(url: string, pid: number, send: Sender, batch: number, clients: number) {
+  const pool = new Pool(url, { connections: clients, pipelining: 1, keepAliveTimeout: 30_000 });
+  let n = 0;
+  const seq = () => n++;
   let alerts = 0;
-  let requests = 0;
   const until = Date.now() + SECONDS * 1000;
+  const cpu0 = cpuSeconds(pid);
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (Date.now() < until) {
-        const body = JSON.stringify(Array.from({ length: batch }, alert));
-        const res = await pool.request({
-          path: '/api/v1/alerts',
-          method: 'POST',
-          body,
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        });
-        const out = (await res.body.json()) as { accepted: number };
-        if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}: ${JSON.stringify(out)}`);
-        alerts += out.accepted;
-        requests++;
-      }
-    }),
-  );
+  try {
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (Date.now() < until) {
+          const res = await pool.request({ method: 'POST', ...send(batch, seq) });
+          const text = await res.body.text();
+          if (res.statusCode !== 200) throw new Error(`${url}: status ${res.statusCode}: ${text}`);
+          alerts += batch;
+        }
+      }),
+    );
+  } finally {
+    await pool.close();
+  }
   const secs = (performance.now() - started) / 1000;
-  return {
-    batch,
-    clients,
-    alerts,
-    requests,
-    secs,
-    perSec: alerts / secs,
-    latencyMs: (secs * 1000 * clients) / requests,
-  };
+  return { perSec: alerts / secs, cpuUsPerAlert: (1e6 * (cpuSeconds(pid) - cpu0)) / alerts };
 }
 
-try {
-  await run(1, 8); // warm-up: connections, JIT, page cache
-  const base = await run(1, 8);
-  const batched = await run(100, 8);
-  const line = (r: typeof base) =>
-    `${String(r.batch).padStart(3)}×${r.clients}  ${r.perSec.toFixed(0).padStart(7)} durable alerts/s  (${r.alerts} alerts in ${r.requests} requests, ${r.secs.toFixed(1)} s, ${r.latencyMs.toFixed(1)} ms per request)  ratio to 1×8: ${(r.perSec / base.perSec).toFixed(2)}`;
-  console.log(`alert intake over keep-alive HTTP, ${SECONDS} s each, SQLite (WAL, synchronous=FULL)`);
-  console.log(line(base));
-  console.log(line(batched));
-} finally {
-  await pool.close();
-  await master.stop();
+export async function alertsBench() {
+  const dir = tempDir('bench-alerts');
+  const master = await startFanout(['master', '--data', join(dir, 'master'), '--listen', '127.0.0.1:0'], {
+    logDir: join(dir, 'logs'),
+    name: 'master',
+    env: { FANOUT_LOG_LEVEL: 'warn' },
+  });
+  const am = await startAlertmanager(join(dir, 'am'));
+  try {
+    const token = readFileSync(join(dir, 'master', 'admin.token'), 'utf8').trim();
+    writeFileSync(join(dir, 'inv.yaml'), inventoryYaml(['relay-a', 'relay-b'], 50));
+    const imp = await runFanout(['inventory', 'import', join(dir, 'inv.yaml')], {
+      env: { FANOUT_MASTER: master.url, FANOUT_TOKEN: token },
+    });
+    if (imp.code !== 0) throw new Error(imp.stderr);
+    const fields = (i: number) => ({
+      deviceId: `relay-${i % 2 ? 'a' : 'b'}-pos-${(i % 50) + 1}`,
+      message: i % 3 ? 'connect ECONNREFUSED 10.0.0.1:443' : 'ENOSPC: no space left on device',
+      jobId: `j-bench-${i % 20}`,
+    });
+    let runId = 0;
+    const ours: Sender = (batch, seq) => {
+      const r = runId;
+      return {
+        path: '/api/v1/alerts',
+        body: JSON.stringify(
+          Array.from({ length: batch }, () => ((i) => ({ alertId: `b${r}-${i}`, ...fields(i) }))(seq())),
+        ),
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      };
+    };
+    const theirs: Sender = (batch, seq) => ({
+      path: '/api/v2/alerts',
+      body: JSON.stringify(
+        Array.from({ length: batch }, () =>
+          ((i) => ({
+            labels: {
+              alertname: fields(i).message.startsWith('ENOSPC') ? 'DISK_FULL' : 'UNREACHABLE',
+              device: fields(i).deviceId,
+              job: fields(i).jobId,
+              alert: `b-${i}`,
+            },
+            annotations: { message: fields(i).message },
+            startsAt: new Date().toISOString(),
+          }))(seq()),
+        ),
+      ),
+      headers: { 'content-type': 'application/json' },
+    });
+    const pid = master.child.pid!;
+    runId++;
+    await run(master.url, pid, ours, 1, 8); // warm-up: connections, JIT, page cache
+    if (am) await run(am.url, am.pid, theirs, 1, 8);
+    const out: Record<string, number> = {};
+    for (const [batch, goal] of [
+      [1, 1.0],
+      [100, 2.0],
+    ] as const) {
+      runId++;
+      const o = await run(master.url, pid, ours, batch, 8);
+      const t = am ? await run(am.url, am.pid, theirs, batch, 8) : undefined;
+      out[`${batch}x8`] = o.perSec;
+      record({
+        name: `alert intake ${batch}×8 (durable)`,
+        value: o.perSec,
+        unit: 'alerts/s',
+        ...(t ? { baseline: { name: 'Alertmanager', value: t.perSec }, ratio: o.perSec / t.perSec } : {}),
+        goal: `≥ ${goal.toFixed(1)}× Alertmanager`,
+        met: !!t && o.perSec / t.perSec >= goal,
+        note: `CPU per alert ${o.cpuUsPerAlert.toFixed(0)} µs${t ? ` vs ${t.cpuUsPerAlert.toFixed(0)} µs` : '; Alertmanager not installed'}`,
+      });
+    }
+    runId++;
+    const late = await run(master.url, pid, ours, 1, 8);
+    record({
+      name: 'alert intake 1×8 after the others piled up',
+      value: late.perSec,
+      unit: 'alerts/s',
+      baseline: { name: 'the first 1×8 run', value: out['1x8'] },
+      ratio: late.perSec / out['1x8'],
+      goal: 'flat (≥ 0.8)',
+      met: late.perSec / out['1x8'] >= 0.8,
+    });
+    return out;
+  } finally {
+    am?.stop();
+    await master.stop();
+  }
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) await alertsBench();

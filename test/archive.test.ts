@@ -1,10 +1,21 @@
 // The archive rules (DESIGN §12), the same at build, push, relay and agent: each hostile archive
 // is refused with what is wrong and where; `package build` names the offending path.
-import { chmodSync, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar';
 import { describe, expect, it } from 'vitest';
+import { extractSafely } from '../src/agent/extract.ts';
 import { inspectArchive } from '../src/protocol/archive.ts';
 import { buildPackage, parseManifest } from '../src/protocol/package-file.ts';
 import { tempDir } from './helpers.ts';
@@ -84,6 +95,38 @@ describe('archive rules', () => {
       ['fanout.json', 'a.txt'],
     );
     await expect(inspectArchive(file)).rejects.toThrow(/"\.\.\/\.\.\/evil\.txt" escapes the package folder/);
+  });
+
+  it('extracting in the same pass writes nothing that breaks the rules, and exact modes', async () => {
+    const dir = folder({ 'b.txt': 'b\n', 'run.sh': '#!/bin/sh\n' });
+    mkdirSync(join(dir, 'ro'));
+    writeFileSync(join(dir, 'ro', 'c.txt'), 'c\n');
+    chmodSync(join(dir, 'run.sh'), 0o750);
+    chmodSync(join(dir, 'ro'), 0o555);
+    const into = join(tempDir('arch-x'), 'staging');
+    await extractSafely(await pack(dir), into);
+    expect(readFileSync(join(into, 'ro', 'c.txt'), 'utf8')).toBe('c\n');
+    expect(statSync(join(into, 'run.sh')).mode & 0o7777).toBe(0o750);
+    expect(statSync(join(into, 'ro')).mode & 0o7777).toBe(0o555);
+
+    // A good entry first, then one that escapes: the escape is never written; the good one is in the
+    // staging folder, which the installer removes on refusal.
+    const bad = folder();
+    const file = `${bad}.tgz`;
+    await tar.c(
+      {
+        gzip: true,
+        file,
+        cwd: bad,
+        preservePaths: true,
+        onWriteEntry: (e: { path: string }) => void (e.path === 'a.txt' && (e.path = '../escaped.txt')),
+      } as never,
+      ['fanout.json', 'a.txt'],
+    );
+    const staging = join(tempDir('arch-y'), 'staging');
+    await expect(extractSafely(file, staging)).rejects.toThrow(/escapes the package folder/);
+    expect(existsSync(join(staging, '..', 'escaped.txt'))).toBe(false);
+    expect(readdirSync(staging)).toEqual(['fanout.json']);
   });
 
   it('refuses data smuggled after the end of the archive', async () => {

@@ -1,6 +1,5 @@
-// Safe extraction: the whole archive is checked against the archive rules before anything is written.
-import { mkdir } from 'node:fs/promises';
-import * as tar from 'tar';
+// Safe extraction into a new staging folder: nothing that breaks the archive rules is written, and a
+// refused archive's folder is removed by the caller before anything runs or is switched to.
 import { type ArchiveLimits, ArchiveRefused, DEFAULT_LIMITS, inspectArchive } from '../protocol/archive.ts';
 
 export class UnsafeArchiveError extends Error {
@@ -8,13 +7,12 @@ export class UnsafeArchiveError extends Error {
 }
 
 export async function extractSafely(file: string, into: string, limits: ArchiveLimits = DEFAULT_LIMITS) {
+  // One pass: each entry is checked against the archive rules and written if it passes; the caller
+  // removes `into` when the archive is refused.
   try {
-    await inspectArchive(file, limits);
+    await inspectArchive(file, limits, into);
   } catch (e) {
     if (e instanceof ArchiveRefused) throw new UnsafeArchiveError(e.message);
     throw e;
   }
-  await mkdir(into, { recursive: true });
-  // umask 0: files get exactly the modes that were signed (the archive rules refuse unsafe ones).
-  await tar.x({ file, cwd: into, strict: true, preservePaths: false, noChmod: false, preserveOwner: false, umask: 0 });
 }

@@ -16,7 +16,10 @@ export async function fileSource(path: string): Promise<BlobSource | undefined> 
     (s) => s.size,
     () => undefined,
   );
-  return size === undefined ? undefined : { size, stream: (start, end) => createReadStream(path, { start, end }) };
+  // 1 MiB reads: a sixteenth of the system calls and chunks of the default 64 KiB, for large packages.
+  return size === undefined
+    ? undefined
+    : { size, stream: (start, end) => createReadStream(path, { start, end, highWaterMark: 1 << 20 }) };
 }
 
 export async function sendBlob(

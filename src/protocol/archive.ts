@@ -8,6 +8,7 @@ import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar';
+import { EntryWriter } from './entry-writer.ts';
 
 import type { ArchiveLimits } from './limits.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
@@ -37,12 +38,18 @@ export interface Inspected {
 
 const ALLOWED = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory']);
 
-/** Reads a .tgz once, checking every entry; throws ArchiveRefused listing every problem found. */
+/**
+ * Reads a .tgz once, checking every entry; throws ArchiveRefused listing every problem found. With
+ * `writeTo` (a new, empty folder) the entries that pass are written there in the same pass; on a
+ * refusal the caller removes that folder, since entries before the bad one are already written.
+ */
 export async function inspectArchive(
   source: string | Readable,
   limits: ArchiveLimits = DEFAULT_LIMITS,
+  writeTo?: string,
 ): Promise<Inspected> {
   const problems: string[] = [];
+  const writer = writeTo ? new EntryWriter(writeTo) : undefined;
   const out: Inspected = { files: 0, entries: [], unpackedBytes: 0 };
   let unpacked = 0;
   let consumed = 0;
@@ -65,8 +72,10 @@ export async function inspectArchive(
         out.files++;
         out.unpackedBytes += e.size ?? 0;
       }
-      if (e.type === 'Directory' || !ALLOWED.has(e.type)) return void e.resume();
       const path = n.split(sep).join('/').replace(/^\.\//, '');
+      if (problems.length) return void e.resume(); // refused already: nothing more is written
+      if (e.type === 'Directory') return void (writer?.folder(path, mode), e.resume());
+      if (!ALLOWED.has(e.type)) return void e.resume();
       const hash = createHash('sha256');
       const keep = path === 'fanout.json' && (e.size ?? 0) <= 64 * 1024;
       const chunks: Buffer[] = [];
@@ -78,6 +87,7 @@ export async function inspectArchive(
         out.entries.push({ path, mode: mode & 0o777, sha256: hash.digest('hex') });
         if (keep) out.manifest = Buffer.concat(chunks).toString('utf8');
       });
+      writer?.file(path, mode, e);
     },
   });
   const meter = new Transform({
@@ -95,6 +105,7 @@ export async function inspectArchive(
     if (e instanceof ArchiveRefused) throw e;
     throw new ArchiveRefused([`not a readable .tgz: ${(e as Error).message}`]);
   }
+  await writer?.done();
   if (out.files > limits.maxFiles) problems.push(`${out.files} files; packages may hold at most ${limits.maxFiles}`);
   if (out.unpackedBytes > limits.maxUnpackedBytes)
     problems.push(`unpacks to ${out.unpackedBytes} bytes; packages may hold at most ${limits.maxUnpackedBytes}`);
