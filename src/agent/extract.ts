@@ -10,7 +10,7 @@ export async function extractSafely(file: string, into: string, limits: ArchiveL
   // One pass: each entry is checked against the archive rules and written if it passes; the caller
   // removes `into` when the archive is refused.
   try {
-    await inspectArchive(file, limits, into);
+    return await inspectArchive(file, limits, into);
   } catch (e) {
     if (e instanceof ArchiveRefused) throw new UnsafeArchiveError(e.message);
     throw e;

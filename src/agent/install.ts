@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Faults } from '../common/faults.ts';
 import type { ArchiveLimits } from '../protocol/archive.ts';
 import { parseManifest } from '../protocol/package-file.ts';
-import { hashFolder, treeHash } from '../protocol/tree.ts';
+import { treeHash } from '../protocol/tree.ts';
 import type { JobParams, PackageRef } from '../protocol/types.ts';
 import { treeFile } from './attest.ts';
 import { extractSafely, UnsafeArchiveError } from './extract.ts';
@@ -78,8 +78,9 @@ export async function installPackage(x: {
     return switchCurrent(base, pkg.version);
   const staging = join(base, `.staging-${pkg.version}-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
+  let extracted: Awaited<ReturnType<typeof extractSafely>>;
   try {
-    await extractSafely(x.archive, staging, x.limits);
+    extracted = await extractSafely(x.archive, staging, x.limits);
   } catch (e) {
     await rm(staging, { recursive: true, force: true });
     if (e instanceof UnsafeArchiveError)
@@ -105,7 +106,8 @@ export async function installPackage(x: {
     );
   }
   // The extracted files against the signed tree, before anything runs: what is kept is what was signed.
-  const signed = await hashFolder(staging);
+  // Their hashes come from the extraction pass itself (the bytes as they were written).
+  const signed = extracted.entries;
   if (pkg.tree && treeHash(signed) !== pkg.tree) {
     await rm(staging, { recursive: true, force: true });
     throw new InstallError('TAMPERED', `${pkg.name}@${pkg.version}: the extracted files are not the signed tree`);

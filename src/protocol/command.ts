@@ -1,14 +1,8 @@
 // Signed distribution commands (DESIGN §12): the master signs, relays verify what they are sent,
 // and agents verify what they are asked to install, so no one between them can change what runs.
-import { canonicalJson, inList, ListTree, signCanonical, verifyCanonical } from './signing.ts';
-import {
-  type Assignment,
-  CommandHeader,
-  type DistributionCommand,
-  type JobParams,
-  type PackageRef,
-  type SignedHeader,
-} from './types.ts';
+import { expired } from './assignment.ts';
+import { ListTree, signCanonical, verifyCanonical } from './signing.ts';
+import { CommandHeader, type DistributionCommand, type SignedHeader } from './types.ts';
 
 export const DEFAULT_EXPIRY_MS = 30 * 86_400_000;
 
@@ -32,8 +26,6 @@ export function signCommand(privatePem: string, c: DistributionCommand, expiresA
   const signed = { ...c, expiresAt, listRoot: tree.root, listSize: tree.size };
   return { ...signed, signature: signCanonical(privatePem, headerOf(signed)) };
 }
-
-import { expired } from './assignment.ts';
 
 /** Why a relay must refuse a command from its master, or undefined when it verifies whole. */
 export function commandProblem(keys: readonly string[], c: DistributionCommand, relayId: string, now = Date.now()) {
