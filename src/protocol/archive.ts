@@ -100,7 +100,12 @@ export async function inspectArchive(
     },
   });
   try {
-    await pipeline(typeof source === 'string' ? createReadStream(source) : source, createGunzip(), meter, parser);
+    await pipeline(
+      typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source,
+      createGunzip({ chunkSize: 1 << 18 }),
+      meter,
+      parser,
+    );
   } catch (e) {
     if (e instanceof ArchiveRefused) throw e;
     throw new ArchiveRefused([`not a readable .tgz: ${(e as Error).message}`]);
