@@ -17,6 +17,9 @@ export function digestPath(root: string, digest: string): string | undefined {
 
 export async function sha256File(file: string) {
   const h = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), new Writable({ write: (c, _e, cb) => (h.update(c), cb()) }));
+  await pipeline(
+    createReadStream(file, { highWaterMark: 1 << 20 }),
+    new Writable({ write: (c, _e, cb) => (h.update(c), cb()) }),
+  );
   return `sha256:${h.digest('hex')}`;
 }
