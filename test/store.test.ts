@@ -35,7 +35,7 @@ for (const backend of backends) {
     beforeAll(async () => {
       db = await backend.open();
       store = await openStore(db.url);
-      await importInventory(store.db, parseInventory(inventoryYaml(['relay-x'], 2)));
+      await importInventory(store.db, await parseInventory(inventoryYaml(['relay-x'], 2)));
     });
     afterAll(async () => {
       await store?.close();
@@ -65,7 +65,7 @@ for (const backend of backends) {
     });
 
     it('rejects an invalid inventory whole, listing every error, and keeps what was there', async () => {
-      const bad = parseInventory(
+      const bad = await parseInventory(
         'devices:\n  - {id: e1, kind: endpoint, location: NOPE, relay: ghost}\n  - {id: e2, kind: endpoint, location: LOC-0}\n',
       );
       const err = await importInventory(store.db, bad).catch((e) => e);
@@ -76,7 +76,7 @@ for (const backend of backends) {
         'devices.1 (e2): an endpoint needs "relay"',
       ]);
       expect(await store.db.selectFrom('devices').select('id').where('id', 'in', ['e1', 'e2']).execute()).toEqual([]);
-      expect(() => parseInventory('devices: [ {id: x')).toThrow(/not valid YAML/);
+      await expect(parseInventory('devices: [ {id: x')).rejects.toThrow(/not valid YAML/);
     });
 
     it('counts alerts in the window, does not count a retry twice, and opens one ticket per device and type', async () => {

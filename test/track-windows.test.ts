@@ -16,7 +16,7 @@ let seq = 0;
 
 beforeAll(async () => {
   store = await openStore(join(tempDir('track'), 'db.sqlite'));
-  await importInventory(store.db, parseInventory(inventoryYaml(['relay-a'], 3)));
+  await importInventory(store.db, await parseInventory(inventoryYaml(['relay-a'], 3)));
   center = new AlertCenter(store.db, parseConfig('alerts:\n  window: 1h\n').alerts, (id) => `http://x/${id}`);
 });
 afterAll(() => store?.close());

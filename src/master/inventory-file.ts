@@ -83,17 +83,25 @@ export interface InventoryFile {
   positions: { centers: number[]; locations: number[]; devices: number[]; windows: number[] };
 }
 
-export function parseInventory(text: string): InventoryFile {
+export const invalidText = (e: unknown) =>
+  new FanoutError('FANOUT_ERR_INVENTORY_INVALID', { errors: `not valid YAML or JSON: ${(e as Error).message}` }, [
+    `not valid YAML or JSON: ${(e as Error).message}`,
+  ]);
+
+const parseText = (text: string): unknown => (text.trimStart().startsWith('{') ? JSON.parse(text) : YAML.load(text));
+
+export async function parseInventory(text: string): Promise<InventoryFile> {
   let raw: unknown;
   try {
-    raw = text.trimStart().startsWith('{') ? JSON.parse(text) : YAML.load(text);
+    raw = parseText(text);
   } catch (e) {
-    throw new FanoutError(
-      'FANOUT_ERR_INVENTORY_INVALID',
-      { errors: `not valid YAML or JSON: ${(e as Error).message}` },
-      [`not valid YAML or JSON: ${(e as Error).message}`],
-    );
+    throw invalidText(e);
   }
+  return validateInventory(raw);
+}
+
+/** Checks a parsed inventory entry by entry, giving the event loop a turn every few thousand. */
+export async function validateInventory(raw: unknown): Promise<InventoryFile> {
   const top = Top.safeParse(raw ?? {});
   if (!top.success)
     throw new FanoutError(
@@ -109,21 +117,23 @@ export function parseInventory(text: string): InventoryFile {
     devices: [] as number[],
     windows: [] as number[],
   };
-  const each = <T>(list: unknown[], schema: z.ZodType<T>, name: keyof typeof positions) =>
-    list.flatMap((item, i) => {
-      const r = schema.safeParse(item);
+  const each = async <T>(list: unknown[], schema: z.ZodType<T>, name: keyof typeof positions) => {
+    const out: T[] = [];
+    for (let i = 0; i < list.length; i++) {
+      if (i % 5000 === 4999) await new Promise((r) => setImmediate(r));
+      const r = schema.safeParse(list[i]);
       if (r.success) {
         positions[name].push(i);
-        return [r.data];
-      }
-      errors.push(...formatZodError(r.error).map((m) => `${name}.${i}.${m}`));
-      return [];
-    });
+        out.push(r.data);
+      } else errors.push(...formatZodError(r.error).map((m) => `${name}.${i}.${m}`));
+    }
+    return out;
+  };
   return {
-    centers: each(top.data.centers, Center, 'centers'),
-    locations: each(top.data.locations, Location, 'locations'),
-    devices: each(top.data.devices, Device, 'devices'),
-    ...(top.data.windows ? { windows: each(top.data.windows, Window, 'windows') } : {}),
+    centers: await each(top.data.centers, Center, 'centers'),
+    locations: await each(top.data.locations, Location, 'locations'),
+    devices: await each(top.data.devices, Device, 'devices'),
+    ...(top.data.windows ? { windows: await each(top.data.windows, Window, 'windows') } : {}),
     errors,
     positions,
   };

@@ -5,6 +5,7 @@ import type { Db } from '../store/index.ts';
 import type { InventoryFile } from './inventory-file.ts';
 
 export { type InventoryFile, parseInventory } from './inventory-file.ts';
+export { readInventory } from './inventory-read.ts';
 
 /** Rows per insert: 10 columns each stays well under SQLite's and PostgreSQL's parameter limits. */
 const IMPORT_BATCH = 500;
@@ -84,6 +85,7 @@ export async function importInventory(db: Db, inv: InventoryFile) {
       errors.push(`windows.${inv.positions.windows[i]}: location "${w.location}" is not defined`);
   });
   if (errors.length) throw new FanoutError('FANOUT_ERR_INVENTORY_INVALID', { errors: errors.join('\n  ') }, errors);
+  await new Promise((r) => setImmediate(r));
 
   // Looked up by id, not searched: an import of 100k devices stays linear.
   const storedToken = new Map(devices.map((d) => [d.id, d.token_hash]));

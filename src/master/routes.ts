@@ -7,7 +7,7 @@ import { FanoutError } from '../protocol/errors.ts';
 import { PageQuery } from '../protocol/page.ts';
 import type { Db } from '../store/index.ts';
 import { fleetView } from './fleet.ts';
-import { importInventory, issueDeviceToken, parseInventory } from './inventory.ts';
+import { importInventory, issueDeviceToken, readInventory } from './inventory.ts';
 import { jobRoutes } from './job-routes.ts';
 import type { Jobs } from './jobs.ts';
 import type { MasterKeys } from './keys.ts';
@@ -44,7 +44,7 @@ export function adminRoutes(s: App, d: AdminDeps) {
 
   s.post('/api/v1/inventory', { bodyLimit: 64 * 1024 * 1024 }, async (req) => {
     const text = typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
-    const result = await importInventory(d.db, parseInventory(text));
+    const result = await importInventory(d.db, await readInventory(text));
     d.jobs.events.emit('changed');
     // Devices can pin this from the start (`--master-key`).
     return { ...result, masterKey: d.keys.fingerprint };
