@@ -64,4 +64,14 @@ describe('inventory import of 20,000 devices', () => {
       'relay-7',
     );
   }, 120_000);
+
+  it('names what is wrong in a large file that is not YAML, and keeps what was imported', async () => {
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, `${readFileSync(join(dir, 'fleet.yaml'), 'utf8')}\n  - {id: x, kind: [unclosed\n`);
+    const r = await runFanout(['inventory', 'import', broken], { env });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/not valid YAML or JSON/);
+    const inv = await new Client({ baseUrl: master.url, token: env.FANOUT_TOKEN }).get('api/v1/inventory');
+    expect(inv.devices).toHaveLength(RELAYS * (PER_RELAY + 1));
+  }, 60_000);
 });

@@ -8,18 +8,12 @@ import { parseConfig } from '../src/master/config.ts';
 import { importInventory, parseInventory } from '../src/master/inventory.ts';
 import { openStore, type Store } from '../src/store/index.ts';
 import { inventoryYaml, tempDir } from './helpers.ts';
+import { pgDatabase } from './pg.ts';
 
 const HOUR = 3_600_000;
 let store: Store;
 let center: AlertCenter;
 let seq = 0;
-
-beforeAll(async () => {
-  store = await openStore(join(tempDir('track'), 'db.sqlite'));
-  await importInventory(store.db, await parseInventory(inventoryYaml(['relay-a'], 3)));
-  center = new AlertCenter(store.db, parseConfig('alerts:\n  window: 1h\n').alerts, (id) => `http://x/${id}`);
-});
-afterAll(() => store?.close());
 
 /** What the database alone says the alert at `at` would count, then what the center stored. */
 async function both(device: string, at: number) {
@@ -43,7 +37,23 @@ async function both(device: string, at: number) {
   return { expected, counted: Number(steps.find((s) => s.step === 'track')!.outcome) };
 }
 
-describe('track counts kept in memory', () => {
+describe.each([
+  { backend: 'sqlite', open: async () => ({ url: join(tempDir('track'), 'db.sqlite'), drop: async () => {} }) },
+  { backend: 'postgres', open: pgDatabase },
+])('track counts kept in memory ($backend)', ({ open }) => {
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    const db = await open();
+    drop = db.drop;
+    store = await openStore(db.url);
+    await importInventory(store.db, await parseInventory(inventoryYaml(['relay-a'], 3)));
+    center = new AlertCenter(store.db, parseConfig('alerts:\n  window: 1h\n').alerts, (id) => `http://x/${id}`);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await drop?.();
+  });
+
   it('match the database for alerts in order, late, far in the past and in the future', async () => {
     // A pseudo-random but fixed sequence: the same run every time.
     let x = 42;
