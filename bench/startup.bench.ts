@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, startNetwork } from '../test/helpers.ts';
+import { record } from './record.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 
@@ -25,9 +26,16 @@ export async function startupBench() {
   medianMs(['-e', '0']); // warm the page cache
   const bare = medianMs(['-e', '0']);
   const help = medianMs([BIN, '--help']);
-  console.log(
-    `start-up: fanout --help ${help.toFixed(0)} ms, node -e 0 ${bare.toFixed(0)} ms (median of ${RUNS}): ratio ${(help / bare).toFixed(2)} (goal ≤ 3)`,
-  );
+  record({
+    name: 'CLI start-up (fanout --help)',
+    value: help,
+    unit: 'ms',
+    baseline: { name: 'node -e 0', value: bare },
+    ratio: help / bare,
+    goal: '≤ 3× node',
+    met: help / bare <= 3,
+    note: `median of ${RUNS}`,
+  });
 
   const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   const net = await startNetwork({ name: 'bench-idle', relays: ['relay-a'], agentsPerRelay: 1 });
@@ -35,9 +43,15 @@ export async function startupBench() {
     await sleep(5000); // enrolled, long-polling, nothing to do
     const agent = rssMb(net.agents['relay-a-pos-1'].child.pid!);
     const base = rssMb(idle.pid!);
-    console.log(
-      `idle agent RSS ${agent.toFixed(0)} MB, idle node ${base.toFixed(0)} MB: ratio ${(agent / base).toFixed(2)} (goal ≤ 80 MB)`,
-    );
+    record({
+      name: 'idle agent memory (enrolled, long-polling)',
+      value: agent,
+      unit: 'MB RSS',
+      baseline: { name: 'idle node', value: base },
+      ratio: agent / base,
+      goal: '< 60 MB',
+      met: agent < 60,
+    });
     return { helpMs: help, bareMs: bare, startupRatio: help / bare, agentRssMb: agent, nodeRssMb: base };
   } finally {
     idle.kill();

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runFanout, startNetwork, writePackage } from '../test/helpers.ts';
+import { record } from './record.ts';
 
 const N = Number(process.env.SWARM_COUNT ?? 2000);
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
@@ -34,9 +35,24 @@ export async function swarmBench() {
     const out = JSON.parse((await swarm).stdout);
     clearInterval(sampler);
     const base = rssMb(idle.pid!);
-    console.log(
-      `swarm: ${out.endpoints} endpoints on one relay, ${out.installed} installed, ${out.failed} failed; assignment p50 ${out.p50Ms} ms, p99 ${out.p99Ms} ms (goal < 2000 at 10,000); relay peak RSS ${peak.toFixed(0)} MB (goal < 300), idle node ${base.toFixed(0)} MB`,
-    );
+    const at = `${out.endpoints} swarm endpoints on one relay`;
+    record({
+      name: `assignment p99, ${at}`,
+      value: out.p99Ms,
+      unit: 'ms',
+      goal: N >= 10_000 ? '< 2000 ms' : '< 2000 ms (goal stated at 10,000)',
+      met: out.p99Ms < 2000,
+      note: `p50 ${out.p50Ms} ms; ${out.installed} installed, ${out.failed} failed${out.failed ? `: ${JSON.stringify(out.failures)}` : ''}`,
+    });
+    record({
+      name: `relay peak memory, ${at}`,
+      value: peak,
+      unit: 'MB RSS',
+      baseline: { name: 'idle node', value: base },
+      ratio: peak / base,
+      goal: '< 300 MB',
+      met: peak < 300,
+    });
     return { ...out, relayPeakRssMb: peak };
   } finally {
     idle.kill();

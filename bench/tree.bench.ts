@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashFolder, treeHash } from '../src/protocol/tree.ts';
+import { record } from './record.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
@@ -47,9 +48,14 @@ export async function treeBench() {
       const o = median(ours);
       const s = median(theirs);
       results[label] = { oursMs: o, sha256sumMs: s, ratio: o / s };
-      console.log(
-        `tree hash, ${label}: ${o.toFixed(0)} ms vs sha256sum ${s.toFixed(0)} ms (median of ${RUNS}): ratio ${(o / s).toFixed(2)}`,
-      );
+      record({
+        name: `tree hash, ${label}`,
+        value: o,
+        unit: 'ms',
+        baseline: { name: 'sha256sum', value: s },
+        ratio: o / s,
+        note: `median of ${RUNS}`,
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,7 @@
 // The archive rules (DESIGN §12), the same at build, push, relay and agent: each hostile archive
 // is refused with what is wrong and where; `package build` names the offending path.
+
+import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
@@ -108,6 +110,17 @@ describe('archive rules', () => {
     expect(readFileSync(join(into, 'ro', 'c.txt'), 'utf8')).toBe('c\n');
     expect(statSync(join(into, 'run.sh')).mode & 0o7777).toBe(0o750);
     expect(statSync(join(into, 'ro')).mode & 0o7777).toBe(0o555);
+
+    // Many small files around a large one: every byte on disk as it was packed.
+    const mixed = folder(
+      Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`small-${i}.txt`, `small ${i}\n`.repeat(i + 1)])),
+    );
+    writeFileSync(join(mixed, 'blob.bin'), randomBytes(700 * 1024));
+    const mixedInto = join(tempDir('arch-m'), 'staging');
+    const got = await extractSafely(await pack(mixed), mixedInto);
+    for (const f of readdirSync(mixed))
+      expect(readFileSync(join(mixedInto, f)), f).toEqual(readFileSync(join(mixed, f)));
+    expect(got.entries.length).toBe(42);
 
     // A good entry first, then one that escapes: the escape is never written; the good one is in the
     // staging folder, which the installer removes on refusal.

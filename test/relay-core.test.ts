@@ -121,6 +121,34 @@ describe('the fold: apply(state, record)', () => {
   });
 });
 
+describe('a job ends when every target of the command in force has ended', () => {
+  it('kept by count as records apply: the same phase as looking at every target, through a redistribution', () => {
+    const list = Array.from({ length: 30 }, (_, i) => `e${i}`);
+    let x = 7;
+    const rand = (n: number) => (x = (x * 1103515245 + 12345) % 2 ** 31) % n;
+    const states = ['pending', 'downloading', 'installed', 'failed'] as const;
+    let st = replay('j-1', [{ type: 'command', at, command: { ...command, distributionList: list } }])!;
+    let current = list;
+    for (let i = 0; i < 3000; i++) {
+      if (i === 1500) {
+        // A redistribution of a third of the list, part-way through.
+        current = list.filter((_, k) => k % 3 === 0);
+        const redo = { ...command, commandId: 'r-1', kind: 'redistribute' as const, distributionList: current };
+        st = apply(st, { type: 'redistribution', at, command: redo, planId: 'p', approvedBy: 'ops' })!;
+      }
+      const d = list[rand(list.length)];
+      st = apply(st, target(d, states[rand(4)], 1, st.current.commandId))!;
+      const seen = current.map((e) => st.targets.get(e)!.state);
+      const expected = seen.every((s) => s === 'installed' || s === 'failed')
+        ? seen.includes('failed')
+          ? 'failed'
+          : 'complete'
+        : 'distributing';
+      expect(st.phase, `after record ${i}`).toBe(expected);
+    }
+  });
+});
+
 describe('the job log writer', () => {
   it('a refused write leaves the log as it was, and a torn last line is skipped on reading', () => {
     const dir = tempDir('joblog');
@@ -134,6 +162,27 @@ describe('the job log writer', () => {
     appendFileSync(log.path('j-1'), '{"type":"target","at":"2026');
     expect(log.read('j-1')).toHaveLength(1);
     expect(() => log.path('../etc/passwd')).toThrow(/not a job id/);
+  });
+});
+
+describe('reports written in one turn share one fsync', () => {
+  it('synced() resolves once, for every record written with syncLater in that turn, across job logs', async () => {
+    const log = new JobLog(tempDir('group-sync'));
+    log.append('j-1', [{ type: 'command', at, command }]);
+    log.append('j-2', [{ type: 'command', at, command: { ...command, jobId: 'j-2' } }]);
+    log.append('j-1', [target('e1', 'downloading')], true);
+    log.append('j-2', [target('e2', 'downloading')], true);
+    const waits = [log.synced(), log.synced()];
+    log.append('j-1', [target('e1', 'installed')], true); // the same turn: the same fsync
+    await Promise.all(waits);
+    expect(log.read('j-1').map((r) => (r.type === 'target' ? r.state : r.type))).toEqual([
+      'command',
+      'downloading',
+      'installed',
+    ]);
+    expect(log.read('j-2')).toHaveLength(2);
+    // Nothing left to sync: resolves at once.
+    await log.synced();
   });
 });
 

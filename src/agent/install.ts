@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Faults } from '../common/faults.ts';
 import type { ArchiveLimits } from '../protocol/archive.ts';
 import { parseManifest } from '../protocol/package-file.ts';
-import { treeHash } from '../protocol/tree.ts';
+import { hashFolder, treeHash } from '../protocol/tree.ts';
 import type { JobParams, PackageRef } from '../protocol/types.ts';
 import { treeFile } from './attest.ts';
 import { extractSafely, UnsafeArchiveError } from './extract.ts';
@@ -106,8 +106,13 @@ export async function installPackage(x: {
     );
   }
   // The extracted files against the signed tree, before anything runs: what is kept is what was signed.
-  // Their hashes come from the extraction pass itself (the bytes as they were written).
-  const signed = extracted.entries;
+  // Read back from the disk (about 1 ms a MB), not taken from the extraction pass: the files that will
+  // run are the ones checked, whatever happened on the way to the disk.
+  const signed = await hashFolder(staging);
+  if (treeHash(signed) !== treeHash(extracted.entries)) {
+    await rm(staging, { recursive: true, force: true });
+    throw new InstallError('EXTRACT_FAILED', `${pkg.name}@${pkg.version}: the extracted files differ from the archive`);
+  }
   if (pkg.tree && treeHash(signed) !== pkg.tree) {
     await rm(staging, { recursive: true, force: true });
     throw new InstallError('TAMPERED', `${pkg.name}@${pkg.version}: the extracted files are not the signed tree`);

@@ -66,7 +66,10 @@ endpoints, installed, failed, and p50/p99 of the time from a command's issue to 
             o.json,
             r,
             () =>
-              `${r.endpoints} endpoints: ${r.installed} installed, ${r.failed} failed; assignment p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms; ${r.bytes} bytes checked`,
+              `${r.endpoints} endpoints: ${r.installed} installed, ${r.failed} failed; assignment p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms; ${r.bytes} bytes checked` +
+              Object.entries(r.failures)
+                .map(([why, n]) => `\n  ${n} × ${why}`)
+                .join(''),
           );
           return r.failed ? 1 : 0;
         },

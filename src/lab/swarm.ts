@@ -19,6 +19,8 @@ export interface SwarmResult {
   p50Ms: number;
   p99Ms: number;
   bytes: number;
+  /** Why endpoints failed, with how many: the five most common reasons. */
+  failures: Record<string, number>;
 }
 
 /** Device tokens: the JSON `inventory import --json` prints, or lines of `ID TOKEN`. */
@@ -52,7 +54,16 @@ export async function runSwarm(o: {
   o.signal.addEventListener('abort', () => all.abort());
   const signal = all.signal;
   const latencies: number[] = [];
-  const result: SwarmResult = { endpoints: o.endpoints.length, installed: 0, failed: 0, p50Ms: 0, p99Ms: 0, bytes: 0 };
+  const result: SwarmResult = {
+    endpoints: o.endpoints.length,
+    installed: 0,
+    failed: 0,
+    p50Ms: 0,
+    p99Ms: 0,
+    bytes: 0,
+    failures: {},
+  };
+  const why = new Map<string, number>();
   let lastWork = 0;
   const first = new Client({ baseUrl: o.relay, token: o.endpoints[0]?.token ?? '', tls: o.tls });
   const { publicKey } = await first.get<{ publicKey: string }>('agent/v1/enroll');
@@ -101,6 +112,8 @@ export async function runSwarm(o: {
           result.installed++;
         } catch (e) {
           result.failed++;
+          const reason = (e as Error).message.slice(0, 200);
+          why.set(reason, (why.get(reason) ?? 0) + 1);
           await report(a, 'failed', { failureType: 'INSTALL_FAILED', error: `swarm: ${(e as Error).message}` }).catch(
             () => undefined,
           );
@@ -117,5 +130,6 @@ export async function runSwarm(o: {
     if (o.idleMs && lastWork && Date.now() - lastWork > o.idleMs) all.abort();
   }
   await Promise.allSettled(workers);
-  return { ...result, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  const failures = Object.fromEntries([...why].sort((a, b) => b[1] - a[1]).slice(0, 5));
+  return { ...result, failures, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
 }

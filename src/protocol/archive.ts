@@ -79,15 +79,21 @@ export async function inspectArchive(
       const hash = createHash('sha256');
       const keep = path === 'fanout.json' && (e.size ?? 0) <= 64 * 1024;
       const chunks: Buffer[] = [];
+      // One listener, attached first: an entry may hold its whole body already, and flows at once.
+      const sink = writer?.file(path, mode);
       e.on('data', (c: Buffer) => {
         hash.update(c);
         if (keep) chunks.push(c);
+        if (sink && !sink.write(c)) {
+          e.pause();
+          sink.once('drain', () => e.resume());
+        }
       });
       e.on('end', () => {
         out.entries.push({ path, mode: mode & 0o777, sha256: hash.digest('hex') });
         if (keep) out.manifest = Buffer.concat(chunks).toString('utf8');
+        sink?.end();
       });
-      writer?.file(path, mode, e);
     },
   });
   const meter = new Transform({

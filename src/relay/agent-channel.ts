@@ -38,7 +38,7 @@ export class AgentChannel {
   assignmentsFor(deviceId: string): Assignment[] {
     const out: Assignment[] = [];
     for (const st of this.jobs.all()) {
-      if (st.phase !== 'distributing' || !st.current.distributionList.includes(deviceId)) continue;
+      if (st.phase !== 'distributing' || !st.tally.members.has(deviceId)) continue;
       const t = st.targets.get(deviceId)!;
       if (ended(t.state)) continue;
       const authority = authorityOf(st.current);
@@ -70,10 +70,15 @@ export class AgentChannel {
     return tree.proof(deviceId) ?? [];
   }
 
+  /** Resolves once the reports taken so far are on disk. */
+  synced() {
+    return this.jobs.synced();
+  }
+
   /** An agent's report about its own target; refused (with why) for anything it was not given. */
   report(deviceId: string, r: AgentReport): { ok: true } | { ok: false; reason: string } {
     const st = this.jobs.get(r.jobId);
-    if (!st?.current.distributionList.includes(deviceId))
+    if (!st?.tally.members.has(deviceId))
       return { ok: false, reason: `an assignment for ${deviceId} in job ${r.jobId}` };
     if (r.commandId !== st.current.commandId && r.state !== 'installed')
       return { ok: false, reason: 'a report for the command in force, not an earlier one' };
@@ -95,21 +100,26 @@ export class AgentChannel {
     const step = agentStep(t, r.state, maxAttempts);
     const at = new Date().toISOString();
     const base = { type: 'target' as const, at, deviceId, commandId: st.current.commandId };
+    // Written now and fsync'd with the other reports of this turn: the route answers after synced().
     if (step.kind === 'move')
-      this.jobs.record(st.jobId, [
-        {
-          ...base,
-          state: step.state,
-          attempt: t.attempt,
-          ...(step.state === 'installed' && r.trees ? { trees: r.trees } : {}),
-        },
-      ]);
+      this.jobs.record(
+        st.jobId,
+        [
+          {
+            ...base,
+            state: step.state,
+            attempt: t.attempt,
+            ...(step.state === 'installed' && r.trees ? { trees: r.trees } : {}),
+          },
+        ],
+        true,
+      );
     if (step.kind === 'fail') {
       const failureType = r.failureType ?? 'INSTALL_FAILED';
       const failed = { ...base, state: 'failed' as const, attempt: t.attempt, failureType, error: r.error };
       // The failed attempt and the next offer go to disk together.
       const retry = step.retry ? [{ ...base, state: 'pending' as const, attempt: t.attempt + 1 }] : [];
-      if (this.jobs.record(st.jobId, [failed, ...retry]) && step.retry) this.offered(deviceId);
+      if (this.jobs.record(st.jobId, [failed, ...retry], true) && step.retry) this.offered(deviceId);
       if (!step.retry)
         this.reporter.alert({
           source: this.relayId,

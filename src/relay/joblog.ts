@@ -63,7 +63,7 @@ export class JobLog {
    * Appends whole records and fsyncs: when this returns they survive a crash. A write the disk
    * takes only in part is cut back off, so the log never holds half a record, and the error is thrown.
    */
-  append(jobId: string, records: JobLogRecord[]) {
+  append(jobId: string, records: JobLogRecord[], syncLater = false) {
     if (!records.length) return;
     this.faults?.throwIf('relay.joblog.write');
     const bytes = Buffer.from(`${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
@@ -72,7 +72,8 @@ export class JobLog {
     try {
       let done = 0;
       while (done < bytes.length) done += this.write(fd, bytes, done, bytes.length - done);
-      fsyncSync(fd);
+      if (syncLater) this.unsynced.add(this.path(jobId));
+      else fsyncSync(fd);
     } catch (e) {
       try {
         ftruncateSync(fd, before);
@@ -82,6 +83,41 @@ export class JobLog {
       throw e;
     } finally {
       closeSync(fd);
+    }
+  }
+
+  private unsynced = new Set<string>();
+  private waiting: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  /**
+   * Resolves once every record appended with `syncLater` is on disk. The fsyncs are shared: all the
+   * reports that arrived in one turn of the event loop wait for one fsync per job log, not one each.
+   */
+  synced(): Promise<void> {
+    if (!this.unsynced.size && !this.waiting.length) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      if (!this.waiting.length) setImmediate(() => this.syncAll());
+      this.waiting.push({ resolve, reject });
+    });
+  }
+
+  private syncAll() {
+    const paths = [...this.unsynced];
+    const waiting = this.waiting;
+    this.unsynced.clear();
+    this.waiting = [];
+    try {
+      for (const p of paths) {
+        const fd = openSync(p, 'r');
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      for (const w of waiting) w.resolve();
+    } catch (e) {
+      for (const w of waiting) w.reject(e);
     }
   }
 

@@ -60,13 +60,13 @@ export class RelayJobs {
    * first once the disk takes them), the job fails as DISK_FULL, and false is returned; they are
    * applied all the same, so memory is always the log plus its backlog, never something else.
    */
-  record(jobId: string, records: JobLogRecord[]): boolean {
+  record(jobId: string, records: JobLogRecord[], syncLater = false): boolean {
     const st = this.states.get(jobId);
     if (!st) throw new Error(`job ${jobId} is not in the job log`);
     const pending = [...(this.backlog.get(jobId) ?? []), ...records];
     let refused: ReturnType<typeof failureTypeOf> | undefined;
     try {
-      this.jobLog.append(jobId, pending);
+      this.jobLog.append(jobId, pending, syncLater);
       this.backlog.delete(jobId);
     } catch (e) {
       if (!this.backlog.has(jobId)) refused = failureTypeOf(e);
@@ -84,8 +84,13 @@ export class RelayJobs {
       this.fail(jobId, refused.failureType, `job log write failed: ${refused.message}`);
     }
     if (next.phase === 'complete' && phase !== 'complete' && records.at(-1)?.type !== 'complete')
-      this.record(jobId, [{ type: 'complete', at: now(), commandId: next.current.commandId }]);
+      this.record(jobId, [{ type: 'complete', at: now(), commandId: next.current.commandId }], syncLater);
     return !this.backlog.has(jobId);
+  }
+
+  /** Resolves once the records written with `syncLater` are on disk (one shared fsync per job log). */
+  synced() {
+    return this.jobLog.synced();
   }
 
   /** Relay-level failure: recorded, every open target failed with the same type. */

@@ -98,6 +98,8 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
   s.post('/agent/v1/reports', { schema: { body: Report } }, async (req) => {
     const res = d.agents.report(deviceOf(req.principal).id, req.body);
     if (!res.ok) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: res.reason });
+    // Answered once on disk: the fsync is shared with every report of this turn.
+    await d.agents.synced();
     return res;
   });
   const Verified = z.object({

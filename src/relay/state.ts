@@ -1,7 +1,6 @@
 // What a job log means: a fold over its records. The same `apply` rebuilds a job at start (replay)
 // and moves it on while it runs, so the relay's memory is always what its log says.
 import type { FailureType } from '../protocol/failure-types.ts';
-import { jobEnd } from '../protocol/job-end.ts';
 import type { DistributionCommand, Plan, RelayJobState, TargetState } from '../protocol/types.ts';
 import type { JobLogRecord } from './joblog.ts';
 
@@ -29,7 +28,13 @@ export interface JobState {
   failure?: { failureType: FailureType; message: string };
   plans: Map<string, Plan>;
   redistributions: { commandId: string; planId: string; approvedBy: string; at: string; repeats?: string }[];
+  /** The command in force: its targets as a set, and how many of them have ended (kept as records
+   * apply, so a report costs the same at 10 targets or 10,000). */
+  tally: { members: Set<string>; ended: number; failed: number };
 }
+
+const tallyOf = (list: readonly string[]) => ({ members: new Set(list), ended: 0, failed: 0 });
+const endedState = (s: string | undefined) => s === 'installed' || s === 'failed';
 
 /**
  * The next state after one record. No I/O and nothing but its inputs: it owns the state it is
@@ -51,6 +56,7 @@ export function apply(st: JobState | undefined, r: JobLogRecord, jobId = st?.job
       phase: 'received',
       plans: new Map(),
       redistributions: [],
+      tally: tallyOf(r.command.distributionList),
     };
   }
   if (!st) return st;
@@ -60,9 +66,14 @@ export function apply(st: JobState | undefined, r: JobLogRecord, jobId = st?.job
       if (st.phase === 'received') st.phase = 'fetching';
       return st;
     case 'target': {
+      const before = st.targets.get(r.deviceId);
       const held =
         ['waiting_window', 'installing', 'installed'].includes(r.state) ||
-        (st.targets.get(r.deviceId)?.held && r.failureType !== 'DIGEST_MISMATCH');
+        (before?.held && r.failureType !== 'DIGEST_MISMATCH');
+      if (st.tally.members.has(r.deviceId)) {
+        st.tally.ended += Number(endedState(r.state)) - Number(endedState(before?.state));
+        st.tally.failed += Number(r.state === 'failed') - Number(before?.state === 'failed');
+      }
       st.targets.set(r.deviceId, {
         ...(held ? { held: true as const } : {}),
         state: r.state,
@@ -89,6 +100,7 @@ export function apply(st: JobState | undefined, r: JobLogRecord, jobId = st?.job
       st.phase = 'received';
       st.failure = undefined;
       for (const d of r.command.distributionList) st.targets.set(d, { state: 'pending', attempt: 0, at: r.at });
+      st.tally = tallyOf(r.command.distributionList);
       st.redistributions.push({
         commandId: r.command.commandId,
         planId: r.planId,
@@ -103,11 +115,12 @@ export function apply(st: JobState | undefined, r: JobLogRecord, jobId = st?.job
   }
 }
 
-/** A job whose every target of the command in force has ended has ended too (jobEnd). */
+/** A job whose every target of the command in force has ended has ended too (as protocol/job-end.ts says). */
 function settle(st: JobState): JobState {
   // A complete job opens again when a target is found drifted (DESIGN §17).
   if (st.phase !== 'distributing' && st.phase !== 'failed' && st.phase !== 'complete') return st;
-  const end = jobEnd(st.current.distributionList.map((d) => st.targets.get(d)?.state ?? 'pending'));
+  const { members, ended, failed } = st.tally;
+  const end = !members.size || ended < members.size ? undefined : failed ? 'failed' : 'complete';
   // A relay-level failure stands until a redistribution, unless every endpoint installed anyway.
   if (st.failure) {
     if (end === 'complete') st.phase = 'complete';

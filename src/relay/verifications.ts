@@ -75,7 +75,7 @@ export class Verifications {
       .filter(
         (j) =>
           j.targets.get(deviceId)?.state === 'installed' &&
-          j.current.distributionList.includes(deviceId) &&
+          j.tally.members.has(deviceId) &&
           j.current.packages.some((p) => p.name === r.package && p.version === r.version),
       )
       .at(-1);
