@@ -1,10 +1,13 @@
 // Bugs of issue 9 that need a clock, a bad archive or a dying peer to show: each has its test here.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { installPackage } from '../src/agent/install.ts';
+import { sendBlob } from '../src/common/content.ts';
 import { Faults } from '../src/common/faults.ts';
+import { createLogger } from '../src/common/log.ts';
+import { createHttpServer } from '../src/common/server.ts';
 import { spawnFanout } from '../src/lab/network.ts';
 import { relayAnswer } from '../src/master/plans.ts';
 import { HttpError } from '../src/protocol/client.ts';
@@ -89,5 +92,21 @@ describe('issue 9, one test per bug', () => {
     const left = spawnSync('pgrep', ['-f', join(dir, 'd')], { encoding: 'utf8' }).stdout.trim();
     expect(left).toBe('');
     expect(existsSync(join(dir, 'never-ready.log'))).toBe(true);
+  });
+});
+
+describe('issue 14, bugs found at fleet size', () => {
+  it('a blob whose file cannot be read mid-way answers a JSON error, not a 500 about its payload type', async () => {
+    const dir = tempDir('blob-err');
+    mkdirSync(join(dir, 'not-a-file')); // stat says a size; reading it fails (EISDIR), as EMFILE would
+    const { Registry } = await import('prom-client');
+    const app = createHttpServer({ logger: createLogger('test'), registry: new Registry() });
+    app.get('/blob', (req, reply) => sendBlob(req, reply, join(dir, 'not-a-file')));
+    const res = await app.inject({ method: 'GET', url: '/blob' });
+    await app.close();
+    expect(res.statusCode).toBe(500);
+    expect(res.headers['content-type']).toMatch(/application\/json/);
+    expect(res.json().error.code).toBe('FANOUT_ERR_INTERNAL');
+    expect(res.json().error.message).toMatch(/EISDIR/);
   });
 });

@@ -67,6 +67,9 @@ export function createHttpServer(opts: ServerOptions): App {
     reply.status(404).send(e.toJSON());
   });
   app.setErrorHandler((err, req, reply) => {
+    // An error after a blob's headers were set (its file failed to open mid-way) is still JSON.
+    reply.type('application/json; charset=utf-8');
+    for (const h of ['content-length', 'content-range', 'accept-ranges']) reply.removeHeader(h);
     if (err instanceof FanoutError) return reply.status(err.statusCode).send(err.toJSON());
     if (err instanceof z.ZodError) {
       const list = formatZodError(err);
