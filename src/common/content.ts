@@ -5,6 +5,8 @@ import { type Readable, Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FanoutError } from '../protocol/errors.ts';
 
+const PACE_SLICE = 64 * 1024;
+
 /** Content of a known size, read from `start` to `end` inclusive. */
 export interface BlobSource {
   size: number;
@@ -59,8 +61,16 @@ export async function sendBlob(
   if (pace)
     stream = stream.pipe(
       new Transform({
+        // Paced in 64 KiB slices: a whole 1 MiB read let out at once would burst past a thin cap.
         transform(chunk: Buffer, _e, cb) {
-          pace.take(chunk.length).then(() => cb(null, chunk), cb);
+          const slices = async () => {
+            for (let at = 0; at < chunk.length; at += PACE_SLICE) {
+              const part = chunk.subarray(at, at + PACE_SLICE);
+              await pace.take(part.length);
+              this.push(part);
+            }
+          };
+          slices().then(() => cb(), cb);
         },
       }),
     );
