@@ -3,6 +3,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../src/master/config.ts';
+import { parseInventory } from '../src/master/inventory.ts';
+import { readInventory } from '../src/master/inventory-read.ts';
 import { runFanout, tempDir } from './helpers.ts';
 
 describe('config', () => {
@@ -64,5 +66,22 @@ describe('config', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/bad\.yaml is invalid/);
     expect(r.stderr).toMatch(/mail\.retries/);
+  });
+
+  it('reads YAML text as text: a date-like label or address stays a string, in place and on the worker', async () => {
+    const yaml = (extra: string) =>
+      `locations: [{code: L, name: Site, center: C}]\ncenters: [{id: C, name: C, email: [a@example.test]}]\ndevices:\n  - {id: r1, kind: relay, location: L, labels: {since: 2026-01-01, at: 2026-01-01T10:00:00Z, on: yes}}\n${extra}`;
+    const small = await parseInventory(yaml(''));
+    expect(small.errors).toEqual([]);
+    expect(small.devices[0].labels).toEqual({ since: '2026-01-01', at: '2026-01-01T10:00:00Z', on: 'yes' });
+    // Over 1 MB: parsed on a worker thread, with the same schema.
+    const padding = Array.from(
+      { length: 30_000 },
+      (_, i) => `  - {id: e${i}, kind: endpoint, location: L, relay: r1}`,
+    ).join('\n');
+    const big = await readInventory(yaml(padding));
+    expect(big.errors).toEqual([]);
+    expect(big.devices[0].labels).toEqual({ since: '2026-01-01', at: '2026-01-01T10:00:00Z', on: 'yes' });
+    expect(big.devices).toHaveLength(30_001);
   });
 });

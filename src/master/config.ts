@@ -45,7 +45,7 @@ export class ConfigError extends Error {
 export function parseConfig(text: string, file = 'fanout.yaml'): Config {
   let raw: unknown;
   try {
-    raw = YAML.load(text) ?? {};
+    raw = YAML.load(text, { schema: YAML.CORE_SCHEMA }) ?? {};
   } catch (e) {
     throw new ConfigError(file, [`not valid YAML: ${(e as Error).message}`]);
   }

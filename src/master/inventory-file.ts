@@ -88,7 +88,8 @@ export const invalidText = (e: unknown) =>
     `not valid YAML or JSON: ${(e as Error).message}`,
   ]);
 
-const parseText = (text: string): unknown => (text.trimStart().startsWith('{') ? JSON.parse(text) : YAML.load(text));
+const parseText = (text: string): unknown =>
+  text.trimStart().startsWith('{') ? JSON.parse(text) : YAML.load(text, { schema: YAML.CORE_SCHEMA });
 
 export async function parseInventory(text: string): Promise<InventoryFile> {
   let raw: unknown;

@@ -12,7 +12,8 @@ const WORKER = `const { parentPort, workerData } = require('node:worker_threads'
 let raw;
 try {
   const t = workerData.text;
-  raw = t.trimStart().startsWith('{') ? JSON.parse(t) : require(workerData.lib).load(t);
+  const yaml = require(workerData.lib);
+  raw = t.trimStart().startsWith('{') ? JSON.parse(t) : yaml.load(t, { schema: yaml.CORE_SCHEMA });
 } catch (e) {
   parentPort.postMessage({ error: String(e && e.message) });
 }
