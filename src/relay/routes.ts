@@ -1,6 +1,5 @@
 // The relay's HTTP face: the agent channel (assignments, reports, content) and the admin API the
 // redistribution tool uses.
-
 import { z } from 'zod';
 import type { Principal } from '../common/auth.ts';
 import { sendBlob } from '../common/content.ts';
@@ -98,8 +97,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
   s.post('/agent/v1/reports', { schema: { body: Report } }, async (req) => {
     const res = d.agents.report(deviceOf(req.principal).id, req.body);
     if (!res.ok) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: res.reason });
-    // Answered once on disk: the fsync is shared with every report of this turn.
-    await d.agents.synced();
+    await d.agents.synced(); // answered once on disk, one fsync shared by this turn's reports
     return res;
   });
   const Verified = z.object({
