@@ -98,3 +98,9 @@ export function cpuSeconds(pid: number) {
     return 0;
   }
 }
+
+/** A process's resident memory now, MB. */
+export const rssMb = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

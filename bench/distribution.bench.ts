@@ -7,15 +7,13 @@ import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runFanout, startNetwork, writePackage } from '../test/helpers.ts';
-import { cpuSeconds, startNginx } from './baselines.ts';
+import { cpuSeconds, median, startNginx } from './baselines.ts';
 import { record } from './record.ts';
 
 const sh = promisify(execFile);
 const N = Number(process.env.BENCH_AGENTS ?? 8);
 const MB = Number(process.env.BENCH_PACKAGE_MB ?? 50);
 const DOWNLOADS = 100;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Runs `count` shell commands, `parallel` at a time; resolves with the wall time in seconds. */
 async function fan(count: number, parallel: number, cmd: (i: number) => string) {

@@ -1,12 +1,11 @@
 // Inventory import at 1k, 10k and 100k devices through the CLI (`--tokens FILE`): time, growth from
 // one size to the next (linear is 10×), the master's slowest /healthz answer during the import, and
 // its memory after.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inventoryYaml, runFanout, startFanout, tempDir } from '../test/helpers.ts';
+import { rssMb } from './baselines.ts';
 import { record } from './record.ts';
-
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 async function importOnce(relays: number) {
   const dir = tempDir('bench-inv');

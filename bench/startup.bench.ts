@@ -1,9 +1,9 @@
 // Start-up and idle memory, each as a ratio to a bare Node.js in the same run:
 // `fanout --help` vs `node -e 0` (median wall time of N runs), and an idle agent's RSS vs an idle `node`.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, startNetwork } from '../test/helpers.ts';
+import { rssMb } from './baselines.ts';
 import { record } from './record.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
@@ -19,8 +19,6 @@ function medianMs(args: string[]) {
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)];
 }
-
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 export async function startupBench() {
   medianMs(['-e', '0']); // warm the page cache

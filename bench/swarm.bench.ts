@@ -1,13 +1,12 @@
 // One relay under N simulated endpoints (`fanout swarm`, DESIGN §16): how soon each holds its
 // assignment (p50/p99 from the command's issue) and the relay's memory, beside an idle node's.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runFanout, startNetwork, writePackage } from '../test/helpers.ts';
+import { runFanout, startNetwork, writeEndpointTokens, writePackage } from '../test/helpers.ts';
+import { rssMb } from './baselines.ts';
 import { record } from './record.ts';
 
 const N = Number(process.env.SWARM_COUNT ?? 2000);
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 export async function swarmBench() {
   const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
@@ -16,14 +15,7 @@ export async function swarmBench() {
     const dir = writePackage(join(net.dir, 'pkgs', 'p'), 'p', '1.0.0', { 'p.txt': 'p\n'.repeat(10_000) });
     await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
     await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env });
-    const tokens = join(net.dir, 'tokens.txt');
-    writeFileSync(
-      tokens,
-      Object.entries(net.tokens)
-        .filter(([id]) => id.includes('-pos-'))
-        .map(([id, t]) => `${id} ${t}\n`)
-        .join(''),
-    );
+    const tokens = writeEndpointTokens(net, join(net.dir, 'tokens.txt'));
     const swarm = runFanout(
       ['swarm', '--relay', net.relays['relay-s'].url, '--tokens', tokens, '--exit-after-idle', '5', '--json'],
       { env: net.env, timeoutMs: 600_000 },

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashFolder, treeHash } from '../src/protocol/tree.ts';
+import { median } from './baselines.ts';
 import { record } from './record.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -20,8 +21,6 @@ function makeTree(files: number, bytes: number) {
   }
   return dir;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function treeBench() {
   const results: Record<string, { oursMs: number; sha256sumMs: number; ratio: number }> = {};

@@ -281,3 +281,16 @@ export async function startNetwork(o: {
     );
   return net;
 }
+
+/** The network's endpoint tokens as `ID TOKEN` lines (what `fanout swarm --tokens` reads), mode 0600. */
+export function writeEndpointTokens(net: Network, file: string) {
+  writeFileSync(
+    file,
+    Object.entries(net.tokens)
+      .filter(([id]) => id.includes('-pos-'))
+      .map(([id, t]) => `${id} ${t}\n`)
+      .join(''),
+    { mode: 0o600 },
+  );
+  return file;
+}

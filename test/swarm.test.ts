@@ -1,9 +1,8 @@
 // `fanout swarm` (DESIGN §16): 200 simulated endpoints in one process on a real relay, speaking the
 // agent protocol; the master sees every target installed, with the signed trees attested.
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
+import { type Network, runFanout, startNetwork, waitFor, writeEndpointTokens, writePackage } from './helpers.ts';
 
 let net: Network;
 const N = 200;
@@ -20,14 +19,7 @@ afterAll(async () => {
 
 describe('swarm', () => {
   it(`puts ${N} endpoints on a relay and installs a job on all of them`, async () => {
-    const tokens = join(net.dir, 'swarm-tokens.txt');
-    writeFileSync(
-      tokens,
-      Object.entries(net.tokens)
-        .filter(([id]) => id.includes('-pos-'))
-        .map(([id, t]) => `${id} ${t}\n`)
-        .join(''),
-    );
+    const tokens = writeEndpointTokens(net, join(net.dir, 'swarm-tokens.txt'));
     const swarm = runFanout(
       ['swarm', '--relay', net.relays['relay-w'].url, '--tokens', tokens, '--exit-after-idle', '3', '--json'],
       { env: net.env, timeoutMs: 120_000 },

@@ -7,6 +7,15 @@ import type { Database } from '../store/index.ts';
 /** Neighbours read on each side: bounds the work per alert however many pile up. */
 export const NEIGHBOURS = 1000;
 
+/** The times of a device's counted alerts of one failure type (a query to narrow further). */
+export const countedTimes = (tx: Transaction<Database>, deviceId: string, failureType: string) =>
+  tx
+    .selectFrom('alerts')
+    .select('at')
+    .where('device_id', '=', deviceId)
+    .where('failure_type', '=', failureType)
+    .where('counted', '=', 1);
+
 export async function countInWindow(
   tx: Transaction<Database>,
   deviceId: string,
@@ -15,12 +24,7 @@ export async function countInWindow(
   windowMs: number,
 ) {
   const t = Date.parse(at);
-  const base = tx
-    .selectFrom('alerts')
-    .select('at')
-    .where('device_id', '=', deviceId)
-    .where('failure_type', '=', failureType)
-    .where('counted', '=', 1);
+  const base = countedTimes(tx, deviceId, failureType);
   const [before, after] = await Promise.all([
     base
       .where('at', '>', new Date(t - windowMs).toISOString())

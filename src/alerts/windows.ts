@@ -4,7 +4,7 @@
 // rolls back, or another master's insert (seen as a new highest alert id) sends it back there.
 import type { Transaction } from 'kysely';
 import type { Database } from '../store/index.ts';
-import { countInWindow, fullestWindow, NEIGHBOURS } from './tracking.ts';
+import { countedTimes, countInWindow, fullestWindow, NEIGHBOURS } from './tracking.ts';
 
 type Tx = Transaction<Database>;
 
@@ -63,12 +63,7 @@ export class TrackWindows {
     if (!h) {
       // Held from two windows back: late alerts within a window of the newest are served too.
       const from = t - 2 * this.windowMs;
-      const rows = await tx
-        .selectFrom('alerts')
-        .select('at')
-        .where('device_id', '=', deviceId)
-        .where('failure_type', '=', failureType)
-        .where('counted', '=', 1)
+      const rows = await countedTimes(tx, deviceId, failureType)
         .where('at', '>=', new Date(from).toISOString())
         .orderBy('at', 'desc')
         .limit(MAX_TIMES)

@@ -2,6 +2,7 @@
 // acknowledgement); a relay fails the targets still open as CANCELLED.
 import { newId } from '../protocol/crypto.ts';
 import type { Db } from '../store/index.ts';
+import { queueCommand } from './commands.ts';
 
 export function jobCanceller(db: Db, notify: (relayIds: string) => Promise<void>, by: string) {
   return async (jobId: string) => {
@@ -15,7 +16,7 @@ export function jobCanceller(db: Db, notify: (relayIds: string) => Promise<void>
     const now = new Date().toISOString();
     for (const { relay_id } of relays) {
       const commandId = newId('c');
-      const body = {
+      await queueCommand(db, {
         commandId,
         jobId,
         relayId: relay_id,
@@ -25,19 +26,7 @@ export function jobCanceller(db: Db, notify: (relayIds: string) => Promise<void>
         params: {},
         issuedAt: now,
         issuedBy: by,
-      };
-      await db
-        .insertInto('commands')
-        .values({
-          command_id: commandId,
-          job_id: jobId,
-          relay_id,
-          kind: 'cancel',
-          body: JSON.stringify(body),
-          issued_at: now,
-          acked_at: null,
-        })
-        .execute();
+      });
     }
     if (relays.length) await notify(relays.map((r) => r.relay_id).join(','));
   };

@@ -3,6 +3,25 @@ import type { EventEmitter } from 'node:events';
 import { DistributionCommand } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 
+/**
+ * Queues a command for its relay, in the caller's transaction: the row the relay's long-poll reads
+ * (its `seq` is the row's, given on reading).
+ */
+export function queueCommand(db: Db, c: Omit<DistributionCommand, 'seq'>) {
+  return db
+    .insertInto('commands')
+    .values({
+      command_id: c.commandId,
+      job_id: c.jobId,
+      relay_id: c.relayId,
+      kind: c.kind,
+      body: JSON.stringify(c),
+      issued_at: c.issuedAt,
+      acked_at: null,
+    })
+    .execute();
+}
+
 export class Commands {
   constructor(
     private readonly db: Db,

@@ -6,6 +6,7 @@ import { newId } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { DistributionCommand } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
+import { queueCommand } from './commands.ts';
 
 export const fallbacksOf = (json: string | null): string[] => (json ? (JSON.parse(json) as string[]) : []);
 
@@ -96,18 +97,7 @@ export async function adopt(db: Db, signingKey: string, relayId: string, deviceI
         }),
         new Date(Date.now() + DEFAULT_EXPIRY_MS).toISOString(),
       );
-      await tx
-        .insertInto('commands')
-        .values({
-          command_id: commandId,
-          job_id,
-          relay_id: relayId,
-          kind: 'distribute',
-          body: JSON.stringify(body),
-          issued_at: now,
-          acked_at: null,
-        })
-        .execute();
+      await queueCommand(tx, body);
     });
     moved.push(job_id);
   }

@@ -8,6 +8,7 @@ import { jobEnd } from '../protocol/job-end.ts';
 import type { RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import { wrongTrees } from './attestation.ts';
+import { queueCommand } from './commands.ts';
 import { jobParams, selectTargets } from './job-request.ts';
 import type { Change } from './job-view.ts';
 import type { PackageStore } from './packages.ts';
@@ -85,18 +86,7 @@ export class Jobs {
           },
           expiresAt,
         );
-        await tx
-          .insertInto('commands')
-          .values({
-            command_id: commandId,
-            job_id: jobId,
-            relay_id: relayId,
-            kind: 'distribute',
-            body: JSON.stringify(body),
-            issued_at: now,
-            acked_at: null,
-          })
-          .execute();
+        await queueCommand(tx, body);
         for (const deviceId of list)
           await tx
             .insertInto('targets')

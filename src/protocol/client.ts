@@ -10,6 +10,21 @@ export class HttpError extends Error {
   }
 }
 
+/** The error a non-2xx answer stands for: the server's code, message and details when it sent ours. */
+export function httpError(status: number, text: string, statusText = ''): HttpError {
+  try {
+    const { error } = JSON.parse(text);
+    return new HttpError(
+      status,
+      error?.code ?? `HTTP_${status}`,
+      error?.message ?? (text || statusText),
+      error?.details,
+    );
+  } catch {
+    return new HttpError(status, `HTTP_${status}`, text || statusText); // not JSON: the text itself
+  }
+}
+
 /** PEM texts: the CA that signs the servers' certificates, and this client's own (mutual TLS). */
 export interface ClientTls {
   ca?: string;
@@ -116,21 +131,7 @@ export class Client {
       const why = cause?.code ?? (cause as { message?: string } | undefined)?.message ?? (e as Error).message;
       throw new HttpError(0, cause?.code ?? 'ECONNREFUSED', `cannot reach ${base}: ${why}`);
     }
-    if (!res.ok) {
-      const text = await res.text();
-      let code = `HTTP_${res.status}`;
-      let message = text || res.statusText;
-      let details: unknown;
-      try {
-        const body = JSON.parse(text);
-        code = body.error?.code ?? code;
-        message = body.error?.message ?? message;
-        details = body.error?.details;
-      } catch {
-        /* not JSON: keep the text */
-      }
-      throw new HttpError(res.status, code, message, details);
-    }
+    if (!res.ok) throw httpError(res.status, await res.text(), res.statusText);
     return res;
   }
 

@@ -2,7 +2,7 @@
 // endpoint several times the CPU of the download itself (issue 14), and bodies here are large.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { type Client, HttpError } from './client.ts';
+import { type Client, HttpError, httpError } from './client.ts';
 
 const agents = new WeakMap<Client, { http: HttpAgent; https: HttpsAgent }>();
 
@@ -61,19 +61,7 @@ export function getStream(
         if ((size += b.length) <= 64 * 1024) chunks.push(b);
       });
       res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let code = `HTTP_${status}`;
-        let message = text || res.statusMessage || '';
-        try {
-          const body = JSON.parse(text);
-          code = body.error?.code ?? code;
-          message = body.error?.message ?? message;
-        } catch {
-          /* not JSON: keep the text */
-        }
-        reject(new HttpError(status, code, message));
-      });
+      res.on('end', () => reject(httpError(status, Buffer.concat(chunks).toString('utf8'), res.statusMessage)));
     });
     req.end();
   });

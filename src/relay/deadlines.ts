@@ -3,7 +3,7 @@
 import { deadlineAt } from '../protocol/durations.ts';
 import type { DistributionCommand } from '../protocol/types.ts';
 import type { RelayJobs } from './jobs.ts';
-import { type JobState, openTargets } from './state.ts';
+import { failOpenTargets, type JobState } from './state.ts';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -43,17 +43,5 @@ export function endAtDeadline(jobs: RelayJobs, st: JobState, commandId: string) 
   if (st.phase !== 'distributing')
     return jobs.fail(st.jobId, 'DEADLINE', 'deadline passed before the content was in the depot');
   const at = new Date().toISOString();
-  jobs.record(
-    st.jobId,
-    openTargets(st).map((deviceId) => ({
-      type: 'target' as const,
-      at,
-      deviceId,
-      state: 'failed' as const,
-      attempt: st.targets.get(deviceId)!.attempt,
-      commandId,
-      failureType: 'DEADLINE' as const,
-      error: 'deadline passed before the target installed',
-    })),
-  );
+  jobs.record(st.jobId, failOpenTargets(st, at, commandId, 'DEADLINE', 'deadline passed before the target installed'));
 }

@@ -6,7 +6,7 @@ import type { FailureType } from '../protocol/failure-types.ts';
 import { failureTypeOf } from './depot.ts';
 import type { JobLog, JobLogRecord } from './joblog.ts';
 import type { Reporter } from './reporter.ts';
-import { apply, type JobState, openTargets, replay } from './state.ts';
+import { apply, failOpenTargets, type JobState, replay } from './state.ts';
 
 const now = () => new Date().toISOString();
 
@@ -102,16 +102,7 @@ export class RelayJobs {
     const commandId = st.current.commandId;
     this.record(jobId, [
       { type: 'failed', at, commandId, failureType, message },
-      ...openTargets(st).map((deviceId) => ({
-        type: 'target' as const,
-        at,
-        deviceId,
-        state: 'failed' as const,
-        attempt: st.targets.get(deviceId)!.attempt,
-        commandId,
-        failureType,
-        error: message,
-      })),
+      ...failOpenTargets(st, at, commandId, failureType, message),
     ]);
     this.log.error({ jobId, failureType, message }, 'distribution failed');
   }

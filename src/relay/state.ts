@@ -136,3 +136,22 @@ export const replay = (jobId: string, records: JobLogRecord[]): JobState | undef
 /** The targets of the command in force that have not ended. */
 export const openTargets = (st: JobState) =>
   st.current.distributionList.filter((d) => !['installed', 'failed'].includes(st.targets.get(d)?.state ?? 'pending'));
+
+/** A `failed` record, all with one failure, for each target of the command in force still open. */
+export const failOpenTargets = (
+  st: JobState,
+  at: string,
+  commandId: string,
+  failureType: FailureType,
+  error: string,
+): JobLogRecord[] =>
+  openTargets(st).map((deviceId) => ({
+    type: 'target',
+    at,
+    deviceId,
+    state: 'failed',
+    attempt: st.targets.get(deviceId)!.attempt,
+    commandId,
+    failureType,
+    error,
+  }));
