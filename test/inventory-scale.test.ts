@@ -53,13 +53,16 @@ describe('inventory import of 20,000 devices', () => {
     expect(enroll.relayId).toBe('relay-7');
     expect(enroll.devices).toHaveLength(PER_RELAY);
 
-    // A second import of the same file issues nothing new, and the relay's token still works.
+    // A second import of the same file issues nothing new, and the relay's token still works. Its
+    // tokens file already exists, world-readable: it is made 0600 before anything is written.
+    writeFileSync(join(dir, 't2.txt'), 'old\n', { mode: 0o644 });
     const again = await runFanout(['inventory', 'import', join(dir, 'fleet.yaml'), '--tokens', join(dir, 't2.txt')], {
       env,
     });
     expect(again.stdout).toContain(`${RELAYS * (PER_RELAY + 1)} device(s)`);
     expect(again.stdout).toContain('0 new token(s) written');
     expect(readFileSync(join(dir, 't2.txt'), 'utf8')).toBe('');
+    expect(statSync(join(dir, 't2.txt')).mode & 0o777).toBe(0o600);
     expect((await new Client({ baseUrl: master.url, token: relayToken }).get('api/v1/relay/enroll')).relayId).toBe(
       'relay-7',
     );

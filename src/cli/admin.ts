@@ -1,7 +1,7 @@
 // Commands an operator runs against the master: inventory, devices, packages.
 
 import { createReadStream, existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { action, CliError, type MasterFlags, masterClient, print, table, withMaster } from './common.ts';
@@ -41,7 +41,14 @@ For large fleets, --tokens FILE writes "ID TOKEN" lines (mode 0600) instead of p
       ).json();
       if (f.tokens) {
         const issued: { id: string; token: string }[] = r.devices.filter((d: { token: string | null }) => d.token);
-        await writeFile(f.tokens, issued.map((d) => `${d.id} ${d.token}\n`).join(''), { mode: 0o600 });
+        // 0600 before a byte is written, also when the file was already there with a looser mode.
+        const fh = await open(f.tokens, 'w', 0o600);
+        try {
+          await fh.chmod(0o600);
+          await fh.writeFile(issued.map((d) => `${d.id} ${d.token}\n`).join(''));
+        } finally {
+          await fh.close();
+        }
         const out = { ...r, devices: r.devices.length, newTokens: issued.length, tokensFile: f.tokens };
         return print(
           f.json,
