@@ -6,14 +6,16 @@ import { FanoutError } from '../protocol/errors.ts';
 import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import type { Database, Db } from '../store/index.ts';
 import { alertViews } from './alert-view.ts';
+import { IntakeBatch, type Stored } from './batch.ts';
 import { Classifier } from './classify.ts';
 import type { AlertsConfig } from './config.ts';
+import type { Failed } from './failed-records.ts';
 import { GroupCommit } from './group-commit.ts';
 import { normalizeLocation } from './location.ts';
 import { requeueMail } from './mailer.ts';
 import type { IncomingAlert } from './parse.ts';
 import { thresholdFor } from './thresholds.ts';
-import { createTicket, recordFailedDistribution, type Step } from './ticketing.ts';
+import { createTicket, type Step } from './ticketing.ts';
 import { TrackWindows } from './windows.ts';
 
 export { alertView } from './alert-view.ts';
@@ -29,6 +31,7 @@ export interface StoredAlert {
 }
 
 type Tx = Transaction<Database>;
+type Processed = { stored: Stored; duplicate: boolean; mailQueued: boolean };
 
 export class AlertCenter {
   readonly events = new EventEmitter().setMaxListeners(0);
@@ -40,11 +43,16 @@ export class AlertCenter {
       .execute(async (tx) => {
         await this.exclusive(tx, 'fanout.alerts');
         await this.windows.begin(tx);
-        const results: StoredAlert[] = [];
-        // Locations change only by inventory import: read them once per batch.
-        const locations = await tx.selectFrom('locations').select(['code', 'name', 'center']).execute();
-        for (const a of alerts) results.push(await this.process(tx, a, locations));
-        return results;
+        const batch = await IntakeBatch.load(tx, alerts, (top) => this.windows.written(top));
+        const results: Processed[] = [];
+        for (const a of alerts) results.push(await this.process(tx, a, batch));
+        await batch.finish();
+        return results.map(({ stored, ...r }) => ({
+          ...r,
+          id: stored.id!,
+          outcome: stored.outcome,
+          ticketId: stored.ticketId,
+        }));
       })
       .catch((e) => {
         this.windows.forget();
@@ -74,19 +82,9 @@ export class AlertCenter {
     return out;
   }
 
-  private async process(
-    tx: Tx,
-    a: IncomingAlert,
-    locations: { code: string; name: string; center: string }[],
-  ): Promise<StoredAlert> {
-    const dup = await tx
-      .selectFrom('alerts')
-      .select(['id', 'outcome', 'ticket_id'])
-      .where('source', '=', a.source)
-      .where('alert_id', '=', a.alertId)
-      .executeTakeFirst();
-    if (dup)
-      return { id: Number(dup.id), duplicate: true, outcome: dup.outcome, ticketId: dup.ticket_id, mailQueued: false };
+  private async process(tx: Tx, a: IncomingAlert, batch: IntakeBatch): Promise<Processed> {
+    const dup = batch.duplicateOf(a);
+    if (dup) return { stored: dup, duplicate: true, mailQueued: false };
 
     const steps: Step[] = [];
     const row = {
@@ -107,13 +105,13 @@ export class AlertCenter {
       ticket_id: null as string | null,
       counted: 0,
     };
-    const finish = async (outcome: string) => {
+    const finish = (outcome: string): Processed => {
       row.outcome = outcome;
       row.steps = JSON.stringify(steps);
-      const ins = await tx.insertInto('alerts').values(row).returning('id').executeTakeFirstOrThrow();
-      this.windows.inserted(Number(ins.id), row.device_id, row.failure_type, row.at, row.counted === 1);
+      if (row.counted && row.device_id && row.failure_type)
+        this.windows.counted(row.device_id, row.failure_type, row.at);
       const mailQueued = steps.some((s) => s.step === 'mail' && s.outcome.startsWith('queued'));
-      return { id: Number(ins.id), duplicate: false, outcome, ticketId: row.ticket_id, mailQueued };
+      return { stored: batch.add(row), duplicate: false, mailQueued };
     };
 
     // 1. parse
@@ -133,11 +131,7 @@ export class AlertCenter {
     steps.push({ step: 'classify', outcome: c.failureType, detail: c.how });
 
     // 3. identify
-    const device = await tx
-      .selectFrom('devices')
-      .selectAll()
-      .where((eb) => eb.or([eb('id', '=', a.deviceId!), eb('hostname', '=', a.deviceId!)]))
-      .executeTakeFirst();
+    const device = batch.device(a.deviceId!);
     if (!device) {
       steps.push({
         step: 'identify',
@@ -155,16 +149,16 @@ export class AlertCenter {
     });
 
     // 4. normalize location
-    const own = locations.find((l) => l.code === device.location)!;
-    const norm = normalizeLocation(a.location, own, locations);
+    const own = batch.locations.find((l) => l.code === device.location)!;
+    const norm = normalizeLocation(a.location, own, batch.locations);
     row.location = norm.location;
     steps.push({ step: 'normalize', outcome: norm.replaced ? 'replaced' : norm.matched, detail: norm.detail });
 
     // 5. record the failed distribution
     const relayId = a.relayId ?? (device.kind === 'relay' ? device.id : device.relay);
-    let failed: { id: number } | undefined;
+    let failed: Failed | undefined;
     if (a.jobId && relayId) {
-      failed = await recordFailedDistribution(tx, relayId, a.jobId, c.failureType, a.at);
+      failed = await batch.failed.count(relayId, a.jobId, c.failureType, a.at);
       steps.push({
         step: 'failed_distribution',
         outcome: 'recorded',
@@ -173,7 +167,7 @@ export class AlertCenter {
     } else steps.push({ step: 'failed_distribution', outcome: 'skipped', detail: 'the alert names no job' });
 
     // An endpoint whose relay is down says what the relay's RELAY_DOWN already says: kept, not counted.
-    const inhibitedBy = device.relay ? await relayDownAlert(tx, device.relay) : undefined;
+    const inhibitedBy = device.relay ? await this.relayDownAlert(tx, batch, device.relay) : undefined;
     if (inhibitedBy) {
       steps.push({
         step: 'inhibit',
@@ -185,7 +179,7 @@ export class AlertCenter {
 
     // 6. track
     row.counted = 1;
-    const count = await this.windows.count(tx, device.id, c.failureType, a.at);
+    const count = await this.windows.count(tx, device.id, c.failureType, a.at, () => batch.flush());
     steps.push({
       step: 'track',
       outcome: String(count),
@@ -193,13 +187,7 @@ export class AlertCenter {
     });
 
     // 7. outage check
-    const outage = await tx
-      .selectFrom('outages')
-      .selectAll()
-      .where((eb) => eb.or([eb('device_id', '=', device.id), eb('location', '=', device.location)]))
-      .where('from_at', '<=', a.at)
-      .where('until_at', '>', a.at)
-      .executeTakeFirst();
+    const outage = batch.outageCovering(device, a.at);
     if (outage) {
       steps.push({
         step: 'outage',
@@ -211,13 +199,7 @@ export class AlertCenter {
     steps.push({ step: 'outage', outcome: 'none', detail: 'no outage covers this device or its location now' });
 
     // 8. threshold
-    const override = await tx
-      .selectFrom('device_overrides')
-      .select('threshold')
-      .where('device_id', '=', device.id)
-      .where('failure_type', '=', c.failureType)
-      .executeTakeFirst();
-    const limit = thresholdFor(this.cfg, device.id, c.failureType, override?.threshold);
+    const limit = thresholdFor(this.cfg, device.id, c.failureType, batch.override(device.id, c.failureType));
     if (count < limit.limit) {
       steps.push({ step: 'threshold', outcome: 'below', detail: `${count} of ${limit.limit} (${limit.source})` });
       return finish('below_threshold');
@@ -225,24 +207,19 @@ export class AlertCenter {
     steps.push({ step: 'threshold', outcome: 'reached', detail: `${count} of ${limit.limit} (${limit.source})` });
 
     // 9. ticket
-    const open = await tx
-      .selectFrom('tickets')
-      .selectAll()
-      .where('device_id', '=', device.id)
-      .where('failure_type', '=', c.failureType)
-      .where('state', '!=', 'resolved')
-      .executeTakeFirst();
+    const open = batch.openTicket(device.id, c.failureType);
     if (open) {
       // The alerts of a ticket are found through alerts.ticket_id; the ticket row only grows by new jobs.
       const jobs: string[] = JSON.parse(open.jobs);
-      if (a.jobId && !jobs.includes(a.jobId))
+      if (a.jobId && !jobs.includes(a.jobId)) {
         await tx
           .updateTable('tickets')
           .set({ jobs: JSON.stringify([...jobs, a.jobId]), updated_at: row.received_at })
           .where('id', '=', open.id)
           .execute();
-      if (failed)
-        await tx.updateTable('failed_distributions').set({ ticket_id: open.id }).where('id', '=', failed.id).execute();
+        await batch.ticketChanged(open.id);
+      }
+      if (failed) batch.failed.attach(failed, open.id);
       row.ticket_id = open.id;
       steps.push({
         step: 'ticket',
@@ -252,6 +229,7 @@ export class AlertCenter {
       if (open.state === 'send_failed') {
         // Its mail never got through: this alert queues it again.
         await requeueMail(tx, open.id);
+        await batch.ticketChanged(open.id);
         steps.push({
           step: 'mail',
           outcome: 'queued again',
@@ -270,13 +248,29 @@ export class AlertCenter {
       failureType: c.failureType,
       location: norm.location,
       locationReported: a.location,
-      centers: locations,
+      centers: batch.locations,
       a,
-      failedId: failed?.id,
       steps,
     });
+    await batch.ticketChanged(ticketId);
+    if (failed) batch.failed.attach(failed, ticketId);
     row.ticket_id = ticketId;
     return finish('ticket');
+  }
+
+  /** The RELAY_DOWN alert of a relay that is down now (its heartbeats stopped and have not resumed). */
+  private async relayDownAlert(tx: Tx, batch: IntakeBatch, relayId: string) {
+    const since = batch.relayDownSince(relayId);
+    if (!since) return undefined;
+    await batch.flush();
+    const alert = await tx
+      .selectFrom('alerts')
+      .select(['id', 'at'])
+      .where('device_id', '=', relayId)
+      .where('failure_type', '=', 'RELAY_DOWN')
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+    return { id: alert ? Number(alert.id) : 0, at: alert?.at ?? since };
   }
 
   async get(id: number) {
@@ -295,18 +289,4 @@ export class AlertCenter {
       .execute();
     return alertViews(this.db, rows);
   }
-}
-
-/** The RELAY_DOWN alert of a relay that is down now (its heartbeats stopped and have not resumed). */
-async function relayDownAlert(tx: Tx, relayId: string) {
-  const relay = await tx.selectFrom('relays').select('down_since').where('id', '=', relayId).executeTakeFirst();
-  if (!relay?.down_since) return undefined;
-  const alert = await tx
-    .selectFrom('alerts')
-    .select(['id', 'at'])
-    .where('device_id', '=', relayId)
-    .where('failure_type', '=', 'RELAY_DOWN')
-    .orderBy('id', 'desc')
-    .executeTakeFirst();
-  return { id: alert ? Number(alert.id) : 0, at: alert?.at ?? relay.down_since };
 }

@@ -1,4 +1,4 @@
-// Steps 5 and 9 of the alert center: the failed-distribution record, and a new ticket with its mail.
+// Step 9 of the alert center: a new ticket with its mail (its failed-distribution record is batch.ts's).
 import type { Transaction } from 'kysely';
 import { newId } from '../protocol/crypto.ts';
 import type { Database } from '../store/index.ts';
@@ -12,46 +12,6 @@ export interface Step {
   detail?: string;
 }
 
-export async function recordFailedDistribution(
-  tx: Tx,
-  relayId: string,
-  jobId: string,
-  failureType: string,
-  at: string,
-) {
-  const existing = await tx
-    .selectFrom('failed_distributions')
-    .select(['id', 'alert_count', 'first_seen', 'last_seen'])
-    .where('relay_id', '=', relayId)
-    .where('job_id', '=', jobId)
-    .where('failure_type', '=', failureType)
-    .where('state', '!=', 'resolved')
-    .executeTakeFirst();
-  if (existing) {
-    await tx
-      .updateTable('failed_distributions')
-      .set({ alert_count: existing.alert_count + 1, last_seen: at > existing.last_seen ? at : existing.last_seen })
-      .where('id', '=', existing.id)
-      .execute();
-    return { id: Number(existing.id) };
-  }
-  const ins = await tx
-    .insertInto('failed_distributions')
-    .values({
-      relay_id: relayId,
-      job_id: jobId,
-      failure_type: failureType,
-      first_seen: at,
-      last_seen: at,
-      alert_count: 1,
-      ticket_id: null,
-      state: 'open',
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return { id: Number(ins.id) };
-}
-
 export async function createTicket(
   tx: Tx,
   resolveLink: (ticketId: string) => string,
@@ -62,7 +22,6 @@ export async function createTicket(
     locationReported?: string;
     centers: { code: string; name: string; center: string }[];
     a: IncomingAlert;
-    failedId?: number;
     steps: Step[];
   },
 ) {
@@ -97,8 +56,6 @@ export async function createTicket(
       resolve_key: '', // links are signed, not stored (links.ts)
     })
     .execute();
-  if (x.failedId !== undefined)
-    await tx.updateTable('failed_distributions').set({ ticket_id: id }).where('id', '=', x.failedId).execute();
   x.steps.push({
     step: 'ticket',
     outcome: id,

@@ -41,10 +41,13 @@ export class TrackWindows {
     this.lastId = -1;
   }
 
-  /** Our own insert: its id is the new highest, and a counted alert's time joins its key. */
-  inserted(id: number, deviceId: string | null, failureType: string | null, at: string, counted: boolean) {
-    this.lastId = id;
-    if (!counted || !deviceId || !failureType) return;
+  /** Our own rows are written: the highest id is ours, not someone else's. */
+  written(topId: number) {
+    this.lastId = topId;
+  }
+
+  /** A counted alert of ours (written with the batch): its time joins its key. */
+  counted(deviceId: string, failureType: string, at: string) {
     const h = this.held.get(`${deviceId}\0${failureType}`);
     const t = Date.parse(at);
     if (!h || t < h.from) return;
@@ -56,7 +59,8 @@ export class TrackWindows {
     }
   }
 
-  async count(tx: Tx, deviceId: string, failureType: string, at: string) {
+  /** `beforeRead` writes the batch's queued rows when the database must answer. */
+  async count(tx: Tx, deviceId: string, failureType: string, at: string, beforeRead: () => Promise<void>) {
     const key = `${deviceId}\0${failureType}`;
     const t = Date.parse(at);
     let h = this.held.get(key);
@@ -81,8 +85,10 @@ export class TrackWindows {
     const self = upperBound(h.times, t);
     // Served from memory when it holds the whole window before the alert, or the neighbours the
     // database query would have read; otherwise the database answers.
-    if (t - this.windowMs < h.from && self - lo < NEIGHBOURS)
+    if (t - this.windowMs < h.from && self - lo < NEIGHBOURS) {
+      await beforeRead();
       return countInWindow(tx, deviceId, failureType, at, this.windowMs);
+    }
     const before = h.times.slice(Math.max(lo, self - NEIGHBOURS), self);
     const hi = lowerBound(h.times, t + this.windowMs);
     const after = h.times.slice(self, Math.min(hi, self + NEIGHBOURS));

@@ -1,0 +1,79 @@
+// Step 5 for a whole intake batch: the open failed-distribution records of the batch's jobs, read
+// once; counted in memory as alerts come, and each changed record written once at the end.
+import type { Transaction } from 'kysely';
+import type { Database } from '../store/index.ts';
+
+type Tx = Transaction<Database>;
+export interface Failed {
+  id: number;
+  alert_count: number;
+  last_seen: string;
+  ticket_id: string | null;
+  dirty: boolean;
+}
+const key = (relayId: string, jobId: string, failureType: string) => `${relayId}\0${jobId}\0${failureType}`;
+
+export class FailedRecords {
+  private readonly open = new Map<string, Failed>();
+
+  constructor(private readonly tx: Tx) {}
+
+  async load(jobIds: string[]) {
+    if (!jobIds.length) return;
+    const rows = await this.tx
+      .selectFrom('failed_distributions')
+      .select(['id', 'relay_id', 'job_id', 'failure_type', 'alert_count', 'last_seen', 'ticket_id'])
+      .where('job_id', 'in', jobIds)
+      .where('state', '!=', 'resolved')
+      .execute();
+    for (const f of rows)
+      this.open.set(key(f.relay_id, f.job_id, f.failure_type), { ...f, id: Number(f.id), dirty: false });
+  }
+
+  /** The open record of this job on this relay and type, counted once more; made if there is none. */
+  async count(relayId: string, jobId: string, failureType: string, at: string) {
+    const k = key(relayId, jobId, failureType);
+    const f = this.open.get(k);
+    if (f) {
+      f.alert_count++;
+      if (at > f.last_seen) f.last_seen = at;
+      f.dirty = true;
+      return f;
+    }
+    // Made at once: a new ticket lists the relay's failed jobs from the table.
+    const ins = await this.tx
+      .insertInto('failed_distributions')
+      .values({
+        relay_id: relayId,
+        job_id: jobId,
+        failure_type: failureType,
+        first_seen: at,
+        last_seen: at,
+        alert_count: 1,
+        ticket_id: null,
+        state: 'open',
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const made = { id: Number(ins.id), alert_count: 1, last_seen: at, ticket_id: null, dirty: false };
+    this.open.set(k, made);
+    return made;
+  }
+
+  /** A record now belongs to a ticket. */
+  attach(f: Failed, ticketId: string) {
+    if (f.ticket_id === ticketId) return;
+    f.ticket_id = ticketId;
+    f.dirty = true;
+  }
+
+  async write() {
+    for (const f of this.open.values())
+      if (f.dirty)
+        await this.tx
+          .updateTable('failed_distributions')
+          .set({ alert_count: f.alert_count, last_seen: f.last_seen, ticket_id: f.ticket_id })
+          .where('id', '=', f.id)
+          .execute();
+  }
+}
