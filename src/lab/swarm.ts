@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkAssignment } from '../protocol/assignment.ts';
 import { Client, type ClientTls } from '../protocol/client.ts';
 import { verifyPackage } from '../protocol/crypto.ts';
+import { getStream, requestJson } from '../protocol/get-stream.ts';
 import type { Assignment } from '../protocol/types.ts';
 
 export interface SwarmResult {
@@ -77,14 +78,18 @@ export async function runSwarm(o: {
   const endpoint = async ({ id, token }: { id: string; token: string }) => {
     const relay = new Client({ baseUrl: o.relay, token, tls: o.tls });
     const done = new Set<string>();
+    // node:http rather than fetch: one process plays thousands of endpoints, and fetch costs several
+    // times the CPU per request; each endpoint keeps its own connection, as a real one would.
     const report = (a: Assignment, state: string, extra: object = {}) =>
-      relay.post('agent/v1/reports', { jobId: a.jobId, commandId: a.commandId, attempt: a.attempt, state, ...extra });
+      requestJson(relay, 'POST', 'agent/v1/reports', {
+        body: { jobId: a.jobId, commandId: a.commandId, attempt: a.attempt, state, ...extra },
+      });
     while (!signal.aborted) {
       let list: Assignment[] = [];
       try {
         list = (
-          await relay.get<{ assignments: Assignment[] }>('agent/v1/assignments?wait=20', {
-            timeoutMs: 30_000,
+          await requestJson<{ assignments: Assignment[] }>(relay, 'GET', 'agent/v1/assignments?wait=20', {
+            idleMs: 30_000,
             signal,
           })
         ).assignments;
@@ -104,9 +109,9 @@ export async function runSwarm(o: {
           await report(a, 'downloading');
           const trees: Record<string, string> = {};
           for (const p of a.packages) {
-            const res = await relay.raw('GET', `content/${p.digest}`, { timeoutMs: 600_000, signal });
+            const res = await getStream(relay, `content/${p.digest}`, { idleMs: 60_000, signal });
             const h = createHash('sha256');
-            for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            for await (const chunk of res as AsyncIterable<Buffer>) {
               h.update(chunk);
               result.bytes += chunk.length;
             }

@@ -1,5 +1,6 @@
-// A GET whose body is read as a Node stream over node:http(s), for content: web streams (fetch) cost an
-// endpoint several times the CPU of the download itself (issue 14), and bodies here are large.
+// Requests over node:http(s) whose answer is read as a Node stream: for content, where web streams
+// (fetch) cost an endpoint several times the CPU of the download itself (issue 14), and for
+// `fanout swarm`, where one process plays thousands of endpoints.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { type Client, HttpError, httpError } from './client.ts';
@@ -19,20 +20,46 @@ function agentsOf(c: Client) {
   return a;
 }
 
+interface StreamOptions {
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  idleMs?: number;
+}
+
 /**
  * GET `path` from the client's current server; resolves once the status is 2xx with the body still
  * to read. `idleMs` bounds silence, not the whole transfer: a large file on a slow link may take long.
  */
-export function getStream(
+export const getStream = (c: Client, path: string, o: StreamOptions = {}) => request(c, 'GET', path, o);
+
+/** A JSON request and its JSON answer (errors as HttpError, like Client's). */
+export async function requestJson<T>(
   c: Client,
+  method: string,
   path: string,
-  o: { headers?: Record<string, string>; signal?: AbortSignal; idleMs?: number } = {},
+  o: StreamOptions & { body?: unknown } = {},
+) {
+  const res = await request(c, method, path, {
+    ...o,
+    body: o.body === undefined ? undefined : JSON.stringify(o.body),
+    headers: { ...(o.body === undefined ? {} : { 'content-type': 'application/json' }), ...o.headers },
+  });
+  const chunks: Buffer[] = [];
+  for await (const b of res) chunks.push(b as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as T;
+}
+
+function request(
+  c: Client,
+  method: string,
+  path: string,
+  o: StreamOptions & { body?: string },
 ): Promise<IncomingMessage> {
   const url = new URL(c.url(path));
   const secure = url.protocol === 'https:';
   return new Promise((resolve, reject) => {
     const req = (secure ? httpsRequest : httpRequest)(url, {
-      method: 'GET',
+      method,
       agent: secure ? agentsOf(c).https : agentsOf(c).http,
       headers: { authorization: `Bearer ${c.opts.token}`, ...o.headers },
       signal: o.signal,
@@ -63,6 +90,6 @@ export function getStream(
       res.on('error', reject);
       res.on('end', () => reject(httpError(status, Buffer.concat(chunks).toString('utf8'), res.statusMessage)));
     });
-    req.end();
+    req.end(o.body);
   });
 }
