@@ -34,7 +34,14 @@ export async function evictPastCap(depotRoot: string, maxBytes: number, needed: 
 }
 
 /** Marks content as used now (its place in the least-recently-used order). */
+const touched = new Map<string, number>();
+/** Recent enough for least-recently-used: thousands of downloads of one file cost one write a minute. */
+const TOUCH_EVERY_MS = 60_000;
+
 export function touch(path: string) {
-  const now = new Date();
-  utimes(path, now, now).catch(() => undefined);
+  const now = Date.now();
+  if (now - (touched.get(path) ?? 0) < TOUCH_EVERY_MS) return;
+  if (touched.size > 10_000) touched.clear();
+  touched.set(path, now);
+  utimes(path, new Date(now), new Date(now)).catch(() => undefined);
 }
