@@ -39,6 +39,9 @@ export function createHttpServer(opts: ServerOptions): App {
     loggerInstance: opts.logger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: at 10,000 waiting long-polls those are 10,000 loggers, for the rare
+    // line a request logs (which names its request itself).
+    childLoggerFactory: (logger) => logger,
     forceCloseConnections: true,
     // A client must send its headers within 10 s and may not stall a body for long.
     http: { headersTimeout: 10_000, requestTimeout: 15 * 60_000 },
@@ -86,7 +89,7 @@ export function createHttpServer(opts: ServerOptions): App {
       return reply.status(415).send(errorBody('FANOUT_ERR_INPUT_MEDIA_TYPE', e.message));
     if (e.statusCode && e.statusCode < 500)
       return reply.status(e.statusCode).send(errorBody('FANOUT_ERR_INPUT_INVALID', e.message));
-    req.log.error({ err }, 'request failed');
+    req.log.error({ err, reqId: req.id, method: req.method, url: req.url }, 'request failed');
     return reply.status(500).send(new FanoutError('FANOUT_ERR_INTERNAL', { detail: e.message }).toJSON());
   });
   app.get('/healthz', async () => ({ ok: true }));
