@@ -5,6 +5,7 @@ import { alertsBench } from './alerts.bench.ts';
 import { distributionBench } from './distribution.bench.ts';
 import { inventoryBench } from './inventory.bench.ts';
 import { writeResults } from './record.ts';
+import { redistributionBench } from './redistribution.bench.ts';
 import { startupBench } from './startup.bench.ts';
 import { swarmBench } from './swarm.bench.ts';
 import { treeBench } from './tree.bench.ts';
@@ -16,6 +17,7 @@ const benches = {
   alerts: alertsBench,
   inventory: inventoryBench,
   distribution: distributionBench,
+  redistribution: redistributionBench,
   swarm: swarmBench,
 };
 for (const [name, run] of Object.entries(benches)) {

@@ -128,7 +128,7 @@ export async function buildRelay(opts: RelayOptions) {
     depot,
     redistributor,
     verifications,
-    servingCap: new ServingCap(jobs, () => enrollment.rateLimitKBps),
+    servingCap: new ServingCap(jobs, () => enrollment.rateLimitKBps, registry),
     device: (id: string) => enrollment.device(id),
     adopt: adopter(master, log),
     masterKey: () => ({

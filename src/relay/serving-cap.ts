@@ -1,5 +1,6 @@
 // rateLimitKBps (DESIGN §13) on what a relay serves: all downloads of a job's content share one
 // budget, so a thin site link carries at most that much however many endpoints fetch at once.
+import { Counter, type Registry } from 'prom-client';
 import type { RelayJobs } from './jobs.ts';
 
 /** A shared pace: each chunk waits its turn so the total stays at `bytesPerSecond`. */
@@ -24,11 +25,24 @@ export function lowest(...caps: unknown[]): number | undefined {
 export class ServingCap {
   private readonly paces = new Map<string, Pace>();
   private relayPace?: Pace;
+  private readonly bytes?: Counter;
   constructor(
     private readonly jobs: RelayJobs,
     /** The relay's own cap from the inventory (KB/s), on everything it serves. */
     private readonly relayKBps: () => number | undefined = () => undefined,
-  ) {}
+    registry?: Registry,
+  ) {
+    this.bytes =
+      registry &&
+      new Counter({
+        name: 'fanout_relay_content_bytes_served_total',
+        help: 'Bytes of content this relay sent to endpoints and child relays',
+        registers: [registry],
+      });
+  }
+
+  /** Counts what went out (what a redistribution plan's estimate is measured against). */
+  readonly served = (n: number) => this.bytes?.inc(n);
 
   /** The pace for serving this content: the relay's cap, and the lowest rateLimitKBps of open jobs that hold it. */
   paceFor(digest: string): { take(bytes: number): Promise<void> } | undefined {
