@@ -49,8 +49,7 @@ describe('distribution path', () => {
     const cfg = writePackage(join(net.dir, 'pkgs', 'pos-config'), 'pos-config', '1.0.0', {
       'config.ini': '[pos]\nmode=store\n',
     });
-    await buildAndPush(app);
-    await buildAndPush(cfg);
+    const sizes = (await buildAndPush(app)).size + (await buildAndPush(cfg)).size;
     const c = await runFanout(
       ['job', 'create', '--package', 'pos-app@2.4.1', '--package', 'pos-config@1.0.0', '--label', 'role=pos', '--json'],
       { env: net.env },
@@ -78,6 +77,11 @@ describe('distribution path', () => {
     expect(log[0].type).toBe('command');
     expect(log.filter((r) => r.type === 'fetch' && r.event === 'verified')).toHaveLength(2);
     expect(log.at(-1)?.type).toBe('complete');
+    // Each relay sent both packages once to each of its three endpoints, and counted it.
+    for (const r of relays) {
+      const metrics = await (await fetch(`${net.relays[r].url}/metrics`)).text();
+      expect(Number(/^fanout_relay_content_bytes_served_total (\d+)/m.exec(metrics)?.[1])).toBe(3 * sizes);
+    }
   });
 
   it('re-installing a version that is installed runs nothing again', async () => {
