@@ -1,7 +1,7 @@
 // What the master signs (DESIGN §12): a command's header as canonical JSON (keys sorted, the
 // signature left out), with its distribution list as the root of a SHA-256 Merkle tree over the
 // sorted device ids. An agent gets the header and the proof that its device is in the list.
-import { createHash, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, hash, sign, verify } from 'node:crypto';
 
 /** JSON with object keys sorted at every level and no spaces: the bytes that are signed. */
 export function canonicalJson(v: unknown): string {
@@ -15,7 +15,8 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
-const h = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
+// One-shot hashing: a list of 10,000 devices is 20,000 small hashes, a proof about fourteen.
+const h = (...parts: Buffer[]) => hash('sha256', Buffer.concat(parts), 'buffer') as unknown as Buffer;
 // Leaves and inner nodes are hashed apart (0x00, 0x01) so a node can never pass for a leaf.
 const leaf = (id: string) => h(Buffer.from([0]), Buffer.from(id, 'utf8'));
 const node = (a: Buffer, b: Buffer) =>
