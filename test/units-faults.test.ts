@@ -1,6 +1,7 @@
 // Bugs of issue 9 that need a clock, a bad archive or a dying peer to show: each has its test here.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { installPackage } from '../src/agent/install.ts';
@@ -108,5 +109,30 @@ describe('issue 14, bugs found at fleet size', () => {
     expect(res.headers['content-type']).toMatch(/application\/json/);
     expect(res.json().error.code).toBe('FANOUT_ERR_INTERNAL');
     expect(res.json().error.message).toMatch(/EISDIR/);
+  });
+
+  it('a file is served whole, by range and to HEAD through the reused buffers, with every byte right', async () => {
+    const dir = tempDir('blob-pump');
+    const bytes = randomBytes(1_300_000); // three buffers' worth and a bit
+    writeFileSync(join(dir, 'blob'), bytes);
+    let counted = 0;
+    const { Registry } = await import('prom-client');
+    const app = createHttpServer({ logger: createLogger('test'), registry: new Registry() });
+    app.get('/blob', (req, reply) => sendBlob(req, reply, join(dir, 'blob'), (n) => (counted += n)));
+    const whole = await app.inject({ method: 'GET', url: '/blob' });
+    expect(whole.statusCode).toBe(200);
+    expect(whole.headers['content-length']).toBe(String(bytes.length));
+    expect(whole.rawPayload.equals(bytes)).toBe(true);
+    const part = await app.inject({ method: 'GET', url: '/blob', headers: { range: 'bytes=524000-1048700' } });
+    expect(part.statusCode).toBe(206);
+    expect(part.headers['content-range']).toBe(`bytes 524000-1048700/${bytes.length}`);
+    expect(part.rawPayload.equals(bytes.subarray(524000, 1048701))).toBe(true);
+    const tail = await app.inject({ method: 'GET', url: '/blob', headers: { range: `bytes=${bytes.length - 1}-` } });
+    expect(tail.rawPayload.equals(bytes.subarray(-1))).toBe(true);
+    const head = await app.inject({ method: 'HEAD', url: '/blob' });
+    expect(head.headers['content-length']).toBe(String(bytes.length));
+    expect(head.rawPayload.length).toBe(0);
+    await app.close();
+    expect(counted).toBe(bytes.length + (1048701 - 524000) + 1);
   });
 });

@@ -1,6 +1,7 @@
 // Serving a blob with HTTP Range, used by the master (to relays) and relays (to agents and child relays).
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
 import { type Readable, Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FanoutError } from '../protocol/errors.ts';
@@ -11,6 +12,8 @@ const PACE_SLICE = 64 * 1024;
 export interface BlobSource {
   size: number;
   stream(start: number, end: number): Readable;
+  /** A file on this host: served by `pump` (reused buffers), not as a stream. */
+  file?: string;
 }
 
 export async function fileSource(path: string): Promise<BlobSource | undefined> {
@@ -21,7 +24,7 @@ export async function fileSource(path: string): Promise<BlobSource | undefined> 
   // 1 MiB reads: a sixteenth of the system calls and chunks of the default 64 KiB, for large packages.
   return size === undefined
     ? undefined
-    : { size, stream: (start, end) => createReadStream(path, { start, end, highWaterMark: 1 << 20 }) };
+    : { size, file: path, stream: (start, end) => createReadStream(path, { start, end, highWaterMark: 1 << 20 }) };
 }
 
 export async function sendBlob(
@@ -57,6 +60,19 @@ export async function sendBlob(
     .header('content-type', 'application/octet-stream')
     .header('content-length', String(Math.max(0, end - start + 1)));
   if (start > end) return reply.send('');
+  if (blob.file && !pace) {
+    // Opened and read before anything is sent: a file that cannot be read still answers a JSON error.
+    const send = await pump(blob.file, start, end);
+    // Fastify's stream piping is bypassed: the pump writes the headers and the body itself.
+    reply.hijack();
+    reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
+    if (req.method === 'HEAD') reply.raw.end();
+    await send(req.method === 'HEAD' ? undefined : reply.raw, onBytes).catch((e) => {
+      req.log.warn({ err: e, url: req.url }, 'content download cut short');
+      reply.raw.destroy();
+    });
+    return reply;
+  }
   let stream: Readable = blob.stream(start, end);
   if (pace)
     stream = stream.pipe(
@@ -76,4 +92,53 @@ export async function sendBlob(
     );
   if (onBytes) stream.on('data', (c) => onBytes((c as Buffer).length));
   return reply.send(stream);
+}
+
+const PUMP_BUFFER = 512 * 1024;
+
+/**
+ * Sends bytes start..end of a file through two reused buffers: one being read while the other is
+ * written. A stream allocates a new buffer for every read; at hundreds of MB a second that garbage
+ * and its copies cost about a third more time and CPU than nginx's sendfile (issue 14), this about 5 %.
+ * The file is opened and its first part read before this returns the sender.
+ */
+async function pump(path: string, start: number, end: number) {
+  const fh = await open(path);
+  const buffers = [Buffer.allocUnsafe(PUMP_BUFFER), Buffer.allocUnsafe(PUMP_BUFFER)];
+  const read = async (buf: Buffer, at: number) => {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - at + 1), at);
+    if (!bytesRead) throw new Error(`${path} ended at ${at} of ${end + 1} bytes`);
+    return buf.subarray(0, bytesRead);
+  };
+  let first: Buffer;
+  try {
+    first = await read(buffers[0], start);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  return async (res: ServerResponse | undefined, onBytes?: (n: number) => void) => {
+    let writing: Promise<void> = Promise.resolve();
+    // Kept, not thrown from the callback: a rejection nobody awaits yet would end the process.
+    let failed: Error | undefined;
+    try {
+      let chunk = first;
+      for (let at = start + chunk.length, i = 1; res && !res.destroyed; i++) {
+        // The other buffer must be on its way before this one is handed over (the next read reuses it).
+        await writing;
+        if (failed) throw failed;
+        const out = chunk;
+        writing = new Promise((resolve) => res.write(out, (e) => ((failed ??= e ?? undefined), resolve())));
+        onBytes?.(out.length);
+        if (at > end) break;
+        chunk = await read(buffers[i % 2], at);
+        at += chunk.length;
+      }
+      await writing;
+      if (failed) throw failed;
+      if (res && !res.destroyed) res.end();
+    } finally {
+      await fh.close();
+    }
+  };
 }
