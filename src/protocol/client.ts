@@ -1,36 +1,8 @@
 // A small HTTP/JSON client used by every part: bearer token, JSON bodies, errors with the server's message.
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-  }
-}
+import { type ClientTls, HttpError, httpError } from './http-error.ts';
+import { nodeRequest, readText } from './node-request.ts';
 
-/** The error a non-2xx answer stands for: the server's code, message and details when it sent ours. */
-export function httpError(status: number, text: string, statusText = ''): HttpError {
-  try {
-    const { error } = JSON.parse(text);
-    return new HttpError(
-      status,
-      error?.code ?? `HTTP_${status}`,
-      error?.message ?? (text || statusText),
-      error?.details,
-    );
-  } catch {
-    return new HttpError(status, `HTTP_${status}`, text || statusText); // not JSON: the text itself
-  }
-}
-
-/** PEM texts: the CA that signs the servers' certificates, and this client's own (mutual TLS). */
-export interface ClientTls {
-  ca?: string;
-  cert?: string;
-  key?: string;
-}
+export { type ClientTls, HttpError, httpError } from './http-error.ts';
 
 export interface ClientOptions {
   baseUrl: string;
@@ -76,7 +48,7 @@ export class Client {
     return new URL(path, base.endsWith('/') ? base : `${base}/`).toString();
   }
 
-  /** One request; with fallbacks, a server that is down or unavailable hands it to the next in turn. */
+  /** One request through fetch (streamed bodies, such as uploads); with fallbacks, as `failover`. */
   async raw(
     method: string,
     path: string,
@@ -84,16 +56,21 @@ export class Client {
   ) {
     // A streamed body can be sent once only.
     const canRetry = this.servers.length > 1 && (init.body === undefined || typeof init.body === 'string');
+    return this.failover(canRetry, init.signal, (base) => this.once(base, method, path, init));
+  }
+
+  /** With fallbacks, a server that is down or unavailable hands the request to the next in turn. */
+  private async failover<T>(canRetry: boolean, signal: AbortSignal | undefined, attempt: (base: string) => Promise<T>) {
     let again = true;
     for (let moved = 0; ; ) {
       const base = this.baseUrl;
       try {
-        return await this.once(base, method, path, init);
+        return await attempt(base);
       } catch (e) {
         const down = e instanceof HttpError && (e.status === 0 || e.status === 502 || e.status === 503);
-        if (!canRetry || !down || moved >= this.servers.length - 1 || init.signal?.aborted) throw e;
+        if (!canRetry || !down || moved >= this.servers.length - 1 || signal?.aborted) throw e;
         // A kept-alive connection the server closed while idle looks like a dead server: one more try first.
-        if (again && (e as HttpError).code === 'UND_ERR_SOCKET') {
+        if (again && ['UND_ERR_SOCKET', 'ECONNRESET'].includes((e as HttpError).code)) {
           again = false;
           continue;
         }
@@ -135,6 +112,7 @@ export class Client {
     return res;
   }
 
+  /** A JSON call over node:http(s) (node-request.ts), with failover. */
   async json<T = any>(
     method: string,
     path: string,
@@ -143,12 +121,21 @@ export class Client {
   ): Promise<T> {
     const target = new URL(this.url(path));
     const auth = this.opts.authorize?.(method, target.pathname + target.search, body) ?? {};
-    const res = await this.raw(method, path, {
-      ...opts,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...auth },
-    });
-    const text = await res.text();
+    const text = await this.failover(this.servers.length > 1, opts.signal, async (base) =>
+      readText(
+        await nodeRequest(this, this.url(path, base), {
+          method,
+          signal: opts.signal,
+          timeoutMs: opts.timeoutMs ?? this.opts.timeoutMs ?? 30_000,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          headers: {
+            authorization: `Bearer ${this.opts.token}`,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+            ...auth,
+          },
+        }),
+      ),
+    );
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
