@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Readable, Transform, Writable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Faults } from '../common/faults.ts';
@@ -11,6 +11,7 @@ import { type ArchiveLimits, DEFAULT_LIMITS, inspectArchive } from '../protocol/
 import { verifyPackage } from '../protocol/crypto.ts';
 import { digestPath } from '../protocol/digest.ts';
 import type { FailureType } from '../protocol/failure-types.ts';
+import { getStream } from '../protocol/get-stream.ts';
 import type { PackageRef } from '../protocol/types.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -129,15 +130,14 @@ export class Depot {
       this.faults.throwIf('relay.upstream.fetch');
       const res = await upstream.call(
         (c) =>
-          c.raw('GET', contentPath, {
-            headers: from ? { range: `bytes=${from}-` } : {},
-            signal: opts.signal,
-            timeoutMs: 3_600_000,
-          }),
+          // node:http, not fetch: no web streams in the path of every byte, and no undici in memory.
+          getStream(c, contentPath, { headers: from ? { range: `bytes=${from}-` } : {}, signal: opts.signal }),
         opts.signal,
       );
-      if (from > 0 && res.status !== 206)
-        throw new ContentError('FETCH_FAILED', `upstream ignored the Range request (status ${res.status})`);
+      if (from > 0 && res.statusCode !== 206) {
+        res.destroy();
+        throw new ContentError('FETCH_FAILED', `upstream ignored the Range request (status ${res.statusCode})`);
+      }
       const faults = this.faults;
       const started = Date.now();
       let received = 0;
@@ -158,12 +158,7 @@ export class Depot {
           }
         },
       });
-      await pipeline(
-        Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
-        meter,
-        createWriteStream(part, { flags: 'a' }),
-        { signal: opts.signal },
-      );
+      await pipeline(res, meter, createWriteStream(part, { flags: 'a' }), { signal: opts.signal });
     }
     const got = `sha256:${hash.digest('hex')}`;
     const size = (await stat(part)).size;
