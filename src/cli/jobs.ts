@@ -113,6 +113,7 @@ Examples:
         const { Progress } = await import('../common/progress.ts');
         const progress = new Progress(id, process.stderr, o.json);
         for (;;) {
+          const asked = Date.now();
           const r = await client.get(`api/v1/jobs/${encodeURIComponent(id)}`);
           const others = Object.entries(r.counts)
             .filter(([k]) => k !== 'installed')
@@ -133,7 +134,9 @@ Examples:
             );
             return r.state === 'complete' ? 0 : 1;
           }
-          await sleep(500);
+          // As often as the answer is cheap (a small job's end shows within ~0.1 s), but waiting at
+          // least as long as the last answer took: a large job's status costs the master more.
+          await sleep(Math.min(500, Math.max(100, Date.now() - asked)));
         }
       }),
     );
