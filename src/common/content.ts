@@ -104,7 +104,9 @@ const PUMP_BUFFER = 512 * 1024;
  */
 async function pump(path: string, start: number, end: number) {
   const fh = await open(path);
-  const buffers = [Buffer.allocUnsafe(PUMP_BUFFER), Buffer.allocUnsafe(PUMP_BUFFER)];
+  // No bigger than what is sent: thousands of endpoints fetching a small package hold small buffers.
+  const size = Math.min(PUMP_BUFFER, end - start + 1);
+  const buffers = [Buffer.allocUnsafe(size), size < end - start + 1 ? Buffer.allocUnsafe(size) : Buffer.alloc(0)];
   const read = async (buf: Buffer, at: number) => {
     const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - at + 1), at);
     if (!bytesRead) throw new Error(`${path} ended at ${at} of ${end + 1} bytes`);
