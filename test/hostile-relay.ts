@@ -9,6 +9,9 @@ const reports: unknown[] = [];
 let contentRequests = 0;
 /** Content requests get an endless body: an attempt to fill the endpoint's disk. */
 let flood = false;
+/** Assignment requests get an endless JSON answer: an attempt to fill the endpoint's memory. */
+let floodJson = false;
+let assignmentRequests = 0;
 
 const server = createServer((req, res) => {
   const send = (body: unknown, status = 200) => {
@@ -25,9 +28,22 @@ const server = createServer((req, res) => {
   if (url.startsWith('/control/key'))
     return void body().then((b) => ((publicKey = (b as { publicKey: string }).publicKey), send({ ok: true })));
   if (url.startsWith('/control/queue')) return void body().then((b) => (queue.push(b), send({ ok: true })));
+  if (url.startsWith('/control/flood-json')) return ((floodJson = true), send({ ok: true }));
+  if (url.startsWith('/control/calm')) return ((floodJson = false), (flood = false), send({ ok: true }));
   if (url.startsWith('/control/flood')) return ((flood = true), send({ ok: true }));
-  if (url.startsWith('/control/state')) return send({ reports, contentRequests });
+  if (url.startsWith('/control/state')) return send({ reports, contentRequests, assignmentRequests });
   if (url.startsWith('/agent/v1/enroll')) return send({ relayId: 'relay-a', publicKey });
+  if (url.startsWith('/agent/v1/assignments')) assignmentRequests++;
+  if (url.startsWith('/agent/v1/assignments') && floodJson) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"assignments":[');
+    const chunk = Buffer.from(`${'{"pad":"'.padEnd(64 * 1024 - 3, 'x')}"},`);
+    const more = () => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once('drain', more);
+    };
+    return more();
+  }
   if (url.startsWith('/agent/v1/assignments')) {
     const a = queue.shift();
     if (a) return send({ assignments: [a] });

@@ -36,11 +36,14 @@ class HostileRelay {
     }).then((r) => r.json());
   setKey = (publicKey: string) => this.control('key', { publicKey });
   flood = () => this.control('flood');
+  floodJson = () => this.control('flood-json');
+  calm = () => this.control('calm');
   queueAssignment = (a: Assignment) => this.control('queue', a);
   state = () =>
     this.control('state') as Promise<{
       reports: { state: string; failureType?: string; error?: string }[];
       contentRequests: number;
+      assignmentRequests: number;
     }>;
 }
 
@@ -213,6 +216,31 @@ describe("a hostile relay cannot fill an endpoint's disk", () => {
     expect(readdirSync(cache).filter((f) => !f.startsWith('.'))).toEqual([]);
     const root = join(net.dir, 'victim', 'root');
     expect(existsSync(root) ? readdirSync(root) : []).toEqual([]);
+  });
+});
+
+describe("a hostile relay cannot fill an endpoint's memory", () => {
+  it('cuts off an endless JSON answer at 4 MiB, refuses it, and keeps polling', async () => {
+    await hostile.floodJson();
+    const before = (await hostile.state()).assignmentRequests;
+    // Refused, then asked again after a pause, again and again: the agent lives through it.
+    await waitFor(
+      'the agent to ask three more times',
+      async () => (await hostile.state()).assignmentRequests >= before + 3,
+      30_000,
+    );
+    expect(victim.child.exitCode).toBe(null);
+    const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${victim.child.pid}/status`, 'utf8'))?.[1]) / 1024;
+    expect(rssMb).toBeLessThan(200);
+    expect(readFileSync(victim.logFile, 'utf8')).toMatch(/answered more than 4194304 bytes; refused/);
+    await hostile.calm();
+    const calm = (await hostile.state()).assignmentRequests;
+    await waitFor(
+      'the agent to poll as usual',
+      async () => (await hostile.state()).assignmentRequests > calm + 1,
+      30_000,
+    );
+    expect(victim.child.exitCode).toBe(null);
   });
 });
 

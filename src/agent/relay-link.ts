@@ -21,7 +21,8 @@ export class RelayLink {
   }
 
   private clientFor(url: string) {
-    return new Client({ baseUrl: url, token: this.token, tls: this.tls });
+    // An endpoint's answers are small (assignments with their proofs): a relay sending more is refused.
+    return new Client({ baseUrl: url, token: this.token, tls: this.tls, maxAnswerBytes: 4 * 1024 * 1024 });
   }
 
   ok() {

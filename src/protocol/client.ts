@@ -15,6 +15,8 @@ export interface ClientOptions {
   /** Headers that prove who calls, instead of the bearer token (the master signing its requests to relays). */
   authorize?: (method: string, path: string, body: unknown) => Record<string, string>;
   tls?: ClientTls;
+  /** The largest JSON answer taken (default 256 MiB); past it the answer is refused. */
+  maxAnswerBytes?: number;
 }
 
 export class Client {
@@ -134,6 +136,8 @@ export class Client {
             ...auth,
           },
         }),
+        this.opts.maxAnswerBytes ?? 256 * 1024 * 1024,
+        base,
       ),
     );
     return (text ? JSON.parse(text) : undefined) as T;

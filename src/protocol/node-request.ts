@@ -78,10 +78,20 @@ export function nodeRequest(owner: Owner, target: string, o: NodeRequestOptions 
   });
 }
 
-/** The body as text; past `max` bytes the rest is read and dropped. */
-export async function readText(res: IncomingMessage, max = Number.POSITIVE_INFINITY) {
+/**
+ * The body as text. Past `max` bytes: with `refuseFrom` (the server, for the message), the answer is
+ * cut off and refused (a JSON answer that never ends must not fill the memory); otherwise the rest
+ * is read and dropped.
+ */
+export async function readText(res: IncomingMessage, max = Number.POSITIVE_INFINITY, refuseFrom?: string) {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const b of res) if ((size += (b as Buffer).length) <= max) chunks.push(b as Buffer);
+  for await (const b of res) {
+    if ((size += (b as Buffer).length) <= max) chunks.push(b as Buffer);
+    else if (refuseFrom) {
+      res.destroy();
+      throw new HttpError(0, 'ANSWER_TOO_LARGE', `${refuseFrom} answered more than ${max} bytes; refused`);
+    }
+  }
   return Buffer.concat(chunks).toString('utf8');
 }
