@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { inventoryYaml, runFanout, startFanout, tempDir } from '../test/helpers.ts';
+import { pgDatabase } from '../test/pg.ts';
 import { cpuSeconds, startAlertmanager } from './baselines.ts';
 import { record } from './record.ts';
 
@@ -39,21 +40,27 @@ async function run(url: string, pid: number, send: Sender, batch: number, client
   return { perSec: alerts / secs, cpuUsPerAlert: (1e6 * (cpuSeconds(pid) - cpu0)) / alerts };
 }
 
-export async function alertsBench() {
-  const dir = tempDir('bench-alerts');
-  const master = await startFanout(['master', '--data', join(dir, 'master'), '--listen', '127.0.0.1:0'], {
+/** A master with the bench's inventory, on SQLite in its data folder or on `--db`. */
+async function startMaster(dir: string, name: string, extra: string[] = []) {
+  const master = await startFanout(['master', '--data', join(dir, name), '--listen', '127.0.0.1:0', ...extra], {
     logDir: join(dir, 'logs'),
-    name: 'master',
+    name,
     env: { FANOUT_LOG_LEVEL: 'warn' },
   });
+  const token = readFileSync(join(dir, name, 'admin.token'), 'utf8').trim();
+  writeFileSync(join(dir, 'inv.yaml'), inventoryYaml(['relay-a', 'relay-b'], 50));
+  const imp = await runFanout(['inventory', 'import', join(dir, 'inv.yaml')], {
+    env: { FANOUT_MASTER: master.url, FANOUT_TOKEN: token },
+  });
+  if (imp.code !== 0) throw new Error(imp.stderr);
+  return { master, token };
+}
+
+export async function alertsBench() {
+  const dir = tempDir('bench-alerts');
+  let { master, token } = await startMaster(dir, 'master');
   const am = await startAlertmanager(join(dir, 'am'));
   try {
-    const token = readFileSync(join(dir, 'master', 'admin.token'), 'utf8').trim();
-    writeFileSync(join(dir, 'inv.yaml'), inventoryYaml(['relay-a', 'relay-b'], 50));
-    const imp = await runFanout(['inventory', 'import', join(dir, 'inv.yaml')], {
-      env: { FANOUT_MASTER: master.url, FANOUT_TOKEN: token },
-    });
-    if (imp.code !== 0) throw new Error(imp.stderr);
     const fields = (i: number) => ({
       deviceId: `relay-${i % 2 ? 'a' : 'b'}-pos-${(i % 50) + 1}`,
       message: i % 3 ? 'connect ECONNREFUSED 10.0.0.1:443' : 'ENOSPC: no space left on device',
@@ -93,6 +100,7 @@ export async function alertsBench() {
     await run(master.url, pid, ours, 1, 8); // warm-up: connections, JIT, page cache
     if (am) await run(am.url, am.pid, theirs, 1, 8);
     const out: Record<string, number> = {};
+    const theirRate: Record<number, number> = {};
     for (const [batch, goal] of [
       [1, 1.0],
       [100, 2.0],
@@ -101,6 +109,7 @@ export async function alertsBench() {
       const o = await run(master.url, pid, ours, batch, 8);
       const t = am ? await run(am.url, am.pid, theirs, batch, 8) : undefined;
       out[`${batch}x8`] = o.perSec;
+      if (t) theirRate[batch] = t.perSec;
       record({
         name: `alert intake ${batch}×8 (durable)`,
         value: o.perSec,
@@ -122,6 +131,32 @@ export async function alertsBench() {
       goal: 'flat (≥ 0.8)',
       met: late.perSec / out['1x8'] >= 0.8,
     });
+
+    // The same on PostgreSQL (the machine's, as the tests use it): what several masters share.
+    await master.stop();
+    const pg = await pgDatabase().catch(() => undefined);
+    if (pg) {
+      ({ master, token } = await startMaster(dir, 'master-pg', ['--db', pg.url]));
+      try {
+        runId++;
+        await run(master.url, master.child.pid!, ours, 1, 8); // warm-up
+        for (const batch of [1, 100]) {
+          runId++;
+          const o = await run(master.url, master.child.pid!, ours, batch, 8);
+          const t = theirRate[batch];
+          record({
+            name: `alert intake ${batch}×8 (durable, PostgreSQL)`,
+            value: o.perSec,
+            unit: 'alerts/s',
+            ...(t ? { baseline: { name: 'Alertmanager (above)', value: t }, ratio: o.perSec / t } : {}),
+            note: `master CPU per alert ${o.cpuUsPerAlert.toFixed(0)} µs; PostgreSQL's own CPU not counted`,
+          });
+        }
+      } finally {
+        await master.stop();
+        await pg.drop();
+      }
+    }
     return out;
   } finally {
     am?.stop();
