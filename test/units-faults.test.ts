@@ -1,7 +1,7 @@
 // Bugs of issue 9 that need a clock, a bad archive or a dying peer to show: each has its test here.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { installPackage } from '../src/agent/install.ts';
@@ -134,5 +134,34 @@ describe('issue 14, bugs found at fleet size', () => {
     expect(head.rawPayload.length).toBe(0);
     await app.close();
     expect(counted).toBe(bytes.length + (1048701 - 524000) + 1);
+  });
+
+  it('a client that goes away mid-download leaves no file open behind it', async () => {
+    const dir = tempDir('blob-gone');
+    writeFileSync(join(dir, 'blob'), randomBytes(32 * 1024 * 1024));
+    const { Registry } = await import('prom-client');
+    const app = createHttpServer({ logger: createLogger('test'), registry: new Registry() });
+    app.get('/blob', (req, reply) => sendBlob(req, reply, join(dir, 'blob')));
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    // Descriptors of this process open on the blob (the test's own sockets do not count).
+    const openOnBlob = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === join(dir, 'blob');
+        } catch {
+          return false;
+        }
+      }).length;
+    for (let i = 0; i < 20; i++) {
+      const ac = new AbortController();
+      const res = await fetch(`${url}/blob`, { signal: ac.signal });
+      const reader = res.body!.getReader();
+      await reader.read(); // some of it, then gone
+      // The file is open while it is being sent (so the count below can see a leak).
+      if (i === 0) expect(openOnBlob()).toBe(1);
+      ac.abort();
+    }
+    await vi.waitFor(() => expect(openOnBlob()).toBe(0), { timeout: 10_000, interval: 100 });
+    await app.close();
   });
 });

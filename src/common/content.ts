@@ -67,8 +67,11 @@ export async function sendBlob(
     reply.hijack();
     reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
     if (req.method === 'HEAD') reply.raw.end();
-    await send(req.method === 'HEAD' ? undefined : reply.raw, onBytes).catch((e) => {
-      req.log.warn({ err: e, url: req.url }, 'content download cut short');
+    await send(req.method === 'HEAD' ? undefined : reply.raw, onBytes).catch((e: NodeJS.ErrnoException) => {
+      // A client going away is ordinary (an agent stopped, a resume later); a file that fails is not.
+      const gone = ['ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED'].includes(e.code ?? '');
+      if (gone) req.log.debug({ url: req.url, why: e.message }, 'client went away mid-download');
+      else req.log.warn({ err: e, url: req.url }, 'content download cut short');
       reply.raw.destroy();
     });
     return reply;
@@ -123,11 +126,13 @@ async function pump(path: string, start: number, end: number) {
     let writing: Promise<void> = Promise.resolve();
     // Kept, not thrown from the callback: a rejection nobody awaits yet would end the process.
     let failed: Error | undefined;
+    // A client that goes away ends the wait for a write, whatever becomes of its callback.
+    const closed = new Promise<void>((resolve) => res?.once('close', resolve));
     try {
       let chunk = first;
       for (let at = start + chunk.length, i = 1; res && !res.destroyed; i++) {
         // The other buffer must be on its way before this one is handed over (the next read reuses it).
-        await writing;
+        await Promise.race([writing, closed]);
         if (failed) throw failed;
         const out = chunk;
         writing = new Promise((resolve) => res.write(out, (e) => ((failed ??= e ?? undefined), resolve())));
@@ -136,7 +141,7 @@ async function pump(path: string, start: number, end: number) {
         chunk = await read(buffers[i % 2], at);
         at += chunk.length;
       }
-      await writing;
+      await Promise.race([writing, closed]);
       if (failed) throw failed;
       if (res && !res.destroyed) res.end();
     } finally {
