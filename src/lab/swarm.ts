@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkAssignment } from '../protocol/assignment.ts';
 import { Client, type ClientTls } from '../protocol/client.ts';
 import { verifyPackage } from '../protocol/crypto.ts';
-import { getStream, requestJson } from '../protocol/get-stream.ts';
+import { getStream } from '../protocol/get-stream.ts';
 import type { Assignment } from '../protocol/types.ts';
 
 export interface SwarmResult {
@@ -78,18 +78,16 @@ export async function runSwarm(o: {
   const endpoint = async ({ id, token }: { id: string; token: string }) => {
     const relay = new Client({ baseUrl: o.relay, token, tls: o.tls });
     const done = new Set<string>();
-    // node:http rather than fetch: one process plays thousands of endpoints, and fetch costs several
-    // times the CPU per request; each endpoint keeps its own connection, as a real one would.
+    // Client's JSON calls and getStream go over node:http, each endpoint on its own kept-alive
+    // connection as a real one would: fetch cost one process playing thousands of them several times the CPU.
     const report = (a: Assignment, state: string, extra: object = {}) =>
-      requestJson(relay, 'POST', 'agent/v1/reports', {
-        body: { jobId: a.jobId, commandId: a.commandId, attempt: a.attempt, state, ...extra },
-      });
+      relay.post('agent/v1/reports', { jobId: a.jobId, commandId: a.commandId, attempt: a.attempt, state, ...extra });
     while (!signal.aborted) {
       let list: Assignment[] = [];
       try {
         list = (
-          await requestJson<{ assignments: Assignment[] }>(relay, 'GET', 'agent/v1/assignments?wait=20', {
-            idleMs: 30_000,
+          await relay.get<{ assignments: Assignment[] }>('agent/v1/assignments?wait=20', {
+            timeoutMs: 30_000,
             signal,
           })
         ).assignments;
