@@ -11,6 +11,8 @@ let contentRequests = 0;
 let flood = false;
 /** Assignment requests get an endless JSON answer: an attempt to fill the endpoint's memory. */
 let floodJson = false;
+/** ...or an error whose message never ends. */
+let floodError = false;
 let assignmentRequests = 0;
 
 const server = createServer((req, res) => {
@@ -29,14 +31,16 @@ const server = createServer((req, res) => {
     return void body().then((b) => ((publicKey = (b as { publicKey: string }).publicKey), send({ ok: true })));
   if (url.startsWith('/control/queue')) return void body().then((b) => (queue.push(b), send({ ok: true })));
   if (url.startsWith('/control/flood-json')) return ((floodJson = true), send({ ok: true }));
-  if (url.startsWith('/control/calm')) return ((floodJson = false), (flood = false), send({ ok: true }));
+  if (url.startsWith('/control/flood-error')) return ((floodError = true), send({ ok: true }));
+  if (url.startsWith('/control/calm'))
+    return ((floodJson = false), (floodError = false), (flood = false), send({ ok: true }));
   if (url.startsWith('/control/flood')) return ((flood = true), send({ ok: true }));
   if (url.startsWith('/control/state')) return send({ reports, contentRequests, assignmentRequests });
   if (url.startsWith('/agent/v1/enroll')) return send({ relayId: 'relay-a', publicKey });
   if (url.startsWith('/agent/v1/assignments')) assignmentRequests++;
-  if (url.startsWith('/agent/v1/assignments') && floodJson) {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.write('{"assignments":[');
+  if (url.startsWith('/agent/v1/assignments') && (floodJson || floodError)) {
+    res.writeHead(floodError ? 500 : 200, { 'content-type': 'application/json' });
+    res.write(floodError ? '{"error":{"code":"X","message":"' : '{"assignments":[');
     const chunk = Buffer.from(`${'{"pad":"'.padEnd(64 * 1024 - 3, 'x')}"},`);
     const more = () => {
       while (!res.destroyed && res.write(chunk));

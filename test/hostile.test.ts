@@ -37,6 +37,7 @@ class HostileRelay {
   setKey = (publicKey: string) => this.control('key', { publicKey });
   flood = () => this.control('flood');
   floodJson = () => this.control('flood-json');
+  floodError = () => this.control('flood-error');
   calm = () => this.control('calm');
   queueAssignment = (a: Assignment) => this.control('queue', a);
   state = () =>
@@ -241,6 +242,20 @@ describe("a hostile relay cannot fill an endpoint's memory", () => {
       30_000,
     );
     expect(victim.child.exitCode).toBe(null);
+  });
+});
+
+describe('a hostile relay cannot hold an endpoint on one answer', () => {
+  it('cuts off an error whose message never ends, and keeps polling', async () => {
+    await hostile.floodError();
+    const before = (await hostile.state()).assignmentRequests;
+    await waitFor(
+      'the agent to ask three more times',
+      async () => (await hostile.state()).assignmentRequests >= before + 3,
+      30_000,
+    );
+    expect(victim.child.exitCode).toBe(null);
+    await hostile.calm();
   });
 });
 

@@ -71,7 +71,7 @@ export function nodeRequest(owner: Owner, target: string, o: NodeRequestOptions 
       clearTimeout(late);
       const status = res.statusCode ?? 0;
       if (status >= 200 && status < 300) return resolve(res);
-      // An error body is a short JSON message; more than that is not kept.
+      // An error body is a short JSON message; past 64 KiB it is cut off.
       readText(res, 64 * 1024).then((text) => reject(httpError(status, text, res.statusMessage)), reject);
     });
     req.end(o.body);
@@ -79,19 +79,23 @@ export function nodeRequest(owner: Owner, target: string, o: NodeRequestOptions 
 }
 
 /**
- * The body as text. Past `max` bytes: with `refuseFrom` (the server, for the message), the answer is
- * cut off and refused (a JSON answer that never ends must not fill the memory); otherwise the rest
- * is read and dropped.
+ * The body as text, at most `max` bytes of it: past that the answer is cut off (an answer that never
+ * ends must neither fill the memory nor hold the caller forever). With `refuseFrom` (the server, for
+ * the message) a cut answer is refused; without, what came first is kept (an error's message).
  */
 export async function readText(res: IncomingMessage, max = Number.POSITIVE_INFINITY, refuseFrom?: string) {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const b of res) {
-    if ((size += (b as Buffer).length) <= max) chunks.push(b as Buffer);
-    else if (refuseFrom) {
-      res.destroy();
-      throw new HttpError(0, 'ANSWER_TOO_LARGE', `${refuseFrom} answered more than ${max} bytes; refused`);
+    if ((size += (b as Buffer).length) <= max) {
+      chunks.push(b as Buffer);
+      continue;
     }
+    res.destroy();
+    if (refuseFrom)
+      throw new HttpError(0, 'ANSWER_TOO_LARGE', `${refuseFrom} answered more than ${max} bytes; refused`);
+    chunks.push((b as Buffer).subarray(0, (b as Buffer).length - (size - max)));
+    break;
   }
   return Buffer.concat(chunks).toString('utf8');
 }
