@@ -33,11 +33,11 @@ export async function evictPastCap(depotRoot: string, maxBytes: number, needed: 
   return { removed, bytes, kept: total };
 }
 
-/** Marks content as used now (its place in the least-recently-used order). */
 const touched = new Map<string, number>();
 /** Recent enough for least-recently-used: thousands of downloads of one file cost one write a minute. */
 const TOUCH_EVERY_MS = 60_000;
 
+/** Marks content as used now (its place in the least-recently-used order). */
 export function touch(path: string) {
   const now = Date.now();
   if (now - (touched.get(path) ?? 0) < TOUCH_EVERY_MS) return;
