@@ -17,7 +17,6 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar';
 import { describe, expect, it } from 'vitest';
-import { extractSafely } from '../src/agent/extract.ts';
 import { inspectArchive } from '../src/protocol/archive.ts';
 import { buildPackage, parseManifest } from '../src/protocol/package-file.ts';
 import { tempDir } from './helpers.ts';
@@ -106,7 +105,7 @@ describe('archive rules', () => {
     chmodSync(join(dir, 'run.sh'), 0o750);
     chmodSync(join(dir, 'ro'), 0o555);
     const into = join(tempDir('arch-x'), 'staging');
-    await extractSafely(await pack(dir), into);
+    await inspectArchive(await pack(dir), undefined, into);
     expect(readFileSync(join(into, 'ro', 'c.txt'), 'utf8')).toBe('c\n');
     expect(statSync(join(into, 'run.sh')).mode & 0o7777).toBe(0o750);
     expect(statSync(join(into, 'ro')).mode & 0o7777).toBe(0o555);
@@ -117,7 +116,7 @@ describe('archive rules', () => {
     );
     writeFileSync(join(mixed, 'blob.bin'), randomBytes(700 * 1024));
     const mixedInto = join(tempDir('arch-m'), 'staging');
-    const got = await extractSafely(await pack(mixed), mixedInto);
+    const got = await inspectArchive(await pack(mixed), undefined, mixedInto);
     for (const f of readdirSync(mixed))
       expect(readFileSync(join(mixedInto, f)), f).toEqual(readFileSync(join(mixed, f)));
     expect(got.entries.length).toBe(42);
@@ -137,7 +136,7 @@ describe('archive rules', () => {
       ['fanout.json', 'a.txt'],
     );
     const staging = join(tempDir('arch-y'), 'staging');
-    await expect(extractSafely(file, staging)).rejects.toThrow(/escapes the package folder/);
+    await expect(inspectArchive(file, undefined, staging)).rejects.toThrow(/escapes the package folder/);
     expect(existsSync(join(staging, '..', 'escaped.txt'))).toBe(false);
     expect(readdirSync(staging)).toEqual(['fanout.json']);
   });

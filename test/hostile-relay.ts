@@ -1,6 +1,7 @@
 // A relay an attacker controls, as its own process (`node --import tsx test/hostile-relay.ts`): it
 // speaks the agent protocol to real agents and hands out whatever key and assignments it is told
 // through /control (the test's side channel). Not a test file: test/hostile.test.ts drives it.
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 let publicKey = '';
@@ -14,6 +15,11 @@ let floodJson = false;
 /** ...or an error whose message never ends. */
 let floodError = false;
 let assignmentRequests = 0;
+/** Content served from a real archive: `cut` sends half of it and drops the connection the first
+ * time, then sends it all again whatever the Range; `flip` sends it with its last byte changed. */
+let serve: { file: string; mode: 'cut' | 'flip' } | undefined;
+let served = 0;
+const ranges: string[] = [];
 
 const server = createServer((req, res) => {
   const send = (body: unknown, status = 200) => {
@@ -33,9 +39,11 @@ const server = createServer((req, res) => {
   if (url.startsWith('/control/flood-json')) return ((floodJson = true), send({ ok: true }));
   if (url.startsWith('/control/flood-error')) return ((floodError = true), send({ ok: true }));
   if (url.startsWith('/control/calm'))
-    return ((floodJson = false), (floodError = false), (flood = false), send({ ok: true }));
+    return ((floodJson = false), (floodError = false), (flood = false), (serve = undefined), send({ ok: true }));
   if (url.startsWith('/control/flood')) return ((flood = true), send({ ok: true }));
-  if (url.startsWith('/control/state')) return send({ reports, contentRequests, assignmentRequests });
+  if (url.startsWith('/control/serve'))
+    return void body().then((b) => ((serve = b as typeof serve), (served = 0), send({ ok: true })));
+  if (url.startsWith('/control/state')) return send({ reports, contentRequests, assignmentRequests, ranges });
   if (url.startsWith('/agent/v1/enroll')) return send({ relayId: 'relay-a', publicKey });
   if (url.startsWith('/agent/v1/assignments')) assignmentRequests++;
   if (url.startsWith('/agent/v1/assignments') && (floodJson || floodError)) {
@@ -63,6 +71,17 @@ const server = createServer((req, res) => {
       if (!res.destroyed) res.once('drain', more);
     };
     return more();
+  }
+  if (url.startsWith('/content/') && serve) {
+    ranges.push(String(req.headers.range ?? ''));
+    const bytes = Buffer.from(readFileSync(serve.file));
+    if (serve.mode === 'flip') bytes[bytes.length - 1] ^= 1;
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+    if (serve.mode === 'cut' && served++ === 0) {
+      res.write(bytes.subarray(0, bytes.length >> 1));
+      return void setTimeout(() => res.destroy(), 100);
+    }
+    return void res.end(bytes);
   }
   send({ error: { code: 'X', message: 'no' } }, 404);
 });

@@ -40,11 +40,13 @@ class HostileRelay {
   floodError = () => this.control('flood-error');
   calm = () => this.control('calm');
   queueAssignment = (a: Assignment) => this.control('queue', a);
+  serve = (file: string, mode: 'cut' | 'flip') => this.control('serve', { file, mode });
   state = () =>
     this.control('state') as Promise<{
       reports: { state: string; failureType?: string; error?: string }[];
       contentRequests: number;
       assignmentRequests: number;
+      ranges: string[];
     }>;
 }
 
@@ -213,8 +215,7 @@ describe("a hostile relay cannot fill an endpoint's disk", () => {
       30_000,
     );
     expect(r).toMatchObject({ failureType: 'DIGEST_MISMATCH', error: expect.stringMatching(/more than the signed/) });
-    const cache = join(net.dir, 'victim', 'data', 'cache');
-    expect(readdirSync(cache).filter((f) => !f.startsWith('.'))).toEqual([]);
+    // Nothing of it is kept: the staging folder it was unpacked into is gone with it.
     const root = join(net.dir, 'victim', 'root');
     expect(existsSync(root) ? readdirSync(root) : []).toEqual([]);
   });
@@ -255,6 +256,40 @@ describe('a hostile relay cannot hold an endpoint on one answer', () => {
       30_000,
     );
     expect(victim.child.exitCode).toBe(null);
+    await hostile.calm();
+  });
+});
+
+describe('a download is unpacked as it arrives, and used only once it is whole and verified', () => {
+  const archive = () => join(net.dir, 'pkgs', 'pos-app.tgz');
+  const reportsAfter = async (before: number, state: string) =>
+    waitFor(
+      `the agent to report ${state}`,
+      async () => (await hostile.state()).reports.slice(before).find((x) => x.state === state),
+      30_000,
+    );
+
+  it('refuses genuine content with one byte changed at its end, and leaves nothing of what it unpacked', async () => {
+    await hostile.serve(archive(), 'flip');
+    const before = (await hostile.state()).reports.length;
+    await hostile.queueAssignment(assignmentFrom(genuine, {}));
+    const r = await reportsAfter(before, 'failed');
+    expect(r).toMatchObject({ failureType: 'DIGEST_MISMATCH', error: expect.stringMatching(/digest mismatch/) });
+    const root = join(net.dir, 'victim', 'root');
+    expect(existsSync(root) ? readdirSync(root) : []).toEqual([]);
+  });
+
+  it('resumes a download cut in the middle, from a relay that then ignores the range, and installs it', async () => {
+    await hostile.serve(archive(), 'cut');
+    const before = await hostile.state();
+    await hostile.queueAssignment(assignmentFrom(genuine, {}));
+    await reportsAfter(before.reports.length, 'installed');
+    const ranges = (await hostile.state()).ranges.slice(before.ranges.length);
+    expect(ranges[0]).toBe('');
+    expect(ranges[1]).toMatch(/^bytes=\d+-$/);
+    const root = join(net.dir, 'victim', 'root');
+    expect(readFileSync(join(root, 'pos-app', 'current', 'a.txt'), 'utf8')).toBe('a\n');
+    expect(readdirSync(root).filter((f) => f.startsWith('.staging'))).toEqual([]);
     await hostile.calm();
   });
 });

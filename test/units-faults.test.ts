@@ -4,13 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { installPackage } from '../src/agent/install.ts';
+import { installPackage, stagingFor } from '../src/agent/install.ts';
 import { sendBlob } from '../src/common/content.ts';
 import { Faults } from '../src/common/faults.ts';
 import { createLogger } from '../src/common/log.ts';
 import { createHttpServer } from '../src/common/server.ts';
 import { spawnFanout } from '../src/lab/network.ts';
 import { relayAnswer } from '../src/master/plans.ts';
+import { inspectArchive } from '../src/protocol/archive.ts';
 import { HttpError } from '../src/protocol/client.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
 import { buildPackage } from '../src/protocol/package-file.ts';
@@ -44,10 +45,13 @@ describe('issue 9, one test per bug', () => {
     const built = await buildPackage(dir, `${dir}.tgz`);
     const root = tempDir('staging-root');
     const pkg = { name: 'other-name', version: '1.0.0', digest: built.digest, size: built.size, signature: 's' };
+    const dir2 = stagingFor(root, pkg);
+    const staged = { dir: dir2, extracted: await inspectArchive(built.file, undefined, dir2) };
+    expect(readdirSync(root)).toEqual([`.staging-other-name-1.0.0-${process.pid}`]);
     await expect(
-      installPackage({ archive: built.file, pkg, root, jobId: 'j', params: {}, faults: new Faults(false) }),
+      installPackage({ staged, pkg, root, jobId: 'j', params: {}, faults: new Faults(false) }),
     ).rejects.toThrow(/archive says pos-app@1\.0\.0/);
-    expect(readdirSync(join(root, 'other-name')).filter((f) => f.startsWith('.staging'))).toEqual([]);
+    expect(readdirSync(root)).toEqual([]);
   });
 
   it("a relay's refusal of a stale plan reaches the operator as 409 with its reason, not 500", async () => {

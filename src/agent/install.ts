@@ -1,15 +1,16 @@
-// Installing one package on an endpoint: verify, extract to staging, run the script, switch `current`.
+// Installing one package on an endpoint: check its staged files, put them in place, run the scripts,
+// switch `current`.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Faults } from '../common/faults.ts';
-import type { ArchiveLimits } from '../protocol/archive.ts';
+import type { FailureType } from '../protocol/failure-types.ts';
 import { parseManifest } from '../protocol/package-file.ts';
-import { hashFolder, treeHash } from '../protocol/tree.ts';
+import { hashFolder, type TreeEntry, treeHash } from '../protocol/tree.ts';
 import type { JobParams, PackageRef } from '../protocol/types.ts';
 import { treeFile } from './attest.ts';
-import { extractSafely, UnsafeArchiveError } from './extract.ts';
+import type { Staged } from './download.ts';
 import { InstallError } from './state.ts';
 
 function run(
@@ -56,15 +57,21 @@ function run(
   });
 }
 
-/** Installs a verified archive into <root>/<name>/<version> and points `current` at it. */
+/** Where a package is unpacked while it downloads: beside the packages, so it is renamed into place. */
+export const stagingFor = (root: string, pkg: { name: string; version: string }) =>
+  join(root, `.staging-${pkg.name}-${pkg.version}-${process.pid}`);
+
+/**
+ * Installs a package into <root>/<name>/<version> and points `current` at it: from its staging folder
+ * (downloaded and verified), or, with none, from the version's folder a failed try left intact.
+ */
 export async function installPackage(x: {
-  archive: string;
+  staged?: Staged;
   pkg: PackageRef;
   root: string;
   jobId: string;
   params: JobParams;
   faults: Faults;
-  limits?: ArchiveLimits;
   /** Install again even if this version is recorded as installed (its files drifted). */
   again?: boolean;
 }) {
@@ -74,53 +81,18 @@ export async function installPackage(x: {
   // Written once the scripts succeeded: an agent killed before it recorded the install only switches
   // `current` on its next try, and does not run the scripts twice.
   const done = join(base, `.installed-${pkg.version}`);
-  if (!x.again && existsSync(target) && existsSync(done) && readFileSync(done, 'utf8').trim() === pkg.digest)
+  if (!x.again && existsSync(target) && existsSync(done) && readFileSync(done, 'utf8').trim() === pkg.digest) {
+    if (x.staged) await rm(x.staged.dir, { recursive: true, force: true });
     return switchCurrent(base, pkg.version);
-  const staging = join(base, `.staging-${pkg.version}-${process.pid}`);
-  await rm(staging, { recursive: true, force: true });
-  let extracted: Awaited<ReturnType<typeof extractSafely>>;
-  try {
-    extracted = await extractSafely(x.archive, staging, x.limits);
-  } catch (e) {
-    await rm(staging, { recursive: true, force: true });
-    if (e instanceof UnsafeArchiveError)
-      throw new InstallError('UNSAFE_ARCHIVE', `${pkg.name}@${pkg.version}: ${e.message}`);
-    throw new InstallError('EXTRACT_FAILED', `${pkg.name}@${pkg.version}: cannot extract: ${(e as Error).message}`);
   }
-  // A package refused after extraction leaves no staging folder behind.
-  let manifest: ReturnType<typeof parseManifest>;
-  try {
-    manifest = parseManifest(
-      await readFile(join(staging, 'fanout.json'), 'utf8').catch(() => '{}'),
-      `${pkg.name}@${pkg.version}`,
-    );
-  } catch (e) {
-    await rm(staging, { recursive: true, force: true });
-    throw new InstallError('PACKAGE_INVALID', (e as Error).message);
-  }
-  if (manifest.name !== pkg.name || manifest.version !== pkg.version) {
-    await rm(staging, { recursive: true, force: true });
-    throw new InstallError(
-      'PACKAGE_INVALID',
-      `archive says ${manifest.name}@${manifest.version}, the command says ${pkg.name}@${pkg.version}`,
-    );
-  }
-  // The extracted files against the signed tree, before anything runs: what is kept is what was signed.
-  // Read back from the disk (about 1 ms a MB), not taken from the extraction pass: the files that will
-  // run are the ones checked, whatever happened on the way to the disk.
-  const signed = await hashFolder(staging);
-  if (treeHash(signed) !== treeHash(extracted.entries)) {
-    await rm(staging, { recursive: true, force: true });
-    throw new InstallError('EXTRACT_FAILED', `${pkg.name}@${pkg.version}: the extracted files differ from the archive`);
-  }
-  if (pkg.tree && treeHash(signed) !== pkg.tree) {
-    await rm(staging, { recursive: true, force: true });
-    throw new InstallError('TAMPERED', `${pkg.name}@${pkg.version}: the extracted files are not the signed tree`);
-  }
-  await rm(done, { force: true });
-  await rm(target, { recursive: true, force: true });
-  await rename(staging, target);
-  await writeFile(treeFile(x.root, pkg), JSON.stringify(signed));
+  const manifest = x.staged
+    ? await placeStaged(x.staged, pkg, x.root, done)
+    : await readFile(join(target, 'fanout.json'), 'utf8').then(
+        (t) => parseManifest(t, `${pkg.name}@${pkg.version}`),
+        (e: Error) => {
+          throw new InstallError('PACKAGE_INVALID', e.message);
+        },
+      );
   const env = { ...process.env, FANOUT_PACKAGE: pkg.name, FANOUT_VERSION: pkg.version, FANOUT_JOB: x.jobId };
   // Capped at a day: a timer past ~24.8 days would fire at once.
   const timeoutMs = Math.min(86_400_000, 1000 * Number(x.params.timeoutSec ?? manifest.install.timeoutSec ?? 120));
@@ -142,6 +114,44 @@ export async function installPackage(x: {
   fsyncSync(fd);
   closeSync(fd);
   await switchCurrent(base, pkg.version);
+}
+
+/**
+ * Checks the staged files before anything runs, then renames them into place: the manifest names
+ * this package, the files are the signed tree, and the folder holds exactly the archive's entries.
+ * Their contents were hashed as they were written (download.ts); the attestation after the scripts
+ * reads them back from the disk.
+ */
+async function placeStaged(staged: Staged, pkg: PackageRef, root: string, done: string) {
+  const { dir, extracted } = staged;
+  const base = join(root, pkg.name);
+  const target = join(base, pkg.version);
+  const refuse = async (failureType: FailureType, message: string) => {
+    await rm(dir, { recursive: true, force: true });
+    return new InstallError(failureType, message);
+  };
+  let manifest: ReturnType<typeof parseManifest>;
+  try {
+    manifest = parseManifest(extracted.manifest ?? '{}', `${pkg.name}@${pkg.version}`);
+  } catch (e) {
+    throw await refuse('PACKAGE_INVALID', (e as Error).message);
+  }
+  if (manifest.name !== pkg.name || manifest.version !== pkg.version)
+    throw await refuse(
+      'PACKAGE_INVALID',
+      `archive says ${manifest.name}@${manifest.version}, the command says ${pkg.name}@${pkg.version}`,
+    );
+  const shape = (es: readonly TreeEntry[]) => es.map((e) => `${e.mode} ${e.path}`).join('\n');
+  if (shape(await hashFolder(dir, () => Promise.resolve(''))) !== shape(extracted.entries))
+    throw await refuse('EXTRACT_FAILED', `${pkg.name}@${pkg.version}: the extracted files differ from the archive`);
+  if (pkg.tree && treeHash(extracted.entries) !== pkg.tree)
+    throw await refuse('TAMPERED', `${pkg.name}@${pkg.version}: the extracted files are not the signed tree`);
+  await mkdir(base, { recursive: true });
+  await rm(done, { force: true });
+  await rm(target, { recursive: true, force: true });
+  await rename(dir, target);
+  await writeFile(treeFile(root, pkg), JSON.stringify(extracted.entries));
+  return manifest;
 }
 
 /** Atomic switch: a new link beside `current`, renamed over it. */

@@ -1,5 +1,5 @@
 // Composition root of `fanout agent`: enroll at the relay, long-poll assignments, work them one by one.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Faults } from '../common/faults.ts';
@@ -43,9 +43,13 @@ export { AgentRefused } from './enroll.ts';
 export async function buildAgent(opts: AgentOptions) {
   const data = resolve(opts.data);
   const root = resolve(opts.root);
-  const cacheDir = join(data, 'cache');
-  await mkdir(cacheDir, { recursive: true });
+  await mkdir(data, { recursive: true });
   await mkdir(root, { recursive: true });
+  // Packages are no longer kept as archives (they are unpacked as they download): an older agent's
+  // cache goes, and so do staging folders of downloads cut short when an agent stopped.
+  await rm(join(data, 'cache'), { recursive: true, force: true });
+  for (const n of await readdir(root))
+    if (n.startsWith('.staging-')) await rm(join(root, n), { recursive: true, force: true });
   const log = createLogger(`agent ${opts.id}`);
   const link = new RelayLink(
     opts.relay,
@@ -68,7 +72,6 @@ export async function buildAgent(opts: AgentOptions) {
     },
     state,
     root,
-    cacheDir,
     faults,
     log,
     counted: (result) => void installs[result]++,

@@ -10,16 +10,12 @@ import { type Client, HttpError } from '../protocol/client.ts';
 import type { Assignment, TargetState } from '../protocol/types.ts';
 import type { MaintenanceWindow } from '../protocol/windows.ts';
 import { attest } from './attest.ts';
-import { download } from './download.ts';
-import { pruneVersions } from './retention.ts';
 import { type AgentState, compareVersions, InstallError } from './state.ts';
-import { untilWindow } from './window-wait.ts';
 
 export interface WorkerDeps {
   relay: Client;
   state: AgentState;
   root: string;
-  cacheDir: string;
   faults: Faults;
   log: Logger;
   /** Counts installs by result (for /metrics). */
@@ -127,52 +123,15 @@ export class Worker {
       }
       if (todo.length) {
         await this.report(a, 'downloading');
-        const files = new Map<string, string>();
-        for (const pkg of todo) {
-          const file = await download({
-            pkg,
-            relay: this.d.relay,
-            cacheDir: this.d.cacheDir,
-            keys: this.d.keys(),
-            log,
-            signal: this.d.signal,
-          });
-          files.set(pkg.digest, file);
-        }
-        if (params.ignoreWindows !== true)
-          await untilWindow(this.d.windows, this.d.signal, this.d.log, a.jobId, () => this.report(a, 'waiting_window'));
-        await this.report(a, 'installing');
-        // The install code (and tar) loads only when there is something to install.
-        const { installPackage } = await import('./install.ts');
-        for (const p of todo) {
-          await installPackage({
-            archive: files.get(p.digest)!,
-            pkg: p,
-            root: installRoot,
-            jobId: a.jobId,
-            params,
-            faults: this.d.faults,
-            limits: this.d.limits(),
-            again: drifted.has(p.digest),
-          });
-          const at = await attest(installRoot, p);
-          if (!at.ok) throw new InstallError('TAMPERED', `${at.problem} (tree ${at.tree || 'none'})`);
-          attested.set(p.digest, at.tree);
-          await this.d.state.markInstalled({
-            name: p.name,
-            version: p.version,
-            digest: p.digest,
-            installedAt: new Date().toISOString(),
-            jobId: a.jobId,
-            root: installRoot,
-            tree: at.tree,
-            extra: at.extra,
-          });
-          this.d.counted('installed');
-          log.info({ package: `${p.name}@${p.version}`, jobId: a.jobId }, 'installed');
-          const pruned = await pruneVersions(this.d.state, installRoot, p.name, this.d.keepVersions);
-          if (pruned.length) log.info({ package: p.name, versions: pruned }, 'old versions removed');
-        }
+        const { deliver } = await import('./deliver.ts');
+        const trees = await deliver(this.d, a, {
+          todo,
+          params,
+          installRoot,
+          drifted,
+          report: (s) => this.report(a, s),
+        });
+        for (const [digest, tree] of trees) attested.set(digest, tree);
       }
       // The disk, not this code path, says it is installed: each package hashed against its signed tree.
       const trees: Record<string, string> = {};

@@ -24,8 +24,11 @@ export function treeHash(entries: readonly TreeEntry[]): string {
   return lines.length ? listRoot(lines) : createHash('sha256').update('').digest('hex');
 }
 
-/** Hashes every file under `dir` (relative paths with `/`); anything that is not a file or folder is an entry too. */
-export async function hashFolder(dir: string): Promise<TreeEntry[]> {
+/**
+ * Hashes every file under `dir` (relative paths with `/`); anything that is not a file or folder is an
+ * entry too. With `hashOf` answering '', it lists the folder's shape (paths and modes) without reading.
+ */
+export async function hashFolder(dir: string, hashOf = sha256Of): Promise<TreeEntry[]> {
   const out: TreeEntry[] = [];
   const walk = async (rel: string): Promise<void> => {
     const names = await readdir(join(dir, rel));
@@ -37,7 +40,7 @@ export async function hashFolder(dir: string): Promise<TreeEntry[]> {
           const st = await lstat(join(dir, path));
           if (st.isDirectory()) return walk(path);
           const mode = st.mode & 0o777;
-          if (st.isFile()) out.push({ path, mode, sha256: await sha256Of(join(dir, path), st.size) });
+          if (st.isFile()) out.push({ path, mode, sha256: await hashOf(join(dir, path), st.size) });
           // A link or device in an installed tree was never signed: it shows as a changed entry.
           else out.push({ path, mode, sha256: `not a file (${st.isSymbolicLink() ? 'link' : 'special'})` });
         }),

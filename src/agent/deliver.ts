@@ -1,0 +1,93 @@
+// The packages an assignment still needs: each downloaded and unpacked in one pass (or kept from a
+// try that failed after it), then a maintenance window, then each installed, attested and recorded.
+// Loaded only when there is something to install, with tar and the install code.
+import { existsSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Assignment, JobParams, PackageRef, TargetState } from '../protocol/types.ts';
+import { attest, treeFile } from './attest.ts';
+import { download, type Staged } from './download.ts';
+import { installPackage, stagingFor } from './install.ts';
+import { pruneVersions } from './retention.ts';
+import { InstallError } from './state.ts';
+import { untilWindow } from './window-wait.ts';
+import type { WorkerDeps } from './worker.ts';
+
+/** Installs `todo`; answers each package's attested tree by digest. */
+export async function deliver(
+  d: WorkerDeps,
+  a: Assignment,
+  x: {
+    todo: PackageRef[];
+    params: JobParams;
+    installRoot: string;
+    drifted: Set<string>;
+    report: (s: TargetState) => Promise<void>;
+  },
+): Promise<Map<string, string>> {
+  const { log } = d;
+  const staged = new Map<string, Staged>();
+  const trees = new Map<string, string>();
+  try {
+    for (const pkg of x.todo) {
+      if (!x.drifted.has(pkg.digest) && (await keptWhole(x.installRoot, pkg))) {
+        log.info({ package: `${pkg.name}@${pkg.version}`, jobId: a.jobId }, 'kept from an earlier try, not downloaded');
+        continue;
+      }
+      const into = stagingFor(x.installRoot, pkg);
+      staged.set(
+        pkg.digest,
+        await download({ pkg, relay: d.relay, into, keys: d.keys(), limits: d.limits(), log, signal: d.signal }),
+      );
+    }
+    if (x.params.ignoreWindows !== true)
+      await untilWindow(d.windows, d.signal, d.log, a.jobId, () => x.report('waiting_window'));
+    await x.report('installing');
+    for (const p of x.todo) {
+      await installPackage({
+        staged: staged.get(p.digest),
+        pkg: p,
+        root: x.installRoot,
+        jobId: a.jobId,
+        params: x.params,
+        faults: d.faults,
+        again: x.drifted.has(p.digest),
+      });
+      staged.delete(p.digest);
+      const at = await attest(x.installRoot, p);
+      if (!at.ok) throw new InstallError('TAMPERED', `${at.problem} (tree ${at.tree || 'none'})`);
+      trees.set(p.digest, at.tree);
+      await d.state.markInstalled({
+        name: p.name,
+        version: p.version,
+        digest: p.digest,
+        installedAt: new Date().toISOString(),
+        jobId: a.jobId,
+        root: x.installRoot,
+        tree: at.tree,
+        extra: at.extra,
+      });
+      d.counted('installed');
+      log.info({ package: `${p.name}@${p.version}`, jobId: a.jobId }, 'installed');
+      const pruned = await pruneVersions(d.state, x.installRoot, p.name, d.keepVersions);
+      if (pruned.length) log.info({ package: p.name, versions: pruned }, 'old versions removed');
+    }
+    return trees;
+  } finally {
+    // What was downloaded for a package that did not get installed is not kept.
+    for (const s of staged.values()) await rm(s.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The version's folder as its extraction left it, with nothing added: the signed tree on disk, not
+ * yet recorded as installed (its scripts failed, or the agent stopped before it recorded the install).
+ */
+async function keptWhole(root: string, pkg: PackageRef) {
+  if (!existsSync(join(root, pkg.name, pkg.version)) || !existsSync(treeFile(root, pkg))) return false;
+  const at = await attest(root, pkg);
+  if (!at.ok || !at.tree) return false;
+  const done = join(root, pkg.name, `.installed-${pkg.version}`);
+  // Once the scripts ran, files they added are theirs; before that, an added file is not the package.
+  return at.extra.length === 0 || (existsSync(done) && readFileSync(done, 'utf8').trim() === pkg.digest);
+}
