@@ -12,11 +12,12 @@ import { createHttpServer } from '../src/common/server.ts';
 import { spawnFanout } from '../src/lab/network.ts';
 import { relayAnswer } from '../src/master/plans.ts';
 import { inspectArchive } from '../src/protocol/archive.ts';
-import { HttpError } from '../src/protocol/client.ts';
+import { Client, HttpError } from '../src/protocol/client.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
 import { buildPackage } from '../src/protocol/package-file.ts';
 import type { DistributionCommand } from '../src/protocol/types.ts';
 import { Deadlines } from '../src/relay/deadlines.ts';
+import { Reporter } from '../src/relay/reporter.ts';
 import { tempDir, writePackage } from './helpers.ts';
 
 afterEach(() => vi.useRealTimers());
@@ -167,5 +168,29 @@ describe('issue 14, bugs found at fleet size', () => {
     }
     await vi.waitFor(() => expect(openOnBlob()).toBe(0), { timeout: 10_000, interval: 100 });
     await app.close();
+  });
+
+  it("10,000 endpoints' reports reach the master in requests it takes, the job's state last", async () => {
+    // Sent as one request they were 2 MB, refused as too large, put back, and refused again forever.
+    const { Registry } = await import('prom-client');
+    const app = createHttpServer({ logger: createLogger('test'), registry: new Registry() });
+    const got: { bytes: number; targets: number; jobs: number }[] = [];
+    app.post('/api/v1/relay/reports', async (req) => {
+      const body = req.body as { targets: unknown[]; jobs: unknown[] };
+      got.push({ bytes: Number(req.headers['content-length']), targets: body.targets.length, jobs: body.jobs.length });
+      return { ok: true };
+    });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const reporter = new Reporter(new Client({ baseUrl: url, token: 't' }), createLogger('test'), 10);
+    const tree = 'a'.repeat(64);
+    for (let i = 0; i < 10_000; i++)
+      reporter.target({ jobId: 'j-1', deviceId: `relay-s-pos-${i}`, state: 'installed', trees: { 'p@1.0.0': tree } });
+    reporter.job({ jobId: 'j-1', state: 'complete' });
+    await reporter.drain();
+    await app.close();
+    expect(got.reduce((n, g) => n + g.targets, 0)).toBe(10_000);
+    expect(got.length).toBeGreaterThan(1);
+    expect(Math.max(...got.map((g) => g.bytes))).toBeLessThan(1024 * 1024);
+    expect(got.map((g) => g.jobs)).toEqual([...got.slice(1).map(() => 0), 1]);
   });
 });

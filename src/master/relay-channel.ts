@@ -80,7 +80,8 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
     if (r.jobs.length) await d.notify(relayId(req.principal));
     return r;
   });
-  s.post('/api/v1/relay/reports', { schema: { body: RelayReport } }, async (req) => {
+  // A relay's plans carry whole distribution lists (three of them): a fleet's worth is megabytes.
+  s.post('/api/v1/relay/reports', { bodyLimit: 64 * 1024 * 1024, schema: { body: RelayReport } }, async (req) => {
     await d.jobs.applyReport(relayId(req.principal), req.body);
     await d.verify.save(relayId(req.principal), req.body.verifications);
     return { ok: true };

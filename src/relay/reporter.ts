@@ -3,6 +3,9 @@ import type { Logger } from '../common/log.ts';
 import type { Client } from '../protocol/client.ts';
 import type { Plan, RelayReport, TargetReport, VerificationReport } from '../protocol/types.ts';
 
+/** A request of reports stays well under the 1 MiB most routes take. */
+const PART_BYTES = 256 * 1024;
+
 export class Reporter {
   private jobs = new Map<string, RelayReport['jobs'][number]>();
   private targets = new Map<string, TargetReport>();
@@ -60,20 +63,17 @@ export class Reporter {
     this.plans = new Map();
     this.alerts = [];
     this.verifications = [];
-    try {
-      if (report.jobs.length || report.targets.length || report.plans.length || report.verifications.length)
-        await this.master.post('api/v1/relay/reports', report);
-    } catch (err) {
-      // Put back what was not delivered, unless something newer replaced it meanwhile.
-      for (const j of report.jobs) if (!this.jobs.has(j.jobId)) this.jobs.set(j.jobId, j);
-      for (const t of report.targets)
-        if (!this.targets.has(`${t.jobId}/${t.deviceId}`)) this.targets.set(`${t.jobId}/${t.deviceId}`, t);
-      for (const p of report.plans) if (!this.plans.has(p.planId)) this.plans.set(p.planId, p);
-      this.alerts.unshift(...alerts);
-      this.verifications.unshift(...report.verifications);
-      this.log.warn({ err: (err as Error).message }, 'master unreachable; reports kept for the next try');
-      this.schedule(2000);
-      return;
+    const parts = inParts(report, PART_BYTES);
+    for (let i = 0; i < parts.length; i++) {
+      try {
+        await this.master.post('api/v1/relay/reports', parts[i]);
+      } catch (err) {
+        for (const rest of parts.slice(i)) this.putBack(rest);
+        this.alerts.unshift(...alerts);
+        this.log.warn({ err: (err as Error).message }, 'reports not delivered to the master; kept for the next try');
+        this.schedule(2000);
+        return;
+      }
     }
     if (alerts.length) {
       try {
@@ -86,10 +86,47 @@ export class Reporter {
     }
   }
 
+  /** What was not delivered goes back, unless something newer replaced it meanwhile. */
+  private putBack(r: RelayReport) {
+    for (const j of r.jobs) if (!this.jobs.has(j.jobId)) this.jobs.set(j.jobId, j);
+    for (const t of r.targets)
+      if (!this.targets.has(`${t.jobId}/${t.deviceId}`)) this.targets.set(`${t.jobId}/${t.deviceId}`, t);
+    for (const p of r.plans) if (!this.plans.has(p.planId)) this.plans.set(p.planId, p);
+    this.verifications.unshift(...r.verifications);
+  }
+
   async drain() {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.flushing;
     await this.flush();
   }
+}
+
+/** Targets and verifications in requests of about `bytes` each (10,000 endpoints' reports outgrow
+ * one request); jobs and plans go with the last, so the master has the targets before a job's end. */
+export function inParts(r: RelayReport, bytes: number): RelayReport[] {
+  if (!r.jobs.length && !r.targets.length && !r.plans.length && !r.verifications.length) return [];
+  const parts: RelayReport[] = [];
+  let part: RelayReport = { jobs: [], targets: [], plans: [], verifications: [] };
+  let size = 0;
+  const room = (item: unknown) => {
+    const n = JSON.stringify(item).length + 1;
+    if (size + n > bytes && (part.targets.length || part.verifications.length)) {
+      parts.push(part);
+      part = { jobs: [], targets: [], plans: [], verifications: [] };
+      size = 0;
+    }
+    size += n;
+  };
+  for (const t of r.targets) {
+    room(t);
+    part.targets.push(t);
+  }
+  for (const v of r.verifications) {
+    room(v);
+    part.verifications.push(v);
+  }
+  parts.push({ ...part, jobs: r.jobs, plans: r.plans });
+  return parts;
 }
