@@ -14,6 +14,7 @@ import { relayAnswer } from '../src/master/plans.ts';
 import { inspectArchive } from '../src/protocol/archive.ts';
 import { Client, HttpError } from '../src/protocol/client.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
+import { MAX_ALERTS_PER_REQUEST } from '../src/protocol/limits.ts';
 import { buildPackage } from '../src/protocol/package-file.ts';
 import type { DistributionCommand } from '../src/protocol/types.ts';
 import { Deadlines } from '../src/relay/deadlines.ts';
@@ -170,7 +171,7 @@ describe('issue 14, bugs found at fleet size', () => {
     await app.close();
   });
 
-  it("10,000 endpoints' reports reach the master in requests it takes, the job's state last", async () => {
+  it("10,000 endpoints' reports and 12,000 alerts reach the master in requests it takes, the job's state last", async () => {
     // Sent as one request they were 2 MB, refused as too large, put back, and refused again forever.
     const { Registry } = await import('prom-client');
     const app = createHttpServer({ logger: createLogger('test'), registry: new Registry() });
@@ -180,8 +181,18 @@ describe('issue 14, bugs found at fleet size', () => {
       got.push({ bytes: Number(req.headers['content-length']), targets: body.targets.length, jobs: body.jobs.length });
       return { ok: true };
     });
+    const alerts: number[] = [];
+    app.post('/api/v1/alerts', async (req, reply) => {
+      const body = req.body as unknown[];
+      if (body.length > MAX_ALERTS_PER_REQUEST)
+        return reply.code(400).send({ error: { code: 'X', message: 'too many' } });
+      alerts.push(body.length);
+      return { ok: true };
+    });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const reporter = new Reporter(new Client({ baseUrl: url, token: 't' }), createLogger('test'), 10);
+    // Alerts kept through a long outage: more than one request may carry.
+    for (let i = 0; i < 12_000; i++) reporter.alert({ deviceId: `relay-s-pos-${i}`, message: 'ENOSPC' });
     const tree = 'a'.repeat(64);
     for (let i = 0; i < 10_000; i++)
       reporter.target({ jobId: 'j-1', deviceId: `relay-s-pos-${i}`, state: 'installed', trees: { 'p@1.0.0': tree } });
@@ -192,5 +203,6 @@ describe('issue 14, bugs found at fleet size', () => {
     expect(got.length).toBeGreaterThan(1);
     expect(Math.max(...got.map((g) => g.bytes))).toBeLessThan(1024 * 1024);
     expect(got.map((g) => g.jobs)).toEqual([...got.slice(1).map(() => 0), 1]);
+    expect(alerts).toEqual([10_000, 2_000]);
   });
 });

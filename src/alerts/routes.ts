@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { type Principal, whoIs } from '../common/auth.ts';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
+import { MAX_ALERTS_PER_REQUEST } from '../protocol/limits.ts';
 import { PageQuery } from '../protocol/page.ts';
 import type { Db } from '../store/index.ts';
 import type { AlertCenter } from './center.ts';
@@ -31,7 +32,6 @@ export interface AlertDeps {
   onMailQueued: () => void;
 }
 
-const MAX_ALERTS_PER_REQUEST = 10_000;
 const Id = z.object({ id: z.string().min(1).max(200) });
 
 /** Intake: any admin or device token; the source is who sent it. */

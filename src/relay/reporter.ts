@@ -1,6 +1,7 @@
 // Batched, retried reports to the master. Reports carry states, so a resend is harmless.
 import type { Logger } from '../common/log.ts';
 import type { Client } from '../protocol/client.ts';
+import { MAX_ALERTS_PER_REQUEST } from '../protocol/limits.ts';
 import type { Plan, RelayReport, TargetReport, VerificationReport } from '../protocol/types.ts';
 
 /** A request of reports stays well under the 1 MiB most routes take. */
@@ -75,13 +76,15 @@ export class Reporter {
         return;
       }
     }
-    if (alerts.length) {
+    // In parts: alerts kept through a long outage could outgrow what one request may carry.
+    for (let i = 0; i < alerts.length; i += MAX_ALERTS_PER_REQUEST) {
       try {
-        await this.master.post('api/v1/alerts', alerts);
+        await this.master.post('api/v1/alerts', alerts.slice(i, i + MAX_ALERTS_PER_REQUEST));
       } catch (err) {
-        this.alerts.unshift(...alerts);
+        this.alerts.unshift(...alerts.slice(i));
         this.log.warn({ err: (err as Error).message }, 'alerts not delivered; will retry');
         this.schedule(2000);
+        return;
       }
     }
   }
