@@ -9,11 +9,13 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar';
 import { describe, expect, it } from 'vitest';
@@ -139,6 +141,25 @@ describe('archive rules', () => {
     await expect(inspectArchive(file, undefined, staging)).rejects.toThrow(/escapes the package folder/);
     expect(existsSync(join(staging, '..', 'escaped.txt'))).toBe(false);
     expect(readdirSync(staging)).toEqual(['fanout.json']);
+  });
+
+  it('an archive that breaks off in the middle of a file, as it is unpacked, leaves no file open', async () => {
+    // An agent unpacks as it downloads: a relay can corrupt the stream in the middle of an entry.
+    const dir = folder();
+    writeFileSync(join(dir, 'big.bin'), randomBytes(4 << 20));
+    const bytes = readFileSync(await pack(dir));
+    const into = join(tempDir('arch-cut'), 'staging');
+    const openUnder = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith(into);
+        } catch {
+          return false;
+        }
+      });
+    const source = Readable.from([bytes.subarray(0, bytes.length >> 1), Buffer.alloc(64 * 1024, 7)]);
+    await expect(inspectArchive(source, undefined, into)).rejects.toThrow(/not a readable \.tgz/);
+    expect(openUnder()).toEqual([]);
   });
 
   it('refuses data smuggled after the end of the archive', async () => {

@@ -113,6 +113,7 @@ export async function inspectArchive(
       parser,
     );
   } catch (e) {
+    await writer?.abort();
     if (e instanceof ArchiveRefused) throw e;
     throw new ArchiveRefused([`not a readable .tgz: ${(e as Error).message}`]);
   }

@@ -1,6 +1,6 @@
 // Writes the entries of an archive being inspected (archive.ts) into a new folder, in the same pass:
 // only entries that passed the archive rules reach it, with exactly their signed permission bits.
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -13,6 +13,7 @@ export interface EntrySink {
 
 export class EntryWriter {
   private writes: Promise<void>[] = [];
+  private open = new Set<WriteStream>();
   private folders = new Map<string, number>();
   private failure?: Error;
 
@@ -36,6 +37,8 @@ export class EntryWriter {
     }
     // 'wx': a path that appears twice is refused by the rules, and is never written over.
     const out = createWriteStream(dest, { flags: 'wx', mode: 0o600 });
+    this.open.add(out);
+    out.once('close', () => this.open.delete(out));
     let dead = false;
     this.writes.push(
       new Promise<void>((resolve) => {
@@ -53,6 +56,12 @@ export class EntryWriter {
       once: (_event, fn) => void out.once('drain', fn),
       end: () => void (dead || out.end()),
     };
+  }
+
+  /** The archive broke off: files still being written are closed (their entries never end). */
+  async abort() {
+    for (const out of this.open) out.destroy();
+    await Promise.allSettled(this.writes);
   }
 
   /** Every file written and every folder given its mode (folders last: a read-only one stays writable until then). */
