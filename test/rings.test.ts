@@ -1,7 +1,7 @@
 // Rollouts in rings over 20 endpoints (DESIGN §13): an injected install failure rate halts the
 // rollout after its ring, raises ROLLOUT_HALTED through the alert center, and the next ring waits
 // until an operator resumes; an aborted rollout starts no further ring.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,7 +125,27 @@ describe('rings', () => {
     const { plans } = await net.admin.post<{ plans: any[] }>(`api/v1/relays/${relay}/plans`, {
       jobId: done.rings[1].jobId,
     });
-    expect([...plans[0].distributionList].sort()).toEqual(failing.filter((d) => relayOf(d) === relay).sort());
+    const redo = failing.filter((d) => relayOf(d) === relay);
+    expect([...plans[0].distributionList].sort()).toEqual(redo.sort());
+    // Their content was verified before the scripts failed: approved, they install from what they
+    // hold, and the relay sends them nothing.
+    expect(plans[0].bytesToSend).toBe(0);
+    const served = async () =>
+      Number(
+        /^fanout_relay_content_bytes_served_total (\d+)/m.exec(
+          await (await fetch(`${net.relays[relay].url}/metrics`)).text(),
+        )?.[1],
+      );
+    const before = await served();
+    await net.admin.post(`api/v1/plans/${plans[0].planId}/approve`, { by: 'test' });
+    await waitFor(
+      'the repaired endpoints installed',
+      async () => redo.every((d) => existsSync(join(net.agents[d].root, 'app', 'current', 'v.txt'))),
+      60_000,
+    );
+    expect(await served()).toBe(before);
+    for (const d of redo)
+      expect(readFileSync(net.agents[d].logFile, 'utf8')).toMatch(/kept from an earlier try, not downloaded/);
   }, 180_000);
 
   it('an aborted rollout starts no further ring', async () => {
