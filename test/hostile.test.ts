@@ -97,6 +97,12 @@ const assignmentFrom = (cmd: DistributionCommand, over: Partial<Assignment>): As
   ...over,
 });
 
+/** Waits until the victim has asked the hostile relay for assignments `times` more times. */
+async function asksAgain(times: number, what: string) {
+  const before = (await hostile.state()).assignmentRequests;
+  await waitFor(what, async () => (await hostile.state()).assignmentRequests >= before + times, 30_000);
+}
+
 async function refusedWith(a: Assignment, pattern: RegExp) {
   const before = (await hostile.state()).reports.length;
   await hostile.queueAssignment(a);
@@ -224,24 +230,14 @@ describe("a hostile relay cannot fill an endpoint's disk", () => {
 describe("a hostile relay cannot fill an endpoint's memory", () => {
   it('cuts off an endless JSON answer at 4 MiB, refuses it, and keeps polling', async () => {
     await hostile.floodJson();
-    const before = (await hostile.state()).assignmentRequests;
     // Refused, then asked again after a pause, again and again: the agent lives through it.
-    await waitFor(
-      'the agent to ask three more times',
-      async () => (await hostile.state()).assignmentRequests >= before + 3,
-      30_000,
-    );
+    await asksAgain(3, 'the agent to ask three more times');
     expect(victim.child.exitCode).toBe(null);
     const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${victim.child.pid}/status`, 'utf8'))?.[1]) / 1024;
     expect(rssMb).toBeLessThan(200);
     expect(readFileSync(victim.logFile, 'utf8')).toMatch(/answered more than 4194304 bytes; refused/);
     await hostile.calm();
-    const calm = (await hostile.state()).assignmentRequests;
-    await waitFor(
-      'the agent to poll as usual',
-      async () => (await hostile.state()).assignmentRequests > calm + 1,
-      30_000,
-    );
+    await asksAgain(2, 'the agent to poll as usual');
     expect(victim.child.exitCode).toBe(null);
   });
 });
@@ -249,12 +245,7 @@ describe("a hostile relay cannot fill an endpoint's memory", () => {
 describe('a hostile relay cannot hold an endpoint on one answer', () => {
   it('cuts off an error whose message never ends, and keeps polling', async () => {
     await hostile.floodError();
-    const before = (await hostile.state()).assignmentRequests;
-    await waitFor(
-      'the agent to ask three more times',
-      async () => (await hostile.state()).assignmentRequests >= before + 3,
-      30_000,
-    );
+    await asksAgain(3, 'the agent to ask three more times');
     expect(victim.child.exitCode).toBe(null);
     await hostile.calm();
   });

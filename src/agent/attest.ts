@@ -1,4 +1,5 @@
 // Attestation (DESIGN §17): what is on this endpoint's disk, hashed, against the tree the master signed.
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeDiff, diffTrees, hashFolder, type TreeEntry, treeHash } from '../protocol/tree.ts';
@@ -7,6 +8,16 @@ import type { PackageRef } from '../protocol/types.ts';
 /** Beside the version's folder (not in it): the entries as extracted, to name what changed later. */
 export const treeFile = (root: string, pkg: { name: string; version: string }) =>
   join(root, pkg.name, `.tree-${pkg.version}.json`);
+
+/** Beside it too, written once the version's scripts succeeded: the digest they ran for. */
+export const installedMarker = (root: string, pkg: { name: string; version: string }) =>
+  join(root, pkg.name, `.installed-${pkg.version}`);
+
+/** The scripts of exactly this package (by digest) ran to their end here. */
+export const scriptsDone = (root: string, pkg: Pick<PackageRef, 'name' | 'version' | 'digest'>) => {
+  const marker = installedMarker(root, pkg);
+  return existsSync(marker) && readFileSync(marker, 'utf8').trim() === pkg.digest;
+};
 
 export interface Attestation {
   /** The tree hash of the signed paths as they are on disk now. */

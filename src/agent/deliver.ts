@@ -1,11 +1,11 @@
 // The packages an assignment still needs: each downloaded and unpacked in one pass (or kept from a
 // try that failed after it), then a maintenance window, then each installed, attested and recorded.
 // Loaded only when there is something to install, with tar and the install code.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Assignment, JobParams, PackageRef, TargetState } from '../protocol/types.ts';
-import { attest, treeFile } from './attest.ts';
+import { attest, scriptsDone, treeFile } from './attest.ts';
 import { download, type Staged } from './download.ts';
 import { installPackage, stagingFor } from './install.ts';
 import { pruneVersions } from './retention.ts';
@@ -87,7 +87,6 @@ async function keptWhole(root: string, pkg: PackageRef) {
   if (!existsSync(join(root, pkg.name, pkg.version)) || !existsSync(treeFile(root, pkg))) return false;
   const at = await attest(root, pkg);
   if (!at.ok || !at.tree) return false;
-  const done = join(root, pkg.name, `.installed-${pkg.version}`);
   // Once the scripts ran, files they added are theirs; before that, an added file is not the package.
-  return at.extra.length === 0 || (existsSync(done) && readFileSync(done, 'utf8').trim() === pkg.digest);
+  return at.extra.length === 0 || scriptsDone(root, pkg);
 }

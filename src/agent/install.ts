@@ -9,7 +9,7 @@ import type { FailureType } from '../protocol/failure-types.ts';
 import { parseManifest } from '../protocol/package-file.ts';
 import { hashFolder, type TreeEntry, treeHash } from '../protocol/tree.ts';
 import type { JobParams, PackageRef } from '../protocol/types.ts';
-import { treeFile } from './attest.ts';
+import { installedMarker, scriptsDone, treeFile } from './attest.ts';
 import type { Staged } from './download.ts';
 import { InstallError } from './state.ts';
 
@@ -80,8 +80,8 @@ export async function installPackage(x: {
   const target = join(base, pkg.version);
   // Written once the scripts succeeded: an agent killed before it recorded the install only switches
   // `current` on its next try, and does not run the scripts twice.
-  const done = join(base, `.installed-${pkg.version}`);
-  if (!x.again && existsSync(target) && existsSync(done) && readFileSync(done, 'utf8').trim() === pkg.digest) {
+  const done = installedMarker(x.root, pkg);
+  if (!x.again && existsSync(target) && scriptsDone(x.root, pkg)) {
     if (x.staged) await rm(x.staged.dir, { recursive: true, force: true });
     return switchCurrent(base, pkg.version);
   }

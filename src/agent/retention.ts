@@ -2,7 +2,7 @@
 // rollback without a download); older ones go, never the one `current` points at.
 import { readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { treeFile } from './attest.ts';
+import { installedMarker, treeFile } from './attest.ts';
 import type { AgentState } from './state.ts';
 
 export async function pruneVersions(state: AgentState, root: string, name: string, keep: number): Promise<string[]> {
@@ -14,7 +14,7 @@ export async function pruneVersions(state: AgentState, root: string, name: strin
   const gone = mine.slice(Math.max(1, keep)).filter((e) => e.version !== current);
   for (const e of gone) {
     // The marker first: a prune cut short leaves a folder to install again, never a marker without files.
-    await rm(join(root, name, `.installed-${e.version}`), { force: true });
+    await rm(installedMarker(root, e), { force: true });
     await rm(join(root, name, e.version), { recursive: true, force: true });
     await rm(treeFile(root, e), { force: true });
   }

@@ -108,7 +108,7 @@ export class Reporter {
 
 /** Targets and verifications in requests of about `bytes` each (10,000 endpoints' reports outgrow
  * one request); jobs and plans go with the last, so the master has the targets before a job's end. */
-export function inParts(r: RelayReport, bytes: number): RelayReport[] {
+function inParts(r: RelayReport, bytes: number): RelayReport[] {
   if (!r.jobs.length && !r.targets.length && !r.plans.length && !r.verifications.length) return [];
   const parts: RelayReport[] = [];
   let part: RelayReport = { jobs: [], targets: [], plans: [], verifications: [] };
