@@ -1,7 +1,7 @@
 // Baselines started by the bench itself: Prometheus Alertmanager and nginx from Debian's packages when
 // installed (`apt install prometheus-alertmanager nginx-light`); otherwise the figure says it had none.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -104,3 +104,13 @@ export const rssMb = (pid: number) =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Stops a bench's network and removes its folder: the distribution bench alone leaves about 10 GB of
+ * installed packages. BENCH_KEEP=1 keeps it, to read its logs.
+ */
+export async function stopAndRemove(net: { dir: string; stopAll(): Promise<void> }) {
+  await net.stopAll();
+  if (process.env.BENCH_KEEP) console.log(`kept ${net.dir}`);
+  else rmSync(net.dir, { recursive: true, force: true });
+}

@@ -7,7 +7,7 @@ import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runFanout, startNetwork, writePackage } from '../test/helpers.ts';
-import { cpuSeconds, median, startNginx } from './baselines.ts';
+import { cpuSeconds, median, startNginx, stopAndRemove } from './baselines.ts';
 import { record } from './record.ts';
 
 const sh = promisify(execFile);
@@ -113,7 +113,7 @@ export async function distributionBench() {
     });
     return { oursS: o, floorS: f, relayWall, nginxWall };
   } finally {
-    await net.stopAll();
+    await stopAndRemove(net);
   }
 }
 

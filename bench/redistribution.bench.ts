@@ -7,6 +7,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestPath } from '../src/protocol/digest.ts';
 import { type Network, runFanout, startNetwork, writePackage } from '../test/helpers.ts';
+import { stopAndRemove } from './baselines.ts';
 import { record } from './record.ts';
 
 const MB = 20;
@@ -95,7 +96,7 @@ export async function redistributionBench() {
       });
     }
   } finally {
-    await net.stopAll();
+    await stopAndRemove(net);
   }
 }
 

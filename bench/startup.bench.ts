@@ -3,7 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, startNetwork } from '../test/helpers.ts';
-import { rssMb } from './baselines.ts';
+import { rssMb, stopAndRemove } from './baselines.ts';
 import { record } from './record.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
@@ -53,7 +53,7 @@ export async function startupBench() {
     return { helpMs: help, bareMs: bare, startupRatio: help / bare, agentRssMb: agent, nodeRssMb: base };
   } finally {
     idle.kill();
-    await net.stopAll();
+    await stopAndRemove(net);
   }
 }
 

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { runFanout, startNetwork, writeEndpointTokens, writePackage } from '../test/helpers.ts';
-import { rssMb } from './baselines.ts';
+import { rssMb, stopAndRemove } from './baselines.ts';
 import { record } from './record.ts';
 
 const N = Number(process.env.SWARM_COUNT ?? 2000);
@@ -56,7 +56,7 @@ export async function swarmBench() {
     return { ...out, relayPeakRssMb: peak };
   } finally {
     idle.kill();
-    await net.stopAll();
+    await stopAndRemove(net);
   }
 }
 
