@@ -1,8 +1,8 @@
 // Attestation (DESIGN §17): what is on this endpoint's disk, hashed, against the tree the master signed.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, type Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { describeDiff, diffTrees, hashFolder, type TreeEntry, treeHash } from '../protocol/tree.ts';
+import { join, relative } from 'node:path';
+import { describeDiff, diffTrees, hashFile, hashFolder, type TreeEntry, treeHash } from '../protocol/tree.ts';
 import type { PackageRef } from '../protocol/types.ts';
 
 /** Beside the version's folder (not in it): the entries as extracted, to name what changed later. */
@@ -31,13 +31,45 @@ export interface Attestation {
 }
 
 /**
+ * What an install hashed as it wrote the files (download.ts), with each file's status once written,
+ * and the change time of a file written after them, just before the scripts ran.
+ */
+export interface Hashed {
+  files: Map<string, { sha256: string; st: Stats }>;
+  since: number;
+}
+
+/**
+ * Unchanged since it was hashed: the same inode, size, mode and times (a write sets the change time,
+ * and no call sets it back). A change in the clock tick the file was written in could leave its times
+ * as they were, so only files written before `since` count.
+ */
+const unchanged = (was: Stats, now: Stats, since: number) =>
+  was.ctimeMs < since &&
+  was.ino === now.ino &&
+  was.dev === now.dev &&
+  was.size === now.size &&
+  was.mode === now.mode &&
+  was.mtimeMs === now.mtimeMs &&
+  was.ctimeMs === now.ctimeMs;
+
+/**
  * Hashes the version's folder. The attested tree covers the signed paths: an install script may add
  * files of its own (they are listed as extra), but a signed file changed, re-moded or gone is not the
- * signed tree.
+ * signed tree. Right after an install, a file its scripts did not touch is not read again (`hashed`):
+ * read back at once it would come from the page cache, the very bytes just hashed.
  */
-export async function attest(root: string, pkg: Pick<PackageRef, 'name' | 'version' | 'tree'>): Promise<Attestation> {
+export async function attest(
+  root: string,
+  pkg: Pick<PackageRef, 'name' | 'version' | 'tree'>,
+  hashed?: Hashed,
+): Promise<Attestation> {
   const dir = join(root, pkg.name, pkg.version);
-  const actual = await hashFolder(dir).catch(() => undefined);
+  const hashOf = async (file: string, st: Stats) => {
+    const was = hashed?.files.get(relative(dir, file));
+    return was && unchanged(was.st, st, hashed!.since) ? was.sha256 : hashFile(file, st);
+  };
+  const actual = await hashFolder(dir, hashOf).catch(() => undefined);
   if (!actual) return { tree: '', ok: false, problem: `${pkg.name}@${pkg.version}: ${dir} is missing`, extra: [] };
   const expected: TreeEntry[] | undefined = await readFile(treeFile(root, pkg), 'utf8')
     .then((t) => JSON.parse(t) as TreeEntry[])

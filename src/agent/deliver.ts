@@ -44,7 +44,7 @@ export async function deliver(
       await untilWindow(d.windows, d.signal, d.log, a.jobId, () => x.report('waiting_window'));
     await x.report('installing');
     for (const p of x.todo) {
-      await installPackage({
+      const hashed = await installPackage({
         staged: staged.get(p.digest),
         pkg: p,
         root: x.installRoot,
@@ -54,7 +54,7 @@ export async function deliver(
         again: x.drifted.has(p.digest),
       });
       staged.delete(p.digest);
-      const at = await attest(x.installRoot, p);
+      const at = await attest(x.installRoot, p, hashed);
       if (!at.ok) throw new InstallError('TAMPERED', `${at.problem} (tree ${at.tree || 'none'})`);
       trees.set(p.digest, at.tree);
       await d.state.markInstalled({

@@ -3,13 +3,12 @@
 // in the staging folder is used before the whole download matched the signed digest and signature.
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
-import { type ArchiveLimits, ArchiveRefused, type Inspected, inspectArchive } from '../protocol/archive.ts';
+import { type ArchiveLimits, ArchiveRefused, archiveInput, type Inspected } from '../protocol/archive.ts';
 import type { Client } from '../protocol/client.ts';
 import { isDigest } from '../protocol/digest.ts';
-import { getStream } from '../protocol/get-stream.ts';
+import { receiveContent } from '../protocol/receive-content.ts';
 import type { PackageRef } from '../protocol/types.ts';
 import { InstallError, verifyDownloaded } from './state.ts';
 
@@ -37,55 +36,87 @@ export async function download(x: {
   if (!isDigest(pkg.digest))
     throw new InstallError('DIGEST_MISMATCH', `"${pkg.digest}" is not a sha256 digest; refused`);
   await rm(x.into, { recursive: true, force: true });
-  const feed = new PassThrough({ highWaterMark: 1 << 20 });
+  const { input, result } = archiveInput(x.limits, x.into);
   let refused: Error | undefined;
-  const extraction = inspectArchive(feed, x.limits, x.into).catch((e: Error) => {
+  const extraction = result.catch((e: Error) => {
     refused = e;
     return undefined;
   });
   const hash = createHash('sha256');
   let received = 0;
   // Socket reads are small (often 16–64 KiB) when many downloads share a machine: unpacked in runs of
-  // 1 MiB, each costs one pass through gunzip, tar and a file write instead of dozens.
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const unpack = async () => {
-    if (!pendingBytes) return;
-    const run = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-    pending = [];
-    pendingBytes = 0;
+  // 1 MiB, each costs one pass through gunzip, tar and a file write instead of dozens. The runs'
+  // buffers are reused once unpacked: fresh memory for each cost more than the copying into it.
+  const pool = [Buffer.allocUnsafe(UNPACK_CHUNK), Buffer.allocUnsafe(UNPACK_CHUNK)];
+  let run = Buffer.allocUnsafe(UNPACK_CHUNK);
+  let used = 0;
+  const waiting = new Set<() => void>();
+  /** Sends the run gathered so far to be unpacked; a promise when the unpacking is behind. */
+  const flush = (): Promise<void> | undefined => {
+    if (!used) return;
+    const full = run;
     // After a refusal the rest is still hashed (to tell a bad download from a bad package), not unpacked.
-    if (!refused && !feed.write(run)) await Promise.race([new Promise((r) => feed.once('drain', r)), extraction]);
+    if (refused) pool.push(full);
+    else
+      input.write(full.subarray(0, used), () => {
+        pool.push(full);
+        for (const w of waiting) w();
+      });
+    used = 0;
+    const next = pool.pop();
+    // Every buffer is still being unpacked: one more now, and the download waits for one back.
+    run = next ?? Buffer.allocUnsafe(UNPACK_CHUNK);
+    if (next || refused) return;
+    return Promise.race([new Promise<void>((r) => waiting.add(r)), extraction.then(() => undefined)]).then(() =>
+      waiting.clear(),
+    );
+  };
+  /** Takes a view of the receiver's buffer: hashed, and copied into the run being gathered. */
+  const take = (bytes: Buffer): Promise<void> | undefined => {
+    // A relay that sends more than the signed size is not let fill the disk.
+    if (received + bytes.length > pkg.size)
+      throw new InstallError(
+        'DIGEST_MISMATCH',
+        `${pkg.name}@${pkg.version}: more than the signed ${pkg.size} bytes; refused`,
+      );
+    received += bytes.length;
+    hash.update(bytes);
+    let wait: Promise<void> | undefined;
+    if (bytes.buffer === run.buffer && bytes.byteOffset === run.byteOffset + used) {
+      // Read straight into the run (readInto below): nothing to copy.
+      used += bytes.length;
+      if (used === run.length) wait = flush();
+    } else {
+      // The first bytes after the answer's head, or a chunked answer: copied into the run.
+      if (bytes.buffer === run.buffer) bytes = Buffer.from(bytes);
+      while (bytes.length) {
+        const n = bytes.copy(run, used);
+        used += n;
+        bytes = bytes.subarray(n);
+        if (used === run.length) wait = flush() ?? wait;
+      }
+    }
+    return (received === pkg.size ? flush() : undefined) ?? wait;
   };
   try {
     for (let attempt = 0; received < pkg.size; attempt++) {
       try {
-        const res = await getStream(x.relay, `content/${pkg.digest}`, {
-          headers: received ? { range: `bytes=${received}-` } : {},
-          signal: x.signal,
+        const headers: Record<string, string> = received ? { range: `bytes=${received}-` } : {};
+        const readInto = () => run.subarray(used);
+        await receiveContent(x.relay, `content/${pkg.digest}`, { headers, signal: x.signal, readInto }, (status) => {
+          // A relay that ignores the range sends it all again: what is already here is skipped.
+          let skip = received && status !== 206 ? received : 0;
+          return (bytes) => {
+            if (skip) {
+              const n = Math.min(skip, bytes.length);
+              skip -= n;
+              bytes = bytes.subarray(n);
+              if (!bytes.length) return;
+            }
+            return take(bytes);
+          };
         });
-        // A relay that ignores the range sends it all again: what is already here is skipped.
-        let skip = received && res.statusCode !== 206 ? received : 0;
-        for await (let chunk of res as AsyncIterable<Buffer>) {
-          if (skip) {
-            const n = Math.min(skip, chunk.length);
-            skip -= n;
-            chunk = chunk.subarray(n);
-            if (!chunk.length) continue;
-          }
-          // A relay that sends more than the signed size is not let fill the disk.
-          if (received + chunk.length > pkg.size)
-            throw new InstallError(
-              'DIGEST_MISMATCH',
-              `${pkg.name}@${pkg.version}: more than the signed ${pkg.size} bytes; refused`,
-            );
-          received += chunk.length;
-          hash.update(chunk);
-          pending.push(chunk);
-          pendingBytes += chunk.length;
-          if (pendingBytes >= UNPACK_CHUNK || received === pkg.size) await unpack();
-        }
-        await unpack();
+        await flush();
         if (received < pkg.size) throw new Error(`the relay ended the download at ${received} of ${pkg.size} bytes`);
       } catch (e) {
         if (e instanceof InstallError) throw e;
@@ -98,7 +129,7 @@ export async function download(x: {
         await sleep(300 * 2 ** attempt);
       }
     }
-    feed.end();
+    input.end();
     const extracted = await extraction;
     verifyDownloaded(pkg, `sha256:${hash.digest('hex')}`, x.keys);
     if (!extracted) {
@@ -108,7 +139,7 @@ export async function download(x: {
     }
     return { dir: x.into, extracted };
   } catch (e) {
-    feed.destroy();
+    input.destroy();
     await extraction;
     await rm(x.into, { recursive: true, force: true });
     throw e;

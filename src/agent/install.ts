@@ -2,14 +2,14 @@
 // switch `current`.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import type { Faults } from '../common/faults.ts';
 import type { FailureType } from '../protocol/failure-types.ts';
 import { parseManifest } from '../protocol/package-file.ts';
 import { hashFolder, type TreeEntry, treeHash } from '../protocol/tree.ts';
 import type { JobParams, PackageRef } from '../protocol/types.ts';
-import { installedMarker, scriptsDone, treeFile } from './attest.ts';
+import { type Hashed, installedMarker, scriptsDone, treeFile } from './attest.ts';
 import type { Staged } from './download.ts';
 import { InstallError } from './state.ts';
 
@@ -83,10 +83,12 @@ export async function installPackage(x: {
   const done = installedMarker(x.root, pkg);
   if (!x.again && existsSync(target) && scriptsDone(x.root, pkg)) {
     if (x.staged) await rm(x.staged.dir, { recursive: true, force: true });
-    return switchCurrent(base, pkg.version);
+    await switchCurrent(base, pkg.version);
+    return undefined;
   }
-  const manifest = x.staged
-    ? await placeStaged(x.staged, pkg, x.root, done)
+  const placed = x.staged ? await placeStaged(x.staged, pkg, x.root, done) : undefined;
+  const manifest = placed
+    ? placed.manifest
     : await readFile(join(target, 'fanout.json'), 'utf8').then(
         (t) => parseManifest(t, `${pkg.name}@${pkg.version}`),
         (e: Error) => {
@@ -114,13 +116,14 @@ export async function installPackage(x: {
   fsyncSync(fd);
   closeSync(fd);
   await switchCurrent(base, pkg.version);
+  return placed?.hashed;
 }
 
 /**
  * Checks the staged files before anything runs, then renames them into place: the manifest names
  * this package, the files are the signed tree, and the folder holds exactly the archive's entries.
- * Their contents were hashed as they were written (download.ts); the attestation after the scripts
- * reads them back from the disk.
+ * Their contents were hashed as they were written (download.ts). Each file's status is kept, so the
+ * attestation after the scripts reads again only what may have changed since (attest.ts).
  */
 async function placeStaged(staged: Staged, pkg: PackageRef, root: string, done: string) {
   const { dir, extracted } = staged;
@@ -142,7 +145,14 @@ async function placeStaged(staged: Staged, pkg: PackageRef, root: string, done: 
       `archive says ${manifest.name}@${manifest.version}, the command says ${pkg.name}@${pkg.version}`,
     );
   const shape = (es: readonly TreeEntry[]) => es.map((e) => `${e.mode} ${e.path}`).join('\n');
-  if (shape(await hashFolder(dir, () => Promise.resolve(''))) !== shape(extracted.entries))
+  const sums = new Map(extracted.entries.map((e) => [e.path, e.sha256]));
+  const files: Hashed['files'] = new Map();
+  const written = await hashFolder(dir, async (file, st) => {
+    const path = relative(dir, file);
+    files.set(path, { sha256: sums.get(path) ?? '', st });
+    return '';
+  });
+  if (shape(written) !== shape(extracted.entries))
     throw await refuse('EXTRACT_FAILED', `${pkg.name}@${pkg.version}: the extracted files differ from the archive`);
   if (pkg.tree && treeHash(extracted.entries) !== pkg.tree)
     throw await refuse('TAMPERED', `${pkg.name}@${pkg.version}: the extracted files are not the signed tree`);
@@ -151,7 +161,9 @@ async function placeStaged(staged: Staged, pkg: PackageRef, root: string, done: 
   await rm(target, { recursive: true, force: true });
   await rename(dir, target);
   await writeFile(treeFile(root, pkg), JSON.stringify(extracted.entries));
-  return manifest;
+  // Written after every file of the package and before the scripts: its change time divides the two.
+  const since = (await stat(treeFile(root, pkg))).ctimeMs;
+  return { manifest, hashed: { files, since } satisfies Hashed };
 }
 
 /** Atomic switch: a new link beside `current`, renamed over it. */

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { isAbsolute, normalize, sep } from 'node:path';
-import { type Readable, Transform } from 'node:stream';
+import { type Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar';
@@ -48,6 +48,28 @@ export async function inspectArchive(
   limits: ArchiveLimits = DEFAULT_LIMITS,
   writeTo?: string,
 ): Promise<Inspected> {
+  const archive = archiveInput(limits, writeTo);
+  const from = typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source;
+  // A source that fails destroys the input, and the result says why.
+  pipeline(from, archive.input).catch(() => undefined);
+  return archive.result;
+}
+
+/**
+ * The same, fed by the caller: the archive's bytes are written to `input`, whose write callbacks say
+ * when a buffer has been read (so it can be reused), then `input` is ended; `result` as above.
+ */
+export function archiveInput(
+  limits: ArchiveLimits = DEFAULT_LIMITS,
+  writeTo?: string,
+): { input: Writable; result: Promise<Inspected> } {
+  // Output in pieces of 1 MiB: each piece is a trip through the thread pool, the tar parser and a
+  // file write. With 64 agents on two cores this took a third less CPU than 256 KiB (64 KiB: twice).
+  const input = createGunzip({ chunkSize: 1 << 20 });
+  return { input, result: inspect(input, limits, writeTo) };
+}
+
+async function inspect(gunzip: Readable, limits: ArchiveLimits, writeTo?: string): Promise<Inspected> {
   const problems: string[] = [];
   const writer = writeTo ? new EntryWriter(writeTo) : undefined;
   const out: Inspected = { files: 0, entries: [], unpackedBytes: 0 };
@@ -106,12 +128,7 @@ export async function inspectArchive(
     },
   });
   try {
-    await pipeline(
-      typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source,
-      createGunzip({ chunkSize: 1 << 18 }),
-      meter,
-      parser,
-    );
+    await pipeline(gunzip, meter, parser);
   } catch (e) {
     await writer?.abort();
     if (e instanceof ArchiveRefused) throw e;

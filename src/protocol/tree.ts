@@ -2,8 +2,8 @@
 // tree hash, a Merkle root over them. The master records them at push; an agent hashes what is on its
 // disk and compares: the endpoint's disk, not a report, is the truth.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listRoot } from './signing.ts';
 
@@ -28,7 +28,10 @@ export function treeHash(entries: readonly TreeEntry[]): string {
  * Hashes every file under `dir` (relative paths with `/`); anything that is not a file or folder is an
  * entry too. With `hashOf` answering '', it lists the folder's shape (paths and modes) without reading.
  */
-export async function hashFolder(dir: string, hashOf = sha256Of): Promise<TreeEntry[]> {
+export async function hashFolder(
+  dir: string,
+  hashOf: (file: string, st: Stats) => Promise<string> = hashFile,
+): Promise<TreeEntry[]> {
   const out: TreeEntry[] = [];
   const walk = async (rel: string): Promise<void> => {
     const names = await readdir(join(dir, rel));
@@ -40,7 +43,7 @@ export async function hashFolder(dir: string, hashOf = sha256Of): Promise<TreeEn
           const st = await lstat(join(dir, path));
           if (st.isDirectory()) return walk(path);
           const mode = st.mode & 0o777;
-          if (st.isFile()) out.push({ path, mode, sha256: await hashOf(join(dir, path), st.size) });
+          if (st.isFile()) out.push({ path, mode, sha256: await hashOf(join(dir, path), st) });
           // A link or device in an installed tree was never signed: it shows as a changed entry.
           else out.push({ path, mode, sha256: `not a file (${st.isSymbolicLink() ? 'link' : 'special'})` });
         }),
@@ -50,10 +53,21 @@ export async function hashFolder(dir: string, hashOf = sha256Of): Promise<TreeEn
   return out.sort(byPath);
 }
 
-async function sha256Of(file: string, size: number) {
+/** Read buffers kept for the next large file: fresh memory for each read cost more than hashing it. */
+const spare: Buffer[] = [];
+
+/** A file's SHA-256, hex. */
+export async function hashFile(file: string, { size }: { size: number }) {
   const h = createHash('sha256');
   if (size <= 1 << 20) return h.update(await readFile(file)).digest('hex');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  const buf = spare.pop() ?? Buffer.allocUnsafe(1 << 20);
+  const f = await open(file, 'r');
+  try {
+    for (let n: number; (n = (await f.read(buf, 0, buf.length, null)).bytesRead); ) h.update(buf.subarray(0, n));
+  } finally {
+    await f.close();
+    if (spare.length < 4) spare.push(buf);
+  }
   return h.digest('hex');
 }
 
