@@ -47,13 +47,13 @@ export async function download(x: {
   // Socket reads are small (often 16–64 KiB) when many downloads share a machine: unpacked in runs of
   // 1 MiB, each costs one pass through gunzip, tar and a file write instead of dozens. The runs'
   // buffers are reused once unpacked: fresh memory for each cost more than the copying into it.
-  const pool = [Buffer.allocUnsafe(UNPACK_CHUNK), Buffer.allocUnsafe(UNPACK_CHUNK)];
-  let run = Buffer.allocUnsafe(UNPACK_CHUNK);
+  const pool = Array.from({ length: 4 }, () => Buffer.allocUnsafe(UNPACK_CHUNK));
+  let run = pool.pop();
   let used = 0;
   const waiting = new Set<() => void>();
-  /** Sends the run gathered so far to be unpacked; a promise when the unpacking is behind. */
+  /** Sends the run gathered so far to be unpacked; a promise when every buffer is being unpacked. */
   const flush = (): Promise<void> | undefined => {
-    if (!used) return;
+    if (!used || !run) return;
     const full = run;
     // After a refusal the rest is still hashed (to tell a bad download from a bad package), not unpacked.
     if (refused) pool.push(full);
@@ -63,14 +63,16 @@ export async function download(x: {
         for (const w of waiting) w();
       });
     used = 0;
-    const next = pool.pop();
-    // Every buffer is still being unpacked: one more now, and the download waits for one back.
-    run = next ?? Buffer.allocUnsafe(UNPACK_CHUNK);
-    if (next || refused) return;
-    return Promise.race([new Promise<void>((r) => waiting.add(r)), extraction.then(() => undefined)]).then(() =>
-      waiting.clear(),
-    );
+    run = pool.pop();
+    if (run) return;
+    // The socket waits (paused) for a buffer back rather than read into fresh memory.
+    return Promise.race([new Promise<void>((r) => waiting.add(r)), extraction.then(() => undefined)]).then(() => {
+      waiting.clear();
+      run ??= pool.pop() ?? Buffer.allocUnsafe(UNPACK_CHUNK);
+    });
   };
+  /** Where a read lands when no run is open: the one read in flight as the socket pauses. */
+  const spill = Buffer.allocUnsafe(64 * 1024);
   /** Takes a view of the receiver's buffer: hashed, and copied into the run being gathered. */
   const take = (bytes: Buffer): Promise<void> | undefined => {
     // A relay that sends more than the signed size is not let fill the disk.
@@ -82,14 +84,15 @@ export async function download(x: {
     received += bytes.length;
     hash.update(bytes);
     let wait: Promise<void> | undefined;
-    if (bytes.buffer === run.buffer && bytes.byteOffset === run.byteOffset + used) {
+    if (run && bytes.buffer === run.buffer && bytes.byteOffset === run.byteOffset + used) {
       // Read straight into the run (readInto below): nothing to copy.
       used += bytes.length;
       if (used === run.length) wait = flush();
     } else {
-      // The first bytes after the answer's head, or a chunked answer: copied into the run.
-      if (bytes.buffer === run.buffer) bytes = Buffer.from(bytes);
+      // The first bytes after the answer's head, a chunked answer or a spilled read: copied into the run.
+      if (bytes.buffer === run?.buffer) bytes = Buffer.from(bytes);
       while (bytes.length) {
+        run ??= Buffer.allocUnsafe(UNPACK_CHUNK); // a read that came while no buffer was free
         const n = bytes.copy(run, used);
         used += n;
         bytes = bytes.subarray(n);
@@ -102,7 +105,7 @@ export async function download(x: {
     for (let attempt = 0; received < pkg.size; attempt++) {
       try {
         const headers: Record<string, string> = received ? { range: `bytes=${received}-` } : {};
-        const readInto = () => run.subarray(used);
+        const readInto = () => (run ? run.subarray(used) : spill);
         await receiveContent(x.relay, `content/${pkg.digest}`, { headers, signal: x.signal, readInto }, (status) => {
           // A relay that ignores the range sends it all again: what is already here is skipped.
           let skip = received && status !== 206 ? received : 0;
