@@ -44,9 +44,9 @@ export async function download(x: {
   });
   const hash = createHash('sha256');
   let received = 0;
-  // Socket reads are small (often 16–64 KiB) when many downloads share a machine: unpacked in runs of
-  // 1 MiB, each costs one pass through gunzip, tar and a file write instead of dozens. The runs'
-  // buffers are reused once unpacked: fresh memory for each cost more than the copying into it.
+  // Unpacked in runs of 1 MiB: each run is one pass through gunzip, tar and a file write. The socket
+  // reads straight into the run (readInto below), and a run's buffer is reused once gunzip has read
+  // it: with 64 downloads on two cores, fresh memory for each read cost more than hashing it.
   const pool = Array.from({ length: 4 }, () => Buffer.allocUnsafe(UNPACK_CHUNK));
   let run = pool.pop();
   let used = 0;
