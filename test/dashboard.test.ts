@@ -99,9 +99,14 @@ describe('dashboard', () => {
     const row = page.locator('tr', { hasText: ticket.id });
     await expect.poll(() => row.innerText(), { timeout: 15_000 }).toMatch(/sent/);
     await relayAdmin.json('DELETE', 'admin/v1/faults');
+    // Resolving asks the relay for a plan before it answers: give a loaded machine time. The answer
+    // is awaited first, so a failure says whether the click was sent and what the master said.
+    const answered = page.waitForResponse((r) => r.url().endsWith(`/api/v1/tickets/${ticket.id}/resolve`), {
+      timeout: 30_000,
+    });
     await row.getByRole('button', { name: 'Resolve' }).click();
-    // Resolving asks the relay for a plan before it answers: give a loaded machine time.
-    await expect.poll(() => row.innerText(), { timeout: 30_000 }).toMatch(/resolved/);
+    expect((await answered).status()).toBe(200);
+    await expect.poll(() => row.innerText(), { timeout: 15_000 }).toMatch(/resolved/);
 
     // The plan: a viewer sees it and cannot decide; an operator approves it, after a confirmation.
     const viewer = await net.admin.post('api/v1/users', { name: 'vera', role: 'viewer' });

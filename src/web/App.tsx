@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { AuthError, api, type ChangeEvent, initialToken, saveToken, subscribe } from './api.ts';
-import { applyChange, load, type Snapshot } from './data.ts';
+import { fetchChange, load, type Snapshot } from './data.ts';
 import { Alerts } from './views/Alerts.tsx';
 import { Fleet } from './views/Fleet.tsx';
 import { Header } from './views/Header.tsx';
@@ -40,15 +40,27 @@ export function App() {
   const dataRef = useRef<Snapshot | null>(null);
   const liveRef = useRef(false);
   const again = useRef(false);
+  /** Change events that came during a full load: its lists may be from before them. */
+  const during = useRef<ChangeEvent[] | null>(null);
+  const applyRef = useRef<(e: ChangeEvent) => void>(() => undefined);
 
   const refresh = useCallback(async () => {
     if (!token) return;
     if (loading.current) return void (again.current = true);
     loading.current = true;
+    during.current = [];
     try {
       const all = await load(token);
       dataRef.current = all;
       setData(all);
+      // What changed meanwhile is asked for again, after the load: only what those events name.
+      const missed = during.current.filter((e) => !e.all);
+      if (missed.length)
+        applyRef.current({
+          all: false,
+          lists: [...new Set(missed.flatMap((e) => e.lists ?? []))],
+          jobs: [...new Set(missed.flatMap((e) => e.jobs ?? []))],
+        });
       setChanges((n) => n + 1);
       setError(null);
     } catch (e) {
@@ -59,6 +71,7 @@ export function App() {
       } else setError((e as Error).message);
     } finally {
       loading.current = false;
+      during.current = null;
       if (again.current) {
         again.current = false;
         void refresh();
@@ -71,12 +84,12 @@ export function App() {
     void refresh();
     api(token, '/api/v1/me').then(setMe, () => setMe(null));
     let queue = Promise.resolve();
-    const onChange = (e: ChangeEvent) => {
-      if (e.all || !dataRef.current) return void refresh();
-      // One at a time, each on the state the previous one left.
+    const apply = (e: ChangeEvent) => {
+      // One at a time, each patching what the dashboard holds when its answers arrive.
       queue = queue.then(async () => {
         try {
-          const next = await applyChange(token, dataRef.current!, e);
+          const patch = await fetchChange(token, e);
+          const next = patch(dataRef.current!);
           dataRef.current = next;
           setData(next);
           if (e.lists?.includes('fleet')) setChanges((n) => n + 1);
@@ -84,6 +97,12 @@ export function App() {
           void refresh();
         }
       });
+    };
+    applyRef.current = apply;
+    const onChange = (e: ChangeEvent) => {
+      during.current?.push(e);
+      if (e.all || !dataRef.current) return void refresh();
+      apply(e);
     };
     const stop = subscribe(token, onChange, (on) => ((liveRef.current = on), setLive(on)));
     // A safety net only while events cannot get through.

@@ -34,9 +34,11 @@ export async function load(token: string): Promise<Snapshot> {
   return Object.fromEntries(names.map((n, i) => [n, values[i]])) as unknown as Snapshot;
 }
 
-/** A change event applied: only the lists and jobs it names are asked for again. */
-export async function applyChange(token: string, data: Snapshot, e: ChangeEvent): Promise<Snapshot> {
-  const next = { ...data };
+/**
+ * A change event: only the lists and jobs it names are asked for again. The answer is a patch, applied
+ * to what the dashboard holds when the answers arrive (a full load may have replaced it meanwhile).
+ */
+export async function fetchChange(token: string, e: ChangeEvent): Promise<(data: Snapshot) => Snapshot> {
   // Rings are jobs: a job that changed may move its rollout on.
   const named = [...(e.lists ?? []), ...(e.jobs?.length ? ['rollouts'] : [])];
   const lists = [...new Set(named)].filter((l): l is keyof typeof LISTS => l in LISTS);
@@ -47,17 +49,20 @@ export async function applyChange(token: string, data: Snapshot, e: ChangeEvent)
       ? api(token, `/api/v1/${LISTS.jobs}`)
       : Promise.all(jobs.map((id) => api(token, `/api/v1/jobs/${encodeURIComponent(id)}?view=summary`))),
   ]);
-  lists.forEach((l, i) => {
-    (next as Record<string, unknown>)[l] = fresh[i];
-  });
-  if (jobs.length > 20) next.jobs = summaries;
-  else if (jobs.length) {
-    const byId = new Map((summaries as any[]).map((j) => [j.jobId, j]));
-    const known = new Set(next.jobs.map((j) => j.jobId));
-    next.jobs = [
-      ...(summaries as any[]).filter((j) => !known.has(j.jobId)),
-      ...next.jobs.map((j) => byId.get(j.jobId) ?? j),
-    ];
-  }
-  return next;
+  return (data) => {
+    const next = { ...data };
+    lists.forEach((l, i) => {
+      (next as Record<string, unknown>)[l] = fresh[i];
+    });
+    if (jobs.length > 20) next.jobs = summaries;
+    else if (jobs.length) {
+      const byId = new Map((summaries as any[]).map((j) => [j.jobId, j]));
+      const known = new Set(next.jobs.map((j) => j.jobId));
+      next.jobs = [
+        ...(summaries as any[]).filter((j) => !known.has(j.jobId)),
+        ...next.jobs.map((j) => byId.get(j.jobId) ?? j),
+      ];
+    }
+    return next;
+  };
 }
