@@ -1,6 +1,6 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
-import { AuthError, api, type ChangeEvent, initialToken, saveToken, subscribe } from './api.ts';
-import { fetchChange, load, type Snapshot } from './data.ts';
+import { useEffect, useState } from 'react';
+import { api, initialToken, saveToken } from './api.ts';
+import { useLiveSnapshot } from './live-snapshot.ts';
 import { Alerts } from './views/Alerts.tsx';
 import { Fleet } from './views/Fleet.tsx';
 import { Header } from './views/Header.tsx';
@@ -26,89 +26,20 @@ type Tab = (typeof TABS)[number];
 
 export function App() {
   const [token, setToken] = useState<string | null>(() => initialToken());
-  const [data, setData] = useState<Snapshot | null>(null);
-  const [changes, setChanges] = useState(0);
   const [me, setMe] = useState<{ name: string; role: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [live, setLive] = useState(false);
   const [tab, setTab] = useState<Tab>(() =>
     (TABS as readonly string[]).includes(decodeURIComponent(location.hash.slice(1)))
       ? (decodeURIComponent(location.hash.slice(1)) as Tab)
       : 'Jobs',
   );
-  const loading = useRef(false);
-  const dataRef = useRef<Snapshot | null>(null);
-  const liveRef = useRef(false);
-  const again = useRef(false);
-  /** Change events that came during a full load: its lists may be from before them. */
-  const during = useRef<ChangeEvent[] | null>(null);
-  const applyRef = useRef<(e: ChangeEvent) => void>(() => undefined);
-
-  const refresh = useCallback(async () => {
-    if (!token) return;
-    if (loading.current) return void (again.current = true);
-    loading.current = true;
-    during.current = [];
-    try {
-      const all = await load(token);
-      dataRef.current = all;
-      setData(all);
-      // What changed meanwhile is asked for again, after the load: only what those events name.
-      const missed = during.current.filter((e) => !e.all);
-      if (missed.length)
-        applyRef.current({
-          all: false,
-          lists: [...new Set(missed.flatMap((e) => e.lists ?? []))],
-          jobs: [...new Set(missed.flatMap((e) => e.jobs ?? []))],
-        });
-      setChanges((n) => n + 1);
-      setError(null);
-    } catch (e) {
-      if (e instanceof AuthError) {
-        saveToken(null);
-        setToken(null);
-        setError(e.message);
-      } else setError((e as Error).message);
-    } finally {
-      loading.current = false;
-      during.current = null;
-      if (again.current) {
-        again.current = false;
-        void refresh();
-      }
-    }
-  }, [token]);
-
+  const { data, changes, live, refresh } = useLiveSnapshot(token, {
+    error: setError,
+    signedOut: (message) => (saveToken(null), setToken(null), setError(message)),
+  });
   useEffect(() => {
-    if (!token) return;
-    void refresh();
-    api(token, '/api/v1/me').then(setMe, () => setMe(null));
-    let queue = Promise.resolve();
-    const apply = (e: ChangeEvent) => {
-      // One at a time, each patching what the dashboard holds when its answers arrive.
-      queue = queue.then(async () => {
-        try {
-          const patch = await fetchChange(token, e);
-          const next = patch(dataRef.current!);
-          dataRef.current = next;
-          setData(next);
-          if (e.lists?.includes('fleet')) setChanges((n) => n + 1);
-        } catch {
-          void refresh();
-        }
-      });
-    };
-    applyRef.current = apply;
-    const onChange = (e: ChangeEvent) => {
-      during.current?.push(e);
-      if (e.all || !dataRef.current) return void refresh();
-      apply(e);
-    };
-    const stop = subscribe(token, onChange, (on) => ((liveRef.current = on), setLive(on)));
-    // A safety net only while events cannot get through.
-    const poll = setInterval(() => liveRef.current || void refresh(), 5000);
-    return () => (stop(), clearInterval(poll));
-  }, [token, refresh]);
+    if (token) api(token, '/api/v1/me').then(setMe, () => setMe(null));
+  }, [token]);
 
   const act = async (path: string, body: unknown = {}) => {
     try {
