@@ -1,7 +1,7 @@
 // Attestation (DESIGN §17): what is on this endpoint's disk, hashed, against the tree the master signed.
 import { existsSync, readFileSync, type Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { describeDiff, diffTrees, hashFile, hashFolder, type TreeEntry, treeHash } from '../protocol/tree.ts';
 import type { PackageRef } from '../protocol/types.ts';
 
@@ -65,8 +65,8 @@ export async function attest(
   hashed?: Hashed,
 ): Promise<Attestation> {
   const dir = join(root, pkg.name, pkg.version);
-  const hashOf = async (file: string, st: Stats) => {
-    const was = hashed?.files.get(relative(dir, file));
+  const hashOf = async (file: string, st: Stats, path: string) => {
+    const was = hashed?.files.get(path);
     return was && unchanged(was.st, st, hashed!.since) ? was.sha256 : hashFile(file, st);
   };
   const actual = await hashFolder(dir, hashOf).catch(() => undefined);

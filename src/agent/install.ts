@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type { Faults } from '../common/faults.ts';
 import type { FailureType } from '../protocol/failure-types.ts';
 import { parseManifest } from '../protocol/package-file.ts';
@@ -147,8 +147,7 @@ async function placeStaged(staged: Staged, pkg: PackageRef, root: string, done: 
   const shape = (es: readonly TreeEntry[]) => es.map((e) => `${e.mode} ${e.path}`).join('\n');
   const sums = new Map(extracted.entries.map((e) => [e.path, e.sha256]));
   const files: Hashed['files'] = new Map();
-  const written = await hashFolder(dir, async (file, st) => {
-    const path = relative(dir, file);
+  const written = await hashFolder(dir, async (_file, st, path) => {
     files.set(path, { sha256: sums.get(path) ?? '', st });
     return '';
   });

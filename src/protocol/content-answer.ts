@@ -1,15 +1,13 @@
 // One content answer as it arrives (receive-content.ts): its head, then its body, framed by length
 // or in chunks, to the caller's sink; an error answer's body is kept as its message.
 import { BadFraming, type BodyFrame, ChunkedFrame, LengthFrame } from './chunked.ts';
-import { HttpError, httpError } from './http-error.ts';
+import { HttpError, httpError, MAX_ERROR_BODY } from './http-error.ts';
 
 /** Where the body goes. Each call gets a view of a reused buffer, valid only during the call: copy
  * what is kept. A promise returned holds the download until it settles. */
 export type BodySink = (bytes: Buffer) => void | Promise<void>;
 
 const MAX_HEAD = 64 * 1024;
-/** An error answer's message is cut off past this. */
-const MAX_ERROR_BODY = 64 * 1024;
 
 /** One answer as it arrives: its head, then its body to the sink (or, for an error, kept as text). */
 export class Answer {

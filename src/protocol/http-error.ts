@@ -10,6 +10,9 @@ export class HttpError extends Error {
   }
 }
 
+/** An error answer's body is a short JSON message: past this it is cut off (it may never end). */
+export const MAX_ERROR_BODY = 64 * 1024;
+
 /** The error a non-2xx answer stands for: the server's code, message and details when it sent ours. */
 export function httpError(status: number, text: string, statusText = ''): HttpError {
   try {

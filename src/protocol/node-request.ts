@@ -3,7 +3,7 @@
 // CPU per request (issue 14). A non-2xx answer or an unreachable server is an HttpError.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { type ClientTls, HttpError, httpError } from './http-error.ts';
+import { type ClientTls, HttpError, httpError, MAX_ERROR_BODY } from './http-error.ts';
 
 /** Whose connections these are: each client keeps its own kept-alive connections. */
 type Owner = { readonly opts: { tls?: ClientTls } };
@@ -72,7 +72,7 @@ export function nodeRequest(owner: Owner, target: string, o: NodeRequestOptions 
       const status = res.statusCode ?? 0;
       if (status >= 200 && status < 300) return resolve(res);
       // An error body is a short JSON message; past 64 KiB it is cut off.
-      readText(res, 64 * 1024).then((text) => reject(httpError(status, text, res.statusMessage)), reject);
+      readText(res, MAX_ERROR_BODY).then((text) => reject(httpError(status, text, res.statusMessage)), reject);
     });
     req.end(o.body);
   });

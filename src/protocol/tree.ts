@@ -30,7 +30,8 @@ export function treeHash(entries: readonly TreeEntry[]): string {
  */
 export async function hashFolder(
   dir: string,
-  hashOf: (file: string, st: Stats) => Promise<string> = hashFile,
+  /** `file` is the full path, `path` the entry's (relative, with `/`). */
+  hashOf: (file: string, st: Stats, path: string) => Promise<string> = hashFile,
 ): Promise<TreeEntry[]> {
   const out: TreeEntry[] = [];
   const walk = async (rel: string): Promise<void> => {
@@ -43,7 +44,7 @@ export async function hashFolder(
           const st = await lstat(join(dir, path));
           if (st.isDirectory()) return walk(path);
           const mode = st.mode & 0o777;
-          if (st.isFile()) out.push({ path, mode, sha256: await hashOf(join(dir, path), st) });
+          if (st.isFile()) out.push({ path, mode, sha256: await hashOf(join(dir, path), st, path) });
           // A link or device in an installed tree was never signed: it shows as a changed entry.
           else out.push({ path, mode, sha256: `not a file (${st.isSymbolicLink() ? 'link' : 'special'})` });
         }),
