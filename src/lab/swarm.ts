@@ -5,12 +5,12 @@
 // a relay and measures how soon each hears of its work.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { checkAssignment } from '../protocol/assignment.ts';
 import { Client, type ClientTls } from '../protocol/client.ts';
 import { verifyPackage } from '../protocol/crypto.ts';
-import { getStream } from '../protocol/get-stream.ts';
 import type { Assignment } from '../protocol/types.ts';
+import { SwarmLink } from './swarm-link.ts';
 
 export interface SwarmResult {
   endpoints: number;
@@ -37,6 +37,9 @@ export function readTokens(file: string): { id: string; token: string }[] {
     .filter((p) => p.length === 2)
     .map(([id, token]) => ({ id, token }));
 }
+
+/** How long no assignment may have arrived before the endpoints that hold one start their work. */
+const QUIET_MS = 20;
 
 const percentile = (xs: number[], p: number) =>
   xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] : 0;
@@ -65,6 +68,17 @@ export async function runSwarm(o: {
     failures: {},
   };
   const why = new Map<string, number>();
+  // When an assignment last arrived, and one wait shared by every endpoint until none has for QUIET_MS
+  // (at most a second: answers that never stop coming do not hold the work for ever).
+  let lastAnswer = 0;
+  let quiet: Promise<void> | undefined;
+  const answersRead = () =>
+    (quiet ??= (async () => {
+      const until = Date.now() + 1000;
+      do await sleep(QUIET_MS);
+      while (Date.now() - lastAnswer < QUIET_MS && Date.now() < until);
+      quiet = undefined;
+    })());
   let lastWork = 0;
   // Endpoints between receiving an assignment and reporting its end: not idle, however long it takes.
   let busy = 0;
@@ -76,19 +90,24 @@ export async function runSwarm(o: {
   const verifiedPackages = new Set<string>();
 
   const endpoint = async ({ id, token }: { id: string; token: string }) => {
-    const relay = new Client({ baseUrl: o.relay, token, tls: o.tls });
+    // Each endpoint on its own kept-alive connection, as a real one would.
+    const link = new SwarmLink(o.relay, token, o.tls);
+    signal.addEventListener('abort', () => link.close(), { once: true });
     const done = new Set<string>();
-    // Client's JSON calls and getStream go over node:http, each endpoint on its own kept-alive
-    // connection as a real one would: fetch cost one process playing thousands of them several times the CPU.
     const report = (a: Assignment, state: string, extra: object = {}) =>
-      relay.post('agent/v1/reports', { jobId: a.jobId, commandId: a.commandId, attempt: a.attempt, state, ...extra });
+      link.json('POST', 'agent/v1/reports', {
+        jobId: a.jobId,
+        commandId: a.commandId,
+        attempt: a.attempt,
+        state,
+        ...extra,
+      });
     while (!signal.aborted) {
       let list: Assignment[] = [];
       try {
         list = (
-          await relay.get<{ assignments: Assignment[] }>('agent/v1/assignments?wait=20', {
-            timeoutMs: 30_000,
-            signal,
+          await link.json<{ assignments: Assignment[] }>('GET', 'agent/v1/assignments?wait=20', undefined, {
+            silenceMs: 30_000,
           })
         ).assignments;
       } catch {
@@ -102,9 +121,12 @@ export async function runSwarm(o: {
         lastWork = Date.now();
         busy++;
       }
-      // A real endpoint has a CPU of its own: this one's work waits until the answers that have already
-      // arrived for the others are read, or one process playing thousands would time its own queue.
-      if (fresh.length) await setImmediate();
+      // A real endpoint has a CPU of its own: this one's work waits until the answers still arriving for
+      // the others are read, or one process playing thousands would time its own queue.
+      if (fresh.length) {
+        lastAnswer = Date.now();
+        await answersRead();
+      }
       for (const a of fresh) {
         const check = checkAssignment(a, id, keys, Date.now(), verifiedHeaders);
         try {
@@ -112,12 +134,15 @@ export async function runSwarm(o: {
           await report(a, 'downloading');
           const trees: Record<string, string> = {};
           for (const p of a.packages) {
-            const res = await getStream(relay, `content/${p.digest}`, { idleMs: 60_000, signal });
             const h = createHash('sha256');
-            for await (const chunk of res as AsyncIterable<Buffer>) {
-              h.update(chunk);
-              result.bytes += chunk.length;
-            }
+            await link.get(
+              `content/${p.digest}`,
+              (bytes) => {
+                h.update(bytes);
+                result.bytes += bytes.length;
+              },
+              { silenceMs: 60_000 },
+            );
             if (`sha256:${h.digest('hex')}` !== p.digest) throw new Error(`${p.name}: digest mismatch`);
             const pkgKey = JSON.stringify(p);
             if (!verifiedPackages.has(pkgKey)) {
