@@ -3,9 +3,9 @@
 import { appendFileSync, readFileSync, writeSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../src/common/log.ts';
-import { signCommand } from '../src/protocol/command.ts';
+import { checkAssignment, signCommand } from '../src/protocol/command.ts';
 import { generateSigningKey } from '../src/protocol/crypto.ts';
-import type { DistributionCommand, Plan, RelayReport } from '../src/protocol/types.ts';
+import { Assignment, type DistributionCommand, type Plan, type RelayReport } from '../src/protocol/types.ts';
 import { AgentChannel } from '../src/relay/agent-channel.ts';
 import type { Depot } from '../src/relay/depot.ts';
 import type { Distributor } from '../src/relay/distribution.ts';
@@ -332,6 +332,23 @@ describe('the job table and the redistributor', () => {
       approvedBy: 'the job is complete',
     });
     await expect(redistributor.approve(plans[0].planId, 'ops')).rejects.toThrow(/superseded, not pending/);
+  });
+
+  it('gives each open target its own assignment, as JSON an agent accepts, and none once it has ended', () => {
+    const { jobs } = setup();
+    const agents = new AgentChannel('r', jobs, new FakeReporter() as unknown as Reporter);
+    jobs.create([{ type: 'command', at, command }]);
+    jobs.record('j-1', [target('e1', 'pending'), target('e2', 'installed')]);
+    (jobs.get('j-1') as JobState).phase = 'distributing';
+    const [text, ...more] = agents.assignmentsJson('e1');
+    expect(more).toEqual([]);
+    const a = Assignment.parse(JSON.parse(text));
+    expect(a).toMatchObject({ assignmentId: 'c-1/e1/1', jobId: 'j-1', commandId: 'c-1', attempt: 1, packages: [pkg] });
+    expect(checkAssignment(a, 'e1', [key.publicPem])).toMatchObject({ ok: true });
+    // The part all targets share is serialized once; each still carries its own proof.
+    expect(checkAssignment(a, 'e2', [key.publicPem])).toMatchObject({ ok: false });
+    expect(agents.assignmentsJson('e2')).toEqual([]);
+    expect(agents.assignmentsJson('e3')).toEqual([]);
   });
 
   it("an endpoint that installed while the relay's disk was full counts as installed (the endpoint is the truth)", () => {

@@ -69,12 +69,12 @@ export async function runSwarm(o: {
   };
   const why = new Map<string, number>();
   // When an assignment last arrived, and one wait shared by every endpoint until none has for QUIET_MS
-  // (at most a second: answers that never stop coming do not hold the work for ever).
+  // (at most 5 s: answers that never stop coming do not hold the work for ever).
   let lastAnswer = 0;
   let quiet: Promise<void> | undefined;
   const answersRead = () =>
     (quiet ??= (async () => {
-      const until = Date.now() + 1000;
+      const until = Date.now() + 5000;
       do await sleep(QUIET_MS);
       while (Date.now() - lastAnswer < QUIET_MS && Date.now() < until);
       quiet = undefined;

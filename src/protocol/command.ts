@@ -34,7 +34,7 @@ export function commandProblem(keys: readonly string[], c: DistributionCommand, 
   if (!header.success) return `command ${c.commandId} has a malformed header`;
   if (!verifyCanonical(keys, header.data, c.signature))
     return `command ${c.commandId}: the signature does not verify with the master's key`;
-  const tree = new ListTree(c.distributionList);
+  const tree = ListTree.of(c.distributionList);
   if (tree.root !== c.listRoot || tree.size !== c.listSize || tree.size !== c.distributionList.length)
     return `command ${c.commandId}: the distribution list is not the one the master signed`;
   if (c.relayId !== relayId) return `command ${c.commandId} is for relay ${c.relayId}, not ${relayId}`;

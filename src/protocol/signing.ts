@@ -22,8 +22,7 @@ const leaf = (id: string) => h(Buffer.from([0]), Buffer.from(id, 'utf8'));
 const node = (a: Buffer, b: Buffer) =>
   Buffer.compare(a, b) <= 0 ? h(Buffer.from([1]), a, b) : h(Buffer.from([1]), b, a);
 
-function levels(ids: readonly string[]): Buffer[][] {
-  const sorted = [...new Set(ids)].sort();
+function levels(sorted: readonly string[]): Buffer[][] {
   const out: Buffer[][] = [sorted.map(leaf)];
   while (out.at(-1)!.length > 1) {
     const below = out.at(-1)!;
@@ -34,13 +33,23 @@ function levels(ids: readonly string[]): Buffer[][] {
   return out;
 }
 
+// Lists are never changed once parsed, so a list's tree is kept for as long as the list is.
+const built = new WeakMap<readonly string[], ListTree>();
+
 /** A Merkle tree over a distribution list: its root, and each device's proof (log2 n hashes). */
 export class ListTree {
   private readonly tree: Buffer[][];
   private readonly index: Map<string, number>;
   constructor(ids: readonly string[]) {
-    this.tree = levels(ids);
-    this.index = new Map([...new Set(ids)].sort().map((id, i) => [id, i]));
+    const sorted = [...new Set(ids)].sort();
+    this.tree = levels(sorted);
+    this.index = new Map(sorted.map((id, i) => [id, i]));
+  }
+  /** The tree of a list already built (the relay verifies a command's list, then proves from it). */
+  static of(ids: readonly string[]): ListTree {
+    let t = built.get(ids);
+    if (!t) built.set(ids, (t = new ListTree(ids)));
+    return t;
   }
   get root(): string {
     return (this.tree.at(-1)?.[0] ?? h()).toString('hex');

@@ -63,10 +63,10 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
   s.get(
     '/agent/v1/assignments',
     { schema: { querystring: z.object({ wait: z.coerce.number().min(0).max(60).default(20) }) } },
-    async (req) => {
+    async (req, reply) => {
       const dev = deviceOf(req.principal);
       if (d.device(dev.id)?.fallbackFor) d.adopt(dev.id);
-      let list = d.agents.assignmentsFor(dev.id);
+      let list = d.agents.assignmentsJson(dev.id);
       if (!list.length && !d.verifications.wantedBy(dev.id) && req.query.wait > 0) {
         await new Promise<void>((resolve) => {
           const done = () => {
@@ -79,10 +79,16 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
           d.agents.events.on(`assign:${dev.id}`, done);
           req.raw.on('close', done);
         });
-        list = d.agents.assignmentsFor(dev.id);
+        list = d.agents.assignmentsJson(dev.id);
       }
       const verify = d.verifications.wantedBy(dev.id);
-      return { assignments: list, windows: d.device(dev.id)?.windows ?? [], ...(verify ? { verify } : {}) };
+      const windows = JSON.stringify(d.device(dev.id)?.windows ?? []);
+      // Assignments come serialized (AgentChannel.assignmentsJson); the answer is put together as text.
+      return reply
+        .type('application/json; charset=utf-8')
+        .send(
+          `{"assignments":[${list.join(',')}],"windows":${windows}${verify ? `,"verify":${JSON.stringify(verify)}` : ''}}`,
+        );
     },
   );
   const Report = z.object({
