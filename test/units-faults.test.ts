@@ -1,7 +1,7 @@
 // Bugs of issue 9 that need a clock, a bad archive or a dying peer to show: each has its test here.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { installPackage, stagingFor } from '../src/agent/install.ts';
@@ -22,6 +22,16 @@ import { Reporter } from '../src/relay/reporter.ts';
 import { tempDir, writePackage } from './helpers.ts';
 
 afterEach(() => vi.useRealTimers());
+
+/** Descriptors of this process open on `path` (the test's own sockets do not count). */
+const fdsOn = (path: string) =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).replace(/ \(deleted\)$/, '') === path;
+    } catch {
+      return false;
+    }
+  }).length;
 
 describe('issue 9, one test per bug', () => {
   it('a deadline 30 days out fires after 30 days, not at once (timers take at most ~24.8 days)', () => {
@@ -149,15 +159,7 @@ describe('issue 14, bugs found at fleet size', () => {
     const app = createHttpServer({ logger: createLogger('test'), registry: new Registry() });
     app.get('/blob', (req, reply) => sendBlob(req, reply, join(dir, 'blob')));
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
-    // Descriptors of this process open on the blob (the test's own sockets do not count).
-    const openOnBlob = () =>
-      readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return readlinkSync(`/proc/self/fd/${fd}`) === join(dir, 'blob');
-        } catch {
-          return false;
-        }
-      }).length;
+    const openOnBlob = () => fdsOn(join(dir, 'blob'));
     for (let i = 0; i < 20; i++) {
       const ac = new AbortController();
       const res = await fetch(`${url}/blob`, { signal: ac.signal });
@@ -168,6 +170,40 @@ describe('issue 14, bugs found at fleet size', () => {
       ac.abort();
     }
     await vi.waitFor(() => expect(openOnBlob()).toBe(0), { timeout: 10_000, interval: 100 });
+    await app.close();
+  });
+
+  it('downloads of one file in flight share one descriptor; a file put in its place is opened afresh', async () => {
+    // One each passed a relay's descriptor limit at 10,000 endpoints, beside their connections (EMFILE).
+    const dir = tempDir('blob-shared');
+    const path = join(dir, 'blob');
+    const first = randomBytes(32 * 1024 * 1024);
+    writeFileSync(path, first);
+    const { Registry } = await import('prom-client');
+    const app = createHttpServer({ logger: createLogger('test'), registry: new Registry() });
+    app.get('/blob', (req, reply) => sendBlob(req, reply, path));
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const held = [];
+    for (let i = 0; i < 12; i++) {
+      const ac = new AbortController();
+      const res = await fetch(`${url}/blob`, { signal: ac.signal });
+      const reader = res.body!.getReader();
+      expect((await reader.read()).value!.subarray(0, 16)).toEqual(new Uint8Array(first.subarray(0, 16)));
+      held.push({ ac, reader });
+    }
+    expect(fdsOn(path)).toBe(1);
+    // Another file renamed over the path while the first is still being sent: the next download has it.
+    const second = randomBytes(1000);
+    writeFileSync(`${path}.new`, second);
+    renameSync(`${path}.new`, path);
+    const again = Buffer.from(await (await fetch(`${url}/blob`)).arrayBuffer());
+    expect(again.equals(second)).toBe(true);
+    // One of the first downloads read to its end still gets the first file's bytes.
+    const rest = [Buffer.from((await held[0].reader.read()).value!)];
+    for (let r = await held[0].reader.read(); !r.done; r = await held[0].reader.read()) rest.push(Buffer.from(r.value));
+    expect(Buffer.concat(rest).length).toBeGreaterThan(0);
+    for (const h of held.slice(1)) h.ac.abort();
+    await vi.waitFor(() => expect(fdsOn(path)).toBe(0), { timeout: 10_000, interval: 100 });
     await app.close();
   });
 

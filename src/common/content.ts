@@ -1,6 +1,6 @@
 // Serving a blob with HTTP Range, used by the master (to relays) and relays (to agents and child relays).
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { type Readable, Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -14,17 +14,21 @@ export interface BlobSource {
   stream(start: number, end: number): Readable;
   /** A file on this host: served by `pump` (reused buffers), not as a stream. */
   file?: string;
+  /** Which file is at that path now (device, inode, size, time): downloads share it only while it stays. */
+  version?: string;
 }
 
 export async function fileSource(path: string): Promise<BlobSource | undefined> {
-  const size = await stat(path).then(
-    (s) => s.size,
-    () => undefined,
-  );
+  const st = await stat(path).catch(() => undefined);
   // 1 MiB reads: a sixteenth of the system calls and chunks of the default 64 KiB, for large packages.
-  return size === undefined
-    ? undefined
-    : { size, file: path, stream: (start, end) => createReadStream(path, { start, end, highWaterMark: 1 << 20 }) };
+  return st
+    ? {
+        size: st.size,
+        file: path,
+        version: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`,
+        stream: (start, end) => createReadStream(path, { start, end, highWaterMark: 1 << 20 }),
+      }
+    : undefined;
 }
 
 export async function sendBlob(
@@ -62,7 +66,7 @@ export async function sendBlob(
   if (start > end) return reply.send('');
   if (blob.file && !pace) {
     // Opened and read before anything is sent: a file that cannot be read still answers a JSON error.
-    const send = await pump(blob.file, start, end);
+    const send = await pump(blob.file, blob.version, start, end);
     // Fastify's stream piping is bypassed: the pump writes the headers and the body itself.
     reply.hijack();
     reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
@@ -99,14 +103,60 @@ export async function sendBlob(
 
 const PUMP_BUFFER = 512 * 1024;
 
+/** A file open for reading, shared by every download of it in flight. */
+interface SharedFile {
+  users: number;
+  fh: Promise<FileHandle>;
+}
+const shared = new Map<string, SharedFile>();
+
+/**
+ * Downloads of one file in flight share one descriptor (reads name their position). A relay holds a
+ * kept-alive connection for each of its endpoints: at 10,000 endpoints fetching one package, a
+ * descriptor each as well passed the process's limit (EMFILE). Served files are named by their
+ * digest; a file put in its place (another inode) is opened afresh. Counted when handed out, so a
+ * download ending meanwhile cannot close it under the next one.
+ */
+function openShared(path: string, version = `${Math.random()}`) {
+  const key = `${path}\0${version}`;
+  let f = shared.get(key);
+  if (!f) {
+    const opened = { users: 0, fh: open(path) };
+    // A path that cannot be opened is tried afresh by the next download.
+    opened.fh.catch(() => shared.get(key) === opened && shared.delete(key));
+    shared.set(key, opened);
+    f = opened;
+  }
+  const entry = f;
+  entry.users++;
+  let released = false;
+  return {
+    fh: entry.fh,
+    release: async () => {
+      if (released) return;
+      released = true;
+      if (--entry.users > 0) return;
+      if (shared.get(key) === entry) shared.delete(key);
+      await entry.fh.then(
+        (fh) => fh.close(),
+        () => undefined,
+      );
+    },
+  };
+}
+
 /**
  * Sends bytes start..end of a file through two reused buffers: one being read while the other is
  * written. A stream allocates a new buffer for every read; at hundreds of MB a second that garbage
  * and its copies cost about a third more time and CPU than nginx's sendfile (issue 14), this about 5 %.
  * The file is opened and its first part read before this returns the sender.
  */
-async function pump(path: string, start: number, end: number) {
-  const fh = await open(path);
+async function pump(path: string, version: string | undefined, start: number, end: number) {
+  const file = openShared(path, version);
+  const fh = await file.fh.catch(async (e) => {
+    await file.release();
+    throw e;
+  });
   // No bigger than what is sent: thousands of endpoints fetching a small package hold small buffers.
   const size = Math.min(PUMP_BUFFER, end - start + 1);
   const buffers = [Buffer.allocUnsafe(size), size < end - start + 1 ? Buffer.allocUnsafe(size) : Buffer.alloc(0)];
@@ -119,7 +169,7 @@ async function pump(path: string, start: number, end: number) {
   try {
     first = await read(buffers[0], start);
   } catch (e) {
-    await fh.close();
+    await file.release();
     throw e;
   }
   return async (res: ServerResponse | undefined, onBytes?: (n: number) => void) => {
@@ -145,7 +195,7 @@ async function pump(path: string, start: number, end: number) {
       if (failed) throw failed;
       if (res && !res.destroyed) res.end();
     } finally {
-      await fh.close();
+      await file.release();
     }
   };
 }
