@@ -8,6 +8,7 @@ import { parseSize } from '../src/cli/common.ts';
 import { Faults } from '../src/common/faults.ts';
 import { describeDiff, diffTrees, treeHash } from '../src/protocol/tree.ts';
 import { nextOpening, parseCron, windowOpen } from '../src/protocol/windows.ts';
+import { collectGarbageSooner, HEAP_GROWING_PERCENT } from '../src/relay/heap.ts';
 import type { JobLogRecord } from '../src/relay/joblog.ts';
 import { buildPlan, commandFromPlan } from '../src/relay/plan.ts';
 import { replay } from '../src/relay/state.ts';
@@ -259,5 +260,14 @@ describe('maintenance windows', () => {
     expect(windowOpen(weekdays, at('2026-11-28T09:35:00Z'))).toBe(false); // a Saturday
     expect(() => parseCron('0 25 * * *')).toThrow(/out of range 0-23/);
     expect(() => parseCron('0 2 * *')).toThrow(/needs 5 fields/);
+  });
+});
+
+describe("the relay's garbage collection", () => {
+  it('collects once the heap grew by a tenth, unless the operator set it', () => {
+    expect(collectGarbageSooner(['--heap-growing-percent=50'])).toBe(false);
+    expect(collectGarbageSooner(['--max-old-space-size=512', '--heap_growing_percent=30'])).toBe(false);
+    expect(collectGarbageSooner(['--max-old-space-size=512'])).toBe(true);
+    expect(HEAP_GROWING_PERCENT).toBe(10);
   });
 });

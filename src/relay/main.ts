@@ -19,6 +19,7 @@ import { Depot } from './depot.ts';
 import { depotCap } from './depot-cap.ts';
 import { Distributor } from './distribution.ts';
 import { MasterEnrollment } from './enroll.ts';
+import { collectGarbageSooner } from './heap.ts';
 import { JobLog } from './joblog.ts';
 import { RelayJobs } from './jobs.ts';
 import { enroll, heartbeat, pollCommands } from './master-link.ts';
@@ -187,6 +188,7 @@ export async function buildRelay(opts: RelayOptions) {
 }
 
 export async function runRelay(opts: RelayOptions) {
+  collectGarbageSooner();
   const relay = await buildRelay(opts);
   process.stdout.write(`listening on ${await relay.start()}\n`);
   onShutdown(async () => {
