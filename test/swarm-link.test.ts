@@ -103,6 +103,12 @@ describe('the swarm link', () => {
     });
     handle = (s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}');
     await expect(link.json('GET', 'x')).rejects.toThrow(/neither by one content-length nor in chunks.*refused/);
+    // An endless answer is cut off, not gathered.
+    handle = (s) => {
+      s.write('HTTP/1.1 200 OK\r\ncontent-length: 9000000\r\n\r\n');
+      s.write(Buffer.alloc(5 * 1024 * 1024, 32));
+    };
+    await expect(link.json('GET', 'endless')).rejects.toThrow(/a JSON answer over 4 MiB; refused/);
     link.close();
   });
 

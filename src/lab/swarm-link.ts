@@ -7,6 +7,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { Answer, type BodySink } from '../protocol/content-answer.ts';
 import { type ClientTls, HttpError } from '../protocol/http-error.ts';
 
+const MAX_JSON_ANSWER = 4 * 1024 * 1024;
+
 interface CallOptions {
   /** Longest silence while a call waits for its answer (default 30 s). */
   silenceMs?: number;
@@ -38,7 +40,13 @@ export class SwarmLink {
   /** One call at a time: the JSON answer of a 2xx, else an HttpError with the relay's message. */
   async json<T>(method: 'GET' | 'POST', path: string, body?: unknown, o: CallOptions = {}): Promise<T> {
     const parts: Buffer[] = [];
-    await this.call(method, path, body, o, () => (bytes) => void parts.push(bytes));
+    let size = 0;
+    await this.call(method, path, body, o, () => (bytes) => {
+      // An endpoint's answers are small (assignments with their proofs), as the agent's relay link says.
+      if ((size += bytes.length) > MAX_JSON_ANSWER)
+        throw new HttpError(0, 'BAD_ANSWER', `${this.url.origin} sent a JSON answer over 4 MiB; refused`);
+      parts.push(bytes);
+    });
     return JSON.parse(Buffer.concat(parts).toString('utf8')) as T;
   }
 
