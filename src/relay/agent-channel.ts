@@ -42,6 +42,21 @@ export class AgentChannel {
     this.events.emit(`assign:${deviceId}`);
   }
 
+  /** Resolves once the device is offered something, after `ms`, or when its long-poll closes. */
+  nextOffer(deviceId: string, ms: number, poll: Pick<EventEmitter, 'on' | 'off'>) {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.events.off(`assign:${deviceId}`, done);
+        poll.off('close', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.events.on(`assign:${deviceId}`, done);
+      poll.on('close', done);
+    });
+  }
+
   /**
    * The JSON of each assignment the device has now: every job where it is a target of the command in
    * force that has not ended. What a command's targets share is serialized once (at 10,000 waiting

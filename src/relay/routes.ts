@@ -68,17 +68,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
       if (d.device(dev.id)?.fallbackFor) d.adopt(dev.id);
       let list = d.agents.assignmentsJson(dev.id);
       if (!list.length && !d.verifications.wantedBy(dev.id) && req.query.wait > 0) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(timer);
-            d.agents.events.off(`assign:${dev.id}`, done);
-            req.raw.off('close', done);
-            resolve();
-          };
-          const timer = setTimeout(done, req.query.wait * 1000);
-          d.agents.events.on(`assign:${dev.id}`, done);
-          req.raw.on('close', done);
-        });
+        await d.agents.nextOffer(dev.id, req.query.wait * 1000, req.raw);
         list = d.agents.assignmentsJson(dev.id);
       }
       const verify = d.verifications.wantedBy(dev.id);
