@@ -1,7 +1,7 @@
 // Installing one package on an endpoint: check its staged files, put them in place, run the scripts,
 // switch `current`.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Faults } from '../common/faults.ts';
