@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { installPackage, stagingFor } from '../src/agent/install.ts';
 import { sendBlob } from '../src/common/content.ts';
+import { ContentCache } from '../src/common/content-cache.ts';
 import { Faults } from '../src/common/faults.ts';
 import { createLogger } from '../src/common/log.ts';
 import { createHttpServer } from '../src/common/server.ts';
@@ -205,6 +206,66 @@ describe('issue 14, bugs found at fleet size', () => {
     for (const h of held.slice(1)) h.ac.abort();
     await vi.waitFor(() => expect(fdsOn(path)).toBe(0), { timeout: 10_000, interval: 100 });
     await app.close();
+  });
+
+  it("a relay's hot content is read once and sent from memory, whole, by range and to HEAD", async () => {
+    const dir = tempDir('blob-hot');
+    const path = join(dir, 'blob');
+    const bytes = randomBytes(3 * 1024 * 1024 + 5);
+    writeFileSync(path, bytes);
+    const cache = new ContentCache(16 * 1024 * 1024);
+    const { Registry } = await import('prom-client');
+    const app = createHttpServer({ logger: createLogger('test'), registry: new Registry() });
+    let counted = 0;
+    app.get('/blob', (req, reply) => sendBlob(req, reply, path, (n) => (counted += n), undefined, cache));
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const got = await Promise.all(
+      Array.from({ length: 8 }, async () => Buffer.from(await (await fetch(`${url}/blob`)).arrayBuffer())),
+    );
+    for (const g of got) expect(g.equals(bytes)).toBe(true);
+    expect(cache.held).toBe(bytes.length); // read once for all eight
+    const part = await fetch(`${url}/blob`, { headers: { range: 'bytes=1048570-2097160' } });
+    expect(part.status).toBe(206);
+    expect(Buffer.from(await part.arrayBuffer()).equals(bytes.subarray(1048570, 2097161))).toBe(true);
+    const head = await fetch(`${url}/blob`, { method: 'HEAD' });
+    expect(head.headers.get('content-length')).toBe(String(bytes.length));
+    expect(counted).toBe(8 * bytes.length + (2097161 - 1048570));
+    // A file put in its place is read afresh; the old one is not served for it.
+    const other = randomBytes(1000);
+    writeFileSync(`${path}.new`, other);
+    renameSync(`${path}.new`, path);
+    expect(Buffer.from(await (await fetch(`${url}/blob`)).arrayBuffer()).equals(other)).toBe(true);
+    // Past half the budget a file is sent from the disk: open while it is sent.
+    const big = randomBytes(9 * 1024 * 1024);
+    writeFileSync(path, big);
+    const ac = new AbortController();
+    const reader = (await fetch(`${url}/blob`, { signal: ac.signal })).body!.getReader();
+    await reader.read();
+    expect(fdsOn(path)).toBe(1);
+    ac.abort();
+    await app.close();
+  });
+
+  it('the hot content cache keeps to its budget, least recently used first, and drops what is idle', async () => {
+    const dir = tempDir('hot-budget');
+    const file = (name: string, size: number) => {
+      writeFileSync(join(dir, name), Buffer.alloc(size, name));
+      return join(dir, name);
+    };
+    const cache = new ContentCache(1000, 200);
+    const [a, b, c] = [file('a', 400), file('b', 400), file('c', 400)];
+    await cache.get(a, 'v1', 400);
+    await cache.get(b, 'v1', 400);
+    await cache.get(a, 'v1', 400); // a used last: b goes first
+    expect((await cache.get(c, 'v1', 400))!.toString()).toBe('c'.repeat(400));
+    expect(cache.held).toBe(800);
+    expect(cache.get(join(dir, 'big'), 'v1', 501)).toBeUndefined(); // over half the budget
+    await new Promise((r) => setTimeout(r, 250));
+    expect(cache.get(b, 'v1', 400)).toBeDefined(); // the idle ones make room, and are gone
+    expect(cache.held).toBe(400);
+    await expect(cache.get(a, 'v2', 999)).toBe(undefined);
+    await expect(cache.get(a, 'v3', 300)).rejects.toThrow(/changed while it was read \(400 of 300 bytes\)/);
+    expect(cache.held).toBe(400);
   });
 
   it("10,000 endpoints' reports and 12,000 alerts reach the master in requests it takes, the job's state last", async () => {

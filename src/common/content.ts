@@ -5,6 +5,7 @@ import type { ServerResponse } from 'node:http';
 import { type Readable, Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FanoutError } from '../protocol/errors.ts';
+import { type ContentCache, fromMemory } from './content-cache.ts';
 import { openShared } from './shared-file.ts';
 
 const PACE_SLICE = 64 * 1024;
@@ -39,6 +40,8 @@ export async function sendBlob(
   onBytes?: (n: number) => void,
   /** Waits before each chunk goes out (a bandwidth cap shared by several downloads). */
   pace?: { take(bytes: number): Promise<void> },
+  /** Where a file being fetched by many is kept in memory (a relay's). */
+  cache?: ContentCache,
 ) {
   const blob = typeof source === 'string' ? await fileSource(source) : source;
   if (!blob) throw new FanoutError('FANOUT_ERR_BLOB_UNKNOWN', { digest: req.url.split('?')[0].split('/').pop() ?? '' });
@@ -67,7 +70,8 @@ export async function sendBlob(
   if (start > end) return reply.send('');
   if (blob.file && !pace) {
     // Opened and read before anything is sent: a file that cannot be read still answers a JSON error.
-    const send = await pump(blob.file, blob.version, start, end);
+    const kept = blob.version ? cache?.get(blob.file, blob.version, size) : undefined;
+    const send = kept ? await fromMemory(kept, start, end) : await pump(blob.file, blob.version, start, end);
     // Fastify's stream piping is bypassed: the pump writes the headers and the body itself.
     reply.hijack();
     reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ContentCache } from '../common/content-cache.ts';
 import type { Faults } from '../common/faults.ts';
 import { type ArchiveLimits, DEFAULT_LIMITS, inspectArchive } from '../protocol/archive.ts';
 import { verifyPackage } from '../protocol/crypto.ts';
@@ -58,6 +59,8 @@ export interface FetchOptions {
 }
 
 export class Depot {
+  /** Content being fetched by this relay's endpoints, kept in memory while it is. */
+  readonly hot = new ContentCache();
   constructor(
     private readonly dataDir: string,
     private readonly faults: Faults,

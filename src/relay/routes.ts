@@ -141,7 +141,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
       }
     }
     touch(d.depot.path(digest));
-    return sendBlob(req, reply, d.depot.path(digest), d.servingCap.served, d.servingCap.paceFor(digest));
+    return sendBlob(req, reply, d.depot.path(digest), d.servingCap.served, d.servingCap.paceFor(digest), d.depot.hot);
   });
 }
 
