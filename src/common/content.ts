@@ -16,7 +16,8 @@ export interface BlobSource {
   stream(start: number, end: number): Readable;
   /** A file on this host: served by `pump` (reused buffers), not as a stream. */
   file?: string;
-  /** Which file is at that path now (device, inode, size, time): downloads share it only while it stays. */
+  /** Which file is at that path now (device, inode, size): downloads share it only while it stays. Not
+   * its times: the relay touches a depot file it serves once a minute (eviction order). */
   version?: string;
 }
 
@@ -27,7 +28,7 @@ export async function fileSource(path: string): Promise<BlobSource | undefined> 
     ? {
         size: st.size,
         file: path,
-        version: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`,
+        version: `${st.dev}:${st.ino}:${st.size}`,
         stream: (start, end) => createReadStream(path, { start, end, highWaterMark: 1 << 20 }),
       }
     : undefined;
