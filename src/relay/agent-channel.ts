@@ -3,17 +3,11 @@ import { EventEmitter } from 'node:events';
 import { authorityOf } from '../protocol/command.ts';
 import type { FailureType } from '../protocol/failure-types.ts';
 import { ListTree } from '../protocol/signing.ts';
-import type { Assignment, SignedHeader, TargetState } from '../protocol/types.ts';
+import type { Assignment, DistributionCommand, SignedHeader, TargetState } from '../protocol/types.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Reporter } from './reporter.ts';
 import type { JobState } from './state.ts';
 import { agentStep, ended } from './targets.ts';
-
-const KEPT = 64;
-function remember<T>(m: Map<string, T>, key: string, value: T) {
-  m.set(key, value);
-  if (m.size > KEPT) m.delete(m.keys().next().value!);
-}
 
 export interface AgentReport {
   jobId: string;
@@ -28,9 +22,8 @@ export interface AgentReport {
 export class AgentChannel {
   /** `assign:<deviceId>` when that device has something new to do. */
   readonly events = new EventEmitter().setMaxListeners(0);
-  // Per command, kept for the most recent commands only: a tree of 10,000 devices holds 20,000 hashes.
-  private readonly trees = new Map<string, ListTree>();
-  private readonly sharedParts = new Map<string, { authority: SignedHeader; json: string }>();
+  // Per command object, for as long as its job holds it.
+  private readonly sharedParts = new WeakMap<DistributionCommand, { authority: SignedHeader; json: string }>();
 
   constructor(
     private readonly relayId: string,
@@ -83,7 +76,7 @@ export class AgentChannel {
 
   private shared(st: JobState) {
     const c = st.current;
-    let s = this.sharedParts.get(c.commandId);
+    let s = this.sharedParts.get(c);
     if (!s) {
       const authority = authorityOf(c);
       if (!authority) return undefined;
@@ -96,20 +89,15 @@ export class AgentChannel {
         authority,
       };
       s = { authority, json: JSON.stringify(part) };
-      remember(this.sharedParts, c.commandId, s);
+      this.sharedParts.set(c, s);
     }
     return s;
   }
 
   /** The device's proof in the list the authority signed: the original command's list. */
   private proof(st: JobState, commandId: string, deviceId: string): string[] {
-    let tree = this.trees.get(commandId);
-    if (!tree) {
-      const list = st.original.commandId === commandId ? st.original.distributionList : st.current.distributionList;
-      tree = ListTree.of(list);
-      remember(this.trees, commandId, tree);
-    }
-    return tree.proof(deviceId) ?? [];
+    const list = st.original.commandId === commandId ? st.original.distributionList : st.current.distributionList;
+    return ListTree.of(list).proof(deviceId) ?? [];
   }
 
   /** Resolves once the reports taken so far are on disk. */
