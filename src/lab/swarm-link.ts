@@ -2,10 +2,10 @@
 // reports). One process plays thousands of endpoints: through node:http's client each answer cost
 // the swarm about 150 µs of CPU, so with 10,000 endpoints it read the relay's answers a second after
 // the relay had sent them, and timed itself rather than the relay.
-import { isIP, connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import type { Socket } from 'node:net';
 import { Answer, type BodySink } from '../protocol/content-answer.ts';
 import { type ClientTls, HttpError } from '../protocol/http-error.ts';
+import { connectedEvent, connectTo } from '../protocol/receive-content.ts';
 
 const MAX_JSON_ANSWER = 4 * 1024 * 1024;
 
@@ -104,15 +104,10 @@ export class SwarmLink {
 
   private connect(): Promise<Socket> {
     if (this.socket && this.ready) return this.ready.then(() => this.socket!);
-    const port = Number(this.url.port) || (this.url.protocol === 'https:' ? 443 : 80);
-    const host = this.url.hostname.replace(/^\[|\]$/g, '');
-    const socket =
-      this.url.protocol === 'https:'
-        ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...this.tls })
-        : netConnect({ host, port });
+    const socket = connectTo(this.url, this.tls);
     this.socket = socket;
     this.ready = new Promise<void>((resolve, reject) => {
-      socket.once(this.url.protocol === 'https:' ? 'secureConnect' : 'connect', () => resolve());
+      socket.once(connectedEvent(this.url), () => resolve());
       socket.once('error', (e) =>
         reject(new HttpError(0, 'ECONNREFUSED', `cannot reach ${this.url.origin}: ${e.message}`)),
       );

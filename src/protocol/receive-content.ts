@@ -6,9 +6,21 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Client } from './client.ts';
 import { Answer, type BodySink } from './content-answer.ts';
-import { HttpError } from './http-error.ts';
+import { type ClientTls, HttpError } from './http-error.ts';
 
 export type { BodySink } from './content-answer.ts';
+
+/** A plain or TLS socket to the URL's host and port (TLS names the host unless it is an address). */
+export function connectTo(url: URL, tls: ClientTls | undefined, onread?: unknown): Socket {
+  const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return url.protocol === 'https:'
+    ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...tls, onread } as never)
+    : netConnect({ host, port, onread } as never);
+}
+
+/** The event a socket from connectTo emits once it can carry a request. */
+export const connectedEvent = (url: URL) => (url.protocol === 'https:' ? 'secureConnect' : 'connect');
 
 export interface ContentRequest {
   headers?: Record<string, string>;
@@ -71,14 +83,8 @@ export function receiveContent(c: Client, path: string, o: ContentRequest, open:
         }
       },
     };
-    const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    const tls = c.opts.tls ?? {};
-    socket =
-      url.protocol === 'https:'
-        ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...tls, onread } as never)
-        : netConnect({ host, port, onread });
-    socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => socket?.write(request));
+    socket = connectTo(url, c.opts.tls, onread);
+    socket.once(connectedEvent(url), () => socket?.write(request));
     socket.setTimeout(silence, () =>
       finish(new HttpError(0, 'ETIMEDOUT', `${url.origin} sent nothing for ${silence / 1000} s`)),
     );
