@@ -335,6 +335,51 @@ describe('distribution path', () => {
     expect(existsSync(join(net.agents['relay-b-pos-2'].root, 'slow', 'current'))).toBe(false);
   });
 
+  it('runs the scripts an agent killed mid-install cut off again, told so; a failed run is retried untold', async () => {
+    const id = 'relay-b-pos-3';
+    const runs = (name: string) => join(net.agents[id].root, name, 'runs.log');
+    const script = (rest: string) => `#!/bin/sh\necho "run \${FANOUT_INTERRUPTED:-0}" >> ../runs.log\n${rest}`;
+    await buildAndPush(
+      writePackage(
+        join(net.dir, 'pkgs', 'cut'),
+        'cut',
+        '1.0.0',
+        { 'c.txt': 'c\n' },
+        script('[ -n "$FANOUT_INTERRUPTED" ] || sleep 2\n'),
+      ),
+    );
+    const c = await runFanout(['job', 'create', '--package', 'cut@1.0.0', '--target', id, '--json'], { env: net.env });
+    const { jobId } = JSON.parse(c.stdout);
+    await waitFor('the first run of the script', async () => existsSync(runs('cut')));
+    await net.agents[id].kill();
+    await net.startAgent(id, 'relay-b');
+    const w = await runFanout(['job', 'wait', jobId, '--timeout', '60'], { env: net.env, timeoutMs: 90_000 });
+    expect(w.code, w.stdout + w.stderr).toBe(0);
+    expect(readFileSync(runs('cut'), 'utf8')).toBe('run 0\nrun 1\n');
+    expect(readFileSync(join(net.dir, 'logs', `${id}.log`), 'utf8')).toMatch(/cut off when the agent stopped/);
+    expect(existsSync(join(net.agents[id].root, 'cut', '.installing-1.0.0'))).toBe(false);
+
+    // A run that failed, seen to its end, is not an interrupted one.
+    await buildAndPush(
+      writePackage(
+        join(net.dir, 'pkgs', 'once'),
+        'once',
+        '1.0.0',
+        {},
+        script('[ -e ../failed ] || { touch ../failed; exit 1; }\n'),
+      ),
+    );
+    const c2 = await runFanout(['job', 'create', '--package', 'once@1.0.0', '--target', id, '--json'], {
+      env: net.env,
+    });
+    const w2 = await runFanout(['job', 'wait', JSON.parse(c2.stdout).jobId, '--timeout', '60'], {
+      env: net.env,
+      timeoutMs: 90_000,
+    });
+    expect(w2.code, w2.stdout + w2.stderr).toBe(0);
+    expect(readFileSync(runs('once'), 'utf8')).toBe('run 0\nrun 0\n');
+  });
+
   it('rides out an upstream that resets the connection twice', async () => {
     const relay = net.relays['relay-b'];
     const relayAdmin = new Client({

@@ -13,6 +13,10 @@ export const treeFile = (root: string, pkg: { name: string; version: string }) =
 export const installedMarker = (root: string, pkg: { name: string; version: string }) =>
   join(root, pkg.name, `.installed-${pkg.version}`);
 
+/** There while a version's scripts run: left behind, it says the agent stopped in the middle of them. */
+export const runningMarker = (root: string, pkg: { name: string; version: string }) =>
+  join(root, pkg.name, `.installing-${pkg.version}`);
+
 /** The scripts of exactly this package (by digest) ran to their end here. */
 export const scriptsDone = (root: string, pkg: Pick<PackageRef, 'name' | 'version' | 'digest'>) => {
   const marker = installedMarker(root, pkg);

@@ -1,6 +1,5 @@
 // Installing one package on an endpoint: check its staged files, put them in place, run the scripts,
 // switch `current`.
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,53 +8,10 @@ import type { FailureType } from '../protocol/failure-types.ts';
 import { parseManifest } from '../protocol/package-file.ts';
 import { hashFolder, type TreeEntry, treeHash } from '../protocol/tree.ts';
 import type { JobParams, PackageRef } from '../protocol/types.ts';
-import { type Hashed, installedMarker, scriptsDone, treeFile } from './attest.ts';
+import { type Hashed, installedMarker, runningMarker, scriptsDone, treeFile } from './attest.ts';
 import type { Staged } from './download.ts';
+import { run } from './scripts.ts';
 import { InstallError } from './state.ts';
-
-function run(
-  cmd: string,
-  args: string[],
-  opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; label: string },
-) {
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let out = '';
-    const keep = (c: Buffer) => (out = (out + c.toString()).slice(-2000));
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-      reject(
-        new InstallError(
-          'INSTALL_TIMEOUT',
-          `${opts.label} did not finish within ${opts.timeoutMs / 1000}s and was killed`,
-        ),
-      );
-    }, opts.timeoutMs);
-    child.on(
-      'error',
-      (e) => (
-        clearTimeout(timer), reject(new InstallError('INSTALL_FAILED', `${opts.label} could not start: ${e.message}`))
-      ),
-    );
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else
-        reject(
-          new InstallError(
-            'INSTALL_FAILED',
-            `${opts.label} exited with ${code ?? signal}${out.trim() ? `: ${out.trim().split('\n').slice(-3).join(' | ')}` : ''}`,
-          ),
-        );
-    });
-  });
-}
 
 /** Where a package is unpacked while it downloads: beside the packages, so it is renamed into place. */
 export const stagingFor = (root: string, pkg: { name: string; version: string }) =>
@@ -83,6 +39,7 @@ export async function installPackage(x: {
   const done = installedMarker(x.root, pkg);
   if (!x.again && existsSync(target) && scriptsDone(x.root, pkg)) {
     if (x.staged) await rm(x.staged.dir, { recursive: true, force: true });
+    await rm(runningMarker(x.root, pkg), { force: true }); // stopped between the two markers
     await switchCurrent(base, pkg.version);
     return undefined;
   }
@@ -95,26 +52,40 @@ export async function installPackage(x: {
           throw new InstallError('PACKAGE_INVALID', e.message);
         },
       );
-  const env = { ...process.env, FANOUT_PACKAGE: pkg.name, FANOUT_VERSION: pkg.version, FANOUT_JOB: x.jobId };
+  // Scripts run at least once: cut off by the agent stopping (killed, power lost), they run again on
+  // its next try, told so, since they may have done part or all of their work already.
+  const running = runningMarker(x.root, pkg);
+  const env = {
+    ...process.env,
+    FANOUT_PACKAGE: pkg.name,
+    FANOUT_VERSION: pkg.version,
+    FANOUT_JOB: x.jobId,
+    ...(existsSync(running) ? { FANOUT_INTERRUPTED: '1' } : {}),
+  };
   // Capped at a day: a timer past ~24.8 days would fire at once.
   const timeoutMs = Math.min(86_400_000, 1000 * Number(x.params.timeoutSec ?? manifest.install.timeoutSec ?? 120));
   const injected = x.faults.take('agent.install');
   if (injected?.startsWith('exit:'))
     throw new InstallError('INSTALL_FAILED', `install script exited with ${injected.slice(5)} (injected)`);
-  if (x.params.preCommand)
-    await run('/bin/sh', ['-c', String(x.params.preCommand)], { cwd: target, env, timeoutMs, label: 'preCommand' });
-  if (manifest.install.run) {
-    const script = join(target, manifest.install.run);
-    if (!script.startsWith(target + '/') || !existsSync(script))
-      throw new InstallError('PACKAGE_INVALID', `install.run "${manifest.install.run}" is not a file in the package`);
-    await run('/bin/sh', [script], { cwd: target, env, timeoutMs, label: `install script ${manifest.install.run}` });
+  writeDurably(running, `${x.jobId}\n`);
+  try {
+    if (x.params.preCommand)
+      await run('/bin/sh', ['-c', String(x.params.preCommand)], { cwd: target, env, timeoutMs, label: 'preCommand' });
+    if (manifest.install.run) {
+      const script = join(target, manifest.install.run);
+      if (!script.startsWith(target + '/') || !existsSync(script))
+        throw new InstallError('PACKAGE_INVALID', `install.run "${manifest.install.run}" is not a file in the package`);
+      await run('/bin/sh', [script], { cwd: target, env, timeoutMs, label: `install script ${manifest.install.run}` });
+    }
+    if (x.params.postCommand)
+      await run('/bin/sh', ['-c', String(x.params.postCommand)], { cwd: target, env, timeoutMs, label: 'postCommand' });
+  } catch (e) {
+    // A run whose end the agent saw is not an interrupted one: the next try is an ordinary retry.
+    await rm(running, { force: true });
+    throw e;
   }
-  if (x.params.postCommand)
-    await run('/bin/sh', ['-c', String(x.params.postCommand)], { cwd: target, env, timeoutMs, label: 'postCommand' });
-  const fd = openSync(done, 'w');
-  writeSync(fd, `${pkg.digest}\n`);
-  fsyncSync(fd);
-  closeSync(fd);
+  writeDurably(done, `${pkg.digest}\n`);
+  await rm(running, { force: true });
   await switchCurrent(base, pkg.version);
   return placed?.hashed;
 }
@@ -165,18 +136,17 @@ async function placeStaged(staged: Staged, pkg: PackageRef, root: string, done: 
   return { manifest, hashed: { files, since } satisfies Hashed };
 }
 
+function writeDurably(file: string, text: string) {
+  const fd = openSync(file, 'w');
+  writeSync(fd, text);
+  fsyncSync(fd);
+  closeSync(fd);
+}
+
 /** Atomic switch: a new link beside `current`, renamed over it. */
 export async function switchCurrent(base: string, version: string) {
   const tmpLink = join(base, `.current-${process.pid}`);
   await rm(tmpLink, { force: true });
   await symlink(version, tmpLink);
   await rename(tmpLink, join(base, 'current'));
-}
-
-/** Runs a package's script with /bin/sh in its folder (the uninstall script too). */
-export function runScript(
-  script: string,
-  opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; label: string },
-) {
-  return run('/bin/sh', [script], opts);
 }

@@ -2,7 +2,7 @@
 // rollback without a download); older ones go, never the one `current` points at.
 import { readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { installedMarker, treeFile } from './attest.ts';
+import { installedMarker, runningMarker, treeFile } from './attest.ts';
 import type { AgentState } from './state.ts';
 
 export async function pruneVersions(state: AgentState, root: string, name: string, keep: number): Promise<string[]> {
@@ -17,6 +17,7 @@ export async function pruneVersions(state: AgentState, root: string, name: strin
     await rm(installedMarker(root, e), { force: true });
     await rm(join(root, name, e.version), { recursive: true, force: true });
     await rm(treeFile(root, e), { force: true });
+    await rm(runningMarker(root, e), { force: true });
   }
   if (gone.length) await state.forget(gone.map((e) => `${e.name}@${e.version}`));
   return gone.map((e) => e.version);

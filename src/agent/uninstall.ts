@@ -5,7 +5,7 @@ import { readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseManifest } from '../protocol/package-file.ts';
 import type { JobParams } from '../protocol/types.ts';
-import { runScript } from './install.ts';
+import { runScript } from './scripts.ts';
 import { type AgentState, InstallError } from './state.ts';
 
 export async function uninstallPackage(x: {

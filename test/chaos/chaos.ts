@@ -10,6 +10,11 @@ import { Client } from '../../src/protocol/client.ts';
 import { caArgs, type Network, runFanout, serverTlsArgs, startFanout, startNetwork, writePackage } from '../helpers.ts';
 import { pgDatabase } from '../pg.ts';
 
+/** The agents' `--keep-versions` (their default): older installs of a package are removed. */
+const KEEP_VERSIONS = 2;
+/** Chaos versions are `ROUND.0.0`. */
+const major = (v: string) => Number(v.split('.')[0]);
+
 export interface ChaosFigures {
   rounds: number;
   endpoints: number;
@@ -23,6 +28,8 @@ export interface ChaosFigures {
   commandsLost: number;
   targetsMisreported: number;
   duplicateInstalls: number;
+  /** Scripts run again after an agent was killed while they ran (told FANOUT_INTERRUPTED=1). */
+  installsInterrupted: number;
   duplicateMails: number;
   ticketsNeverMailed: number;
   jobsNotConverged: number;
@@ -73,6 +80,7 @@ export async function runChaos(o: {
     commandsLost: 0,
     targetsMisreported: 0,
     duplicateInstalls: 0,
+    installsInterrupted: 0,
     duplicateMails: 0,
     ticketsNeverMailed: 0,
     jobsNotConverged: 0,
@@ -160,7 +168,8 @@ export async function runChaos(o: {
           `chaos-${x}`,
           `${round}.0.0`,
           { 'v.txt': `${round}${x}\n` },
-          '#!/bin/sh\necho "$FANOUT_JOB" >> ../runs.log\n',
+          // One line a run; a run after the agent was killed in the middle of one says so.
+          '#!/bin/sh\necho "$FANOUT_JOB${FANOUT_INTERRUPTED:+ interrupted}" >> ../runs.log\n',
         );
         return dir;
       });
@@ -208,11 +217,32 @@ export async function runChaos(o: {
 /** The endpoints' disks, the relays' job logs and the mail sink against what the master says. */
 async function truth(net: Network, relayIds: string[], sink: MailSink, f: ChaosFigures) {
   const jobs = await net.admin.get<any[]>('api/v1/jobs');
+  const byJob = new Map(jobs.map((j) => [j.jobId, j]));
+  // The versions whose install script ran on an endpoint, by the job ids its runs.log holds.
+  const ran = (root: string, name: string) => {
+    const runs = join(root, name, 'runs.log');
+    const ids = existsSync(runs) ? readFileSync(runs, 'utf8').trim().split('\n') : [];
+    return ids
+      .flatMap((line) => byJob.get(line.split(' ')[0])?.packages.filter((p: any) => p.name === name) ?? [])
+      .map((p: any) => p.version);
+  };
+  // Retention removes all but the newest KEEP_VERSIONS installs: an older version is rightly gone
+  // once its script ran and that many newer ones did too.
+  const pruned = (root: string, p: { name: string; version: string }) => {
+    const versions = ran(root, p.name);
+    return (
+      versions.includes(p.version) &&
+      new Set(versions.filter((v: string) => major(v) > major(p.version))).size >= KEEP_VERSIONS
+    );
+  };
   for (const job of jobs) {
     for (const t of job.targets) {
       const root = net.agents[t.deviceId].root;
       const onDisk = job.packages.every((p: any) => existsSync(join(root, p.name, p.version, 'v.txt')));
-      if ((t.state === 'installed') !== onDisk) f.targetsMisreported++;
+      const installed = job.packages.every(
+        (p: any) => existsSync(join(root, p.name, p.version, 'v.txt')) || pruned(root, p),
+      );
+      if (t.state === 'installed' ? !installed : onDisk) f.targetsMisreported++;
     }
     for (const r of job.relays) {
       const log = join(net.relays[r.relayId].data, 'jobs', `${job.jobId}.jsonl`);
@@ -225,7 +255,10 @@ async function truth(net: Network, relayIds: string[], sink: MailSink, f: ChaosF
       const runs = join(root, name, 'runs.log');
       if (!existsSync(runs)) continue;
       const lines = readFileSync(runs, 'utf8').trim().split('\n');
-      f.duplicateInstalls += lines.length - new Set(lines).size;
+      // A job's scripts run once, and again only when an agent killed mid-run cut them off.
+      const plain = lines.filter((l) => !l.endsWith(' interrupted'));
+      f.duplicateInstalls += plain.length - new Set(plain).size;
+      f.installsInterrupted += lines.length - plain.length;
     }
   }
   const seen = new Map<string, number>();

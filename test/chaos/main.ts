@@ -24,6 +24,6 @@ const bad =
   f.ticketsNeverMailed +
   f.jobsNotConverged;
 console.log(
-  `commands lost ${f.commandsLost}, targets misreported ${f.targetsMisreported}, duplicate installs ${f.duplicateInstalls}, duplicate mails ${f.duplicateMails}, tickets never mailed ${f.ticketsNeverMailed}, jobs not converged ${f.jobsNotConverged} (${f.rounds} rounds, ${f.jobs} jobs, ${f.endpoints} endpoints, ${f.relays} relays; ${f.kills} kills, ${f.diskFaults} disk faults, ${f.smtpRefusals} SMTP refusals, ${f.tickets} tickets, ${f.mails} mails)`,
+  `commands lost ${f.commandsLost}, targets misreported ${f.targetsMisreported}, duplicate installs ${f.duplicateInstalls} (${f.installsInterrupted} run again after a kill cut them off), duplicate mails ${f.duplicateMails}, tickets never mailed ${f.ticketsNeverMailed}, jobs not converged ${f.jobsNotConverged} (${f.rounds} rounds, ${f.jobs} jobs, ${f.endpoints} endpoints, ${f.relays} relays; ${f.kills} kills, ${f.diskFaults} disk faults, ${f.smtpRefusals} SMTP refusals, ${f.tickets} tickets, ${f.mails} mails)`,
 );
 process.exit(bad ? 1 : 0);
