@@ -1,14 +1,16 @@
 // Installing one package on an endpoint: check its staged files, put them in place, run the scripts,
 // switch `current`.
-import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Faults } from '../common/faults.ts';
+import { writeDurably } from '../common/files.ts';
 import type { FailureType } from '../protocol/failure-types.ts';
 import { parseManifest } from '../protocol/package-file.ts';
 import { hashFolder, type TreeEntry, treeHash } from '../protocol/tree.ts';
 import type { JobParams, PackageRef } from '../protocol/types.ts';
 import { type Hashed, installedMarker, runningMarker, scriptsDone, treeFile } from './attest.ts';
+import { ScriptRun } from './cut-off.ts';
 import type { Staged } from './download.ts';
 import { run } from './scripts.ts';
 import { InstallError } from './state.ts';
@@ -53,39 +55,43 @@ export async function installPackage(x: {
         },
       );
   // Scripts run at least once: cut off by the agent stopping (killed, power lost), they run again on
-  // its next try, told so, since they may have done part or all of their work already.
-  const running = runningMarker(x.root, pkg);
+  // its next try, told so, since they may have done part or all of their work already (cut-off.ts).
+  const scripts = await ScriptRun.prepare(x.root, pkg, x.jobId);
   const env = {
     ...process.env,
     FANOUT_PACKAGE: pkg.name,
     FANOUT_VERSION: pkg.version,
     FANOUT_JOB: x.jobId,
-    ...(existsSync(running) ? { FANOUT_INTERRUPTED: '1' } : {}),
+    ...(scripts.interrupted ? { FANOUT_INTERRUPTED: '1' } : {}),
   };
   // Capped at a day: a timer past ~24.8 days would fire at once.
   const timeoutMs = Math.min(86_400_000, 1000 * Number(x.params.timeoutSec ?? manifest.install.timeoutSec ?? 120));
   const injected = x.faults.take('agent.install');
   if (injected?.startsWith('exit:'))
     throw new InstallError('INSTALL_FAILED', `install script exited with ${injected.slice(5)} (injected)`);
-  writeDurably(running, `${x.jobId}\n`);
+  const opts = (label: string) => ({
+    cwd: target,
+    env,
+    timeoutMs,
+    label,
+    onSpawn: (pid: number) => scripts.spawned(pid),
+  });
+  scripts.begin();
   try {
-    if (x.params.preCommand)
-      await run('/bin/sh', ['-c', String(x.params.preCommand)], { cwd: target, env, timeoutMs, label: 'preCommand' });
+    if (x.params.preCommand) await run('/bin/sh', ['-c', String(x.params.preCommand)], opts('preCommand'));
     if (manifest.install.run) {
       const script = join(target, manifest.install.run);
       if (!script.startsWith(target + '/') || !existsSync(script))
         throw new InstallError('PACKAGE_INVALID', `install.run "${manifest.install.run}" is not a file in the package`);
-      await run('/bin/sh', [script], { cwd: target, env, timeoutMs, label: `install script ${manifest.install.run}` });
+      await run('/bin/sh', [script], opts(`install script ${manifest.install.run}`));
     }
-    if (x.params.postCommand)
-      await run('/bin/sh', ['-c', String(x.params.postCommand)], { cwd: target, env, timeoutMs, label: 'postCommand' });
+    if (x.params.postCommand) await run('/bin/sh', ['-c', String(x.params.postCommand)], opts('postCommand'));
   } catch (e) {
-    // A run whose end the agent saw is not an interrupted one: the next try is an ordinary retry.
-    await rm(running, { force: true });
+    await scripts.end();
     throw e;
   }
   writeDurably(done, `${pkg.digest}\n`);
-  await rm(running, { force: true });
+  await scripts.end();
   await switchCurrent(base, pkg.version);
   return placed?.hashed;
 }
@@ -134,13 +140,6 @@ async function placeStaged(staged: Staged, pkg: PackageRef, root: string, done: 
   // Written after every file of the package and before the scripts: its change time divides the two.
   const since = (await stat(treeFile(root, pkg))).ctimeMs;
   return { manifest, hashed: { files, since } satisfies Hashed };
-}
-
-function writeDurably(file: string, text: string) {
-  const fd = openSync(file, 'w');
-  writeSync(fd, text);
-  fsyncSync(fd);
-  closeSync(fd);
 }
 
 /** Atomic switch: a new link beside `current`, renamed over it. */

@@ -6,10 +6,11 @@ import { InstallError } from './state.ts';
 export function run(
   cmd: string,
   args: string[],
-  opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; label: string },
+  opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; label: string; onSpawn?: (pid: number) => void },
 ) {
   return new Promise<void>((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    if (child.pid) opts.onSpawn?.(child.pid);
     let out = '';
     const keep = (c: Buffer) => (out = (out + c.toString()).slice(-2000));
     child.stdout.on('data', keep);

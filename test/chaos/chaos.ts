@@ -169,6 +169,7 @@ export async function runChaos(o: {
           `${round}.0.0`,
           { 'v.txt': `${round}${x}\n` },
           // One line a run; a run after the agent was killed in the middle of one says so.
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
           '#!/bin/sh\necho "$FANOUT_JOB${FANOUT_INTERRUPTED:+ interrupted}" >> ../runs.log\n',
         );
         return dir;
