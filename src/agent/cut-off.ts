@@ -1,11 +1,27 @@
 // A version's scripts whose run the agent's stop cut off (killed, power lost). While they run, a
 // marker names the job and the process group running them; on the next try the agent stops what is
 // left of that group, so two runs never overlap, and tells the scripts (FANOUT_INTERRUPTED=1).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeDurably } from '../common/files.ts';
 import { runningMarker } from './attest.ts';
+
+const cwdOf = (pid: number) => {
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return undefined;
+  }
+};
+const realFolder = (path: string) => {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+};
 
 /** A process by pid, start time and boot: a pid reused after a reboot or by another process is not it. */
 function identity(pid: number): string | undefined {
@@ -34,7 +50,9 @@ export class ScriptRun {
     if (!existsSync(marker)) return new ScriptRun(marker, jobId, false);
     const [, group] = readFileSync(marker, 'utf8').split('\n');
     const pid = Number(group?.split(' ')[0]);
-    if (pid > 1 && identity(pid) === group) {
+    // Only the group the agent started in this version's folder: a marker naming any other process
+    // (planted, or stale) kills nothing.
+    if (pid > 1 && identity(pid) === group && cwdOf(pid) === realFolder(join(root, pkg.name, pkg.version))) {
       try {
         process.kill(-pid, 'SIGKILL');
       } catch {
