@@ -45,6 +45,10 @@ export async function installPackage(x: {
     await switchCurrent(base, pkg.version);
     return undefined;
   }
+  // Scripts run at least once: cut off by the agent stopping (killed, power lost), they run again on
+  // its next try, told so, since they may have done part or all of their work already. What is left
+  // of the cut-off run is stopped first, before its folder is replaced (cut-off.ts).
+  const scripts = await ScriptRun.prepare(x.root, pkg, x.jobId);
   const placed = x.staged ? await placeStaged(x.staged, pkg, x.root, done) : undefined;
   const manifest = placed
     ? placed.manifest
@@ -54,9 +58,6 @@ export async function installPackage(x: {
           throw new InstallError('PACKAGE_INVALID', e.message);
         },
       );
-  // Scripts run at least once: cut off by the agent stopping (killed, power lost), they run again on
-  // its next try, told so, since they may have done part or all of their work already (cut-off.ts).
-  const scripts = await ScriptRun.prepare(x.root, pkg, x.jobId);
   const env = {
     ...process.env,
     FANOUT_PACKAGE: pkg.name,
