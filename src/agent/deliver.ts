@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Assignment, JobParams, PackageRef, TargetState } from '../protocol/types.ts';
-import { attest, runningMarker, scriptsDone, treeFile } from './attest.ts';
+import { attest, scriptsDone, treeFile } from './attest.ts';
 import { download, type Staged } from './download.ts';
 import { installPackage, stagingFor } from './install.ts';
 import { pruneVersions } from './retention.ts';
@@ -44,11 +44,6 @@ export async function deliver(
       await untilWindow(d.windows, d.signal, d.log, a.jobId, () => x.report('waiting_window'));
     await x.report('installing');
     for (const p of x.todo) {
-      if (existsSync(runningMarker(x.installRoot, p)))
-        log.warn(
-          { package: `${p.name}@${p.version}`, jobId: a.jobId },
-          'its scripts were cut off when the agent stopped; they run again, with FANOUT_INTERRUPTED=1',
-        );
       const hashed = await installPackage({
         staged: staged.get(p.digest),
         pkg: p,
@@ -57,6 +52,11 @@ export async function deliver(
         params: x.params,
         faults: d.faults,
         again: x.drifted.has(p.digest),
+        onCutOff: () =>
+          log.warn(
+            { package: `${p.name}@${p.version}`, jobId: a.jobId },
+            'its scripts were cut off when the agent stopped; they run again, with FANOUT_INTERRUPTED=1',
+          ),
       });
       staged.delete(p.digest);
       const at = await attest(x.installRoot, p, hashed);

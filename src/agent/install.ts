@@ -32,6 +32,8 @@ export async function installPackage(x: {
   faults: Faults;
   /** Install again even if this version is recorded as installed (its files drifted). */
   again?: boolean;
+  /** Told when the scripts run again because the agent's stop cut off their last run. */
+  onCutOff?: () => void;
 }) {
   const { pkg } = x;
   const base = join(x.root, pkg.name);
@@ -49,6 +51,7 @@ export async function installPackage(x: {
   // its next try, told so, since they may have done part or all of their work already. What is left
   // of the cut-off run is stopped first, before its folder is replaced (cut-off.ts).
   const scripts = await ScriptRun.prepare(x.root, pkg, x.jobId);
+  if (scripts.interrupted) x.onCutOff?.();
   const placed = x.staged ? await placeStaged(x.staged, pkg, x.root, done) : undefined;
   const manifest = placed
     ? placed.manifest
