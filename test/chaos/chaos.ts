@@ -219,18 +219,20 @@ export async function runChaos(o: {
 async function truth(net: Network, relayIds: string[], sink: MailSink, f: ChaosFigures) {
   const jobs = await net.admin.get<any[]>('api/v1/jobs');
   const byJob = new Map(jobs.map((j) => [j.jobId, j]));
-  // The versions whose install script ran on an endpoint, by the job ids its runs.log holds.
-  const ran = (root: string, name: string) => {
-    const runs = join(root, name, 'runs.log');
-    const ids = existsSync(runs) ? readFileSync(runs, 'utf8').trim().split('\n') : [];
-    return ids
-      .flatMap((line) => byJob.get(line.split(' ')[0])?.packages.filter((p: any) => p.name === name) ?? [])
-      .map((p: any) => p.version);
+  // Each package's runs.log on an endpoint: one line a run of its install script, read once.
+  const logs = new Map<string, string[]>();
+  const runLines = (root: string, name: string) => {
+    const file = join(root, name, 'runs.log');
+    let lines = logs.get(file);
+    if (!lines) logs.set(file, (lines = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : []));
+    return lines;
   };
   // Retention removes all but the newest KEEP_VERSIONS installs: an older version is rightly gone
   // once its script ran and that many newer ones did too.
   const pruned = (root: string, p: { name: string; version: string }) => {
-    const versions = ran(root, p.name);
+    const versions = runLines(root, p.name)
+      .flatMap((line) => byJob.get(line.split(' ')[0])?.packages.filter((q: any) => q.name === p.name) ?? [])
+      .map((q: any) => q.version);
     return (
       versions.includes(p.version) &&
       new Set(versions.filter((v: string) => major(v) > major(p.version))).size >= KEEP_VERSIONS
@@ -239,11 +241,9 @@ async function truth(net: Network, relayIds: string[], sink: MailSink, f: ChaosF
   for (const job of jobs) {
     for (const t of job.targets) {
       const root = net.agents[t.deviceId].root;
-      const onDisk = job.packages.every((p: any) => existsSync(join(root, p.name, p.version, 'v.txt')));
-      const installed = job.packages.every(
-        (p: any) => existsSync(join(root, p.name, p.version, 'v.txt')) || pruned(root, p),
-      );
-      if (t.state === 'installed' ? !installed : onDisk) f.targetsMisreported++;
+      const present = (p: any) => existsSync(join(root, p.name, p.version, 'v.txt'));
+      const installed = job.packages.every((p: any) => present(p) || pruned(root, p));
+      if (t.state === 'installed' ? !installed : job.packages.every(present)) f.targetsMisreported++;
     }
     for (const r of job.relays) {
       const log = join(net.relays[r.relayId].data, 'jobs', `${job.jobId}.jsonl`);
@@ -253,9 +253,8 @@ async function truth(net: Network, relayIds: string[], sink: MailSink, f: ChaosF
   for (const id of Object.keys(net.agents)) {
     const root = net.agents[id].root;
     for (const name of existsSync(root) ? readdirSync(root) : []) {
-      const runs = join(root, name, 'runs.log');
-      if (!existsSync(runs)) continue;
-      const lines = readFileSync(runs, 'utf8').trim().split('\n');
+      const lines = runLines(root, name);
+      if (!lines.length) continue;
       // A job's scripts run once, and again only when an agent killed mid-run cut them off.
       const plain = lines.filter((l) => !l.endsWith(' interrupted'));
       f.duplicateInstalls += plain.length - new Set(plain).size;
