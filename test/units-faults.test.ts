@@ -1,10 +1,20 @@
 // Bugs of issue 9 that need a clock, a bad archive or a dying peer to show: each has its test here.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { installPackage, stagingFor } from '../src/agent/install.ts';
+import { run } from '../src/agent/scripts.ts';
 import { sendBlob } from '../src/common/content.ts';
 import { ContentCache } from '../src/common/content-cache.ts';
 import { Faults } from '../src/common/faults.ts';
@@ -110,6 +120,33 @@ describe('issue 9, one test per bug', () => {
     const left = spawnSync('pgrep', ['-f', join(dir, 'd')], { encoding: 'utf8' }).stdout.trim();
     expect(left).toBe('');
     expect(existsSync(join(dir, 'never-ready.log'))).toBe(true);
+  });
+
+  it('an install script starts only once the agent has written down its process, and never if it could not', async () => {
+    const dir = tempDir('gate');
+    const script = join(dir, 'install.sh');
+    writeFileSync(script, 'echo ran >> ran.txt\n');
+    const ran = () => (existsSync(join(dir, 'ran.txt')) ? readFileSync(join(dir, 'ran.txt'), 'utf8') : '');
+    const opts = { cwd: dir, env: process.env, timeoutMs: 10_000, label: 'install script install.sh' };
+    const seenWhileWriting: string[] = [];
+    await run('/bin/sh', [script], {
+      ...opts,
+      onSpawn: () => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300); // a slow disk under the marker
+        seenWhileWriting.push(ran());
+      },
+    });
+    expect(seenWhileWriting).toEqual(['']);
+    expect(ran()).toBe('ran\n');
+    const err = await run('/bin/sh', [script], {
+      ...opts,
+      onSpawn: () => {
+        throw new Error('ENOSPC: no space left on device');
+      },
+    }).catch((e) => e);
+    expect(err.message).toBe('install script install.sh was not started: ENOSPC: no space left on device');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ran()).toBe('ran\n');
   });
 });
 

@@ -3,14 +3,24 @@
 import { spawn } from 'node:child_process';
 import { InstallError } from './state.ts';
 
+// With onSpawn the command first waits at a gate, and starts only once onSpawn has returned: a caller
+// that writes down the process before it runs (the cut-off marker) never leaves one it did not name.
+// An agent that dies before that closes the gate's pipe, and the command never starts.
+const GATE = 'read -r _ || exit 125; exec "$@"';
+
 export function run(
   cmd: string,
   args: string[],
   opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; label: string; onSpawn?: (pid: number) => void },
 ) {
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    if (child.pid) opts.onSpawn?.(child.pid);
+    const gated = opts.onSpawn !== undefined;
+    const child = spawn(gated ? '/bin/sh' : cmd, gated ? ['-c', GATE, 'fanout-gate', cmd, ...args] : args, {
+      cwd: opts.cwd,
+      env: opts.env,
+      stdio: 'pipe', // stdin reads as empty, as /dev/null would, once the gate is passed
+      detached: true,
+    });
     let out = '';
     const keep = (c: Buffer) => (out = (out + c.toString()).slice(-2000));
     child.stdout.on('data', keep);
@@ -45,6 +55,16 @@ export function run(
           ),
         );
     });
+    child.stdin.on('error', () => {}); // a command that could not start: 'error' above says why
+    try {
+      if (gated && child.pid) opts.onSpawn!(child.pid);
+    } catch (e) {
+      child.stdin.destroy(); // the gate closes and the command never runs
+      clearTimeout(timer);
+      reject(new InstallError('INSTALL_FAILED', `${opts.label} was not started: ${(e as Error).message}`));
+      return;
+    }
+    child.stdin.end(gated ? '\n' : '');
   });
 }
 
