@@ -1,4 +1,6 @@
 // Issue 3: the alert center against a real master process and a real SMTP server on loopback.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailSink } from '../src/lab/mail-sink.ts';
 import { type Network, runFanout, startNetwork, waitFor } from './helpers.ts';
@@ -189,6 +191,26 @@ for (const backend of ['sqlite', 'postgres'] as const)
         expect(a3.location).toBe('LOC-0');
         expect(step(a3, 'normalize').outcome).toBe('replaced');
         expect(step(a3, 'normalize').detail).toMatch(/looks like LOC-1/);
+      });
+
+      it('a location renamed by an inventory import is matched by its new name from the next alert on', async () => {
+        const text = () => `${now()} relay-den-pos-2 UNREACHABLE location="Store 0043 Boulder CO" msg="x"`;
+        const normalized = async () => step(await show((await send(text())).ids[0]), 'normalize');
+        expect((await normalized()).outcome).toBe('fuzzy name'); // three of "Store 0043, Denver, CO"'s four words
+        const file = join(net.dir, 'inventory.yaml');
+        const inventory = readFileSync(file, 'utf8');
+        const renamed = join(net.dir, 'renamed.yaml');
+        writeFileSync(renamed, inventory.replace('Store 0043, Denver, CO', 'Store 0043, Boulder, CO'));
+        try {
+          await cli(['inventory', 'import', renamed]);
+          expect(await normalized()).toMatchObject({
+            outcome: 'exact name',
+            detail: '"Store 0043 Boulder CO" is the name of LOC-1',
+          });
+        } finally {
+          await cli(['inventory', 'import', file]);
+        }
+        expect((await normalized()).outcome).toBe('fuzzy name');
       });
 
       it('an SMTP server that refuses twice then accepts gets the mail on the third try', async () => {

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AlertCenter } from '../src/alerts/center.ts';
+import { FailedRecords } from '../src/alerts/failed-records.ts';
 import type { IncomingAlert } from '../src/alerts/parse.ts';
 import { parseConfig } from '../src/master/config.ts';
 import { importInventory, parseInventory } from '../src/master/inventory.ts';
@@ -45,6 +46,7 @@ function alerts(n: number): IncomingAlert[] {
       deviceId: DEVICES[Math.floor(rand() * DEVICES.length)],
       message: MESSAGES[Math.floor(rand() * MESSAGES.length)],
       jobId: rand() < 0.7 ? `j-${Math.floor(rand() * 3)}` : undefined,
+      relayId: rand() < 0.1 ? 'relay-b' : undefined,
     });
   }
   return out;
@@ -172,6 +174,30 @@ describe.each([
     } finally {
       await a.store.close();
       await b.store.close();
+    }
+  });
+
+  it('counts the open record of a relay and job it did not read ahead, rather than making a second', async () => {
+    const db = await open();
+    drops.push(db.drop);
+    const store = await openStore(db.url);
+    try {
+      await store.db.transaction().execute(async (tx) => {
+        const first = new FailedRecords(tx);
+        await first.load([]);
+        const made = await first.count('relay-a', 'j-1', 'DISK_FULL', '2026-11-20T10:00:00Z');
+        await first.write();
+        const next = new FailedRecords(tx);
+        await next.load([{ relayId: 'relay-b', jobId: 'j-1' }]);
+        const again = await next.count('relay-a', 'j-1', 'DISK_FULL', '2026-11-20T10:01:00Z');
+        expect(again).toMatchObject({ id: made.id, alert_count: 2, last_seen: '2026-11-20T10:01:00Z' });
+        await next.write();
+      });
+      expect(await store.db.selectFrom('failed_distributions').select('alert_count').execute()).toEqual([
+        { alert_count: 2 },
+      ]);
+    } finally {
+      await store.close();
     }
   });
 });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { Classifier } from '../src/alerts/classify.ts';
 import { GroupCommit } from '../src/alerts/group-commit.ts';
-import { normalizeLocation } from '../src/alerts/location.ts';
+import { Locations } from '../src/alerts/location.ts';
 import { parseAlertmanager, parseTextLine } from '../src/alerts/parse.ts';
 import { parseSize } from '../src/cli/common.ts';
 import { Faults } from '../src/common/faults.ts';
@@ -80,23 +80,39 @@ describe('classification and locations', () => {
     expect(c.classify(undefined, 'write failed: No space left on device').failureType).toBe('DISK_FULL');
     expect(c.classify(undefined, 'something odd').failureType).toBe('UNKNOWN');
   });
-  const locs = [
-    { code: 'DAL-0042', name: 'Store 0042, Dallas, TX' },
-    { code: 'DEN-0043', name: 'Store 0043, Denver, CO' },
-  ];
+  const locs = new Locations([
+    { code: 'DAL-0042', name: 'Store 0042, Dallas, TX', center: 'mc-south' },
+    { code: 'DEN-0043', name: 'Store 0043, Denver, CO', center: 'mc-north' },
+  ]);
   it('matches code, name and misspelled names; the inventory wins otherwise', () => {
-    expect(normalizeLocation('DAL-0042', locs[0], locs).matched).toBe('exact code');
-    expect(normalizeLocation('store 0042 dallas tx', locs[0], locs).matched).toBe('exact name');
-    expect(normalizeLocation('Store 42 Dalas TX', locs[0], locs)).toMatchObject({
+    expect(locs.normalize('DAL-0042', 'DAL-0042').matched).toBe('exact code');
+    expect(locs.normalize('store 0042 dallas tx', 'DAL-0042').matched).toBe('exact name');
+    expect(locs.normalize('Store 42 Dalas TX', 'DAL-0042')).toMatchObject({
       location: 'DAL-0042',
       matched: 'fuzzy name',
       replaced: false,
     });
-    expect(normalizeLocation('Store 0043, Denver, CO', locs[0], locs)).toMatchObject({
+    expect(locs.normalize('Store 0043, Denver, CO', 'DAL-0042')).toMatchObject({
       location: 'DAL-0042',
       replaced: true,
+      detail: `"Store 0043, Denver, CO" does not match the device's location (it looks like DEN-0043); the inventory's DAL-0042 replaces it`,
     });
-    expect(normalizeLocation(undefined, locs[0], locs).matched).toBe('not given');
+    expect(locs.normalize(undefined, 'DAL-0042').matched).toBe('not given');
+  });
+  it('finds the location a text looks like among a thousand sites', () => {
+    const towns = ['Dallas, TX', 'Denver, CO', 'Austin, TX', 'Boise, ID'];
+    const many = new Locations(
+      Array.from({ length: 1000 }, (_, i) => ({
+        code: `LOC-${i}`,
+        name: `Store ${String(i).padStart(4, '0')}, ${towns[i % 4]}`,
+        center: 'mc-south',
+      })),
+    );
+    expect(many.normalize('Stor 0737 Denvr CO', 'LOC-12').detail).toBe(
+      `"Stor 0737 Denvr CO" does not match the device's location (it looks like LOC-737); the inventory's LOC-12 replaces it`,
+    );
+    expect(many.normalize('Store 737 Denver', 'LOC-737')).toMatchObject({ matched: 'fuzzy name', replaced: false });
+    expect(many.normalize('loc-5', 'LOC-737').detail).toMatch(/\(it looks like LOC-5\)/);
   });
 });
 

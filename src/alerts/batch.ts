@@ -5,6 +5,8 @@
 import type { Transaction } from 'kysely';
 import type { Database } from '../store/index.ts';
 import { FailedRecords } from './failed-records.ts';
+import type { Locations } from './location.ts';
+import type { LocationCache } from './location-cache.ts';
 import type { IncomingAlert } from './parse.ts';
 
 type Tx = Transaction<Database>;
@@ -32,7 +34,7 @@ export class IntakeBatch {
   private outages: Database['outages'][] = [];
   private relaysDown = new Map<string, string>();
   private pending: { row: AlertRow; stored: Stored }[] = [];
-  locations: { code: string; name: string; center: string }[] = [];
+  locations!: Locations;
   readonly failed: FailedRecords;
 
   private constructor(
@@ -43,16 +45,17 @@ export class IntakeBatch {
     this.failed = new FailedRecords(tx);
   }
 
-  static async load(tx: Tx, alerts: IncomingAlert[], onInserted: (topId: number) => void) {
+  static async load(tx: Tx, alerts: IncomingAlert[], locations: LocationCache, onInserted: (topId: number) => void) {
     const b = new IntakeBatch(tx, onInserted);
     const names = [...new Set(alerts.flatMap((a) => (a.deviceId ? [a.deviceId] : [])))];
     const bySource = new Map<string, Set<string>>();
     for (const a of alerts) bySource.set(a.source, (bySource.get(a.source) ?? new Set()).add(a.alertId));
-    const [locations, down] = await Promise.all([
-      tx.selectFrom('locations').select(['code', 'name', 'center']).execute(),
-      tx.selectFrom('relays').select(['id', 'down_since']).where('down_since', 'is not', null).execute(),
-    ]);
-    b.locations = locations;
+    b.locations = await locations.current(tx);
+    const down = await tx
+      .selectFrom('relays')
+      .select(['id', 'down_since'])
+      .where('down_since', 'is not', null)
+      .execute();
     b.relaysDown = new Map(down.map((r) => [r.id, r.down_since!]));
     for (const [source, alertIds] of bySource)
       for (const ids of chunks([...alertIds])) {
@@ -92,7 +95,14 @@ export class IntakeBatch {
         .where('until_at', '>', times[0])
         .where('from_at', '<=', times[times.length - 1])
         .execute();
-    await b.failed.load([...new Set(alerts.flatMap((a) => (a.jobId ? [a.jobId] : [])))]);
+    // Step 5's relay, as the steps will name it: the alert's, else the device's (or the device itself).
+    await b.failed.load(
+      alerts.flatMap((a) => {
+        const d = a.deviceId ? b.devices.get(a.deviceId) : undefined;
+        const relayId = a.relayId ?? (d?.kind === 'relay' ? d.id : d?.relay);
+        return a.jobId && relayId ? [{ relayId, jobId: a.jobId }] : [];
+      }),
+    );
     return b;
   }
 

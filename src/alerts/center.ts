@@ -11,7 +11,7 @@ import { Classifier } from './classify.ts';
 import type { AlertsConfig } from './config.ts';
 import type { Failed } from './failed-records.ts';
 import { GroupCommit } from './group-commit.ts';
-import { normalizeLocation } from './location.ts';
+import { LocationCache } from './location-cache.ts';
 import { requeueMail } from './mailer.ts';
 import type { IncomingAlert } from './parse.ts';
 import { thresholdFor } from './thresholds.ts';
@@ -37,13 +37,14 @@ export class AlertCenter {
   readonly events = new EventEmitter().setMaxListeners(0);
   private readonly classifier: Classifier;
   private readonly windows: TrackWindows;
+  private readonly locations = new LocationCache();
   private readonly intake = new GroupCommit<IncomingAlert, StoredAlert>((alerts) =>
     this.db
       .transaction()
       .execute(async (tx) => {
         await this.exclusive(tx, 'fanout.alerts');
         await this.windows.begin(tx);
-        const batch = await IntakeBatch.load(tx, alerts, (top) => this.windows.written(top));
+        const batch = await IntakeBatch.load(tx, alerts, this.locations, (top) => this.windows.written(top));
         const results: Processed[] = [];
         for (const a of alerts) results.push(await this.process(tx, a, batch));
         await batch.finish();
@@ -149,8 +150,7 @@ export class AlertCenter {
     });
 
     // 4. normalize location
-    const own = batch.locations.find((l) => l.code === device.location)!;
-    const norm = normalizeLocation(a.location, own, batch.locations);
+    const norm = batch.locations.normalize(a.location, device.location);
     row.location = norm.location;
     steps.push({ step: 'normalize', outcome: norm.replaced ? 'replaced' : norm.matched, detail: norm.detail });
 
@@ -248,7 +248,7 @@ export class AlertCenter {
       failureType: c.failureType,
       location: norm.location,
       locationReported: a.location,
-      centers: batch.locations,
+      locations: batch.locations,
       a,
       steps,
     });

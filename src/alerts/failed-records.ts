@@ -1,5 +1,5 @@
-// Step 5 for a whole intake batch: the open failed-distribution records of the batch's jobs, read
-// once; counted in memory as alerts come, and each changed record written once at the end.
+// Step 5 for a whole intake batch: the open failed-distribution records of the batch's relays and
+// jobs, read once; counted in memory as alerts come, and each changed record written once at the end.
 import type { Transaction } from 'kysely';
 import type { Database } from '../store/index.ts';
 
@@ -12,20 +12,39 @@ export interface Failed {
   dirty: boolean;
 }
 const key = (relayId: string, jobId: string, failureType: string) => `${relayId}\0${jobId}\0${failureType}`;
+type Row = Omit<Failed, 'dirty'> & { relay_id: string; job_id: string; failure_type: string };
+/** Relays per statement, well under SQLite's and PostgreSQL's parameter limits. */
+const CHUNK = 500;
 
 export class FailedRecords {
   private readonly open = new Map<string, Failed>();
+  /** Pairs read by `load`: a pair outside them is looked up on its own before a record is made. */
+  private readonly loaded = new Set<string>();
 
   constructor(private readonly tx: Tx) {}
 
-  async load(jobIds: string[]) {
-    if (!jobIds.length) return;
-    const rows = await this.tx
+  /** The open records of these relays and jobs, by the (relay, job) index: never every relay's. */
+  async load(pairs: { relayId: string; jobId: string }[]) {
+    const jobs = [...new Set(pairs.map((p) => p.jobId))];
+    const relays = [...new Set(pairs.map((p) => p.relayId))];
+    for (let at = 0; jobs.length && at < relays.length; at += CHUNK)
+      this.keep(
+        await this.select()
+          .where('relay_id', 'in', relays.slice(at, at + CHUNK))
+          .where('job_id', 'in', jobs)
+          .execute(),
+      );
+    for (const p of pairs) this.loaded.add(`${p.relayId}\0${p.jobId}`);
+  }
+
+  private select() {
+    return this.tx
       .selectFrom('failed_distributions')
       .select(['id', 'relay_id', 'job_id', 'failure_type', 'alert_count', 'last_seen', 'ticket_id'])
-      .where('job_id', 'in', jobIds)
-      .where('state', '!=', 'resolved')
-      .execute();
+      .where('state', '!=', 'resolved');
+  }
+
+  private keep(rows: Row[]) {
     for (const f of rows)
       this.open.set(key(f.relay_id, f.job_id, f.failure_type), { ...f, id: Number(f.id), dirty: false });
   }
@@ -33,6 +52,10 @@ export class FailedRecords {
   /** The open record of this job on this relay and type, counted once more; made if there is none. */
   async count(relayId: string, jobId: string, failureType: string, at: string) {
     const k = key(relayId, jobId, failureType);
+    if (!this.loaded.has(`${relayId}\0${jobId}`)) {
+      this.keep(await this.select().where('relay_id', '=', relayId).where('job_id', '=', jobId).execute());
+      this.loaded.add(`${relayId}\0${jobId}`);
+    }
     const f = this.open.get(k);
     if (f) {
       f.alert_count++;

@@ -1,9 +1,13 @@
 // Step 4, normalize location: the inventory's location wins; the alert's text is kept beside it.
+// A fleet has hundreds of sites and its relays repeat the same text alert after alert, so the
+// inventory's locations are prepared once (simplified names, token sets) and each text's outcome
+// for a device's location is remembered until the locations change.
 import { distance } from 'fastest-levenshtein';
 
 export interface KnownLocation {
   code: string;
   name: string;
+  center: string;
 }
 export interface Normalized {
   location: string;
@@ -12,71 +16,105 @@ export interface Normalized {
   detail: string;
 }
 
+interface Prepared extends KnownLocation {
+  simple: string;
+  tokens: Set<string>;
+}
+
 const simplify = (s: string) =>
   s
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, ' ')
     .trim();
+// Operators drop words and zeros ("Store 42 Dallas TX" for "Store 0042, Dallas, TX").
+const tokensOf = (simple: string) => new Set(simple.split(' ').map((t) => t.replace(/^0+(?=\d)/, '')));
 
 /** How close the alert's text is to a location name, 0..1 (1 = same words). */
-function similarity(a: string, b: string) {
-  const x = simplify(a);
-  const y = simplify(b);
-  if (!x || !y) return 0;
-  const whole = 1 - distance(x, y) / Math.max(x.length, y.length);
-  // Operators drop words ("Store 42 Dallas TX" for "Store 0042, Dallas, TX"): also score shared tokens.
-  const tx = new Set(x.split(' ').map((t) => t.replace(/^0+(?=\d)/, '')));
-  const ty = new Set(y.split(' ').map((t) => t.replace(/^0+(?=\d)/, '')));
-  const shared = [...tx].filter((t) => ty.has(t)).length;
-  const tokens = shared / Math.max(tx.size, ty.size);
-  return Math.max(whole, tokens);
+function similarity(x: string, tx: Set<string>, l: Prepared) {
+  if (!x || !l.simple) return 0;
+  const longest = Math.max(x.length, l.simple.length);
+  let shared = 0;
+  for (const t of tx) if (l.tokens.has(t)) shared++;
+  const tokens = shared / Math.max(tx.size, l.tokens.size);
+  // The edit distance is at least the difference in length: skip it when it cannot win.
+  if (1 - Math.abs(x.length - l.simple.length) / longest <= tokens) return tokens;
+  return Math.max(1 - distance(x, l.simple) / longest, tokens);
 }
 
-export function normalizeLocation(
-  reported: string | undefined,
-  inventory: KnownLocation,
-  all: KnownLocation[],
-): Normalized {
-  if (!reported)
+/** Texts remembered per set of locations; past it, the memory starts again. */
+const MEMO = 10_000;
+
+export class Locations {
+  private readonly byCode = new Map<string, Prepared>();
+  private readonly memo = new Map<string, Normalized>();
+
+  constructor(rows: KnownLocation[]) {
+    for (const r of rows) {
+      const simple = simplify(r.name);
+      this.byCode.set(r.code, { ...r, simple, tokens: tokensOf(simple) });
+    }
+  }
+
+  get(code: string): KnownLocation | undefined {
+    return this.byCode.get(code);
+  }
+
+  /** The alert's location text against the device's inventory location (`code`). */
+  normalize(reported: string | undefined, code: string): Normalized {
+    const key = `${code}\0${reported ?? ''}`;
+    let n = this.memo.get(key);
+    if (!n) {
+      if (this.memo.size >= MEMO) this.memo.clear();
+      n = this.match(reported, this.byCode.get(code)!);
+      this.memo.set(key, n);
+    }
+    return n;
+  }
+
+  private match(reported: string | undefined, inventory: Prepared): Normalized {
+    if (!reported)
+      return {
+        location: inventory.code,
+        matched: 'not given',
+        replaced: false,
+        detail: `no location in the alert; inventory says ${inventory.code}`,
+      };
+    if (reported === inventory.code)
+      return {
+        location: inventory.code,
+        matched: 'exact code',
+        replaced: false,
+        detail: `"${reported}" is the device's location code`,
+      };
+    const x = simplify(reported);
+    if (x === inventory.simple)
+      return {
+        location: inventory.code,
+        matched: 'exact name',
+        replaced: false,
+        detail: `"${reported}" is the name of ${inventory.code}`,
+      };
+    const tx = tokensOf(x);
+    const own = similarity(x, tx, inventory);
+    const lower = reported.toLowerCase();
+    let best: { l: Prepared; s: number } | undefined;
+    for (const l of this.byCode.values()) {
+      const s = l.code.toLowerCase() === lower ? 1 : similarity(x, tx, l);
+      if (!best || s > best.s) best = { l, s };
+    }
+    if (own >= 0.6 && (!best || best.l.code === inventory.code || own >= best.s))
+      return {
+        location: inventory.code,
+        matched: 'fuzzy name',
+        replaced: false,
+        detail: `"${reported}" is close to "${inventory.name}" (${inventory.code}, score ${own.toFixed(2)})`,
+      };
+    const other = best && best.s >= 0.6 ? ` (it looks like ${best.l.code})` : '';
     return {
       location: inventory.code,
-      matched: 'not given',
-      replaced: false,
-      detail: `no location in the alert; inventory says ${inventory.code}`,
+      matched: 'none',
+      replaced: true,
+      detail: `"${reported}" does not match the device's location${other}; the inventory's ${inventory.code} replaces it`,
     };
-  if (reported === inventory.code)
-    return {
-      location: inventory.code,
-      matched: 'exact code',
-      replaced: false,
-      detail: `"${reported}" is the device's location code`,
-    };
-  if (simplify(reported) === simplify(inventory.name))
-    return {
-      location: inventory.code,
-      matched: 'exact name',
-      replaced: false,
-      detail: `"${reported}" is the name of ${inventory.code}`,
-    };
-  const own = similarity(reported, inventory.name);
-  const best = all
-    .map((l) => ({
-      l,
-      s: Math.max(similarity(reported, l.name), l.code.toLowerCase() === reported.toLowerCase() ? 1 : 0),
-    }))
-    .sort((a, b) => b.s - a.s)[0];
-  if (own >= 0.6 && (!best || best.l.code === inventory.code || own >= best.s))
-    return {
-      location: inventory.code,
-      matched: 'fuzzy name',
-      replaced: false,
-      detail: `"${reported}" is close to "${inventory.name}" (${inventory.code}, score ${own.toFixed(2)})`,
-    };
-  const other = best && best.s >= 0.6 ? ` (it looks like ${best.l.code})` : '';
-  return {
-    location: inventory.code,
-    matched: 'none',
-    replaced: true,
-    detail: `"${reported}" does not match the device's location${other}; the inventory's ${inventory.code} replaces it`,
-  };
+  }
 }

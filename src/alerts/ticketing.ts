@@ -2,6 +2,7 @@
 import type { Transaction } from 'kysely';
 import { newId } from '../protocol/crypto.ts';
 import type { Database } from '../store/index.ts';
+import type { Locations } from './location.ts';
 import { ticketMail } from './mail-text.ts';
 import type { IncomingAlert } from './parse.ts';
 
@@ -20,14 +21,14 @@ export async function createTicket(
     failureType: string;
     location: string;
     locationReported?: string;
-    centers: { code: string; name: string; center: string }[];
+    locations: Locations;
     a: IncomingAlert;
     steps: Step[];
   },
 ) {
   const now = new Date().toISOString();
   const id = newId('t');
-  const loc = x.centers.find((l) => l.code === x.location)!;
+  const loc = x.locations.get(x.location)!;
   const center = await tx.selectFrom('centers').selectAll().where('id', '=', loc.center).executeTakeFirst();
   const failedJobs = await tx
     .selectFrom('failed_distributions')

@@ -1,4 +1,5 @@
 // Inventory import (DESIGN §3): validate the whole file, then upsert it in one transaction.
+import { locationsChanged } from '../alerts/location-cache.ts';
 import { newToken, sha256Hex } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Db } from '../store/index.ts';
@@ -119,6 +120,7 @@ export async function importInventory(db: Db, inv: InventoryFile) {
         .values(l)
         .onConflict((oc) => oc.column('code').doUpdateSet({ name: l.name, center: l.center }))
         .execute();
+    if (inv.locations.length) await locationsChanged(tx);
     // Many rows per statement, and the event loop gets a turn between batches: a master importing
     // 100k devices still answers its endpoints and its health checks.
     for (let at = 0; at < inv.devices.length; at += IMPORT_BATCH) {

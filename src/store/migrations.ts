@@ -123,6 +123,13 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await sql.raw(`alter table devices add column rate_limit_kbps real`).execute(db);
       },
     },
+    '0012_generations': {
+      async up(db: Kysely<any>) {
+        // A counter per kind of data that processes keep prepared in memory (the alert center's
+        // locations): bumped in the transaction that changes it, read in the one that uses it.
+        await sql.raw(`create table generations (name text primary key, value integer not null)`).execute(db);
+      },
+    },
     '0002_lookup_indexes': {
       async up(db: Kysely<any>) {
         // The alert center looks devices up by hostname and open tickets by device and type on every alert.

@@ -5,6 +5,8 @@ import type { Generated } from 'kysely';
 export interface Database {
   centers: { id: string; name: string; email: string };
   locations: { code: string; name: string; center: string };
+  /** Bumped by each change to data that processes keep prepared in memory (migration 0012). */
+  generations: { name: string; value: number };
   devices: {
     id: string;
     kind: string;
