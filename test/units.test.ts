@@ -113,6 +113,10 @@ describe('classification and locations', () => {
     );
     expect(many.normalize('Store 737 Denver', 'LOC-737')).toMatchObject({ matched: 'fuzzy name', replaced: false });
     expect(many.normalize('loc-5', 'LOC-737').detail).toMatch(/\(it looks like LOC-5\)/);
+    // Long texts (up to the 4,000 characters a field keeps) are matched by their words too.
+    const padded = `Store 0737 Denver CO${' filler'.repeat(560)}`;
+    expect(many.normalize(padded, 'LOC-737')).toMatchObject({ matched: 'fuzzy name', replaced: false });
+    expect(many.normalize('x'.repeat(4000), 'LOC-737')).toMatchObject({ matched: 'none', replaced: true });
   });
 });
 

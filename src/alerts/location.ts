@@ -29,20 +29,27 @@ const simplify = (s: string) =>
 // Operators drop words and zeros ("Store 42 Dallas TX" for "Store 0042, Dallas, TX").
 const tokensOf = (simple: string) => new Set(simple.split(' ').map((t) => t.replace(/^0+(?=\d)/, '')));
 
-/** How close the alert's text is to a location name, 0..1 (1 = same words). */
+/** A text this similar to a name or more is close to it. */
+const CLOSE = 0.6;
+
+/** How close the alert's text is to a location name, 0..1 (1 = same words); exact from CLOSE up. */
 function similarity(x: string, tx: Set<string>, l: Prepared) {
   if (!x || !l.simple) return 0;
   const longest = Math.max(x.length, l.simple.length);
   let shared = 0;
-  for (const t of tx) if (l.tokens.has(t)) shared++;
+  const [few, many] = tx.size < l.tokens.size ? [tx, l.tokens] : [l.tokens, tx]; // a long text costs a name's words
+  for (const t of few) if (many.has(t)) shared++;
   const tokens = shared / Math.max(tx.size, l.tokens.size);
-  // The edit distance is at least the difference in length: skip it when it cannot win.
-  if (1 - Math.abs(x.length - l.simple.length) / longest <= tokens) return tokens;
+  // The edit distance is at least the difference in length: skip it when it cannot win, or cannot
+  // reach CLOSE (below it, any score decides the same).
+  const bound = 1 - Math.abs(x.length - l.simple.length) / longest;
+  if (bound <= tokens || bound < CLOSE) return tokens;
   return Math.max(1 - distance(x, l.simple) / longest, tokens);
 }
 
-/** Texts remembered per set of locations; past it, the memory starts again. */
+/** Texts remembered per set of locations (past it, the memory starts again), and their longest. */
 const MEMO = 10_000;
+const MEMO_TEXT = 200;
 
 export class Locations {
   private readonly byCode = new Map<string, Prepared>();
@@ -61,6 +68,8 @@ export class Locations {
 
   /** The alert's location text against the device's inventory location (`code`). */
   normalize(reported: string | undefined, code: string): Normalized {
+    // Site names are short; a text longer than any is matched each time (its length rules most out).
+    if (reported && reported.length > MEMO_TEXT) return this.match(reported, this.byCode.get(code)!);
     const key = `${code}\0${reported ?? ''}`;
     let n = this.memo.get(key);
     if (!n) {
@@ -102,14 +111,14 @@ export class Locations {
       const s = l.code.toLowerCase() === lower ? 1 : similarity(x, tx, l);
       if (!best || s > best.s) best = { l, s };
     }
-    if (own >= 0.6 && (!best || best.l.code === inventory.code || own >= best.s))
+    if (own >= CLOSE && (!best || best.l.code === inventory.code || own >= best.s))
       return {
         location: inventory.code,
         matched: 'fuzzy name',
         replaced: false,
         detail: `"${reported}" is close to "${inventory.name}" (${inventory.code}, score ${own.toFixed(2)})`,
       };
-    const other = best && best.s >= 0.6 ? ` (it looks like ${best.l.code})` : '';
+    const other = best && best.s >= CLOSE ? ` (it looks like ${best.l.code})` : '';
     return {
       location: inventory.code,
       matched: 'none',
