@@ -4,7 +4,7 @@
 // transaction under the intake lock, so what is loaded cannot change underneath.
 import type { Transaction } from 'kysely';
 import type { Database } from '../store/index.ts';
-import { FailedRecords } from './failed-records.ts';
+import { FailedRecords, relayOf } from './failed-records.ts';
 import type { Locations } from './location.ts';
 import type { LocationCache } from './location-cache.ts';
 import type { IncomingAlert } from './parse.ts';
@@ -95,11 +95,11 @@ export class IntakeBatch {
         .where('until_at', '>', times[0])
         .where('from_at', '<=', times[times.length - 1])
         .execute();
-    // Step 5's relay, as the steps will name it: the alert's, else the device's (or the device itself).
+    // Step 5's records, on the relay the steps will name (an alert of an unknown device has none).
     await b.failed.load(
       alerts.flatMap((a) => {
         const d = a.deviceId ? b.devices.get(a.deviceId) : undefined;
-        const relayId = a.relayId ?? (d?.kind === 'relay' ? d.id : d?.relay);
+        const relayId = d && relayOf(a, d);
         return a.jobId && relayId ? [{ relayId, jobId: a.jobId }] : [];
       }),
     );

@@ -9,7 +9,7 @@ import { alertViews } from './alert-view.ts';
 import { IntakeBatch, type Stored } from './batch.ts';
 import { Classifier } from './classify.ts';
 import type { AlertsConfig } from './config.ts';
-import type { Failed } from './failed-records.ts';
+import { type Failed, relayOf } from './failed-records.ts';
 import { GroupCommit } from './group-commit.ts';
 import { LocationCache } from './location-cache.ts';
 import { requeueMail } from './mailer.ts';
@@ -155,7 +155,7 @@ export class AlertCenter {
     steps.push({ step: 'normalize', outcome: norm.replaced ? 'replaced' : norm.matched, detail: norm.detail });
 
     // 5. record the failed distribution
-    const relayId = a.relayId ?? (device.kind === 'relay' ? device.id : device.relay);
+    const relayId = relayOf(a, device);
     let failed: Failed | undefined;
     if (a.jobId && relayId) {
       failed = await batch.failed.count(relayId, a.jobId, c.failureType, a.at);

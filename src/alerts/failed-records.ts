@@ -2,6 +2,7 @@
 // jobs, read once; counted in memory as alerts come, and each changed record written once at the end.
 import type { Transaction } from 'kysely';
 import type { Database } from '../store/index.ts';
+import type { IncomingAlert } from './parse.ts';
 
 type Tx = Transaction<Database>;
 export interface Failed {
@@ -12,6 +13,13 @@ export interface Failed {
   dirty: boolean;
 }
 const key = (relayId: string, jobId: string, failureType: string) => `${relayId}\0${jobId}\0${failureType}`;
+const pair = (relayId: string, jobId: string) => `${relayId}\0${jobId}`;
+
+/** The relay a failed distribution is recorded on: the alert's, else the device's (a relay itself). */
+export const relayOf = (
+  a: Pick<IncomingAlert, 'relayId'>,
+  device: Pick<Database['devices'], 'id' | 'kind' | 'relay'>,
+) => a.relayId ?? (device.kind === 'relay' ? device.id : device.relay);
 type Row = Omit<Failed, 'dirty'> & { relay_id: string; job_id: string; failure_type: string };
 /** Relays per statement, well under SQLite's and PostgreSQL's parameter limits. */
 const CHUNK = 500;
@@ -34,7 +42,7 @@ export class FailedRecords {
           .where('job_id', 'in', jobs)
           .execute(),
       );
-    for (const p of pairs) this.loaded.add(`${p.relayId}\0${p.jobId}`);
+    for (const p of pairs) this.loaded.add(pair(p.relayId, p.jobId));
   }
 
   private select() {
@@ -52,9 +60,9 @@ export class FailedRecords {
   /** The open record of this job on this relay and type, counted once more; made if there is none. */
   async count(relayId: string, jobId: string, failureType: string, at: string) {
     const k = key(relayId, jobId, failureType);
-    if (!this.loaded.has(`${relayId}\0${jobId}`)) {
+    if (!this.loaded.has(pair(relayId, jobId))) {
       this.keep(await this.select().where('relay_id', '=', relayId).where('job_id', '=', jobId).execute());
-      this.loaded.add(`${relayId}\0${jobId}`);
+      this.loaded.add(pair(relayId, jobId));
     }
     const f = this.open.get(k);
     if (f) {
