@@ -7,6 +7,8 @@ import {
   type MigrationProvider,
   Migrator,
   PostgresDialect,
+  type PostgresPool,
+  type PostgresPoolClient,
   SqliteDialect,
   sql,
   type Transaction,
@@ -47,7 +49,7 @@ export async function openStore(url: string): Promise<Store> {
     const pool = new pg.Pool({ connectionString: url, max: 8 });
     // An idle connection dropped by the server (restart, admin kill) is replaced on next use, not fatal.
     pool.on('error', (err) => process.emitWarning(`PostgreSQL connection lost: ${err.message}`));
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withoutNul(pool) }) });
   } else {
     const file = url.replace(/^sqlite:(\/\/)?/, '');
     const conn = new BetterSqlite3(file);
@@ -118,6 +120,27 @@ export async function openStore(url: string): Promise<Store> {
     await db.destroy();
   };
   return { db, dialect, exclusive, notify, onNotice, claim, close };
+}
+
+/**
+ * PostgreSQL's text cannot hold U+0000, and a value with one fails its whole statement: one script
+ * that printed a NUL byte into an endpoint's error would stop every report of its relay, and an
+ * alert with one would be lost. Text going to PostgreSQL carries U+FFFD in its place.
+ */
+function withoutNul(pool: pg.Pool): PostgresPool {
+  const clean = (v: unknown) => (typeof v === 'string' && v.includes('\0') ? v.replaceAll('\0', '\uFFFD') : v);
+  return {
+    async connect() {
+      const client = await pool.connect();
+      return {
+        // Only plain queries: no cursor is configured, so kysely never streams.
+        query: ((q: string, params: readonly unknown[]) =>
+          client.query(q, params.map(clean))) as unknown as PostgresPoolClient['query'],
+        release: (destroy?: boolean) => client.release(destroy),
+      };
+    },
+    end: () => pool.end(),
+  };
 }
 
 /**
