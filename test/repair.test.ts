@@ -1,5 +1,5 @@
 // Issue 4: the whole repair loop with real processes, SMTP and the redistribution tool.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailSink } from '../src/lab/mail-sink.ts';
@@ -301,6 +301,10 @@ describe('repair loop', () => {
     const ticket = await waitFor('its ticket', async () =>
       (await cli(['tickets', 'list'])).find((t: any) => t.jobs.includes(jobId) && t.state !== 'resolved'),
     );
+    // The master has all of the failed job: the relay's next start takes it from its summary file,
+    // not its log, and the plan below is built from the log read back on demand.
+    const summary = join(relay.data, 'jobs', `${jobId}.summary.json`);
+    await waitFor('the job acknowledged whole', async () => existsSync(summary));
     await relay.stop(); // its faults go with it: the disk is "fixed"
     const res = await cli(['ticket', 'resolve', ticket.id]);
     expect(res.plans).toEqual([]);
@@ -311,6 +315,7 @@ describe('repair loop', () => {
       async () => (await cli(['plans', 'list', '--state', 'pending'])).find((p: any) => p.jobId === jobId),
       20_000,
     );
+    expect(JSON.parse(readFileSync(summary, 'utf8')).summary).toMatchObject({ jobId, phase: 'failed' });
     await cli(['plan', 'approve', plan.planId, '--by', 'day-shift']);
     await waitFor('the job complete', async () => (await cli(['job', 'status', jobId])).state === 'complete', 30_000);
   });

@@ -37,6 +37,8 @@ export function plansFromLog(data: string, relayId: string, jobId?: string) {
   const plans: Plan[] = [];
   const skipped: { jobId: string; reason: string }[] = [];
   for (const id of jobId ? [jobId] : log.jobIds()) {
+    // A complete job's summary file says so without reading its log.
+    if (!jobId && log.summary(id)?.phase === 'complete') continue;
     const st = replay(id, log.read(id));
     if (!st || (!jobId && !needsRedistribution(st))) continue;
     const r = buildPlan(st, relayId, (d) => depot.has(d));

@@ -57,7 +57,7 @@ export class AgentChannel {
    */
   assignmentsJson(deviceId: string): string[] {
     const out: string[] = [];
-    for (const st of this.jobs.all()) {
+    for (const st of this.jobs.open()) {
       if (st.phase !== 'distributing' || !st.tally.members.has(deviceId)) continue;
       const t = st.targets.get(deviceId)!;
       if (ended(t.state)) continue;

@@ -13,9 +13,9 @@ export function depotCap(dataDir: string, maxBytes: () => number | undefined, jo
       // Open jobs (not complete) keep their content: a failed one may be redistributed from it.
       const needed = new Set(
         jobs
-          .all()
-          .filter((st) => st.phase !== 'complete')
-          .flatMap((st) => st.current.packages.map((p) => p.digest)),
+          .summaries()
+          .filter((s) => s.phase !== 'complete')
+          .flatMap((s) => s.packages.map((p) => p.digest)),
       );
       const r = await evictPastCap(join(dataDir, 'depot'), cap, needed).catch((err) => {
         log.warn({ err: (err as Error).message }, 'depot eviction failed');

@@ -7,6 +7,7 @@ import type { DistributionCommand, PackageRef } from '../protocol/types.ts';
 import { Deadlines, endAtDeadline } from './deadlines.ts';
 import { type Depot, failureTypeOf } from './depot.ts';
 import { reportRefused, reportRelayFailure } from './failures.ts';
+import { ended, summarize } from './job-summary.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Reporter } from './reporter.ts';
 import { type JobState, openTargets } from './state.ts';
@@ -41,24 +42,23 @@ export class Distributor {
   constructor(private readonly d: DistributorDeps) {
     d.jobs.events.on('ended', (st: JobState) => {
       this.clear(st.jobId);
-      if (st.failure) reportRelayFailure(this.d.reporter, this.d.relayId, st);
+      if (st.failure) reportRelayFailure(this.d.reporter, this.d.relayId, summarize(st));
     });
   }
 
-  /** Rebuilds every job from its log and resumes those that had not ended. */
+  /** Reads the job log and resumes the jobs that had not ended; the master hears again of those it may have missed. */
   resume() {
-    for (const st of this.d.jobs.load()) {
-      if (st.phase === 'failed') reportRelayFailure(this.d.reporter, this.d.relayId, st);
-      if (st.phase !== 'complete' && st.phase !== 'failed') this.start(st.jobId);
+    for (const s of this.d.jobs.load()) {
+      if (s.phase === 'failed') reportRelayFailure(this.d.reporter, this.d.relayId, s);
+      if (!ended(s.phase)) this.start(s.jobId);
     }
   }
 
   /** A master command, on disk before it is acknowledged; one for a known job moves targets here (failover). */
   accept(cmd: DistributionCommand): boolean {
     if (cmd.kind === 'cancel') return false;
-    const known = this.d.jobs.get(cmd.jobId);
-    const ids = known ? [known.original.commandId, ...known.redistributions.map((r) => r.commandId)] : [];
-    if (ids.includes(cmd.commandId)) return false;
+    const known = this.d.jobs.summary(cmd.jobId);
+    if (known?.commandIds.includes(cmd.commandId)) return false;
     const problem = commandProblem(this.d.keys(), cmd, this.d.relayId);
     if (problem) {
       this.d.log.error({ jobId: cmd.jobId, commandId: cmd.commandId, why: problem }, 'command refused');

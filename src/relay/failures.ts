@@ -1,14 +1,14 @@
 // Relay-level failures as the master hears of them: the job's state, its targets, and an alert.
 import type { DistributionCommand } from '../protocol/types.ts';
+import type { JobSummary } from './job-summary.ts';
 import type { Reporter } from './reporter.ts';
-import type { JobState } from './state.ts';
 
 /** A failed job: the alert's id is stable per command, so a resend is not counted twice. */
-export function reportRelayFailure(reporter: Reporter, relayId: string, st: JobState) {
+export function reportRelayFailure(reporter: Reporter, relayId: string, st: JobSummary) {
   if (!st.failure) return;
   reporter.alert({
     source: relayId,
-    alertId: `${st.jobId}/${st.current.commandId}/failed`,
+    alertId: `${st.jobId}/${st.commandId}/failed`,
     deviceId: relayId,
     failureType: st.failure.failureType,
     jobId: st.jobId,

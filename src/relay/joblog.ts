@@ -10,11 +10,15 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import type { FailureType } from '../protocol/failure-types.ts';
 import type { DistributionCommand, Plan, TargetState } from '../protocol/types.ts';
+import type { JobSummary, SummaryFile } from './job-summary.ts';
 
 export type JobLogRecord =
   | { type: 'command'; at: string; command: DistributionCommand }
@@ -133,6 +137,33 @@ export class JobLog {
       }
     }
     return out;
+  }
+
+  /** Bytes in the job's log: what a summary file is checked against. */
+  size(jobId: string) {
+    return statSync(this.path(jobId)).size;
+  }
+
+  /** The job's summary file, if it still stands for the log (the log has not grown since). */
+  summary(jobId: string): JobSummary | undefined {
+    try {
+      const f = JSON.parse(readFileSync(this.summaryPath(jobId), 'utf8')) as SummaryFile;
+      return f.logBytes === this.size(jobId) && f.summary?.jobId === jobId ? f.summary : undefined;
+    } catch {
+      return undefined; // none, torn or stale: the log is read instead
+    }
+  }
+
+  /** Written whole or not at all; losing it costs only a replay of the log at the next start. */
+  writeSummary(summary: JobSummary) {
+    const path = this.summaryPath(summary.jobId);
+    const file: SummaryFile = { logBytes: this.size(summary.jobId), summary };
+    writeFileSync(`${path}.tmp`, JSON.stringify(file));
+    renameSync(`${path}.tmp`, path);
+  }
+
+  private summaryPath(jobId: string) {
+    return this.path(jobId).replace(/\.jsonl$/, '.summary.json');
   }
 
   jobIds(): string[] {

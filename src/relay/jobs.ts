@@ -1,9 +1,13 @@
 // The relay's jobs: every change is records written to the job log first, then folded into the
-// job's state (state.ts), then reported to the master. Nothing else changes a job.
+// job's state (state.ts), then reported to the master. Nothing else changes a job. Jobs that have
+// not ended are held whole; an ended one is held as its summary and read back from its log on
+// demand, so a relay's memory and start-up do not grow with the jobs it has ever run.
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../common/log.ts';
 import type { FailureType } from '../protocol/failure-types.ts';
 import { failureTypeOf } from './depot.ts';
+import { ended, type JobSummary, summarize } from './job-summary.ts';
+import { JobTable } from './job-table.ts';
 import type { JobLog, JobLogRecord } from './joblog.ts';
 import type { Reporter } from './reporter.ts';
 import { apply, failOpenTargets, type JobState, replay } from './state.ts';
@@ -13,7 +17,9 @@ const now = () => new Date().toISOString();
 export class RelayJobs {
   /** `changed` (jobId) on any change, `ended` (state) when the command in force ends. */
   readonly events = new EventEmitter().setMaxListeners(0);
-  private readonly states = new Map<string, JobState>();
+  private readonly table = new JobTable((jobId) =>
+    replay(jobId, [...this.jobLog.read(jobId), ...(this.backlog.get(jobId) ?? [])]),
+  );
   /** Records the disk refused (ENOSPC…): kept in order and written first once the disk takes them. */
   private readonly backlog = new Map<string, JobLogRecord[]>();
   private backlogTimer?: NodeJS.Timeout;
@@ -22,26 +28,65 @@ export class RelayJobs {
     private readonly log: Logger,
     private readonly jobLog: JobLog,
     private readonly reporter: Reporter,
-  ) {}
+  ) {
+    reporter.onDelivered = (jobIds) => this.acknowledged(jobIds);
+  }
 
-  /** Rebuilds every job from its log and tells the master where each stands. */
-  load(): JobState[] {
+  /**
+   * Reads the job log. An ended job whose summary file still stands (the master acknowledged all of
+   * it) is taken from that file; every other job is replayed and the master told where it stands.
+   * Returns the replayed jobs.
+   */
+  load(): JobSummary[] {
+    const replayed: JobSummary[] = [];
     for (const jobId of this.jobLog.jobIds()) {
+      const kept = this.jobLog.summary(jobId);
+      if (kept && ended(kept.phase)) {
+        this.table.keep(kept);
+        continue;
+      }
       const st = replay(jobId, this.jobLog.read(jobId));
       if (!st) continue;
-      this.states.set(jobId, st);
+      this.table.place(st);
       this.reporter.job({ jobId, state: st.phase, failureType: st.failure?.failureType, error: st.failure?.message });
       for (const [deviceId, t] of st.targets) this.reporter.target({ jobId, deviceId, ...t });
       for (const p of st.plans.values()) this.reporter.plan(p);
+      replayed.push(summarize(st));
     }
-    return this.all();
+    this.log.info({ jobs: this.table.size, replayed: replayed.length }, 'job log read');
+    return replayed;
   }
 
+  /** The whole job: held, or read back from its log. */
   get(jobId: string) {
-    return this.states.get(jobId);
+    return this.table.get(jobId);
   }
-  all() {
-    return [...this.states.values()];
+  summary(jobId: string) {
+    return this.table.summary(jobId);
+  }
+  /** Every job in the log, in its order. */
+  summaries() {
+    return this.table.summaries();
+  }
+  /** The jobs that have not ended, whole. */
+  open() {
+    return this.table.open();
+  }
+
+  /** The master has every report of these jobs: an ended one's summary file spares its log a replay at the next start. */
+  acknowledged(jobIds: string[]) {
+    for (const jobId of jobIds) {
+      const s = this.table.endedSummary(jobId);
+      if (!s || this.backlog.has(jobId)) continue;
+      try {
+        this.jobLog.writeSummary(s);
+      } catch (err) {
+        this.log.warn(
+          { jobId, err: (err as Error).message },
+          'job summary not written; its log is read at the next start',
+        );
+      }
+    }
   }
 
   /** A new job: its command is on disk (fsync) before this returns, so the caller may acknowledge it. */
@@ -50,7 +95,7 @@ export class RelayJobs {
     if (first?.type !== 'command') throw new Error('a job log starts with its command');
     this.jobLog.append(first.command.jobId, records);
     const st = replay(first.command.jobId, records)!;
-    this.states.set(st.jobId, st);
+    this.table.place(st);
     this.reported(undefined, st, records);
     return st;
   }
@@ -61,7 +106,7 @@ export class RelayJobs {
    * applied all the same, so memory is always the log plus its backlog, never something else.
    */
   record(jobId: string, records: JobLogRecord[], syncLater = false): boolean {
-    const st = this.states.get(jobId);
+    const st = this.get(jobId);
     if (!st) throw new Error(`job ${jobId} is not in the job log`);
     const pending = [...(this.backlog.get(jobId) ?? []), ...records];
     let refused: ReturnType<typeof failureTypeOf> | undefined;
@@ -77,7 +122,7 @@ export class RelayJobs {
     const phase = st.phase;
     let next: JobState = st;
     for (const r of records) next = apply(next, r) ?? next;
-    this.states.set(jobId, next);
+    this.table.place(next);
     this.reported(phase, next, records);
     if (refused) {
       this.log.error({ jobId, err: refused.message }, 'job log write refused; records kept until the disk takes them');
@@ -95,7 +140,7 @@ export class RelayJobs {
 
   /** Relay-level failure: recorded, every open target failed with the same type. */
   fail(jobId: string, failureType: FailureType, message: string) {
-    const st = this.states.get(jobId);
+    const st = this.get(jobId);
     // Once per command: a job that ended with failed targets still gets its relay-level cause.
     if (!st || st.failure || st.phase === 'complete') return;
     const at = now();

@@ -13,6 +13,7 @@ import { newToken } from '../protocol/crypto.ts';
 import { verifyCanonical } from '../protocol/signing.ts';
 import type { PackageRef, SignedHeader } from '../protocol/types.ts';
 import { checkSignedBodies, relayAdminAuth } from './admin-auth.ts';
+import { relayAdminRoutes } from './admin-routes.ts';
 import { adopter } from './adopt.ts';
 import { AgentChannel } from './agent-channel.ts';
 import { Depot } from './depot.ts';
@@ -25,7 +26,7 @@ import { RelayJobs } from './jobs.ts';
 import { enroll, heartbeat, pollCommands } from './master-link.ts';
 import { Redistributor } from './redistributor.ts';
 import { Reporter } from './reporter.ts';
-import { agentChannelRoutes, relayAdminRoutes } from './routes.ts';
+import { agentChannelRoutes } from './routes.ts';
 import { lowest, ServingCap } from './serving-cap.ts';
 import { Upstream } from './upstream.ts';
 import { Verifications } from './verifications.ts';
@@ -117,7 +118,7 @@ export async function buildRelay(opts: RelayOptions) {
     registers: [registry],
     collect() {
       this.reset();
-      for (const st of jobs.all()) this.inc({ state: st.phase });
+      for (const s of jobs.summaries()) this.inc({ state: s.phase });
     },
   });
 

@@ -38,8 +38,8 @@ export class Redistributor {
 
   list(): Plan[] {
     return this.jobs
-      .all()
-      .flatMap((st) => [...st.plans.values()])
+      .summaries()
+      .flatMap((s) => s.plans)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
@@ -48,18 +48,25 @@ export class Redistributor {
    * every failed job in the log; a plan already waiting is returned, not duplicated.
    */
   async plan(jobId?: string, opts: { dryRun?: boolean } = {}) {
-    let jobs: JobState[];
+    let ids: string[];
+    let open = new Set<string>();
     if (jobId) {
-      const st = this.jobs.get(jobId);
-      if (!st) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId, where: ` in relay ${this.relayId}'s job log` });
-      jobs = [st];
+      if (!this.jobs.summary(jobId))
+        throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId, where: ` in relay ${this.relayId}'s job log` });
+      ids = [jobId];
     } else {
-      const open = new Set(await this.openAtMaster().catch(() => []));
-      jobs = this.jobs.all().filter((st) => open.has(st.jobId) || needsRedistribution(st));
+      open = new Set(await this.openAtMaster().catch(() => []));
+      ids = this.jobs
+        .summaries()
+        .filter((s) => open.has(s.jobId) || s.phase === 'failed')
+        .map((s) => s.jobId);
     }
     const plans: Plan[] = [];
     const skipped: { jobId: string; reason: string }[] = [];
-    for (const st of jobs) {
+    for (const id of ids) {
+      // Read back one at a time: only the jobs it plans for are held whole.
+      const st = this.jobs.get(id)!;
+      if (id !== jobId && !open.has(id) && !needsRedistribution(st)) continue;
       const waiting = [...st.plans.values()].find((p) => p.state === 'pending' && p.repeats === st.current.commandId);
       if (waiting) {
         plans.push(waiting);
@@ -167,10 +174,10 @@ export class Redistributor {
   }
 
   private find(planId: string) {
-    for (const st of this.jobs.all()) {
-      const p = st.plans.get(planId);
-      if (p) return { st, p };
-    }
+    const s = this.jobs.summaries().find((j) => j.plans.some((p) => p.planId === planId));
+    const st = s && this.jobs.get(s.jobId);
+    const p = st?.plans.get(planId);
+    if (st && p) return { st, p };
     throw new FanoutError('FANOUT_ERR_PLAN_UNKNOWN', { planId, where: `relay ${this.relayId}` });
   }
 }

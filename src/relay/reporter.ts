@@ -15,6 +15,8 @@ export class Reporter {
   private verifications: VerificationReport[] = [];
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
+  /** Jobs whose every report so far has reached the master (their end among them, or not). */
+  onDelivered?: (jobIds: string[]) => void;
 
   constructor(
     private readonly master: Client,
@@ -87,6 +89,20 @@ export class Reporter {
         return;
       }
     }
+    if (!this.onDelivered || !report.jobs.length) return;
+    try {
+      this.onDelivered(report.jobs.map((j) => j.jobId).filter((id) => !this.holds(id)));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not note what the master acknowledged');
+    }
+  }
+
+  /** Whether anything about the job waits to be sent (flushes run one at a time, so none is in flight). */
+  private holds(jobId: string) {
+    if (this.jobs.has(jobId) || this.alerts.some((a) => a.jobId === jobId)) return true;
+    for (const p of this.plans.values()) if (p.jobId === jobId) return true;
+    for (const t of this.targets.values()) if (t.jobId === jobId) return true;
+    return false;
   }
 
   /** What was not delivered goes back, unless something newer replaced it meanwhile. */
@@ -101,8 +117,8 @@ export class Reporter {
   async drain() {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.flushing = (this.flushing ?? Promise.resolve()).then(() => this.flush());
     await this.flushing;
-    await this.flush();
   }
 }
 

@@ -1,11 +1,11 @@
-// The relay's HTTP face: the agent channel (assignments, reports, content) and the admin API the
-// redistribution tool uses.
+// The relay's HTTP face to its endpoints and child relays: the agent channel (assignments,
+// reports, content). The admin API is admin-routes.ts.
 import { z } from 'zod';
 import type { Principal } from '../common/auth.ts';
 import { sendBlob } from '../common/content.ts';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { FailureType, type PackageRef, Plan, TargetState, Trees } from '../protocol/types.ts';
+import { FailureType, type PackageRef, TargetState, Trees } from '../protocol/types.ts';
 import type { AgentChannel } from './agent-channel.ts';
 import type { Depot } from './depot.ts';
 import type { EnrolledDevice } from './enroll.ts';
@@ -13,7 +13,6 @@ import { touch } from './eviction.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Redistributor } from './redistributor.ts';
 import type { ServingCap } from './serving-cap.ts';
-import type { JobState } from './state.ts';
 import type { Verifications } from './verifications.ts';
 
 export interface RelayHttpDeps {
@@ -30,20 +29,6 @@ export interface RelayHttpDeps {
   servingCap: ServingCap;
   masterKey: () => { publicKey: string; rotations: unknown[]; limits: unknown };
   pullThrough: (pkg: PackageRef) => Promise<unknown>;
-}
-
-export function jobSummary(st: JobState) {
-  return {
-    jobId: st.jobId,
-    state: st.phase,
-    failure: st.failure ?? null,
-    commandId: st.current.commandId,
-    kind: st.current.kind,
-    packages: st.current.packages.map((p) => ({ name: p.name, version: p.version, digest: p.digest, size: p.size })),
-    distributionList: st.current.distributionList,
-    targets: st.original.distributionList.map((d) => ({ deviceId: d, ...st.targets.get(d)! })),
-    redistributions: st.redistributions,
-  };
 }
 
 const deviceOf = (p: Principal) => {
@@ -143,53 +128,4 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
     touch(d.depot.path(digest));
     return sendBlob(req, reply, d.depot.path(digest), d.servingCap.served, d.servingCap.paceFor(digest), d.depot.hot);
   });
-}
-
-/** The admin API (DATA/admin.token): jobs as the job log has them, and redistribution plans. */
-export function relayAdminRoutes(s: App, d: RelayHttpDeps) {
-  const Id = z.object({ id: z.string().min(1).max(200) });
-  const By = z.object({ by: z.string().min(1).max(200).default('operator') }).prefault({});
-  s.get('/admin/v1/jobs', async () => d.jobs.all().map(jobSummary));
-  s.get('/admin/v1/jobs/:id', { schema: { params: Id } }, async (req) => {
-    const st = d.jobs.get(req.params.id);
-    if (!st)
-      throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', {
-        jobId: req.params.id,
-        where: ` in relay ${d.relayId}'s job log`,
-      });
-    return jobSummary(st);
-  });
-  s.get('/admin/v1/redistribute/plans', async () => ({ plans: d.redistributor.list() }));
-  s.post(
-    '/admin/v1/redistribute/plans',
-    { schema: { body: z.object({ jobId: z.string().optional(), dryRun: z.boolean().optional() }).prefault({}) } },
-    async (req) => d.redistributor.plan(req.body.jobId, { dryRun: req.body.dryRun }),
-  );
-  s.post('/admin/v1/redistribute/plans/:id/approve', { schema: { params: Id, body: By } }, async (req) => ({
-    plan: await d.redistributor.approve(req.params.id, req.body.by),
-  }));
-  s.post('/admin/v1/redistribute/plans/:id/reject', { schema: { params: Id, body: By } }, async (req) => ({
-    plan: d.redistributor.reject(req.params.id, req.body.by),
-  }));
-  // `fanout device verify` at the master: these endpoints hash their installed versions now.
-  s.post(
-    '/admin/v1/verify',
-    {
-      schema: {
-        body: z.object({ requestId: z.string().min(1).max(200), devices: z.array(z.string().max(200)).max(100_000) }),
-      },
-    },
-    async (req) => {
-      d.verifications.request(req.body.requestId, req.body.devices);
-      return { asked: req.body.devices.length };
-    },
-  );
-  // The tool ran on this host with --data and built the plan from the job log itself.
-  s.post(
-    '/admin/v1/redistribute/submit',
-    { schema: { body: z.object({ plan: Plan, approvedBy: z.string().min(1).max(200) }) } },
-    async (req) => ({
-      plan: await d.redistributor.submit(req.body.plan, req.body.approvedBy),
-    }),
-  );
 }

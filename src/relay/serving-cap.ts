@@ -56,8 +56,7 @@ export class ServingCap {
 
   private jobPace(digest: string): Pace | undefined {
     let kbps: number | undefined;
-    for (const st of this.jobs.all()) {
-      if (st.phase === 'complete' || st.phase === 'failed') continue;
+    for (const st of this.jobs.open()) {
       const limit = Number(st.current.params.rateLimitKBps ?? 0);
       if (limit > 0 && st.current.packages.some((p) => p.digest === digest)) kbps = Math.min(kbps ?? limit, limit);
     }

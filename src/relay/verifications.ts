@@ -70,15 +70,13 @@ export class Verifications {
 
   /** The latest job that installed this version on the device: its target is drifted, not installed. */
   private reopen(deviceId: string, r: AgentVerification, at: string) {
+    // Jobs of that version, latest first, read back whole only until the one that installed it.
     const st = this.jobs
-      .all()
-      .filter(
-        (j) =>
-          j.targets.get(deviceId)?.state === 'installed' &&
-          j.tally.members.has(deviceId) &&
-          j.current.packages.some((p) => p.name === r.package && p.version === r.version),
-      )
-      .at(-1);
+      .summaries()
+      .filter((s) => s.packages.some((p) => p.name === r.package && p.version === r.version))
+      .reverse()
+      .map((s) => this.jobs.get(s.jobId))
+      .find((j) => j?.targets.get(deviceId)?.state === 'installed' && j.tally.members.has(deviceId));
     if (!st) return undefined;
     const t = st.targets.get(deviceId)!;
     this.jobs.record(st.jobId, [

@@ -1,0 +1,51 @@
+// What a relay keeps of a job that has ended: a few hundred bytes instead of its every target. The
+// job log stays the truth; an ended job's whole state is read back from it when something asks.
+import type { FailureType } from '../protocol/failure-types.ts';
+import type { DistributionCommand, PackageRef, Plan, RelayJobState } from '../protocol/types.ts';
+import type { JobState } from './state.ts';
+
+export interface JobSummary {
+  jobId: string;
+  phase: RelayJobState;
+  failure?: { failureType: FailureType; message: string };
+  /** The command in force, and every command the job has had (the original first). */
+  commandId: string;
+  commandIds: string[];
+  kind: DistributionCommand['kind'];
+  packages: PackageRef[];
+  /** Targets of the command in force: how many, and how many of them installed and failed. */
+  targets: number;
+  installed: number;
+  failed: number;
+  plans: Plan[];
+  redistributions: JobState['redistributions'];
+}
+
+/** Received, fetching or distributing: the job is held whole in memory until it ends. */
+export const ended = (phase: RelayJobState) => phase === 'complete' || phase === 'failed';
+
+export function summarize(st: JobState): JobSummary {
+  return {
+    jobId: st.jobId,
+    phase: st.phase,
+    ...(st.failure ? { failure: st.failure } : {}),
+    commandId: st.current.commandId,
+    commandIds: [st.original.commandId, ...st.redistributions.map((r) => r.commandId)],
+    kind: st.current.kind,
+    packages: st.current.packages,
+    targets: st.tally.members.size,
+    installed: st.tally.ended - st.tally.failed,
+    failed: st.tally.failed,
+    plans: [...st.plans.values()],
+    redistributions: st.redistributions,
+  };
+}
+
+/**
+ * The summary file of an ended job, written once the master has acknowledged everything its log
+ * says: it stands for the log only while the log is as long as it was then (`logBytes`).
+ */
+export interface SummaryFile {
+  logBytes: number;
+  summary: JobSummary;
+}
