@@ -7,10 +7,12 @@ import { describe, expect, it } from 'vitest';
 import type { Logger } from '../src/common/log.ts';
 import type { Client } from '../src/protocol/client.ts';
 import type { DistributionCommand, Plan, RelayReport } from '../src/protocol/types.ts';
+import type { AgentChannel } from '../src/relay/agent-channel.ts';
 import { JobLog, type JobLogRecord } from '../src/relay/joblog.ts';
 import { RelayJobs } from '../src/relay/jobs.ts';
 import { Reporter } from '../src/relay/reporter.ts';
 import { replay } from '../src/relay/state.ts';
+import { Verifications } from '../src/relay/verifications.ts';
 import { tempDir } from './helpers.ts';
 
 const at = '2026-11-27T10:00:00.000Z';
@@ -46,6 +48,9 @@ class FakeReporter {
   }
   alert(a: Record<string, unknown>) {
     this.reports.push(a);
+  }
+  verification(v: unknown) {
+    this.reports.push(v);
   }
   deliver(jobIds: string[]) {
     this.reports = [];
@@ -160,6 +165,22 @@ describe('a relay’s job history', () => {
     expect(jobs.get('j-0')?.targets.get('a')?.state).toBe('installed');
     disk.full = false;
     jobs.stop();
+  });
+});
+
+describe('a drifted endpoint in a long history', () => {
+  it('reopens the latest job that installed the version, reading back no more logs than it must', () => {
+    const dir = tempDir('history');
+    const { jobs, reporter, log } = history(dir, 10);
+    const agents = { offered() {} } as unknown as AgentChannel;
+    const verifications = new Verifications('r', jobs, reporter as unknown as Reporter, agents);
+    log.reads = [];
+    // e7 installed p@1 in the even jobs and failed it in the odd ones: j-8 put it there last.
+    verifications.answer('e7', undefined, [{ package: 'p', version: '1', state: 'drift', tree: 'x' }]);
+    expect(jobs.summary('j-8')).toMatchObject({ phase: 'failed', failed: 1 });
+    expect(jobs.get('j-8')?.targets.get('e7')).toMatchObject({ state: 'failed', failureType: 'DRIFT' });
+    expect(jobs.summary('j-6')?.phase).toBe('complete');
+    expect(log.reads).toEqual([]);
   });
 });
 

@@ -70,13 +70,7 @@ export class Verifications {
 
   /** The latest job that installed this version on the device: its target is drifted, not installed. */
   private reopen(deviceId: string, r: AgentVerification, at: string) {
-    // Jobs of that version, latest first, read back whole only until the one that installed it.
-    const st = this.jobs
-      .summaries()
-      .filter((s) => s.packages.some((p) => p.name === r.package && p.version === r.version))
-      .reverse()
-      .map((s) => this.jobs.get(s.jobId))
-      .find((j) => j?.targets.get(deviceId)?.state === 'installed' && j.tally.members.has(deviceId));
+    const st = this.installedBy(deviceId, r);
     if (!st) return undefined;
     const t = st.targets.get(deviceId)!;
     this.jobs.record(st.jobId, [
@@ -92,5 +86,17 @@ export class Verifications {
       },
     ]);
     return st.jobId;
+  }
+
+  /** Jobs of that version, latest first, read back whole only until the one that installed it. */
+  private installedBy(deviceId: string, r: AgentVerification) {
+    const of = this.jobs
+      .summaries()
+      .filter((s) => s.packages.some((p) => p.name === r.package && p.version === r.version));
+    for (let i = of.length - 1; i >= 0; i--) {
+      const st = this.jobs.get(of[i].jobId);
+      if (st?.targets.get(deviceId)?.state === 'installed' && st.tally.members.has(deviceId)) return st;
+    }
+    return undefined;
   }
 }
