@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Logger } from '../src/common/log.ts';
 import type { Client } from '../src/protocol/client.ts';
 import type { DistributionCommand, Plan, RelayReport } from '../src/protocol/types.ts';
-import type { AgentChannel } from '../src/relay/agent-channel.ts';
+import { AgentChannel } from '../src/relay/agent-channel.ts';
 import { JobLog, type JobLogRecord } from '../src/relay/joblog.ts';
 import { RelayJobs } from '../src/relay/jobs.ts';
 import { Reporter } from '../src/relay/reporter.ts';
@@ -165,6 +165,28 @@ describe('a relay’s job history', () => {
     expect(jobs.get('j-0')?.targets.get('a')?.state).toBe('installed');
     disk.full = false;
     jobs.stop();
+  });
+});
+
+describe('late reports for ended jobs', () => {
+  it('reads a job back only for what can change it: an endpoint it failed that installed after all', async () => {
+    const dir = tempDir('history');
+    const { jobs, reporter, log } = history(dir, 10);
+    const agents = new AgentChannel('r', jobs, reporter as unknown as Reporter);
+    log.reads = [];
+    const late = (jobId: string, deviceId: string, state: 'installed' | 'downloading' | 'failed') =>
+      agents.report(deviceId, { jobId, commandId: `c-${jobId}`, state });
+    // Complete jobs, and anything but `installed`: answered as ignored, no log read.
+    expect(late('j-0', 'e3', 'downloading')).toEqual({ ok: true });
+    expect(late('j-2', 'e7', 'installed')).toEqual({ ok: true });
+    expect(late('j-1', 'e7', 'failed')).toEqual({ ok: true });
+    expect(log.reads).toEqual([]);
+    // e7 failed in j-1; its late install is read back, recorded, and completes the job.
+    expect(late('j-1', 'e7', 'installed')).toEqual({ ok: true });
+    await agents.synced();
+    expect(log.reads).toEqual(['j-1']);
+    expect(jobs.summary('j-1')).toMatchObject({ phase: 'complete', installed: 20 });
+    expect(late('nope', 'e7', 'installed')).toMatchObject({ ok: false });
   });
 });
 
