@@ -1,6 +1,7 @@
 // The relay's core, unit by unit with fakes: the fold, the job-log writer, the target state machine,
 // the upstream's circuit breaker, the job table and the redistributor.
-import { appendFileSync, readFileSync, writeSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../src/common/log.ts';
 import { checkAssignment, signCommand } from '../src/protocol/command.ts';
@@ -162,6 +163,25 @@ describe('the job log writer', () => {
     appendFileSync(log.path('j-1'), '{"type":"target","at":"2026');
     expect(log.read('j-1')).toHaveLength(1);
     expect(() => log.path('../etc/passwd')).toThrow(/not a job id/);
+  });
+});
+
+describe('a job log with a torn last line (a power cut mid-write)', () => {
+  it('is cut back to its last whole record before the next one is written, so that one is not lost', () => {
+    const dir = tempDir('joblog');
+    new JobLog(dir).append('j-1', [{ type: 'command', at, command }]);
+    const whole = readFileSync(join(dir, 'jobs', 'j-1.jsonl'), 'utf8');
+    appendFileSync(join(dir, 'jobs', 'j-1.jsonl'), '{"type":"target","at":"2026');
+    // The relay starts again: its next record goes after the last whole one.
+    const log = new JobLog(dir);
+    log.append('j-1', [target('e1', 'installed')]);
+    log.append('j-1', [target('e2', 'installed')]);
+    expect(log.read('j-1').map((r) => (r.type === 'target' ? r.deviceId : r.type))).toEqual(['command', 'e1', 'e2']);
+    expect(readFileSync(log.path('j-1'), 'utf8').startsWith(whole)).toBe(true);
+    // A log that is all one torn line (its command never acknowledged) starts again from nothing.
+    writeFileSync(join(dir, 'jobs', 'j-2.jsonl'), `{"type":"command","at":"${'x'.repeat(100_000)}`);
+    new JobLog(dir).append('j-2', [{ type: 'command', at, command: { ...command, jobId: 'j-2' } }]);
+    expect(new JobLog(dir).read('j-2')).toHaveLength(1);
   });
 });
 

@@ -7,6 +7,7 @@ import type { Logger } from '../common/log.ts';
 import type { Plan } from '../protocol/types.ts';
 import { Depot } from '../relay/depot.ts';
 import type { Distributor } from '../relay/distribution.ts';
+import { readSummary } from '../relay/job-summary.ts';
 import { JobLog } from '../relay/joblog.ts';
 import { RelayJobs } from '../relay/jobs.ts';
 import { buildPlan, needsRedistribution } from '../relay/plan.ts';
@@ -38,7 +39,7 @@ export function plansFromLog(data: string, relayId: string, jobId?: string) {
   const skipped: { jobId: string; reason: string }[] = [];
   for (const id of jobId ? [jobId] : log.jobIds()) {
     // A complete job's summary file says so without reading its log.
-    if (!jobId && log.summary(id)?.phase === 'complete') continue;
+    if (!jobId && readSummary(log, id)?.phase === 'complete') continue;
     const st = replay(id, log.read(id));
     if (!st || (!jobId && !needsRedistribution(st))) continue;
     const r = buildPlan(st, relayId, (d) => depot.has(d));

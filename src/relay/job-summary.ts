@@ -1,7 +1,9 @@
 // What a relay keeps of a job that has ended: a few hundred bytes instead of its every target. The
 // job log stays the truth; an ended job's whole state is read back from it when something asks.
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { FailureType } from '../protocol/failure-types.ts';
 import type { DistributionCommand, PackageRef, Plan, RelayJobState } from '../protocol/types.ts';
+import type { JobLog } from './joblog.ts';
 import type { JobState } from './state.ts';
 
 export interface JobSummary {
@@ -48,4 +50,24 @@ export function summarize(st: JobState): JobSummary {
 export interface SummaryFile {
   logBytes: number;
   summary: JobSummary;
+}
+
+const summaryPath = (log: JobLog, jobId: string) => log.path(jobId).replace(/\.jsonl$/, '.summary.json');
+
+/** The job's summary file, if it still stands for the log (the log has not grown since). */
+export function readSummary(log: JobLog, jobId: string): JobSummary | undefined {
+  try {
+    const f = JSON.parse(readFileSync(summaryPath(log, jobId), 'utf8')) as SummaryFile;
+    return f.logBytes === log.size(jobId) && f.summary?.jobId === jobId ? f.summary : undefined;
+  } catch {
+    return undefined; // none, torn or stale: the log is read instead
+  }
+}
+
+/** Written whole or not at all; losing it costs only a replay of the log at the next start. */
+export function writeSummary(log: JobLog, summary: JobSummary) {
+  const path = summaryPath(log, summary.jobId);
+  const file: SummaryFile = { logBytes: log.size(summary.jobId), summary };
+  writeFileSync(`${path}.tmp`, JSON.stringify(file));
+  renameSync(`${path}.tmp`, path);
 }

@@ -10,15 +10,13 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  renameSync,
+  readSync,
   statSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import type { FailureType } from '../protocol/failure-types.ts';
 import type { DistributionCommand, Plan, TargetState } from '../protocol/types.ts';
-import type { JobSummary, SummaryFile } from './job-summary.ts';
 
 export type JobLogRecord =
   | { type: 'command'; at: string; command: DistributionCommand }
@@ -71,8 +69,8 @@ export class JobLog {
     if (!records.length) return;
     this.faults?.throwIf('relay.joblog.write');
     const bytes = Buffer.from(`${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
-    const fd = openSync(this.path(jobId), 'a');
-    const before = fstatSync(fd).size;
+    const fd = openSync(this.path(jobId), 'a+');
+    const before = this.wholeLines(fd, jobId);
     try {
       let done = 0;
       while (done < bytes.length) done += this.write(fd, bytes, done, bytes.length - done);
@@ -88,6 +86,33 @@ export class JobLog {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** Logs whose end was checked by this process: every later write ends with a newline. */
+  private readonly checked = new Set<string>();
+
+  /**
+   * The log's size once a torn last line (a power cut mid-write, never acknowledged) is cut off:
+   * a record appended after it would join its line and be lost to every later read.
+   */
+  private wholeLines(fd: number, jobId: string) {
+    const size = fstatSync(fd).size;
+    if (this.checked.has(jobId)) return size;
+    const chunk = Buffer.alloc(64 * 1024);
+    let end = size;
+    while (end > 0) {
+      const from = Math.max(0, end - chunk.length);
+      readSync(fd, chunk, 0, end - from, from);
+      const nl = chunk.subarray(0, end - from).lastIndexOf(10);
+      if (nl >= 0) {
+        end = from + nl + 1;
+        break;
+      }
+      end = from;
+    }
+    if (end < size) ftruncateSync(fd, end);
+    this.checked.add(jobId);
+    return end;
   }
 
   private unsynced = new Set<string>();
@@ -142,28 +167,6 @@ export class JobLog {
   /** Bytes in the job's log: what a summary file is checked against. */
   size(jobId: string) {
     return statSync(this.path(jobId)).size;
-  }
-
-  /** The job's summary file, if it still stands for the log (the log has not grown since). */
-  summary(jobId: string): JobSummary | undefined {
-    try {
-      const f = JSON.parse(readFileSync(this.summaryPath(jobId), 'utf8')) as SummaryFile;
-      return f.logBytes === this.size(jobId) && f.summary?.jobId === jobId ? f.summary : undefined;
-    } catch {
-      return undefined; // none, torn or stale: the log is read instead
-    }
-  }
-
-  /** Written whole or not at all; losing it costs only a replay of the log at the next start. */
-  writeSummary(summary: JobSummary) {
-    const path = this.summaryPath(summary.jobId);
-    const file: SummaryFile = { logBytes: this.size(summary.jobId), summary };
-    writeFileSync(`${path}.tmp`, JSON.stringify(file));
-    renameSync(`${path}.tmp`, path);
-  }
-
-  private summaryPath(jobId: string) {
-    return this.path(jobId).replace(/\.jsonl$/, '.summary.json');
   }
 
   jobIds(): string[] {

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../common/log.ts';
 import type { FailureType } from '../protocol/failure-types.ts';
 import { failureTypeOf } from './depot.ts';
-import { ended, type JobSummary, summarize } from './job-summary.ts';
+import { ended, type JobSummary, readSummary, summarize, writeSummary } from './job-summary.ts';
 import { JobTable } from './job-table.ts';
 import type { JobLog, JobLogRecord } from './joblog.ts';
 import type { Reporter } from './reporter.ts';
@@ -40,7 +40,7 @@ export class RelayJobs {
   load(): JobSummary[] {
     const replayed: JobSummary[] = [];
     for (const jobId of this.jobLog.jobIds()) {
-      const kept = this.jobLog.summary(jobId);
+      const kept = readSummary(this.jobLog, jobId);
       if (kept && ended(kept.phase)) {
         this.table.keep(kept);
         continue;
@@ -79,7 +79,7 @@ export class RelayJobs {
       const s = this.table.endedSummary(jobId);
       if (!s || this.backlog.has(jobId)) continue;
       try {
-        this.jobLog.writeSummary(s);
+        writeSummary(this.jobLog, s);
       } catch (err) {
         this.log.warn(
           { jobId, err: (err as Error).message },
