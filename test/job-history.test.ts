@@ -1,7 +1,7 @@
 // A relay's job history: ended jobs are held as summaries and read back from their logs on demand;
 // once the master has acknowledged all of an ended job, the next start takes its summary file
 // instead of replaying its log, and does not report it again.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../src/common/log.ts';
@@ -115,16 +115,23 @@ describe('a relay’s job history', () => {
     const files = readdirSync(join(dir, 'jobs')).filter((f) => f.endsWith('.summary.json'));
     expect(files.sort()).toEqual(['j-0', 'j-1', 'j-2', 'j-3', 'j-4'].map((j) => `${j}.summary.json`));
 
+    // A damaged summary file counts as none.
+    const damaged = join(dir, 'jobs', 'j-2.summary.json');
+    const f = JSON.parse(readFileSync(damaged, 'utf8'));
+    writeFileSync(damaged, JSON.stringify({ ...f, summary: { ...f.summary, plans: null } }));
+
     const again = new FakeReporter();
     const log = new CountingLog(dir);
     const jobs = new RelayJobs(quiet, log, again as unknown as Reporter);
     const replayed = jobs.load();
     // j-5 ended but the master never acknowledged it: replayed and reported with the running job.
-    expect(replayed.map((s) => s.jobId)).toEqual(['j-5', 'j-open']);
-    expect(log.reads).toEqual(['j-5', 'j-open']);
-    // j-5: its state and its 20 targets; j-open: its state and its 2.
-    expect(again.reports).toHaveLength(21 + 3);
-    expect(new Set(again.reports.map((r) => (r as { jobId: string }).jobId))).toEqual(new Set(['j-5', 'j-open']));
+    expect(replayed.map((s) => s.jobId)).toEqual(['j-2', 'j-5', 'j-open']);
+    expect(log.reads).toEqual(['j-2', 'j-5', 'j-open']);
+    // j-2 and j-5: each its state and its 20 targets; j-open: its state and its 2.
+    expect(again.reports).toHaveLength(21 + 21 + 3);
+    expect(new Set(again.reports.map((r) => (r as { jobId: string }).jobId))).toEqual(
+      new Set(['j-2', 'j-5', 'j-open']),
+    );
     expect(jobs.summaries().map((s) => s.jobId)).toEqual(['j-0', 'j-1', 'j-2', 'j-3', 'j-4', 'j-5', 'j-open']);
     expect(jobs.summary('j-3')).toEqual(first.jobs.summary('j-3'));
     expect([...jobs.open()].map((st) => st.jobId)).toEqual(['j-open']);

@@ -54,11 +54,18 @@ export interface SummaryFile {
 
 const summaryPath = (log: JobLog, jobId: string) => log.path(jobId).replace(/\.jsonl$/, '.summary.json');
 
+/** A summary as this relay writes it (a damaged file is read as none). */
+const whole = (s: JobSummary | undefined, jobId: string) =>
+  s?.jobId === jobId &&
+  typeof s.commandId === 'string' &&
+  [s.commandIds, s.packages, s.plans, s.redistributions].every(Array.isArray) &&
+  [s.targets, s.installed, s.failed].every(Number.isInteger);
+
 /** The job's summary file, if it still stands for the log (the log has not grown since). */
 export function readSummary(log: JobLog, jobId: string): JobSummary | undefined {
   try {
     const f = JSON.parse(readFileSync(summaryPath(log, jobId), 'utf8')) as SummaryFile;
-    return f.logBytes === log.size(jobId) && f.summary?.jobId === jobId ? f.summary : undefined;
+    return f.logBytes === log.size(jobId) && whole(f.summary, jobId) ? f.summary : undefined;
   } catch {
     return undefined; // none, torn or stale: the log is read instead
   }
