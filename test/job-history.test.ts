@@ -8,6 +8,7 @@ import type { Logger } from '../src/common/log.ts';
 import type { Client } from '../src/protocol/client.ts';
 import type { DistributionCommand, Plan, RelayReport } from '../src/protocol/types.ts';
 import { AgentChannel } from '../src/relay/agent-channel.ts';
+import { failedFilter, mayHaveFailed } from '../src/relay/failed-filter.ts';
 import { JobLog, type JobLogRecord } from '../src/relay/joblog.ts';
 import { RelayJobs } from '../src/relay/jobs.ts';
 import { Reporter } from '../src/relay/reporter.ts';
@@ -187,6 +188,9 @@ describe('late reports for ended jobs', () => {
     expect(late('j-0', 'e3', 'downloading')).toEqual({ ok: true });
     expect(late('j-2', 'e7', 'installed')).toEqual({ ok: true });
     expect(late('j-1', 'e7', 'failed')).toEqual({ ok: true });
+    // An endpoint that installed in j-1 (or is not in it) cannot change it either.
+    for (let i = 0; i < 5; i++) expect(late('j-1', 'e3', 'installed')).toEqual({ ok: true });
+    expect(late('j-1', 'stranger', 'installed')).toEqual({ ok: true });
     expect(log.reads).toEqual([]);
     // e7 failed in j-1; its late install is read back, recorded, and completes the job.
     expect(late('j-1', 'e7', 'installed')).toEqual({ ok: true });
@@ -194,6 +198,19 @@ describe('late reports for ended jobs', () => {
     expect(log.reads).toEqual(['j-1']);
     expect(jobs.summary('j-1')).toMatchObject({ phase: 'complete', installed: 20 });
     expect(late('nope', 'e7', 'installed')).toMatchObject({ ok: false });
+  });
+});
+
+describe('the failed-endpoint filter of an ended job', () => {
+  it('never misses an endpoint that failed, and says "maybe" for about one in a hundred others', () => {
+    const failed = Array.from({ length: 10_000 }, (_, i) => `relay-dal-pos-${i}`);
+    const filter = failedFilter(failed);
+    expect(Buffer.from(filter, 'base64').length).toBe(12_500);
+    expect(failed.every((d) => mayHaveFailed(filter, d))).toBe(true);
+    const others = Array.from({ length: 100_000 }, (_, i) => `relay-dal-pos-${10_000 + i}`);
+    const maybe = others.filter((d) => mayHaveFailed(filter, d)).length / others.length;
+    expect(maybe).toBeLessThan(0.02);
+    expect(mayHaveFailed(failedFilter(['a']), 'a')).toBe(true);
   });
 });
 

@@ -3,6 +3,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { FailureType } from '../protocol/failure-types.ts';
 import type { DistributionCommand, PackageRef, Plan, RelayJobState } from '../protocol/types.ts';
+import { failedFilter } from './failed-filter.ts';
 import type { JobLog } from './joblog.ts';
 import type { JobState } from './state.ts';
 
@@ -21,6 +22,8 @@ export interface JobSummary {
   failed: number;
   plans: Plan[];
   redistributions: JobState['redistributions'];
+  /** An ended job's failed endpoints (failed-filter.ts): only they can change it with a late report. */
+  failedFilter?: string;
 }
 
 /** Received, fetching or distributing: the job is held whole in memory until it ends. */
@@ -40,6 +43,9 @@ export function summarize(st: JobState): JobSummary {
     failed: st.tally.failed,
     plans: [...st.plans.values()],
     redistributions: st.redistributions,
+    ...(ended(st.phase) && st.tally.failed
+      ? { failedFilter: failedFilter(st.current.distributionList.filter((d) => st.targets.get(d)?.state === 'failed')) }
+      : {}),
   };
 }
 
@@ -59,7 +65,8 @@ const whole = (s: JobSummary | undefined, jobId: string) =>
   s?.jobId === jobId &&
   typeof s.commandId === 'string' &&
   [s.commandIds, s.packages, s.plans, s.redistributions].every(Array.isArray) &&
-  [s.targets, s.installed, s.failed].every(Number.isInteger);
+  [s.targets, s.installed, s.failed].every(Number.isInteger) &&
+  (s.failedFilter === undefined || typeof s.failedFilter === 'string');
 
 /** The job's summary file, if it still stands for the log (the log has not grown since). */
 export function readSummary(log: JobLog, jobId: string): JobSummary | undefined {
