@@ -153,6 +153,11 @@ describe('a relay’s job history', () => {
     expect(jobs.load().map((s) => s.jobId)).toEqual(['j-1']);
     expect(again.reports).toContainEqual(plan);
     expect(jobs.summary('j-1')?.plans).toEqual([plan]);
+    // Once the master has the plan too, the summary stands for the longer log.
+    again.deliver(['j-1']);
+    const third = new CountingLog(dir);
+    new RelayJobs(quiet, third, new FakeReporter() as unknown as Reporter).load();
+    expect(third.reads).toEqual([]);
   });
 
   it('writes no summary for a job whose records wait in the backlog of a full disk', () => {
@@ -261,5 +266,9 @@ describe('the reporter’s acknowledgements', () => {
     reporter.job({ jobId: 'j-2', state: 'failed' });
     await reporter.drain();
     expect(delivered).toEqual([['j-1'], ['j-2']]);
+    // A plan for an ended job, delivered without the job's own state, acknowledges it too.
+    reporter.plan({ planId: 'p-1', jobId: 'j-3' } as unknown as Plan);
+    await reporter.drain();
+    expect(delivered.at(-1)).toEqual(['j-3']);
   });
 });

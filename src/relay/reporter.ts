@@ -89,9 +89,12 @@ export class Reporter {
         return;
       }
     }
-    if (!this.onDelivered || !report.jobs.length) return;
+    if (!this.onDelivered) return;
+    // A plan or a late install for an ended job is delivered without the job's own state.
+    const ids = new Set([...report.jobs, ...report.plans].map((j) => j.jobId));
+    for (const t of report.targets) ids.add(t.jobId);
     try {
-      this.onDelivered(report.jobs.map((j) => j.jobId).filter((id) => !this.holds(id)));
+      if (ids.size) this.onDelivered([...ids].filter((id) => !this.holds(id)));
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not note what the master acknowledged');
     }
