@@ -4,7 +4,7 @@ import { authorityOf } from '../protocol/command.ts';
 import type { FailureType } from '../protocol/failure-types.ts';
 import { ListTree } from '../protocol/signing.ts';
 import type { Assignment, DistributionCommand, SignedHeader, TargetState } from '../protocol/types.ts';
-import { mayHaveFailed } from './failed-filter.ts';
+import { mayContain } from './device-filter.ts';
 import { ended as endedJob } from './job-summary.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Reporter } from './reporter.ts';
@@ -112,11 +112,7 @@ export class AgentChannel {
     // An ended job changes only when an endpoint it failed has installed after all: any other report
     // would be ignored, so it is, without reading the job back from its log.
     const s = this.jobs.summary(r.jobId);
-    if (
-      s &&
-      endedJob(s.phase) &&
-      (r.state !== 'installed' || !s.failedFilter || !mayHaveFailed(s.failedFilter, deviceId))
-    )
+    if (s && endedJob(s.phase) && (r.state !== 'installed' || !s.failedFilter || !mayContain(s.failedFilter, deviceId)))
       return { ok: true };
     const st = this.jobs.get(r.jobId);
     if (!st?.tally.members.has(deviceId))

@@ -3,7 +3,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { FailureType } from '../protocol/failure-types.ts';
 import type { DistributionCommand, PackageRef, Plan, RelayJobState } from '../protocol/types.ts';
-import { failedFilter } from './failed-filter.ts';
+import { deviceFilter } from './device-filter.ts';
 import type { JobLog } from './joblog.ts';
 import type { JobState } from './state.ts';
 
@@ -22,8 +22,10 @@ export interface JobSummary {
   failed: number;
   plans: Plan[];
   redistributions: JobState['redistributions'];
-  /** An ended job's failed endpoints (failed-filter.ts): only they can change it with a late report. */
+  /** An ended job's failed endpoints (device-filter.ts): only they can change it with a late report. */
   failedFilter?: string;
+  /** An ended job's installed endpoints: only they can have drifted from what it installed. */
+  installedFilter?: string;
 }
 
 /** Received, fetching or distributing: the job is held whole in memory until it ends. */
@@ -43,9 +45,15 @@ export function summarize(st: JobState): JobSummary {
     failed: st.tally.failed,
     plans: [...st.plans.values()],
     redistributions: st.redistributions,
-    ...(ended(st.phase) && st.tally.failed
-      ? { failedFilter: failedFilter(st.current.distributionList.filter((d) => st.targets.get(d)?.state === 'failed')) }
-      : {}),
+    ...(ended(st.phase) ? filters(st) : {}),
+  };
+}
+
+function filters(st: JobState) {
+  const of = (state: string) => st.current.distributionList.filter((d) => st.targets.get(d)?.state === state);
+  return {
+    ...(st.tally.failed ? { failedFilter: deviceFilter(of('failed')) } : {}),
+    installedFilter: deviceFilter(of('installed')),
   };
 }
 
@@ -66,7 +74,8 @@ const whole = (s: JobSummary | undefined, jobId: string) =>
   typeof s.commandId === 'string' &&
   [s.commandIds, s.packages, s.plans, s.redistributions].every(Array.isArray) &&
   [s.targets, s.installed, s.failed].every(Number.isInteger) &&
-  (s.failedFilter === undefined || typeof s.failedFilter === 'string');
+  (s.failedFilter === undefined || typeof s.failedFilter === 'string') &&
+  typeof s.installedFilter === 'string';
 
 /** The job's summary file, if it still stands for the log (the log has not grown since). */
 export function readSummary(log: JobLog, jobId: string): JobSummary | undefined {

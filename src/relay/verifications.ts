@@ -3,6 +3,8 @@
 // that drifted is a DRIFT alert, and its target is no longer installed in the job that put it
 // there, so a redistribution plan reinstalls it from the depot.
 import type { AgentChannel } from './agent-channel.ts';
+import { mayContain } from './device-filter.ts';
+import { ended } from './job-summary.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Reporter } from './reporter.ts';
 
@@ -88,11 +90,18 @@ export class Verifications {
     return st.jobId;
   }
 
-  /** Jobs of that version, latest first, read back whole only until the one that installed it. */
+  /**
+   * Jobs of that version, latest first, read back whole only until the one that installed it; an
+   * ended job whose filter rules the device out is not read back at all.
+   */
   private installedBy(deviceId: string, r: AgentVerification) {
     const of = this.jobs
       .summaries()
-      .filter((s) => s.packages.some((p) => p.name === r.package && p.version === r.version));
+      .filter(
+        (s) =>
+          s.packages.some((p) => p.name === r.package && p.version === r.version) &&
+          (!ended(s.phase) || (s.installedFilter !== undefined && mayContain(s.installedFilter, deviceId))),
+      );
     for (let i = of.length - 1; i >= 0; i--) {
       const st = this.jobs.get(of[i].jobId);
       if (st?.targets.get(deviceId)?.state === 'installed' && st.tally.members.has(deviceId)) return st;

@@ -1,7 +1,8 @@
-// Which endpoints an ended job failed, kept small: a Bloom filter of about ten bits an endpoint
-// (one in a hundred others answers "maybe"). A late report from any other endpoint cannot change
-// the job, so it is answered without reading the job back from its log (which costs a 10,000-
-// endpoint job a third of a second: one endpoint's token must not buy that at will).
+// Which endpoints an ended job failed, and which it installed, kept small: Bloom filters of about
+// ten bits an endpoint (about one in two hundred others answers "maybe"). A late report or a drift
+// answer from an endpoint a filter rules out cannot change the job, so it is answered without
+// reading the job back from its log (a third of a second for a 10,000-endpoint job here: one
+// endpoint's token must not buy that at will).
 const HASHES = 7;
 const BITS_PER_ENTRY = 10;
 
@@ -19,18 +20,18 @@ function* positions(id: string, bits: number) {
 }
 
 /** The filter, as base64 (it goes into the job's summary file). */
-export function failedFilter(failed: readonly string[]): string {
-  const bytes = Buffer.alloc(Math.max(8, Math.ceil((failed.length * BITS_PER_ENTRY) / 8)));
+export function deviceFilter(ids: readonly string[]): string {
+  const bytes = Buffer.alloc(Math.max(8, Math.ceil((ids.length * BITS_PER_ENTRY) / 8)));
   const bits = bytes.length * 8;
-  for (const id of failed) for (const p of positions(id, bits)) bytes[p >> 3] |= 1 << (p & 7);
+  for (const id of ids) for (const p of positions(id, bits)) bytes[p >> 3] |= 1 << (p & 7);
   return bytes.toString('base64');
 }
 
 /** The last filter decoded: late reports come in runs, for one job. */
 let last = { filter: '', bytes: Buffer.alloc(0) };
 
-/** False only for an endpoint the job certainly did not fail. */
-export function mayHaveFailed(filter: string, deviceId: string): boolean {
+/** False only for an endpoint certainly not in the filter. */
+export function mayContain(filter: string, deviceId: string): boolean {
   if (filter !== last.filter) last = { filter, bytes: Buffer.from(filter, 'base64') };
   const { bytes } = last;
   const bits = bytes.length * 8;
