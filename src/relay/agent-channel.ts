@@ -5,7 +5,6 @@ import type { FailureType } from '../protocol/failure-types.ts';
 import { ListTree } from '../protocol/signing.ts';
 import type { Assignment, DistributionCommand, SignedHeader, TargetState } from '../protocol/types.ts';
 import { mayContain } from './device-filter.ts';
-import { ended as endedJob } from './job-summary.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Reporter } from './reporter.ts';
 import type { JobState } from './state.ts';
@@ -111,9 +110,8 @@ export class AgentChannel {
   report(deviceId: string, r: AgentReport): { ok: true } | { ok: false; reason: string } {
     // An ended job changes only when an endpoint it failed has installed after all: any other report
     // would be ignored, so it is, without reading the job back from its log.
-    const s = this.jobs.summary(r.jobId);
-    if (s && endedJob(s.phase) && (r.state !== 'installed' || !s.failedFilter || !mayContain(s.failedFilter, deviceId)))
-      return { ok: true };
+    const s = this.jobs.endedSummary(r.jobId);
+    if (s && (r.state !== 'installed' || !s.failedFilter || !mayContain(s.failedFilter, deviceId))) return { ok: true };
     const st = this.jobs.get(r.jobId);
     if (!st?.tally.members.has(deviceId))
       return { ok: false, reason: `an assignment for ${deviceId} in job ${r.jobId}` };

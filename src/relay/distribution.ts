@@ -7,7 +7,7 @@ import type { DistributionCommand, PackageRef } from '../protocol/types.ts';
 import { Deadlines, endAtDeadline } from './deadlines.ts';
 import { type Depot, failureTypeOf } from './depot.ts';
 import { reportRefused, reportRelayFailure } from './failures.ts';
-import { ended, summarize } from './job-summary.ts';
+import { ended } from './job-summary.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Reporter } from './reporter.ts';
 import { type JobState, openTargets } from './state.ts';
@@ -42,7 +42,7 @@ export class Distributor {
   constructor(private readonly d: DistributorDeps) {
     d.jobs.events.on('ended', (st: JobState) => {
       this.clear(st.jobId);
-      if (st.failure) reportRelayFailure(this.d.reporter, this.d.relayId, summarize(st));
+      if (st.failure) reportRelayFailure(this.d.reporter, this.d.relayId, this.d.jobs.endedSummary(st.jobId)!);
     });
   }
 

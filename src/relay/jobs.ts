@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../common/log.ts';
 import type { FailureType } from '../protocol/failure-types.ts';
 import { failureTypeOf } from './depot.ts';
-import { ended, type JobSummary, readSummary, summarize, writeSummary } from './job-summary.ts';
+import { ended, type JobSummary, readSummary, writeSummary } from './job-summary.ts';
 import { JobTable } from './job-table.ts';
 import type { JobLog, JobLogRecord } from './joblog.ts';
 import type { Reporter } from './reporter.ts';
@@ -51,7 +51,7 @@ export class RelayJobs {
       this.reporter.job({ jobId, state: st.phase, failureType: st.failure?.failureType, error: st.failure?.message });
       for (const [deviceId, t] of st.targets) this.reporter.target({ jobId, deviceId, ...t });
       for (const p of st.plans.values()) this.reporter.plan(p);
-      replayed.push(summarize(st));
+      replayed.push(this.table.summary(jobId)!);
     }
     this.log.info({ jobs: this.table.size, replayed: replayed.length }, 'job log read');
     return replayed;
@@ -63,6 +63,10 @@ export class RelayJobs {
   }
   summary(jobId: string) {
     return this.table.summary(jobId);
+  }
+  /** The summary of an ended job, as placed when it ended; undefined for one still open (cheap). */
+  endedSummary(jobId: string) {
+    return this.table.endedSummary(jobId);
   }
   /** Every job in the log, in its order. */
   summaries() {
