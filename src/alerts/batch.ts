@@ -1,10 +1,11 @@
 // One intake batch's view of the database: what the ten steps read is loaded once per batch with
-// set-based queries, and the rows they write go out together at the end. The steps then cost about
+// set-based queries, sent as one statement (readTogether), and the rows they write go out together
+// at the end. The steps then cost about
 // the same whether a batch holds one alert or thousands. It all happens inside the batch's
 // transaction under the intake lock, so what is loaded cannot change underneath.
 import type { Transaction } from 'kysely';
-import type { Database } from '../store/index.ts';
-import { FailedRecords, relayOf } from './failed-records.ts';
+import { type Database, readTogether } from '../store/index.ts';
+import { FailedRecords, openFailed, relayOf } from './failed-records.ts';
 import type { Locations } from './location.ts';
 import type { LocationCache } from './location-cache.ts';
 import type { IncomingAlert } from './parse.ts';
@@ -20,7 +21,7 @@ export interface Stored {
   ticketId: string | null;
 }
 
-/** Rows per statement: 17 parameters a row stays far below SQLite's and PostgreSQL's limits. */
+/** Rows (or alerts read for) per statement: far below SQLite's and PostgreSQL's parameter limits. */
 const CHUNK = 500;
 const chunks = <T>(xs: T[]) =>
   Array.from({ length: Math.ceil(xs.length / CHUNK) }, (_, i) => xs.slice(i * CHUNK, (i + 1) * CHUNK));
@@ -35,6 +36,9 @@ export class IntakeBatch {
   private relaysDown = new Map<string, string>();
   private pending: { row: AlertRow; stored: Stored }[] = [];
   locations!: Locations;
+  /** The highest alert id when the batch began (track windows drop what they hold if it moved). */
+  topId = 0;
+  private generation = 0;
   readonly failed: FailedRecords;
 
   private constructor(
@@ -47,56 +51,28 @@ export class IntakeBatch {
 
   static async load(tx: Tx, alerts: IncomingAlert[], locations: LocationCache, onInserted: (topId: number) => void) {
     const b = new IntakeBatch(tx, onInserted);
-    const names = [...new Set(alerts.flatMap((a) => (a.deviceId ? [a.deviceId] : [])))];
-    const bySource = new Map<string, Set<string>>();
-    for (const a of alerts) bySource.set(a.source, (bySource.get(a.source) ?? new Set()).add(a.alertId));
-    b.locations = await locations.current(tx);
-    const down = await tx
-      .selectFrom('relays')
-      .select(['id', 'down_since'])
-      .where('down_since', 'is not', null)
-      .execute();
-    b.relaysDown = new Map(down.map((r) => [r.id, r.down_since!]));
-    for (const [source, alertIds] of bySource)
-      for (const ids of chunks([...alertIds])) {
-        const rows = await tx
-          .selectFrom('alerts')
-          .select(['id', 'alert_id', 'outcome', 'ticket_id'])
-          .where('source', '=', source)
-          .where('alert_id', 'in', ids)
-          .execute();
-        for (const r of rows)
-          b.stored.set(key(source, r.alert_id), { id: Number(r.id), outcome: r.outcome, ticketId: r.ticket_id });
-      }
-    for (const part of chunks(names)) {
-      const rows = await tx
-        .selectFrom('devices')
-        .selectAll()
-        .where((eb) => eb.or([eb('id', 'in', part), eb('hostname', 'in', part)]))
-        .execute();
-      // A device id wins over another device's hostname, as the identify step says.
-      for (const d of rows) if (d.hostname && !b.devices.has(d.hostname)) b.devices.set(d.hostname, d);
-      for (const d of rows) b.devices.set(d.id, d);
-    }
-    const ids = [...new Set([...b.devices.values()].map((d) => d.id))];
     const times = alerts.map((a) => a.at).sort();
-    for (const part of chunks(ids)) {
-      const [overrides, open] = await Promise.all([
-        tx.selectFrom('device_overrides').selectAll().where('device_id', 'in', part).execute(),
-        tx.selectFrom('tickets').selectAll().where('device_id', 'in', part).where('state', '!=', 'resolved').execute(),
-      ]);
-      for (const o of overrides) b.overrides.set(key(o.device_id, o.failure_type), o.threshold);
-      for (const t of open) b.open.set(key(t.device_id, t.failure_type), t);
+    const found: Device[] = [];
+    // One statement per slice of alerts: on PostgreSQL each statement is a wait.
+    for (const slice of alerts.length ? chunks(alerts) : [[]]) {
+      const r = await readTogether(tx, batchReads(tx, slice, times[0] ?? '', times[times.length - 1] ?? ''));
+      b.topId = Number(r.top[0]?.top ?? 0);
+      b.generation = Number(r.generation[0]?.value ?? 0);
+      b.relaysDown = new Map(r.down.map((d) => [d.id, d.down_since!]));
+      b.outages = r.outages;
+      for (const a of r.stored)
+        b.stored.set(key(a.source, a.alert_id), { id: Number(a.id), outcome: a.outcome, ticketId: a.ticket_id });
+      found.push(...r.devices);
+      for (const o of r.overrides) b.overrides.set(key(o.device_id, o.failure_type), o.threshold);
+      for (const t of r.open) b.open.set(key(t.device_id, t.failure_type), t);
+      b.failed.keep(r.failed);
     }
-    if (ids.length && times.length)
-      b.outages = await tx
-        .selectFrom('outages')
-        .selectAll()
-        .where('until_at', '>', times[0])
-        .where('from_at', '<=', times[times.length - 1])
-        .execute();
-    // Step 5's records, on the relay the steps will name (an alert of an unknown device has none).
-    await b.failed.load(
+    // A device id wins over another device's hostname, as the identify step says.
+    for (const d of found) if (d.hostname && !b.devices.has(d.hostname)) b.devices.set(d.hostname, d);
+    for (const d of found) b.devices.set(d.id, d);
+    b.locations = await locations.current(tx, b.generation);
+    // Step 5's records were read for every relay the steps may name; these pairs are now known.
+    b.failed.loaded(
       alerts.flatMap((a) => {
         const d = a.deviceId ? b.devices.get(a.deviceId) : undefined;
         const relayId = d && relayOf(a, d);
@@ -175,4 +151,46 @@ export class IntakeBatch {
     await this.flush();
     await this.failed.write();
   }
+}
+
+/** What the steps read for a slice of a batch's alerts, each read bounded by the slice's names. */
+function batchReads(tx: Tx, slice: IncomingAlert[], from: string, to: string) {
+  const set = (f: (a: IncomingAlert) => string | undefined) => [
+    ...new Set(slice.flatMap((a) => (f(a) ? [f(a)!] : []))),
+  ];
+  const names = set((a) => a.deviceId);
+  const jobs = set((a) => a.jobId);
+  const relays = set((a) => a.relayId);
+  const bySource = new Map<string, string[]>();
+  for (const a of slice) bySource.set(a.source, [...(bySource.get(a.source) ?? []), a.alertId]);
+  const named = tx
+    .selectFrom('devices')
+    .where((eb) => eb.or(names.length ? [eb('id', 'in', names), eb('hostname', 'in', names)] : []));
+  return {
+    top: tx.selectFrom('alerts').select((eb) => eb.fn.max('id').as('top')),
+    generation: tx.selectFrom('generations').select('value').where('name', '=', 'locations'),
+    down: tx.selectFrom('relays').select(['id', 'down_since']).where('down_since', 'is not', null),
+    outages: tx.selectFrom('outages').selectAll().where('until_at', '>', from).where('from_at', '<=', to),
+    stored: tx
+      .selectFrom('alerts')
+      .select(['id', 'source', 'alert_id', 'outcome', 'ticket_id'])
+      .where((eb) => eb.or([...bySource].map(([s, ids]) => eb.and([eb('source', '=', s), eb('alert_id', 'in', ids)])))),
+    devices: named.selectAll(),
+    overrides: tx.selectFrom('device_overrides').selectAll().where('device_id', 'in', named.select('id')),
+    open: tx
+      .selectFrom('tickets')
+      .selectAll()
+      .where('device_id', 'in', named.select('id'))
+      .where('state', '!=', 'resolved'),
+    // The relay of an alert is its own, the named relay device, or the named device's relay.
+    failed: openFailed(tx)
+      .where((eb) => eb.or(jobs.length ? [eb('job_id', 'in', jobs)] : []))
+      .where((eb) =>
+        eb.or([
+          ...(relays.length ? [eb('relay_id', 'in', relays)] : []),
+          eb('relay_id', 'in', named.where('kind', '=', 'relay').select('id')),
+          eb('relay_id', 'in', named.select('relay')),
+        ]),
+      ),
+  };
 }

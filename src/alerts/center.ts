@@ -43,8 +43,8 @@ export class AlertCenter {
       .transaction()
       .execute(async (tx) => {
         await this.exclusive(tx, 'fanout.alerts');
-        await this.windows.begin(tx);
         const batch = await IntakeBatch.load(tx, alerts, this.locations, (top) => this.windows.written(top));
+        this.windows.begin(batch.topId);
         const results: Processed[] = [];
         for (const a of alerts) results.push(await this.process(tx, a, batch));
         await batch.finish();

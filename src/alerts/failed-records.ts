@@ -1,6 +1,6 @@
 // Step 5 for a whole intake batch: the open failed-distribution records of the batch's relays and
 // jobs, read once; counted in memory as alerts come, and each changed record written once at the end.
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Database } from '../store/index.ts';
 import type { IncomingAlert } from './parse.ts';
 
@@ -21,48 +21,40 @@ export const relayOf = (
   device: Pick<Database['devices'], 'id' | 'kind' | 'relay'>,
 ) => a.relayId ?? (device.kind === 'relay' ? device.id : device.relay);
 type Row = Omit<Failed, 'dirty'> & { relay_id: string; job_id: string; failure_type: string };
-/** Relays per statement, well under SQLite's and PostgreSQL's parameter limits. */
+/** Records per statement: 7 parameters each, well under SQLite's and PostgreSQL's limits. */
 const CHUNK = 500;
+
+/** The open failed-distribution records, to be narrowed by relay and job (its index). */
+export const openFailed = (tx: Tx) =>
+  tx
+    .selectFrom('failed_distributions')
+    .select(['id', 'relay_id', 'job_id', 'failure_type', 'alert_count', 'last_seen', 'ticket_id'])
+    .where('state', '!=', 'resolved');
 
 export class FailedRecords {
   private readonly open = new Map<string, Failed>();
-  /** Pairs read by `load`: a pair outside them is looked up on its own before a record is made. */
-  private readonly loaded = new Set<string>();
+  /** Pairs whose open records were read: a pair outside them is looked up on its own first. */
+  private readonly known = new Set<string>();
 
   constructor(private readonly tx: Tx) {}
 
-  /** The open records of these relays and jobs, by the (relay, job) index: never every relay's. */
-  async load(pairs: { relayId: string; jobId: string }[]) {
-    const jobs = [...new Set(pairs.map((p) => p.jobId))];
-    const relays = [...new Set(pairs.map((p) => p.relayId))];
-    for (let at = 0; jobs.length && at < relays.length; at += CHUNK)
-      this.keep(
-        await this.select()
-          .where('relay_id', 'in', relays.slice(at, at + CHUNK))
-          .where('job_id', 'in', jobs)
-          .execute(),
-      );
-    for (const p of pairs) this.loaded.add(pair(p.relayId, p.jobId));
-  }
-
-  private select() {
-    return this.tx
-      .selectFrom('failed_distributions')
-      .select(['id', 'relay_id', 'job_id', 'failure_type', 'alert_count', 'last_seen', 'ticket_id'])
-      .where('state', '!=', 'resolved');
-  }
-
-  private keep(rows: Row[]) {
+  /** Open records read ahead by the batch (`openFailed`), for these pairs and maybe others. */
+  keep(rows: Row[]) {
     for (const f of rows)
       this.open.set(key(f.relay_id, f.job_id, f.failure_type), { ...f, id: Number(f.id), dirty: false });
+  }
+
+  /** Every open record of these pairs has been kept. */
+  loaded(pairs: { relayId: string; jobId: string }[]) {
+    for (const p of pairs) this.known.add(pair(p.relayId, p.jobId));
   }
 
   /** The open record of this job on this relay and type, counted once more; made if there is none. */
   async count(relayId: string, jobId: string, failureType: string, at: string) {
     const k = key(relayId, jobId, failureType);
-    if (!this.loaded.has(pair(relayId, jobId))) {
-      this.keep(await this.select().where('relay_id', '=', relayId).where('job_id', '=', jobId).execute());
-      this.loaded.add(pair(relayId, jobId));
+    if (!this.known.has(pair(relayId, jobId))) {
+      this.keep(await openFailed(this.tx).where('relay_id', '=', relayId).where('job_id', '=', jobId).execute());
+      this.known.add(pair(relayId, jobId));
     }
     const f = this.open.get(k);
     if (f) {
@@ -98,13 +90,31 @@ export class FailedRecords {
     f.dirty = true;
   }
 
+  /** Every changed record, in one statement per few hundred: each one is a wait on PostgreSQL. */
   async write() {
-    for (const f of this.open.values())
-      if (f.dirty)
-        await this.tx
-          .updateTable('failed_distributions')
-          .set({ alert_count: f.alert_count, last_seen: f.last_seen, ticket_id: f.ticket_id })
-          .where('id', '=', f.id)
-          .execute();
+    const dirty = [...this.open.values()].filter((f) => f.dirty);
+    for (let at = 0; at < dirty.length; at += CHUNK) {
+      const part = dirty.slice(at, at + CHUNK);
+      // Typed by cast: a CASE of bare parameters is text to PostgreSQL.
+      const byId = <T extends string | number | null>(type: string, value: (f: Failed) => T) =>
+        sql<T>`case id ${sql.join(
+          part.map((f) => sql`when ${f.id} then cast(${value(f)} as ${sql.raw(type)})`),
+          sql` `,
+        )} end`;
+      await this.tx
+        .updateTable('failed_distributions')
+        .set({
+          alert_count: byId('integer', (f) => f.alert_count),
+          last_seen: byId('text', (f) => f.last_seen),
+          ticket_id: byId('text', (f) => f.ticket_id),
+        })
+        .where(
+          'id',
+          'in',
+          part.map((f) => f.id),
+        )
+        .execute();
+      for (const f of part) f.dirty = false;
+    }
   }
 }

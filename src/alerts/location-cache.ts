@@ -20,9 +20,8 @@ export async function locationsChanged(tx: Tx) {
 export class LocationCache {
   private held?: { generation: number; locations: Locations };
 
-  async current(tx: Tx) {
-    const row = await tx.selectFrom('generations').select('value').where('name', '=', 'locations').executeTakeFirst();
-    const generation = Number(row?.value ?? 0);
+  /** The locations of this generation (read with the batch), from the database if not held. */
+  async current(tx: Tx, generation: number) {
     if (this.held?.generation !== generation)
       this.held = {
         generation,

@@ -24,13 +24,8 @@ export class TrackWindows {
 
   constructor(private readonly windowMs: number) {}
 
-  /** At the start of each batch: anything inserted by someone else empties what is held. */
-  async begin(tx: Tx) {
-    const r = await tx
-      .selectFrom('alerts')
-      .select((eb) => eb.fn.max('id').as('top'))
-      .executeTakeFirst();
-    const top = Number(r?.top ?? 0);
+  /** At the start of each batch, given the highest alert id: anything inserted by someone else empties what is held. */
+  begin(top: number) {
     if (top !== this.lastId) this.held.clear();
     this.lastId = top;
   }

@@ -18,6 +18,7 @@ import { migrations } from './migrations.ts';
 import type { Database } from './schema.ts';
 
 export type { Database } from './schema.ts';
+export { readTogether } from './together.ts';
 export type Db = Kysely<Database>;
 
 export interface Store {

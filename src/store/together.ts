@@ -1,0 +1,27 @@
+// Several reads as one statement. On PostgreSQL every statement is a round trip, and a transaction
+// that made ten independent reads waited ten times; here each read's rows come back as one JSON
+// array column of a single select. SQLite runs in this process, so it runs the reads as they are.
+import { type InferResult, type Kysely, PostgresAdapter, type SelectQueryBuilder, type Transaction } from 'kysely';
+import { jsonArrayFrom } from 'kysely/helpers/postgres';
+import type { Database } from './schema.ts';
+
+/** A read of any tables: only the rows' type matters here. */
+type Read = SelectQueryBuilder<Database, any, object>;
+
+/** Runs every read of `reads` and answers each one's rows under its name. */
+export async function readTogether<R extends Record<string, Read>>(
+  db: Kysely<Database> | Transaction<Database>,
+  reads: R,
+): Promise<{ [K in keyof R]: InferResult<R[K]> }> {
+  const names = Object.keys(reads) as (keyof R & string)[];
+  // getExecutor is marked internal, but it is how a query learns the dialect it is built for.
+  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+    if (!names.length) return {} as { [K in keyof R]: InferResult<R[K]> };
+    const row = (await db
+      .selectNoFrom(names.map((n) => jsonArrayFrom(reads[n]).as(n)))
+      .executeTakeFirstOrThrow()) as Record<string, unknown>;
+    return Object.fromEntries(names.map((n) => [n, row[n]])) as { [K in keyof R]: InferResult<R[K]> };
+  }
+  const rows = await Promise.all(names.map((n) => reads[n].execute()));
+  return Object.fromEntries(names.map((n, i) => [n, rows[i]])) as { [K in keyof R]: InferResult<R[K]> };
+}
