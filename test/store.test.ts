@@ -15,7 +15,7 @@ import { parseConfig } from '../src/master/config.ts';
 import { importInventory, parseInventory } from '../src/master/inventory.ts';
 import { RelayRegistry } from '../src/master/relays.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
-import { openStore, type Store } from '../src/store/index.ts';
+import { openStore, readTogether, type Store } from '../src/store/index.ts';
 import { inventoryYaml, tempDir } from './helpers.ts';
 import { pgDatabase } from './pg.ts';
 
@@ -50,6 +50,51 @@ for (const backend of backends) {
         .executeTakeFirstOrThrow();
       expect(Number(n.n)).toBe(3);
       await again.close();
+    });
+
+    it('reads together exactly what each read gives alone, whatever the text and numbers', async () => {
+      // On PostgreSQL the rows travel as JSON (readTogether): quoting, escapes, unicode, JSON-looking
+      // text, NULLs, reals and ids must come back as the driver gives them one read at a time.
+      const odd = [
+        'quote"d \\back\\slash\nnew line\ttab',
+        'Zürich – 東京 🚀',
+        '{"looks": ["like", "json"]}',
+        '',
+        `long-${'x'.repeat(20_000)}`,
+      ];
+      await store.db
+        .insertInto('devices')
+        .values(
+          odd.map((text, i) => ({
+            id: `odd-${i}-${text.slice(0, 30)}`,
+            kind: 'endpoint',
+            location: 'LOC-0',
+            relay: i % 2 ? 'relay-x' : null,
+            upstream: null,
+            labels: text,
+            hostname: i % 2 ? null : text,
+            token_hash: null,
+            fallback_relays: null,
+            rate_limit_kbps: [0.1, 123456.79, null, 3, 1e-7][i],
+          })),
+        )
+        .execute();
+      const reads = () => ({
+        devices: store.db.selectFrom('devices').selectAll().where('id', 'like', 'odd-%').orderBy('id'),
+        top: store.db.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n')),
+        none: store.db.selectFrom('devices').select('id').where('id', '=', 'nobody'),
+      });
+      const alone = Object.fromEntries(
+        await Promise.all(Object.entries(reads()).map(async ([k, q]) => [k, await q.execute()])),
+      );
+      const together = await readTogether(store.db, reads());
+      expect(together.devices).toHaveLength(odd.length);
+      expect(together.none).toEqual([]);
+      // The driver gives counts as strings on PostgreSQL; the JSON path gives the number.
+      expect(Number(together.top[0].n)).toBe(Number(alone.top[0].n));
+      expect(together.devices).toEqual(alone.devices);
+      expect(together.devices.map((d) => d.labels)).toEqual(odd);
+      await store.db.deleteFrom('devices').where('id', 'like', 'odd-%').execute();
     });
 
     it('refuses a database migrated by a newer version', async () => {
