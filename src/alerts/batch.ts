@@ -5,7 +5,8 @@
 // transaction under the intake lock, so what is loaded cannot change underneath.
 import type { Transaction } from 'kysely';
 import { type Database, readTogether } from '../store/index.ts';
-import { FailedRecords, openFailed, relayOf } from './failed-records.ts';
+import { batchReads } from './batch-reads.ts';
+import { FailedRecords, relayOf } from './failed-records.ts';
 import type { Locations } from './location.ts';
 import type { LocationCache } from './location-cache.ts';
 import type { IncomingAlert } from './parse.ts';
@@ -65,7 +66,7 @@ export class IntakeBatch {
       found.push(...r.devices);
       for (const o of r.overrides) b.overrides.set(key(o.device_id, o.failure_type), o.threshold);
       for (const t of r.open) b.open.set(key(t.device_id, t.failure_type), t);
-      b.failed.keep(r.failed);
+      b.failed.keep([...r.failed, ...r.failedOfGiven]);
     }
     // A device id wins over another device's hostname, as the identify step says.
     for (const d of found) if (d.hostname && !b.devices.has(d.hostname)) b.devices.set(d.hostname, d);
@@ -151,46 +152,4 @@ export class IntakeBatch {
     await this.flush();
     await this.failed.write();
   }
-}
-
-/** What the steps read for a slice of a batch's alerts, each read bounded by the slice's names. */
-function batchReads(tx: Tx, slice: IncomingAlert[], from: string, to: string) {
-  const set = (f: (a: IncomingAlert) => string | undefined) => [
-    ...new Set(slice.flatMap((a) => (f(a) ? [f(a)!] : []))),
-  ];
-  const names = set((a) => a.deviceId);
-  const jobs = set((a) => a.jobId);
-  const relays = set((a) => a.relayId);
-  const bySource = new Map<string, string[]>();
-  for (const a of slice) bySource.set(a.source, [...(bySource.get(a.source) ?? []), a.alertId]);
-  const named = tx
-    .selectFrom('devices')
-    .where((eb) => eb.or(names.length ? [eb('id', 'in', names), eb('hostname', 'in', names)] : []));
-  return {
-    top: tx.selectFrom('alerts').select((eb) => eb.fn.max('id').as('top')),
-    generation: tx.selectFrom('generations').select('value').where('name', '=', 'locations'),
-    down: tx.selectFrom('relays').select(['id', 'down_since']).where('down_since', 'is not', null),
-    outages: tx.selectFrom('outages').selectAll().where('until_at', '>', from).where('from_at', '<=', to),
-    stored: tx
-      .selectFrom('alerts')
-      .select(['id', 'source', 'alert_id', 'outcome', 'ticket_id'])
-      .where((eb) => eb.or([...bySource].map(([s, ids]) => eb.and([eb('source', '=', s), eb('alert_id', 'in', ids)])))),
-    devices: named.selectAll(),
-    overrides: tx.selectFrom('device_overrides').selectAll().where('device_id', 'in', named.select('id')),
-    open: tx
-      .selectFrom('tickets')
-      .selectAll()
-      .where('device_id', 'in', named.select('id'))
-      .where('state', '!=', 'resolved'),
-    // The relay of an alert is its own, the named relay device, or the named device's relay.
-    failed: openFailed(tx)
-      .where((eb) => eb.or(jobs.length ? [eb('job_id', 'in', jobs)] : []))
-      .where((eb) =>
-        eb.or([
-          ...(relays.length ? [eb('relay_id', 'in', relays)] : []),
-          eb('relay_id', 'in', named.where('kind', '=', 'relay').select('id')),
-          eb('relay_id', 'in', named.select('relay')),
-        ]),
-      ),
-  };
 }

@@ -1,0 +1,55 @@
+// What an intake batch reads before its steps run, for a slice of its alerts: each read bounded by
+// the slice's device names, jobs, relays and alert ids, and each answerable from an index.
+import type { Transaction } from 'kysely';
+import type { Database } from '../store/index.ts';
+import { openFailed } from './failed-records.ts';
+import type { IncomingAlert } from './parse.ts';
+
+type Tx = Transaction<Database>;
+
+/** What the steps read for a slice of a batch's alerts, each read bounded by the slice's names. */
+export function batchReads(tx: Tx, slice: IncomingAlert[], from: string, to: string) {
+  const set = (f: (a: IncomingAlert) => string | undefined) => [
+    ...new Set(slice.flatMap((a) => (f(a) ? [f(a)!] : []))),
+  ];
+  const names = set((a) => a.deviceId);
+  const jobs = set((a) => a.jobId);
+  const relays = set((a) => a.relayId);
+  const bySource = new Map<string, string[]>();
+  for (const a of slice) bySource.set(a.source, [...(bySource.get(a.source) ?? []), a.alertId]);
+  const named = tx
+    .selectFrom('devices')
+    .where((eb) => eb.or(names.length ? [eb('id', 'in', names), eb('hostname', 'in', names)] : []));
+  return {
+    top: tx.selectFrom('alerts').select((eb) => eb.fn.max('id').as('top')),
+    generation: tx.selectFrom('generations').select('value').where('name', '=', 'locations'),
+    down: tx.selectFrom('relays').select(['id', 'down_since']).where('down_since', 'is not', null),
+    outages: tx.selectFrom('outages').selectAll().where('until_at', '>', from).where('from_at', '<=', to),
+    stored: tx
+      .selectFrom('alerts')
+      .select(['id', 'source', 'alert_id', 'outcome', 'ticket_id'])
+      .where((eb) => eb.or([...bySource].map(([s, ids]) => eb.and([eb('source', '=', s), eb('alert_id', 'in', ids)])))),
+    devices: named.selectAll(),
+    overrides: tx.selectFrom('device_overrides').selectAll().where('device_id', 'in', named.select('id')),
+    open: tx
+      .selectFrom('tickets')
+      .selectAll()
+      .where('device_id', 'in', named.select('id'))
+      .where('state', '!=', 'resolved'),
+    // The relay of an alert is its own, the named relay device, or the named device's relay: each
+    // an `in` the (relay, job) index can answer (an `or` of them scanned the whole table).
+    failed: openFailed(tx)
+      .where(
+        'relay_id',
+        'in',
+        named
+          .where('kind', '=', 'relay')
+          .select('id')
+          .union(named.select((eb) => eb.ref('relay').$notNull().as('id'))),
+      )
+      .where((eb) => eb.or(jobs.length ? [eb('job_id', 'in', jobs)] : [])),
+    failedOfGiven: openFailed(tx)
+      .where((eb) => eb.or(relays.length ? [eb('relay_id', 'in', relays)] : []))
+      .where((eb) => eb.or(jobs.length ? [eb('job_id', 'in', jobs)] : [])),
+  };
+}
