@@ -1,8 +1,8 @@
 // One intake batch's view of the database: what the ten steps read is loaded once per batch with
 // set-based queries, sent as one statement (readTogether), and the rows they write go out together
-// at the end. The steps then cost about
-// the same whether a batch holds one alert or thousands. It all happens inside the batch's
-// transaction under the intake lock, so what is loaded cannot change underneath.
+// at the end. The steps then cost about the same whether a batch holds one alert or thousands. It
+// all happens inside the batch's transaction under the intake lock, so what is loaded cannot
+// change underneath.
 import type { Transaction } from 'kysely';
 import { type Database, readTogether } from '../store/index.ts';
 import { batchReads } from './batch-reads.ts';
