@@ -1,17 +1,26 @@
-// What an intake batch reads before its steps run, for a slice of its alerts: each read bounded by
-// the slice's device names, jobs, relays and alert ids, and each answerable from an index.
-import type { Transaction } from 'kysely';
+// What an intake batch reads before its steps run: once for the whole batch, then for each slice
+// of its alerts, each read bounded by the slice's device names, jobs, relays and alert ids, and
+// each answerable from an index.
+import type { InferResult, Transaction } from 'kysely';
 import type { Database } from '../store/index.ts';
 import { openFailed } from './failed-records.ts';
 import type { IncomingAlert } from './parse.ts';
 
 type Tx = Transaction<Database>;
 
+/** Read once a batch: the highest alert id, the locations' generation, down relays, the outages of its time span. */
+export function batchReads(tx: Tx, from: string, to: string) {
+  return {
+    top: tx.selectFrom('alerts').select((eb) => eb.fn.max('id').as('top')),
+    generation: tx.selectFrom('generations').select('value').where('name', '=', 'locations'),
+    down: tx.selectFrom('relays').select(['id', 'down_since']).where('down_since', 'is not', null),
+    outages: tx.selectFrom('outages').selectAll().where('until_at', '>', from).where('from_at', '<=', to),
+  };
+}
+
 /** What the steps read for a slice of a batch's alerts, each read bounded by the slice's names. */
-export function batchReads(tx: Tx, slice: IncomingAlert[], from: string, to: string) {
-  const set = (f: (a: IncomingAlert) => string | undefined) => [
-    ...new Set(slice.flatMap((a) => (f(a) ? [f(a)!] : []))),
-  ];
+export function sliceReads(tx: Tx, slice: IncomingAlert[]) {
+  const set = (f: (a: IncomingAlert) => string | undefined) => [...new Set(slice.flatMap((a) => f(a) || []))];
   const names = set((a) => a.deviceId);
   const jobs = set((a) => a.jobId);
   const relays = set((a) => a.relayId);
@@ -21,10 +30,6 @@ export function batchReads(tx: Tx, slice: IncomingAlert[], from: string, to: str
     .selectFrom('devices')
     .where((eb) => eb.or(names.length ? [eb('id', 'in', names), eb('hostname', 'in', names)] : []));
   return {
-    top: tx.selectFrom('alerts').select((eb) => eb.fn.max('id').as('top')),
-    generation: tx.selectFrom('generations').select('value').where('name', '=', 'locations'),
-    down: tx.selectFrom('relays').select(['id', 'down_since']).where('down_since', 'is not', null),
-    outages: tx.selectFrom('outages').selectAll().where('until_at', '>', from).where('from_at', '<=', to),
     stored: tx
       .selectFrom('alerts')
       .select(['id', 'source', 'alert_id', 'outcome', 'ticket_id'])
@@ -53,3 +58,6 @@ export function batchReads(tx: Tx, slice: IncomingAlert[], from: string, to: str
       .where((eb) => eb.or(jobs.length ? [eb('job_id', 'in', jobs)] : [])),
   };
 }
+
+/** The rows of one slice's reads. */
+export type SliceRows = { [K in keyof ReturnType<typeof sliceReads>]: InferResult<ReturnType<typeof sliceReads>[K]> };

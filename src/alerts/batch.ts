@@ -5,7 +5,7 @@
 // change underneath.
 import type { Transaction } from 'kysely';
 import { type Database, readTogether } from '../store/index.ts';
-import { batchReads } from './batch-reads.ts';
+import { batchReads, type SliceRows, sliceReads } from './batch-reads.ts';
 import { FailedRecords, relayOf } from './failed-records.ts';
 import type { Locations } from './location.ts';
 import type { LocationCache } from './location-cache.ts';
@@ -39,7 +39,6 @@ export class IntakeBatch {
   locations!: Locations;
   /** The highest alert id when the batch began (track windows drop what they hold if it moved). */
   topId = 0;
-  private generation = 0;
   readonly failed: FailedRecords;
 
   private constructor(
@@ -54,24 +53,31 @@ export class IntakeBatch {
     const b = new IntakeBatch(tx, onInserted);
     const times = alerts.map((a) => a.at).sort();
     const found: Device[] = [];
-    // One statement per slice of alerts: on PostgreSQL each statement is a wait.
-    for (const slice of alerts.length ? chunks(alerts) : [[]]) {
-      const r = await readTogether(tx, batchReads(tx, slice, times[0] ?? '', times[times.length - 1] ?? ''));
-      b.topId = Number(r.top[0]?.top ?? 0);
-      b.generation = Number(r.generation[0]?.value ?? 0);
-      b.relaysDown = new Map(r.down.map((d) => [d.id, d.down_since!]));
-      b.outages = r.outages;
+    const take = (r: SliceRows) => {
       for (const a of r.stored)
         b.stored.set(key(a.source, a.alert_id), { id: Number(a.id), outcome: a.outcome, ticketId: a.ticket_id });
       found.push(...r.devices);
       for (const o of r.overrides) b.overrides.set(key(o.device_id, o.failure_type), o.threshold);
       for (const t of r.open) b.open.set(key(t.device_id, t.failure_type), t);
       b.failed.keep([...r.failed, ...r.failedOfGiven]);
-    }
+    };
+    // One statement per slice of alerts, the batch-wide reads with the first: on PostgreSQL each
+    // statement is a wait.
+    const [first, ...rest] = chunks(alerts);
+    const r = await readTogether(tx, {
+      ...batchReads(tx, times[0] ?? '', times[times.length - 1] ?? ''),
+      ...sliceReads(tx, first ?? []),
+    });
+    b.topId = Number(r.top[0]?.top ?? 0);
+    const generation = Number(r.generation[0]?.value ?? 0);
+    b.relaysDown = new Map(r.down.map((d) => [d.id, d.down_since!]));
+    b.outages = r.outages;
+    take(r);
+    for (const slice of rest) take(await readTogether(tx, sliceReads(tx, slice)));
     // A device id wins over another device's hostname, as the identify step says.
     for (const d of found) if (d.hostname && !b.devices.has(d.hostname)) b.devices.set(d.hostname, d);
     for (const d of found) b.devices.set(d.id, d);
-    b.locations = await locations.current(tx, b.generation);
+    b.locations = await locations.current(tx, generation);
     // Step 5's records were read for every relay the steps may name; these pairs are now known.
     b.failed.loaded(
       alerts.flatMap((a) => {
