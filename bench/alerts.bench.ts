@@ -142,7 +142,6 @@ export async function alertsBench() {
     runId++;
     await run(master.url, pid, ours, 1, 8); // warm-up: connections, JIT, page cache
     if (am) await run(am.url, am.pid, theirs, 1, 8);
-    const out: Record<string, number> = {};
     const theirRate: Record<number, number> = {};
     for (const [batch, goal] of [
       [1, 1.0],
@@ -151,7 +150,6 @@ export async function alertsBench() {
       runId++;
       const o = await run(master.url, pid, ours, batch, 8);
       const t = am ? await run(am.url, am.pid, theirs, batch, 8) : undefined;
-      out[`${batch}x8`] = o.perSec;
       if (t) theirRate[batch] = t.perSec;
       record({
         name: `alert intake ${batch}×8 (durable)`,
@@ -182,10 +180,9 @@ export async function alertsBench() {
         met: o.perSec / o.base >= 0.8,
         note: `median of ${PAIRS} pairs (${o.runs}); CPU per alert ${o.cpuUsPerAlert.toFixed(0)} µs vs ${o.baseCpuUsPerAlert.toFixed(0)} µs`,
       });
-    const piled = master.child.pid!;
     flat(
       'alert intake 1×8 after the others piled up',
-      await alternate(() => run(master.url, piled, ours, 1, 8), onFresh),
+      await alternate(() => run(master.url, pid, ours, 1, 8), onFresh),
     );
 
     // A fleet of 1,000 sites whose relays write their site's name their own way ("Store 42 Dallas
@@ -244,7 +241,6 @@ export async function alertsBench() {
         await pg.drop();
       }
     }
-    return out;
   } finally {
     am?.stop();
     await master.stop();
