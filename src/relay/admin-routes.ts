@@ -3,10 +3,12 @@
 import { z } from 'zod';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { Plan } from '../protocol/types.ts';
+import { type PackageRef, Plan } from '../protocol/types.ts';
 import type { JobSummary } from './job-summary.ts';
 import type { RelayHttpDeps } from './routes.ts';
 import type { JobState } from './state.ts';
+
+const packageBrief = (p: PackageRef) => ({ name: p.name, version: p.version, digest: p.digest, size: p.size });
 
 export function jobSummary(st: JobState) {
   return {
@@ -15,7 +17,7 @@ export function jobSummary(st: JobState) {
     failure: st.failure ?? null,
     commandId: st.current.commandId,
     kind: st.current.kind,
-    packages: st.current.packages.map((p) => ({ name: p.name, version: p.version, digest: p.digest, size: p.size })),
+    packages: st.current.packages.map(packageBrief),
     distributionList: st.current.distributionList,
     targets: st.original.distributionList.map((d) => ({ deviceId: d, ...st.targets.get(d)! })),
     redistributions: st.redistributions,
@@ -29,7 +31,7 @@ export function jobBrief(s: JobSummary) {
     failure: s.failure ?? null,
     commandId: s.commandId,
     kind: s.kind,
-    packages: s.packages.map((p) => ({ name: p.name, version: p.version, digest: p.digest, size: p.size })),
+    packages: s.packages.map(packageBrief),
     targets: { total: s.targets, installed: s.installed, failed: s.failed },
     redistributions: s.redistributions,
   };

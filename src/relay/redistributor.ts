@@ -66,7 +66,7 @@ export class Redistributor {
     for (const id of ids) {
       // Read back one at a time: only the jobs it plans for are held whole.
       const st = this.jobs.get(id)!;
-      if (id !== jobId && !open.has(id) && !needsRedistribution(st)) continue;
+      if (!jobId && !open.has(id) && !needsRedistribution(st)) continue;
       const waiting = [...st.plans.values()].find((p) => p.state === 'pending' && p.repeats === st.current.commandId);
       if (waiting) {
         plans.push(waiting);
