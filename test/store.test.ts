@@ -2,6 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertCenter } from '../src/alerts/center.ts';
 import { Mailer } from '../src/alerts/mailer.ts';
@@ -95,6 +96,40 @@ for (const backend of backends) {
       expect(together.devices).toEqual(alone.devices);
       expect(together.devices.map((d) => d.labels)).toEqual(odd);
       await store.db.deleteFrom('devices').where('id', 'like', 'odd-%').execute();
+    });
+
+    it('undoes a failed transaction whole, whichever statement began it', async () => {
+      // On PostgreSQL `begin` travels with a first statement that has no parameters (pg-pool.ts).
+      const claims = async () =>
+        (await store.db.selectFrom('claims').select('name').where('name', 'like', 'undo-%').execute()).map(
+          (c) => c.name,
+        );
+      const attempt = (begin: 'literal' | 'lock' | 'parameters') =>
+        store.db.transaction().execute(async (tx) => {
+          if (begin === 'literal')
+            await sql.raw(`insert into claims (name, holder, until_at) values ('undo-literal', 'h', 'x')`).execute(tx);
+          if (begin === 'lock') await store.exclusive(tx, 'test.undo');
+          await tx
+            .insertInto('claims')
+            .values({ name: `undo-${begin}-2`, holder: 'h', until_at: 'x' })
+            .execute();
+          throw new Error(`failed after ${begin}`);
+        });
+      for (const begin of ['literal', 'lock', 'parameters'] as const)
+        await expect(attempt(begin)).rejects.toThrow(`failed after ${begin}`);
+      // A statement that fails as it begins the transaction, and a transaction that ran nothing.
+      await expect(
+        store.db.transaction().execute((tx) => sql.raw('select no_such_column from claims').execute(tx)),
+      ).rejects.toThrow(/no_such_column/);
+      await store.db.transaction().execute(async () => {});
+      expect(await claims()).toEqual([]);
+      // The connections are in order after all of that: work done commits.
+      await store.db.transaction().execute(async (tx) => {
+        await store.exclusive(tx, 'test.undo');
+        await tx.insertInto('claims').values({ name: 'undo-kept', holder: 'h', until_at: 'x' }).execute();
+      });
+      expect(await claims()).toEqual(['undo-kept']);
+      await store.db.deleteFrom('claims').where('name', '=', 'undo-kept').execute();
     });
 
     it('refuses a database migrated by a newer version', async () => {

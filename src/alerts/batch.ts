@@ -4,7 +4,7 @@
 // all happens inside the batch's transaction under the intake lock, so what is loaded cannot
 // change underneath.
 import type { Transaction } from 'kysely';
-import { type Database, readTogether } from '../store/index.ts';
+import { type Database, isPostgres, readTogether } from '../store/index.ts';
 import { batchReads, type SliceRows, sliceReads } from './batch-reads.ts';
 import { FailedRecords, relayOf } from './failed-records.ts';
 import type { Locations } from './location.ts';
@@ -13,6 +13,7 @@ import type { IncomingAlert } from './parse.ts';
 
 type Tx = Transaction<Database>;
 type AlertRow = Omit<Database['alerts'], 'id'>;
+type FailedUpdate = ReturnType<FailedRecords['changes']>[number];
 export type Device = Database['devices'];
 export type Ticket = Database['tickets'];
 /** A stored alert as the batch knows it; a row written by this batch gets its id when flushed. */
@@ -132,13 +133,18 @@ export class IntakeBatch {
     return stored;
   }
 
-  /** Writes the queued rows: before a query that reads alerts, and at the end of the batch. */
-  async flush() {
+  /**
+   * Writes the queued rows: before a query that reads alerts, and at the end of the batch. `along`
+   * goes with the last rows' insert as one statement (PostgreSQL only: each statement is a wait).
+   */
+  async flush(along?: FailedUpdate) {
     const rows = this.pending;
     this.pending = [];
     let top = 0;
-    for (const part of chunks(rows)) {
-      const ids = await this.tx
+    const parts = chunks(rows);
+    for (const [i, part] of parts.entries()) {
+      const db = along && i === parts.length - 1 ? this.tx.with('failed', () => along.returning('id')) : this.tx;
+      const ids = await db
         .insertInto('alerts')
         .values(part.map((p) => p.row))
         .returning(['id', 'source', 'alert_id'])
@@ -155,7 +161,9 @@ export class IntakeBatch {
 
   /** Ends the batch: the rows, then the failed-distribution counts. */
   async finish() {
-    await this.flush();
-    await this.failed.write();
+    const updates = this.failed.changes();
+    const along = this.pending.length && isPostgres(this.tx) ? updates.shift() : undefined;
+    await this.flush(along);
+    await this.failed.write(updates);
   }
 }

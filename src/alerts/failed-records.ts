@@ -90,18 +90,24 @@ export class FailedRecords {
     f.dirty = true;
   }
 
-  /** Every changed record, in one statement per few hundred: each one is a wait on PostgreSQL. */
-  async write() {
+  /** Writes every changed record (or what is left of `changes()`). */
+  async write(updates = this.changes()) {
+    for (const u of updates) await u.execute();
+  }
+
+  /** The statements that write every changed record, one per few hundred; the records count as written. */
+  changes() {
     const dirty = [...this.open.values()].filter((f) => f.dirty);
-    for (let at = 0; at < dirty.length; at += CHUNK) {
-      const part = dirty.slice(at, at + CHUNK);
+    for (const f of dirty) f.dirty = false;
+    return Array.from({ length: Math.ceil(dirty.length / CHUNK) }, (_, i) => {
+      const part = dirty.slice(i * CHUNK, (i + 1) * CHUNK);
       // Typed by cast: a CASE of bare parameters is text to PostgreSQL.
       const byId = <T extends string | number | null>(type: string, value: (f: Failed) => T) =>
         sql<T>`case id ${sql.join(
           part.map((f) => sql`when ${f.id} then cast(${value(f)} as ${sql.raw(type)})`),
           sql` `,
         )} end`;
-      await this.tx
+      return this.tx
         .updateTable('failed_distributions')
         .set({
           alert_count: byId('integer', (f) => f.alert_count),
@@ -112,9 +118,7 @@ export class FailedRecords {
           'id',
           'in',
           part.map((f) => f.id),
-        )
-        .execute();
-      for (const f of part) f.dirty = false;
-    }
+        );
+    });
   }
 }

@@ -7,18 +7,17 @@ import {
   type MigrationProvider,
   Migrator,
   PostgresDialect,
-  type PostgresPool,
-  type PostgresPoolClient,
   SqliteDialect,
   sql,
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
 import { migrations } from './migrations.ts';
+import { pgPool } from './pg-pool.ts';
 import type { Database } from './schema.ts';
 
 export type { Database } from './schema.ts';
-export { readTogether } from './together.ts';
+export { isPostgres, readTogether } from './together.ts';
 export type Db = Kysely<Database>;
 
 export interface Store {
@@ -50,7 +49,7 @@ export async function openStore(url: string): Promise<Store> {
     const pool = new pg.Pool({ connectionString: url, max: 8 });
     // An idle connection dropped by the server (restart, admin kill) is replaced on next use, not fatal.
     pool.on('error', (err) => process.emitWarning(`PostgreSQL connection lost: ${err.message}`));
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: withoutNul(pool) }) });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pgPool(pool) }) });
   } else {
     const file = url.replace(/^sqlite:(\/\/)?/, '');
     const conn = new BetterSqlite3(file);
@@ -76,7 +75,8 @@ export async function openStore(url: string): Promise<Store> {
     // SQLite has one writer per file already; PostgreSQL gets a transaction-scoped advisory lock.
     if (dialect !== 'postgres') return;
     const key = createHash('sha256').update(name).digest().readBigInt64BE(0);
-    await sql`select pg_advisory_xact_lock(${key.toString()}::bigint)`.execute(tx);
+    // A literal (a number we made), so that it goes with the transaction's `begin` (pg-pool.ts).
+    await sql.raw(`select pg_advisory_xact_lock(${key.toString()})`).execute(tx);
   };
   const local = new Map<string, ((p: string) => void)[]>();
   let listener: pg.Client | undefined;
@@ -121,27 +121,6 @@ export async function openStore(url: string): Promise<Store> {
     await db.destroy();
   };
   return { db, dialect, exclusive, notify, onNotice, claim, close };
-}
-
-/**
- * PostgreSQL's text cannot hold U+0000, and a value with one fails its whole statement: one script
- * that printed a NUL byte into an endpoint's error would stop every report of its relay, and an
- * alert with one would be lost. Text going to PostgreSQL carries U+FFFD in its place.
- */
-function withoutNul(pool: pg.Pool): PostgresPool {
-  const clean = (v: unknown) => (typeof v === 'string' && v.includes('\0') ? v.replaceAll('\0', '\uFFFD') : v);
-  return {
-    async connect() {
-      const client = await pool.connect();
-      return {
-        // Only plain queries: no cursor is configured, so kysely never streams.
-        query: ((q: string, params: readonly unknown[]) =>
-          client.query(q, params.map(clean))) as unknown as PostgresPoolClient['query'],
-        release: (destroy?: boolean) => client.release(destroy),
-      };
-    },
-    end: () => pool.end(),
-  };
 }
 
 /**

@@ -8,14 +8,18 @@ import type { Database } from './schema.ts';
 /** A read of any tables: only the rows' type matters here. */
 type Read = SelectQueryBuilder<Database, any, object>;
 
+/** True when `db` talks to PostgreSQL, where each statement is a round trip. */
+export const isPostgres = (db: Kysely<Database> | Transaction<Database>) =>
+  // getExecutor is marked internal, but it is how a query learns the dialect it is built for.
+  db.getExecutor().adapter instanceof PostgresAdapter;
+
 /** Runs every read of `reads` and answers each one's rows under its name. */
 export async function readTogether<R extends Record<string, Read>>(
   db: Kysely<Database> | Transaction<Database>,
   reads: R,
 ): Promise<{ [K in keyof R]: InferResult<R[K]> }> {
   const names = Object.keys(reads) as (keyof R & string)[];
-  // getExecutor is marked internal, but it is how a query learns the dialect it is built for.
-  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+  if (isPostgres(db)) {
     if (!names.length) return {} as { [K in keyof R]: InferResult<R[K]> };
     const row = (await db
       .selectNoFrom(names.map((n) => jsonArrayFrom(reads[n]).as(n)))
