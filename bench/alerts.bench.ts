@@ -17,18 +17,26 @@ import { record } from './record.ts';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const SITES = 1000;
 /** Alternating pairs of runs behind each "flat" figure. */
-const PAIRS = 3;
+const PAIRS = 4;
 
 type Rate = { perSec: number; cpuUsPerAlert: number };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2;
+};
 
-/** `ours` and `base` taking turns, PAIRS times each: their medians. */
+/**
+ * `ours` and `base` taking turns, PAIRS times each: their medians. Each pair goes the other way
+ * round from the last (ours first, then base first): the rates drift within a bench (both sides
+ * rose from pair to pair by a third in one), and always running ours first gave it the slow slot.
+ */
 async function alternate(ours: () => Promise<Rate>, base: () => Promise<Rate>) {
   const o: Rate[] = [];
   const b: Rate[] = [];
   for (let i = 0; i < PAIRS; i++) {
+    if (i % 2) b.push(await base());
     o.push(await ours());
-    b.push(await base());
+    if (i % 2 === 0) b.push(await base());
   }
   return {
     perSec: median(o.map((r) => r.perSec)),
