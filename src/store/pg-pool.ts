@@ -11,8 +11,9 @@ import type pg from 'pg';
 
 type Result = { command: string; rows: unknown[]; rowCount: number | null };
 const clean = (v: unknown) => (typeof v === 'string' && v.includes('\0') ? v.replaceAll('\0', '\uFFFD') : v);
-const isBegin = (q: string) => /^\s*begin\s*;?\s*$/i.test(q);
-const ends = (q: string) => /^\s*(commit|rollback)\s*;?\s*$/i.exec(q)?.[1].toUpperCase();
+// A transaction's edges as kysely's PostgreSQL driver words them.
+const isBegin = (q: string) => q === 'begin';
+const ends = (q: string) => (q === 'commit' || q === 'rollback' ? q.toUpperCase() : undefined);
 
 export function pgPool(pool: pg.Pool): PostgresPool {
   return {
