@@ -94,18 +94,22 @@ export class Reporter {
     const ids = new Set([...report.jobs, ...report.plans].map((j) => j.jobId));
     for (const t of report.targets) ids.add(t.jobId);
     try {
-      if (ids.size) this.onDelivered([...ids].filter((id) => !this.holds(id)));
+      if (ids.size) {
+        const held = this.held();
+        this.onDelivered([...ids].filter((id) => !held.has(id)));
+      }
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not note what the master acknowledged');
     }
   }
 
-  /** Whether anything about the job waits to be sent (flushes run one at a time, so none is in flight). */
-  private holds(jobId: string) {
-    if (this.jobs.has(jobId) || this.alerts.some((a) => a.jobId === jobId)) return true;
-    for (const p of this.plans.values()) if (p.jobId === jobId) return true;
-    for (const t of this.targets.values()) if (t.jobId === jobId) return true;
-    return false;
+  /** The jobs something about which waits to be sent (flushes run one at a time, so none is in flight). */
+  private held() {
+    const ids = new Set(this.jobs.keys());
+    for (const a of this.alerts) if (typeof a.jobId === 'string') ids.add(a.jobId);
+    for (const p of this.plans.values()) ids.add(p.jobId);
+    for (const t of this.targets.values()) ids.add(t.jobId);
+    return ids;
   }
 
   /** What was not delivered goes back, unless something newer replaced it meanwhile. */
