@@ -27,8 +27,7 @@ const median = (xs: number[]) => {
 
 /**
  * `ours` and `base` taking turns, PAIRS times each: their medians. Each pair goes the other way
- * round from the last (ours first, then base first): the rates drift within a bench (both sides
- * rose from pair to pair by a third in one), and always running ours first gave it the slow slot.
+ * round from the last (ours first, then base first), so that neither side always has the same slot.
  */
 async function alternate(ours: () => Promise<Rate>, base: () => Promise<Rate>) {
   const o: Rate[] = [];
@@ -47,10 +46,17 @@ async function alternate(ours: () => Promise<Rate>, base: () => Promise<Rate>) {
   };
 }
 
-type Sender = (batch: number, seq: () => number) => { path: string; body: string; headers: Record<string, string> };
+/** A request of `batch` alerts; `run` numbers each run, so that no run sends an id an earlier one sent. */
+type Sender = (
+  batch: number,
+  seq: () => number,
+  run: number,
+) => { path: string; body: string; headers: Record<string, string> };
+let runs = 0;
 
 /** `clients` keep-alive clients send for SECONDS, and on until `minAlerts` have gone, if more. */
 async function run(url: string, pid: number, send: Sender, batch: number, clients: number, minAlerts = 0) {
+  const r = ++runs;
   const pool = new Pool(url, { connections: clients, pipelining: 1, keepAliveTimeout: 30_000 });
   let n = 0;
   const seq = () => n++;
@@ -62,7 +68,7 @@ async function run(url: string, pid: number, send: Sender, batch: number, client
     await Promise.all(
       Array.from({ length: clients }, async () => {
         while (Date.now() < until || alerts < minAlerts) {
-          const res = await pool.request({ method: 'POST', ...send(batch, seq) });
+          const res = await pool.request({ method: 'POST', ...send(batch, seq, r) });
           const text = await res.body.text();
           if (res.statusCode !== 200) throw new Error(`${url}: status ${res.statusCode}: ${text}`);
           alerts += batch;
@@ -117,9 +123,7 @@ export async function alertsBench() {
       message: i % 3 ? 'connect ECONNREFUSED 10.0.0.1:443' : 'ENOSPC: no space left on device',
       jobId: `j-bench-${i % 20}`,
     });
-    let runId = 0;
-    const ours: Sender = (batch, seq) => {
-      const r = runId;
+    const ours: Sender = (batch, seq, r) => {
       return {
         path: '/api/v1/alerts',
         body: JSON.stringify(
@@ -128,7 +132,7 @@ export async function alertsBench() {
         headers: bearer(token),
       };
     };
-    const theirs: Sender = (batch, seq) => ({
+    const theirs: Sender = (batch, seq, r) => ({
       path: '/api/v2/alerts',
       body: JSON.stringify(
         Array.from({ length: batch }, () =>
@@ -137,7 +141,7 @@ export async function alertsBench() {
               alertname: fields(i).message.startsWith('ENOSPC') ? 'DISK_FULL' : 'UNREACHABLE',
               device: fields(i).deviceId,
               job: fields(i).jobId,
-              alert: `b-${i}`,
+              alert: `b${r}-${i}`,
             },
             annotations: { message: fields(i).message },
             startsAt: new Date().toISOString(),
@@ -147,7 +151,6 @@ export async function alertsBench() {
       headers: { 'content-type': 'application/json' },
     });
     const pid = master.child.pid!;
-    runId++;
     await run(master.url, pid, ours, 1, 8); // warm-up: connections, JIT, page cache
     if (am) await run(am.url, am.pid, theirs, 1, 8);
     const theirRate: Record<number, number> = {};
@@ -155,7 +158,6 @@ export async function alertsBench() {
       [1, 1.0],
       [100, 2.0],
     ] as const) {
-      runId++;
       const o = await run(master.url, pid, ours, batch, 8);
       const t = am ? await run(am.url, am.pid, theirs, batch, 8) : undefined;
       if (t) theirRate[batch] = t.perSec;
@@ -171,10 +173,9 @@ export async function alertsBench() {
     }
     // The flat figures: 1×8 on a master that differs in one thing, in turns with a fresh 2-site
     // master (warmed up like the first), each the median of its runs.
-    runId++;
     fresh = await startMaster(dir, 'master-fresh', smtpPort);
     const { master: freshMaster, token: freshToken } = fresh;
-    const freshSender: Sender = (batch, seq) => ({ ...ours(batch, seq), headers: bearer(freshToken) });
+    const freshSender: Sender = (batch, seq, r) => ({ ...ours(batch, seq, r), headers: bearer(freshToken) });
     const onFresh = () => run(freshMaster.url, freshMaster.child.pid!, freshSender, 1, 8);
     await onFresh();
     const flat = (name: string, o: Awaited<ReturnType<typeof alternate>>) =>
@@ -197,8 +198,7 @@ export async function alertsBench() {
     // TX" for "Store 0042, Dallas, TX"): each text is matched against every site's name.
     await master.stop();
     ({ master, token } = await startMaster(dir, 'master-sites', smtpPort, [], SITES));
-    const fromSites: Sender = (batch, seq) => {
-      const r = runId;
+    const fromSites: Sender = (batch, seq, r) => {
       const alert = (i: number) => ({
         alertId: `s${r}-${i}`,
         deviceId: `site-${i % SITES}`, // the relays: as many devices as sites, each with its open tickets by now
@@ -212,12 +212,10 @@ export async function alertsBench() {
         headers: bearer(token),
       };
     };
-    runId++;
     // Warm-up until every relay has both its tickets: alert i comes from site i % 1000 and is
     // UNREACHABLE (threshold 3) unless i % 3 is 0 (DISK_FULL, threshold 1), so 6,000 alerts give
     // each site 4 and 2. A shorter one left tickets to be made, and mailed, in the measured run.
     await run(master.url, master.child.pid!, fromSites, 1, 8, 6 * SITES);
-    runId++;
     flat(
       `alert intake 1×8 from ${SITES} sites, alerts naming their site as text`,
       await alternate(() => run(master.url, master.child.pid!, fromSites, 1, 8), onFresh),
@@ -230,10 +228,8 @@ export async function alertsBench() {
     if (pg) {
       ({ master, token } = await startMaster(dir, 'master-pg', smtpPort, ['--db', pg.url]));
       try {
-        runId++;
         await run(master.url, master.child.pid!, ours, 1, 8); // warm-up
         for (const batch of [1, 100]) {
-          runId++;
           const o = await run(master.url, master.child.pid!, ours, batch, 8);
           const t = theirRate[batch];
           record({
