@@ -4,7 +4,7 @@
 // all happens inside the batch's transaction under the intake lock, so what is loaded cannot
 // change underneath.
 import type { Transaction } from 'kysely';
-import { type Database, isPostgres, readTogether } from '../store/index.ts';
+import { type Database, isPostgres, perStatement, readTogether } from '../store/index.ts';
 import { batchReads, type SliceRows, sliceReads } from './batch-reads.ts';
 import { FailedRecords, relayOf } from './failed-records.ts';
 import type { Locations } from './location.ts';
@@ -23,10 +23,6 @@ export interface Stored {
   ticketId: string | null;
 }
 
-/** Rows (or alerts read for) per statement: far below SQLite's and PostgreSQL's parameter limits. */
-const CHUNK = 500;
-const chunks = <T>(xs: T[]) =>
-  Array.from({ length: Math.ceil(xs.length / CHUNK) }, (_, i) => xs.slice(i * CHUNK, (i + 1) * CHUNK));
 const key = (...parts: (string | null | undefined)[]) => parts.join('\0');
 
 export class IntakeBatch {
@@ -64,7 +60,7 @@ export class IntakeBatch {
     };
     // One statement per slice of alerts, the batch-wide reads with the first: on PostgreSQL each
     // statement is a wait.
-    const [first, ...rest] = chunks(alerts);
+    const [first, ...rest] = perStatement(alerts);
     const r = await readTogether(tx, {
       ...batchReads(tx, times[0] ?? '', times[times.length - 1] ?? ''),
       ...sliceReads(tx, first ?? []),
@@ -141,7 +137,7 @@ export class IntakeBatch {
     const rows = this.pending;
     this.pending = [];
     let top = 0;
-    const parts = chunks(rows);
+    const parts = perStatement(rows);
     for (const [i, part] of parts.entries()) {
       const db = along && i === parts.length - 1 ? this.tx.with('failed', () => along.returning('id')) : this.tx;
       const ids = await db

@@ -1,7 +1,7 @@
 // Step 5 for a whole intake batch: the open failed-distribution records of the batch's relays and
 // jobs, read once; counted in memory as alerts come, and each changed record written once at the end.
 import { sql, type Transaction } from 'kysely';
-import type { Database } from '../store/index.ts';
+import { type Database, perStatement } from '../store/index.ts';
 import type { IncomingAlert } from './parse.ts';
 
 type Tx = Transaction<Database>;
@@ -21,8 +21,6 @@ export const relayOf = (
   device: Pick<Database['devices'], 'id' | 'kind' | 'relay'>,
 ) => a.relayId ?? (device.kind === 'relay' ? device.id : device.relay);
 type Row = Omit<Failed, 'dirty'> & { relay_id: string; job_id: string; failure_type: string };
-/** Records per statement: 7 parameters each, well under SQLite's and PostgreSQL's limits. */
-const CHUNK = 500;
 
 /** The open failed-distribution records, to be narrowed by relay and job (its index). */
 export const openFailed = (tx: Tx) =>
@@ -99,8 +97,7 @@ export class FailedRecords {
   changes() {
     const dirty = [...this.open.values()].filter((f) => f.dirty);
     for (const f of dirty) f.dirty = false;
-    return Array.from({ length: Math.ceil(dirty.length / CHUNK) }, (_, i) => {
-      const part = dirty.slice(i * CHUNK, (i + 1) * CHUNK);
+    return perStatement(dirty).map((part) => {
       // Typed by cast: a CASE of bare parameters is text to PostgreSQL.
       const byId = <T extends string | number | null>(type: string, value: (f: Failed) => T) =>
         sql<T>`case id ${sql.join(

@@ -8,6 +8,13 @@ import type { Database } from './schema.ts';
 /** A read of any tables: only the rows' type matters here. */
 type Read = SelectQueryBuilder<Database, any, object>;
 
+/**
+ * `xs` in parts of up to 500: rows (or values read for) per statement. A part of alert rows
+ * carries 17 parameters each, far below SQLite's and PostgreSQL's limits.
+ */
+export const perStatement = <T>(xs: T[], size = 500) =>
+  Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
+
 /** True when `db` talks to PostgreSQL, where each statement is a round trip. */
 export const isPostgres = (db: Kysely<Database> | Transaction<Database>) =>
   // getExecutor is marked internal, but it is how a query learns the dialect it is built for.
