@@ -77,4 +77,24 @@ describe('text with a NUL byte, on a PostgreSQL master', () => {
     expect(shown.message).toBe('no space\uFFFDleft');
     expect(shown.locationReported).toBe('Store\uFFFD0042');
   });
+
+  it('an alert whose device, job and id carry NUL bytes is stored once, however often it is sent', async () => {
+    // The stored id carries U+FFFD. The batch once compared it with the id as sent, took the retry
+    // for a new alert, and the unique key refused it: a 500 to every retry.
+    const body = { deviceId: 'relay-a\u0000pos-1', jobId: 'j\u00001', alertId: 'nul\u00002', message: 'x' };
+    const send = async () => {
+      const res = await fetch(`${net.master.url}/api/v1/alerts`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${net.adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const answer = await res.json();
+      expect(res.status, JSON.stringify(answer)).toBe(200);
+      return answer.ids[0];
+    };
+    const id = await send();
+    expect(await send()).toBe(id);
+    const shown = await json(['alerts', 'show', String(id)]);
+    expect(shown).toMatchObject({ alertId: 'nul\uFFFD2', jobId: 'j\uFFFD1' });
+  });
 });

@@ -20,6 +20,18 @@ export interface IncomingAlert {
   notice?: string;
 }
 
+/**
+ * U+0000 as U+FFFD in every text of the alert. PostgreSQL's text cannot hold it and its store writes
+ * U+FFFD instead; done here, what a batch compares with what it read (a retried alert's id, a
+ * device's name) is what the store holds, and both stores keep the same alert.
+ */
+export function withoutNul(a: IncomingAlert): IncomingAlert {
+  if (!Object.values(a).some((v) => typeof v === 'string' && v.includes('\0'))) return a;
+  return Object.fromEntries(
+    Object.entries(a).map(([k, v]) => [k, typeof v === 'string' ? v.replaceAll('\0', '\uFFFD') : v]),
+  ) as unknown as IncomingAlert;
+}
+
 /** A time within 1970–9999, or undefined (the alert then says it is not a timestamp). */
 const isoOrNow = storableTime;
 
