@@ -132,6 +132,32 @@ for (const backend of backends) {
       await store.db.deleteFrom('claims').where('name', '=', 'undo-kept').execute();
     });
 
+    it.runIf(backend.name === 'postgres')(
+      'prepares a statement that comes again, and takes a table changed under it in its stride',
+      async () => {
+        await sql.raw('create table prep_probe (a integer)').execute(store.db);
+        await sql.raw('insert into prep_probe values (1)').execute(store.db);
+        const probe = (db: typeof store.db) =>
+          sql<{ a: number; b?: string }>`select * from prep_probe where a > ${0}`.execute(db);
+        const prepared = (db: typeof store.db) =>
+          sql<{ n: string }>`select count(*) as n from pg_prepared_statements where statement like ${'%prep_probe%'}`
+            .execute(db)
+            .then((r) => Number(r.rows[0].n));
+        await store.db.connection().execute(async (c) => {
+          await probe(c);
+          expect(await prepared(c)).toBe(0);
+          for (let i = 0; i < 4; i++) expect((await probe(c)).rows).toEqual([{ a: 1 }]);
+          expect(await prepared(c)).toBe(1);
+          // Another master's migration changes what `select *` gives: PostgreSQL refuses the plan.
+          await sql.raw(`alter table prep_probe add column b text default 'x'`).execute(store.db);
+          await expect(probe(c)).rejects.toThrow(/cached plan must not change result type/);
+        });
+        // That connection is gone with its plans; the next ones see the table as it is.
+        for (let i = 0; i < 5; i++) expect((await probe(store.db)).rows).toEqual([{ a: 1, b: 'x' }]);
+        await sql.raw('drop table prep_probe').execute(store.db);
+      },
+    );
+
     it('refuses a database migrated by a newer version', async () => {
       const other = await backend.open();
       const s1 = await openStore(other.url);

@@ -2,7 +2,7 @@
 // of its alerts, each read bounded by the slice's device names, jobs, relays and alert ids, and
 // each answerable from an index.
 import type { InferResult, Transaction } from 'kysely';
-import type { Database } from '../store/index.ts';
+import { type Database, oneOf, pairOf } from '../store/index.ts';
 import { openFailed } from './failed-records.ts';
 import type { IncomingAlert } from './parse.ts';
 
@@ -24,16 +24,19 @@ export function sliceReads(tx: Tx, slice: IncomingAlert[]) {
   const names = set((a) => a.deviceId);
   const jobs = set((a) => a.jobId);
   const relays = set((a) => a.relayId);
-  const bySource = new Map<string, string[]>();
-  for (const a of slice) bySource.set(a.source, [...(bySource.get(a.source) ?? []), a.alertId]);
-  const named = tx
-    .selectFrom('devices')
-    .where((eb) => eb.or(names.length ? [eb('id', 'in', names), eb('hostname', 'in', names)] : []));
+  // Each list is one parameter (oneOf): the statements read the same whatever the slice holds.
+  const named = tx.selectFrom('devices').where((eb) => eb.or([oneOf(tx, 'id', names), oneOf(tx, 'hostname', names)]));
   return {
     stored: tx
       .selectFrom('alerts')
       .select(['id', 'source', 'alert_id', 'outcome', 'ticket_id'])
-      .where((eb) => eb.or([...bySource].map(([s, ids]) => eb.and([eb('source', '=', s), eb('alert_id', 'in', ids)])))),
+      .where(
+        pairOf(
+          tx,
+          ['source', 'alert_id'],
+          slice.map((a) => [a.source, a.alertId]),
+        ),
+      ),
     devices: named.selectAll(),
     overrides: tx.selectFrom('device_overrides').selectAll().where('device_id', 'in', named.select('id')),
     open: tx
@@ -52,10 +55,10 @@ export function sliceReads(tx: Tx, slice: IncomingAlert[]) {
           .select('id')
           .union(named.select((eb) => eb.ref('relay').$notNull().as('id'))),
       )
-      .where((eb) => eb.or(jobs.length ? [eb('job_id', 'in', jobs)] : [])),
+      .where(oneOf(tx, 'job_id', jobs)),
     failedOfGiven: openFailed(tx)
-      .where((eb) => eb.or(relays.length ? [eb('relay_id', 'in', relays)] : []))
-      .where((eb) => eb.or(jobs.length ? [eb('job_id', 'in', jobs)] : [])),
+      .where(oneOf(tx, 'relay_id', relays))
+      .where(oneOf(tx, 'job_id', jobs)),
   };
 }
 

@@ -17,7 +17,7 @@ import { pgPool } from './pg-pool.ts';
 import type { Database } from './schema.ts';
 
 export type { Database } from './schema.ts';
-export { isPostgres, perStatement, readTogether } from './together.ts';
+export { isPostgres, oneOf, pairOf, perStatement, readTogether } from './together.ts';
 export type Db = Kysely<Database>;
 
 export interface Store {
