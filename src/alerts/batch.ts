@@ -137,7 +137,8 @@ export class IntakeBatch {
     const rows = this.pending;
     this.pending = [];
     let top = 0;
-    const parts = perStatement(rows);
+    // On PostgreSQL a hundred rows a statement: a text that comes again, which the pool prepares.
+    const parts = perStatement(rows, isPostgres(this.tx) ? 100 : 500);
     for (const [i, part] of parts.entries()) {
       const db = along && i === parts.length - 1 ? this.tx.with('failed', () => along.returning('id')) : this.tx;
       const ids = await db

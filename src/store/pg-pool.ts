@@ -27,6 +27,8 @@ const ends = (q: string) => (q === 'commit' || q === 'rollback' ? q.toUpperCase(
 const PREPARE_AT = 3;
 const MAX_NAMED = 200;
 const MAX_NAMED_TEXT = 256 * 1024;
+/** Longer texts (a batch's insert of hundreds of rows) vary with their size: they would fill the budget. */
+const MAX_TEXT = 16 * 1024;
 const MAX_COUNTED = 2_000;
 
 /** What one connection has prepared, and how often it has seen the texts it has not. */
@@ -39,7 +41,8 @@ class Prepared {
 
   config(text: string, values: unknown[]): pg.QueryConfig {
     let name = this.names.get(text);
-    if (!name && this.names.size < MAX_NAMED && this.textLength + text.length <= MAX_NAMED_TEXT) {
+    const fits = text.length <= MAX_TEXT && this.textLength + text.length <= MAX_NAMED_TEXT;
+    if (!name && fits && this.names.size < MAX_NAMED) {
       const n = (this.counts.get(text) ?? 0) + 1;
       if (n < PREPARE_AT) {
         if (this.counts.size >= MAX_COUNTED) this.counts.clear();
