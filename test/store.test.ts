@@ -158,6 +158,37 @@ for (const backend of backends) {
       },
     );
 
+    it.runIf(backend.name === 'postgres')(
+      'keeps at most 200 prepared statements a connection, dropping the least recently used',
+      async () => {
+        const named = (db: typeof store.db) =>
+          sql<{ name: string; statement: string }>`select name, statement from pg_prepared_statements`
+            .execute(db)
+            .then((r) => r.rows);
+        const backend = (db: typeof store.db) =>
+          sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(db).then((r) => r.rows[0].pid);
+        const pid = await store.db.connection().execute(async (c) => {
+          // 250 different statements, each three times: each is prepared at its third run.
+          for (let i = 0; i < 250; i++)
+            for (let k = 0; k < 3; k++) {
+              const r = await sql<{ n: number }>`select ${sql.raw(String(i))} + ${k}::int as n`.execute(c);
+              expect(r.rows[0].n).toBe(i + k);
+            }
+          return backend(c);
+        });
+        // The dropped ones go when the connection is next taken, before anything else runs on it.
+        await store.db.connection().execute(async (c) => {
+          expect(await backend(c)).toBe(pid); // the pool hands out the connection released last
+          const left = (await named(c)).filter((p) => /^select \d+ \+/.test(p.statement));
+          expect(left.length).toBeLessThanOrEqual(200);
+          expect(left.length).toBeGreaterThan(100);
+          // The most recent are kept, the first are gone.
+          expect(left.some((p) => p.statement.startsWith('select 249 +'))).toBe(true);
+          expect(left.some((p) => p.statement.startsWith('select 0 +'))).toBe(false);
+        });
+      },
+    );
+
     it('refuses a database migrated by a newer version', async () => {
       const other = await backend.open();
       const s1 = await openStore(other.url);

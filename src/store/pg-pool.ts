@@ -1,4 +1,4 @@
-// The PostgreSQL connections kysely is given. Two things happen on the way to the server:
+// The PostgreSQL connections kysely is given. Three things happen on the way to the server:
 // - PostgreSQL's text cannot hold U+0000, and a value with one fails its whole statement: one script
 //   that printed a NUL byte into an endpoint's error would stop every report of its relay, and an
 //   alert with one would be lost. Text going to PostgreSQL carries U+FFFD in its place.
@@ -7,10 +7,10 @@
 //   (`pg_advisory_xact_lock`) then costs no wait of its own. Nothing runs between the two, so the
 //   transaction is the same.
 // - A statement that comes again and again on a connection is prepared under a name, so PostgreSQL
-//   parses and plans it once (the intake's reads are written to read the same for any batch).
-import { createHash } from 'node:crypto';
+//   parses and plans it once (pg-prepared.ts; the intake's reads read the same for any batch).
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
+import { Prepared } from './pg-prepared.ts';
 
 type Result = { command: string; rows: unknown[]; rowCount: number | null };
 const clean = (v: unknown): unknown =>
@@ -19,52 +19,6 @@ const clean = (v: unknown): unknown =>
 const isBegin = (q: string) => q === 'begin';
 const ends = (q: string) => (q === 'commit' || q === 'rollback' ? q.toUpperCase() : undefined);
 
-/**
- * Runs of one text on a connection before it is prepared. The server keeps each prepared statement's
- * plan for the connection's life, so their number and text are bounded; past either, statements run
- * unnamed, as before.
- */
-const PREPARE_AT = 3;
-const MAX_NAMED = 200;
-const MAX_NAMED_TEXT = 256 * 1024;
-/** Longer texts (a batch's insert of hundreds of rows) vary with their size: they would fill the budget. */
-const MAX_TEXT = 16 * 1024;
-const MAX_COUNTED = 2_000;
-
-/** What one connection has prepared, and how often it has seen the texts it has not. */
-class Prepared {
-  private readonly counts = new Map<string, number>();
-  private readonly names = new Map<string, string>();
-  private textLength = 0;
-  /** Its plans no longer fit the tables: the connection is closed when released. */
-  stale = false;
-
-  config(text: string, values: unknown[]): pg.QueryConfig {
-    let name = this.names.get(text);
-    const fits = text.length <= MAX_TEXT && this.textLength + text.length <= MAX_NAMED_TEXT;
-    if (!name && fits && this.names.size < MAX_NAMED) {
-      const n = (this.counts.get(text) ?? 0) + 1;
-      if (n < PREPARE_AT) {
-        if (this.counts.size >= MAX_COUNTED) this.counts.clear();
-        this.counts.set(text, n);
-      } else {
-        this.counts.delete(text);
-        name = `fanout_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
-        this.names.set(text, name);
-        this.textLength += text.length;
-      }
-    }
-    return name ? { name, text, values } : { text, values };
-  }
-
-  /**
-   * A table changed under a prepared statement (another master migrated it) and PostgreSQL refuses
-   * the old plan: the connection goes, and its prepared statements with it.
-   */
-  failed(err: unknown) {
-    if ((err as { code?: string }).code === '0A000') this.stale = true;
-  }
-}
 const prepared = new WeakMap<pg.PoolClient, Prepared>();
 
 export function pgPool(pool: pg.Pool): PostgresPool {
@@ -72,7 +26,10 @@ export function pgPool(pool: pg.Pool): PostgresPool {
     async connect() {
       const client = await pool.connect();
       let statements = prepared.get(client);
-      if (!statements) prepared.set(client, (statements = new Prepared()));
+      if (!statements) prepared.set(client, (statements = Prepared.of(client)));
+      const drops = statements.takeDrops();
+      // Outside any transaction: a name that cannot be dropped costs nothing but its memory.
+      if (drops) await client.query(drops).catch(() => {});
       const run = (q: string, params: readonly unknown[]) =>
         client.query(statements.config(q, params.map(clean))).catch((err: unknown) => {
           statements.failed(err);
