@@ -379,6 +379,32 @@ for (const backend of ['sqlite', 'postgres'] as const)
         expect(unknown.outcomes[0]).toBe('unknown_device');
       });
 
+      it('an alert whose texts are not well-formed (a lone surrogate, a NUL) is stored once, however often it is sent', async () => {
+        // Both stores keep U+FFFD for these. A batch that compared the stored id with the id as sent
+        // took every retry for a new alert, and the unique key answered 500.
+        const body = JSON.stringify({
+          alertId: `odd-\ud800-\u0000-${backend}`,
+          deviceId: 'relay-dal-pos-2\udfff',
+          jobId: 'j-\ud800',
+          message: 'no space left on device',
+        });
+        const post = async () => {
+          const res = await fetch(`${net.master.url}/api/v1/alerts`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${net.adminToken}`, 'content-type': 'application/json' },
+            body,
+          });
+          const answer = await res.json();
+          expect(res.status, JSON.stringify(answer)).toBe(200);
+          return answer;
+        };
+        const first = await post();
+        const again = await post();
+        expect(again.ids).toEqual(first.ids);
+        const a = await show(first.ids[0]);
+        expect(a).toMatchObject({ alertId: `odd-\uFFFD-\uFFFD-${backend}`, jobId: 'j-\uFFFD' });
+      });
+
       it('raises RELAY_DOWN when a relay misses its heartbeats', async () => {
         await net.relays['relay-dal'].stop();
         const a = await waitFor(

@@ -13,7 +13,7 @@ import { type Failed, relayOf } from './failed-records.ts';
 import { GroupCommit } from './group-commit.ts';
 import { LocationCache } from './location-cache.ts';
 import { requeueMail } from './mailer.ts';
-import { type IncomingAlert, withoutNul } from './parse.ts';
+import { type IncomingAlert, storableAlert } from './parse.ts';
 import { thresholdFor } from './thresholds.ts';
 import { createTicket, type Step } from './ticketing.ts';
 import { TrackWindows } from './windows.ts';
@@ -75,7 +75,7 @@ export class AlertCenter {
 
   /** Stores and processes alerts, one batch at a time: answered only once they are on disk. */
   async ingest(alerts: IncomingAlert[]): Promise<StoredAlert[]> {
-    const out = await this.intake.submit(alerts.map(withoutNul));
+    const out = await this.intake.submit(alerts.map(storableAlert));
     if (out.some((r) => !r.duplicate)) this.events.emit('changed');
     if (out.some((r) => r.mailQueued)) this.events.emit('outbox');
     for (const r of out)

@@ -20,15 +20,22 @@ export interface IncomingAlert {
   notice?: string;
 }
 
+/** A lone UTF-16 surrogate, which no UTF-8 text can hold. */
+const LONE = '[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]';
+const hasLone = new RegExp(LONE);
+const everyLone = new RegExp(LONE, 'g');
+const storableText = (v: string) => v.replaceAll('\0', '\uFFFD').replace(everyLone, '\uFFFD');
+
 /**
- * U+0000 as U+FFFD in every text of the alert. PostgreSQL's text cannot hold it and its store writes
- * U+FFFD instead; done here, what a batch compares with what it read (a retried alert's id, a
- * device's name) is what the store holds, and both stores keep the same alert.
+ * U+FFFD in every text of the alert for what a store cannot keep as it came: U+0000 (PostgreSQL's
+ * text) and lone surrogates (UTF-8, on both). Done here, what a batch compares with what it read (a
+ * retried alert's id, a device's name) is what the store holds, and both stores keep the same alert.
  */
-export function withoutNul(a: IncomingAlert): IncomingAlert {
-  if (!Object.values(a).some((v) => typeof v === 'string' && v.includes('\0'))) return a;
+export function storableAlert(a: IncomingAlert): IncomingAlert {
+  const odd = (v: unknown) => typeof v === 'string' && (v.includes('\0') || hasLone.test(v));
+  if (!Object.values(a).some(odd)) return a;
   return Object.fromEntries(
-    Object.entries(a).map(([k, v]) => [k, typeof v === 'string' ? v.replaceAll('\0', '\uFFFD') : v]),
+    Object.entries(a).map(([k, v]) => [k, typeof v === 'string' ? storableText(v) : v]),
   ) as unknown as IncomingAlert;
 }
 
