@@ -252,12 +252,14 @@ describe('bad values are refused with what is wrong, and lose nothing already ac
       '  - {id: "bad id!", kind: endpoint, location: LOC-0, relay: relay-a}',
       '  - {id: e9, kind: endpoint, location: NOPE, relay: relay-a}',
       '  - {id: relay-a, kind: endpoint, location: LOC-0, relay: relay-a}',
+      '  - {id: e10, kind: endpoint, location: LOC-0, relay: relay-a, hostname: "pos\\0one"}',
     ].join('\n');
     const r = await post('/api/v1/inventory', yaml, 'application/yaml');
     expect(r.statusCode).toBe(400);
     const details: string[] = r.json().error.details;
     expect(details.join('\n')).toMatch(/devices\.0\.id: ids are letters/);
     expect(details).toContain('centers.1 (c1): appears twice');
+    expect(details.join('\n')).toMatch(/devices\.3\.hostname: a hostname has no control characters/);
     expect(details).toContain('devices.1 (e9): location "NOPE" is not defined');
     expect(details.join('\n')).toMatch(
       /devices\.2 \(relay-a\): a relay cannot become an endpoint while relay-a-pos-1 use it/,

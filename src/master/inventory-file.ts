@@ -17,7 +17,11 @@ const Device = z
     location: z.string().min(1),
     relay: z.string().optional(),
     upstream: z.string().optional(),
-    hostname: z.string().optional(),
+    // Alerts name devices by hostname, and carry a NUL as U+FFFD: no real hostname has a control character.
+    hostname: z
+      .string()
+      .refine((h) => !/\p{Cc}/u.test(h), 'a hostname has no control characters')
+      .optional(),
     /** Relays: a cap on what the relay fetches from upstream and serves in all (DESIGN §13). */
     rateLimitKBps: z.number().positive().max(10_000_000).optional(),
     /** Endpoints: relays to turn to, in order, when their own is unreachable (DESIGN §13). */
