@@ -32,7 +32,10 @@ withServerTls(
       .requiredOption('--data <dir>', 'state folder (admin.token, signing key, master.db, blobs)')
       .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8470')
       .addOption(
-        new Option('--db <url>', 'postgres://… for PostgreSQL (default: SQLite in DATA/master.db)').env('FANOUT_DB'),
+        new Option(
+          '--db <url>',
+          'postgres://… for PostgreSQL (default: SQLite in DATA/master.db); behind a pooler that cannot keep prepared statements, set FANOUT_PG_PREPARE=off',
+        ).env('FANOUT_DB'),
       )
       .option('--config <file>', 'config file (default: DATA/fanout.yaml; every setting: docs/fanout.example.yaml)')
       .option(

@@ -158,6 +158,20 @@ for (const backend of backends) {
       },
     );
 
+    it.runIf(backend.name === 'postgres')('prepares nothing with FANOUT_PG_PREPARE=off', async () => {
+      process.env.FANOUT_PG_PREPARE = 'off';
+      const plain = await openStore(db.url).finally(() => delete process.env.FANOUT_PG_PREPARE);
+      try {
+        const n = await plain.db.connection().execute(async (c) => {
+          for (let i = 0; i < 5; i++) await sql`select ${1}::int + 1 as two`.execute(c);
+          return sql<{ n: string }>`select count(*) as n from pg_prepared_statements`.execute(c);
+        });
+        expect(Number(n.rows[0].n)).toBe(0);
+      } finally {
+        await plain.close();
+      }
+    });
+
     it.runIf(backend.name === 'postgres')(
       'keeps at most 200 prepared statements a connection, dropping the least recently used',
       async () => {

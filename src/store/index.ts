@@ -49,7 +49,9 @@ export async function openStore(url: string): Promise<Store> {
     const pool = new pg.Pool({ connectionString: url, max: 8 });
     // An idle connection dropped by the server (restart, admin kill) is replaced on next use, not fatal.
     pool.on('error', (err) => process.emitWarning(`PostgreSQL connection lost: ${err.message}`));
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pgPool(pool) }) });
+    // FANOUT_PG_PREPARE=off: for a pooler that cannot keep prepared statements (docs/scale-out.md).
+    const prepare = process.env.FANOUT_PG_PREPARE !== 'off';
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pgPool(pool, { prepare }) }) });
   } else {
     const file = url.replace(/^sqlite:(\/\/)?/, '');
     const conn = new BetterSqlite3(file);

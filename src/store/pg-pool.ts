@@ -21,7 +21,7 @@ const ends = (q: string) => (q === 'commit' || q === 'rollback' ? q.toUpperCase(
 
 const prepared = new WeakMap<pg.PoolClient, Prepared>();
 
-export function pgPool(pool: pg.Pool): PostgresPool {
+export function pgPool(pool: pg.Pool, opts: { prepare: boolean } = { prepare: true }): PostgresPool {
   return {
     async connect() {
       const client = await pool.connect();
@@ -31,10 +31,12 @@ export function pgPool(pool: pg.Pool): PostgresPool {
       // Outside any transaction: a name that cannot be dropped costs nothing but its memory.
       if (drops) await client.query(drops).catch(() => {});
       const run = (q: string, params: readonly unknown[]) =>
-        client.query(statements.config(q, params.map(clean))).catch((err: unknown) => {
-          statements.failed(err);
-          throw err;
-        });
+        client
+          .query(opts.prepare ? statements.config(q, params.map(clean)) : { text: q, values: params.map(clean) })
+          .catch((err: unknown) => {
+            statements.failed(err);
+            throw err;
+          });
       let begun = false;
       const query = async (q: string, params: readonly unknown[] = []): Promise<Result> => {
         if (!begun) {
