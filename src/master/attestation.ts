@@ -3,10 +3,27 @@ import type { Transaction } from 'kysely';
 import type { PackageRef, TargetReport } from '../protocol/types.ts';
 import type { Database } from '../store/index.ts';
 
+/** A job's packages as its signed command names them, read once per job for a whole report. */
+export function jobPackages(tx: Transaction<Database>) {
+  const read = new Map<string, Promise<PackageRef[]>>();
+  return (jobId: string) => {
+    let p = read.get(jobId);
+    if (!p) {
+      p = tx
+        .selectFrom('jobs')
+        .select('packages')
+        .where('id', '=', jobId)
+        .executeTakeFirst()
+        .then((job) => (job ? JSON.parse(job.packages) : []));
+      read.set(jobId, p);
+    }
+    return p;
+  };
+}
+
 /** Why a report of `installed` does not stand: a package whose signed tree the endpoint did not attest. */
-export async function wrongTrees(tx: Transaction<Database>, t: TargetReport) {
-  const job = await tx.selectFrom('jobs').select('packages').where('id', '=', t.jobId).executeTakeFirst();
-  const packages: PackageRef[] = job ? JSON.parse(job.packages) : [];
+export async function wrongTrees(packagesOf: (jobId: string) => Promise<PackageRef[]>, t: TargetReport) {
+  const packages = await packagesOf(t.jobId);
   const wrong = packages.filter((p) => p.tree && t.trees?.[`${p.name}@${p.version}`] !== p.tree);
   if (!wrong.length) return undefined;
   return `the endpoint reported installed, but attested ${wrong

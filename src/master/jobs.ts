@@ -7,12 +7,13 @@ import { FanoutError } from '../protocol/errors.ts';
 import { jobEnd } from '../protocol/job-end.ts';
 import type { RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
-import { wrongTrees } from './attestation.ts';
+import { jobPackages, wrongTrees } from './attestation.ts';
 import { queueCommand } from './commands.ts';
 import { jobParams, selectTargets } from './job-request.ts';
 import type { Change } from './job-view.ts';
 import type { PackageStore } from './packages.ts';
 import { savePlans } from './plans.ts';
+import { type TargetRow, writeTargets } from './target-writes.ts';
 
 /** Target rows a statement: well under SQLite's and PostgreSQL's limits on bound values. */
 const TARGET_ROWS = 500;
@@ -140,26 +141,25 @@ export class Jobs {
           .onConflict((oc) => oc.columns(['job_id', 'relay_id']).doUpdateSet(row))
           .execute();
       }
+      // A relay can only speak for targets it was given; `installed` only with the signed trees attested.
+      const packagesOf = jobPackages(tx);
+      const rows: TargetRow[] = [];
       for (const t of report.targets) {
         touched.add(t.jobId);
-        // A relay can only speak for targets it was given; `installed` only with the signed trees attested.
-        const tampered = t.state === 'installed' ? await wrongTrees(tx, t) : undefined;
+        const tampered = t.state === 'installed' ? await wrongTrees(packagesOf, t) : undefined;
         if (tampered) Object.assign(t, { state: 'failed', failureType: 'TAMPERED', error: tampered });
-        await tx
-          .updateTable('targets')
-          .set({
-            state: t.state,
-            attempt: t.attempt ?? 0,
-            failure_type: t.state === 'failed' ? (t.failureType ?? 'UNKNOWN') : null,
-            error: t.error ?? null,
-            updated_at: t.at ?? now,
-            attestation: t.trees ? JSON.stringify(t.trees) : null,
-          })
-          .where('job_id', '=', t.jobId)
-          .where('device_id', '=', t.deviceId)
-          .where('relay_id', '=', relayId)
-          .execute();
+        rows.push({
+          job_id: t.jobId,
+          device_id: t.deviceId,
+          state: t.state,
+          attempt: t.attempt ?? 0,
+          failure_type: t.state === 'failed' ? (t.failureType ?? 'UNKNOWN') : null,
+          error: t.error ?? null,
+          updated_at: t.at ?? now,
+          attestation: t.trees ? JSON.stringify(t.trees) : null,
+        });
       }
+      await writeTargets(tx, relayId, rows);
       await savePlans(tx, relayId, report.plans);
     });
     let completed = false;
