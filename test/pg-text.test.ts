@@ -30,6 +30,18 @@ const json = async (args: string[]) => {
   return JSON.parse(r.stdout);
 };
 
+/** Posts an alert as JSON, as a monitoring system would (not through the CLI): answered 200. */
+async function postAlert(body: object) {
+  const res = await fetch(`${net.master.url}/api/v1/alerts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${net.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const answer = await res.json();
+  expect(res.status, JSON.stringify(answer)).toBe(200);
+  return answer as { ids: number[] };
+}
+
 async function jobOf(name: string, script: string) {
   const dir = writePackage(join(net.dir, 'pkgs', name), name, '1.0.0', { 'a.txt': name }, script);
   expect((await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`])).code).toBe(0);
@@ -66,13 +78,7 @@ describe('text with a NUL byte, on a PostgreSQL master', () => {
       message: 'no space\u0000left',
       alertId: 'nul-1',
     };
-    const res = await fetch(`${net.master.url}/api/v1/alerts`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${net.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const answer = await res.json();
-    expect(res.status, JSON.stringify(answer)).toBe(200);
+    const answer = await postAlert(body);
     const shown = await json(['alerts', 'show', String(answer.ids[0])]);
     expect(shown.message).toBe('no space\uFFFDleft');
     expect(shown.locationReported).toBe('Store\uFFFD0042');
@@ -82,16 +88,7 @@ describe('text with a NUL byte, on a PostgreSQL master', () => {
     // The stored id carries U+FFFD. The batch once compared it with the id as sent, took the retry
     // for a new alert, and the unique key refused it: a 500 to every retry.
     const body = { deviceId: 'relay-a\u0000pos-1', jobId: 'j\u00001', alertId: 'nul\u00002', message: 'x' };
-    const send = async () => {
-      const res = await fetch(`${net.master.url}/api/v1/alerts`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${net.adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      const answer = await res.json();
-      expect(res.status, JSON.stringify(answer)).toBe(200);
-      return answer.ids[0];
-    };
+    const send = async () => (await postAlert(body)).ids[0];
     const id = await send();
     expect(await send()).toBe(id);
     const shown = await json(['alerts', 'show', String(id)]);
