@@ -38,15 +38,18 @@ export class Prepared {
     if (name) {
       this.names.delete(text);
       this.names.set(text, name);
-    } else if (text.length <= MAX_TEXT && (this.counts.get(text) ?? 0) + 1 >= PREPARE_AT) {
-      this.counts.delete(text);
-      if (!this.makeRoom(text.length)) return { text, values };
-      name = `fanout_${++this.made}`;
-      this.names.set(text, name);
-      this.textLength += text.length;
     } else if (text.length <= MAX_TEXT) {
-      if (this.counts.size >= MAX_COUNTED) this.counts.clear();
-      this.counts.set(text, (this.counts.get(text) ?? 0) + 1);
+      const runs = (this.counts.get(text) ?? 0) + 1;
+      if (runs < PREPARE_AT) {
+        if (this.counts.size >= MAX_COUNTED) this.counts.clear();
+        this.counts.set(text, runs);
+      } else {
+        this.counts.delete(text);
+        if (!this.makeRoom(text.length)) return { text, values };
+        name = `fanout_${++this.made}`;
+        this.names.set(text, name);
+        this.textLength += text.length;
+      }
     }
     return name ? { name, text, values } : { text, values };
   }
