@@ -41,33 +41,30 @@ export async function distributionBench() {
     const ours: number[] = [];
     const agentCpu: number[] = [];
     const relayCpu: number[] = [];
+    // The floor: N downloads at once, each hashed; `pair` names the files, kept until the end.
+    const floor = (url: string, pair: string | number) =>
+      fan(N, N, (i) => {
+        const file = `${scratch}-${pair}-${i}`;
+        return `curl -sf -o ${file} ${url}/big.tgz && sha256sum ${file} >/dev/null`;
+      });
+    /** `job create` → every target installed, in seconds. */
+    const distribute = async (pkg: string) => {
+      const t = performance.now();
+      const job = await runFanout(['job', 'create', '--package', pkg, '--label', 'role=pos', '--json'], {
+        env: net.env,
+      });
+      const { jobId } = JSON.parse(job.stdout);
+      const wait = await runFanout(['job', 'wait', jobId, '--timeout', '600'], { env: net.env, timeoutMs: 620_000 });
+      if (wait.code !== 0) throw new Error(`job ${jobId} did not complete: ${wait.stdout}${wait.stderr}`);
+      return (performance.now() - t) / 1000;
+    };
     // One pair unmeasured first, as the alert runs warm up. Without it our first pair took 29–30 s
     // against 19–25 s after, the floor's first no longer than its others: each agent's first install
     // pays once what an endpoint pays on its own CPU, here 64 times over on two cores.
-    if (nginx)
-      await fan(
-        N,
-        N,
-        (i) => `curl -sf -o ${scratch}-w-${i} ${nginx.url}/big.tgz && sha256sum ${scratch}-w-${i} >/dev/null`,
-      );
-    const warm = await runFanout(['job', 'create', '--package', 'big@1.0.0', '--label', 'role=pos', '--json'], {
-      env: net.env,
-    });
-    const warmWait = await runFanout(['job', 'wait', JSON.parse(warm.stdout).jobId, '--timeout', '600'], {
-      env: net.env,
-      timeoutMs: 620_000,
-    });
-    if (warmWait.code !== 0) throw new Error(`the warm-up job did not complete: ${warmWait.stdout}${warmWait.stderr}`);
+    if (nginx) await floor(nginx.url, 'w');
+    await distribute('big@1.0.0');
     for (let pair = 0; pair < 3; pair++) {
-      if (nginx)
-        floors.push(
-          await fan(
-            N,
-            N,
-            (i) =>
-              `curl -sf -o ${scratch}-${pair}-${i} ${nginx.url}/big.tgz && sha256sum ${scratch}-${pair}-${i} >/dev/null`,
-          ),
-        );
+      if (nginx) floors.push(await floor(nginx.url, pair));
       // Each pair installs a new version: the same bytes under a new name, nothing cached anywhere.
       const version = `1.0.${pair + 1}`;
       const v = writePackage(join(net.dir, 'pkgs', `big-${version}`), 'big', version, { 'big.txt': 'big\n' });
@@ -77,14 +74,7 @@ export async function distributionBench() {
       const pids = Object.values(net.agents).map((a) => a.child.pid!);
       const agentCpu0 = pids.reduce((n, p) => n + cpuSeconds(p), 0);
       const relayCpu0 = cpuSeconds(net.relays['relay-d'].child.pid!);
-      const t = performance.now();
-      const job = await runFanout(['job', 'create', '--package', `big@${version}`, '--label', 'role=pos', '--json'], {
-        env: net.env,
-      });
-      const { jobId } = JSON.parse(job.stdout);
-      const wait = await runFanout(['job', 'wait', jobId, '--timeout', '600'], { env: net.env, timeoutMs: 620_000 });
-      if (wait.code !== 0) throw new Error(`job ${jobId} did not complete: ${wait.stdout}${wait.stderr}`);
-      ours.push((performance.now() - t) / 1000);
+      ours.push(await distribute(`big@${version}`));
       agentCpu.push((pids.reduce((n, p) => n + cpuSeconds(p), 0) - agentCpu0) / N);
       relayCpu.push(cpuSeconds(net.relays['relay-d'].child.pid!) - relayCpu0);
     }
