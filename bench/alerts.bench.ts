@@ -1,5 +1,6 @@
 // Durable alert intake over keep-alive HTTP (batch × clients = 1×8 and 100×8) against Prometheus
-// Alertmanager fed by the same client in the same run. Each of our answers means the alerts are
+// Alertmanager fed by the same client in the same run, and against the durable floor
+// (durable-floor.mjs: what durability alone costs). Each of our answers means the alerts are
 // committed (SQLite WAL, synchronous=FULL); Alertmanager keeps them in memory. Then the same 1×8
 // on the master where the bench's alerts have piled up, and on a master of 1,000 sites whose alerts
 // name their site as text, each in runs alternating with a fresh 2-site master: intake should stay
@@ -11,7 +12,7 @@ import { Pool } from 'undici';
 import { MailSink } from '../src/lab/mail-sink.ts';
 import { inventoryYaml, runFanout, startFanout, tempDir } from '../test/helpers.ts';
 import { pgDatabase } from '../test/pg.ts';
-import { cpuSeconds, startAlertmanager } from './baselines.ts';
+import { cpuSeconds, startAlertmanager, startDurableFloor } from './baselines.ts';
 import { record } from './record.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -116,6 +117,7 @@ export async function alertsBench() {
   const smtpPort = await sink.listen();
   let { master, token } = await startMaster(dir, 'master', smtpPort);
   const am = await startAlertmanager(join(dir, 'am'));
+  const floor = await startDurableFloor(join(dir, 'floor'));
   let fresh: Awaited<ReturnType<typeof startMaster>> | undefined;
   try {
     const fields = (i: number) => ({
@@ -153,6 +155,7 @@ export async function alertsBench() {
     const pid = master.child.pid!;
     await run(master.url, pid, ours, 1, 8); // warm-up: connections, JIT, page cache
     if (am) await run(am.url, am.pid, theirs, 1, 8);
+    await run(floor.url, floor.pid, ours, 1, 8);
     const theirRate: Record<number, number> = {};
     for (const [batch, goal] of [
       [1, 1.0],
@@ -160,6 +163,7 @@ export async function alertsBench() {
     ] as const) {
       const o = await run(master.url, pid, ours, batch, 8);
       const t = am ? await run(am.url, am.pid, theirs, batch, 8) : undefined;
+      const f = await run(floor.url, floor.pid, ours, batch, 8);
       if (t) theirRate[batch] = t.perSec;
       record({
         name: `alert intake ${batch}×8 (durable)`,
@@ -168,7 +172,15 @@ export async function alertsBench() {
         ...(t ? { baseline: { name: 'Alertmanager', value: t.perSec }, ratio: o.perSec / t.perSec } : {}),
         goal: `≥ ${goal.toFixed(1)}× Alertmanager`,
         met: !!t && o.perSec / t.perSec >= goal,
-        note: `CPU per alert ${o.cpuUsPerAlert.toFixed(0)} µs${t ? ` vs ${t.cpuUsPerAlert.toFixed(0)} µs` : '; Alertmanager not installed'}`,
+        note: `CPU per alert ${o.cpuUsPerAlert.toFixed(0)} µs${t ? ` vs ${t.cpuUsPerAlert.toFixed(0)} µs` : '; Alertmanager not installed'}; ${(o.perSec / f.perSec).toFixed(2)}× the durable floor`,
+      });
+      // What durability alone allows: the floor against the same Alertmanager run.
+      record({
+        name: `durable floor ${batch}×8 (HTTP, JSON, a row per alert, an fsync per group; no steps)`,
+        value: f.perSec,
+        unit: 'alerts/s',
+        ...(t ? { baseline: { name: 'Alertmanager', value: t.perSec }, ratio: f.perSec / t.perSec } : {}),
+        note: `CPU per alert ${f.cpuUsPerAlert.toFixed(0)} µs`,
       });
     }
     // The flat figures: 1×8 on a master that differs in one thing, in turns with a fresh 2-site
@@ -247,6 +259,7 @@ export async function alertsBench() {
     }
   } finally {
     am?.stop();
+    floor.stop();
     await master.stop();
     await fresh?.master.stop();
     await sink.close();

@@ -36,6 +36,17 @@ export interface Baseline {
   stop(): void;
 }
 
+/** The durable floor of alert intake (durable-floor.mjs): always there, it needs only node. */
+export async function startDurableFloor(dir: string): Promise<Baseline> {
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const script = join(import.meta.dirname, 'durable-floor.mjs');
+  const child = spawn(process.execPath, [script, join(dir, 'floor.db'), String(port)], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  await ready(url, child);
+  return { url, pid: child.pid!, stop: () => child.kill() };
+}
+
 /** Alertmanager 0.25 in memory (no cluster), a route to a receiver that sends nothing. */
 export async function startAlertmanager(dir: string): Promise<Baseline | undefined> {
   if (!has('prometheus-alertmanager')) return undefined;
