@@ -141,7 +141,13 @@ for (const backend of ['sqlite', 'postgres'] as const)
         expect(a.outcome).toBe('ticket');
         expect(step(a, 'threshold').detail).toMatch(/1 of 1 \(override for relay-dal-pos-1 in the config\)/);
         // And an override set at run time changes the next device's limit.
-        await cli(['threshold', 'set', 'relay-den-pos-1', 'UNREACHABLE', '1']);
+        const set = await runFanout(['threshold', 'set', 'relay-den-pos-1', 'UNREACHABLE', '1'], { env: net.env });
+        expect(set.code, set.stderr).toBe(0);
+        expect(set.stderr).toBe('');
+        // A misspelt type is kept, but said to be unknown: it would never apply.
+        const typo = await runFanout(['threshold', 'set', 'relay-den-pos-1', 'UNREACHABEL', '1'], { env: net.env });
+        expect(typo.code, typo.stderr).toBe(0);
+        expect(typo.stderr).toMatch(/note: UNREACHABEL is not a failure type .* check its spelling/);
         const r2 = await send(`${now()} relay-den-pos-1 UNREACHABLE msg="timed out"`);
         const a2 = await show(r2.ids[0]);
         expect(a2.outcome).toBe('ticket');

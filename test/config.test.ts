@@ -39,7 +39,7 @@ describe('config', () => {
     const e = (() => {
       try {
         parseConfig(
-          'alerts:\n  window: forever\n  failureTypes:\n    disk_full: {threshold: 2}\n    DISK_FULL: {threshold: 0}\nmail:\n  retries: -1\n  smtp: {port: 99999}\nbogus: 1\n',
+          'alerts:\n  window: forever\n  failureTypes:\n    disk_full: {threshold: 2}\n    DISK_FULL: {threshold: 0}\n  deviceOverrides:\n    relay-1: {Disk_Full: 2, UNREACHABLE: 0}\nmail:\n  retries: -1\n  smtp: {port: 99999}\nbogus: 1\n',
         );
       } catch (err) {
         return err as ConfigError;
@@ -49,6 +49,8 @@ describe('config', () => {
     expect(e.errors.join('\n')).toMatch(/alerts\.window/);
     expect(e.errors.join('\n')).toMatch(/failureTypes\.disk_full: Invalid key/);
     expect(e.errors.join('\n')).toMatch(/failureTypes\.DISK_FULL\.threshold/);
+    expect(e.errors.join('\n')).toMatch(/deviceOverrides\.relay-1\.Disk_Full: Invalid key/);
+    expect(e.errors.join('\n')).toMatch(/deviceOverrides\.relay-1\.UNREACHABLE/);
     expect(e.errors.join('\n')).toMatch(/mail\.retries/);
     expect(e.errors.join('\n')).toMatch(/mail\.smtp\.port/);
     expect(e.errors.join('\n')).toMatch(/bogus/);

@@ -103,6 +103,12 @@ describe('master HTTP contract (inject)', () => {
     const q = await call('GET', '/api/v1/alerts?limit=0', admin);
     expect(q.statusCode).toBe(400);
     expect(q.json().error.message).toMatch(/limit/);
+    // A number that is not one is said so, in words.
+    for (const path of ['/api/v1/alerts/abc', '/api/v1/alerts?limit=ten']) {
+      const nan = await call('GET', path, admin);
+      expect(nan.statusCode, path).toBe(400);
+      expect(nan.json().error.message, path).toMatch(/^(id|limit): not a number$/);
+    }
   });
 
   it('uses the error table: unknown job, unknown package, unknown device, no targets', async () => {

@@ -33,7 +33,16 @@ export const AlertsConfigSchema = z
       .default({})
       // A type named here replaces that type's default rule; the other defaults stay.
       .transform((given): Record<string, z.output<typeof FailureTypeRule>> => ({ ...DEFAULT_FAILURE_TYPES, ...given })),
-    deviceOverrides: z.record(z.string(), z.record(z.string(), z.number().int().positive())).default({}),
+    // Per device and failure type; a type in another case would never match an alert's.
+    deviceOverrides: z
+      .record(
+        z.string(),
+        z.record(
+          z.string().regex(FAILURE_TYPE_NAME, 'failure types are UPPER_SNAKE_CASE'),
+          z.number().int().positive().max(100_000),
+        ),
+      )
+      .default({}),
     heartbeatTimeout: durationSchema.default(15_000),
   })
   .strict()

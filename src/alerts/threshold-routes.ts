@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { FAILURE_TYPE_NAME } from '../protocol/failure-types.ts';
+import { FAILURE_TYPE_NAME, FAILURE_TYPES } from '../protocol/failure-types.ts';
 import type { AlertDeps } from './routes.ts';
 
 export function thresholdRoutes(s: App, d: AlertDeps) {
@@ -39,6 +39,18 @@ export function thresholdRoutes(s: App, d: AlertDeps) {
       .values({ device_id: o.deviceId, failure_type: o.failureType, threshold: o.threshold })
       .onConflict((oc) => oc.columns(['device_id', 'failure_type']).doUpdateSet({ threshold: o.threshold }))
       .execute();
-    return o;
+    // Kept either way (a monitoring system may send a type not seen yet), but a misspelt type would
+    // never apply: say when nothing knows it.
+    const knownFailureType =
+      (FAILURE_TYPES as readonly string[]).includes(o.failureType) ||
+      o.failureType in d.cfg.failureTypes ||
+      !!(await d.db
+        .selectFrom('alerts')
+        .select('id')
+        .where('device_id', '=', o.deviceId)
+        .where('failure_type', '=', o.failureType)
+        .limit(1)
+        .executeTakeFirst());
+    return { ...o, knownFailureType };
   });
 }

@@ -88,6 +88,10 @@ Examples:
         threshold: Number(n),
       });
       print(o.json, r, () => `${device}: ${type} tickets at alert number ${n} in the window`);
+      if (!r.knownFailureType)
+        process.stderr.write(
+          `note: ${type} is not a failure type Fanout raises or fanout.yaml names, and no alert of ${device} has carried it: check its spelling (the override is kept)\n`,
+        );
     }),
   );
 }

@@ -105,7 +105,9 @@ function validationList(e: { message: string; validation?: unknown[] }): string[
   }[];
   const out = list.map((v) => {
     const path = v.instancePath?.replace(/^\//, '').replace(/\//g, '.') || '(root)';
-    return `${path}: ${v.message ?? 'invalid'}`;
+    // zod's words for a number that did not parse ("received NaN") mean nothing to an operator.
+    const message = v.message?.replace(/^Invalid input: expected (number|int), received NaN$/, 'not a number');
+    return `${path}: ${message ?? 'invalid'}`;
   });
   return out.length ? out : [e.message];
 }
