@@ -171,7 +171,9 @@ describe('dashboard', () => {
     await page.getByRole('tab', { name: /^Jobs/ }).click();
     await expect
       .poll(() => page.locator(`[data-job="${jobId}"] .history`).innerText(), { timeout: 15_000 })
-      .toMatch(/failed on relay-dal: DISK_FULL.*→ plan .* → approved by olivia, redistributed → complete/);
+      .toMatch(
+        /created by admin → failed on relay-dal: DISK_FULL.*→ plan .* → approved by olivia, redistributed → complete/,
+      );
     await page.getByRole('tab', { name: /^Failed distributions/ }).click();
     await expect
       .poll(() => page.locator('tr', { hasText: jobId }).innerText(), { timeout: 15_000 })

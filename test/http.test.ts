@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAgent } from '../src/agent/main.ts';
 import { buildMaster } from '../src/master/main.ts';
+import { buildPackage } from '../src/protocol/package-file.ts';
 import { buildRelay } from '../src/relay/main.ts';
-import { inventoryYaml, tempDir } from './helpers.ts';
+import { inventoryYaml, tempDir, waitFor, writePackage } from './helpers.ts';
 
 process.env.FANOUT_LOG_LEVEL ??= 'error';
 
@@ -241,6 +242,48 @@ describe('bad values are refused with what is wrong, and lose nothing already ac
     const all = (await call('GET', '/api/v1/alerts?limit=5000', admin)).json();
     const second = (await call('GET', '/api/v1/alerts?limit=1&offset=1', admin)).json();
     expect(second[0].id).toBe(all[1].id);
+  });
+
+  it('the audit log names who made each change and what it made or changed; a job names who created it', async () => {
+    const audra = (await call('POST', '/api/v1/users', admin, { name: 'audra', role: 'admin' })).json().token;
+    const dir = writePackage(join(tempDir('audit'), 'pkg'), 'audited', '1.0.0', { 'a.txt': 'a\n' });
+    const built = await buildPackage(dir, `${dir}.tgz`);
+    const pushed = await call('POST', '/api/v1/packages', audra, readFileSync(built.file), {
+      'content-type': 'application/gzip',
+    });
+    expect(pushed.statusCode, pushed.body).toBe(200);
+    const job = await call('POST', '/api/v1/jobs', audra, { packages: ['audited@1.0.0'], targets: ['relay-a-pos-1'] });
+    expect(job.statusCode, job.body).toBe(200);
+    const { jobId } = job.json();
+    expect((await call('GET', `/api/v1/jobs/${jobId}`, admin)).json().createdBy).toBe('audra');
+    const outage = (
+      await call('POST', '/api/v1/outages', audra, {
+        deviceId: 'relay-a',
+        until: new Date(Date.now() + 60_000).toISOString(),
+        reason: 'audit test',
+      })
+    ).json();
+    await call('POST', '/api/v1/overrides', audra, { deviceId: 'relay-a', failureType: 'DISK_FULL', threshold: 4 });
+    await call('POST', '/api/v1/users', audra, { name: 'otto', role: 'operator' });
+    // A refused change is not a change: nothing written for it.
+    await call('POST', '/api/v1/overrides', audra, { deviceId: 'nobody', failureType: 'DISK_FULL', threshold: 4 });
+    // Written once each answer has gone: read until the last change is there.
+    const audit = await waitFor('the audit log', async () => {
+      const all = (await call('GET', '/api/v1/audit', admin)).json() as {
+        who: string;
+        action: string;
+        target: string;
+      }[];
+      return all.some((a) => a.target === 'otto (operator)') && all;
+    });
+    expect(audit.filter((a) => a.who === 'audra').map((a) => [a.action, a.target])).toEqual([
+      ['POST /api/v1/users', 'otto (operator)'],
+      ['POST /api/v1/overrides', 'relay-a DISK_FULL=4'],
+      ['POST /api/v1/outages', outage.id],
+      ['POST /api/v1/jobs', jobId],
+      ['POST /api/v1/packages', 'audited@1.0.0'],
+    ]);
+    expect(audit.find((a) => a.action === 'POST /api/v1/users' && a.who === 'admin')?.target).toBe('audra (admin)');
   });
 
   it('outages: a time past year 9999 is refused', async () => {

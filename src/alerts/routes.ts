@@ -154,7 +154,11 @@ export function alertAdminRoutes(s: App, d: AlertDeps) {
   );
 
   s.get('/api/v1/outages', { schema: { querystring: PageQuery } }, async (req) => d.outages.list(req.query));
-  s.post('/api/v1/outages', async (req) => d.outages.add(req.body));
+  s.post('/api/v1/outages', async (req) => {
+    const o = await d.outages.add(req.body);
+    req.auditTarget = o.id;
+    return o;
+  });
   s.delete('/api/v1/outages/:id', { schema: { params: Id } }, async (req) => {
     await d.outages.remove(req.params.id);
     return { ok: true };

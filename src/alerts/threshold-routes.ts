@@ -51,6 +51,7 @@ export function thresholdRoutes(s: App, d: AlertDeps) {
         .where('failure_type', '=', o.failureType)
         .limit(1)
         .executeTakeFirst());
+    req.auditTarget = `${o.deviceId} ${o.failureType}=${o.threshold}`;
     return { ...o, knownFailureType };
   });
 }

@@ -21,6 +21,8 @@ export type Principal =
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal;
+    /** What a change made or changed, for the audit log, where the URL does not say (a new job's id). */
+    auditTarget: string | null;
   }
 }
 

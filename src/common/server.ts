@@ -50,6 +50,7 @@ export function createHttpServer(opts: ServerOptions): App {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('principal', null as never);
+  app.decorateRequest('auditTarget', null);
   // Event-loop delay sampled once a second, not every 10 ms: an idle daemon should sleep.
   collectDefaultMetrics({ register: opts.registry, eventLoopMonitoringPrecision: 1000 });
   app.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit: opts.bodyLimit }, (_req, body, done) =>

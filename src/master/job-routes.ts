@@ -26,14 +26,17 @@ export function jobRoutes(s: App, d: AdminDeps) {
       .regex(/^\d+(ms|s|m|h|d)$/, 'a duration like 30s, 10m, 1h')
       .optional(),
   });
-  s.post('/api/v1/jobs', { schema: { body: JobBody } }, async (req) =>
-    req.body.rings
-      ? d.rollouts.create(
+  s.post('/api/v1/jobs', { schema: { body: JobBody } }, async (req) => {
+    const by = whoIs(req.principal);
+    const made = req.body.rings
+      ? await d.rollouts.create(
           { ...req.body, rings: req.body.rings, ringWaitMs: req.body.ringWait ? parseDuration(req.body.ringWait) : 0 },
-          whoIs(req.principal),
+          by,
         )
-      : d.jobs.create(req.body),
-  );
+      : await d.jobs.create(req.body, by);
+    req.auditTarget = made.jobId;
+    return made;
+  });
   s.get(
     '/api/v1/jobs',
     {

@@ -21,6 +21,8 @@ export interface JobView {
   jobId: string;
   state: 'running' | 'complete' | 'failed';
   createdAt: string;
+  /** Who created it: the token's person, or `admin`; a rollout's rings and a rollback name who asked. */
+  createdBy: string;
   packages: PackageRef[];
   params: JobParams;
   /** `state` is null until the relay has the command on disk (`delivered`). */
@@ -72,6 +74,7 @@ export async function jobView(db: Db, jobId: string, summary = false): Promise<J
     jobId,
     state: !ended ? 'running' : counts.failed ? 'failed' : 'complete',
     createdAt: job.created_at,
+    createdBy: job.created_by,
     packages: JSON.parse(job.packages),
     params: JSON.parse(job.params),
     relays: commands.map((c) => {

@@ -23,7 +23,10 @@ export function peopleRoutes(s: App, people: People) {
         }),
       },
     },
-    async (req) => people.add(req.body.name, req.body.role),
+    async (req) => {
+      req.auditTarget = `${req.body.name} (${req.body.role})`;
+      return people.add(req.body.name, req.body.role);
+    },
   );
   s.delete('/api/v1/users/:id', { schema: { params: z.object({ id: z.string().min(1).max(100) }) } }, async (req) =>
     people.remove(req.params.id),

@@ -73,7 +73,7 @@ export class People {
         at: new Date().toISOString(),
         who: whoIs(req.principal),
         action: `${req.method} ${req.routeOptions.url ?? req.url}`,
-        target: params.id ?? (Object.keys(params).length ? JSON.stringify(params) : null),
+        target: req.auditTarget ?? params.id ?? (Object.keys(params).length ? JSON.stringify(params) : null),
         source: req.ip,
       })
       .execute()

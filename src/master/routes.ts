@@ -45,6 +45,7 @@ export function adminRoutes(s: App, d: AdminDeps) {
   s.post('/api/v1/inventory', { bodyLimit: 64 * 1024 * 1024 }, async (req) => {
     const text = typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
     const result = await importInventory(d.db, await readInventory(text));
+    req.auditTarget = `${result.devices.length} device(s)`;
     d.jobs.events.emit('changed');
     // Devices can pin this from the start (`--master-key`).
     return { ...result, masterKey: d.keys.fingerprint };
@@ -102,7 +103,9 @@ export function adminRoutes(s: App, d: AdminDeps) {
         mediaType: String(req.headers['content-type'] ?? 'nothing'),
         expected: 'the package file as application/gzip',
       });
-    return d.packages.push(req.body as Readable);
+    const pushed = await d.packages.push(req.body as Readable);
+    req.auditTarget = `${pushed.name}@${pushed.version}`;
+    return pushed;
   });
   s.get('/api/v1/packages', { schema: { querystring: PageQuery } }, async (req) => d.packages.list(req.query));
 
@@ -114,7 +117,11 @@ export function adminRoutes(s: App, d: AdminDeps) {
     publicKey: d.keys.publicPem,
     rotations: d.keys.rotations,
   }));
-  s.post('/api/v1/keys/rotate', async () => d.keys.rotate());
+  s.post('/api/v1/keys/rotate', async (req) => {
+    const rotated = await d.keys.rotate();
+    req.auditTarget = rotated.fingerprint;
+    return rotated;
+  });
 
   s.get('/api/v1/plans', { schema: { querystring: PageQuery } }, async (req) => d.plans.list(req.query));
   s.post(
