@@ -79,10 +79,11 @@ describe('repair loop', () => {
       '--param',
       'deadline=8s',
     ]);
-    await waitFor('pos-1 and pos-2 installed', async () => {
+    const started = await waitFor('pos-1 and pos-2 installed', async () => {
       const st = await cli(['job', 'status', jobId]);
-      return st.targets.filter((t: any) => t.state === 'installed').length === 2;
+      return st.targets.filter((t: any) => t.state === 'installed').length === 2 && st;
     });
+    expect(started.createdBy).toBe('admin'); // the master's token; a person's token names them
     // The relay's disk fills up while pos-3 is still off; at the deadline, the job log cannot take
     // pos-3's end: the relay fails the job as DISK_FULL.
     const relay = net.relays['relay-dal'];

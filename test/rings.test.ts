@@ -67,6 +67,7 @@ describe('rings', () => {
     );
     expect(halted.rings.map((g: any) => g.state)).toEqual(['complete', 'failed', 'waiting']);
     expect(halted.rings[1].failureRate).toBe('37.5%');
+    expect(halted.createdBy).toBe('admin');
     expect(halted.reason).toMatch(/ring 2 of 3: 37\.5% of 8 target\(s\) failed, past the limit of 20%/);
     // The third ring did not start: nothing of it on any disk.
     for (const d of created.rings[2].devices as string[])

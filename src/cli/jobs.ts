@@ -78,6 +78,8 @@ Examples:
       : {
           jobId: r.jobId,
           state: r.state,
+          createdAt: r.createdAt,
+          createdBy: r.createdBy,
           counts: r.counts,
           relays: r.relays,
           targets: r.targets.map((t: any) => ({
@@ -149,11 +151,12 @@ Examples:
             jobId: j.jobId,
             state: j.state,
             createdAt: j.createdAt,
+            createdBy: j.createdBy ?? '-',
             targets: Object.entries(j.counts)
               .map(([k, v]) => `${v} ${k}`)
               .join(', '),
           })),
-          ['jobId', 'state', 'createdAt', 'targets'],
+          ['jobId', 'state', 'createdAt', 'createdBy', 'targets'],
         ),
       );
     }),

@@ -49,6 +49,8 @@ export const rolloutSummary = (r: any) => ({
   state: r.state,
   rollout: true,
   reason: r.reason,
+  createdAt: r.createdAt,
+  createdBy: r.createdBy,
   counts: r.counts,
   rings: r.rings.map((g: any) => ({
     ring: g.ring,

@@ -21,6 +21,7 @@ export async function rolloutView(db: Db, id: string) {
     haltOnFailureRate: r.halt_rate,
     ringWaitMs: r.ring_wait_ms,
     createdAt: r.created_at,
+    createdBy: r.created_by,
     currentRing: r.current + 1,
     rings: rings.map((g, i) => ({
       ring: i + 1,
