@@ -467,3 +467,13 @@ for (const backend of backends) {
     });
   });
 }
+
+describe('a database that cannot be used', () => {
+  it('is named in the error, its password hidden, and not taken for a failed migration', async () => {
+    const pg = openStore('postgres://fanout:s3cret@127.0.0.1:1/nowhere');
+    await expect(pg).rejects.toThrow(/^cannot use the database postgres:\/\/fanout:\*\*\*@127\.0\.0\.1:1\/nowhere: /);
+    await expect(pg).rejects.not.toThrow(/s3cret|migration/);
+    const file = join(tempDir('store'), 'missing', 'm.db');
+    await expect(openStore(file)).rejects.toThrow(`cannot use the database ${file}: `);
+  });
+});

@@ -6,6 +6,7 @@ import { Locations } from '../src/alerts/location.ts';
 import { parseAlertmanager, parseTextLine } from '../src/alerts/parse.ts';
 import { parseSize } from '../src/cli/common.ts';
 import { Faults } from '../src/common/faults.ts';
+import { splitHostPort } from '../src/common/net.ts';
 import { describeDiff, diffTrees, treeHash } from '../src/protocol/tree.ts';
 import { nextOpening, parseCron, windowOpen } from '../src/protocol/windows.ts';
 import { collectGarbageSooner, HEAP_GROWING_PERCENT } from '../src/relay/heap.ts';
@@ -289,5 +290,16 @@ describe("the relay's garbage collection", () => {
     expect(collectGarbageSooner(['--max-old-space-size=512', '--heap_growing_percent=30'])).toBe(false);
     expect(collectGarbageSooner(['--max-old-space-size=512'])).toBe(true);
     expect(HEAP_GROWING_PERCENT).toBe(10);
+  });
+});
+
+describe('listen addresses', () => {
+  it('reads HOST:PORT, [IPv6]:PORT, :PORT and PORT, and names what is not one', () => {
+    expect(splitHostPort('0.0.0.0:8470')).toEqual(['0.0.0.0', 8470]);
+    expect(splitHostPort('[::1]:8470')).toEqual(['::1', 8470]);
+    expect(splitHostPort(':0')).toEqual(['127.0.0.1', 0]);
+    expect(splitHostPort('8471')).toEqual(['127.0.0.1', 8471]);
+    for (const bad of ['nonsense', '127.0.0.1:99999', 'host:', ':8x', '127.0.0.1:-1', '1e3'])
+      expect(() => splitHostPort(bad), bad).toThrow(`--listen "${bad}" is not HOST:PORT, :PORT or PORT`);
   });
 });

@@ -54,7 +54,13 @@ export async function openStore(url: string): Promise<Store> {
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pgPool(pool, { prepare }) }) });
   } else {
     const file = url.replace(/^sqlite:(\/\/)?/, '');
-    const conn = new BetterSqlite3(file);
+    const conn = (() => {
+      try {
+        return new BetterSqlite3(file);
+      } catch (e) {
+        throw new Error(`cannot use the database ${file}: ${(e as Error).message}`);
+      }
+    })();
     conn.pragma('journal_mode = WAL');
     // FULL: an acknowledged write (an alert, a report) survives a power cut, not only a crash.
     conn.pragma('synchronous = FULL');
@@ -71,7 +77,9 @@ export async function openStore(url: string): Promise<Store> {
       throw new Error(
         `the database has a schema newer than this Fanout (${msg}); run the newer version, or point --db elsewhere`,
       );
-    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${msg}`);
+    // No migration ran: the database itself could not be reached or opened.
+    if (!failed) throw new Error(`cannot use the database ${shownUrl(url)}: ${msg}`);
+    throw new Error(`database migration ${failed.migrationName} failed: ${msg}`);
   }
   const exclusive = async (tx: Transaction<Database>, name: string) => {
     // SQLite has one writer per file already; PostgreSQL gets a transaction-scoped advisory lock.
@@ -123,6 +131,17 @@ export async function openStore(url: string): Promise<Store> {
     await db.destroy();
   };
   return { db, dialect, exclusive, notify, onNotice, claim, close };
+}
+
+/** A database URL as it may be shown: without its password. */
+function shownUrl(url: string) {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.protocol.startsWith('postgres') ? u.toString() : url;
+  } catch {
+    return url;
+  }
 }
 
 /**
