@@ -10,6 +10,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
@@ -59,6 +60,11 @@ describe('archive rules', () => {
     expect(built.details.join('\n')).toMatch(/"passwd" is a symbolic link/);
     expect(built.details.join('\n')).toMatch(/"(run|again)\.sh" is a hard link \(2 names\)/);
     expect(built.details.join('\n')).toMatch(/"open\.txt" is world-writable/);
+    // A folder without fanout.json, and one that is not there, each said as it is.
+    const bare = folder();
+    rmSync(join(bare, 'fanout.json'));
+    await expect(buildPackage(bare, `${bare}.tgz`)).rejects.toThrow(/no fanout\.json in the folder/);
+    await expect(buildPackage(join(bare, 'gone'), `${bare}.tgz`)).rejects.toThrow(/gone: no such folder/);
   });
 
   it('reads fanout.json strictly, naming every field that is wrong', () => {

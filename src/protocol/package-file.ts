@@ -119,7 +119,10 @@ async function folderProblems(dir: string, rel = ''): Promise<string[]> {
 export async function buildPackage(dir: string, file: string) {
   const mfile = join(dir, 'fanout.json');
   if (!existsSync(mfile))
-    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', { where: dir, problem: 'no fanout.json in the folder' });
+    throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', {
+      where: dir,
+      problem: existsSync(dir) ? 'no fanout.json in the folder' : 'no such folder',
+    });
   const m = parseManifest(await readFile(mfile, 'utf8'), mfile);
   if (m.install.run && !existsSync(join(dir, m.install.run)))
     throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', {
