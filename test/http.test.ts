@@ -284,6 +284,14 @@ describe('bad values are refused with what is wrong, and lose nothing already ac
       ['POST /api/v1/packages', 'audited@1.0.0'],
     ]);
     expect(audit.find((a) => a.action === 'POST /api/v1/users' && a.who === 'admin')?.target).toBe('audra (admin)');
+    // Narrowed: by person, by what was changed, by action, by time; a % is a percent sign.
+    const only = async (q: string) =>
+      ((await call('GET', `/api/v1/audit?${q}`, admin)).json() as { target: string }[]).map((a) => a.target);
+    expect(await only('who=audra&action=OVERRIDES')).toEqual(['relay-a DISK_FULL=4']);
+    expect(await only(`target=${jobId}`)).toEqual([jobId]);
+    expect(await only('who=audra&action=%25')).toEqual([]);
+    expect(await only(`since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual([]);
+    expect((await call('GET', '/api/v1/audit?since=yesterday', admin)).statusCode).toBe(400);
   });
 
   it('outages: a time past year 9999 is refused', async () => {

@@ -14,6 +14,7 @@ import { MailSink } from '../src/lab/mail-sink.ts';
 import { DatabaseBlobs, FolderBlobs } from '../src/master/blobs.ts';
 import { parseConfig } from '../src/master/config.ts';
 import { importInventory, parseInventory } from '../src/master/inventory.ts';
+import { People } from '../src/master/people.ts';
 import { RelayRegistry } from '../src/master/relays.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
 import { openStore, readTogether, type Store } from '../src/store/index.ts';
@@ -41,6 +42,30 @@ for (const backend of backends) {
     afterAll(async () => {
       await store?.close();
       await db?.drop();
+    });
+
+    it('narrows the audit log by person, target, a part of the action (wildcards taken as text) and time', async () => {
+      const at = (m: number) => new Date(Date.UTC(2026, 0, 1, 0, m)).toISOString();
+      await store.db
+        .insertInto('audit')
+        .values([
+          { at: at(1), who: 'ann', action: 'POST /api/v1/overrides', target: 'x DISK_FULL=2', source: '::1' },
+          { at: at(2), who: 'bob', action: 'POST /api/v1/jobs', target: 'j-1', source: '::1' },
+          { at: at(3), who: 'ann', action: 'POST /api/v1/plans/:id/approve', target: 'p-1', source: '::1' },
+          { at: at(4), who: 'ann', action: 'POST /api/v1/100%_done', target: 'j-1', source: '::1' },
+        ])
+        .execute();
+      const people = new People(store.db);
+      const page = { limit: 100, offset: 0 };
+      const targets = async (only: Parameters<People['auditLog']>[1]) =>
+        (await people.auditLog(page, only)).map((a) => a.target);
+      expect(await targets({ who: 'ann' })).toEqual(['j-1', 'p-1', 'x DISK_FULL=2']);
+      expect(await targets({ target: 'j-1' })).toEqual(['j-1', 'j-1']);
+      expect(await targets({ action: 'Plans' })).toEqual(['p-1']);
+      expect(await targets({ action: '%_' })).toEqual(['j-1']);
+      expect(await targets({ action: 'p_st' })).toEqual([]); // as a wildcard it would match "post"
+      expect(await targets({ who: 'ann', since: at(2) })).toEqual(['j-1', 'p-1']);
+      await store.db.deleteFrom('audit').execute();
     });
 
     it('migrates once: opening again finds the schema current', async () => {

@@ -40,11 +40,22 @@ export function peopleCommands(program: Command) {
   );
   const audit = program.command('audit').description('the audit log: every change, who made it, when, from where');
   withMaster(
-    audit.command('list').description('changes, newest first').option('--limit <n>', 'how many (at most 5000)', '200'),
+    audit
+      .command('list')
+      .description('changes, newest first')
+      .option('--limit <n>', 'how many (at most 5000)', '200')
+      .option('--who <name>', "one person's changes (admin: the master's token)")
+      .option('--target <id>', 'changes to one thing: a job, plan, ticket, outage, package (name@version)…')
+      .option('--action <text>', 'actions containing this, e.g. overrides, plans, jobs')
+      .option('--since <time>', 'from this time on (ISO-8601)'),
   ).action(
-    action(async (o: MasterFlags & { limit: string }) => {
-      const r = await masterClient(o).get(`api/v1/audit?limit=${encodeURIComponent(o.limit)}`);
-      print(o.json, r, () => table(r, ['at', 'who', 'action', 'target', 'from']));
-    }),
+    action(
+      async (o: MasterFlags & { limit: string; who?: string; target?: string; action?: string; since?: string }) => {
+        const q = new URLSearchParams({ limit: o.limit });
+        for (const k of ['who', 'target', 'action', 'since'] as const) if (o[k]) q.set(k, o[k]);
+        const r = await masterClient(o).get(`api/v1/audit?${q}`);
+        print(o.json, r, () => table(r, ['at', 'who', 'action', 'target', 'from']));
+      },
+    ),
   );
 }

@@ -31,5 +31,18 @@ export function peopleRoutes(s: App, people: People) {
   s.delete('/api/v1/users/:id', { schema: { params: z.object({ id: z.string().min(1).max(100) }) } }, async (req) =>
     people.remove(req.params.id),
   );
-  s.get('/api/v1/audit', { schema: { querystring: PageQuery } }, async (req) => people.auditLog(req.query));
+  s.get(
+    '/api/v1/audit',
+    {
+      schema: {
+        querystring: PageQuery.extend({
+          who: z.string().max(200).optional(),
+          target: z.string().max(400).optional(),
+          action: z.string().max(200).optional(),
+          since: z.iso.datetime({ offset: true }).optional(),
+        }),
+      },
+    },
+    async (req) => people.auditLog(req.query, req.query),
+  );
 }

@@ -2,6 +2,7 @@
 // acknowledge tickets and manage outages; admins (and the admin token) do everything. Every change
 // is written to the audit log: who, what, when, from where.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
 import { type Principal, type Role, whoIs } from '../common/auth.ts';
 import { newToken, sha256Hex } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
@@ -80,14 +81,17 @@ export class People {
       .catch((err) => req.log.error({ err }, 'audit log write failed'));
   };
 
-  async auditLog(page: Page) {
-    const rows = await this.db
-      .selectFrom('audit')
-      .selectAll()
-      .orderBy('id', 'desc')
-      .limit(page.limit)
-      .offset(page.offset)
-      .execute();
+  /** Newest first; `who` and `target` exactly, `action` anywhere in it ("overrides"), from `since` on. */
+  async auditLog(page: Page, only: { who?: string; target?: string; action?: string; since?: string } = {}) {
+    let q = this.db.selectFrom('audit').selectAll();
+    if (only.who) q = q.where('who', '=', only.who);
+    if (only.target) q = q.where('target', '=', only.target);
+    if (only.action) {
+      const pattern = `%${only.action.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      q = q.where(sql<boolean>`lower(action) like ${pattern} escape '\\'`);
+    }
+    if (only.since) q = q.where('at', '>=', new Date(only.since).toISOString());
+    const rows = await q.orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute();
     return rows.map((r) => ({ at: r.at, who: r.who, action: r.action, target: r.target, from: r.source }));
   }
 }
