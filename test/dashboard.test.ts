@@ -20,6 +20,8 @@ const sink = new MailSink();
 async function shot(name: string) {
   if (!shots) return;
   mkdirSync(shots, { recursive: true });
+  // A bar still moving (its width eases over 0.4 s) would show the state before the one in its text.
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'));
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
