@@ -70,7 +70,7 @@ export function Jobs({
         return (
           <article key={j.jobId} className="job" data-job={j.jobId}>
             <h3>
-              {j.jobId} <State s={j.state} /> <small>{time(j.createdAt)}</small>
+              <span className="id">{j.jobId}</span> <State s={j.state} /> <small>{time(j.createdAt)}</small>
             </h3>
             <p className="packages">
               {j.packages.map((p: any) => `${p.name}@${p.version}`).join(', ')}
