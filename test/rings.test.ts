@@ -171,6 +171,7 @@ describe('rings', () => {
     expect(await cli(['job', 'abort', created.jobId])).toEqual({ jobId: created.jobId, state: 'aborted' });
     const s = await status(created.jobId);
     expect(s.rings.map((g: any) => g.state)).toEqual(['complete', 'waiting']);
+    expect(s.reason).toBe('aborted by admin');
     // Resuming an aborted rollout is refused, with why.
     const r = await runFanout(['job', 'resume', created.jobId], { env: net.env });
     expect(r.code).toBe(1);

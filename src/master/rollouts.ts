@@ -173,7 +173,7 @@ export class Rollouts {
     return rolloutView(this.db, id);
   }
 
-  async abort(id: string) {
+  async abort(id: string, by: string) {
     const r = await this.find(id);
     if (!r) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId: id, where: ' as a rollout' });
     if (!['running', 'halted'].includes(r.state))
@@ -181,7 +181,11 @@ export class Rollouts {
     const rings = JSON.parse(r.rings) as Ring[];
     const current = rings[r.current].jobId;
     if (current && (await jobView(this.db, current, true)).state === 'running') await this.cancel(current);
-    await this.save(id, { state: 'aborted', reason: r.reason ?? 'aborted by an operator' });
+    // Who stopped it, and why it had halted, if it had.
+    await this.save(id, {
+      state: 'aborted',
+      reason: `aborted by ${by}${r.reason ? ` (it had halted: ${r.reason})` : ''}`,
+    });
     return rolloutView(this.db, id);
   }
 }
