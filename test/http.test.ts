@@ -284,6 +284,7 @@ describe('bad values are refused with what is wrong, and lose nothing already ac
       ['POST /api/v1/packages', 'audited@1.0.0'],
     ]);
     expect(audit.find((a) => a.action === 'POST /api/v1/users' && a.who === 'admin')?.target).toBe('audra (admin)');
+    expect(audit.find((a) => a.action === 'POST /api/v1/inventory')?.target).toBe('2 device(s), 2 new');
     // Narrowed: by person, by what was changed, by action, by time; a % is a percent sign.
     const only = async (q: string) =>
       ((await call('GET', `/api/v1/audit?${q}`, admin)).json() as { target: string }[]).map((a) => a.target);

@@ -45,7 +45,7 @@ export function adminRoutes(s: App, d: AdminDeps) {
   s.post('/api/v1/inventory', { bodyLimit: 64 * 1024 * 1024 }, async (req) => {
     const text = typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
     const result = await importInventory(d.db, await readInventory(text));
-    req.auditTarget = `${result.devices.length} device(s)`;
+    req.auditTarget = `${result.devices.length} device(s), ${result.devices.filter((x) => x.token).length} new`;
     d.jobs.events.emit('changed');
     // Devices can pin this from the start (`--master-key`).
     return { ...result, masterKey: d.keys.fingerprint };
