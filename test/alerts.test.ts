@@ -177,6 +177,22 @@ for (const backend of ['sqlite', 'postgres'] as const)
         expect(await cli(['outage', 'remove', o.id])).toEqual({ id: o.id });
         const after = await show((await send(`${now()} relay-den DISK_FULL msg="no space left on device"`)).ids[0]);
         expect(after.outcome).toBe('ticket');
+        // The lists narrowed: this device's suppressed alert, its open tickets, one at a time.
+        const suppressed = await cli(['alerts', 'list', '--device', 'relay-den', '--outcome', 'suppressed']);
+        expect(suppressed.map((x: any) => x.id)).toEqual([r.ids[0]]);
+        const open = await cli(['tickets', 'list', '--device', 'relay-den', '--state', 'unresolved']);
+        expect(open.map((t: any) => t.id)).toContain(after.ticketId);
+        expect(open.every((t: any) => t.deviceId === 'relay-den' && t.state !== 'resolved')).toBe(true);
+        expect(await cli(['tickets', 'list', '--device', 'relay-den', '--state', 'resolved'])).toEqual([]);
+        const [newest] = await cli(['alerts', 'list', '--limit', '1']);
+        const [second] = await cli(['alerts', 'list', '--limit', '1', '--offset', '1']);
+        expect(newest.id).toBeGreaterThan(second.id);
+        const failed = await cli(['failed', 'list', '--state', 'unresolved']);
+        expect(failed.every((f: any) => f.state !== 'resolved')).toBe(true);
+        expect(await cli(['failed', 'list', '--relay', 'relay-nowhere'])).toEqual([]);
+        const typo = await runFanout(['tickets', 'list', '--state', 'opne'], { env: net.env });
+        expect(typo.code).toBe(1);
+        expect(typo.stderr).toMatch(/state: .*"open"/);
       });
 
       it('a misspelled location lands on the right center, and both locations are kept', async () => {

@@ -31,6 +31,18 @@ export interface StoredAlert {
 }
 
 type Tx = Transaction<Database>;
+
+/** How an alert ended, as kept on it (`fanout alerts list --outcome`). */
+export const ALERT_OUTCOMES = [
+  'ticket',
+  'attached_to_open_ticket',
+  'below_threshold',
+  'suppressed',
+  'inhibited',
+  'unknown_device',
+  'unparsed',
+  'resolved_notice',
+] as const;
 type Processed = { stored: Stored; duplicate: boolean; mailQueued: boolean };
 
 export class AlertCenter {
@@ -106,7 +118,7 @@ export class AlertCenter {
       ticket_id: null as string | null,
       counted: 0,
     };
-    const finish = (outcome: string): Processed => {
+    const finish = (outcome: (typeof ALERT_OUTCOMES)[number]): Processed => {
       row.outcome = outcome;
       row.steps = JSON.stringify(steps);
       if (row.counted && row.device_id && row.failure_type)
@@ -279,14 +291,12 @@ export class AlertCenter {
     return (await alertViews(this.db, [a]))[0];
   }
 
-  async list(page: Page = FIRST_PAGE) {
-    const rows = await this.db
-      .selectFrom('alerts')
-      .selectAll()
-      .orderBy('id', 'desc')
-      .limit(page.limit)
-      .offset(page.offset)
-      .execute();
+  async list(page: Page = FIRST_PAGE, only: { device?: string; type?: string; outcome?: string } = {}) {
+    let q = this.db.selectFrom('alerts').selectAll();
+    if (only.device) q = q.where('device_id', '=', only.device);
+    if (only.type) q = q.where('failure_type', '=', only.type);
+    if (only.outcome) q = q.where('outcome', '=', only.outcome);
+    const rows = await q.orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute();
     return alertViews(this.db, rows);
   }
 }

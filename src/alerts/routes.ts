@@ -7,14 +7,14 @@ import { FanoutError } from '../protocol/errors.ts';
 import { MAX_ALERTS_PER_REQUEST } from '../protocol/limits.ts';
 import { PageQuery } from '../protocol/page.ts';
 import type { Db } from '../store/index.ts';
-import type { AlertCenter } from './center.ts';
+import { ALERT_OUTCOMES, type AlertCenter } from './center.ts';
 import type { AlertsConfig } from './config.ts';
 import type { TicketLinks } from './links.ts';
 import { requeueMail } from './mailer.ts';
 import type { Outages } from './outages.ts';
 import { type IncomingAlert, parseAlertmanager, parseJsonAlert, parseTextLine } from './parse.ts';
 import { thresholdRoutes } from './threshold-routes.ts';
-import type { Tickets } from './tickets.ts';
+import { FAILED_STATES, TICKET_STATES, type Tickets } from './tickets.ts';
 
 export interface AlertDeps {
   db: Db;
@@ -110,15 +110,32 @@ export function alertmanagerRoutes(s: App, d: AlertDeps) {
 }
 
 export function alertAdminRoutes(s: App, d: AlertDeps) {
-  s.get('/api/v1/alerts', { schema: { querystring: PageQuery } }, async (req) => d.center.list(req.query));
+  const text = z.string().min(1).max(200).optional();
+  s.get(
+    '/api/v1/alerts',
+    {
+      schema: {
+        querystring: PageQuery.extend({ device: text, type: text, outcome: z.enum(ALERT_OUTCOMES).optional() }),
+      },
+    },
+    async (req) => d.center.list(req.query, req.query),
+  );
   s.get(
     '/api/v1/alerts/:id',
     { schema: { params: z.object({ id: z.coerce.number().int().positive() }) } },
     async (req) => d.center.get(req.params.id),
   );
 
-  s.get('/api/v1/failed', { schema: { querystring: PageQuery } }, async (req) => d.tickets.failedList(req.query));
-  s.get('/api/v1/tickets', { schema: { querystring: PageQuery } }, async (req) => d.tickets.list(req.query));
+  s.get(
+    '/api/v1/failed',
+    { schema: { querystring: PageQuery.extend({ state: z.enum(FAILED_STATES).optional(), relay: text, job: text }) } },
+    async (req) => d.tickets.failedList(req.query, req.query),
+  );
+  s.get(
+    '/api/v1/tickets',
+    { schema: { querystring: PageQuery.extend({ state: z.enum(TICKET_STATES).optional(), device: text }) } },
+    async (req) => d.tickets.list(req.query, req.query),
+  );
   s.get('/api/v1/outbox', { schema: { querystring: PageQuery } }, async (req) => {
     const rows = await d.db
       .selectFrom('outbox')

@@ -2,6 +2,12 @@ import { FanoutError } from '../protocol/errors.ts';
 import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import type { Db } from '../store/index.ts';
 
+/** What a list may be narrowed to: a ticket's or a failed distribution's states, or all but resolved. */
+export const TICKET_STATES = ['open', 'sent', 'send_failed', 'acknowledged', 'resolved', 'unresolved'] as const;
+export const FAILED_STATES = ['open', 'redistributing', 'resolved', 'unresolved'] as const;
+type TicketStateFilter = (typeof TICKET_STATES)[number];
+type FailedStateFilter = (typeof FAILED_STATES)[number];
+
 export const ticketView = (t: {
   id: string;
   device_id: string;
@@ -35,16 +41,13 @@ export const ticketView = (t: {
 export class Tickets {
   constructor(private readonly db: Db) {}
 
-  async list(page: Page = FIRST_PAGE) {
-    return (
-      await this.db
-        .selectFrom('tickets')
-        .selectAll()
-        .orderBy('created_at', 'desc')
-        .limit(page.limit)
-        .offset(page.offset)
-        .execute()
-    ).map(ticketView);
+  /** Newest first; `unresolved` is every state but resolved. */
+  async list(page: Page = FIRST_PAGE, only: { state?: TicketStateFilter; device?: string } = {}) {
+    let q = this.db.selectFrom('tickets').selectAll();
+    if (only.state === 'unresolved') q = q.where('state', '!=', 'resolved');
+    else if (only.state) q = q.where('state', '=', only.state);
+    if (only.device) q = q.where('device_id', '=', only.device);
+    return (await q.orderBy('created_at', 'desc').limit(page.limit).offset(page.offset).execute()).map(ticketView);
   }
 
   async view(id: string) {
@@ -80,14 +83,13 @@ export class Tickets {
       .execute();
   }
 
-  async failedList(page: Page = FIRST_PAGE) {
-    const rows = await this.db
-      .selectFrom('failed_distributions')
-      .selectAll()
-      .orderBy('id', 'desc')
-      .limit(page.limit)
-      .offset(page.offset)
-      .execute();
+  async failedList(page: Page = FIRST_PAGE, only: { state?: FailedStateFilter; relay?: string; job?: string } = {}) {
+    let q = this.db.selectFrom('failed_distributions').selectAll();
+    if (only.state === 'unresolved') q = q.where('state', '!=', 'resolved');
+    else if (only.state) q = q.where('state', '=', only.state);
+    if (only.relay) q = q.where('relay_id', '=', only.relay);
+    if (only.job) q = q.where('job_id', '=', only.job);
+    const rows = await q.orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute();
     return rows.map((f) => ({
       id: Number(f.id),
       relayId: f.relay_id,

@@ -1,7 +1,17 @@
 // Commands of the alert center: alerts, failed distributions, tickets, outages, thresholds.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { action, CliError, type MasterFlags, masterClient, print, table, withMaster } from './common.ts';
+import {
+  action,
+  CliError,
+  listUrl,
+  type MasterFlags,
+  masterClient,
+  print,
+  table,
+  withMaster,
+  withPaging,
+} from './common.ts';
 
 const explain = (a: any) =>
   [
@@ -52,11 +62,16 @@ JSON alerts and Alertmanager webhooks go to POST /api/v1/alerts and /api/v1/aler
         );
       }),
     );
-  withMaster(alerts.command('list').description('recent alerts with their outcome'))
-    .option('--limit <n>', 'how many', '200')
+  withPaging(withMaster(alerts.command('list').description('recent alerts with their outcome')))
+    .option('--device <id>', "one device's alerts")
+    .option('--type <type>', 'one failure type, e.g. DISK_FULL')
+    .option(
+      '--outcome <outcome>',
+      'one outcome: ticket, attached_to_open_ticket, below_threshold, suppressed, inhibited, unknown_device, unparsed, resolved_notice',
+    )
     .action(
-      action(async (o: MasterFlags & { limit: string }) => {
-        const r = await masterClient(o).get(`api/v1/alerts?limit=${Number(o.limit)}`);
+      action(async (o: MasterFlags) => {
+        const r = await masterClient(o).get(listUrl('api/v1/alerts', o, ['device', 'type', 'outcome']));
         print(o.json, r, () => table(r, ['id', 'at', 'deviceId', 'failureType', 'location', 'outcome', 'ticketId']));
       }),
     );
@@ -70,24 +85,31 @@ JSON alerts and Alertmanager webhooks go to POST /api/v1/alerts and /api/v1/aler
   );
 
   const failed = program.command('failed').description('failed distributions');
-  withMaster(failed.command('list').description('failed distributions recorded from alerts')).action(
-    action(async (o: MasterFlags) => {
-      const r = await masterClient(o).get('api/v1/failed');
-      print(o.json, r, () =>
-        table(r, ['id', 'relayId', 'jobId', 'failureType', 'state', 'alertCount', 'ticketId', 'lastSeen']),
-      );
-    }),
-  );
+  withPaging(withMaster(failed.command('list').description('failed distributions recorded from alerts')))
+    .option('--state <state>', 'open, redistributing, resolved, or unresolved (all but resolved)')
+    .option('--relay <id>', "one relay's")
+    .option('--job <id>', "one job's")
+    .action(
+      action(async (o: MasterFlags) => {
+        const r = await masterClient(o).get(listUrl('api/v1/failed', o, ['state', 'relay', 'job']));
+        print(o.json, r, () =>
+          table(r, ['id', 'relayId', 'jobId', 'failureType', 'state', 'alertCount', 'ticketId', 'lastSeen']),
+        );
+      }),
+    );
 
   const tickets = program.command('tickets').description('job tickets');
-  withMaster(tickets.command('list').description('tickets with their mail delivery')).action(
-    action(async (o: MasterFlags) => {
-      const r = await masterClient(o).get('api/v1/tickets');
-      print(o.json, r, () =>
-        table(r, ['id', 'deviceId', 'failureType', 'state', 'centerId', 'location', 'mailAttempts', 'mailError']),
-      );
-    }),
-  );
+  withPaging(withMaster(tickets.command('list').description('tickets with their mail delivery')))
+    .option('--state <state>', 'open, sent, send_failed, acknowledged, resolved, or unresolved (all but resolved)')
+    .option('--device <id>', "one device's")
+    .action(
+      action(async (o: MasterFlags) => {
+        const r = await masterClient(o).get(listUrl('api/v1/tickets', o, ['state', 'device']));
+        print(o.json, r, () =>
+          table(r, ['id', 'deviceId', 'failureType', 'state', 'centerId', 'location', 'mailAttempts', 'mailError']),
+        );
+      }),
+    );
   const ticket = program.command('ticket').description('one ticket');
   withMaster(
     ticket

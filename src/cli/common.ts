@@ -73,6 +73,21 @@ export function withMaster(cmd: Command) {
     .option('--json', 'print machine-readable JSON');
 }
 
+/** A paged list's flags: every list is newest first, `--limit` from `--offset`. */
+export function withPaging(cmd: Command, limit = '200') {
+  return cmd
+    .option('--limit <n>', 'how many (at most 5000)', limit)
+    .option('--offset <n>', 'skip this many of the newest first', '0');
+}
+
+/** A list's URL: the paging flags and whichever of `filters` were given, as its query. */
+export function listUrl(path: string, o: object, filters: string[] = []) {
+  const given = o as Record<string, unknown>;
+  const q = new URLSearchParams();
+  for (const k of ['limit', 'offset', ...filters]) if (given[k] !== undefined) q.set(k, String(given[k]));
+  return `${path}?${q}`;
+}
+
 export function masterClient(f: MasterFlags) {
   const token = tokenFrom(f);
   if (!token)

@@ -1,6 +1,6 @@
 // `fanout user …` and `fanout audit list`: people with roles, and who changed what.
 import { type Command, Option } from 'commander';
-import { action, type MasterFlags, masterClient, print, table, withMaster } from './common.ts';
+import { action, listUrl, type MasterFlags, masterClient, print, table, withMaster, withPaging } from './common.ts';
 
 export function peopleCommands(program: Command) {
   const user = program.command('user').description('people who use the master, with their roles');
@@ -39,23 +39,15 @@ export function peopleCommands(program: Command) {
     }),
   );
   const audit = program.command('audit').description('the audit log: every change, who made it, when, from where');
-  withMaster(
-    audit
-      .command('list')
-      .description('changes, newest first')
-      .option('--limit <n>', 'how many (at most 5000)', '200')
-      .option('--who <name>', "one person's changes (admin: the master's token)")
-      .option('--target <id>', 'changes to one thing: a job, plan, ticket, outage, package (name@version)…')
-      .option('--action <text>', 'actions containing this, e.g. overrides, plans, jobs')
-      .option('--since <time>', 'from this time on (ISO-8601)'),
-  ).action(
-    action(
-      async (o: MasterFlags & { limit: string; who?: string; target?: string; action?: string; since?: string }) => {
-        const q = new URLSearchParams({ limit: o.limit });
-        for (const k of ['who', 'target', 'action', 'since'] as const) if (o[k]) q.set(k, o[k]);
-        const r = await masterClient(o).get(`api/v1/audit?${q}`);
+  withPaging(withMaster(audit.command('list').description('changes, newest first')))
+    .option('--who <name>', "one person's changes (admin: the master's token)")
+    .option('--target <id>', 'changes to one thing: a job, plan, ticket, outage, package (name@version)…')
+    .option('--action <text>', 'actions containing this, e.g. overrides, plans, jobs')
+    .option('--since <time>', 'from this time on (ISO-8601)')
+    .action(
+      action(async (o: MasterFlags) => {
+        const r = await masterClient(o).get(listUrl('api/v1/audit', o, ['who', 'target', 'action', 'since']));
         print(o.json, r, () => table(r, ['at', 'who', 'action', 'target', 'from']));
-      },
-    ),
-  );
+      }),
+    );
 }
