@@ -172,6 +172,13 @@ describe('rings', () => {
     const s = await status(created.jobId);
     expect(s.rings.map((g: any) => g.state)).toEqual(['complete', 'waiting']);
     expect(s.reason).toBe('aborted by admin');
+    // The job list pages like every list: one at a time, newest first.
+    const [first] = await cli(['job', 'list', '--limit', '1']);
+    const [next] = await cli(['job', 'list', '--limit', '1', '--offset', '1']);
+    expect(first.jobId).toMatch(/^j-/);
+    expect(next.jobId).not.toBe(first.jobId);
+    expect((await cli(['job', 'list', '--limit', '2'])).map((j: any) => j.jobId)).toEqual([first.jobId, next.jobId]);
+    expect(await cli(['outage', 'list', '--limit', '1', '--offset', '1000'])).toEqual([]);
     // Resuming an aborted rollout is refused, with why.
     const r = await runFanout(['job', 'resume', created.jobId], { env: net.env });
     expect(r.code).toBe(1);

@@ -4,7 +4,17 @@ import { createReadStream, existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { action, CliError, type MasterFlags, masterClient, print, table, withMaster } from './common.ts';
+import {
+  action,
+  CliError,
+  listUrl,
+  type MasterFlags,
+  masterClient,
+  print,
+  table,
+  withMaster,
+  withPaging,
+} from './common.ts';
 import { deviceVerifyCommand } from './verify.ts';
 
 export function adminCommands(program: Command) {
@@ -122,9 +132,9 @@ Only files and folders: no links, devices, setuid/setgid/sticky or world-writabl
       );
     }),
   );
-  withMaster(pkg.command('list').description('packages on the master')).action(
+  withPaging(withMaster(pkg.command('list').description('packages on the master'))).action(
     action(async (f: MasterFlags) => {
-      const r = await masterClient(f).get('api/v1/packages');
+      const r = await masterClient(f).get(listUrl('api/v1/packages', f));
       print(f.json, r, () => table(r, ['name', 'version', 'size', 'digest']));
     }),
   );

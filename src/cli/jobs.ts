@@ -6,11 +6,13 @@ import {
   CliError,
   collect,
   keyValues,
+  listUrl,
   type MasterFlags,
   masterClient,
   print,
   table,
   withMaster,
+  withPaging,
 } from './common.ts';
 import { type CreateFlags, rolloutCommands, rolloutFlags, rolloutSummary } from './rollouts.ts';
 
@@ -142,9 +144,9 @@ Examples:
         }
       }),
     );
-  withMaster(job.command('list').description('recent jobs')).action(
+  withPaging(withMaster(job.command('list').description('recent jobs')), '100').action(
     action(async (f: MasterFlags) => {
-      const r = await masterClient(f).get('api/v1/jobs');
+      const r = await masterClient(f).get(listUrl('api/v1/jobs', f));
       print(f.json, r.map(jobView), () =>
         table(
           r.map((j: any) => ({

@@ -1,6 +1,16 @@
 // `fanout outage …` and `fanout threshold …`: what the alert center suppresses, and where it tickets.
 import type { Command } from 'commander';
-import { action, CliError, type MasterFlags, masterClient, print, table, withMaster } from './common.ts';
+import {
+  action,
+  CliError,
+  listUrl,
+  type MasterFlags,
+  masterClient,
+  print,
+  table,
+  withMaster,
+  withPaging,
+} from './common.ts';
 
 export function outageCommands(program: Command) {
   const outage = program
@@ -40,9 +50,9 @@ Examples:
         },
       ),
     );
-  withMaster(outage.command('list').description('outages')).action(
+  withPaging(withMaster(outage.command('list').description('outages'))).action(
     action(async (o: MasterFlags) => {
-      const r = await masterClient(o).get('api/v1/outages');
+      const r = await masterClient(o).get(listUrl('api/v1/outages', o));
       print(o.json, r, () => table(r, ['id', 'deviceId', 'location', 'from', 'until', 'reason']));
     }),
   );

@@ -2,15 +2,15 @@
 // them (DESIGN §16); the relay that built a plan carries out the decision.
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { action, type MasterFlags, masterClient, print, table, withMaster } from './common.ts';
+import { action, listUrl, type MasterFlags, masterClient, print, table, withMaster, withPaging } from './common.ts';
 
 export function planCommands(program: Command) {
   const plans = program.command('plans').description('redistribution plans');
-  withMaster(plans.command('list').description('plans at the master, newest first'))
+  withPaging(withMaster(plans.command('list').description('plans at the master, newest first')))
     .option('--state <state>', 'only plans in this state (pending, running, complete, rejected, superseded…)')
     .action(
       action(async (o: MasterFlags & { state?: string }) => {
-        const all = await masterClient(o).get<Record<string, unknown>[]>('api/v1/plans');
+        const all = await masterClient(o).get<Record<string, unknown>[]>(listUrl('api/v1/plans', o));
         const r = o.state ? all.filter((p) => p.state === o.state) : all;
         print(o.json, r, () =>
           table(
