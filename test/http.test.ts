@@ -293,6 +293,8 @@ describe('bad values are refused with what is wrong, and lose nothing already ac
     expect(await only('who=audra&action=%25')).toEqual([]);
     expect(await only(`since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual([]);
     expect((await call('GET', '/api/v1/audit?since=yesterday', admin)).statusCode).toBe(400);
+    expect(await only('who=otto&since=2000-01-01')).toEqual([]);
+    expect((await only('who=audra&since=2000-01-01')).length).toBe(5);
   });
 
   it('outages: a time past year 9999 is refused', async () => {

@@ -106,7 +106,17 @@ JSON alerts and Alertmanager webhooks go to POST /api/v1/alerts and /api/v1/aler
       action(async (o: MasterFlags) => {
         const r = await masterClient(o).get(listUrl('api/v1/tickets', o, ['state', 'device']));
         print(o.json, r, () =>
-          table(r, ['id', 'deviceId', 'failureType', 'state', 'centerId', 'location', 'mailAttempts', 'mailError']),
+          table(r, [
+            'id',
+            'createdAt',
+            'deviceId',
+            'failureType',
+            'state',
+            'centerId',
+            'location',
+            'mailAttempts',
+            'mailError',
+          ]),
         );
       }),
     );

@@ -43,7 +43,7 @@ export function peopleCommands(program: Command) {
     .option('--who <name>', "one person's changes (admin: the master's token)")
     .option('--target <id>', 'changes to one thing: a job, plan, ticket, outage, package (name@version)…')
     .option('--action <text>', 'actions containing this, e.g. overrides, plans, jobs')
-    .option('--since <time>', 'from this time on (ISO-8601)')
+    .option('--since <time>', 'from this time on (ISO-8601: 2026-11-01 or 2026-11-01T08:00:00Z)')
     .action(
       action(async (o: MasterFlags) => {
         const r = await masterClient(o).get(listUrl('api/v1/audit', o, ['who', 'target', 'action', 'since']));

@@ -39,7 +39,8 @@ export function peopleRoutes(s: App, people: People) {
           who: z.string().max(200).optional(),
           target: z.string().max(400).optional(),
           action: z.string().max(200).optional(),
-          since: z.iso.datetime({ offset: true }).optional(),
+          // A day (2026-11-01, from its start in UTC) or a time.
+          since: z.union([z.iso.datetime({ offset: true }), z.iso.date()]).optional(),
         }),
       },
     },
