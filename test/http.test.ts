@@ -294,6 +294,11 @@ describe('bad values are refused with what is wrong, and lose nothing already ac
     expect(await only(`since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual([]);
     expect((await call('GET', '/api/v1/audit?since=yesterday', admin)).statusCode).toBe(400);
     expect(await only('who=otto&since=2000-01-01')).toEqual([]);
+    // A state a list does not have is refused, naming the ones it has.
+    const plans = await call('GET', '/api/v1/plans?state=done', admin);
+    expect(plans.statusCode).toBe(400);
+    expect(plans.json().error.message).toMatch(/state: .*"pending"/);
+    expect((await call('GET', '/api/v1/plans?state=pending', admin)).json()).toEqual([]);
     expect((await only('who=audra&since=2000-01-01')).length).toBe(5);
   });
 

@@ -7,11 +7,13 @@ import { action, listUrl, type MasterFlags, masterClient, print, table, withMast
 export function planCommands(program: Command) {
   const plans = program.command('plans').description('redistribution plans');
   withPaging(withMaster(plans.command('list').description('plans at the master, newest first')))
-    .option('--state <state>', 'only plans in this state (pending, running, complete, rejected, superseded…)')
+    .option(
+      '--state <state>',
+      'only plans in this state: pending, approved, running, complete, failed, rejected, superseded',
+    )
     .action(
       action(async (o: MasterFlags & { state?: string }) => {
-        const all = await masterClient(o).get<Record<string, unknown>[]>(listUrl('api/v1/plans', o));
-        const r = o.state ? all.filter((p) => p.state === o.state) : all;
+        const r = await masterClient(o).get<Record<string, unknown>[]>(listUrl('api/v1/plans', o, ['state']));
         print(o.json, r, () =>
           table(
             r.map((p) => ({ ...p, targets: (p.distributionList as string[]).length })),

@@ -77,14 +77,10 @@ export class Plans {
     return plan;
   }
 
-  async list(page: Page = FIRST_PAGE) {
-    const rows = await this.db
-      .selectFrom('plans')
-      .selectAll()
-      .orderBy('created_at', 'desc')
-      .limit(page.limit)
-      .offset(page.offset)
-      .execute();
+  async list(page: Page = FIRST_PAGE, only: { state?: Plan['state'] } = {}) {
+    let q = this.db.selectFrom('plans').selectAll();
+    if (only.state) q = q.where('state', '=', only.state);
+    const rows = await q.orderBy('created_at', 'desc').limit(page.limit).offset(page.offset).execute();
     return rows.map((r) => ({ ...(JSON.parse(r.body) as Plan), state: r.state as Plan['state'] }));
   }
 

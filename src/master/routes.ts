@@ -5,6 +5,7 @@ import type { Principal } from '../common/auth.ts';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { PageQuery } from '../protocol/page.ts';
+import { Plan } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import { fleetView } from './fleet.ts';
 import { importInventory, issueDeviceToken, readInventory } from './inventory.ts';
@@ -123,7 +124,11 @@ export function adminRoutes(s: App, d: AdminDeps) {
     return rotated;
   });
 
-  s.get('/api/v1/plans', { schema: { querystring: PageQuery } }, async (req) => d.plans.list(req.query));
+  s.get(
+    '/api/v1/plans',
+    { schema: { querystring: PageQuery.extend({ state: Plan.shape.state.optional() }) } },
+    async (req) => d.plans.list(req.query, req.query),
+  );
   s.post(
     '/api/v1/relays/:id/plans',
     { schema: { params: Id, body: z.object({ jobId: z.string().optional() }).prefault({}) } },
