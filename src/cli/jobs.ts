@@ -153,7 +153,7 @@ Examples:
             jobId: j.jobId,
             state: j.state,
             createdAt: j.createdAt,
-            createdBy: j.createdBy ?? '-',
+            createdBy: j.createdBy,
             targets: Object.entries(j.counts)
               .map(([k, v]) => `${v} ${k}`)
               .join(', '),

@@ -12,7 +12,7 @@ export function planCommands(program: Command) {
       'only plans in this state: pending, approved, running, complete, failed, rejected, superseded',
     )
     .action(
-      action(async (o: MasterFlags & { state?: string }) => {
+      action(async (o: MasterFlags) => {
         const r = await masterClient(o).get<Record<string, unknown>[]>(listUrl('api/v1/plans', o, ['state']));
         print(o.json, r, () =>
           table(

@@ -137,8 +137,9 @@ export async function openStore(url: string): Promise<Store> {
 function shownUrl(url: string) {
   try {
     const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.protocol.startsWith('postgres') ? u.toString() : url;
+    if (!u.password) return url;
+    u.password = '***';
+    return u.toString();
   } catch {
     return url;
   }

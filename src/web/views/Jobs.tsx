@@ -142,9 +142,7 @@ function Attested({ t }: { t: any }) {
 
 /** What happened to a job, in order: failed where and why, the plans, who approved them, how it ended. */
 function History({ job, plans, failed }: { job: any; plans: any[]; failed: any[] }) {
-  const steps: { at: string; text: string }[] = [
-    { at: job.createdAt, text: job.createdBy ? `created by ${job.createdBy}` : 'created' },
-  ];
+  const steps: { at: string; text: string }[] = [{ at: job.createdAt, text: `created by ${job.createdBy}` }];
   for (const f of failed.filter((x) => x.jobId === job.jobId))
     steps.push({
       at: f.firstSeen,
