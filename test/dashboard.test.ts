@@ -17,12 +17,12 @@ let browser: Browser;
 let page: Page;
 const sink = new MailSink();
 
-async function shot(name: string) {
+async function shot(name: string, on: Page = page) {
   if (!shots) return;
   mkdirSync(shots, { recursive: true });
   // A bar still moving (its width eases over 0.4 s) would show the state before the one in its text.
-  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'));
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  await on.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'));
+  await on.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
 beforeAll(async () => {
@@ -210,5 +210,53 @@ describe('dashboard', () => {
     await fresh.goto(`${net.master.url}/?token=${encodeURIComponent(net.adminToken)}#Thresholds`);
     await fresh.getByText('DISK_FULL').first().waitFor();
     await fresh.close();
+  });
+
+  it('asks before a rollback, showing what would go back where, and says when there is nothing to go back to', async () => {
+    const admin = await browser.newPage({ viewport: { width: 1400, height: 900 }, ignoreHTTPSErrors: true });
+    const dir = writePackage(join(net.dir, 'pkgs', 'pos-app-1.1'), 'pos-app', '1.1.0', { 'a.txt': 'b\n' });
+    const built = await buildPackage(dir, `${dir}.tgz`);
+    await net.admin.raw('POST', 'api/v1/packages', {
+      body: readFileSync(built.file),
+      headers: { 'content-type': 'application/gzip' },
+    });
+    const first = (await net.admin.get<any[]>('api/v1/jobs')).find((j) => j.packages[0].version === '1.0.0')!;
+    const { jobId } = await net.admin.post('api/v1/jobs', {
+      packages: ['pos-app@1.1.0'],
+      targets: ['relay-den-pos-1', 'relay-den-pos-2'],
+    });
+    await waitFor('1.1.0 installed', async () => (await net.admin.get(`api/v1/jobs/${jobId}`)).state === 'complete');
+    await admin.goto(`${net.master.url}/?token=${encodeURIComponent(net.adminToken)}`);
+
+    // The first job installed the first version anywhere: the dialog says so and offers no rollback.
+    await admin.locator(`[data-job="${first.jobId}"]`).getByRole('button', { name: 'Roll back…' }).click();
+    const nothing = admin.getByRole('alertdialog', { name: `roll back ${first.jobId}` });
+    await expect
+      .poll(() => nothing.innerText(), { timeout: 15_000 })
+      .toContain(`Nothing to go back to: no target of ${first.jobId} ran an earlier version of pos-app.`);
+    expect(await nothing.getByRole('button', { name: 'Yes, roll back' }).count()).toBe(0);
+    await nothing.getByRole('button', { name: 'Close' }).click();
+
+    // The second: its two targets go back to 1.0.0, which only happens once confirmed.
+    await admin.locator(`[data-job="${jobId}"]`).getByRole('button', { name: 'Roll back…' }).click();
+    const confirm = admin.getByRole('alertdialog', { name: `roll back ${jobId}` });
+    await expect
+      .poll(() => confirm.innerText(), { timeout: 15_000 })
+      .toMatch(
+        new RegExp(`Point 2 targets of ${jobId} back at what they ran before\\?\\s+pos-app@1\\.0\\.0 on 2 targets`),
+      );
+    const before = (await net.admin.get<any[]>('api/v1/jobs')).length;
+    await shot('rollback-confirm', admin);
+    await confirm.getByRole('button', { name: 'Yes, roll back' }).click();
+    const rolledBack = await waitFor('the rollback job', async () =>
+      (await net.admin.get<any[]>('api/v1/jobs')).find((j) => j.params?.rollbackOf === jobId),
+    );
+    expect((await net.admin.get<any[]>('api/v1/jobs')).length).toBe(before + 1);
+    await admin.locator(`[data-job="${rolledBack.jobId}"] h3 .state-complete`).waitFor({ timeout: 30_000 });
+    expect(await admin.locator(`[data-job="${rolledBack.jobId}"] .packages`).innerText()).toContain(
+      `pos-app@1.0.0 (rollback of ${jobId})`,
+    );
+    expect(await admin.locator(`[data-job="${rolledBack.jobId}"] .history`).innerText()).toBe('created by admin');
+    await admin.close();
   });
 });

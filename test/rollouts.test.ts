@@ -69,6 +69,25 @@ describe('rollback', () => {
     expect(refused.targets[0]).toMatchObject({ failureType: 'DOWNGRADE_REFUSED' });
     expect(refused.targets[0].error).toMatch(/only a signed allowDowngrade \(a rollback\) may go down/);
 
+    // A dry run says what would go back where, and changes nothing.
+    const jobsBefore = (await net.admin.get<any[]>('api/v1/jobs')).length;
+    expect(await cli(['job', 'rollback', second.jobId, '--dry-run'])).toEqual({
+      rollbackOf: second.jobId,
+      packages: ['app'],
+      jobs: [{ packages: ['app@1.0.0'], targets: AGENTS }],
+      skipped: [],
+    });
+    const shown = await runFanout(['job', 'rollback', second.jobId, '--dry-run'], { env: net.env });
+    expect(shown.stdout).toBe(
+      `rollback of ${second.jobId} would make 1 job(s) (nothing changed yet):\n  app@1.0.0 on 2 target(s): ${AGENTS.join(', ')}\n`,
+    );
+    const nothing = await runFanout(['job', 'rollback', first.jobId, '--dry-run'], { env: net.env });
+    expect(nothing.stdout).toBe(`nothing to go back to: no target of ${first.jobId} ran an earlier version of app\n`);
+    expect((await net.admin.get<any[]>('api/v1/jobs')).length).toBe(jobsBefore);
+    const refusedRollback = await runFanout(['job', 'rollback', first.jobId], { env: net.env });
+    expect(refusedRollback.code).not.toBe(0);
+    expect(refusedRollback.stderr).toContain('there is nothing to go back to');
+
     const r = await cli(['job', 'rollback', second.jobId]);
     expect(r).toMatchObject({ rollbackOf: second.jobId, state: 'running', skipped: [] });
     await complete(r.jobId);

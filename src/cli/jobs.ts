@@ -14,6 +14,7 @@ import {
   withMaster,
   withPaging,
 } from './common.ts';
+import { rollbackCommand } from './rollback.ts';
 import { type CreateFlags, rolloutCommands, rolloutFlags, rolloutSummary } from './rollouts.ts';
 
 export function jobCommands(program: Command) {
@@ -163,27 +164,6 @@ Examples:
       );
     }),
   );
-  withMaster(
-    job
-      .command('rollback <id>')
-      .description('point each target of a job back at the version it ran before (signed allowDowngrade)')
-      .addHelpText(
-        'after',
-        `
-A new job per earlier version found (usually one); a target with nothing earlier is left alone and
-listed. Endpoints that still keep the earlier version (--keep-versions) switch \`current\` back without
-downloading anything. Follow it with \`fanout job wait JOB\`.`,
-      ),
-  ).action(
-    action(async (id: string, f: MasterFlags) => {
-      const r = await masterClient(f).post(`api/v1/jobs/${encodeURIComponent(id)}/rollback`);
-      print(
-        f.json,
-        r,
-        () =>
-          `rollback of ${r.rollbackOf}: job ${r.jobs.join(', ')} (${r.state})${r.skipped.length ? `; nothing earlier on ${r.skipped.join(', ')}` : ''}`,
-      );
-    }),
-  );
+  rollbackCommand(job);
   rolloutCommands(job);
 }

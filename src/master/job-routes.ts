@@ -6,7 +6,7 @@ import type { App } from '../common/server.ts';
 import { parseDuration } from '../protocol/durations.ts';
 import { PageQuery } from '../protocol/page.ts';
 import { jobList, jobView, targetPage } from './job-view.ts';
-import { rollback } from './rollback.ts';
+import { rollback, rollbackPlan } from './rollback.ts';
 import { rolloutView } from './rollout-view.ts';
 import type { AdminDeps } from './routes.ts';
 
@@ -57,6 +57,8 @@ export function jobRoutes(s: App, d: AdminDeps) {
         ? rolloutView(d.db, req.params.id)
         : jobView(d.db, req.params.id, req.query.view === 'summary'),
   );
+  // What a rollback would do, changing nothing: `job rollback --dry-run` and the dashboard's confirmation.
+  s.get('/api/v1/jobs/:id/rollback', { schema: { params: Id } }, async (req) => rollbackPlan(d.db, req.params.id));
   s.post('/api/v1/jobs/:id/rollback', { schema: { params: Id } }, async (req) => ({
     ...(await rollback(d.db, d.jobs, req.params.id, whoIs(req.principal))),
     state: 'running',

@@ -6,7 +6,16 @@ import type { PackageRef } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import type { Jobs } from './jobs.ts';
 
-export async function rollback(db: Db, jobs: Jobs, jobId: string, by: string) {
+/** The jobs a rollback of jobId would make: one per set of earlier versions, and the targets left alone. */
+export interface RollbackPlan {
+  rollbackOf: string;
+  /** The package names job rollbackOf installed: what goes back. */
+  packages: string[];
+  jobs: { packages: string[]; targets: string[] }[];
+  skipped: string[];
+}
+
+export async function rollbackPlan(db: Db, jobId: string): Promise<RollbackPlan> {
   const job = await db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
   if (!job) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId, where: '' });
   const names = (JSON.parse(job.packages) as PackageRef[]).map((p) => p.name);
@@ -41,17 +50,25 @@ export async function rollback(db: Db, jobs: Jobs, jobId: string, by: string) {
     if (!specs.length) nothingBefore.push(device_id);
     else groups.set(specs.join(' '), [...(groups.get(specs.join(' ')) ?? []), device_id]);
   }
-  if (!groups.size)
+  return {
+    rollbackOf: jobId,
+    packages: names,
+    jobs: [...groups].map(([specs, devices]) => ({ packages: specs.split(' '), targets: devices })),
+    skipped: nothingBefore,
+  };
+}
+
+/** `fanout job rollback ID`: makes the jobs rollbackPlan shows, or refuses when there is nothing to go back to. */
+export async function rollback(db: Db, jobs: Jobs, jobId: string, by: string) {
+  const plan = await rollbackPlan(db, jobId);
+  if (!plan.jobs.length)
     throw new FanoutError('FANOUT_ERR_INPUT_INVALID', {
-      detail: `no target of job ${jobId} ran an earlier version of ${names.join(', ')}: there is nothing to go back to`,
+      detail: `no target of job ${jobId} ran an earlier version of ${plan.packages.join(', ')}: there is nothing to go back to`,
     });
   const created: string[] = [];
-  for (const [specs, devices] of groups) {
-    const r = await jobs.create(
-      { packages: specs.split(' '), targets: devices, params: { allowDowngrade: true, rollbackOf: jobId } },
-      by,
-    );
+  for (const { packages, targets } of plan.jobs) {
+    const r = await jobs.create({ packages, targets, params: { allowDowngrade: true, rollbackOf: jobId } }, by);
     created.push(r.jobId);
   }
-  return { jobId: created[0], jobs: created, rollbackOf: jobId, skipped: nothingBefore };
+  return { jobId: created[0], jobs: created, rollbackOf: jobId, skipped: plan.skipped };
 }

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { api } from '../api.ts';
+import { ConfirmRollBack } from './ConfirmRollBack.tsx';
 import { Pager, State, Table, time } from './common.tsx';
 
 const PAGE = 20;
@@ -88,15 +89,12 @@ export function Jobs({
               )}
             </p>
             {rollingBack === j.jobId && (
-              <div className="confirm" role="alertdialog" aria-label={`roll back ${j.jobId}`}>
-                <p>Point every target of {j.jobId} back at the version it ran before?</p>
-                <button type="button" className="reject" onClick={() => (setRollingBack(null), onRollBack?.(j.jobId))}>
-                  Yes, roll back
-                </button>
-                <button type="button" onClick={() => setRollingBack(null)}>
-                  Cancel
-                </button>
-              </div>
+              <ConfirmRollBack
+                jobId={j.jobId}
+                token={token}
+                onClose={() => setRollingBack(null)}
+                onConfirm={() => (setRollingBack(null), onRollBack?.(j.jobId))}
+              />
             )}
             <History job={j} plans={plans} failed={failed} />
             <div className="progress" role="img" aria-label={`${installed} of ${total} installed`}>
@@ -159,7 +157,8 @@ function History({ job, plans, failed }: { job: any; plans: any[]; failed: any[]
         text: `${p.state === 'rejected' ? 'rejected' : 'approved'} by ${p.approvedBy}${p.state === 'complete' ? ', redistributed' : ''}`,
       });
   }
-  if (steps.length === 1) return null;
+  // A job nothing happened to says only who made it; the end is in its state badge already.
+  if (steps.length === 1) return <p className="history">{steps[0].text}</p>;
   if (job.state !== 'running') steps.push({ at: '9999', text: job.state });
   steps.sort((a, b) => a.at.localeCompare(b.at));
   return <p className="history">{steps.map((s) => s.text).join(' → ')}</p>;
