@@ -179,6 +179,14 @@ describe('rings', () => {
     expect(next.jobId).not.toBe(first.jobId);
     expect((await cli(['job', 'list', '--limit', '2'])).map((j: any) => j.jobId)).toEqual([first.jobId, next.jobId]);
     expect(await cli(['outage', 'list', '--limit', '1', '--offset', '1000'])).toEqual([]);
+    // And narrows by state on the master: the first ring's job is complete, the rollout's job is not.
+    const complete = await cli(['job', 'list', '--state', 'complete']);
+    expect(complete.length).toBeGreaterThan(0);
+    expect(complete.every((j: any) => j.state === 'complete')).toBe(true);
+    expect(complete.map((j: any) => j.jobId)).toContain(s.rings[0].jobId);
+    const bad = await runFanout(['job', 'list', '--state', 'done'], { env: net.env });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/state.*running.*complete.*failed/);
     // Resuming an aborted rollout is refused, with why.
     const r = await runFanout(['job', 'resume', created.jobId], { env: net.env });
     expect(r.code).toBe(1);

@@ -14,6 +14,7 @@ import { MailSink } from '../src/lab/mail-sink.ts';
 import { DatabaseBlobs, FolderBlobs } from '../src/master/blobs.ts';
 import { parseConfig } from '../src/master/config.ts';
 import { importInventory, parseInventory } from '../src/master/inventory.ts';
+import { type JOB_STATES, jobList } from '../src/master/job-view.ts';
 import { People } from '../src/master/people.ts';
 import { RelayRegistry } from '../src/master/relays.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
@@ -66,6 +67,39 @@ for (const backend of backends) {
       expect(await targets({ action: 'p_st' })).toEqual([]); // as a wildcard it would match "post"
       expect(await targets({ who: 'ann', since: at(2) })).toEqual(['j-1', 'p-1']);
       await store.db.deleteFrom('audit').execute();
+    });
+
+    it("lists jobs by the state their targets add up to, as each job's view shows it", async () => {
+      const at = (m: number) => new Date(Date.UTC(2026, 0, 2, 0, m)).toISOString();
+      const jobs: [string, string[]][] = [
+        ['j-none', []], // no targets yet: running
+        ['j-going', ['installed', 'downloading']],
+        ['j-window', ['waiting_window']],
+        ['j-done', ['installed', 'installed']],
+        ['j-bad', ['installed', 'failed']],
+        ['j-allbad', ['failed']],
+      ];
+      for (const [i, [id, states]] of jobs.entries()) {
+        await store.db
+          .insertInto('jobs')
+          .values({ id, packages: '[]', params: '{}', created_at: at(i), created_by: 'ann' })
+          .execute();
+        for (const [k, state] of states.entries())
+          await store.db
+            .insertInto('targets')
+            .values({ job_id: id, device_id: `d${k}`, relay_id: 'relay-x', state, attempt: 1, updated_at: at(i) })
+            .execute();
+      }
+      const page = { limit: 100, offset: 0 };
+      const ids = async (state?: (typeof JOB_STATES)[number]) =>
+        (await jobList(store.db, { ...page, state }, true)).map((j) => `${j.jobId} ${j.state}`);
+      expect(await ids('running')).toEqual(['j-window running', 'j-going running', 'j-none running']);
+      expect(await ids('complete')).toEqual(['j-done complete']);
+      expect(await ids('failed')).toEqual(['j-allbad failed', 'j-bad failed']);
+      expect(await ids()).toHaveLength(6);
+      expect((await jobList(store.db, { limit: 1, offset: 1, state: 'running' }, true))[0].jobId).toBe('j-going');
+      await store.db.deleteFrom('targets').execute();
+      await store.db.deleteFrom('jobs').execute();
     });
 
     it('migrates once: opening again finds the schema current', async () => {

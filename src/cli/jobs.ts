@@ -145,9 +145,17 @@ Examples:
         }
       }),
     );
-  withPaging(withMaster(job.command('list').description('recent jobs')), '100').action(
+  withPaging(
+    withMaster(
+      job
+        .command('list')
+        .description('recent jobs, newest first')
+        .option('--state <state>', 'only jobs in this state: running, complete, failed'),
+    ),
+    '100',
+  ).action(
     action(async (f: MasterFlags) => {
-      const r = await masterClient(f).get(listUrl('api/v1/jobs', f));
+      const r = await masterClient(f).get(listUrl('api/v1/jobs', f, ['state']));
       print(f.json, r.map(jobView), () =>
         table(
           r.map((j: any) => ({

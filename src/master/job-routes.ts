@@ -5,7 +5,7 @@ import { whoIs } from '../common/auth.ts';
 import type { App } from '../common/server.ts';
 import { parseDuration } from '../protocol/durations.ts';
 import { PageQuery } from '../protocol/page.ts';
-import { jobList, jobView, targetPage } from './job-view.ts';
+import { JOB_STATES, jobList, jobView, targetPage } from './job-view.ts';
 import { rollback, rollbackPlan } from './rollback.ts';
 import { rolloutView } from './rollout-view.ts';
 import type { AdminDeps } from './routes.ts';
@@ -44,6 +44,7 @@ export function jobRoutes(s: App, d: AdminDeps) {
         querystring: PageQuery.extend({
           limit: PageQuery.shape.limit.default(100),
           view: z.enum(['full', 'summary']).default('full'),
+          state: z.enum(JOB_STATES).optional(),
         }),
       },
     },

@@ -2,7 +2,7 @@
 
 import type { Selectable } from 'kysely';
 import { FanoutError } from '../protocol/errors.ts';
-import type { JobParams, PackageRef } from '../protocol/types.ts';
+import type { JobParams, PackageRef, TargetState } from '../protocol/types.ts';
 import type { Database, Db } from '../store/index.ts';
 
 export interface TargetView {
@@ -104,11 +104,37 @@ const targetView = (t: Selectable<Database['targets']>): TargetView => ({
   attestation: t.attestation ? JSON.parse(t.attestation) : null,
 });
 
-/** Jobs, newest first. */
-export async function jobList(db: Db, page: { limit: number; offset: number }, summary = false) {
+export const JOB_STATES = ['running', 'complete', 'failed'] as const;
+const UNFINISHED: TargetState[] = ['pending', 'downloading', 'waiting_window', 'installing'];
+
+/**
+ * Jobs, newest first; with a state, only jobs in it. A job's state is not kept but follows from its
+ * targets (as jobView derives it), so the filter asks targets_state whether any is in a given state.
+ */
+export async function jobList(
+  db: Db,
+  page: { limit: number; offset: number; state?: (typeof JOB_STATES)[number] },
+  summary = false,
+) {
   const jobs = await db
     .selectFrom('jobs')
     .select('id')
+    .$if(!!page.state, (q) =>
+      q.where((eb) => {
+        const any = (states: TargetState[]) =>
+          eb.exists(
+            eb
+              .selectFrom('targets as t')
+              .select('t.job_id')
+              .whereRef('t.job_id', '=', 'jobs.id')
+              .where('t.state', 'in', states),
+          );
+        const ended = eb.and([eb.not(any(UNFINISHED)), any(['installed', 'failed'])]);
+        if (page.state === 'running') return eb.not(ended);
+        if (page.state === 'failed') return eb.and([ended, any(['failed'])]);
+        return eb.and([ended, eb.not(any(['failed']))]);
+      }),
+    )
     .orderBy('created_at', 'desc')
     .limit(page.limit)
     .offset(page.offset)

@@ -130,6 +130,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await sql.raw(`create table generations (name text primary key, value integer not null)`).execute(db);
       },
     },
+    '0013_targets_by_state': {
+      async up(db: Kysely<any>) {
+        // `job list --state` asks whether a job has a target in a state; a job's counts read it too.
+        await sql.raw(`create index targets_state on targets (job_id, state)`).execute(db);
+      },
+    },
     '0002_lookup_indexes': {
       async up(db: Kysely<any>) {
         // The alert center looks devices up by hostname and open tickets by device and type on every alert.
