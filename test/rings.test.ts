@@ -3,9 +3,12 @@
 // until an operator resumes; an aborted rollout starts no further ring.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../src/protocol/client.ts';
+import { signCommand } from '../src/protocol/command.ts';
+import { generateSigningKey } from '../src/protocol/crypto.ts';
 import { type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
 
 let net: Network;
@@ -191,5 +194,71 @@ describe('rings', () => {
     const r = await runFanout(['job', 'resume', created.jobId], { env: net.env });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/is aborted, not halted/);
+  }, 120_000);
+  it('an abort cancels the running ring with a cancel the master signed; a forged cancel is refused and the ring goes on', async () => {
+    const dir = writePackage(join(net.dir, 'pkgs', 'slow'), 'slow', '1.0.0', {}, 'sleep 20\n');
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+    const created = await cli([
+      'job',
+      'create',
+      '--package',
+      'slow@1.0.0',
+      '--label',
+      'role=pos',
+      '--rings',
+      '10%,100%',
+    ]);
+    const ring = await waitFor('the first ring installing', async () => {
+      const s = await status(created.jobId);
+      const j = s.rings[0].jobId && (await net.admin.get(`api/v1/jobs/${s.rings[0].jobId}`));
+      return j?.targets.every((t: any) => t.state === 'installing') && j;
+    });
+    const relayId = ring.targets[0].relayId;
+
+    // A cancel signed by another key, put where the relay reads its commands (a hostile database or
+    // channel), then a genuine job for the same relay so that its long-poll wakes at once.
+    const forged = signCommand(
+      generateSigningKey().privatePem,
+      {
+        commandId: 'c-forged',
+        seq: 0,
+        jobId: ring.jobId,
+        relayId,
+        kind: 'cancel',
+        packages: [],
+        distributionList: ring.targets.map((t: any) => t.deviceId),
+        params: {},
+        issuedAt: new Date().toISOString(),
+        issuedBy: 'admin',
+      },
+      new Date(Date.now() + 3_600_000).toISOString(),
+    );
+    const db = new Database(join(net.dir, 'master', 'master.db'));
+    db.prepare(
+      'insert into commands (command_id, job_id, relay_id, kind, body, issued_at) values (?, ?, ?, ?, ?, ?)',
+    ).run(forged.commandId, forged.jobId, relayId, 'cancel', JSON.stringify(forged), forged.issuedAt);
+    db.close();
+    const other = Object.keys(net.agents).find(
+      (id) => id.startsWith(`${relayId}-`) && !ring.targets.some((t: any) => t.deviceId === id),
+    )!;
+    await cli(['job', 'create', '--package', 'app@1.0.0', '--target', other]);
+    const refused = await waitFor('the forged cancel refused', async () =>
+      (await cli(['alerts', 'list', '--device', relayId, '--type', 'SIGNATURE_INVALID'])).find(
+        (a: any) => a.jobId === ring.jobId,
+      ),
+    );
+    expect(refused.message).toMatch(/cancel refused, the job goes on: command c-forged: the signature does not verify/);
+    const still = await net.admin.get(`api/v1/jobs/${ring.jobId}`);
+    expect(still.targets.map((t: any) => t.state)).toEqual(ring.targets.map(() => 'installing'));
+
+    // The operator's abort: the master signs the cancel, the relay ends the open targets and names who.
+    await cli(['job', 'abort', created.jobId]);
+    const cancelled = await waitFor('the ring cancelled', async () => {
+      const j = await net.admin.get(`api/v1/jobs/${ring.jobId}`);
+      return j.state === 'failed' && j;
+    });
+    for (const t of cancelled.targets)
+      expect(t).toMatchObject({ state: 'failed', failureType: 'CANCELLED', error: 'the job was cancelled by admin' });
   }, 120_000);
 });

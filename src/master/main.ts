@@ -128,7 +128,11 @@ export async function buildMaster(opts: MasterOptions) {
     db,
     jobs,
     raise,
-    jobCanceller(db, (ids) => store.notify('fanout_commands', ids), 'master'),
+    jobCanceller(
+      db,
+      (ids) => store.notify('fanout_commands', ids),
+      () => keys.privatePem,
+    ),
   );
   const channel = {
     verify,

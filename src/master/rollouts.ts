@@ -5,6 +5,7 @@
 import { newId } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Db } from '../store/index.ts';
+import type { CancelJob } from './cancel.ts';
 import { selectTargets } from './job-request.ts';
 import { jobView } from './job-view.ts';
 import type { JobRequest, Jobs } from './jobs.ts';
@@ -25,7 +26,7 @@ export class Rollouts {
     private readonly db: Db,
     private readonly jobs: Jobs,
     private readonly raise: RaiseAlert,
-    private readonly cancel: (jobId: string) => Promise<void>,
+    private readonly cancel: CancelJob,
   ) {}
 
   async create(req: RolloutRequest, by: string) {
@@ -180,7 +181,7 @@ export class Rollouts {
       throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `rollout ${id} is ${r.state}: nothing to abort` });
     const rings = JSON.parse(r.rings) as Ring[];
     const current = rings[r.current].jobId;
-    if (current && (await jobView(this.db, current, true)).state === 'running') await this.cancel(current);
+    if (current && (await jobView(this.db, current, true)).state === 'running') await this.cancel(current, by);
     // Who stopped it, and why it had halted, if it had.
     await this.save(id, {
       state: 'aborted',

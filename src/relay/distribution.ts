@@ -6,7 +6,7 @@ import { commandProblem } from '../protocol/command.ts';
 import type { DistributionCommand, PackageRef } from '../protocol/types.ts';
 import { Deadlines, endAtDeadline } from './deadlines.ts';
 import { type Depot, failureTypeOf } from './depot.ts';
-import { reportRefused, reportRelayFailure } from './failures.ts';
+import { reportCancelRefused, reportNotWritten, reportRefused, reportRelayFailure } from './failures.ts';
 import { ended } from './job-summary.ts';
 import type { RelayJobs } from './jobs.ts';
 import type { Reporter } from './reporter.ts';
@@ -56,7 +56,7 @@ export class Distributor {
 
   /** A master command, on disk before it is acknowledged; one for a known job moves targets here (failover). */
   accept(cmd: DistributionCommand): boolean {
-    if (cmd.kind === 'cancel') return false;
+    if (cmd.kind === 'cancel') return this.cancel(cmd);
     const known = this.d.jobs.summary(cmd.jobId);
     if (known?.commandIds.includes(cmd.commandId)) return false;
     const problem = commandProblem(this.d.keys(), cmd, this.d.relayId);
@@ -83,25 +83,25 @@ export class Distributor {
       // Not on disk, so not acknowledged: the master sends it again. Meanwhile it is a relay-level failure.
       const ce = failureTypeOf(e);
       this.d.log.error({ jobId: cmd.jobId, err: ce.message }, 'command not written to the job log; it will come again');
-      this.d.reporter.alert({
-        source: this.d.relayId,
-        alertId: `${cmd.commandId}/not-written`,
-        deviceId: this.d.relayId,
-        failureType: ce.failureType,
-        jobId: cmd.jobId,
-        relayId: this.d.relayId,
-        message: `command ${cmd.commandId} could not be written to the job log: ${ce.message}`,
-      });
+      reportNotWritten(this.d.reporter, this.d.relayId, cmd, ce);
       throw e;
     }
     this.start(cmd.jobId);
     return true;
   }
 
-  /** Cancel from the master: targets that have not installed end as failed (CANCELLED). */
-  cancel(jobId: string) {
-    this.aborts.get(jobId)?.abort();
-    this.d.jobs.fail(jobId, 'CANCELLED', 'the job was cancelled by the master');
+  /** Open targets end as CANCELLED, on a cancel the master signed for this relay; others could stop any job. */
+  private cancel(cmd: DistributionCommand): boolean {
+    const problem = commandProblem(this.d.keys(), cmd, this.d.relayId);
+    if (problem) {
+      this.d.log.error({ jobId: cmd.jobId, commandId: cmd.commandId, why: problem }, 'cancel refused');
+      reportCancelRefused(this.d.reporter, this.d.relayId, cmd, problem);
+      return false;
+    }
+    if (!this.d.jobs.summary(cmd.jobId)) return false;
+    this.aborts.get(cmd.jobId)?.abort();
+    this.d.jobs.fail(cmd.jobId, 'CANCELLED', `the job was cancelled by ${cmd.issuedBy}`);
+    return true;
   }
 
   start(jobId: string) {

@@ -66,8 +66,7 @@ export async function pollCommands(
       const handled: string[] = [];
       try {
         for (const cmd of commands) {
-          if (cmd.kind === 'cancel') distributor.cancel(cmd.jobId);
-          else distributor.accept(cmd);
+          distributor.accept(cmd);
           handled.push(cmd.commandId);
         }
       } finally {
