@@ -13,11 +13,15 @@ import { Faults } from '../src/common/faults.ts';
 import { MailSink } from '../src/lab/mail-sink.ts';
 import { DatabaseBlobs, FolderBlobs } from '../src/master/blobs.ts';
 import { parseConfig } from '../src/master/config.ts';
+import { fleetView } from '../src/master/fleet.ts';
 import { importInventory, parseInventory } from '../src/master/inventory.ts';
 import { type JOB_STATES, jobList } from '../src/master/job-view.ts';
 import { People } from '../src/master/people.ts';
 import { RelayRegistry } from '../src/master/relays.ts';
+import { writeTargets } from '../src/master/target-writes.ts';
+import { DeviceVerification } from '../src/master/verify.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
+import { rebuildDevicePackages } from '../src/store/device-packages-rebuild.ts';
 import { openStore, readTogether, type Store } from '../src/store/index.ts';
 import { inventoryYaml, tempDir } from './helpers.ts';
 import { pgDatabase } from './pg.ts';
@@ -100,6 +104,100 @@ for (const backend of backends) {
       expect((await jobList(store.db, { limit: 1, offset: 1, state: 'running' }, true))[0].jobId).toBe('j-going');
       await store.db.deleteFrom('targets').execute();
       await store.db.deleteFrom('jobs').execute();
+    });
+
+    it('keeps what each device runs as reports arrive, in their own time order, as the fleet view shows it', async () => {
+      const at = (m: number) => new Date(Date.UTC(2026, 0, 3, 0, m)).toISOString();
+      const [p1, p2] = ['relay-x-pos-1', 'relay-x-pos-2'];
+      const jobs: [string, string, Record<string, unknown>][] = [
+        ['j-one', 'app@1.0.0', {}],
+        ['j-two', 'app@2.0.0', {}],
+        ['j-gone', 'app@1.0.0', { uninstall: 'app' }],
+      ];
+      for (const [id, spec, params] of jobs) {
+        const [name, version] = spec.split('@');
+        await store.db
+          .insertInto('jobs')
+          .values({
+            id,
+            packages: JSON.stringify([{ name, version, digest: `sha256:${'a'.repeat(64)}`, size: 1, signature: 's' }]),
+            params: JSON.stringify(params),
+            created_at: at(0),
+            created_by: 'ann',
+          })
+          .execute();
+        for (const device of [p1, p2])
+          await store.db
+            .insertInto('targets')
+            .values({
+              job_id: id,
+              device_id: device,
+              relay_id: 'relay-x',
+              state: 'pending',
+              attempt: 0,
+              updated_at: at(0),
+            })
+            .execute();
+      }
+      const report = (relayId: string, rows: [string, string, string, number, string | null][]) =>
+        store.db.transaction().execute((tx) =>
+          writeTargets(
+            tx,
+            relayId,
+            rows.map(([job_id, device_id, state, m, failure_type]) => ({
+              job_id,
+              device_id,
+              state,
+              attempt: 1,
+              failure_type,
+              error: null,
+              updated_at: at(m),
+              attestation: state === 'installed' ? '{"app@x":"h"}' : null,
+            })),
+          ),
+        );
+      await report('relay-x', [
+        [`j-one`, p1, 'installed', 1, null],
+        [`j-two`, p1, 'failed', 2, 'INSTALL_FAILED'], // 2.0.0 never ran: 1.0.0 still does, attested
+        [`j-gone`, p2, 'installed', 4, null], // uninstalled at 4…
+      ]);
+      await report('relay-x', [[`j-one`, p2, 'installed', 3, null]]); // …so this earlier install, told late, is past
+      await report('relay-y', [[`j-two`, p1, 'installed', 9, null]]); // not relay-y's target: nothing changes
+      const view = async () => {
+        const f = await fleetView(store.db, { limit: 100, offset: 0 });
+        return f.devices
+          .filter((d) => d.kind === 'endpoint')
+          .map(
+            (d) => `${d.id} ${JSON.stringify(d.installed)} ${d.packages.map((p) => p.state)} ${d.health} ${d.lastSeen}`,
+          )
+          .concat(f.versions.map((v) => `${v.package}: ${v.devices}`));
+      };
+      expect(await view()).toEqual([
+        `${p1} {"app":"1.0.0"} attested ok ${at(2)}`,
+        `${p2} {}  unknown ${at(4)}`, // nothing runs there (no packages), heard of last at 4
+        'app@1.0.0: 1',
+      ]);
+      // (save uses only the database; the registry is for asking relays)
+      await new DeviceVerification(store.db, undefined as never).save('relay-x', [
+        { deviceId: p1, package: 'app', version: '1.0.0', state: 'drift', at: at(5) },
+      ]);
+      const drifted = await view();
+      expect(drifted[0]).toBe(`${p1} {"app":"1.0.0"} drift attention ${at(5)}`);
+      const f = await fleetView(store.db, { limit: 100, offset: 0, search: 'APP@1.0' });
+      expect([f.total, f.sites]).toEqual([
+        1,
+        [{ location: 'LOC-0', name: 'Store 0042, Dallas, TX', devices: 1, attention: 1 }],
+      ]);
+      expect((await fleetView(store.db, { limit: 100, offset: 0, package: 'app' })).devices.map((d) => d.id)).toEqual([
+        p1,
+      ]);
+      // The migration's rebuild from every target and verification gives the same view.
+      await store.db.deleteFrom('device_packages').execute();
+      await store.db.deleteFrom('device_seen').execute();
+      await rebuildDevicePackages(store.db);
+      expect(await view()).toEqual(drifted);
+      for (const t of ['verifications', 'device_packages', 'device_seen', 'targets', 'jobs'] as const)
+        await store.db.deleteFrom(t).execute();
     });
 
     it('migrates once: opening again finds the schema current', async () => {

@@ -1,7 +1,8 @@
 // The fleet as operators ask about it (DESIGN §14, §17): which version runs where, attested or
 // drifted, which sites are healthy, which devices were not seen for a while. Built from the
-// inventory, the targets' last states and attestations, endpoints' verifications and relays' heartbeats.
-import type { Db } from '../store/index.ts';
+// inventory, what each device runs (kept as targets and verifications are written) and relays' heartbeats.
+import { type ExpressionBuilder, type SqlBool, sql } from 'kysely';
+import { type Database, type Db, oneOf } from '../store/index.ts';
 
 export interface FleetPackage {
   name: string;
@@ -26,74 +27,110 @@ export interface FleetDevice {
   packages: FleetPackage[];
 }
 
-const TROUBLE: Record<string, FleetPackage['state']> = { DRIFT: 'drift', TAMPERED: 'tampered' };
+const SOUND = ['attested', 'installed'];
 
+/**
+ * A page of the fleet, with its sites and versions, from what each device runs as kept when reports
+ * arrive (store/device-packages.ts): the filters, counts and paging run in the database.
+ */
 export async function fleetView(
   db: Db,
   q: { search?: string; package?: string; location?: string; limit: number; offset: number },
 ) {
-  const [devices, locations, relays, targets, jobs, verifications] = await Promise.all([
-    db.selectFrom('devices').select(['id', 'kind', 'location', 'relay', 'hostname', 'labels']).orderBy('id').execute(),
-    db.selectFrom('locations').select(['code', 'name']).execute(),
-    db.selectFrom('relays').select(['id', 'last_heartbeat', 'down_since']).execute(),
-    db
-      .selectFrom('targets')
-      .select(['job_id', 'device_id', 'state', 'failure_type', 'updated_at', 'attestation'])
-      .orderBy('updated_at')
+  const s = q.search?.trim().toLowerCase();
+  const like = s && `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const matches = (col: string) => sql<SqlBool>`lower(coalesce(${sql.ref(col)}, '')) like ${like} escape '\\'`;
+  const runs = (eb: ExpressionBuilder<Database & { d: Database['devices'] }, 'd'>) =>
+    eb
+      .selectFrom('device_packages as dp')
+      .select('dp.device_id')
+      .whereRef('dp.device_id', '=', 'd.id')
+      .where('dp.state', '!=', 'removed');
+  const filtered = db
+    .selectFrom('devices as d')
+    .$if(!!q.location, (qb) => qb.where('d.location', '=', q.location!))
+    .$if(!!q.package, (qb) => qb.where((eb) => eb.exists(runs(eb).where('dp.name', '=', q.package!))))
+    .$if(!!like, (qb) =>
+      qb.where((eb) =>
+        eb.or([
+          ...['d.id', 'd.location', 'd.relay', 'd.hostname', 'd.labels'].map(matches),
+          eb.exists(
+            eb
+              .selectFrom('locations as l')
+              .select('l.code')
+              .whereRef('l.code', '=', 'd.location')
+              .where(matches('l.name')),
+          ),
+          eb.exists(runs(eb).where(sql<SqlBool>`lower(dp.name || '@' || dp.version) like ${like} escape '\\'`)),
+        ]),
+      ),
+    );
+  const attention = (eb: ExpressionBuilder<Database & { d: Database['devices'] }, 'd'>) =>
+    eb.or([
+      eb.exists(runs(eb).where('dp.state', 'not in', SOUND)),
+      eb.exists(
+        eb.selectFrom('relays as r').select('r.id').whereRef('r.id', '=', 'd.id').where('r.down_since', 'is not', null),
+      ),
+    ]);
+  const [total, page, sites, versions] = await Promise.all([
+    filtered.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    filtered
+      .select(['d.id', 'd.kind', 'd.location', 'd.relay'])
+      .orderBy('d.id')
+      .limit(q.limit)
+      .offset(q.offset)
       .execute(),
-    db.selectFrom('jobs').select(['id', 'packages', 'params']).execute(),
-    db.selectFrom('verifications').select(['device_id', 'package', 'version', 'state', 'at']).orderBy('id').execute(),
+    filtered
+      .select((eb) => [
+        'd.location',
+        eb.fn.countAll<number>().as('devices'),
+        eb.fn.sum<number>(eb.case().when(attention(eb)).then(1).else(0).end()).as('attention'),
+      ])
+      .groupBy('d.location')
+      .execute(),
+    db
+      .selectFrom('device_packages')
+      .select((eb) => ['name', 'version', eb.fn.countAll<number>().as('devices')])
+      .where('state', '!=', 'removed')
+      .where('device_id', 'in', filtered.select('d.id'))
+      .groupBy(['name', 'version'])
+      .execute(),
   ]);
+  const ids = page.map((d) => d.id);
+  const [packages, seen, relays, locations] = ids.length
+    ? await Promise.all([
+        db
+          .selectFrom('device_packages')
+          .selectAll()
+          .where(oneOf(db, 'device_id', ids))
+          .where('state', '!=', 'removed')
+          .execute(),
+        db
+          .selectFrom('device_seen')
+          .selectAll()
+          .where(oneOf(db, 'device_id', ids))
+          .execute(),
+        db
+          .selectFrom('relays')
+          .select(['id', 'last_heartbeat', 'down_since'])
+          .where(oneOf(db, 'id', ids))
+          .execute(),
+        db.selectFrom('locations').select(['code', 'name']).execute(),
+      ])
+    : [[], [], [], await db.selectFrom('locations').select(['code', 'name']).execute()];
   const site = new Map(locations.map((l) => [l.code, l.name]));
-  const packagesOf = new Map(jobs.map((j) => [j.id, JSON.parse(j.packages) as { name: string; version: string }[]]));
   const heard = new Map(relays.map((r) => [r.id, r]));
-  const uninstalls = new Map(
-    jobs.flatMap((j) => {
-      const name = (JSON.parse(j.params) as { uninstall?: string }).uninstall;
-      return name ? [[j.id, name] as const] : [];
-    }),
-  );
-  const byDevice = new Map<string, { seen: string | null; packages: Map<string, FleetPackage> }>();
-  const mine = (id: string) => {
-    let d = byDevice.get(id);
-    if (!d) byDevice.set(id, (d = { seen: null, packages: new Map() }));
-    return d;
-  };
-  const saw = (d: { seen: string | null }, at: string) => {
-    if (!d.seen || at > d.seen) d.seen = at;
-  };
-  // Targets in time order: each package's last word wins.
-  for (const t of targets) {
-    const d = mine(t.device_id);
-    if (t.state !== 'pending') saw(d, t.updated_at);
-    const removed = uninstalls.get(t.job_id);
-    if (removed && t.state === 'installed') d.packages.delete(removed);
-    for (const p of packagesOf.get(t.job_id) ?? []) {
-      if (t.state === 'installed')
-        d.packages.set(p.name, {
-          ...p,
-          state: t.attestation ? 'attested' : 'installed',
-          at: t.updated_at,
-        });
-      // Drifted or tampered files are on the disk whatever ran before; another failure counts only
-      // against the version the device is known to run.
-      else if (t.state === 'failed' && (TROUBLE[t.failure_type ?? ''] || d.packages.get(p.name)?.version === p.version))
-        d.packages.set(p.name, { ...p, state: TROUBLE[t.failure_type ?? ''] ?? 'failed', at: t.updated_at });
-    }
-  }
-  // A later verification says whether the installed version is still what was signed.
-  for (const v of verifications) {
-    const d = mine(v.device_id);
-    saw(d, v.at);
-    const p = d.packages.get(v.package);
-    if (!p || p.version !== v.version || v.at < p.at) continue;
-    d.packages.set(v.package, { ...p, state: v.state === 'ok' ? 'attested' : 'drift', at: v.at });
-  }
-  const all: FleetDevice[] = devices.map((dev) => {
-    const d = byDevice.get(dev.id);
+  const seenAt = new Map(seen.map((r) => [r.device_id, r.at]));
+  const runsOn = new Map<string, FleetPackage[]>();
+  for (const p of packages)
+    runsOn.set(p.device_id, [
+      ...(runsOn.get(p.device_id) ?? []),
+      { name: p.name, version: p.version, state: p.state as FleetPackage['state'], at: p.at },
+    ]);
+  const devices: FleetDevice[] = page.map((dev) => {
     const relay = heard.get(dev.id);
-    const packages = [...(d?.packages.values() ?? [])].sort((a, b) => a.name.localeCompare(b.name));
-    const trouble = packages.some((p) => p.state !== 'attested' && p.state !== 'installed') || !!relay?.down_since;
+    const pkgs = (runsOn.get(dev.id) ?? []).sort((a, b) => a.name.localeCompare(b.name));
+    const trouble = pkgs.some((p) => !SOUND.includes(p.state)) || !!relay?.down_since;
     return {
       id: dev.id,
       kind: dev.kind,
@@ -101,49 +138,25 @@ export async function fleetView(
       site: site.get(dev.location) ?? dev.location,
       relay: dev.relay,
       relayId: dev.relay,
-      installed: Object.fromEntries(packages.map((p) => [p.name, p.version])),
-      lastSeen: dev.kind === 'relay' ? (relay?.last_heartbeat ?? null) : (d?.seen ?? null),
-      health: trouble ? 'attention' : packages.length || relay ? 'ok' : 'unknown',
-      packages,
+      installed: Object.fromEntries(pkgs.map((p) => [p.name, p.version])),
+      lastSeen: dev.kind === 'relay' ? (relay?.last_heartbeat ?? null) : (seenAt.get(dev.id) ?? null),
+      health: trouble ? 'attention' : pkgs.length || relay ? 'ok' : 'unknown',
+      packages: pkgs,
     };
   });
-  const s = q.search?.trim().toLowerCase();
-  const hostOf = new Map(devices.map((d) => [d.id, `${d.hostname ?? ''} ${d.labels}`.toLowerCase()]));
-  const filtered = all.filter(
-    (d) => (!q.package || d.installed[q.package] !== undefined) && (!q.location || d.location === q.location),
-  );
-  const found = s
-    ? filtered.filter((d) =>
-        [
-          d.id,
-          d.location,
-          d.site,
-          d.relay ?? '',
-          hostOf.get(d.id) ?? '',
-          ...d.packages.map((p) => `${p.name}@${p.version}`),
-        ]
-          .join(' ')
-          .toLowerCase()
-          .includes(s),
-      )
-    : filtered;
   return {
-    total: found.length,
-    devices: found.slice(q.offset, q.offset + q.limit),
-    sites: summarize(found, (d) => [`${d.location}\t${d.site}`]).map(([key, n]) => {
-      const [location, name] = key.split('\t');
-      const here = found.filter((d) => d.location === location);
-      return { location, name, devices: n, attention: here.filter((d) => d.health === 'attention').length };
-    }),
-    versions: summarize(found, (d) => d.packages.map((p) => `${p.name}@${p.version}`)).map(([pkg, n]) => ({
-      package: pkg,
-      devices: n,
-    })),
+    total: Number(total.n),
+    devices,
+    sites: sites
+      .map((r) => ({
+        location: r.location,
+        name: site.get(r.location) ?? r.location,
+        devices: Number(r.devices),
+        attention: Number(r.attention),
+      }))
+      .sort((a, b) => `${a.location}\t${a.name}`.localeCompare(`${b.location}\t${b.name}`)),
+    versions: versions
+      .map((v) => ({ package: `${v.name}@${v.version}`, devices: Number(v.devices) }))
+      .sort((a, b) => a.package.localeCompare(b.package)),
   };
-}
-
-function summarize(devices: FleetDevice[], keys: (d: FleetDevice) => string[]): [string, number][] {
-  const counts = new Map<string, number>();
-  for (const d of devices) for (const k of keys(d)) counts.set(k, (counts.get(k) ?? 0) + 1);
-  return [...counts].sort((a, b) => a[0].localeCompare(b[0]));
 }

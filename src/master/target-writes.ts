@@ -2,33 +2,42 @@
 // report of a thousand targets made a thousand: there a hundred go in one `update … from (values …)`.
 // SQLite runs in this process; there each target is its own statement, as cheap as it gets.
 import { sql, type Transaction } from 'kysely';
-import { type Database, isPostgres, perStatement } from '../store/index.ts';
+import { type Database, foldTargets, isPostgres, perStatement } from '../store/index.ts';
 
 export type TargetRow = Omit<Database['targets'], 'relay_id'>;
 
 /** Each target's new state, for targets of `relayId` only: a relay speaks only for those it was given. */
 export async function writeTargets(tx: Transaction<Database>, relayId: string, rows: TargetRow[]) {
+  // What the fleet view reads follows the rows written, and only those.
+  const written: TargetRow[] = [];
   if (!isPostgres(tx)) {
-    for (const { job_id, device_id, ...state } of rows)
-      await tx
+    for (const row of rows) {
+      const { job_id, device_id, ...state } = row;
+      const r = await tx
         .updateTable('targets')
         .set(state)
         .where('job_id', '=', job_id)
         .where('device_id', '=', device_id)
         .where('relay_id', '=', relayId)
-        .execute();
-    return;
+        .executeTakeFirst();
+      if (r.numUpdatedRows) written.push(row);
+    }
+    return foldTargets(tx, written);
   }
   // A report holds a target's states in the order they came: its last one stands, as one by one.
-  const last = [...new Map(rows.map((r) => [`${r.job_id}\0${r.device_id}`, r])).values()];
-  for (const part of perStatement(last, 100)) {
+  const last = new Map(rows.map((r) => [`${r.job_id}\0${r.device_id}`, r]));
+  for (const part of perStatement([...last.values()], 100)) {
     const values = part.map(
       (r) =>
         sql`(${r.job_id}, ${r.device_id}, ${r.state}, cast(${r.attempt} as integer), ${r.failure_type}, ${r.error}, ${r.updated_at}, ${r.attestation})`,
     );
-    await sql`update targets as t set state = c.state, attempt = c.attempt, failure_type = c.failure_type,
-      error = c.error, updated_at = c.updated_at, attestation = c.attestation
+    const r = await sql<{ job_id: string; device_id: string }>`update targets as t set state = c.state,
+      attempt = c.attempt, failure_type = c.failure_type, error = c.error, updated_at = c.updated_at,
+      attestation = c.attestation
       from (values ${sql.join(values)}) as c (job_id, device_id, state, attempt, failure_type, error, updated_at, attestation)
-      where t.job_id = c.job_id and t.device_id = c.device_id and t.relay_id = ${relayId}`.execute(tx);
+      where t.job_id = c.job_id and t.device_id = c.device_id and t.relay_id = ${relayId}
+      returning t.job_id, t.device_id`.execute(tx);
+    for (const w of r.rows) written.push(last.get(`${w.job_id}\0${w.device_id}`)!);
   }
+  await foldTargets(tx, written);
 }

@@ -2,7 +2,7 @@
 // installed versions and answer through their relays; answers are kept, the last per device first.
 import { newId } from '../protocol/crypto.ts';
 import type { VerificationReport } from '../protocol/types.ts';
-import type { Db } from '../store/index.ts';
+import { type Db, foldVerifications } from '../store/index.ts';
 import { selectTargets } from './job-request.ts';
 import type { RelayRegistry } from './relays.ts';
 
@@ -61,7 +61,11 @@ export class DeviceVerification {
         detail: r.detail ?? null,
         at: r.at,
       }));
-    if (rows.length) await this.db.insertInto('verifications').values(rows).execute();
+    if (rows.length)
+      await this.db.transaction().execute(async (tx) => {
+        await tx.insertInto('verifications').values(rows).execute();
+        await foldVerifications(tx, rows);
+      });
   }
 
   async answers(requestId: string) {

@@ -16,6 +16,7 @@ import { migrations } from './migrations.ts';
 import { pgPool } from './pg-pool.ts';
 import type { Database } from './schema.ts';
 
+export { foldTargets, foldVerifications } from './device-packages.ts';
 export type { Database } from './schema.ts';
 export { isPostgres, oneOf, pairOf, perStatement, readTogether } from './together.ts';
 export type Db = Kysely<Database>;

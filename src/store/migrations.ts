@@ -1,5 +1,6 @@
 // Numbered migrations: append only, never edit one that has landed.
 import { type Kysely, type Migration, sql } from 'kysely';
+import { rebuildDevicePackages } from './device-packages-rebuild.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 
@@ -134,6 +135,17 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
       async up(db: Kysely<any>) {
         // `job list --state` asks whether a job has a target in a state; a job's counts read it too.
         await sql.raw(`create index targets_state on targets (job_id, state)`).execute(db);
+      },
+    },
+    '0014_device_packages': {
+      async up(db: Kysely<any>) {
+        for (const stmt of [
+          `create table device_packages (device_id text not null, name text not null, version text not null, state text not null, at text not null, primary key (device_id, name))`,
+          `create index device_packages_version on device_packages (name, version)`,
+          `create table device_seen (device_id text primary key, at text not null)`,
+        ])
+          await sql.raw(stmt).execute(db);
+        await rebuildDevicePackages(db);
       },
     },
     '0002_lookup_indexes': {

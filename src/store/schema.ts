@@ -178,6 +178,17 @@ export interface Database {
     target: string | null;
     source: string | null;
   };
+  /** What each device runs, kept as targets and verifications are written (device-packages.ts). */
+  device_packages: {
+    device_id: string;
+    name: string;
+    version: string;
+    /** attested, installed, drift, tampered, failed; removed once an uninstall job ran. */
+    state: string;
+    at: string;
+  };
+  /** When a device was last heard of: a target's step or a verification. */
+  device_seen: { device_id: string; at: string };
   /** Endpoints' re-verifications of their installed versions (DESIGN §17). */
   verifications: {
     id: Generated<number>;
