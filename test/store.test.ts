@@ -200,6 +200,36 @@ for (const backend of backends) {
         await store.db.deleteFrom(t).execute();
     });
 
+    it('counts whole tables for the gauges off the event loop (SQLite) or in the server (PostgreSQL)', async () => {
+      const many = backend.name === 'sqlite' ? 300_000 : 3;
+      const numbers =
+        backend.name === 'sqlite'
+          ? `with recursive n(i) as (select 1 union all select i + 1 from n where i < ${many}) select i from n`
+          : `select generate_series(1, ${many}) as i`;
+      await sql
+        .raw(
+          `insert into alerts (source, alert_id, received_at, at, raw, format, outcome, steps, counted)
+           select 'bench', 'a-' || i, 't', 't', '${'x'.repeat(500)}', 'json',
+             case when i % 3 = 0 then 'ticket' else 'below_threshold' end, '[]', 1 from (${numbers}) as n`,
+        )
+        .execute(store.db);
+      let turns = 0;
+      const turning = setInterval(() => turns++, 0);
+      const rows = await store.scan<{ k: string; n: number }>(
+        'select "outcome" as k, count(*) as n from "alerts" group by "outcome" order by 1',
+      );
+      clearInterval(turning);
+      expect(rows.map((r) => [r.k, Number(r.n)])).toEqual([
+        ['below_threshold', many - Math.floor(many / 3)],
+        ['ticket', Math.floor(many / 3)],
+      ]);
+      // Counting 300,000 rows of half a kilobyte took long enough for timers to fire many times
+      // meanwhile: the count ran beside the event loop, not on it.
+      if (backend.name === 'sqlite') expect(turns).toBeGreaterThan(5);
+      await expect(store.scan('select 1 from nowhere')).rejects.toThrow(/nowhere/);
+      await store.db.deleteFrom('alerts').where('source', '=', 'bench').execute();
+    });
+
     it('migrates once: opening again finds the schema current', async () => {
       const again = await openStore(db.url);
       const n = await again.db

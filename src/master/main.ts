@@ -61,7 +61,7 @@ export async function buildMaster(opts: MasterOptions) {
   const db = store.db;
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
-  masterMetrics(registry, db);
+  masterMetrics(registry, store);
   const people = new People(db);
   const auth = new Auth(db, adminToken, people);
   const packages = new PackageStore(db, blobStoreFor(opts.blobs, data, store), () => keys.privatePem, cfg.limits);

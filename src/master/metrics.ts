@@ -3,11 +3,13 @@
 // the same fleet.
 import { sql } from 'kysely';
 import { Gauge, type Registry } from 'prom-client';
-import type { Db } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
 
 type Table = 'alerts' | 'tickets' | 'plans' | 'targets' | 'relay_jobs' | 'outbox' | 'webhook_outbox';
 
-export function masterMetrics(registry: Registry, db: Db) {
+export function masterMetrics(registry: Registry, store: Pick<Store, 'db' | 'scan'>) {
+  const { db } = store;
+  // Counts over whole tables (a million alerts, every target): scanned off the event loop.
   const byColumn = (name: string, help: string, table: Table, column: string, label: string) =>
     new Gauge({
       name,
@@ -15,11 +17,8 @@ export function masterMetrics(registry: Registry, db: Db) {
       labelNames: [label],
       registers: [registry],
       async collect() {
-        const { rows } = await sql<{
-          k: string;
-          n: number;
-        }>`select ${sql.ref(column)} as k, count(*) as n from ${sql.table(table)} group by ${sql.ref(column)}`.execute(
-          db,
+        const rows = await store.scan<{ k: string; n: number }>(
+          `select "${column}" as k, count(*) as n from "${table}" group by "${column}"`,
         );
         this.reset();
         for (const r of rows) this.set({ [label]: String(r.k) }, Number(r.n));

@@ -14,6 +14,7 @@ import {
 import pg from 'pg';
 import { migrations } from './migrations.ts';
 import { pgPool } from './pg-pool.ts';
+import { type Scan, sqliteScanner } from './scan.ts';
 import type { Database } from './schema.ts';
 
 export { foldTargets, foldVerifications } from './device-packages.ts';
@@ -37,6 +38,8 @@ export interface Store {
    * sharing the database until the claim runs out (this process again included).
    */
   claim(name: string, ms: number): Promise<boolean>;
+  /** Read-only SQL that may scan whole tables, run where it does not hold this process's event loop (scan.ts). */
+  scan: Scan;
   close(): Promise<void>;
 }
 
@@ -44,6 +47,7 @@ export interface Store {
 export async function openStore(url: string): Promise<Store> {
   const dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
   let db: Db;
+  let scanner: ReturnType<typeof sqliteScanner> | undefined;
   if (dialect === 'postgres') {
     // bigint columns (sizes) come back as numbers: our sizes stay far below 2^53.
     pg.types.setTypeParser(20, (v) => Number(v));
@@ -67,6 +71,7 @@ export async function openStore(url: string): Promise<Store> {
     conn.pragma('synchronous = FULL');
     conn.pragma('busy_timeout = 5000');
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(conn) }) });
+    scanner = sqliteScanner(file);
   }
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
   const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
@@ -127,11 +132,13 @@ export async function openStore(url: string): Promise<Store> {
       .executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
   };
+  const scan: Scan = scanner?.scan ?? (async <T>(text: string) => (await sql.raw<T>(text).execute(db)).rows);
   const close = async () => {
+    await scanner?.close();
     await listener?.end().catch(() => undefined);
     await db.destroy();
   };
-  return { db, dialect, exclusive, notify, onNotice, claim, close };
+  return { db, dialect, exclusive, notify, onNotice, claim, scan, close };
 }
 
 /** A database URL as it may be shown: without its password. */
