@@ -80,4 +80,49 @@ describe('dashboard at 5,000 endpoints × 10 jobs', () => {
     expect(bodies.length).toBeGreaterThan(0);
     expect(total).toBeLessThan(200 * 1024);
   }, 120_000);
+
+  it('shows a plan for 5,000 targets by its first names and counts, in less than 200 KB', async () => {
+    const bodies: { url: string; bytes: number }[] = [];
+    page.on('response', async (res) => {
+      if (res.url().includes('/api/v1/plans')) bodies.push({ url: res.url(), bytes: (await res.body()).length });
+    });
+    const all = Array.from({ length: ENDPOINTS }, (_, i) => `relay-big-pos-${i + 1}`);
+    const pkg = (await net.admin.get<any[]>('api/v1/packages')).find((p) => p.name === 'till');
+    // Plans made after failures pile up: twenty of them, each naming every endpoint (about 200 KB).
+    const plans = Array.from({ length: 20 }, (_, i) => ({
+      planId: `p-big-${String(i).padStart(2, '0')}`,
+      relayId: 'relay-big',
+      jobId: jobIds[0],
+      repeats: 'c-1',
+      packages: [
+        { name: pkg.name, version: pkg.version, digest: pkg.digest, size: pkg.size, signature: pkg.signature },
+      ],
+      params: {},
+      distributionList: all.slice(1),
+      original: { distributionList: all, installed: all.slice(0, 1) },
+      bytesToSend: 1,
+      bytesInDepot: 0,
+      state: i === 19 ? 'pending' : 'superseded',
+      createdAt: new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString(),
+    }));
+    const relay = new Client({ baseUrl: net.master.url, token: net.tokens['relay-big'] });
+    await relay.post('api/v1/relay/reports', { targets: [], plans });
+    await page.getByRole('tab', { name: /^Plans/ }).click();
+    const plan = page.locator('[data-plan="p-big-19"]');
+    await expect.poll(() => plan.innerText(), { timeout: 15_000 }).toContain(`Recipients (${ENDPOINTS - 1})`);
+    expect(await plan.innerText()).toContain(
+      `relay-big-pos-2, relay-big-pos-3, relay-big-pos-4, relay-big-pos-5, relay-big-pos-6, relay-big-pos-7, relay-big-pos-8, relay-big-pos-9, relay-big-pos-10, relay-big-pos-11, relay-big-pos-12, relay-big-pos-13, relay-big-pos-14, relay-big-pos-15, relay-big-pos-16, relay-big-pos-17, relay-big-pos-18, relay-big-pos-19, relay-big-pos-20, relay-big-pos-21 and ${ENDPOINTS - 21} more`,
+    );
+    expect(await plan.innerText()).toContain(
+      `${ENDPOINTS} target(s); 1 already installed and left out: relay-big-pos-1`,
+    );
+    const full = (await (await net.admin.raw('GET', 'api/v1/plans')).arrayBuffer()).byteLength;
+    const shown = bodies.reduce((n, b) => n + b.bytes, 0);
+    console.log(
+      `20 plans of ${ENDPOINTS} targets: the dashboard fetched ${(shown / 1024).toFixed(1)} KB; in full ${(full / 1024 / 1024).toFixed(1)} MB`,
+    );
+    expect(bodies.length).toBeGreaterThan(0);
+    expect(shown).toBeLessThan(200 * 1024);
+    expect(full).toBeGreaterThan(20 * ENDPOINTS * 2 * 15); // every name, twice, in every plan
+  }, 120_000);
 });

@@ -37,6 +37,22 @@ export async function savePlans(db: Db | Transaction<Database>, relayId: string,
   }
 }
 
+/** The first names of each list and how many there are: the dashboard's view of a plan for 10,000 targets. */
+export const SHOWN = 20;
+export function planSummary(p: Plan) {
+  return {
+    ...p,
+    distributionList: p.distributionList.slice(0, SHOWN),
+    distributionCount: p.distributionList.length,
+    original: {
+      distributionList: p.original.distributionList.slice(0, SHOWN),
+      installed: p.original.installed.slice(0, SHOWN),
+      targets: p.original.distributionList.length,
+      installedCount: p.original.installed.length,
+    },
+  };
+}
+
 export class Plans {
   onChange: () => void = () => {};
   constructor(

@@ -13,7 +13,7 @@ import { jobRoutes } from './job-routes.ts';
 import type { Jobs } from './jobs.ts';
 import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
-import type { Plans } from './plans.ts';
+import { type Plans, planSummary } from './plans.ts';
 import type { RelayRegistry } from './relays.ts';
 import type { Rollouts } from './rollouts.ts';
 import type { DeviceVerification } from './verify.ts';
@@ -126,8 +126,19 @@ export function adminRoutes(s: App, d: AdminDeps) {
 
   s.get(
     '/api/v1/plans',
-    { schema: { querystring: PageQuery.extend({ state: Plan.shape.state.optional() }) } },
-    async (req) => d.plans.list(req.query, req.query),
+    {
+      schema: {
+        querystring: PageQuery.extend({
+          state: Plan.shape.state.optional(),
+          // summary: each list cut to its first names, with counts (a plan may name 10,000 targets)
+          view: z.enum(['full', 'summary']).default('full'),
+        }),
+      },
+    },
+    async (req) => {
+      const plans = await d.plans.list(req.query, req.query);
+      return req.query.view === 'summary' ? plans.map(planSummary) : plans;
+    },
   );
   s.post(
     '/api/v1/relays/:id/plans',

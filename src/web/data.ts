@@ -20,7 +20,7 @@ const LISTS = {
   alerts: 'alerts?limit=300',
   failed: 'failed',
   tickets: 'tickets',
-  plans: 'plans',
+  plans: 'plans?view=summary',
   outages: 'outages',
   thresholds: 'thresholds',
   outbox: 'outbox',

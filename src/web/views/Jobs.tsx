@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { api } from '../api.ts';
 import { ConfirmRollBack } from './ConfirmRollBack.tsx';
 import { Pager, State, Table, time } from './common.tsx';
+import { recipients } from './Plans.tsx';
 
 const PAGE = 20;
 
@@ -149,7 +150,7 @@ function History({ job, plans, failed }: { job: any; plans: any[]; failed: any[]
   for (const p of plans.filter((x) => x.jobId === job.jobId)) {
     steps.push({
       at: p.createdAt,
-      text: `plan ${p.planId} for ${p.distributionList.length} target(s) on ${p.relayId}`,
+      text: `plan ${p.planId} for ${recipients(p)} target(s) on ${p.relayId}`,
     });
     if (p.approvedBy)
       steps.push({

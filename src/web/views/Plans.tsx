@@ -4,6 +4,12 @@ import { State } from './common.tsx';
 const bytes = (n: number) =>
   n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 
+// The dashboard asks for summaries: each list's first names, and how many there are.
+export const recipients = (p: any): number => p.distributionCount ?? p.distributionList.length;
+const installed = (p: any): number => p.original.installedCount ?? p.original.installed.length;
+const names = (shown: string[], all: number) =>
+  shown.join(', ') + (all > shown.length ? ` and ${all - shown.length} more (fanout plans list --json names all)` : '');
+
 export function Plans({
   plans,
   canDecide,
@@ -30,12 +36,12 @@ export function Plans({
           <dl>
             <dt>Packages</dt>
             <dd>{p.packages.map((x: any) => `${x.name}@${x.version}`).join(', ')}</dd>
-            <dt>Recipients ({p.distributionList.length})</dt>
-            <dd>{p.distributionList.join(', ')}</dd>
+            <dt>Recipients ({recipients(p)})</dt>
+            <dd>{names(p.distributionList, recipients(p))}</dd>
             <dt>Against the original</dt>
             <dd>
-              {p.original.distributionList.length} target(s); {p.original.installed.length} already installed and left
-              out{p.original.installed.length ? `: ${p.original.installed.join(', ')}` : ''}
+              {p.original.targets ?? p.original.distributionList.length} target(s); {installed(p)} already installed and
+              left out{installed(p) ? `: ${names(p.original.installed, installed(p))}` : ''}
             </dd>
             <dt>Parameters</dt>
             <dd>
@@ -82,7 +88,7 @@ export function Plans({
             <div className="confirm" role="alertdialog" aria-label={`${asking.d} plan ${p.planId}`}>
               <p>
                 {asking.d === 'approve'
-                  ? `Redistribute job ${p.jobId} to ${p.distributionList.length} target(s) through ${p.relayId} now?`
+                  ? `Redistribute job ${p.jobId} to ${recipients(p)} target(s) through ${p.relayId} now?`
                   : `Reject this plan? Job ${p.jobId} stays failed on ${p.relayId} until a new plan.`}
               </p>
               <button
