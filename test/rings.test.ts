@@ -72,6 +72,13 @@ describe('rings', () => {
     expect(halted.rings[1].failureRate).toBe('37.5%');
     expect(halted.createdBy).toBe('admin');
     expect(halted.reason).toMatch(/ring 2 of 3: 37\.5% of 8 target\(s\) failed, past the limit of 20%/);
+    // The dashboard's list gives each ring's size, not its devices (10,000 names for a fleet's rollout).
+    const [summary] = await net.admin.get<any[]>('api/v1/rollouts?view=summary');
+    expect(summary.rings.map((g: any) => [g.deviceCount, g.devices])).toEqual([
+      [2, undefined],
+      [8, undefined],
+      [10, undefined],
+    ]);
     // The third ring did not start: nothing of it on any disk.
     for (const d of created.rings[2].devices as string[])
       expect(existsSync(join(net.agents[d].root, 'app', '1.0.0'))).toBe(false);

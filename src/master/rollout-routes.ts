@@ -8,7 +8,11 @@ import type { Rollouts } from './rollouts.ts';
 
 export function rolloutRoutes(s: App, db: Db, rollouts: Rollouts) {
   const Id = z.object({ id: z.string().min(1).max(200) });
-  s.get('/api/v1/rollouts', async () => rolloutList(db));
+  s.get(
+    '/api/v1/rollouts',
+    { schema: { querystring: z.object({ view: z.enum(['full', 'summary']).default('full') }) } },
+    async (req) => rolloutList(db, req.query.view === 'summary'),
+  );
   s.post('/api/v1/jobs/:id/resume', { schema: { params: Id } }, async (req) => rollouts.resume(req.params.id));
   s.post('/api/v1/jobs/:id/abort', { schema: { params: Id } }, async (req) =>
     rollouts.abort(req.params.id, whoIs(req.principal)),

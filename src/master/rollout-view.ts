@@ -4,7 +4,8 @@ import type { Db } from '../store/index.ts';
 import { jobView } from './job-view.ts';
 import type { Ring } from './rings.ts';
 
-export async function rolloutView(db: Db, id: string) {
+/** summary: each ring's size instead of its devices (a rollout to 10,000 endpoints names them all). */
+export async function rolloutView(db: Db, id: string, summary = false) {
   const r = await db.selectFrom('rollouts').selectAll().where('id', '=', id).executeTakeFirst();
   if (!r) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId: id, where: ' as a rollout' });
   const rings = JSON.parse(r.rings) as Ring[];
@@ -26,7 +27,8 @@ export async function rolloutView(db: Db, id: string) {
     rings: rings.map((g, i) => ({
       ring: i + 1,
       percent: g.percent,
-      devices: g.devices,
+      ...(summary ? {} : { devices: g.devices }),
+      deviceCount: g.devices.length,
       jobId: g.jobId,
       state: views[i]?.state ?? 'waiting',
       counts: views[i]?.counts ?? {},
@@ -37,7 +39,7 @@ export async function rolloutView(db: Db, id: string) {
   };
 }
 
-export async function rolloutList(db: Db) {
+export async function rolloutList(db: Db, summary = false) {
   const rows = await db.selectFrom('rollouts').select('id').orderBy('created_at', 'desc').limit(100).execute();
-  return Promise.all(rows.map((r) => rolloutView(db, r.id)));
+  return Promise.all(rows.map((r) => rolloutView(db, r.id, summary)));
 }

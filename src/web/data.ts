@@ -25,7 +25,7 @@ const LISTS = {
   thresholds: 'thresholds',
   outbox: 'outbox',
   relays: 'relays',
-  rollouts: 'rollouts',
+  rollouts: 'rollouts?view=summary',
 } as const;
 
 export async function load(token: string): Promise<Snapshot> {
@@ -38,9 +38,16 @@ export async function load(token: string): Promise<Snapshot> {
  * A change event: only the lists and jobs it names are asked for again. The answer is a patch, applied
  * to what the dashboard holds when the answers arrive (a full load may have replaced it meanwhile).
  */
-export async function fetchChange(token: string, e: ChangeEvent): Promise<(data: Snapshot) => Snapshot> {
-  // Rings are jobs: a job that changed may move its rollout on.
-  const named = [...(e.lists ?? []), ...(e.jobs?.length ? ['rollouts'] : [])];
+export async function fetchChange(
+  token: string,
+  e: ChangeEvent,
+  held?: Snapshot,
+): Promise<(data: Snapshot) => Snapshot> {
+  // Rings are jobs: a ring that changed may move its rollout on, and a job not seen yet may be a new ring.
+  const rings = new Set(held?.rollouts.flatMap((r) => r.rings.map((g: any) => g.jobId)) ?? []);
+  const known = new Set(held?.jobs.map((j) => j.jobId) ?? []);
+  const ringMoved = !held || (e.jobs ?? []).some((id) => rings.has(id) || !known.has(id));
+  const named = [...(e.lists ?? []), ...(ringMoved && e.jobs?.length ? ['rollouts'] : [])];
   const lists = [...new Set(named)].filter((l): l is keyof typeof LISTS => l in LISTS);
   const jobs = e.jobs ?? [];
   const [fresh, summaries] = await Promise.all([

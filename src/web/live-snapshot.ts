@@ -61,7 +61,7 @@ export function useLiveSnapshot(
       // One at a time, each patching what the dashboard holds when its answers arrive.
       queue = queue.then(async () => {
         try {
-          const patch = await fetchChange(token, e);
+          const patch = await fetchChange(token, e, dataRef.current ?? undefined);
           const next = patch(dataRef.current!);
           dataRef.current = next;
           setData(next);

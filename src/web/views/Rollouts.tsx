@@ -36,7 +36,7 @@ export function Rollouts({
             {r.rings.map((g: any) => {
               const done = g.counts.installed ?? 0;
               const failed = g.counts.failed ?? 0;
-              const n = g.devices.length;
+              const n = g.deviceCount ?? g.devices.length;
               return (
                 <li key={g.ring}>
                   <span className="ring-label">
