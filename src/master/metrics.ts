@@ -1,7 +1,6 @@
 // The master's /metrics beyond HTTP and bytes (DESIGN §10, §14): what an operator graphs and alerts
 // on. Each gauge is read from the database when scraped, so every master of a shared database reports
 // the same fleet.
-import { sql } from 'kysely';
 import { Gauge, type Registry } from 'prom-client';
 import type { Store } from '../store/index.ts';
 
@@ -42,10 +41,7 @@ export function masterMetrics(registry: Registry, store: Pick<Store, 'db' | 'sca
     help: 'SMTP attempts made for ticket mails, all told',
     registers: [registry],
     async collect() {
-      const r = await db
-        .selectFrom('outbox')
-        .select(sql<number>`coalesce(sum(attempts), 0)`.as('n'))
-        .executeTakeFirst();
+      const [r] = await store.scan<{ n: number }>('select coalesce(sum(attempts), 0) as n from outbox');
       this.set(Number(r?.n ?? 0));
     },
   });
