@@ -81,6 +81,32 @@ describe('dashboard at 5,000 endpoints × 10 jobs', () => {
     expect(total).toBeLessThan(200 * 1024);
   }, 120_000);
 
+  it('asks for the fleet page at most once a second while reports pour in, and shows the last', async () => {
+    await page.getByRole('tab', { name: /^Fleet/ }).click();
+    await page.locator('[data-device]').first().waitFor();
+    const asked: string[] = [];
+    page.on('request', (r) => r.url().includes('/api/v1/fleet') && asked.push(r.url()));
+    const shown = (
+      await page.locator('[data-device]').evaluateAll((els) => els.map((e) => e.getAttribute('data-device')))
+    )
+      .filter((id) => id?.includes('-pos-'))
+      .slice(0, 20) as string[];
+    const relay = new Client({ baseUrl: net.master.url, token: net.tokens['relay-big'] });
+    // Twenty reports, a tenth of a second apart: twenty change events naming the fleet.
+    for (const deviceId of shown) {
+      await relay.post('api/v1/relay/reports', {
+        targets: [{ jobId: jobIds[5], deviceId, state: 'failed', failureType: 'DRIFT', error: 'a file changed' }],
+      });
+      await page.waitForTimeout(100);
+    }
+    const last = page.locator('tr', { has: page.locator(`[data-device="${shown.at(-1)}"]`) });
+    await expect.poll(() => last.innerText(), { timeout: 15_000 }).toMatch(/drift/);
+    console.log(`20 fleet changes in about 2 s: the Fleet tab asked ${asked.length} time(s)`);
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked.length).toBeLessThanOrEqual(8);
+    await page.getByRole('tab', { name: /^Jobs/ }).click();
+  }, 120_000);
+
   it('shows a plan for 5,000 targets by its first names and counts, in less than 200 KB', async () => {
     const bodies: { url: string; bytes: number }[] = [];
     page.on('response', async (res) => {

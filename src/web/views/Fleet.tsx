@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { api } from '../api.ts';
 import { Pager, State, Table, time } from './common.tsx';
 
@@ -10,15 +10,51 @@ export function Fleet({ token, changed }: { token: string; changed: number }) {
   const [offset, setOffset] = useState(0);
   const [fleet, setFleet] = useState<any>(null);
   const [error, setError] = useState<string | null>(null);
+  const asked = useRef({ seq: 0, busy: false, again: false, next: 0, timer: undefined as number | undefined });
+  const query = new URLSearchParams({ limit: String(PAGE), offset: String(offset), ...(search ? { search } : {}) });
+  const url = `/api/v1/fleet?${query}`;
+  const ask = useRef<() => void>(() => undefined);
+  // After a change: once the pause since the last question is over (a page of 100,000 devices costs
+  // the master a quarter of a second; it is not asked for ten times a second while reports pour in).
+  const later = useRef<() => void>(() => undefined);
+  later.current = () => {
+    const a = asked.current;
+    if (a.timer !== undefined) return; // the question already waiting will see this change too
+    a.timer = window.setTimeout(() => ((a.timer = undefined), ask.current()), Math.max(0, a.next - Date.now()));
+  };
+  ask.current = () => {
+    const a = asked.current;
+    const seq = ++a.seq;
+    const started = Date.now();
+    a.busy = true;
+    api(token, url)
+      .then(
+        // Only the latest question's answer is shown (an older search may answer last).
+        (f) => seq === a.seq && (setFleet(f), setError(null)),
+        (e) => seq === a.seq && setError((e as Error).message),
+      )
+      .finally(() => {
+        a.busy = false;
+        a.next = started + Math.max(1000, 4 * (Date.now() - started));
+        if (a.again) (a.again = false), later.current();
+      });
+  };
+  // What the operator asked for: at once.
   useEffect(() => {
-    // `changed` moves with every change event: this page (not the whole fleet) is asked for again.
-    void changed;
-    const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset), ...(search ? { search } : {}) });
-    api(token, `/api/v1/fleet?${q}`).then(
-      (f) => (setFleet(f), setError(null)),
-      (e) => setError((e as Error).message),
-    );
-  }, [token, search, offset, changed]);
+    void url; // a new search or page
+    clearTimeout(asked.current.timer);
+    asked.current.timer = undefined;
+    ask.current();
+  }, [url]);
+  // A change event: at most one question in flight, the next after the pause.
+  const seen = useRef(changed);
+  useEffect(() => {
+    if (changed === seen.current) return; // the page was just asked for
+    seen.current = changed;
+    if (asked.current.busy) asked.current.again = true;
+    else later.current();
+  }, [changed]);
+  useEffect(() => () => clearTimeout(asked.current.timer), []);
   return (
     <section className="fleet">
       <h2>Fleet</h2>
