@@ -13,6 +13,8 @@ import { collectGarbageSooner, HEAP_GROWING_PERCENT } from '../src/relay/heap.ts
 import type { JobLogRecord } from '../src/relay/joblog.ts';
 import { buildPlan, commandFromPlan } from '../src/relay/plan.ts';
 import { replay } from '../src/relay/state.ts';
+import type { ChangeEvent } from '../src/web/api.ts';
+import { changeQueue, mergeChanges } from '../src/web/change-queue.ts';
 
 describe('alert text lines', () => {
   it('reads the documented form, quoted values and an unquoted msg at the end', () => {
@@ -301,5 +303,34 @@ describe('listen addresses', () => {
     expect(splitHostPort('8471')).toEqual(['127.0.0.1', 8471]);
     for (const bad of ['nonsense', '127.0.0.1:99999', 'host:', ':8x', '127.0.0.1:-1', '1e3'])
       expect(() => splitHostPort(bad), bad).toThrow(`--listen "${bad}" is not HOST:PORT, :PORT or PORT`);
+  });
+});
+
+describe("the dashboard's change events", () => {
+  it('fetches one at a time, and merges those that arrive meanwhile into the next', async () => {
+    const fetched: ChangeEvent[] = [];
+    let finish: () => void = () => undefined;
+    const push = changeQueue(
+      (e) =>
+        new Promise<void>((resolve) => {
+          fetched.push(e);
+          finish = resolve;
+        }),
+    );
+    push({ all: false, lists: ['alerts'] });
+    // An alert storm while the first is fetched: ten events, one fetch after it.
+    for (let i = 0; i < 10; i++) push({ all: false, lists: ['alerts', 'tickets'], jobs: [`j-${i % 3}`] });
+    expect(fetched).toHaveLength(1);
+    finish();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(fetched).toEqual([
+      { all: false, lists: ['alerts'] },
+      { all: false, lists: ['alerts', 'tickets'], jobs: ['j-0', 'j-1', 'j-2'] },
+    ]);
+    finish();
+    await new Promise((r) => setTimeout(r, 0));
+    push({ all: false, lists: ['plans'] });
+    expect(fetched).toHaveLength(3); // idle again: the next one goes at once
+    expect(mergeChanges({ all: false, lists: ['plans'] }, { all: true })).toEqual({ all: true });
   });
 });

@@ -2,6 +2,7 @@
 // full load again when events cannot get through.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { AuthError, type ChangeEvent, subscribe } from './api.ts';
+import { changeQueue } from './change-queue.ts';
 import { fetchChange, load, type Snapshot } from './data.ts';
 
 export function useLiveSnapshot(
@@ -56,21 +57,19 @@ export function useLiveSnapshot(
   useEffect(() => {
     if (!token) return;
     void refresh();
-    let queue = Promise.resolve();
-    const apply = (e: ChangeEvent) => {
-      // One at a time, each patching what the dashboard holds when its answers arrive.
-      queue = queue.then(async () => {
-        try {
-          const patch = await fetchChange(token, e, dataRef.current ?? undefined);
-          const next = patch(dataRef.current!);
-          dataRef.current = next;
-          setData(next);
-          if (e.lists?.includes('fleet')) setChanges((n) => n + 1);
-        } catch {
-          void refresh();
-        }
-      });
-    };
+    // One at a time, each patching what the dashboard holds when its answers arrive; those that come
+    // meanwhile are merged into the next (change-queue.ts).
+    const apply = changeQueue(async (e: ChangeEvent) => {
+      try {
+        const patch = await fetchChange(token, e, dataRef.current ?? undefined);
+        const next = patch(dataRef.current!);
+        dataRef.current = next;
+        setData(next);
+        if (e.lists?.includes('fleet')) setChanges((n) => n + 1);
+      } catch {
+        void refresh();
+      }
+    });
     applyRef.current = apply;
     const onChange = (e: ChangeEvent) => {
       during.current?.push(e);
