@@ -201,6 +201,10 @@ describe('rings', () => {
     const r = await runFanout(['job', 'resume', created.jobId], { env: net.env });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/is aborted, not halted/);
+    // A rollout is stopped with abort, not cancel: the command says so.
+    const c = await runFanout(['job', 'cancel', created.jobId], { env: net.env });
+    expect(c.code).toBe(1);
+    expect(c.stderr).toContain(`${created.jobId} is a rollout: \`fanout job abort ${created.jobId}\``);
   }, 120_000);
   it('an abort cancels the running ring with a cancel the master signed; a forged cancel is refused and the ring goes on', async () => {
     const dir = writePackage(join(net.dir, 'pkgs', 'slow'), 'slow', '1.0.0', {}, 'sleep 20\n');

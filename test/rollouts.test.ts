@@ -52,6 +52,31 @@ const servedKBps = (jobId: string, bytesEach: number) => {
 const complete = (jobId: string) =>
   waitFor(`${jobId} complete`, async () => (await net.admin.get(`api/v1/jobs/${jobId}`)).state === 'complete', 30_000);
 
+describe('cancel', () => {
+  it('stops a running job at its relay with a signed cancel, naming who; an ended or unknown job is refused', async () => {
+    const dir = writePackage(join(net.dir, 'pkgs', 'slow'), 'slow', '1.0.0', {}, 'sleep 6\n');
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+    const job = await cli(['job', 'create', '--package', 'slow@1.0.0', '--label', 'role=pos']);
+    await waitFor('both installing', async () =>
+      (await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets.every((t: any) => t.state === 'installing'),
+    );
+    expect(await cli(['job', 'cancel', job.jobId])).toEqual({ jobId: job.jobId, state: 'cancelling' });
+    const ended = await waitFor('the job cancelled', async () => {
+      const j = await net.admin.get(`api/v1/jobs/${job.jobId}`);
+      return j.state === 'failed' && j;
+    });
+    for (const t of ended.targets)
+      expect(t).toMatchObject({ state: 'failed', failureType: 'CANCELLED', error: 'the job was cancelled by admin' });
+    const again = await runFanout(['job', 'cancel', job.jobId], { env: net.env });
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain(`job ${job.jobId} is failed: nothing to cancel`);
+    expect((await runFanout(['job', 'cancel', 'j-nonesuch'], { env: net.env })).stderr).toMatch(/j-nonesuch/);
+    const audit = await net.admin.get<any[]>('api/v1/audit');
+    expect(audit.find((a) => a.action === 'POST /api/v1/jobs/:id/cancel')).toMatchObject({ target: job.jobId });
+  }, 60_000);
+});
+
 describe('rollback', () => {
   it('points current back at the earlier version, with nothing downloaded; going down otherwise is refused', async () => {
     const first = await cli(['job', 'create', '--package', 'app@1.0.0', '--label', 'role=pos']);

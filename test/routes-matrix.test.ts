@@ -24,6 +24,7 @@ const MASTER: Record<string, Scope> = {
   'POST /api/v1/jobs/:id/abort': 'admin',
   'POST /api/v1/jobs/:id/rollback': 'admin',
   'GET /api/v1/jobs/:id/rollback': 'admin',
+  'POST /api/v1/jobs/:id/cancel': 'admin',
   'GET /api/v1/events/ticket': 'admin',
   'GET /api/v1/jobs/:id/targets': 'admin',
   'GET /api/v1/openapi.json': 'public',

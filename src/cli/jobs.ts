@@ -172,6 +172,23 @@ Examples:
       );
     }),
   );
+  withMaster(
+    job
+      .command('cancel <id>')
+      .description('stop a running job at its relays: targets not installed yet end as failed (CANCELLED)')
+      .addHelpText(
+        'after',
+        `
+The master signs the cancel; each relay ends the job's open targets as CANCELLED, naming you. An
+endpoint already installing finishes, and one waiting for its maintenance window with the package
+downloaded still installs when the window opens. For a rollout, use \`fanout job abort ID\`.`,
+      ),
+  ).action(
+    action(async (id: string, f: MasterFlags) => {
+      const r = await masterClient(f).post(`api/v1/jobs/${encodeURIComponent(id)}/cancel`);
+      print(f.json, r, () => `job ${r.jobId}: cancel sent to its relays; \`fanout job wait ${r.jobId}\` follows it`);
+    }),
+  );
   rollbackCommand(job);
   rolloutCommands(job);
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { whoIs } from '../common/auth.ts';
 import type { App } from '../common/server.ts';
 import { parseDuration } from '../protocol/durations.ts';
+import { FanoutError } from '../protocol/errors.ts';
 import { PageQuery } from '../protocol/page.ts';
 import { JOB_STATES, jobList, jobView, targetPage } from './job-view.ts';
 import { rollback, rollbackPlan } from './rollback.ts';
@@ -58,6 +59,19 @@ export function jobRoutes(s: App, d: AdminDeps) {
         ? rolloutView(d.db, req.params.id)
         : jobView(d.db, req.params.id, req.query.view === 'summary'),
   );
+  // A plain job stopped at its relays (a rollout is stopped with abort, which cancels its running ring).
+  s.post('/api/v1/jobs/:id/cancel', { schema: { params: Id } }, async (req) => {
+    const id = req.params.id;
+    if (await d.rollouts.find(id))
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', {
+        detail: `${id} is a rollout: \`fanout job abort ${id}\` stops it and cancels its running ring`,
+      });
+    const { state } = await jobView(d.db, id, true);
+    if (state !== 'running')
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `job ${id} is ${state}: nothing to cancel` });
+    await d.cancel(id, whoIs(req.principal));
+    return { jobId: id, state: 'cancelling' };
+  });
   // What a rollback would do, changing nothing: `job rollback --dry-run` and the dashboard's confirmation.
   s.get('/api/v1/jobs/:id/rollback', { schema: { params: Id } }, async (req) => rollbackPlan(d.db, req.params.id));
   s.post('/api/v1/jobs/:id/rollback', { schema: { params: Id } }, async (req) => ({

@@ -124,16 +124,12 @@ export async function buildMaster(opts: MasterOptions) {
     onMailQueued: () => mailer.kick(),
   };
   const verify = new DeviceVerification(db, relays);
-  const rollouts = new Rollouts(
+  const cancel = jobCanceller(
     db,
-    jobs,
-    raise,
-    jobCanceller(
-      db,
-      (ids) => store.notify('fanout_commands', ids),
-      () => keys.privatePem,
-    ),
+    (ids) => store.notify('fanout_commands', ids),
+    () => keys.privatePem,
   );
+  const rollouts = new Rollouts(db, jobs, raise, cancel);
   const channel = {
     verify,
     notify: (ids: string) => store.notify('fanout_commands', ids),
@@ -150,7 +146,7 @@ export async function buildMaster(opts: MasterOptions) {
   await describeApi(app);
   scope(app, 'admin', auth.admin, (s) => {
     s.addHook('onResponse', people.audit);
-    adminRoutes(s, { db, jobs, packages, relays, plans, keys, verify, rollouts });
+    adminRoutes(s, { db, jobs, packages, relays, plans, keys, verify, rollouts, cancel });
     rolloutRoutes(s, db, rollouts);
     peopleRoutes(s, people);
     alertAdminRoutes(s, alertDeps);

@@ -7,6 +7,7 @@ import { FanoutError } from '../protocol/errors.ts';
 import { PageQuery } from '../protocol/page.ts';
 import { Plan } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
+import type { CancelJob } from './cancel.ts';
 import { fleetView } from './fleet.ts';
 import { importInventory, issueDeviceToken, readInventory } from './inventory.ts';
 import { jobRoutes } from './job-routes.ts';
@@ -27,6 +28,7 @@ export interface AdminDeps {
   keys: MasterKeys;
   verify: DeviceVerification;
   rollouts: Rollouts;
+  cancel: CancelJob;
 }
 
 const Id = z.object({ id: z.string().min(1).max(200) });
