@@ -181,7 +181,8 @@ Examples:
         `
 The master signs the cancel; each relay ends the job's open targets as CANCELLED, naming you. An
 endpoint already installing finishes, and one waiting for its maintenance window with the package
-downloaded still installs when the window opens. For a rollout, use \`fanout job abort ID\`.`,
+downloaded still installs when the window opens; their targets stay CANCELLED at the master. For a
+rollout, use \`fanout job abort ID\`.`,
       ),
   ).action(
     action(async (id: string, f: MasterFlags) => {
