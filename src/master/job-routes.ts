@@ -5,7 +5,7 @@ import { whoIs } from '../common/auth.ts';
 import type { App } from '../common/server.ts';
 import { parseDuration } from '../protocol/durations.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { PageQuery } from '../protocol/page.ts';
+import { PageQuery, ViewQuery } from '../protocol/page.ts';
 import { JOB_STATES, jobList, jobView, targetPage } from './job-view.ts';
 import { rollback, rollbackPlan } from './rollback.ts';
 import { rolloutView } from './rollout-view.ts';
@@ -44,20 +44,17 @@ export function jobRoutes(s: App, d: AdminDeps) {
       schema: {
         querystring: PageQuery.extend({
           limit: PageQuery.shape.limit.default(100),
-          view: z.enum(['full', 'summary']).default('full'),
+          ...ViewQuery.shape,
           state: z.enum(JOB_STATES).optional(),
         }),
       },
     },
     async (req) => jobList(d.db, req.query, req.query.view === 'summary'),
   );
-  s.get(
-    '/api/v1/jobs/:id',
-    { schema: { params: Id, querystring: z.object({ view: z.enum(['full', 'summary']).default('full') }) } },
-    async (req) =>
-      (await d.rollouts.find(req.params.id))
-        ? rolloutView(d.db, req.params.id)
-        : jobView(d.db, req.params.id, req.query.view === 'summary'),
+  s.get('/api/v1/jobs/:id', { schema: { params: Id, querystring: ViewQuery } }, async (req) =>
+    (await d.rollouts.find(req.params.id))
+      ? rolloutView(d.db, req.params.id)
+      : jobView(d.db, req.params.id, req.query.view === 'summary'),
   );
   // A plain job stopped at its relays (a rollout is stopped with abort, which cancels its running ring).
   s.post('/api/v1/jobs/:id/cancel', { schema: { params: Id } }, async (req) => {

@@ -38,7 +38,7 @@ export async function savePlans(db: Db | Transaction<Database>, relayId: string,
 }
 
 /** The first names of each list and how many there are: the dashboard's view of a plan for 10,000 targets. */
-export const SHOWN = 20;
+const SHOWN = 20;
 export function planSummary(p: Plan) {
   return {
     ...p,

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Principal } from '../common/auth.ts';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { PageQuery } from '../protocol/page.ts';
+import { PageQuery, ViewQuery } from '../protocol/page.ts';
 import { Plan } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import type { CancelJob } from './cancel.ts';
@@ -130,11 +130,8 @@ export function adminRoutes(s: App, d: AdminDeps) {
     '/api/v1/plans',
     {
       schema: {
-        querystring: PageQuery.extend({
-          state: Plan.shape.state.optional(),
-          // summary: each list cut to its first names, with counts (a plan may name 10,000 targets)
-          view: z.enum(['full', 'summary']).default('full'),
-        }),
+        // summary: each list cut to its first names, with counts (a plan may name 10,000 targets)
+        querystring: PageQuery.extend({ state: Plan.shape.state.optional(), ...ViewQuery.shape }),
       },
     },
     async (req) => {

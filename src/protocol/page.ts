@@ -7,3 +7,6 @@ export const PageQuery = z.object({
 });
 export type Page = z.infer<typeof PageQuery>;
 export const FIRST_PAGE: Page = { limit: 200, offset: 0 };
+
+/** `?view=summary`: a shorter answer for the dashboard (lists cut to counts); `full` by default. */
+export const ViewQuery = z.object({ view: z.enum(['full', 'summary']).default('full') });
