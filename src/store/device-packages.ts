@@ -29,13 +29,13 @@ export interface VerificationChange {
   state: string;
   at: string;
 }
-export type Row = Database['device_packages'];
+type Row = Database['device_packages'];
 export type JobInfo = { packages: { name: string; version: string }[]; uninstall?: string };
 
 const TROUBLE: Record<string, string> = { DRIFT: 'drift', TAMPERED: 'tampered' };
 
 /** The device's packages after one target change (`rows` by package name, changed in place). */
-export function applyTarget(rows: Map<string, Row>, t: TargetChange, job: JobInfo, changed: Set<string>) {
+function applyTarget(rows: Map<string, Row>, t: TargetChange, job: JobInfo, changed: Set<string>) {
   const set = (r: Row) => {
     const was = rows.get(r.name);
     if (was && was.at > r.at) return; // a later word already stands
@@ -56,7 +56,7 @@ export function applyTarget(rows: Map<string, Row>, t: TargetChange, job: JobInf
   }
 }
 
-export function applyVerification(rows: Map<string, Row>, v: VerificationChange, changed: Set<string>) {
+function applyVerification(rows: Map<string, Row>, v: VerificationChange, changed: Set<string>) {
   const p = rows.get(v.package);
   if (!p || p.state === 'removed' || p.version !== v.version || v.at < p.at) return;
   rows.set(v.package, { ...p, state: v.state === 'ok' ? 'attested' : 'drift', at: v.at });
@@ -65,24 +65,17 @@ export function applyVerification(rows: Map<string, Row>, v: VerificationChange,
 
 async function currentRows(db: Db, devices: string[]) {
   const byDevice = new Map<string, Map<string, Row>>();
-  for (const id of devices) byDevice.set(id, new Map());
   for (const part of perStatement(devices, 5000))
     for (const r of await db
       .selectFrom('device_packages')
       .selectAll()
       .where(oneOf(db, 'device_id', part))
       .execute())
-      byDevice.get(r.device_id)?.set(r.name, r);
+      byDevice.set(r.device_id, (byDevice.get(r.device_id) ?? new Map()).set(r.name, r));
   return byDevice;
 }
 
-export async function save(
-  db: Db,
-  byDevice: Map<string, Map<string, Row>>,
-  changed: Map<string, Set<string>>,
-  seen: Map<string, string>,
-) {
-  const rows = [...changed].flatMap(([device, names]) => [...names].map((n) => byDevice.get(device)!.get(n)!));
+async function save(db: Db, rows: Row[], seen: Map<string, string>) {
   for (const part of perStatement(rows, 200))
     await db
       .insertInto('device_packages')
@@ -112,56 +105,78 @@ export async function save(
       .execute();
 }
 
-export const later = (seen: Map<string, string>, device: string, at: string) => {
-  const was = seen.get(device);
-  if (!was || at > was) seen.set(device, at);
-};
-
-export async function jobInfo(db: Db, ids: string[]) {
+/** Each job's packages (name and version) and the package it uninstalls; every job when no ids are given. */
+export async function jobInfo(db: Db, ids?: string[]) {
+  const query = () => db.selectFrom('jobs').select(['id', 'packages', 'params']);
+  const rows = ids ? [] : await query().execute();
+  for (const part of perStatement(ids ?? [], 5000))
+    rows.push(
+      ...(await query()
+        .where(oneOf(db, 'id', part))
+        .execute()),
+    );
   const jobs = new Map<string, JobInfo>();
-  for (const part of perStatement(ids, 5000))
-    for (const j of await db
-      .selectFrom('jobs')
-      .select(['id', 'packages', 'params'])
-      .where(oneOf(db, 'id', part))
-      .execute())
-      jobs.set(j.id, {
-        // Only what a row keeps: a job's package refs also carry digest, size and signature.
-        packages: (JSON.parse(j.packages) as JobInfo['packages']).map(({ name, version }) => ({ name, version })),
-        uninstall: JSON.parse(j.params).uninstall,
-      });
+  for (const j of rows)
+    jobs.set(j.id, {
+      // Only what a row keeps: a job's package refs also carry digest, size and signature.
+      packages: (JSON.parse(j.packages) as JobInfo['packages']).map(({ name, version }) => ({ name, version })),
+      uninstall: JSON.parse(j.params).uninstall,
+    });
   return jobs;
 }
 
-/** Target states just written (only those that were: a relay speaks only for its own), in the caller's transaction. */
-export async function foldTargets(db: Db, changes: TargetChange[]) {
-  if (!changes.length) return;
-  const jobs = await jobInfo(db, [...new Set(changes.map((c) => c.job_id))]);
-  const byDevice = await currentRows(db, [...new Set(changes.map((c) => c.device_id))]);
-  const changed = new Map<string, Set<string>>();
+/** A target's step or a verification, at its own time. */
+export interface Change {
+  at: string;
+  device: string;
+  t?: TargetChange;
+  v?: VerificationChange;
+}
+export const targetChanges = (ts: TargetChange[]): Change[] =>
+  ts.filter((t) => t.state !== 'pending').map((t) => ({ at: t.updated_at, device: t.device_id, t }));
+export const verificationChanges = (vs: VerificationChange[]): Change[] =>
+  vs.map((v) => ({ at: v.at, device: v.device_id, v }));
+
+/**
+ * Applies changes to the rows devices have (`byDevice`, changed in place) in their own time order,
+ * targets before verifications at the same time, and saves the rows that moved and when each
+ * device was last heard of.
+ */
+export async function fold(
+  db: Db,
+  byDevice: Map<string, Map<string, Row>>,
+  jobs: Map<string, JobInfo>,
+  changes: Change[],
+) {
+  const moved = new Map<string, Set<string>>();
   const seen = new Map<string, string>();
-  for (const t of [...changes].sort((a, b) => a.updated_at.localeCompare(b.updated_at))) {
-    const job = jobs.get(t.job_id);
-    if (!job || t.state === 'pending') continue;
-    later(seen, t.device_id, t.updated_at);
-    const names = changed.get(t.device_id) ?? new Set<string>();
-    applyTarget(byDevice.get(t.device_id)!, t, job, names);
-    if (names.size) changed.set(t.device_id, names);
+  const order = (c: Change) => (c.t ? 0 : 1);
+  for (const { at, device, t, v } of [...changes].sort((a, b) => a.at.localeCompare(b.at) || order(a) - order(b))) {
+    const rows = byDevice.get(device) ?? new Map<string, Row>();
+    byDevice.set(device, rows);
+    const names = moved.get(device) ?? new Set<string>();
+    moved.set(device, names);
+    const was = seen.get(device);
+    if (!was || at > was) seen.set(device, at);
+    const job = t && jobs.get(t.job_id);
+    if (t && job) applyTarget(rows, t, job, names);
+    if (v) applyVerification(rows, v, names);
   }
-  await save(db, byDevice, changed, seen);
+  const rows = [...moved].flatMap(([device, names]) => [...names].map((n) => byDevice.get(device)!.get(n)!));
+  await save(db, rows, seen);
+}
+
+/** Target states just written (only those that were: a relay speaks only for its own), in the caller's transaction. */
+export async function foldTargets(db: Db, written: TargetChange[]) {
+  if (!written.length) return;
+  const jobs = await jobInfo(db, [...new Set(written.map((c) => c.job_id))]);
+  const byDevice = await currentRows(db, [...new Set(written.map((c) => c.device_id))]);
+  await fold(db, byDevice, jobs, targetChanges(written));
 }
 
 /** Endpoints' verifications just stored, in the caller's transaction. */
 export async function foldVerifications(db: Db, reports: VerificationChange[]) {
   if (!reports.length) return;
   const byDevice = await currentRows(db, [...new Set(reports.map((v) => v.device_id))]);
-  const changed = new Map<string, Set<string>>();
-  const seen = new Map<string, string>();
-  for (const v of [...reports].sort((a, b) => a.at.localeCompare(b.at))) {
-    later(seen, v.device_id, v.at);
-    const names = changed.get(v.device_id) ?? new Set<string>();
-    applyVerification(byDevice.get(v.device_id)!, v, names);
-    if (names.size) changed.set(v.device_id, names);
-  }
-  await save(db, byDevice, changed, seen);
+  await fold(db, byDevice, new Map(), verificationChanges(reports));
 }
