@@ -191,6 +191,8 @@ for (const backend of backends) {
       expect((await fleetView(store.db, { limit: 100, offset: 0, package: 'app' })).devices.map((d) => d.id)).toEqual([
         p1,
       ]);
+      const none = await fleetView(store.db, { limit: 100, offset: 0, search: 'no-such-device' });
+      expect([none.total, none.devices, none.sites, none.versions]).toEqual([0, [], [], []]);
       // The migration's rebuild from every target and verification gives the same view.
       await store.db.deleteFrom('device_packages').execute();
       await store.db.deleteFrom('device_seen').execute();

@@ -28,6 +28,8 @@ export interface FleetDevice {
 }
 
 const SOUND = ['attested', 'installed'];
+/** Expressions over a device row, `devices as d`. */
+type DeviceEb = ExpressionBuilder<Database & { d: Database['devices'] }, 'd'>;
 
 /**
  * A page of the fleet, with its sites and versions, from what each device runs as kept when reports
@@ -40,7 +42,7 @@ export async function fleetView(
   const s = q.search?.trim().toLowerCase();
   const like = s && `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   const matches = (col: string) => sql<SqlBool>`lower(coalesce(${sql.ref(col)}, '')) like ${like} escape '\\'`;
-  const runs = (eb: ExpressionBuilder<Database & { d: Database['devices'] }, 'd'>) =>
+  const runs = (eb: DeviceEb) =>
     eb
       .selectFrom('device_packages as dp')
       .select('dp.device_id')
@@ -65,7 +67,7 @@ export async function fleetView(
         ]),
       ),
     );
-  const attention = (eb: ExpressionBuilder<Database & { d: Database['devices'] }, 'd'>) =>
+  const attention = (eb: DeviceEb) =>
     eb.or([
       eb.exists(runs(eb).where('dp.state', 'not in', SOUND)),
       eb.exists(
@@ -97,27 +99,26 @@ export async function fleetView(
       .execute(),
   ]);
   const ids = page.map((d) => d.id);
-  const [packages, seen, relays, locations] = ids.length
-    ? await Promise.all([
-        db
-          .selectFrom('device_packages')
-          .selectAll()
-          .where(oneOf(db, 'device_id', ids))
-          .where('state', '!=', 'removed')
-          .execute(),
-        db
-          .selectFrom('device_seen')
-          .selectAll()
-          .where(oneOf(db, 'device_id', ids))
-          .execute(),
-        db
-          .selectFrom('relays')
-          .select(['id', 'last_heartbeat', 'down_since'])
-          .where(oneOf(db, 'id', ids))
-          .execute(),
-        db.selectFrom('locations').select(['code', 'name']).execute(),
-      ])
-    : [[], [], [], await db.selectFrom('locations').select(['code', 'name']).execute()];
+  // The page's own rows (an empty page reads none: `oneOf` of nothing matches nothing).
+  const [packages, seen, relays, locations] = await Promise.all([
+    db
+      .selectFrom('device_packages')
+      .selectAll()
+      .where(oneOf(db, 'device_id', ids))
+      .where('state', '!=', 'removed')
+      .execute(),
+    db
+      .selectFrom('device_seen')
+      .selectAll()
+      .where(oneOf(db, 'device_id', ids))
+      .execute(),
+    db
+      .selectFrom('relays')
+      .select(['id', 'last_heartbeat', 'down_since'])
+      .where(oneOf(db, 'id', ids))
+      .execute(),
+    db.selectFrom('locations').select(['code', 'name']).execute(),
+  ]);
   const site = new Map(locations.map((l) => [l.code, l.name]));
   const heard = new Map(relays.map((r) => [r.id, r]));
   const seenAt = new Map(seen.map((r) => [r.device_id, r.at]));
