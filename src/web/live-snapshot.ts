@@ -2,7 +2,7 @@
 // full load again when events cannot get through.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { AuthError, type ChangeEvent, subscribe } from './api.ts';
-import { changeQueue } from './change-queue.ts';
+import { changeQueue, mergeChanges } from './change-queue.ts';
 import { fetchChange, load, type Snapshot } from './data.ts';
 
 export function useLiveSnapshot(
@@ -33,12 +33,7 @@ export function useLiveSnapshot(
       setData(all);
       // What changed meanwhile is asked for again, after the load: only what those events name.
       const missed = during.current.filter((e) => !e.all);
-      if (missed.length)
-        applyRef.current({
-          all: false,
-          lists: [...new Set(missed.flatMap((e) => e.lists ?? []))],
-          jobs: [...new Set(missed.flatMap((e) => e.jobs ?? []))],
-        });
+      if (missed.length) applyRef.current(missed.reduce(mergeChanges));
       setChanges((n) => n + 1);
       on.current.error(null);
     } catch (e) {
