@@ -2,7 +2,7 @@
 
 import type { Selectable } from 'kysely';
 import { FanoutError } from '../protocol/errors.ts';
-import type { JobParams, PackageRef, TargetState } from '../protocol/types.ts';
+import { type JobParams, type PackageRef, TargetState } from '../protocol/types.ts';
 import type { Database, Db } from '../store/index.ts';
 
 export interface TargetView {
@@ -105,7 +105,8 @@ const targetView = (t: Selectable<Database['targets']>): TargetView => ({
 });
 
 export const JOB_STATES = ['running', 'complete', 'failed'] as const;
-const UNFINISHED: TargetState[] = ['pending', 'downloading', 'waiting_window', 'installing'];
+const ENDED: TargetState[] = ['installed', 'failed'];
+const UNFINISHED = TargetState.options.filter((s) => !ENDED.includes(s));
 
 /**
  * Jobs, newest first; with a state, only jobs in it. A job's state is not kept but follows from its
@@ -129,7 +130,7 @@ export async function jobList(
               .whereRef('t.job_id', '=', 'jobs.id')
               .where('t.state', 'in', states),
           );
-        const ended = eb.and([eb.not(any(UNFINISHED)), any(['installed', 'failed'])]);
+        const ended = eb.and([eb.not(any(UNFINISHED)), any(ENDED)]);
         if (page.state === 'running') return eb.not(ended);
         if (page.state === 'failed') return eb.and([ended, any(['failed'])]);
         return eb.and([ended, eb.not(any(['failed']))]);

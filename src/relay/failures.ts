@@ -24,7 +24,7 @@ export function reportRefused(reporter: Reporter, relayId: string, cmd: Distribu
   reporter.job({ jobId: cmd.jobId, state: 'failed', failureType, error: why });
   for (const deviceId of cmd.distributionList)
     reporter.target({ jobId: cmd.jobId, deviceId, state: 'failed', attempt: 0, failureType, error: why });
-  refusedAlert(reporter, relayId, cmd, `command refused: ${why}`);
+  refusedAlert(reporter, relayId, cmd, failureType, `command refused: ${why}`);
 }
 
 /** A command the disk refused: not acknowledged, so the master sends it again; meanwhile an alert. */
@@ -47,17 +47,23 @@ export function reportNotWritten(
 
 /** A cancel that does not verify changes nothing: the job goes on, and an alert says why. */
 export function reportCancelRefused(reporter: Reporter, relayId: string, cmd: DistributionCommand, why: string) {
-  refusedAlert(reporter, relayId, cmd, `cancel refused, the job goes on: ${why}`);
+  refusedAlert(reporter, relayId, cmd, refusal(why), `cancel refused, the job goes on: ${why}`);
 }
 
-const refusal = (why: string) => (/expired/.test(why) ? 'EXPIRED' : 'SIGNATURE_INVALID');
+const refusal = (why: string): FailureType => (/expired/.test(why) ? 'EXPIRED' : 'SIGNATURE_INVALID');
 
-function refusedAlert(reporter: Reporter, relayId: string, cmd: DistributionCommand, message: string) {
+function refusedAlert(
+  reporter: Reporter,
+  relayId: string,
+  cmd: DistributionCommand,
+  failureType: FailureType,
+  message: string,
+) {
   reporter.alert({
     source: relayId,
     alertId: `${cmd.jobId}/${cmd.commandId}/refused`,
     deviceId: relayId,
-    failureType: refusal(message),
+    failureType,
     jobId: cmd.jobId,
     relayId,
     message,
