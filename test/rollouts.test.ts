@@ -68,9 +68,13 @@ describe('cancel', () => {
     });
     for (const t of ended.targets)
       expect(t).toMatchObject({ state: 'failed', failureType: 'CANCELLED', error: 'the job was cancelled by admin' });
+    // They were installing already: they finish, and the master hears it (the endpoint's disk is the truth).
+    await complete(job.jobId);
+    const fleet = await cli(['fleet', '--package', 'slow']);
+    expect(fleet.devices.map((d: any) => d.installed.slow).sort()).toEqual(['1.0.0', '1.0.0']);
     const again = await runFanout(['job', 'cancel', job.jobId], { env: net.env });
     expect(again.code).not.toBe(0);
-    expect(again.stderr).toContain(`job ${job.jobId} is failed: nothing to cancel`);
+    expect(again.stderr).toContain(`job ${job.jobId} is complete: nothing to cancel`);
     expect((await runFanout(['job', 'cancel', 'j-nonesuch'], { env: net.env })).stderr).toMatch(/j-nonesuch/);
     const audit = await net.admin.get<any[]>('api/v1/audit');
     expect(audit.find((a) => a.action === 'POST /api/v1/jobs/:id/cancel')).toMatchObject({ target: job.jobId });
@@ -229,9 +233,9 @@ describe('uninstall', () => {
 });
 
 describe('maintenance windows', () => {
-  it('an endpoint downloads at once and installs only when its window opens; ignoreWindows installs now', async () => {
-    // A window for the site opening at the next minute boundary at least 20 s away, 5 minutes wide.
-    const opens = Math.ceil((Date.now() + 20_000) / 60_000) * 60_000;
+  it('an endpoint downloads at once and installs only when its window opens; ignoreWindows installs now; a cancel stops one waiting', async () => {
+    // A window for the site opening at the next minute boundary at least 30 s away, 5 minutes wide.
+    const opens = Math.ceil((Date.now() + 30_000) / 60_000) * 60_000;
     const at = new Date(opens);
     const inv = inventoryYaml([RELAY], 2).replace(
       'centers:',
@@ -241,8 +245,11 @@ describe('maintenance windows', () => {
     const imp = await runFanout(['inventory', 'import', join(net.dir, 'inventory-windows.yaml')], { env: net.env });
     expect(imp.code, imp.stderr).toBe(0);
     await new Promise((r) => setTimeout(r, 11_000)); // the relay's enrollment refreshes every 10 s
-    for (const v of ['3.0.0']) {
-      const dir = writePackage(join(net.dir, 'pkgs', `app-${v}`), 'app', v, { 'v.txt': `${v}\n` });
+    for (const [name, v] of [
+      ['app', '3.0.0'],
+      ['late', '1.0.0'],
+    ]) {
+      const dir = writePackage(join(net.dir, 'pkgs', `${name}-${v}`), name, v, { 'v.txt': `${v}\n` });
       await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
       expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
     }
@@ -265,6 +272,17 @@ describe('maintenance windows', () => {
     expect(Date.now()).toBeLessThan(opens);
     expect(existsSync(join(net.agents[held].root, 'app', '3.0.0'))).toBe(false);
     await complete(now.jobId); // ignoreWindows: installed outside the window
+    // Cancelled while it waits for the window: when the window opens, the endpoint installs nothing.
+    const late = await cli(['job', 'create', '--package', 'late@1.0.0', '--target', urgent]);
+    await waitFor(
+      'the late target waiting for its window',
+      async () => (await net.admin.get(`api/v1/jobs/${late.jobId}`)).targets[0].state === 'waiting_window',
+    );
+    await cli(['job', 'cancel', late.jobId]);
+    await waitFor(
+      'the late job cancelled',
+      async () => (await net.admin.get(`api/v1/jobs/${late.jobId}`)).state === 'failed',
+    );
     expect(Date.now()).toBeLessThan(opens);
     await waitFor(
       'the held target installed',
@@ -278,5 +296,17 @@ describe('maintenance windows', () => {
     expect(steps.map((e) => e.state)).toEqual(['downloading', 'waiting_window', 'installing', 'installed']);
     expect(Date.parse(steps[1].at)).toBeLessThan(opens);
     expect(Date.parse(steps[2].at)).toBeGreaterThanOrEqual(opens);
-  }, 150_000);
+    // The window opened for the cancelled one too: the relay answered its next step with the cancel.
+    const log = join(net.dir, 'logs', `${urgent}.log`);
+    await waitFor('the late install stopped', async () => /"msg":"not installed"/.test(readFileSync(log, 'utf8')));
+    expect(readFileSync(log, 'utf8')).toMatch(
+      /was cancelled for relay-r-pos-2 before it installed: the job was cancelled by admin/,
+    );
+    expect(journal(urgent, late.jobId).map((e) => e.state)).toEqual(['downloading', 'waiting_window', 'installing']);
+    expect(existsSync(join(net.agents[urgent].root, 'late'))).toBe(false);
+    expect((await net.admin.get(`api/v1/jobs/${late.jobId}`)).targets[0]).toMatchObject({
+      state: 'failed',
+      failureType: 'CANCELLED',
+    });
+  }, 180_000);
 });

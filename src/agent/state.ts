@@ -16,6 +16,11 @@ export class InstallError extends Error {
   }
 }
 
+/** The relay says the job was cancelled for this endpoint before it installed: stop, change nothing. */
+export class Cancelled extends Error {
+  override name = 'Cancelled';
+}
+
 export interface InstalledEntry {
   name: string;
   version: string;

@@ -10,7 +10,7 @@ import { type Client, HttpError } from '../protocol/client.ts';
 import type { Assignment, TargetState } from '../protocol/types.ts';
 import type { MaintenanceWindow } from '../protocol/windows.ts';
 import { attest } from './attest.ts';
-import { type AgentState, compareVersions, InstallError } from './state.ts';
+import { type AgentState, Cancelled, compareVersions, InstallError } from './state.ts';
 
 export interface WorkerDeps {
   relay: Client;
@@ -35,7 +35,10 @@ export interface WorkerDeps {
 export class Worker {
   constructor(private readonly d: WorkerDeps) {}
 
-  /** Reports a step, journalled first; retried until the relay answers (a refusal is final). */
+  /**
+   * Reports a step, journalled first; retried until the relay answers (a refusal is final). Throws
+   * Cancelled when the relay says the job was cancelled here before it installed.
+   */
   async report(
     a: Assignment,
     s: TargetState,
@@ -53,6 +56,7 @@ export class Worker {
         });
         return;
       } catch (e) {
+        if (e instanceof HttpError && e.code === 'FANOUT_ERR_TARGET_CANCELLED') throw new Cancelled(e.message);
         if (e instanceof HttpError && e.status >= 400 && e.status < 500) {
           this.d.log.warn({ err: e.message, jobId: a.jobId }, 'relay refused the report');
           return;
@@ -147,6 +151,8 @@ export class Worker {
       }
       await this.report(a, 'installed', { trees });
     } catch (e) {
+      // Its target already ended as CANCELLED at the relay: nothing to report, nothing installed.
+      if (e instanceof Cancelled) return void log.info({ jobId: a.jobId, why: e.message }, 'not installed');
       const err = e instanceof InstallError ? e : new InstallError('INSTALL_FAILED', (e as Error).message);
       this.d.counted('failed');
       log.error({ jobId: a.jobId, failureType: err.failureType, err: err.message }, 'assignment failed');

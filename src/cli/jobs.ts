@@ -180,9 +180,9 @@ Examples:
         'after',
         `
 The master signs the cancel; each relay ends the job's open targets as CANCELLED, naming you. An
-endpoint already installing finishes, and one waiting for its maintenance window with the package
-downloaded still installs when the window opens; their targets stay CANCELLED at the master. For a
-rollout, use \`fanout job abort ID\`.`,
+endpoint that has not begun installing (waiting for its maintenance window, say) is told at its next
+step and installs nothing. One already installing finishes; its target then shows installed, as its
+disk says. For a rollout, use \`fanout job abort ID\`.`,
       ),
   ).action(
     action(async (id: string, f: MasterFlags) => {

@@ -61,6 +61,11 @@ export const errorTable = {
     'job "{jobId}" does not exist{where}',
     'A job id the master (or the relay) does not know.',
   ),
+  FANOUT_ERR_TARGET_CANCELLED: entry(
+    409,
+    'job {jobId} was cancelled for {deviceId} before it installed: {why}',
+    'An endpoint reports a step toward an install of a job cancelled since; it stops and installs nothing.',
+  ),
   FANOUT_ERR_JOB_NO_TARGETS: entry(400, '{why}', 'A job with no target, or labels that match no endpoint.'),
   FANOUT_ERR_BLOB_UNKNOWN: entry(
     404,

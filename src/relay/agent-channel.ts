@@ -20,6 +20,9 @@ export interface AgentReport {
   trees?: Record<string, string>;
 }
 
+/** The steps an endpoint reports before it changes anything on its disk. */
+const BEFORE_INSTALL = new Set<TargetState>(['downloading', 'waiting_window', 'installing']);
+
 export class AgentChannel {
   /** `assign:<deviceId>` when that device has something new to do. */
   readonly events = new EventEmitter().setMaxListeners(0);
@@ -106,12 +109,18 @@ export class AgentChannel {
     return this.jobs.synced();
   }
 
-  /** An agent's report about its own target; refused (with why) for anything it was not given. */
-  report(deviceId: string, r: AgentReport): { ok: true } | { ok: false; reason: string } {
-    // An ended job changes only when an endpoint it failed has installed after all: any other report
-    // would be ignored, so it is, without reading the job back from its log.
+  /**
+   * An agent's report about its own target; refused (with why) for anything it was not given, and
+   * answered `cancelled` for a step toward an install its cancelled target no longer wants.
+   */
+  report(deviceId: string, r: AgentReport): { ok: true } | { ok: false; reason: string } | { cancelled: string } {
+    // An ended job changes only when an endpoint it failed has installed after all, and answers only
+    // a cancelled target's next step: any other report would be ignored, so it is, without reading
+    // the job back from its log.
     const s = this.jobs.endedSummary(r.jobId);
-    if (s && (r.state !== 'installed' || !s.failedFilter || !mayContain(s.failedFilter, deviceId))) return { ok: true };
+    const toward = BEFORE_INSTALL.has(r.state) && s?.failure?.failureType === 'CANCELLED';
+    if (s && ((r.state !== 'installed' && !toward) || !s.failedFilter || !mayContain(s.failedFilter, deviceId)))
+      return { ok: true };
     const st = this.jobs.get(r.jobId);
     if (!st?.tally.members.has(deviceId))
       return { ok: false, reason: `an assignment for ${deviceId} in job ${r.jobId}` };
@@ -131,6 +140,9 @@ export class AgentChannel {
         };
     }
     const t = st.targets.get(deviceId)!;
+    // Cancelled before it installed (waiting for its window, say): the endpoint stops there.
+    if (BEFORE_INSTALL.has(r.state) && t.state === 'failed' && t.failureType === 'CANCELLED')
+      return { cancelled: t.error ?? 'the job was cancelled' };
     const maxAttempts = Number(st.current.params.maxAttempts ?? 3);
     const step = agentStep(t, r.state, maxAttempts);
     const at = new Date().toISOString();

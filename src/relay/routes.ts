@@ -76,7 +76,10 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
     trees: Trees.optional(),
   });
   s.post('/agent/v1/reports', { schema: { body: Report } }, async (req) => {
-    const res = d.agents.report(deviceOf(req.principal).id, req.body);
+    const deviceId = deviceOf(req.principal).id;
+    const res = d.agents.report(deviceId, req.body);
+    if ('cancelled' in res)
+      throw new FanoutError('FANOUT_ERR_TARGET_CANCELLED', { jobId: req.body.jobId, deviceId, why: res.cancelled });
     if (!res.ok) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: res.reason });
     await d.agents.synced(); // answered once on disk, one fsync shared by this turn's reports
     return res;
