@@ -57,11 +57,22 @@ const server = createServer((req, res) => {
     return more();
   }
   if (url.startsWith('/agent/v1/assignments')) {
-    const a = queue.shift();
-    if (a) return send({ assignments: [a] });
+    // Like a real relay, an assignment is listed until its endpoint reports it ended.
+    if (queue.length) return send({ assignments: queue });
     return void setTimeout(() => send({ assignments: [] }), 300);
   }
-  if (url.startsWith('/agent/v1/reports')) return void body().then((b) => (reports.push(b), send({ ok: true })));
+  if (url.startsWith('/agent/v1/reports'))
+    return void body().then((b) => {
+      const r = b as { jobId: string; commandId: string; state: string };
+      reports.push(r);
+      if (r.state === 'installed' || r.state === 'failed') {
+        const i = queue.findIndex(
+          (a) => (a as typeof r).jobId === r.jobId && (a as typeof r).commandId === r.commandId,
+        );
+        if (i >= 0) queue.splice(i, 1);
+      }
+      send({ ok: true });
+    });
   if (url.startsWith('/content/')) contentRequests++;
   if (url.startsWith('/content/') && flood) {
     res.writeHead(200, { 'content-type': 'application/octet-stream' });

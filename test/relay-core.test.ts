@@ -1,5 +1,6 @@
 // The relay's core, unit by unit with fakes: the fold, the job-log writer, the target state machine,
 // the upstream's circuit breaker, the job table and the redistributor.
+import { EventEmitter } from 'node:events';
 import { appendFileSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -360,9 +361,10 @@ describe('the job table and the redistributor', () => {
     jobs.create([{ type: 'command', at, command }]);
     jobs.record('j-1', [target('e1', 'pending'), target('e2', 'installed')]);
     (jobs.get('j-1') as JobState).phase = 'distributing';
-    const [text, ...more] = agents.assignmentsJson('e1');
+    const [{ id, json }, ...more] = agents.assignmentsJson('e1');
     expect(more).toEqual([]);
-    const a = Assignment.parse(JSON.parse(text));
+    const a = Assignment.parse(JSON.parse(json));
+    expect(id).toBe(a.assignmentId);
     expect(a).toMatchObject({ assignmentId: 'c-1/e1/1', jobId: 'j-1', commandId: 'c-1', attempt: 1, packages: [pkg] });
     expect(checkAssignment(a, 'e1', [key.publicPem])).toMatchObject({ ok: true });
     // The part all targets share is serialized once; each still carries its own proof.
@@ -389,5 +391,24 @@ describe('the job table and the redistributor', () => {
     const onDisk = replay('j-1', new JobLog(dir).read('j-1'))!;
     expect(onDisk.targets.get('e2')?.state).toBe('installed');
     expect(onDisk.phase).toBe('complete');
+  });
+  it('a cancel withdraws the open targets: their endpoints are woken, and a step toward installing is answered cancelled', async () => {
+    const { jobs } = setup();
+    const agents = new AgentChannel('r', jobs, new FakeReporter() as unknown as Reporter);
+    jobs.create([{ type: 'command', at, command }]);
+    jobs.record('j-1', [target('e1', 'installed'), target('e2', 'downloading')]);
+    (jobs.get('j-1') as JobState).phase = 'distributing';
+    expect(agents.assignmentsJson('e2').map((a) => a.id)).toEqual(['c-1/e2/1']);
+    const woken = agents.nextOffer('e2', 60_000, new EventEmitter());
+    jobs.fail('j-1', 'CANCELLED', 'the job was cancelled by olivia');
+    await woken; // not after a minute: at once
+    expect(agents.assignmentsJson('e2')).toEqual([]);
+    for (const state of ['downloading', 'waiting_window', 'installing'] as const)
+      expect(agents.report('e2', { jobId: 'j-1', commandId: 'c-1', state })).toEqual({
+        cancelled: 'the job was cancelled by olivia',
+      });
+    // The endpoint's disk is still the truth: one that installed all the same counts.
+    expect(agents.report('e2', { jobId: 'j-1', commandId: 'c-1', state: 'installed' })).toEqual({ ok: true });
+    expect(jobs.get('j-1')?.targets.get('e2')?.state).toBe('installed');
   });
 });

@@ -9,7 +9,7 @@ import { attest, scriptsDone, treeFile } from './attest.ts';
 import { download, type Staged } from './download.ts';
 import { installPackage, stagingFor } from './install.ts';
 import { pruneVersions } from './retention.ts';
-import { InstallError } from './state.ts';
+import { Cancelled, InstallError } from './state.ts';
 import { untilWindow } from './window-wait.ts';
 import type { WorkerDeps } from './worker.ts';
 
@@ -23,9 +23,15 @@ export async function deliver(
     installRoot: string;
     drifted: Set<string>;
     report: (s: TargetState) => Promise<void>;
+    /** Aborted when the relay withdraws the assignment: heeded until the install begins, not after. */
+    withdrawn: AbortSignal;
   },
 ): Promise<Map<string, string>> {
   const { log } = d;
+  const stop = AbortSignal.any([d.signal, x.withdrawn]);
+  const unlessWithdrawn = () => {
+    if (x.withdrawn.aborted) throw new Cancelled('the relay no longer offers it (cancelled, or ended there)');
+  };
   const staged = new Map<string, Staged>();
   const trees = new Map<string, string>();
   try {
@@ -35,13 +41,19 @@ export async function deliver(
         continue;
       }
       const into = stagingFor(x.installRoot, pkg);
-      staged.set(
-        pkg.digest,
-        await download({ pkg, relay: d.relay, into, keys: d.keys(), limits: d.limits(), log, signal: d.signal }),
-      );
+      try {
+        staged.set(
+          pkg.digest,
+          await download({ pkg, relay: d.relay, into, keys: d.keys(), limits: d.limits(), log, signal: stop }),
+        );
+      } catch (e) {
+        unlessWithdrawn();
+        throw e;
+      }
     }
     if (x.params.ignoreWindows !== true)
-      await untilWindow(d.windows, d.signal, d.log, a.jobId, () => x.report('waiting_window'));
+      await untilWindow(d.windows, stop, d.log, a.jobId, () => x.report('waiting_window'));
+    unlessWithdrawn();
     await x.report('installing');
     for (const p of x.todo) {
       const hashed = await installPackage({

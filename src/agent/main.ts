@@ -1,17 +1,16 @@
 // Composition root of `fanout agent`: enroll at the relay, long-poll assignments, work them one by one.
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Faults } from '../common/faults.ts';
 import { createLogger } from '../common/log.ts';
 import { PinnedKey } from '../common/pinned-key.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { type ClientTlsFiles, clientTls, type ServerTlsFiles, serverTls } from '../common/tls.ts';
 import { type ArchiveLimits, DEFAULT_LIMITS } from '../protocol/limits.ts';
-import type { Assignment } from '../protocol/types.ts';
 import type { MaintenanceWindow } from '../protocol/windows.ts';
 import { enrollAtRelay } from './enroll.ts';
 import { agentServer, listenPlain } from './http.ts';
+import { Listener } from './listen.ts';
 import { lazyMetrics } from './metrics.ts';
 import { RelayLink } from './relay-link.ts';
 import { AgentState } from './state.ts';
@@ -95,63 +94,17 @@ export async function buildAgent(opts: AgentOptions) {
   const enroll = () =>
     enrollAtRelay({ link, key, log, id: opts.id, signal: stopping.signal, onLimits: (l) => (limits = l) });
 
-  let current: Promise<void> = Promise.resolve();
-  // Verification runs between installs, never beside one: it hashes the same folders.
-  const verify = (requestId?: string) => {
-    current = current
-      .then(() => verifyAndReport({ state, root, relay: link.client, log }, requestId))
-      .then(
-        () => undefined,
-        (err) => log.warn({ err: (err as Error).message }, 'verification failed'),
-      );
-    return current;
-  };
-  const loop = async () => {
-    const done = new Set<string>();
-    const answered = new Set<string>();
-    let failures = 0;
-    while (!stopping.signal.aborted) {
-      try {
-        const {
-          assignments,
-          verify: asked,
-          windows: told,
-        } = await link.client.get<{ assignments: Assignment[]; verify?: string; windows?: MaintenanceWindow[] }>(
-          'agent/v1/assignments?wait=20',
-          {
-            timeoutMs: 30_000,
-            signal: stopping.signal,
-          },
-        );
-        failures = 0;
-        link.ok();
-        windows = told ?? [];
-        if (asked && !answered.has(asked)) {
-          answered.add(asked);
-          await verify(asked);
-        }
-        for (const a of assignments) {
-          if (done.has(a.assignmentId)) continue;
-          done.add(a.assignmentId);
-          current = current.then(() => worker.work(a));
-          await current;
-        }
-        if (assignments.length && assignments.every((a) => done.has(a.assignmentId)))
-          await sleep(500, undefined, { signal: stopping.signal }).catch(() => undefined);
-      } catch (e) {
-        if (stopping.signal.aborted) break;
-        if (failures++ === 0) log.warn({ err: (e as Error).message }, 'relay unreachable; will keep trying');
-        if (link.failed()) {
-          failures = 0;
-          await enroll().catch((err) => log.warn({ err: (err as Error).message }, 'fallback relay refused us for now'));
-          continue;
-        }
-        await sleep(Math.min(5000, 200 * 2 ** Math.min(failures, 5)), undefined, { signal: stopping.signal }).catch(
-          () => undefined,
-        );
-      }
-    }
-  };
+  const listener = new Listener({
+    link,
+    worker,
+    log,
+    stopping: stopping.signal,
+    enroll,
+    verify: async (requestId) => {
+      await verifyAndReport({ state, root, relay: link.client, log }, requestId);
+    },
+    onWindows: (w) => (windows = w),
+  });
 
   let running: Promise<void> = Promise.resolve();
   let verifier: NodeJS.Timeout | undefined;
@@ -161,10 +114,10 @@ export async function buildAgent(opts: AgentOptions) {
     async start() {
       await enroll();
       const url = await listenPlain(server, opts.listen ?? '127.0.0.1:0');
-      running = loop();
+      running = listener.run();
       const every = opts.verifyEveryMs ?? 6 * 3_600_000;
       if (every > 0) {
-        verifier = setInterval(() => void verify(), every);
+        verifier = setInterval(() => void listener.verify(), every);
         verifier.unref();
       }
       return url;
@@ -172,7 +125,7 @@ export async function buildAgent(opts: AgentOptions) {
     async stop() {
       clearInterval(verifier);
       stopping.abort();
-      await current.catch(() => undefined);
+      await listener.settled();
       await running;
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

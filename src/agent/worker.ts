@@ -66,14 +66,21 @@ export class Worker {
     }
   }
 
-  async work(a: Assignment) {
+  /**
+   * Works an assignment to its end. `withdrawn` aborts when the relay stops offering it: heeded until
+   * the install begins. Answers `withdrawn` when it stopped for that (nothing installed, nothing
+   * reported), else `done`.
+   */
+  async work(a: Assignment, withdrawn = new AbortController().signal): Promise<'done' | 'withdrawn'> {
     const { log } = this.d;
+    if (withdrawn.aborted) return 'withdrawn'; // withdrawn while it waited for its turn
     // Nothing is downloaded, let alone run, before the master's signature says this device gets exactly this.
     const check = checkAssignment(a, this.d.deviceId, this.d.keys());
     if (!check.ok) {
       log.error({ jobId: a.jobId, failureType: check.failureType, err: check.reason }, 'assignment refused');
       this.d.counted('failed');
-      return this.report(a, 'failed', { failureType: check.failureType, error: `refused: ${check.reason}` });
+      await this.report(a, 'failed', { failureType: check.failureType, error: `refused: ${check.reason}` });
+      return 'done';
     }
     const { params } = check;
     const installRoot = params.installRoot ? resolve(String(params.installRoot)) : this.d.root;
@@ -134,6 +141,7 @@ export class Worker {
           installRoot,
           drifted,
           report: (s) => this.report(a, s),
+          withdrawn,
         });
         for (const [digest, tree] of trees) attested.set(digest, tree);
       }
@@ -151,12 +159,16 @@ export class Worker {
       }
       await this.report(a, 'installed', { trees });
     } catch (e) {
-      // Its target already ended as CANCELLED at the relay: nothing to report, nothing installed.
-      if (e instanceof Cancelled) return void log.info({ jobId: a.jobId, why: e.message }, 'not installed');
+      // Its target already ended at the relay (cancelled, say): nothing to report, nothing installed.
+      if (e instanceof Cancelled) {
+        log.info({ jobId: a.jobId, why: e.message }, 'not installed');
+        return 'withdrawn';
+      }
       const err = e instanceof InstallError ? e : new InstallError('INSTALL_FAILED', (e as Error).message);
       this.d.counted('failed');
       log.error({ jobId: a.jobId, failureType: err.failureType, err: err.message }, 'assignment failed');
       await this.report(a, 'failed', { failureType: err.failureType, error: err.message });
     }
+    return 'done';
   }
 }

@@ -33,7 +33,15 @@ export class AgentChannel {
     private readonly relayId: string,
     private readonly jobs: RelayJobs,
     private readonly reporter: Reporter,
-  ) {}
+  ) {
+    // A job the relay ended (cancel, deadline…) withdraws the assignments of the targets it failed:
+    // their endpoints may be holding them, waiting for a window, and hear of it at once.
+    jobs.events.on('ended', (st: JobState) => {
+      if (!st.failure) return;
+      for (const [deviceId, t] of st.targets)
+        if (t.state === 'failed' && t.failureType === st.failure.failureType) this.offered(deviceId);
+    });
+  }
 
   offered(deviceId: string) {
     this.events.emit(`assign:${deviceId}`);
@@ -55,12 +63,12 @@ export class AgentChannel {
   }
 
   /**
-   * The JSON of each assignment the device has now: every job where it is a target of the command in
-   * force that has not ended. What a command's targets share is serialized once (at 10,000 waiting
+   * Each assignment the device has now, by id, as JSON: every job where it is a target of the command
+   * in force that has not ended. What a command's targets share is serialized once (at 10,000 waiting
    * endpoints, serializing it for each answer was a sixth of the relay's work in the burst).
    */
-  assignmentsJson(deviceId: string): string[] {
-    const out: string[] = [];
+  assignmentsJson(deviceId: string): { id: string; json: string }[] {
+    const out: { id: string; json: string }[] = [];
     for (const st of this.jobs.open()) {
       if (st.phase !== 'distributing' || !st.tally.members.has(deviceId)) continue;
       const t = st.targets.get(deviceId)!;
@@ -73,7 +81,7 @@ export class AgentChannel {
         attempt: t.attempt,
         proof: this.proof(st, shared.authority.header.commandId, deviceId),
       };
-      out.push(`${JSON.stringify(own).slice(0, -1)},${shared.json.slice(1)}`);
+      out.push({ id: own.assignmentId, json: `${JSON.stringify(own).slice(0, -1)},${shared.json.slice(1)}` });
     }
     return out;
   }

@@ -47,12 +47,29 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
   }));
   s.get(
     '/agent/v1/assignments',
-    { schema: { querystring: z.object({ wait: z.coerce.number().min(0).max(60).default(20) }) } },
+    {
+      schema: {
+        querystring: z.object({
+          wait: z.coerce.number().min(0).max(60).default(20),
+          // The assignments the agent has taken and not finished (one waiting for its window, say).
+          holding: z.string().max(8000).default(''),
+          // The verification request it is answering already.
+          verifying: z.string().max(200).optional(),
+        }),
+      },
+    },
     async (req, reply) => {
       const dev = deviceOf(req.principal);
       if (d.device(dev.id)?.fallbackFor) d.adopt(dev.id);
+      const holding = new Set(req.query.holding.split(',').filter(Boolean));
+      // Nothing to tell: no assignment the agent lacks, and none of its own withdrawn.
+      const nothingNew = (l: { id: string }[]) => l.length === holding.size && l.every((a) => holding.has(a.id));
+      const verifyNew = () => {
+        const wanted = d.verifications.wantedBy(dev.id);
+        return !!wanted && wanted !== req.query.verifying;
+      };
       let list = d.agents.assignmentsJson(dev.id);
-      if (!list.length && !d.verifications.wantedBy(dev.id) && req.query.wait > 0) {
+      if (nothingNew(list) && !verifyNew() && req.query.wait > 0) {
         await d.agents.nextOffer(dev.id, req.query.wait * 1000, req.raw);
         list = d.agents.assignmentsJson(dev.id);
       }
@@ -62,7 +79,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
       return reply
         .type('application/json; charset=utf-8')
         .send(
-          `{"assignments":[${list.join(',')}],"windows":${windows}${verify ? `,"verify":${JSON.stringify(verify)}` : ''}}`,
+          `{"assignments":[${list.map((a) => a.json).join(',')}],"windows":${windows}${verify ? `,"verify":${JSON.stringify(verify)}` : ''}}`,
         );
     },
   );

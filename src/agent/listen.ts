@@ -1,0 +1,125 @@
+// The agent's side of the assignment long-poll. Assignments (and verifications) are worked one at a
+// time, in the order taken, and the agent goes on listening meanwhile: it tells the relay what it
+// holds (`holding`, `verifying`), and the relay answers only when there is something new. So a window
+// change, a verification request, or an assignment withdrawn (cancelled, ended) reaches an agent
+// whose assignment waits for its maintenance window.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../common/log.ts';
+import type { Assignment } from '../protocol/types.ts';
+import type { MaintenanceWindow } from '../protocol/windows.ts';
+import type { RelayLink } from './relay-link.ts';
+import type { Worker } from './worker.ts';
+
+type Answer = { assignments: Assignment[]; verify?: string; windows?: MaintenanceWindow[] };
+
+export class Listener {
+  /** The work in turn: each assignment or verification starts when the one before has ended. */
+  private current: Promise<void> = Promise.resolve();
+  private readonly done = new Set<string>();
+  /** Taken and not finished (working, waiting for a window, or waiting for its turn). */
+  private readonly taken = new Map<string, AbortController>();
+  private readonly answered = new Set<string>();
+  private offered = new Set<string>();
+  private verifying: string | undefined;
+
+  constructor(
+    private readonly d: {
+      link: RelayLink;
+      worker: Worker;
+      log: Logger;
+      stopping: AbortSignal;
+      enroll: () => Promise<unknown>;
+      verify: (requestId?: string) => Promise<void>;
+      onWindows: (w: MaintenanceWindow[]) => void;
+    },
+  ) {}
+
+  /** Verification runs in turn, never beside an install: it hashes the same folders. */
+  verify(requestId?: string) {
+    this.current = this.current.then(() =>
+      this.d.verify(requestId).catch((err) => this.d.log.warn({ err: (err as Error).message }, 'verification failed')),
+    );
+    return this.current;
+  }
+
+  /** Resolves once the work in turn has ended (after a stop). */
+  settled() {
+    return this.current.catch(() => undefined);
+  }
+
+  async run() {
+    const { link, log, stopping } = this.d;
+    let failures = 0;
+    while (!stopping.aborted) {
+      try {
+        const asked = Date.now();
+        const answer = await link.client.get<Answer>(`agent/v1/assignments?${this.query()}`, {
+          timeoutMs: 30_000,
+          signal: stopping,
+        });
+        failures = 0;
+        link.ok();
+        const fresh = this.take(answer);
+        // Answered at once with nothing new (a relay that does not hold, or one still asking for a
+        // verification this agent could not deliver): not asked again at once.
+        if (!fresh && Date.now() - asked < 1000)
+          await sleep(1000, undefined, { signal: stopping }).catch(() => undefined);
+      } catch (e) {
+        if (stopping.aborted) break;
+        if (failures++ === 0) log.warn({ err: (e as Error).message }, 'relay unreachable; will keep trying');
+        if (link.failed()) {
+          failures = 0;
+          await this.d
+            .enroll()
+            .catch((err) => log.warn({ err: (err as Error).message }, 'fallback relay refused us for now'));
+          continue;
+        }
+        await sleep(Math.min(5000, 200 * 2 ** Math.min(failures, 5)), undefined, { signal: stopping }).catch(
+          () => undefined,
+        );
+      }
+    }
+  }
+
+  /** What the agent holds: what it has taken, and what it finished that the relay still listed (its report refused, say). */
+  private query() {
+    const holding = [...this.taken.keys(), ...[...this.offered].filter((id) => this.done.has(id))].join(',');
+    return new URLSearchParams({
+      wait: '20',
+      ...(holding ? { holding } : {}),
+      ...(this.verifying ? { verifying: this.verifying } : {}),
+    }).toString();
+  }
+
+  /** Takes an answer in: true when it held anything new. */
+  private take({ assignments, verify, windows }: Answer): boolean {
+    this.d.onWindows(windows ?? []);
+    this.offered = new Set(assignments.map((a) => a.assignmentId));
+    for (const [id, withdrawn] of this.taken) if (!this.offered.has(id)) withdrawn.abort();
+    let fresh = false;
+    if (verify && !this.answered.has(verify)) {
+      fresh = true;
+      this.answered.add(verify);
+      this.verifying = verify;
+      void this.verify(verify).finally(() => {
+        if (this.verifying === verify) this.verifying = undefined;
+      });
+    }
+    for (const a of assignments) {
+      const id = a.assignmentId;
+      if (this.done.has(id) || this.taken.has(id)) continue;
+      fresh = true;
+      const withdrawn = new AbortController();
+      this.taken.set(id, withdrawn);
+      this.current = this.current
+        .then(() => this.d.worker.work(a, withdrawn.signal))
+        .then(
+          // A withdrawn one may be offered again: it is taken again then.
+          (end) => void (end === 'done' && this.done.add(id)),
+          (err) => void this.d.log.error({ err: (err as Error).message, jobId: a.jobId }, 'assignment crashed'),
+        )
+        .finally(() => this.taken.delete(id));
+    }
+    return fresh;
+  }
+}
