@@ -188,7 +188,7 @@ describe('bandwidth', () => {
     expect(
       (await runFanout(['inventory', 'import', join(net.dir, 'inventory-rate.yaml')], { env: net.env })).code,
     ).toBe(0);
-    await new Promise((r) => setTimeout(r, 11_000)); // the relay's enrollment refreshes every 10 s
+    // No wait for the relay's refresh (every 10 s): a job's command makes it ask first.
     const dir = writePackage(join(net.dir, 'pkgs', 'big2'), 'big2', '1.0.0', {});
     writeFileSync(join(dir, 'blob.bin'), randomBytes(300 * 1024));
     await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
@@ -244,7 +244,7 @@ describe('maintenance windows', () => {
     writeFileSync(join(net.dir, 'inventory-windows.yaml'), inv);
     const imp = await runFanout(['inventory', 'import', join(net.dir, 'inventory-windows.yaml')], { env: net.env });
     expect(imp.code, imp.stderr).toBe(0);
-    await new Promise((r) => setTimeout(r, 11_000)); // the relay's enrollment refreshes every 10 s
+    // No wait for the relay's refresh (every 10 s): a job's command makes it ask first.
     for (const [name, v] of [
       ['app', '3.0.0'],
       ['late', '1.0.0'],
@@ -309,4 +309,32 @@ describe('maintenance windows', () => {
       failureType: 'CANCELLED',
     });
   }, 180_000);
+  it('a window opened while an endpoint waits reaches it, and it installs', async () => {
+    const windowsAt = (cron: string) => {
+      const file = join(net.dir, 'inventory-windows-2.yaml');
+      writeFileSync(
+        file,
+        inventoryYaml([RELAY], 2).replace(
+          'centers:',
+          `windows:\n  - { location: LOC-0, cron: "${cron}", duration: 10m, tz: UTC }\ncenters:`,
+        ),
+      );
+      return runFanout(['inventory', 'import', file], { env: net.env });
+    };
+    const later = new Date(Date.now() + 12 * 3_600_000);
+    expect((await windowsAt(`${later.getUTCMinutes()} ${later.getUTCHours()} * * *`)).code).toBe(0);
+    const dir = writePackage(join(net.dir, 'pkgs', 'soon-1.0.0'), 'soon', '1.0.0', { 'v.txt': '1\n' });
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+    // The command makes the relay ask the master for its devices again: the window far off is known.
+    const job = await cli(['job', 'create', '--package', 'soon@1.0.0', '--target', AGENTS[0]]);
+    await waitFor(
+      'the target waiting for a window twelve hours off',
+      async () => (await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets[0].state === 'waiting_window',
+    );
+    // A window open now: the relay's next refresh tells the waiting agent, which installs.
+    expect((await windowsAt('* * * * *')).code).toBe(0);
+    await complete(job.jobId);
+    expect(readFileSync(join(net.agents[AGENTS[0]].root, 'soon', 'current', 'v.txt'), 'utf8')).toBe('1\n');
+  }, 60_000);
 });

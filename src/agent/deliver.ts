@@ -52,7 +52,7 @@ export async function deliver(
       }
     }
     if (x.params.ignoreWindows !== true)
-      await untilWindow(d.windows, stop, d.log, a.jobId, () => x.report('waiting_window'));
+      await untilWindow(d.windows, stop, d.log, a.jobId, () => x.report('waiting_window'), d.windowsChanged);
     unlessWithdrawn();
     await x.report('installing');
     for (const p of x.todo) {

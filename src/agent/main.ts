@@ -1,4 +1,5 @@
 // Composition root of `fanout agent`: enroll at the relay, long-poll assignments, work them one by one.
+import { EventEmitter, once } from 'node:events';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Faults } from '../common/faults.ts';
@@ -65,6 +66,7 @@ export async function buildAgent(opts: AgentOptions) {
   let limits: ArchiveLimits = DEFAULT_LIMITS;
   const state = new AgentState(data);
   let windows: MaintenanceWindow[] = [];
+  const windowEvents = new EventEmitter();
   const worker = new Worker({
     get relay() {
       return link.client;
@@ -80,6 +82,7 @@ export async function buildAgent(opts: AgentOptions) {
     signal: stopping.signal,
     keepVersions: opts.keepVersions ?? 2,
     windows: () => windows,
+    windowsChanged: (until) => once(windowEvents, 'changed', { signal: until }),
   });
 
   // Health, metrics and (with --allow-faults) fault injection, like every daemon; its token is the admin.
@@ -103,7 +106,11 @@ export async function buildAgent(opts: AgentOptions) {
     verify: async (requestId) => {
       await verifyAndReport({ state, root, relay: link.client, log }, requestId);
     },
-    onWindows: (w) => (windows = w),
+    onWindows: (w) => {
+      const changed = JSON.stringify(w) !== JSON.stringify(windows);
+      windows = w;
+      if (changed) windowEvents.emit('changed');
+    },
   });
 
   let running: Promise<void> = Promise.resolve();

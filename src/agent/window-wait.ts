@@ -1,5 +1,5 @@
 // Downloaded and verified, outside every maintenance window (DESIGN §13): the target is reported
-// waiting_window, and the install waits until a window opens (checked again as the relay updates them).
+// waiting_window, and the install waits until a window opens (checked again as the relay changes them).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
 import { type MaintenanceWindow, nextOpening, windowOpen } from '../protocol/windows.ts';
@@ -10,6 +10,8 @@ export async function untilWindow(
   log: Logger,
   jobId: string,
   reportWaiting: () => Promise<void>,
+  /** Resolves when the relay tells of other windows (or `until` aborts). */
+  changed: (until: AbortSignal) => Promise<unknown>,
 ) {
   if (!windows().length || windowOpen(windows())) return;
   const opens = nextOpening(windows());
@@ -17,6 +19,12 @@ export async function untilWindow(
   log.info({ jobId, opens: opens && new Date(opens).toISOString() }, 'waiting for a maintenance window');
   while (!signal.aborted && windows().length && !windowOpen(windows())) {
     const next = nextOpening(windows()) ?? Date.now() + 30_000;
-    await sleep(Math.min(30_000, Math.max(1000, next - Date.now())), undefined, { signal }).catch(() => undefined);
+    const woken = new AbortController();
+    const until = AbortSignal.any([signal, woken.signal]);
+    await Promise.race([
+      sleep(Math.min(30_000, Math.max(1000, next - Date.now())), undefined, { signal: until }),
+      changed(until),
+    ]).catch(() => undefined);
+    woken.abort();
   }
 }

@@ -30,6 +30,8 @@ export interface WorkerDeps {
   keepVersions: number;
   /** This endpoint's maintenance windows, as its relay last said (none: install at once). */
   windows: () => MaintenanceWindow[];
+  /** Resolves when the relay tells of other windows (or `until` aborts). */
+  windowsChanged: (until: AbortSignal) => Promise<unknown>;
 }
 
 export class Worker {

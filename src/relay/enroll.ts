@@ -61,9 +61,20 @@ export class MasterEnrollment {
     if (r.limits) this.limits = r.limits;
     this.depotMaxBytes = r.depot?.maxBytes;
     this.rateLimitKBps = r.rateLimitKBps ?? undefined;
+    const before = this.byId;
     this.devices = new Map(r.devices.filter((x) => x.tokenHash).map((x) => [x.tokenHash!, x]));
     this.byId = new Map(r.devices.map((x) => [x.id, x]));
+    // An endpoint waiting for its window hears of a changed one now, not at its next poll.
+    const shown = (d?: EnrolledDevice) => JSON.stringify(d?.windows ?? []);
+    if (before.size)
+      for (const d of r.devices)
+        if (d.windows?.length || before.get(d.id)?.windows?.length) {
+          if (shown(d) !== shown(before.get(d.id))) this.onWindowsChanged(d.id);
+        }
   }
+
+  /** Told the id of each device whose maintenance windows changed at a refresh. */
+  onWindowsChanged: (deviceId: string) => void = () => {};
 
   device(id: string) {
     return this.byId.get(id);

@@ -83,6 +83,7 @@ export async function buildRelay(opts: RelayOptions) {
   const keys = () => enrollment.key.keys;
   const jobs = new RelayJobs(log, jobLog, reporter);
   const agents = new AgentChannel(opts.id, jobs, reporter);
+  enrollment.onWindowsChanged = (deviceId) => agents.offered(deviceId);
   const verifications = new Verifications(opts.id, jobs, reporter, agents);
   const capDepot = depotCap(data, () => opts.depotMaxBytes ?? enrollment.depotMaxBytes, jobs, log);
   const distributor = new Distributor({

@@ -63,6 +63,12 @@ export async function pollCommands(
       );
       // Each command is on disk (or refused, and reported) before it is acknowledged; one the disk
       // refuses stops the batch unacknowledged, so the master sends it again.
+      // The inventory may have changed with the job (new devices and their tokens, maintenance
+      // windows): known before the job is offered, or its endpoints would install outside new windows.
+      if (commands.length) {
+        enrollment.stale();
+        await enrollment.refresh().catch(() => undefined);
+      }
       const handled: string[] = [];
       try {
         for (const cmd of commands) {
@@ -72,8 +78,6 @@ export async function pollCommands(
       } finally {
         if (handled.length) await master.call((c) => c.post('api/v1/relay/acks', { commandIds: handled }));
       }
-      // New devices may have been imported with the job: their tokens are wanted soon.
-      if (commands.length) await enrollment.refresh().catch(() => undefined);
     } catch {
       if (signal.aborted) break;
       // The breaker spaces the next try; a short pause keeps a refusing master from a tight loop.
