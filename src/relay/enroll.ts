@@ -48,6 +48,8 @@ export class MasterEnrollment {
     dataDir: string,
     private readonly master: Client,
     masterKey?: string,
+    /** Told the id of each device whose maintenance windows changed at a refresh. */
+    private readonly onWindowsChanged: (deviceId: string) => void = () => {},
   ) {
     this.key = new PinnedKey(dataDir, masterKey);
   }
@@ -72,9 +74,6 @@ export class MasterEnrollment {
           if (shown(d) !== shown(before.get(d.id))) this.onWindowsChanged(d.id);
         }
   }
-
-  /** Told the id of each device whose maintenance windows changed at a refresh. */
-  onWindowsChanged: (deviceId: string) => void = () => {};
 
   device(id: string) {
     return this.byId.get(id);

@@ -65,7 +65,7 @@ export async function buildRelay(opts: RelayOptions) {
   const [first, ...fallbacks] = [opts.master].flat();
   const master = new Client({ baseUrl: first, fallbacks, token: opts.token, tls });
   master.opts.onSwitch = (from, to, why) => log.warn({ from, to, why }, 'master unreachable; using the next one');
-  const enrollment = new MasterEnrollment(opts.id, data, master, opts.masterKey);
+  const enrollment = new MasterEnrollment(opts.id, data, master, opts.masterKey, (id) => agents.offered(id));
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
   const jobLog = new JobLog(data, faults);
@@ -83,7 +83,6 @@ export async function buildRelay(opts: RelayOptions) {
   const keys = () => enrollment.key.keys;
   const jobs = new RelayJobs(log, jobLog, reporter);
   const agents = new AgentChannel(opts.id, jobs, reporter);
-  enrollment.onWindowsChanged = (deviceId) => agents.offered(deviceId);
   const verifications = new Verifications(opts.id, jobs, reporter, agents);
   const capDepot = depotCap(data, () => opts.depotMaxBytes ?? enrollment.depotMaxBytes, jobs, log);
   const distributor = new Distributor({
