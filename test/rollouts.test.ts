@@ -14,15 +14,20 @@ const AGENTS = [`${RELAY}-pos-1`, `${RELAY}-pos-2`];
 beforeAll(async () => {
   net = await startNetwork({ name: 'rollouts', relays: [RELAY], agentsPerRelay: 2 });
   for (const v of ['1.0.0', '2.0.0']) {
-    const dir = writePackage(join(net.dir, 'pkgs', `app-${v}`), 'app', v, { 'v.txt': `${v}\n` });
-    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
-    expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+    await pushed(join(net.dir, 'pkgs', `app-${v}`), 'app', v, { 'v.txt': `${v}\n` });
   }
 });
 afterAll(async () => {
   await net?.stopAll();
 });
 
+/** A package written, built and pushed to the master. */
+const pushed = async (...args: Parameters<typeof writePackage>) => {
+  const dir = writePackage(...args);
+  await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+  expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+  return dir;
+};
 const cli = async (args: string[]) => {
   const r = await runFanout([...args, '--json'], { env: net.env });
   expect(r.code, r.stderr).toBe(0);
@@ -54,9 +59,7 @@ const complete = (jobId: string) =>
 
 describe('cancel', () => {
   it('stops a running job at its relay with a signed cancel, naming who; an ended or unknown job is refused', async () => {
-    const dir = writePackage(join(net.dir, 'pkgs', 'slow'), 'slow', '1.0.0', {}, 'sleep 6\n');
-    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
-    expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+    await pushed(join(net.dir, 'pkgs', 'slow'), 'slow', '1.0.0', {}, 'sleep 6\n');
     const job = await cli(['job', 'create', '--package', 'slow@1.0.0', '--label', 'role=pos']);
     await waitFor('both installing', async () =>
       (await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets.every((t: any) => t.state === 'installing'),
@@ -249,9 +252,7 @@ describe('maintenance windows', () => {
       ['app', '3.0.0'],
       ['late', '1.0.0'],
     ]) {
-      const dir = writePackage(join(net.dir, 'pkgs', `${name}-${v}`), name, v, { 'v.txt': `${v}\n` });
-      await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
-      expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+      await pushed(join(net.dir, 'pkgs', `${name}-${v}`), name, v, { 'v.txt': `${v}\n` });
     }
     const [held, urgent] = AGENTS;
     const job = await cli(['job', 'create', '--package', 'app@3.0.0', '--target', held]);
@@ -323,15 +324,29 @@ describe('maintenance windows', () => {
     };
     const later = new Date(Date.now() + 12 * 3_600_000);
     expect((await windowsAt(`${later.getUTCMinutes()} ${later.getUTCHours()} * * *`)).code).toBe(0);
-    const dir = writePackage(join(net.dir, 'pkgs', 'soon-1.0.0'), 'soon', '1.0.0', { 'v.txt': '1\n' });
-    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
-    expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+    await pushed(join(net.dir, 'pkgs', 'soon-1.0.0'), 'soon', '1.0.0', { 'v.txt': '1\n' });
     // The command makes the relay ask the master for its devices again: the window far off is known.
     const job = await cli(['job', 'create', '--package', 'soon@1.0.0', '--target', AGENTS[0]]);
     await waitFor(
       'the target waiting for a window twelve hours off',
       async () => (await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets[0].state === 'waiting_window',
     );
+    // Meanwhile the endpoint is not stuck: a job that ignores windows installs, and a verification answers.
+    await pushed(join(net.dir, 'pkgs', 'fix-1.0.0'), 'fix', '1.0.0', { 'v.txt': 'fix\n' });
+    const fix = await cli([
+      'job',
+      'create',
+      '--package',
+      'fix@1.0.0',
+      '--target',
+      AGENTS[0],
+      '--param',
+      'ignoreWindows=true',
+    ]);
+    await complete(fix.jobId);
+    const verified = await cli(['device', 'verify', AGENTS[0], '--timeout', '20']);
+    expect(verified.devices.find((d: any) => d.package === 'fix')).toMatchObject({ id: AGENTS[0], state: 'ok' });
+    expect((await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets[0].state).toBe('waiting_window');
     // A window open now: the relay's next refresh tells the waiting agent, which installs.
     expect((await windowsAt('* * * * *')).code).toBe(0);
     await complete(job.jobId);

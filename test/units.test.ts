@@ -1,5 +1,6 @@
 // Pure pieces, tested with real inputs: alert lines, locations, classification, faults, plans.
 import { describe, expect, it } from 'vitest';
+import { Turns } from '../src/agent/turns.ts';
 import { Classifier } from '../src/alerts/classify.ts';
 import { GroupCommit } from '../src/alerts/group-commit.ts';
 import { Locations } from '../src/alerts/location.ts';
@@ -283,6 +284,46 @@ describe('maintenance windows', () => {
     expect(windowOpen(weekdays, at('2026-11-28T09:35:00Z'))).toBe(false); // a Saturday
     expect(() => parseCron('0 25 * * *')).toThrow(/out of range 0-23/);
     expect(() => parseCron('0 2 * *')).toThrow(/needs 5 fields/);
+  });
+});
+
+describe("an endpoint's turns", () => {
+  it('one at a time in order; while one waits for its window only urgent work goes, and it goes on before the rest', async () => {
+    const turns = new Turns();
+    const log: string[] = [];
+    let open!: () => void;
+    const window = new Promise<void>((r) => (open = r));
+    const work = (name: string, urgent: boolean, body: () => Promise<void> = async () => {}) =>
+      turns
+        .take(urgent)
+        .then(async () => {
+          log.push(`${name} starts`);
+          await body();
+          log.push(`${name} ends`);
+        })
+        .finally(() => turns.release());
+    const waiting = work('windowed', false, () =>
+      turns.lend(async () => {
+        log.push('windowed waits');
+        await window;
+      }),
+    );
+    const normal = work('normal', false);
+    const urgent = work('urgent', true, () => new Promise((r) => setTimeout(r, 20)));
+    const verify = work('verify', true);
+    await urgent;
+    await verify;
+    expect(log).toEqual([
+      'windowed starts',
+      'windowed waits',
+      'urgent starts',
+      'urgent ends',
+      'verify starts',
+      'verify ends',
+    ]);
+    open();
+    await Promise.all([waiting, normal]);
+    expect(log.slice(6)).toEqual(['windowed ends', 'normal starts', 'normal ends']);
   });
 });
 

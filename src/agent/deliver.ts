@@ -10,7 +10,7 @@ import { download, type Staged } from './download.ts';
 import { installPackage, stagingFor } from './install.ts';
 import { pruneVersions } from './retention.ts';
 import { Cancelled, InstallError } from './state.ts';
-import { untilWindow } from './window-wait.ts';
+import { untilWindow, windowOpenNow } from './window-wait.ts';
 import type { WorkerDeps } from './worker.ts';
 
 /** Installs `todo`; answers each package's attested tree by digest. */
@@ -25,6 +25,10 @@ export async function deliver(
     report: (s: TargetState) => Promise<void>;
     /** Aborted when the relay withdraws the assignment: heeded until the install begins, not after. */
     withdrawn: AbortSignal;
+    /** Lends the endpoint's turn to urgent work while this waits for its window. */
+    lend: <T>(wait: () => Promise<T>) => Promise<T>;
+    /** Checks again, after the wait, what another job may have changed meanwhile. */
+    recheck: () => Promise<void>;
   },
 ): Promise<Map<string, string>> {
   const { log } = d;
@@ -51,9 +55,13 @@ export async function deliver(
         throw e;
       }
     }
-    if (x.params.ignoreWindows !== true)
-      await untilWindow(d.windows, stop, d.log, a.jobId, () => x.report('waiting_window'), d.windowsChanged);
-    unlessWithdrawn();
+    if (x.params.ignoreWindows !== true && !windowOpenNow(d.windows())) {
+      await x.lend(() =>
+        untilWindow(d.windows, stop, d.log, a.jobId, () => x.report('waiting_window'), d.windowsChanged),
+      );
+      unlessWithdrawn();
+      await x.recheck();
+    }
     await x.report('installing');
     for (const p of x.todo) {
       const hashed = await installPackage({

@@ -8,13 +8,15 @@ import type { Logger } from '../common/log.ts';
 import type { Assignment } from '../protocol/types.ts';
 import type { MaintenanceWindow } from '../protocol/windows.ts';
 import type { RelayLink } from './relay-link.ts';
+import { Turns } from './turns.ts';
 import type { Worker } from './worker.ts';
 
 type Answer = { assignments: Assignment[]; verify?: string; windows?: MaintenanceWindow[] };
 
 export class Listener {
-  /** The work in turn: each assignment or verification starts when the one before has ended. */
-  private current: Promise<void> = Promise.resolve();
+  /** Each assignment or verification starts when the one before has ended (turns.ts). */
+  private readonly turns = new Turns();
+  private readonly working = new Set<Promise<void>>();
   private readonly done = new Set<string>();
   /** Taken and not finished (working, waiting for a window, or waiting for its turn). */
   private readonly taken = new Map<string, AbortController>();
@@ -36,15 +38,24 @@ export class Listener {
 
   /** Verification runs in turn, never beside an install: it hashes the same folders. */
   verify(requestId?: string) {
-    this.current = this.current.then(() =>
+    return this.inTurn(true, () =>
       this.d.verify(requestId).catch((err) => this.d.log.warn({ err: (err as Error).message }, 'verification failed')),
     );
-    return this.current;
   }
 
-  /** Resolves once the work in turn has ended (after a stop). */
-  settled() {
-    return this.current.catch(() => undefined);
+  /** Resolves once the work taken has ended (after a stop). */
+  async settled() {
+    await Promise.allSettled([...this.working]);
+  }
+
+  private inTurn(urgent: boolean, work: () => Promise<void>) {
+    const p = this.turns
+      .take(urgent)
+      .then(work)
+      .finally(() => this.turns.release());
+    const kept = p.catch(() => undefined).finally(() => this.working.delete(kept));
+    this.working.add(kept);
+    return p;
   }
 
   async run() {
@@ -111,14 +122,16 @@ export class Listener {
       fresh = true;
       const withdrawn = new AbortController();
       this.taken.set(id, withdrawn);
-      this.current = this.current
-        .then(() => this.d.worker.work(a, withdrawn.signal))
-        .then(
-          // A withdrawn one may be offered again: it is taken again then.
-          (end) => void (end === 'done' && this.done.add(id)),
-          (err) => void this.d.log.error({ err: (err as Error).message, jobId: a.jobId }, 'assignment crashed'),
-        )
-        .finally(() => this.taken.delete(id));
+      // One that does not wait for windows may go while another waits for its window.
+      void this.inTurn(a.params?.ignoreWindows === true, () =>
+        this.d.worker
+          .work(a, withdrawn.signal, (wait) => this.turns.lend(wait))
+          .then(
+            // A withdrawn one may be offered again: it is taken again then.
+            (end) => void (end === 'done' && this.done.add(id)),
+            (err) => void this.d.log.error({ err: (err as Error).message, jobId: a.jobId }, 'assignment crashed'),
+          ),
+      ).finally(() => this.taken.delete(id));
     }
     return fresh;
   }

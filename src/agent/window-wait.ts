@@ -4,6 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
 import { type MaintenanceWindow, nextOpening, windowOpen } from '../protocol/windows.ts';
 
+/** No windows, or one open now: the install goes ahead without waiting. */
+export const windowOpenNow = (w: MaintenanceWindow[]) => !w.length || windowOpen(w);
+
 export async function untilWindow(
   windows: () => MaintenanceWindow[],
   signal: AbortSignal,
@@ -13,7 +16,7 @@ export async function untilWindow(
   /** Resolves when the relay tells of other windows (or `until` aborts). */
   changed: (until: AbortSignal) => Promise<unknown>,
 ) {
-  if (!windows().length || windowOpen(windows())) return;
+  if (windowOpenNow(windows())) return;
   const opens = nextOpening(windows());
   await reportWaiting();
   log.info({ jobId, opens: opens && new Date(opens).toISOString() }, 'waiting for a maintenance window');

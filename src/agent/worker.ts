@@ -68,12 +68,30 @@ export class Worker {
     }
   }
 
+  /** Going down a version needs a signed allowDowngrade (a rollback). */
+  private async refuseDowngrade(packages: { name: string; version: string }[], params: { allowDowngrade?: unknown }) {
+    const installed = await this.d.state.installed();
+    for (const p of packages) {
+      const current = this.d.state.currentVersion(installed, p.name);
+      if (current && compareVersions(p.version, current) < 0 && params.allowDowngrade !== true)
+        throw new InstallError(
+          'DOWNGRADE_REFUSED',
+          `${p.name}@${p.version} is lower than the installed ${current}; only a signed allowDowngrade (a rollback) may go down`,
+        );
+    }
+  }
+
   /**
    * Works an assignment to its end. `withdrawn` aborts when the relay stops offering it: heeded until
    * the install begins. Answers `withdrawn` when it stopped for that (nothing installed, nothing
    * reported), else `done`.
    */
-  async work(a: Assignment, withdrawn = new AbortController().signal): Promise<'done' | 'withdrawn'> {
+  async work(
+    a: Assignment,
+    withdrawn = new AbortController().signal,
+    /** Lends the endpoint's turn while the assignment waits for its window (turns.ts). */
+    lend: <T>(wait: () => Promise<T>) => Promise<T> = (wait) => wait(),
+  ): Promise<'done' | 'withdrawn'> {
     const { log } = this.d;
     if (withdrawn.aborted) return 'withdrawn'; // withdrawn while it waited for its turn
     // Nothing is downloaded, let alone run, before the master's signature says this device gets exactly this.
@@ -104,14 +122,7 @@ export class Worker {
     );
     const attested = new Map<string, string>();
     try {
-      for (const p of [...todo, ...switchOnly]) {
-        const current = this.d.state.currentVersion(installed, p.name);
-        if (current && compareVersions(p.version, current) < 0 && params.allowDowngrade !== true)
-          throw new InstallError(
-            'DOWNGRADE_REFUSED',
-            `${p.name}@${p.version} is lower than the installed ${current}; only a signed allowDowngrade (a rollback) may go down`,
-          );
-      }
+      await this.refuseDowngrade([...todo, ...switchOnly], params);
       if (params.uninstall) {
         const { uninstallPackage } = await import('./uninstall.ts');
         const removed = await uninstallPackage({
@@ -144,6 +155,9 @@ export class Worker {
           drifted,
           report: (s) => this.report(a, s),
           withdrawn,
+          lend,
+          // Another job may have installed a newer version while this one waited for its window.
+          recheck: () => this.refuseDowngrade(todo, params),
         });
         for (const [digest, tree] of trees) attested.set(digest, tree);
       }
