@@ -347,6 +347,16 @@ describe('maintenance windows', () => {
     const verified = await cli(['device', 'verify', AGENTS[0], '--timeout', '20']);
     expect(verified.devices.find((d: any) => d.package === 'fix')).toMatchObject({ id: AGENTS[0], state: 'ok' });
     expect((await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets[0].state).toBe('waiting_window');
+    // Restarted while it waits: it installs nothing on its way out, and waits again once back.
+    await net.agents[AGENTS[0]].stop();
+    expect(existsSync(join(net.agents[AGENTS[0]].root, 'soon'))).toBe(false);
+    await net.startAgent(AGENTS[0], RELAY);
+    await waitFor('the restarted agent waiting again', async () =>
+      /waiting for a maintenance window/.test(
+        readFileSync(net.agents[AGENTS[0]].logFile, 'utf8').split('listening on').at(-1)!,
+      ),
+    );
+    expect((await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets[0].state).toBe('waiting_window');
     // A window open now: the relay's next refresh tells the waiting agent, which installs.
     expect((await windowsAt('* * * * *')).code).toBe(0);
     await complete(job.jobId);

@@ -59,6 +59,8 @@ export async function deliver(
       await x.lend(() =>
         untilWindow(d.windows, stop, d.log, a.jobId, () => x.report('waiting_window'), d.windowsChanged),
       );
+      // Stopped while it waited (the agent restarts): nothing installed; the relay offers it again.
+      if (d.signal.aborted) throw new Cancelled('the agent stopped while it waited for a window');
       unlessWithdrawn();
       await x.recheck();
     }
