@@ -10,6 +10,8 @@ const reports: unknown[] = [];
 let contentRequests = 0;
 /** Content requests get an endless body: an attempt to fill the endpoint's disk. */
 let flood = false;
+/** Assignments stay listed whatever the agent reports (refused): a relay that neither holds nor forgets. */
+let sticky = false;
 /** Assignment requests get an endless JSON answer: an attempt to fill the endpoint's memory. */
 let floodJson = false;
 /** ...or an error whose message never ends. */
@@ -39,7 +41,15 @@ const server = createServer((req, res) => {
   if (url.startsWith('/control/flood-json')) return ((floodJson = true), send({ ok: true }));
   if (url.startsWith('/control/flood-error')) return ((floodError = true), send({ ok: true }));
   if (url.startsWith('/control/calm'))
-    return ((floodJson = false), (floodError = false), (flood = false), (serve = undefined), send({ ok: true }));
+    return (
+      (floodJson = false),
+      (floodError = false),
+      (flood = false),
+      (serve = undefined),
+      sticky && ((sticky = false), (queue.length = 0)),
+      send({ ok: true })
+    );
+  if (url.startsWith('/control/sticky')) return ((sticky = true), send({ ok: true }));
   if (url.startsWith('/control/flood')) return ((flood = true), send({ ok: true }));
   if (url.startsWith('/control/serve'))
     return void body().then((b) => ((serve = b as typeof serve), (served = 0), send({ ok: true })));
@@ -65,6 +75,7 @@ const server = createServer((req, res) => {
     return void body().then((b) => {
       const r = b as { jobId: string; commandId: string; state: string };
       reports.push(r);
+      if (sticky) return void res.writeHead(403, { 'content-type': 'application/json' }).end('{"error":{}}');
       if (r.state === 'installed' || r.state === 'failed') {
         const i = queue.findIndex(
           (a) => (a as typeof r).jobId === r.jobId && (a as typeof r).commandId === r.commandId,

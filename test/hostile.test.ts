@@ -39,6 +39,7 @@ class HostileRelay {
   floodJson = () => this.control('flood-json');
   floodError = () => this.control('flood-error');
   calm = () => this.control('calm');
+  sticky = () => this.control('sticky');
   queueAssignment = (a: Assignment) => this.control('queue', a);
   serve = (file: string, mode: 'cut' | 'flip') => this.control('serve', { file, mode });
   state = () =>
@@ -248,6 +249,22 @@ describe('a hostile relay cannot hold an endpoint on one answer', () => {
     await asksAgain(3, 'the agent to ask three more times');
     expect(victim.child.exitCode).toBe(null);
     await hostile.calm();
+  });
+});
+
+describe('a relay that answers at once with nothing new is not asked again at once', () => {
+  it('spaces its questions out, doubling the pause up to a long-poll', async () => {
+    await hostile.sticky(); // lists the assignment for ever, refuses every report
+    const before = await hostile.state();
+    await hostile.queueAssignment(assignmentFrom(genuine, { proof: [] })); // refused by the agent: done with it
+    await waitFor('the refusal reported', async () => (await hostile.state()).reports.length > before.reports.length);
+    const asked = (await hostile.state()).assignmentRequests;
+    await new Promise((r) => setTimeout(r, 7000));
+    // Pauses of 1, 2 and 4 s: at most 4 more questions in 7 s (an agent that paused 500 ms asked 14).
+    expect((await hostile.state()).assignmentRequests - asked).toBeLessThanOrEqual(4);
+    expect(victim.child.exitCode).toBe(null);
+    await hostile.calm();
+    await asksAgain(2, 'the agent to poll as usual');
   });
 });
 

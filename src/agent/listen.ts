@@ -11,6 +11,9 @@ import type { RelayLink } from './relay-link.ts';
 import { Turns } from './turns.ts';
 import type { Worker } from './worker.ts';
 
+/** The relay takes `holding` up to 8,000 characters (relay/routes.ts). */
+const MAX_HOLDING = 7000;
+
 type Answer = { assignments: Assignment[]; verify?: string; windows?: MaintenanceWindow[] };
 
 export class Listener {
@@ -23,6 +26,8 @@ export class Listener {
   private readonly answered = new Set<string>();
   private offered = new Set<string>();
   private verifying: string | undefined;
+  /** Aborted when a piece of work ends: there may be something new to ask about. */
+  private workEnded = new AbortController();
 
   constructor(
     private readonly d: {
@@ -61,6 +66,7 @@ export class Listener {
   async run() {
     const { link, log, stopping } = this.d;
     let failures = 0;
+    let quick = 0;
     while (!stopping.aborted) {
       try {
         const asked = Date.now();
@@ -71,10 +77,15 @@ export class Listener {
         failures = 0;
         link.ok();
         const fresh = this.take(answer);
-        // Answered at once with nothing new (a relay that does not hold, or one still asking for a
-        // verification this agent could not deliver): not asked again at once.
-        if (!fresh && Date.now() - asked < 1000)
-          await sleep(1000, undefined, { signal: stopping }).catch(() => undefined);
+        // Answered at once with nothing new (an older relay, which does not hold; or one still asking
+        // for a verification this agent could not deliver): asked again later each time, up to a
+        // long-poll's wait, or as soon as a piece of work ends.
+        if (!fresh && Date.now() - asked < 1000) {
+          const pause = Math.min(20_000, 1000 * 2 ** quick++);
+          await sleep(pause, undefined, { signal: AbortSignal.any([stopping, this.workEnded.signal]) }).catch(
+            () => undefined,
+          );
+        } else quick = 0;
       } catch (e) {
         if (stopping.aborted) break;
         if (failures++ === 0) log.warn({ err: (e as Error).message }, 'relay unreachable; will keep trying');
@@ -92,9 +103,17 @@ export class Listener {
     }
   }
 
-  /** What the agent holds: what it has taken, and what it finished that the relay still listed (its report refused, say). */
+  /**
+   * What the agent holds: what it has taken, and what it finished that the relay still listed (its
+   * report refused, say). Past what a query takes, the rest is left out: the relay then answers at
+   * once, and the agent asks again later (above).
+   */
   private query() {
-    const holding = [...this.taken.keys(), ...[...this.offered].filter((id) => this.done.has(id))].join(',');
+    let holding = '';
+    for (const id of [...this.taken.keys(), ...[...this.offered].filter((id) => this.done.has(id))]) {
+      if (holding.length + id.length + 1 > MAX_HOLDING) break;
+      holding += holding ? `,${id}` : id;
+    }
     return new URLSearchParams({
       wait: '20',
       ...(holding ? { holding } : {}),
@@ -131,7 +150,11 @@ export class Listener {
             (end) => void (end === 'done' && this.done.add(id)),
             (err) => void this.d.log.error({ err: (err as Error).message, jobId: a.jobId }, 'assignment crashed'),
           ),
-      ).finally(() => this.taken.delete(id));
+      ).finally(() => {
+        this.taken.delete(id);
+        this.workEnded.abort();
+        this.workEnded = new AbortController();
+      });
     }
     return fresh;
   }

@@ -16,7 +16,10 @@ export class InstallError extends Error {
   }
 }
 
-/** The relay says the job was cancelled for this endpoint before it installed: stop, change nothing. */
+/**
+ * An assignment stopped before it installed anything: cancelled or withdrawn at the relay, or the
+ * agent stopping. Nothing more is reported; the relay knows, or offers it again.
+ */
 export class Cancelled extends Error {
   override name = 'Cancelled';
 }
