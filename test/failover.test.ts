@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '../src/protocol/client.ts';
 import { inventoryYaml, type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
 
 let net: Network;
@@ -30,6 +31,30 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await net?.stopAll();
+});
+
+describe("an endpoint's last seen", () => {
+  it('is its last request to its relay, passed on by the relay; a relay speaks only for devices it serves', async () => {
+    const lastSeen = async (id: string) =>
+      (await net.admin.get<{ devices: { id: string; lastSeen: string | null }[] }>('api/v1/fleet')).devices.find(
+        (d) => d.id === id,
+      )?.lastSeen;
+    // Its agent has asked relay-a for work since the start, and never ran a job.
+    const seen = await waitFor('relay-a-pos-1 seen', async () => (await lastSeen(AGENT)) ?? undefined);
+    expect(Date.now() - Date.parse(seen)).toBeLessThan(120_000);
+    expect(await lastSeen('relay-b-pos-1')).toBeFalsy(); // never started
+
+    // relay-a saying relay-b's endpoint asked it, and its own asked in 2099.
+    const asRelay = new Client({ baseUrl: net.master.url, token: net.tokens['relay-a'] });
+    await asRelay.post('api/v1/relay/reports', {
+      seen: [
+        { deviceId: 'relay-b-pos-1', at: new Date().toISOString() },
+        { deviceId: AGENT, at: '2099-01-01T00:00:00.000Z' },
+      ],
+    });
+    expect(await lastSeen('relay-b-pos-1')).toBeFalsy();
+    expect(Date.parse((await lastSeen(AGENT))!)).toBeLessThanOrEqual(Date.now());
+  });
 });
 
 describe('fallback relays', () => {

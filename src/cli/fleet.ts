@@ -20,8 +20,8 @@ Package states: attested (installed, the signed tree attested from the disk), in
 pushed before trees were signed), drift, tampered, failed. A device needs attention when one of its
 packages is not attested or installed, or (a relay) when it is down.
 
-LASTSEEN is a relay's last heartbeat, and an endpoint's last reported step or verification (its
-polls stay with its relay); \`fanout device verify ID\` asks an endpoint to speak now.
+LASTSEEN is a relay's last heartbeat, and an endpoint's last request to its relay (passed on at
+most a minute late), step or verification; \`fanout device verify ID\` asks an endpoint to speak now.
 
   fanout fleet --search "Store 0042"
   fanout fleet --search pos-app@2.4.1 --json`,

@@ -1,23 +1,27 @@
 // What a relay is told of its devices at enrollment, and endpoints that turn to a fallback relay (DESIGN §13). The relay they now use tells the master, which
 // moves their open targets there: the target's relay changes (the job view shows who served it) and
 // the relay gets a command, signed as any, for every open target of that job it now serves.
+
+import type { ExpressionBuilder } from 'kysely';
 import { DEFAULT_EXPIRY_MS, signCommand } from '../protocol/command.ts';
 import { newId } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { DistributionCommand } from '../protocol/types.ts';
-import type { Db } from '../store/index.ts';
+import type { Database, Db } from '../store/index.ts';
 import { queueCommand } from './commands.ts';
 
 export const fallbacksOf = (json: string | null): string[] => (json ? (JSON.parse(json) as string[]) : []);
+
+/** The devices a relay serves: its endpoints, its child relays, and those it is a fallback for. */
+export const servedBy = (relayId: string) => (eb: ExpressionBuilder<Database, 'devices'>) =>
+  eb.or([eb('relay', '=', relayId), eb('upstream', '=', relayId), eb('fallback_relays', 'like', `%"${relayId}"%`)]);
 
 /** The relay's own endpoints and relays, and the endpoints that name it as a fallback. */
 export async function enrolledDevices(db: Db, relayId: string) {
   const own = await db
     .selectFrom('devices')
     .select(['id', 'kind', 'token_hash', 'relay', 'fallback_relays', 'location', 'labels'])
-    .where((eb) =>
-      eb.or([eb('relay', '=', relayId), eb('upstream', '=', relayId), eb('fallback_relays', 'like', `%"${relayId}"%`)]),
-    )
+    .where(servedBy(relayId))
     .execute();
   const windows = await db.selectFrom('maintenance_windows').selectAll().execute();
   const windowsOf = (d: { location: string; labels: string }) => {

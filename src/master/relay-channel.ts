@@ -1,5 +1,6 @@
 // The relay channel of the master (DESIGN §5): enroll, long-poll commands, acknowledge, report,
 // heartbeat; and content by digest, which relays (and the admin) may fetch.
+
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Principal } from '../common/auth.ts';
@@ -16,6 +17,7 @@ import type { Jobs } from './jobs.ts';
 import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
 import type { RelayRegistry } from './relays.ts';
+import { endpointsSeen } from './seen.ts';
 import type { DeviceVerification } from './verify.ts';
 
 export interface RelayChannelDeps {
@@ -84,6 +86,7 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
   s.post('/api/v1/relay/reports', { bodyLimit: 64 * 1024 * 1024, schema: { body: RelayReport } }, async (req) => {
     await d.jobs.applyReport(relayId(req.principal), req.body);
     await d.verify.save(relayId(req.principal), req.body.verifications);
+    await endpointsSeen(d.db, relayId(req.principal), req.body.seen);
     return { ok: true };
   });
   // A redistribution whose original command has expired: the master signs it again, unchanged but

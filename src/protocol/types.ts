@@ -171,6 +171,11 @@ export const RelayReport = z.object({
   targets: z.array(TargetReport).default([]),
   plans: z.array(Plan).default([]),
   verifications: z.array(VerificationReport).max(10_000).default([]),
+  /** When the relay's endpoints last asked it for work: the fleet view's "last seen". */
+  seen: z
+    .array(z.object({ deviceId: z.string().max(200), at: z.string().max(40) }))
+    .max(100_000)
+    .default([]),
 });
 export type RelayReport = z.infer<typeof RelayReport>;
 

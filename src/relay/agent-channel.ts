@@ -6,6 +6,7 @@ import { ListTree } from '../protocol/signing.ts';
 import type { Assignment, DistributionCommand, SignedHeader, TargetState } from '../protocol/types.ts';
 import { mayContain } from './device-filter.ts';
 import type { RelayJobs } from './jobs.ts';
+import { Polls } from './polls.ts';
 import type { Reporter } from './reporter.ts';
 import type { JobState } from './state.ts';
 import { agentStep, ended } from './targets.ts';
@@ -26,6 +27,8 @@ const BEFORE_INSTALL = new Set<TargetState>(['downloading', 'waiting_window', 'i
 export class AgentChannel {
   /** `assign:<deviceId>` when that device has something new to do. */
   readonly events = new EventEmitter().setMaxListeners(0);
+  /** When each endpoint last asked for work, passed on to the master (polls.ts). */
+  readonly polls: Polls;
   // Per command object, for as long as its job holds it.
   private readonly sharedParts = new WeakMap<DistributionCommand, { authority: SignedHeader; json: string }>();
 
@@ -34,6 +37,7 @@ export class AgentChannel {
     private readonly jobs: RelayJobs,
     private readonly reporter: Reporter,
   ) {
+    this.polls = new Polls(reporter);
     // A job the relay ended (cancel, deadline…) withdraws the assignments of the targets it failed:
     // their endpoints may be holding them, waiting for a window, and hear of it at once.
     jobs.events.on('ended', (st: JobState) => {

@@ -13,6 +13,7 @@ export class Reporter {
   private plans = new Map<string, Plan>();
   private alerts: Record<string, unknown>[] = [];
   private verifications: VerificationReport[] = [];
+  private seenAt = new Map<string, string>();
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
   /** Jobs whose every report so far has reached the master (their end among them, or not). */
@@ -44,6 +45,12 @@ export class Reporter {
     this.alerts.push(a);
     this.schedule();
   }
+  /** Endpoints that asked for work, and when. */
+  seen(polls: Map<string, string>) {
+    if (!polls.size) return;
+    for (const [id, at] of polls) this.seenAt.set(id, at);
+    this.schedule();
+  }
 
   private schedule(delay = this.intervalMs) {
     this.timer ??= setTimeout(() => {
@@ -59,8 +66,10 @@ export class Reporter {
       targets: [...this.targets.values()],
       plans: [...this.plans.values()],
       verifications: this.verifications,
+      seen: [...this.seenAt].map(([deviceId, at]) => ({ deviceId, at })),
     };
     const alerts = this.alerts;
+    this.seenAt = new Map();
     this.jobs = new Map();
     this.targets = new Map();
     this.plans = new Map();
@@ -119,6 +128,7 @@ export class Reporter {
       if (!this.targets.has(`${t.jobId}/${t.deviceId}`)) this.targets.set(`${t.jobId}/${t.deviceId}`, t);
     for (const p of r.plans) if (!this.plans.has(p.planId)) this.plans.set(p.planId, p);
     this.verifications.unshift(...r.verifications);
+    for (const x of r.seen) if (!this.seenAt.has(x.deviceId)) this.seenAt.set(x.deviceId, x.at);
   }
 
   async drain() {
@@ -129,22 +139,27 @@ export class Reporter {
   }
 }
 
-/** Targets and verifications in requests of about `bytes` each (10,000 endpoints' reports outgrow
+/** Polls, targets and verifications in requests of about `bytes` each (10,000 endpoints' reports outgrow
  * one request); jobs and plans go with the last, so the master has the targets before a job's end. */
 function inParts(r: RelayReport, bytes: number): RelayReport[] {
-  if (!r.jobs.length && !r.targets.length && !r.plans.length && !r.verifications.length) return [];
+  if (!r.jobs.length && !r.targets.length && !r.plans.length && !r.verifications.length && !r.seen.length) return [];
   const parts: RelayReport[] = [];
-  let part: RelayReport = { jobs: [], targets: [], plans: [], verifications: [] };
+  const empty = (): RelayReport => ({ jobs: [], targets: [], plans: [], verifications: [], seen: [] });
+  let part = empty();
   let size = 0;
   const room = (item: unknown) => {
     const n = JSON.stringify(item).length + 1;
-    if (size + n > bytes && (part.targets.length || part.verifications.length)) {
+    if (size + n > bytes && (part.targets.length || part.verifications.length || part.seen.length)) {
       parts.push(part);
-      part = { jobs: [], targets: [], plans: [], verifications: [] };
+      part = empty();
       size = 0;
     }
     size += n;
   };
+  for (const x of r.seen) {
+    room(x);
+    part.seen.push(x);
+  }
   for (const t of r.targets) {
     room(t);
     part.targets.push(t);

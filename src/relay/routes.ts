@@ -61,6 +61,7 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
     async (req, reply) => {
       const dev = deviceOf(req.principal);
       if (d.device(dev.id)?.fallbackFor) d.adopt(dev.id);
+      d.agents.polls.asked(dev.id);
       const holding = new Set(req.query.holding.split(',').filter(Boolean));
       // Nothing to tell: no assignment the agent lacks, and none of its own withdrawn.
       const nothingNew = (l: { id: string }[]) => l.length === holding.size && l.every((a) => holding.has(a.id));

@@ -91,6 +91,11 @@ async function save(db: Db, rows: Row[], seen: Map<string, string>) {
           .where('device_packages.at', '<=', (eb) => eb.ref('excluded.at')),
       )
       .execute();
+  await noteSeen(db, seen);
+}
+
+/** When devices were last heard of, each kept if later than what is stored. */
+export async function noteSeen(db: Db, seen: Map<string, string>) {
   const times = [...seen].map(([device_id, at]) => ({ device_id, at }));
   for (const part of perStatement(times, 500))
     await db

@@ -17,7 +17,7 @@ import { pgPool } from './pg-pool.ts';
 import { type Scan, sqliteScanner } from './scan.ts';
 import type { Database } from './schema.ts';
 
-export { foldTargets, foldVerifications } from './device-packages.ts';
+export { foldTargets, foldVerifications, noteSeen } from './device-packages.ts';
 export type { Database } from './schema.ts';
 export { isPostgres, oneOf, pairOf, perStatement, readTogether } from './together.ts';
 export type Db = Kysely<Database>;
