@@ -310,7 +310,7 @@ describe('maintenance windows', () => {
       failureType: 'CANCELLED',
     });
   }, 180_000);
-  it('a window opened while an endpoint waits reaches it, and it installs', async () => {
+  it('a window opened while an endpoint waits reaches it, and it installs; what went in meanwhile is checked again', async () => {
     const windowsAt = (cron: string) => {
       const file = join(net.dir, 'inventory-windows-2.yaml');
       writeFileSync(
@@ -361,5 +361,34 @@ describe('maintenance windows', () => {
     expect((await windowsAt('* * * * *')).code).toBe(0);
     await complete(job.jobId);
     expect(readFileSync(join(net.agents[AGENTS[0]].root, 'soon', 'current', 'v.txt'), 'utf8')).toBe('1\n');
-  }, 60_000);
+
+    // Waiting to go to 1.1.0 when an urgent 2.0.0 goes in: after its wait, 1.1.0 would go down.
+    expect((await windowsAt(`${later.getUTCMinutes()} ${later.getUTCHours()} * * *`)).code).toBe(0);
+    for (const v of ['1.1.0', '2.0.0'])
+      await pushed(join(net.dir, 'pkgs', `soon-${v}`), 'soon', v, { 'v.txt': `${v}\n` });
+    const minor = await cli(['job', 'create', '--package', 'soon@1.1.0', '--target', AGENTS[0]]);
+    await waitFor(
+      '1.1.0 waiting for its window',
+      async () => (await net.admin.get(`api/v1/jobs/${minor.jobId}`)).targets[0].state === 'waiting_window',
+    );
+    const major = await cli([
+      'job',
+      'create',
+      '--package',
+      'soon@2.0.0',
+      '--target',
+      AGENTS[0],
+      '--param',
+      'ignoreWindows=true',
+    ]);
+    await complete(major.jobId);
+    expect((await windowsAt('* * * * *')).code).toBe(0);
+    const refused = await waitFor('1.1.0 refused after its wait', async () => {
+      const t = (await net.admin.get(`api/v1/jobs/${minor.jobId}`)).targets[0];
+      return t.state === 'failed' && t;
+    });
+    expect(refused).toMatchObject({ failureType: 'DOWNGRADE_REFUSED' });
+    expect(refused.error).toMatch(/soon@1\.1\.0 is lower than the installed 2\.0\.0/);
+    expect(readFileSync(join(net.agents[AGENTS[0]].root, 'soon', 'current', 'v.txt'), 'utf8')).toBe('2.0.0\n');
+  }, 90_000);
 });

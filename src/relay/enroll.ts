@@ -69,10 +69,10 @@ export class MasterEnrollment {
     // An endpoint waiting for its window hears of a changed one now, not at its next poll.
     const shown = (d?: EnrolledDevice) => JSON.stringify(d?.windows ?? []);
     if (before.size)
-      for (const d of r.devices)
-        if (d.windows?.length || before.get(d.id)?.windows?.length) {
-          if (shown(d) !== shown(before.get(d.id))) this.onWindowsChanged(d.id);
-        }
+      for (const d of r.devices) {
+        const was = before.get(d.id);
+        if ((d.windows?.length || was?.windows?.length) && shown(d) !== shown(was)) this.onWindowsChanged(d.id);
+      }
   }
 
   device(id: string) {

@@ -61,14 +61,14 @@ export async function pollCommands(
           }),
         signal,
       );
-      // Each command is on disk (or refused, and reported) before it is acknowledged; one the disk
-      // refuses stops the batch unacknowledged, so the master sends it again.
       // The inventory may have changed with the job (new devices and their tokens, maintenance
       // windows): known before the job is offered, or its endpoints would install outside new windows.
       if (commands.length) {
         enrollment.stale();
         await enrollment.refresh().catch(() => undefined);
       }
+      // Each command is on disk (or refused, and reported) before it is acknowledged; one the disk
+      // refuses stops the batch unacknowledged, so the master sends it again.
       const handled: string[] = [];
       try {
         for (const cmd of commands) {
