@@ -206,6 +206,42 @@ describe('bandwidth', () => {
   }, 90_000);
 });
 
+describe('an agent stopped in the middle of a download', () => {
+  it('installs nothing, says why, and installs once it is back', async () => {
+    const dir = writePackage(join(net.dir, 'pkgs', 'halfway'), 'halfway', '1.0.0', {});
+    writeFileSync(join(dir, 'blob.bin'), randomBytes(200 * 1024));
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+    const [agent] = AGENTS;
+    const from = readFileSync(net.agents[agent].logFile, 'utf8').length;
+    // 50 KB/s: about four seconds of download to stop the agent in.
+    const job = await cli([
+      'job',
+      'create',
+      '--package',
+      'halfway@1.0.0',
+      '--target',
+      agent,
+      '--param',
+      'rateLimitKBps=50',
+    ]);
+    await waitFor(
+      'the download under way',
+      async () => (await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets[0].state === 'downloading',
+      30_000,
+      100,
+    );
+    await net.agents[agent].stop();
+    const log = readFileSync(net.agents[agent].logFile, 'utf8').slice(from);
+    expect(log).toMatch(/"why":"the agent stopped while it downloaded"/);
+    expect(log).not.toMatch(/assignment failed/);
+    expect(readdirSync(net.agents[agent].root).filter((n) => n.includes('halfway'))).toEqual([]);
+    await net.startAgent(agent, RELAY);
+    await complete(job.jobId);
+    expect(readFileSync(join(net.agents[agent].root, 'halfway', 'current', 'blob.bin')).length).toBe(200 * 1024);
+  }, 60_000);
+});
+
 describe('uninstall', () => {
   it('removes a package from its targets after running its uninstall script', async () => {
     const dir = writePackage(join(net.dir, 'pkgs', 'tool'), 'tool', '1.0.0', {

@@ -51,6 +51,8 @@ export async function deliver(
           await download({ pkg, relay: d.relay, into, keys: d.keys(), limits: d.limits(), log, signal: stop }),
         );
       } catch (e) {
+        // Stopped (the agent restarts: the relay offers it again) or withdrawn: nothing installed.
+        if (d.signal.aborted) throw new Cancelled('the agent stopped while it downloaded');
         unlessWithdrawn();
         throw e;
       }
