@@ -180,8 +180,8 @@ Examples:
         'after',
         `
 The master signs the cancel; each relay ends the job's open targets as CANCELLED, naming you. An
-endpoint that has not begun installing (waiting for its maintenance window, say) is told at its next
-step and installs nothing. One already installing finishes; its target then shows installed, as its
+endpoint that has not begun installing (downloading, or waiting for its maintenance window) hears at
+once and installs nothing. One already installing finishes; its target then shows installed, as its
 disk says. For a rollout, use \`fanout job abort ID\`.`,
       ),
   ).action(
