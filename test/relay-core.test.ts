@@ -9,6 +9,7 @@ import { checkAssignment, signCommand } from '../src/protocol/command.ts';
 import { generateSigningKey } from '../src/protocol/crypto.ts';
 import { Assignment, type DistributionCommand, type Plan, type RelayReport } from '../src/protocol/types.ts';
 import { AgentChannel } from '../src/relay/agent-channel.ts';
+import { endAtDeadline } from '../src/relay/deadlines.ts';
 import type { Depot } from '../src/relay/depot.ts';
 import type { Distributor } from '../src/relay/distribution.ts';
 import { JobLog, type JobLogRecord } from '../src/relay/joblog.ts';
@@ -410,5 +411,24 @@ describe('the job table and the redistributor', () => {
     // The endpoint's disk is still the truth: one that installed all the same counts.
     expect(agents.report('e2', { jobId: 'j-1', commandId: 'c-1', state: 'installed' })).toEqual({ ok: true });
     expect(jobs.get('j-1')?.targets.get('e2')?.state).toBe('installed');
+  });
+
+  it('a deadline while distributing withdraws the open targets at once too, and leaves the ended ones be', async () => {
+    const { jobs } = setup();
+    const agents = new AgentChannel('r', jobs, new FakeReporter() as unknown as Reporter);
+    jobs.create([{ type: 'command', at, command }]);
+    jobs.record('j-1', [target('e1', 'installed'), target('e2', 'downloading')]);
+    (jobs.get('j-1') as JobState).phase = 'distributing';
+    const woken = { e1: false, e2: false };
+    const e1 = agents.nextOffer('e1', 60_000, new EventEmitter()).then(() => (woken.e1 = true));
+    const e2 = agents.nextOffer('e2', 60_000, new EventEmitter()).then(() => (woken.e2 = true));
+    endAtDeadline(jobs, jobs.get('j-1')!);
+    await e2; // not after a minute: at once
+    expect(woken).toEqual({ e1: false, e2: true });
+    expect(jobs.get('j-1')?.failure).toBeUndefined(); // the targets ended, not the relay
+    expect(jobs.get('j-1')?.targets.get('e2')).toMatchObject({ state: 'failed', failureType: 'DEADLINE' });
+    expect(agents.assignmentsJson('e2')).toEqual([]);
+    agents.offered('e1'); // let the other long-poll go
+    await e1;
   });
 });

@@ -38,13 +38,9 @@ export class AgentChannel {
     private readonly reporter: Reporter,
   ) {
     this.polls = new Polls(reporter);
-    // A job the relay ended (cancel, deadline…) withdraws the assignments of the targets it failed:
-    // their endpoints may be holding them, waiting for a window, and hear of it at once.
-    jobs.events.on('ended', (st: JobState) => {
-      if (!st.failure) return;
-      for (const [deviceId, t] of st.targets)
-        if (t.state === 'failed' && t.failureType === st.failure.failureType) this.offered(deviceId);
-    });
+    // Targets the relay itself ended (cancel, deadline…) withdraw their assignments: the endpoints
+    // may be holding them, waiting for a window, and hear of it at once.
+    jobs.events.on('withdrawn', (deviceId: string) => this.offered(deviceId));
   }
 
   offered(deviceId: string) {

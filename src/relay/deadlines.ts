@@ -3,7 +3,7 @@
 import { deadlineAt } from '../protocol/durations.ts';
 import type { DistributionCommand } from '../protocol/types.ts';
 import type { RelayJobs } from './jobs.ts';
-import { failOpenTargets, type JobState } from './state.ts';
+import type { JobState } from './state.ts';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -39,9 +39,8 @@ export class Deadlines {
 }
 
 /** A deadline passed: before the content was in the depot the job fails; else every open target fails. */
-export function endAtDeadline(jobs: RelayJobs, st: JobState, commandId: string) {
+export function endAtDeadline(jobs: RelayJobs, st: JobState) {
   if (st.phase !== 'distributing')
     return jobs.fail(st.jobId, 'DEADLINE', 'deadline passed before the content was in the depot');
-  const at = new Date().toISOString();
-  jobs.record(st.jobId, failOpenTargets(st, at, commandId, 'DEADLINE', 'deadline passed before the target installed'));
+  jobs.failOpen(st, 'DEADLINE', 'deadline passed before the target installed');
 }

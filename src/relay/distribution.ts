@@ -183,7 +183,7 @@ export class Distributor {
     const st = this.d.jobs.get(jobId);
     if (!st || st.current.commandId !== commandId || st.phase === 'complete' || st.phase === 'failed') return;
     this.aborts.get(jobId)?.abort();
-    endAtDeadline(this.d.jobs, st, commandId);
+    endAtDeadline(this.d.jobs, st);
   }
 
   private clear(jobId: string) {

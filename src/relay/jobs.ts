@@ -15,7 +15,7 @@ import { apply, failOpenTargets, type JobState, replay } from './state.ts';
 const now = () => new Date().toISOString();
 
 export class RelayJobs {
-  /** `changed` (jobId) on any change, `ended` (state) when the command in force ends. */
+  /** `changed` (jobId) on any change, `ended` (state) when the command in force ends, `withdrawn` (deviceId). */
   readonly events = new EventEmitter().setMaxListeners(0);
   private readonly table = new JobTable((jobId) =>
     replay(jobId, [...this.jobLog.read(jobId), ...(this.backlog.get(jobId) ?? [])]),
@@ -85,10 +85,7 @@ export class RelayJobs {
       try {
         writeSummary(this.jobLog, s);
       } catch (err) {
-        this.log.warn(
-          { jobId, err: (err as Error).message },
-          'job summary not written; its log is read at the next start',
-        );
+        this.log.warn({ jobId, err: (err as Error).message }, 'job summary not written; its log is read at next start');
       }
     }
   }
@@ -147,13 +144,17 @@ export class RelayJobs {
     const st = this.get(jobId);
     // Once per command: a job that ended with failed targets still gets its relay-level cause.
     if (!st || st.failure || st.phase === 'complete') return;
-    const at = now();
-    const commandId = st.current.commandId;
-    this.record(jobId, [
-      { type: 'failed', at, commandId, failureType, message },
-      ...failOpenTargets(st, at, commandId, failureType, message),
-    ]);
+    this.failOpen(st, failureType, message, true);
     this.log.error({ jobId, failureType, message }, 'distribution failed');
+  }
+
+  /** Fails every open target (and with `whole`, the job); `withdrawn` tells each one's endpoint at once. */
+  failOpen(st: JobState, failureType: FailureType, message: string, whole = false) {
+    const [at, commandId] = [now(), st.current.commandId];
+    const targets = failOpenTargets(st, at, commandId, failureType, message);
+    const failed = { type: 'failed' as const, at, commandId, failureType, message };
+    this.record(st.jobId, whole ? [failed, ...targets] : targets);
+    for (const t of targets) this.events.emit('withdrawn', t.deviceId);
   }
 
   private reported(phase: string | undefined, st: JobState, records: JobLogRecord[]) {

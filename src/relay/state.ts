@@ -144,9 +144,9 @@ export const failOpenTargets = (
   commandId: string,
   failureType: FailureType,
   error: string,
-): JobLogRecord[] =>
+): Extract<JobLogRecord, { type: 'target' }>[] =>
   openTargets(st).map((deviceId) => ({
-    type: 'target',
+    type: 'target' as const,
     at,
     deviceId,
     state: 'failed',
