@@ -54,6 +54,9 @@ const servedKBps = (jobId: string, bytesEach: number) => {
     .at(-1)!;
   return (AGENTS.length * bytesEach) / 1024 / ((Date.parse(last) - Date.parse(first)) / 1000);
 };
+/** `fanout job create` of one package for one endpoint, with `key=value` parameters. */
+const jobFor = (pkg: string, target: string, ...params: string[]) =>
+  cli(['job', 'create', '--package', pkg, '--target', target, ...params.flatMap((p) => ['--param', p])]);
 const complete = (jobId: string) =>
   waitFor(`${jobId} complete`, async () => (await net.admin.get(`api/v1/jobs/${jobId}`)).state === 'complete', 30_000);
 
@@ -215,16 +218,7 @@ describe('an agent stopped in the middle of a download', () => {
     const [agent] = AGENTS;
     const from = readFileSync(net.agents[agent].logFile, 'utf8').length;
     // 50 KB/s: about four seconds of download to stop the agent in.
-    const job = await cli([
-      'job',
-      'create',
-      '--package',
-      'halfway@1.0.0',
-      '--target',
-      agent,
-      '--param',
-      'rateLimitKBps=50',
-    ]);
+    const job = await jobFor('halfway@1.0.0', agent, 'rateLimitKBps=50');
     await waitFor(
       'the download under way',
       async () => (await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets[0].state === 'downloading',
@@ -240,6 +234,41 @@ describe('an agent stopped in the middle of a download', () => {
     await complete(job.jobId);
     expect(readFileSync(join(net.agents[agent].root, 'halfway', 'current', 'blob.bin')).length).toBe(200 * 1024);
   }, 60_000);
+});
+
+describe('a slow download', () => {
+  it('lets an urgent job and a verification go ahead; a job that is not urgent keeps its place behind it', async () => {
+    const [agent] = AGENTS;
+    const dir = writePackage(join(net.dir, 'pkgs', 'crawl'), 'crawl', '1.0.0', {});
+    writeFileSync(join(dir, 'blob.bin'), randomBytes(600 * 1024));
+    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+    expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
+    await pushed(join(net.dir, 'pkgs', 'hotfix'), 'hotfix', '1.0.0', { 'v.txt': 'hotfix\n' });
+    await pushed(join(net.dir, 'pkgs', 'queued'), 'queued', '1.0.0', { 'v.txt': 'queued\n' });
+    // 50 KB/s: twelve seconds of download.
+    const crawl = await jobFor('crawl@1.0.0', agent, 'rateLimitKBps=50');
+    const target = async (jobId: string) => (await net.admin.get(`api/v1/jobs/${jobId}`)).targets[0];
+    await waitFor(
+      'the slow download under way',
+      async () => (await target(crawl.jobId)).state === 'downloading',
+      30_000,
+      100,
+    );
+    const queued = await cli(['job', 'create', '--package', 'queued@1.0.0', '--target', agent]);
+    const hotfix = await jobFor('hotfix@1.0.0', agent, 'ignoreWindows=true');
+    await complete(hotfix.jobId);
+    const verified = await cli(['device', 'verify', agent, '--timeout', '20']);
+    expect(verified.devices.find((d: any) => d.package === 'hotfix')).toMatchObject({ id: agent, state: 'ok' });
+    expect((await target(crawl.jobId)).state).toBe('downloading');
+    expect((await target(queued.jobId)).state).not.toBe('installed');
+    await complete(crawl.jobId);
+    await complete(queued.jobId);
+    // The job that was not urgent went after the slow one, as it was taken.
+    const installing = (jobId: string) => Date.parse(journal(agent, jobId).find((e) => e.state === 'installing')!.at);
+    expect(installing(queued.jobId)).toBeGreaterThanOrEqual(installing(crawl.jobId));
+    expect(readFileSync(join(net.agents[agent].root, 'crawl', 'current', 'blob.bin')).length).toBe(600 * 1024);
+    expect(readdirSync(net.agents[agent].root).filter((n) => n.startsWith('.staging-'))).toEqual([]);
+  }, 90_000);
 });
 
 describe('uninstall', () => {
@@ -292,16 +321,7 @@ describe('maintenance windows', () => {
     }
     const [held, urgent] = AGENTS;
     const job = await cli(['job', 'create', '--package', 'app@3.0.0', '--target', held]);
-    const now = await cli([
-      'job',
-      'create',
-      '--package',
-      'tool@1.0.0',
-      '--target',
-      urgent,
-      '--param',
-      'ignoreWindows=true',
-    ]);
+    const now = await jobFor('tool@1.0.0', urgent, 'ignoreWindows=true');
     await waitFor('the held target waiting for its window', async () => {
       const t = (await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets[0];
       return t.state === 'waiting_window';
@@ -369,16 +389,7 @@ describe('maintenance windows', () => {
     );
     // Meanwhile the endpoint is not stuck: a job that ignores windows installs, and a verification answers.
     await pushed(join(net.dir, 'pkgs', 'fix-1.0.0'), 'fix', '1.0.0', { 'v.txt': 'fix\n' });
-    const fix = await cli([
-      'job',
-      'create',
-      '--package',
-      'fix@1.0.0',
-      '--target',
-      AGENTS[0],
-      '--param',
-      'ignoreWindows=true',
-    ]);
+    const fix = await jobFor('fix@1.0.0', AGENTS[0], 'ignoreWindows=true');
     await complete(fix.jobId);
     const verified = await cli(['device', 'verify', AGENTS[0], '--timeout', '20']);
     expect(verified.devices.find((d: any) => d.package === 'fix')).toMatchObject({ id: AGENTS[0], state: 'ok' });
@@ -407,16 +418,7 @@ describe('maintenance windows', () => {
       '1.1.0 waiting for its window',
       async () => (await net.admin.get(`api/v1/jobs/${minor.jobId}`)).targets[0].state === 'waiting_window',
     );
-    const major = await cli([
-      'job',
-      'create',
-      '--package',
-      'soon@2.0.0',
-      '--target',
-      AGENTS[0],
-      '--param',
-      'ignoreWindows=true',
-    ]);
+    const major = await jobFor('soon@2.0.0', AGENTS[0], 'ignoreWindows=true');
     await complete(major.jobId);
     expect((await windowsAt('* * * * *')).code).toBe(0);
     const refused = await waitFor('1.1.0 refused after its wait', async () => {

@@ -325,6 +325,37 @@ describe("an endpoint's turns", () => {
     await Promise.all([waiting, normal]);
     expect(log.slice(6)).toEqual(['windowed ends', 'normal starts', 'normal ends']);
   });
+
+  it('urgent work that lends in turn (its own download) keeps the turn lent until the first lender is back', async () => {
+    const turns = new Turns();
+    const log: string[] = [];
+    const gate = () => {
+      let open!: () => void;
+      return { wait: new Promise<void>((r) => (open = r)), open: () => open() };
+    };
+    const [slow, quick] = [gate(), gate()];
+    const work = (name: string, urgent: boolean, fetch?: Promise<void>) =>
+      turns
+        .take(urgent)
+        .then(async () => {
+          log.push(`${name} starts`);
+          if (fetch) await turns.lend(() => fetch);
+          log.push(`${name} installs`);
+        })
+        .finally(() => turns.release());
+    const big = work('big', false, slow.wait);
+    const urgent = work('urgent', true, quick.wait);
+    const normal = work('normal', false);
+    await new Promise((r) => setImmediate(r));
+    quick.open();
+    await urgent;
+    // The urgent download is back, the big one is not: the normal job still waits behind it.
+    await new Promise((r) => setTimeout(r, 10));
+    expect(log).toEqual(['big starts', 'urgent starts', 'urgent installs']);
+    slow.open();
+    await Promise.all([big, normal]);
+    expect(log.slice(3)).toEqual(['big installs', 'normal starts', 'normal installs']);
+  });
 });
 
 describe("the relay's garbage collection", () => {

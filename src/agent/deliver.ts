@@ -25,7 +25,7 @@ export async function deliver(
     report: (s: TargetState) => Promise<void>;
     /** Aborted when the relay withdraws the assignment: heeded until the install begins, not after. */
     withdrawn: AbortSignal;
-    /** Lends the endpoint's turn to urgent work while this waits for its window. */
+    /** Lends the endpoint's turn to urgent work while this downloads or waits for its window. */
     lend: <T>(wait: () => Promise<T>) => Promise<T>;
     /** Checks again, after the wait, what another job may have changed meanwhile. */
     recheck: () => Promise<void>;
@@ -38,7 +38,8 @@ export async function deliver(
   };
   const staged = new Map<string, Staged>();
   const trees = new Map<string, string>();
-  try {
+  // A download changes nothing installed: urgent work goes meanwhile (a slow download, say).
+  const fetchAll = async () => {
     for (const pkg of x.todo) {
       if (!x.drifted.has(pkg.digest) && (await keptWhole(x.installRoot, pkg))) {
         log.info({ package: `${pkg.name}@${pkg.version}`, jobId: a.jobId }, 'kept from an earlier try, not downloaded');
@@ -57,15 +58,20 @@ export async function deliver(
         throw e;
       }
     }
-    if (x.params.ignoreWindows !== true && !windowOpenNow(d.windows())) {
+  };
+  try {
+    await x.lend(fetchAll);
+    const waits = x.params.ignoreWindows !== true && !windowOpenNow(d.windows());
+    if (waits)
       await x.lend(() =>
         untilWindow(d.windows, stop, d.log, a.jobId, () => x.report('waiting_window'), d.windowsChanged),
       );
-      // Stopped while it waited (the agent restarts): nothing installed; the relay offers it again.
-      if (d.signal.aborted) throw new Cancelled('the agent stopped while it waited for a window');
-      unlessWithdrawn();
-      await x.recheck();
-    }
+    // Stopped meanwhile (the agent restarts): nothing installed; the relay offers it again.
+    if (d.signal.aborted)
+      throw new Cancelled(`the agent stopped while it ${waits ? 'waited for a window' : 'waited for its turn'}`);
+    unlessWithdrawn();
+    // Urgent work went while this downloaded or waited: it may have installed a newer version.
+    await x.recheck();
     await x.report('installing');
     for (const p of x.todo) {
       const hashed = await installPackage({

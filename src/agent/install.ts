@@ -16,8 +16,10 @@ import { run } from './scripts.ts';
 import { InstallError } from './state.ts';
 
 /** Where a package is unpacked while it downloads: beside the packages, so it is renamed into place. */
+// Each download its own folder: an urgent job may fetch the version another job is fetching.
+let downloads = 0;
 export const stagingFor = (root: string, pkg: { name: string; version: string }) =>
-  join(root, `.staging-${pkg.name}-${pkg.version}-${process.pid}`);
+  join(root, `.staging-${pkg.name}-${pkg.version}-${process.pid}-${++downloads}`);
 
 /**
  * Installs a package into <root>/<name>/<version> and points `current` at it: from its staging folder

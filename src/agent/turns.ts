@@ -1,10 +1,11 @@
 // One piece of work at a time on an endpoint (an assignment, a verification), in the order taken:
-// they install into and hash the same folders. An assignment waiting for its maintenance window
-// lends its turn: meanwhile only urgent work goes (a job with ignoreWindows=true, a verification),
-// and the lender goes on as soon as that work is done, before anything else queued.
+// they install into and hash the same folders. An assignment downloading, or waiting for its
+// maintenance window, lends its turn: meanwhile only urgent work goes (a job with
+// ignoreWindows=true, a verification), and the lender goes on as soon as that work is done, before
+// anything else queued. Urgent work may lend in turn: the turn is lent until every lender is back.
 export class Turns {
   private busy = false;
-  private lent = false;
+  private lent = 0;
   private readonly queue: { urgent: boolean; go: () => void }[] = [];
 
   /** Resolves when it is this work's turn; `release` ends the turn. */
@@ -22,12 +23,12 @@ export class Turns {
 
   /** Runs `wait` with the turn lent to urgent work; resolves once the turn is back. */
   async lend<T>(wait: () => Promise<T>): Promise<T> {
-    this.lent = true;
+    this.lent++;
     this.release();
     try {
       return await wait();
     } finally {
-      this.lent = false;
+      this.lent--;
       await new Promise<void>((go) => {
         this.queue.unshift({ urgent: true, go });
         this.next();

@@ -89,7 +89,7 @@ export class Worker {
   async work(
     a: Assignment,
     withdrawn = new AbortController().signal,
-    /** Lends the endpoint's turn while the assignment waits for its window (turns.ts). */
+    /** Lends the endpoint's turn while the assignment downloads or waits for its window (turns.ts). */
     lend: <T>(wait: () => Promise<T>) => Promise<T> = (wait) => wait(),
   ): Promise<'done' | 'withdrawn'> {
     const { log } = this.d;
