@@ -96,7 +96,7 @@ describe('rollback', () => {
     for (const id of AGENTS) expect(readlinkSync(join(net.agents[id].root, 'app', 'current'))).toBe('2.0.0');
 
     // Asking for 1.0.0 again without a rollback: a downgrade, refused on the endpoint.
-    const down = await cli(['job', 'create', '--package', 'app@1.0.0', '--target', AGENTS[0]]);
+    const down = await jobFor('app@1.0.0', AGENTS[0]);
     const refused = await waitFor('the downgrade refused', async () => {
       const j = await net.admin.get(`api/v1/jobs/${down.jobId}`);
       return j.state === 'failed' && j;
@@ -254,7 +254,7 @@ describe('a slow download', () => {
       30_000,
       100,
     );
-    const queued = await cli(['job', 'create', '--package', 'queued@1.0.0', '--target', agent]);
+    const queued = await jobFor('queued@1.0.0', agent);
     const hotfix = await jobFor('hotfix@1.0.0', agent, 'ignoreWindows=true');
     await complete(hotfix.jobId);
     const verified = await cli(['device', 'verify', agent, '--timeout', '20']);
@@ -320,7 +320,7 @@ describe('maintenance windows', () => {
       await pushed(join(net.dir, 'pkgs', `${name}-${v}`), name, v, { 'v.txt': `${v}\n` });
     }
     const [held, urgent] = AGENTS;
-    const job = await cli(['job', 'create', '--package', 'app@3.0.0', '--target', held]);
+    const job = await jobFor('app@3.0.0', held);
     const now = await jobFor('tool@1.0.0', urgent, 'ignoreWindows=true');
     await waitFor('the held target waiting for its window', async () => {
       const t = (await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets[0];
@@ -330,7 +330,7 @@ describe('maintenance windows', () => {
     expect(existsSync(join(net.agents[held].root, 'app', '3.0.0'))).toBe(false);
     await complete(now.jobId); // ignoreWindows: installed outside the window
     // Cancelled while it waits for the window: when the window opens, the endpoint installs nothing.
-    const late = await cli(['job', 'create', '--package', 'late@1.0.0', '--target', urgent]);
+    const late = await jobFor('late@1.0.0', urgent);
     await waitFor(
       'the late target waiting for its window',
       async () => (await net.admin.get(`api/v1/jobs/${late.jobId}`)).targets[0].state === 'waiting_window',
@@ -382,7 +382,7 @@ describe('maintenance windows', () => {
     expect((await windowsAt(`${later.getUTCMinutes()} ${later.getUTCHours()} * * *`)).code).toBe(0);
     await pushed(join(net.dir, 'pkgs', 'soon-1.0.0'), 'soon', '1.0.0', { 'v.txt': '1\n' });
     // The command makes the relay ask the master for its devices again: the window far off is known.
-    const job = await cli(['job', 'create', '--package', 'soon@1.0.0', '--target', AGENTS[0]]);
+    const job = await jobFor('soon@1.0.0', AGENTS[0]);
     await waitFor(
       'the target waiting for a window twelve hours off',
       async () => (await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets[0].state === 'waiting_window',
@@ -413,7 +413,7 @@ describe('maintenance windows', () => {
     expect((await windowsAt(`${later.getUTCMinutes()} ${later.getUTCHours()} * * *`)).code).toBe(0);
     for (const v of ['1.1.0', '2.0.0'])
       await pushed(join(net.dir, 'pkgs', `soon-${v}`), 'soon', v, { 'v.txt': `${v}\n` });
-    const minor = await cli(['job', 'create', '--package', 'soon@1.1.0', '--target', AGENTS[0]]);
+    const minor = await jobFor('soon@1.1.0', AGENTS[0]);
     await waitFor(
       '1.1.0 waiting for its window',
       async () => (await net.admin.get(`api/v1/jobs/${minor.jobId}`)).targets[0].state === 'waiting_window',
