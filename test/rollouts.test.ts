@@ -404,7 +404,7 @@ describe('maintenance windows', () => {
       ),
     );
     expect((await net.admin.get(`api/v1/jobs/${job.jobId}`)).targets[0].state).toBe('waiting_window');
-    // A window open now: the relay's next refresh tells the waiting agent, which installs.
+    // A window open now: the master tells the relay at once, and the relay the waiting agent, which installs.
     expect((await windowsAt('* * * * *')).code).toBe(0);
     await complete(job.jobId);
     expect(readFileSync(join(net.agents[AGENTS[0]].root, 'soon', 'current', 'v.txt'), 'utf8')).toBe('1\n');

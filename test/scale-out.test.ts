@@ -132,6 +132,38 @@ async function timedJob(admin: Client, pkg: string) {
 }
 
 describe('two masters on one database', () => {
+  it('tell every relay of an inventory change made on either, through the one it polls', async () => {
+    const told = (r: string) =>
+      readFileSync(net.relays[r].logFile, 'utf8').match(/inventory changed at the master/g)?.length ?? 0;
+    const before = RELAYS.map(told);
+    // Imported through B: relay-a polls A, and hears of it all the same.
+    const envB = {
+      ...net.env,
+      FANOUT_MASTER: masterB.url,
+      FANOUT_TOKEN_FILE: join(net.dir, 'master-b', 'admin.token'),
+    };
+    const imp = await runFanout(['inventory', 'import', join(net.dir, 'inventory.yaml')], { env: envB });
+    expect(imp.code, imp.stderr).toBe(0);
+    for (const [i, r] of RELAYS.entries())
+      await waitFor(`${r} told of the import`, async () => told(r) > before[i], 15_000, 100);
+    // A token re-issued through A is refused at once by relay-b, which polls B.
+    const device = 'relay-b-pos-1';
+    const enroll = (token: string) =>
+      fetch(`${net.relays['relay-b'].url}/agent/v1/enroll`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await enroll(net.tokens[device])).status).toBe(200);
+    const was = told('relay-b');
+    const r = await runFanout(['device', 'token', device, '--json'], { env: net.env });
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor('relay-b told of the new token', async () => told('relay-b') > was, 15_000, 100);
+    expect((await enroll(net.tokens[device])).status).toBe(401);
+    const fresh = JSON.parse(r.stdout).token as string;
+    expect((await enroll(fresh)).status).toBe(200);
+    // Its agent goes on with the new token, for the test that follows.
+    await net.agents[device].stop();
+    net.tokens[device] = fresh;
+    await net.startAgent(device, 'relay-b');
+  });
+
   it('share the work, survive a master killed -9 mid-job, and do nothing twice', async () => {
     // Wake-ups: jobs created on either master reach both relays (one polls each master).
     const wakes: string[] = [];

@@ -2,20 +2,14 @@
 // sites read them whole for every batch, and matched each alert's text against every one anew.
 // The database stays the truth: an inventory import bumps the locations' generation in its own
 // transaction, and a batch that finds another generation reads them again.
-import { sql, type Transaction } from 'kysely';
-import type { Database } from '../store/index.ts';
+import type { Transaction } from 'kysely';
+import { bumpGeneration, type Database } from '../store/index.ts';
 import { Locations } from './location.ts';
 
 type Tx = Transaction<Database>;
 
 /** In the transaction that writes locations. */
-export async function locationsChanged(tx: Tx) {
-  await tx
-    .insertInto('generations')
-    .values({ name: 'locations', value: 1 })
-    .onConflict((oc) => oc.column('name').doUpdateSet({ value: sql<number>`generations.value + 1` }))
-    .execute();
-}
+export const locationsChanged = (tx: Tx) => bumpGeneration(tx, 'locations');
 
 export class LocationCache {
   private held?: { generation: number; locations: Locations };

@@ -84,7 +84,9 @@ For large fleets, --tokens FILE writes "ID TOKEN" lines (mode 0600) instead of p
   const device = program.command('device').description('devices');
   deviceVerifyCommand(device);
   withMaster(
-    device.command('token <id>').description('issue a new token for a device (the old one stops working)'),
+    device
+      .command('token <id>')
+      .description('issue a new token for a device (the old one stops working, at its relay too)'),
   ).action(
     action(async (id: string, f: MasterFlags) => {
       const r = await masterClient(f).post(`api/v1/devices/${encodeURIComponent(id)}/token`);

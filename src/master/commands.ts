@@ -1,7 +1,7 @@
 // The commands a relay is given: long-polled by the relay, acknowledged once on its disk.
 import type { EventEmitter } from 'node:events';
 import { DistributionCommand } from '../protocol/types.ts';
-import type { Db } from '../store/index.ts';
+import { type Db, generationOf } from '../store/index.ts';
 
 /**
  * Queues a command for its relay, in the caller's transaction: the row the relay's long-poll reads
@@ -25,38 +25,52 @@ export function queueCommand(db: Db, c: Omit<DistributionCommand, 'seq'>) {
 export class Commands {
   constructor(
     private readonly db: Db,
-    /** Jobs' events: `commands:<relayId>` wakes that relay's long-poll. */
+    /** Jobs' events: `commands:<relayId>` wakes that relay's long-poll, `commands:*` every relay's. */
     private readonly events: EventEmitter,
   ) {}
 
   /**
    * The commands a relay has not acknowledged yet (DESIGN §15): delivery by acknowledgement, never by
    * "sequence greater than the last seen", so a transaction that commits late is not skipped, and a
-   * relay with an empty data folder gets only what is still open for it. Waits up to waitMs for one.
+   * relay with an empty data folder gets only what is still open for it. Waits up to waitMs for one,
+   * or for the inventory to change, and answers at once when the relay's copy of the inventory
+   * (`inventory`, its generation) is old: the relay asks for its devices again.
    */
-  async commandsFor(relayId: string, waitMs: number): Promise<DistributionCommand[]> {
+  async commandsFor(relayId: string, waitMs: number, inventory?: number) {
     const read = async () => {
-      const rows = await this.db
-        .selectFrom('commands')
-        .select(['seq', 'body'])
-        .where('relay_id', '=', relayId)
-        .where('acked_at', 'is', null)
-        .orderBy('seq')
-        .limit(100)
-        .execute();
-      return rows.map((r) => DistributionCommand.parse({ ...JSON.parse(r.body), seq: Number(r.seq) }));
+      const [rows, generation] = await Promise.all([
+        this.db
+          .selectFrom('commands')
+          .select(['seq', 'body'])
+          .where('relay_id', '=', relayId)
+          .where('acked_at', 'is', null)
+          .orderBy('seq')
+          .limit(100)
+          .execute(),
+        generationOf(this.db, 'inventory'),
+      ]);
+      const commands = rows.map((r) => DistributionCommand.parse({ ...JSON.parse(r.body), seq: Number(r.seq) }));
+      return { commands, inventory: generation };
     };
-    const now = await read();
-    if (now.length || waitMs <= 0) return now;
-    await new Promise<void>((resolve) => {
-      const done = () => {
+    // Listening before the first read: a command or an import that commits meanwhile still wakes it.
+    let done = () => {};
+    const woken = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => done(), waitMs);
+      done = () => {
         clearTimeout(timer);
         this.events.off(`commands:${relayId}`, done);
+        this.events.off('commands:*', done);
         resolve();
       };
-      const timer = setTimeout(done, waitMs);
       this.events.on(`commands:${relayId}`, done);
+      this.events.on('commands:*', done);
     });
+    const now = await read();
+    if (now.commands.length || waitMs <= 0 || (inventory !== undefined && inventory !== now.inventory)) {
+      done();
+      return now;
+    }
+    await woken;
     return read();
   }
 

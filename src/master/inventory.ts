@@ -2,7 +2,7 @@
 import { locationsChanged } from '../alerts/location-cache.ts';
 import { newToken, sha256Hex } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import type { Db } from '../store/index.ts';
+import { bumpGeneration, type Db } from '../store/index.ts';
 import type { InventoryFile } from './inventory-file.ts';
 
 export { type InventoryFile, parseInventory } from './inventory-file.ts';
@@ -121,6 +121,8 @@ export async function importInventory(db: Db, inv: InventoryFile) {
         .onConflict((oc) => oc.column('code').doUpdateSet({ name: l.name, center: l.center }))
         .execute();
     if (inv.locations.length) await locationsChanged(tx);
+    // Relays hold their devices' tokens and windows: they ask again (relay-channel.ts).
+    await bumpGeneration(tx, 'inventory');
     // Many rows per statement, and the event loop gets a turn between batches: a master importing
     // 100k devices still answers its endpoints and its health checks.
     for (let at = 0; at < inv.devices.length; at += IMPORT_BATCH) {
@@ -174,11 +176,15 @@ export async function importInventory(db: Db, inv: InventoryFile) {
 
 export async function issueDeviceToken(db: Db, id: string) {
   const token = newToken();
-  const r = await db
-    .updateTable('devices')
-    .set({ token_hash: sha256Hex(token) })
-    .where('id', '=', id)
-    .executeTakeFirst();
-  if (!Number(r.numUpdatedRows)) throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', { ids: id });
+  await db.transaction().execute(async (tx) => {
+    const r = await tx
+      .updateTable('devices')
+      .set({ token_hash: sha256Hex(token) })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!Number(r.numUpdatedRows)) throw new FanoutError('FANOUT_ERR_DEVICE_UNKNOWN', { ids: id });
+    // The old token stops working at the relay once it asks again, at once (relay-channel.ts).
+    await bumpGeneration(tx, 'inventory');
+  });
   return { id, token };
 }

@@ -146,7 +146,7 @@ export async function buildMaster(opts: MasterOptions) {
   await describeApi(app);
   scope(app, 'admin', auth.admin, (s) => {
     s.addHook('onResponse', people.audit);
-    adminRoutes(s, { db, jobs, packages, relays, plans, keys, verify, rollouts, cancel });
+    adminRoutes(s, { db, jobs, packages, relays, plans, keys, verify, rollouts, cancel, notify: channel.notify });
     rolloutRoutes(s, db, rollouts);
     peopleRoutes(s, people);
     alertAdminRoutes(s, alertDeps);

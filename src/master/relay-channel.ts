@@ -10,7 +10,7 @@ import type { ArchiveLimits } from '../protocol/archive.ts';
 import { authorityOf, DEFAULT_EXPIRY_MS, signCommand } from '../protocol/command.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { DistributionCommand, RelayReport } from '../protocol/types.ts';
-import type { Db } from '../store/index.ts';
+import { type Db, generationOf } from '../store/index.ts';
 import type { Commands } from './commands.ts';
 import { adopt, enrolledDevices } from './failover.ts';
 import type { Jobs } from './jobs.ts';
@@ -44,8 +44,11 @@ const relayId = (p: Principal) => {
 export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
   s.get('/api/v1/relay/enroll', async (req) => {
     const id = relayId(req.principal);
+    // Read before the devices: an import in between makes the relay ask again, never miss it.
+    const inventory = await generationOf(d.db, 'inventory');
     return {
       relayId: id,
+      inventory,
       publicKey: d.keys.publicPem,
       rotations: d.keys.rotations,
       limits: d.limits,
@@ -61,12 +64,14 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
     {
       schema: {
         // Delivery is by acknowledgement: an `after` an older relay still sends is ignored.
-        querystring: z.object({ wait: z.coerce.number().min(0).max(60).default(25) }),
+        querystring: z.object({
+          wait: z.coerce.number().min(0).max(60).default(25),
+          // The inventory generation the relay's devices come from (its enrollment): an older one is answered at once.
+          inventory: z.coerce.number().int().min(0).optional(),
+        }),
       },
     },
-    async (req) => ({
-      commands: await d.commands.commandsFor(relayId(req.principal), req.query.wait * 1000),
-    }),
+    async (req) => d.commands.commandsFor(relayId(req.principal), req.query.wait * 1000, req.query.inventory),
   );
   s.post(
     '/api/v1/relay/acks',

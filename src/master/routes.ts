@@ -29,6 +29,8 @@ export interface AdminDeps {
   verify: DeviceVerification;
   rollouts: Rollouts;
   cancel: CancelJob;
+  /** Wakes the long-polls of these relays, `*` for every relay (on every master). */
+  notify: (relayIds: string) => Promise<void>;
 }
 
 const Id = z.object({ id: z.string().min(1).max(200) });
@@ -50,6 +52,8 @@ export function adminRoutes(s: App, d: AdminDeps) {
     const result = await importInventory(d.db, await readInventory(text));
     req.auditTarget = `${result.devices.length} device(s), ${result.devices.filter((x) => x.token).length} new`;
     d.jobs.events.emit('changed');
+    // Windows and tokens reach the relays now, not at their next refresh.
+    await d.notify('*');
     // Devices can pin this from the start (`--master-key`).
     return { ...result, masterKey: d.keys.fingerprint };
   });
@@ -98,7 +102,11 @@ export function adminRoutes(s: App, d: AdminDeps) {
     requestId: req.params.id,
     answers: await d.verify.answers(req.params.id),
   }));
-  s.post('/api/v1/devices/:id/token', { schema: { params: Id } }, async (req) => issueDeviceToken(d.db, req.params.id));
+  s.post('/api/v1/devices/:id/token', { schema: { params: Id } }, async (req) => {
+    const issued = await issueDeviceToken(d.db, req.params.id);
+    await d.notify('*'); // the old token is refused at the relay at once
+    return issued;
+  });
 
   s.post('/api/v1/packages', { bodyLimit: 2 * 1024 ** 3 }, async (req) => {
     if (typeof (req.body as Readable | undefined)?.pipe !== 'function')

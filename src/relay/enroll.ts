@@ -29,6 +29,8 @@ interface EnrollResponse {
   limits?: ArchiveLimits;
   depot?: { maxBytes?: number };
   rateLimitKBps?: number | null;
+  /** The inventory's generation these devices come from (masters from before it do not send it). */
+  inventory?: number;
 }
 
 export class MasterEnrollment {
@@ -42,6 +44,8 @@ export class MasterEnrollment {
   depotMaxBytes?: number;
   /** This relay's cap on fetching and serving, from the inventory (KB/s). */
   rateLimitKBps?: number;
+  /** The inventory's generation the devices held come from: the master answers at once when it moved on. */
+  inventory?: number;
 
   constructor(
     private readonly relayId: string,
@@ -63,6 +67,7 @@ export class MasterEnrollment {
     if (r.limits) this.limits = r.limits;
     this.depotMaxBytes = r.depot?.maxBytes;
     this.rateLimitKBps = r.rateLimitKBps ?? undefined;
+    this.inventory = typeof r.inventory === 'number' ? r.inventory : undefined;
     const before = this.byId;
     this.devices = new Map(r.devices.filter((x) => x.tokenHash).map((x) => [x.tokenHash!, x]));
     this.byId = new Map(r.devices.map((x) => [x.id, x]));

@@ -164,7 +164,7 @@ export async function buildRelay(opts: RelayOptions) {
       const bound = await listen(app, opts.listen);
       const url = opts.advertise ?? bound;
       await writeFile(join(data, 'relay.json'), `${JSON.stringify({ id: opts.id, url, pid: process.pid })}\n`);
-      // Tokens re-issued at the master stop working here within 10 s.
+      // The master tells of inventory changes at once (master-link.ts); this catches a notice missed.
       refresher = setInterval(() => {
         enrollment.stale();
         enrollment.refresh().catch(() => undefined);
@@ -172,7 +172,7 @@ export async function buildRelay(opts: RelayOptions) {
       refresher.unref();
       loops = [
         heartbeat(master, url, opts.heartbeatMs ?? 5000, log, stopping.signal),
-        pollCommands(toMaster, distributor, enrollment, stopping.signal),
+        pollCommands(toMaster, distributor, enrollment, log, stopping.signal),
       ];
       return url;
     },

@@ -49,23 +49,33 @@ export async function pollCommands(
   master: Upstream,
   distributor: Distributor,
   enrollment: MasterEnrollment,
+  log: Logger,
   signal: AbortSignal,
 ) {
   while (!signal.aborted) {
     try {
-      const { commands } = await master.call(
+      const known = enrollment.inventory;
+      const { commands, inventory } = await master.call(
         (c) =>
-          c.get<{ commands: DistributionCommand[] }>('api/v1/relay/commands?wait=20', {
-            timeoutMs: 30_000,
-            signal,
-          }),
+          c.get<{ commands: DistributionCommand[]; inventory?: number }>(
+            `api/v1/relay/commands?wait=20${known === undefined ? '' : `&inventory=${known}`}`,
+            { timeoutMs: 30_000, signal },
+          ),
         signal,
       );
-      // The inventory may have changed with the job (new devices and their tokens, maintenance
-      // windows): known before the job is offered, or its endpoints would install outside new windows.
-      if (commands.length) {
+      // The inventory changed (new devices and their tokens, maintenance windows), maybe with the job:
+      // known before the job is offered, or its endpoints would install outside new windows.
+      const moved = typeof inventory === 'number' && inventory !== known;
+      if (commands.length || moved) {
         enrollment.stale();
-        await enrollment.refresh().catch(() => undefined);
+        try {
+          await enrollment.refresh();
+          if (moved)
+            log.info({ inventory: enrollment.inventory }, 'inventory changed at the master; devices read again');
+        } catch {
+          // A master that cannot answer now is not asked again in a tight loop.
+          await sleep(1000, undefined, { signal }).catch(() => undefined);
+        }
       }
       // Each command is on disk (or refused, and reported) before it is acknowledged; one the disk
       // refuses stops the batch unacknowledged, so the master sends it again.
