@@ -167,7 +167,9 @@ describe('master HTTP contract (inject)', () => {
     expect(enroll.statusCode).toBe(200);
     expect(enroll.json()).toMatchObject({ relayId: 'relay-a', publicKey: expect.stringContaining('PUBLIC KEY') });
     const cmds = await call('GET', '/api/v1/relay/commands?after=0&wait=0', relayToken);
-    expect(cmds.json()).toEqual({ commands: [] });
+    // With the inventory's generation its devices come from: the relay's enrollment says the same.
+    expect(cmds.json()).toEqual({ commands: [], inventory: enroll.json().inventory });
+    expect(enroll.json().inventory).toBeGreaterThan(0);
     const faults = await call('POST', '/admin/v1/faults', admin, { 'smtp.send': 'fail:1' });
     expect(faults.statusCode).toBe(403);
     expect(faults.json().error.code).toBe('FANOUT_ERR_FAULTS_DISABLED');

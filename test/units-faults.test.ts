@@ -11,7 +11,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { installPackage, stagingFor } from '../src/agent/install.ts';
 import { run } from '../src/agent/scripts.ts';
@@ -70,7 +70,8 @@ describe('issue 9, one test per bug', () => {
     const pkg = { name: 'other-name', version: '1.0.0', digest: built.digest, size: built.size, signature: 's' };
     const dir2 = stagingFor(root, pkg);
     const staged = { dir: dir2, extracted: await inspectArchive(built.file, undefined, dir2) };
-    expect(readdirSync(root)).toEqual([`.staging-other-name-1.0.0-${process.pid}`]);
+    expect(readdirSync(root)).toEqual([basename(dir2)]);
+    expect(basename(dir2)).toMatch(new RegExp(`^\\.staging-other-name-1\\.0\\.0-${process.pid}-\\d+$`));
     await expect(
       installPackage({ staged, pkg, root, jobId: 'j', params: {}, faults: new Faults(false) }),
     ).rejects.toThrow(/archive says pos-app@1\.0\.0/);
