@@ -1,6 +1,7 @@
-// What a relay is told of its devices at enrollment, and endpoints that turn to a fallback relay (DESIGN §13). The relay they now use tells the master, which
-// moves their open targets there: the target's relay changes (the job view shows who served it) and
-// the relay gets a command, signed as any, for every open target of that job it now serves.
+// Endpoints that turn to a fallback relay (DESIGN §13; what a relay is told of its devices is in
+// enrollment.ts). The relay they now use tells the master, which moves their open targets there:
+// the target's relay changes (the job view shows who served it) and the relay gets a command,
+// signed as any, for every open target of that job it now serves.
 
 import type { ExpressionBuilder } from 'kysely';
 import { DEFAULT_EXPIRY_MS, signCommand } from '../protocol/command.ts';
@@ -15,40 +16,6 @@ export const fallbacksOf = (json: string | null): string[] => (json ? (JSON.pars
 /** The devices a relay serves: its endpoints, its child relays, and those it is a fallback for. */
 export const servedBy = (relayId: string) => (eb: ExpressionBuilder<Database, 'devices'>) =>
   eb.or([eb('relay', '=', relayId), eb('upstream', '=', relayId), eb('fallback_relays', 'like', `%"${relayId}"%`)]);
-
-/** The relay's own endpoints and relays, and the endpoints that name it as a fallback. */
-export async function enrolledDevices(db: Db, relayId: string) {
-  const own = await db
-    .selectFrom('devices')
-    .select(['id', 'kind', 'token_hash', 'relay', 'fallback_relays', 'location', 'labels'])
-    .where(servedBy(relayId))
-    .execute();
-  const windows = await db.selectFrom('maintenance_windows').selectAll().execute();
-  const windowsOf = (d: { location: string; labels: string }) => {
-    const labels = JSON.parse(d.labels) as Record<string, string>;
-    return windows
-      .filter((w) => w.location === d.location || (w.label && labels[w.label.split('=')[0]] === w.label.split('=')[1]))
-      .map((w) => ({ cron: w.cron, durationMs: Number(w.duration_ms), tz: w.tz }));
-  };
-  const urls = new Map(
-    (await db.selectFrom('relays').select(['id', 'url']).execute()).map(
-      (r) => [r.id, r.url] as [string, string | null],
-    ),
-  );
-  return own.map((d) => ({
-    id: d.id,
-    kind: d.kind,
-    tokenHash: d.token_hash,
-    // Here as a fallback: its own relay is another.
-    fallbackFor: d.relay !== relayId && fallbacksOf(d.fallback_relays).includes(relayId) ? d.relay : undefined,
-    // Maintenance windows (DESIGN §13): when this endpoint may install.
-    windows: d.kind === 'endpoint' ? windowsOf(d) : [],
-    fallbackRelays: fallbacksOf(d.fallback_relays).flatMap((id) => {
-      const url = urls.get(id);
-      return url ? [{ id, url }] : [];
-    }),
-  }));
-}
 
 export async function adopt(db: Db, signingKey: string, relayId: string, deviceId: string) {
   const dev = await db.selectFrom('devices').select(['fallback_relays']).where('id', '=', deviceId).executeTakeFirst();

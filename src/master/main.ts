@@ -26,6 +26,7 @@ import { jobCanceller } from './cancel.ts';
 import { Commands } from './commands.ts';
 import { loadConfig } from './config.ts';
 import { dashboardRoutes } from './dashboard.ts';
+import { Enrollments } from './enrollment.ts';
 import type { Change } from './job-view.ts';
 import { Jobs } from './jobs.ts';
 import { MasterKeys } from './keys.ts';
@@ -132,6 +133,7 @@ export async function buildMaster(opts: MasterOptions) {
   const rollouts = new Rollouts(db, jobs, raise, cancel);
   const channel = {
     verify,
+    enrollments: new Enrollments(db),
     notify: (ids: string) => store.notify('fanout_commands', ids),
     limits: cfg.limits,
     depotMaxBytes: cfg.depot.maxBytes,

@@ -10,9 +10,10 @@ import type { ArchiveLimits } from '../protocol/archive.ts';
 import { authorityOf, DEFAULT_EXPIRY_MS, signCommand } from '../protocol/command.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { DistributionCommand, RelayReport } from '../protocol/types.ts';
-import { type Db, generationOf } from '../store/index.ts';
+import type { Db } from '../store/index.ts';
 import type { Commands } from './commands.ts';
-import { adopt, enrolledDevices } from './failover.ts';
+import type { Enrollments } from './enrollment.ts';
+import { adopt } from './failover.ts';
 import type { Jobs } from './jobs.ts';
 import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
@@ -32,6 +33,8 @@ export interface RelayChannelDeps {
   depotMaxBytes?: number;
   registry: Registry;
   verify: DeviceVerification;
+  /** What each relay is told of its devices, held per inventory generation. */
+  enrollments: Enrollments;
   /** Wakes the long-polls of these relays (on every master). */
   notify: (relayIds: string) => Promise<void>;
 }
@@ -44,8 +47,7 @@ const relayId = (p: Principal) => {
 export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
   s.get('/api/v1/relay/enroll', async (req) => {
     const id = relayId(req.principal);
-    // Read before the devices: an import in between makes the relay ask again, never miss it.
-    const inventory = await generationOf(d.db, 'inventory');
+    const { inventory, devices } = await d.enrollments.of(id);
     return {
       relayId: id,
       inventory,
@@ -53,7 +55,7 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
       rotations: d.keys.rotations,
       limits: d.limits,
       ...(d.depotMaxBytes ? { depot: { maxBytes: d.depotMaxBytes } } : {}),
-      devices: await enrolledDevices(d.db, id),
+      devices,
       rateLimitKBps:
         (await d.db.selectFrom('devices').select('rate_limit_kbps').where('id', '=', id).executeTakeFirst())
           ?.rate_limit_kbps ?? undefined,
