@@ -3,6 +3,7 @@
 // written to bench/results.json. Sizes: BENCH_SECONDS, BENCH_AGENTS, BENCH_PACKAGE_MB, SWARM_COUNT.
 import { alertsBench } from './alerts.bench.ts';
 import { distributionBench } from './distribution.bench.ts';
+import { enrollBench } from './enroll.bench.ts';
 import { inventoryBench } from './inventory.bench.ts';
 import { writeResults } from './record.ts';
 import { redistributionBench } from './redistribution.bench.ts';
@@ -16,6 +17,7 @@ const benches = {
   tree: treeBench,
   alerts: alertsBench,
   inventory: inventoryBench,
+  enroll: enrollBench,
   distribution: distributionBench,
   redistribution: redistributionBench,
   swarm: swarmBench,
