@@ -161,11 +161,18 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           await sql.raw(stmt).execute(db);
       },
     },
-    '0015_devices_by_token': {
+    '0015_device_lookups': {
       async up(db: Kysely<any>) {
-        // Every request a relay or an endpoint makes to the master names its device by its token's
-        // hash: without this, each read every device (10 ms a request at 100,000 devices).
-        await sql.raw(`create index devices_token_hash on devices (token_hash)`).execute(db);
+        for (const stmt of [
+          // Every request a relay or an endpoint makes to the master names its device by its token's
+          // hash: without this, each read every device (12 ms a request at 100,000 devices).
+          `create index devices_token_hash on devices (token_hash)`,
+          // An alert sent with a relay's token is checked against the relay's own devices (16 ms
+          // a request at 100,000 devices without these; 0.2 ms with them).
+          `create index devices_relay on devices (relay)`,
+          `create index devices_upstream on devices (upstream)`,
+        ])
+          await sql.raw(stmt).execute(db);
       },
     },
   };
