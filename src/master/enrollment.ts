@@ -17,8 +17,10 @@ interface Held {
   windows: WindowRow[];
 }
 
+const MAX_AGE_MS = 60_000;
+
 export class Enrollments {
-  private held?: { generation: number; scan: Promise<Held> };
+  private held?: { generation: number; at: number; scan: Promise<Held> };
 
   constructor(private readonly db: Db) {}
 
@@ -51,11 +53,16 @@ export class Enrollments {
     return { inventory: generation, devices };
   }
 
-  /** One scan for each generation, shared by the relays asking meanwhile; one that failed is not kept. */
+  /**
+   * One scan for each generation, shared by the relays asking meanwhile; one that failed is not kept.
+   * At most a minute old: a master from before the generation (in a rolling upgrade of masters on
+   * one database) changes devices without bumping it.
+   */
   private at(generation: number): Promise<Held> {
-    if (this.held && this.held.generation >= generation) return this.held.scan;
+    const h = this.held;
+    if (h && h.generation >= generation && Date.now() - h.at < MAX_AGE_MS) return h.scan;
     const scan = this.scan();
-    const held = { generation, scan };
+    const held = { generation, at: Date.now(), scan };
     this.held = held;
     scan.catch(() => {
       if (this.held === held) this.held = undefined;

@@ -66,12 +66,13 @@ export async function buildMaster(opts: MasterOptions) {
   const people = new People(db);
   const auth = new Auth(db, adminToken, people);
   const packages = new PackageStore(db, blobStoreFor(opts.blobs, data, store), () => keys.privatePem, cfg.limits);
-  const jobs = new Jobs(
-    db,
-    packages,
-    () => keys.privatePem,
-    (ids) => store.notify('fanout_commands', ids),
-  );
+  // After a commit: a notice that fails must not fail a request whose work is done (a job, new
+  // tokens). Relays find it at their next poll or refresh, within 20 s.
+  const wakeRelays = (ids: string) =>
+    store
+      .notify('fanout_commands', ids)
+      .catch((err) => log.warn({ err, ids }, 'relays not woken; they find it at their next poll'));
+  const jobs = new Jobs(db, packages, () => keys.privatePem, wakeRelays);
   const unshare = await shareEvents(store, jobs.events);
   let publicUrl = cfg.mail.publicUrl ?? opts.advertise ?? '';
   // The links' HMAC key comes from the signing key, so masters sharing that key agree on links.
@@ -125,16 +126,12 @@ export async function buildMaster(opts: MasterOptions) {
     onMailQueued: () => mailer.kick(),
   };
   const verify = new DeviceVerification(db, relays);
-  const cancel = jobCanceller(
-    db,
-    (ids) => store.notify('fanout_commands', ids),
-    () => keys.privatePem,
-  );
+  const cancel = jobCanceller(db, wakeRelays, () => keys.privatePem);
   const rollouts = new Rollouts(db, jobs, raise, cancel);
   const channel = {
     verify,
     enrollments: new Enrollments(db),
-    notify: (ids: string) => store.notify('fanout_commands', ids),
+    notify: wakeRelays,
     limits: cfg.limits,
     depotMaxBytes: cfg.depot.maxBytes,
     db,
