@@ -54,6 +54,17 @@ describe("an endpoint's last seen", () => {
     });
     expect(await lastSeen('relay-b-pos-1')).toBeFalsy();
     expect(Date.parse((await lastSeen(AGENT))!)).toBeLessThanOrEqual(Date.now());
+
+    // relay-b, whose clock runs an hour behind: its endpoint asked a minute ago by the master's clock.
+    const asB = new Client({ baseUrl: net.master.url, token: net.tokens['relay-b'] });
+    const behind = (ms: number) => new Date(Date.now() - 3_600_000 - ms).toISOString();
+    await asB.post('api/v1/relay/reports', {
+      seen: [{ deviceId: 'relay-b-pos-1', at: behind(60_000) }],
+      sentAt: behind(0),
+    });
+    const ago = Date.now() - Date.parse((await lastSeen('relay-b-pos-1'))!);
+    expect(ago).toBeGreaterThanOrEqual(55_000);
+    expect(ago).toBeLessThan(120_000);
   });
 });
 

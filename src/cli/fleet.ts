@@ -21,7 +21,8 @@ pushed before trees were signed), drift, tampered, failed. A device needs attent
 packages is not attested or installed, or (a relay) when it is down.
 
 LASTSEEN is a relay's last heartbeat, and an endpoint's last request to its relay (passed on at
-most a minute late), step or verification; \`fanout device verify ID\` asks an endpoint to speak now.
+most a minute late, read against the master's clock whatever the relay's says), step or
+verification; \`fanout device verify ID\` asks an endpoint to speak now.
 
   fanout fleet --search "Store 0042"
   fanout fleet --search pos-app@2.4.1 --json`,

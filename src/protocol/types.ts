@@ -176,6 +176,8 @@ export const RelayReport = z.object({
     .array(z.object({ deviceId: z.string().max(200), at: z.string().max(40) }))
     .max(100_000)
     .default([]),
+  /** The relay's clock when it sent this: the master reads `seen` times against its own. */
+  sentAt: z.string().max(40).optional(),
 });
 export type RelayReport = z.infer<typeof RelayReport>;
 

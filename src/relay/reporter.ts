@@ -78,7 +78,7 @@ export class Reporter {
     const parts = inParts(report, PART_BYTES);
     for (let i = 0; i < parts.length; i++) {
       try {
-        await this.master.post('api/v1/relay/reports', parts[i]);
+        await this.master.post('api/v1/relay/reports', { ...parts[i], sentAt: new Date().toISOString() });
       } catch (err) {
         for (const rest of parts.slice(i)) this.putBack(rest);
         this.alerts.unshift(...alerts);
