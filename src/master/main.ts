@@ -95,6 +95,7 @@ export async function buildMaster(opts: MasterOptions) {
   );
   const plans = new Plans(db, relays, tickets, cfg.redistribution, log);
   relays.onHeartbeat = (relayId) => plans.askWanted(relayId);
+  relays.owes = (relayId) => plans.owes(relayId);
   const mailer = new Mailer(db, cfg.mail, log, faults, store.dialect === 'postgres');
   const webhooks = new Webhooks(db, cfg.integrations, log, store.dialect === 'postgres');
   const hook = (event: WebhookEvent, data: Record<string, unknown>) =>

@@ -125,15 +125,24 @@ export class Plans {
   }
 
   /** A relay is back: plans wanted from it (its jobs' tickets resolved, no plan yet) are asked for now. */
-  async askWanted(relayId: string) {
-    const wanted = await this.db
+  /** Failed distributions of this relay whose tickets were resolved: plans the master still wants. */
+  private wanted(relayId: string) {
+    return this.db
       .selectFrom('failed_distributions as f')
       .innerJoin('tickets as t', 't.id', 'f.ticket_id')
       .select(['f.job_id'])
       .where('f.relay_id', '=', relayId)
       .where('f.state', '=', 'open')
-      .where('t.state', '=', 'resolved')
-      .execute();
+      .where('t.state', '=', 'resolved');
+  }
+
+  /** One read, from an index: most heartbeats find nothing owed and write nothing. */
+  async owes(relayId: string) {
+    return !!(await this.wanted(relayId).limit(1).executeTakeFirst());
+  }
+
+  async askWanted(relayId: string) {
+    const wanted = await this.wanted(relayId).execute();
     for (const w of wanted) {
       const has = await this.db
         .selectFrom('plans')

@@ -21,6 +21,8 @@ export class RelayRegistry {
   private timer?: NodeJS.Timeout;
   /** Called on heartbeats (at most every 10 s per relay): the master asks for plans it still wants. */
   onHeartbeat: (relayId: string) => Promise<void> = async () => {};
+  /** Whether the relay owes plans: only then is the heartbeat's claim (a write) taken. */
+  owes: (relayId: string) => Promise<boolean> = async () => true;
   constructor(
     private readonly db: Db,
     private readonly log: Logger,
@@ -58,7 +60,8 @@ export class RelayRegistry {
       .execute();
     if (prev?.down_since) this.log.info({ relayId }, 'relay is back');
     // Plans wanted from this relay (its tickets resolved while it could not be asked) are asked for now.
-    void this.claim(`ask-wanted ${relayId}`, 10_000)
+    void this.owes(relayId)
+      .then((owed) => owed && this.claim(`ask-wanted ${relayId}`, 10_000))
       .then((mine) => (mine ? this.onHeartbeat(relayId) : undefined))
       .catch((err) => this.log.warn({ err: (err as Error).message, relayId }, 'asking for wanted plans failed'));
   }
