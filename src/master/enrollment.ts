@@ -7,10 +7,10 @@ import { type Db, generationOf } from '../store/index.ts';
 import type { Database } from '../store/schema.ts';
 import { fallbacksOf } from './failover.ts';
 
-type DeviceRow = Pick<
-  Database['devices'],
-  'id' | 'kind' | 'token_hash' | 'relay' | 'upstream' | 'fallback_relays' | 'location' | 'labels'
->;
+/** A device as held: its fallback relays read once, at the scan. */
+type DeviceRow = Pick<Database['devices'], 'id' | 'kind' | 'token_hash' | 'relay' | 'location' | 'labels'> & {
+  fallbacks: string[];
+};
 type WindowRow = Pick<Database['maintenance_windows'], 'location' | 'label' | 'cron' | 'duration_ms' | 'tz'>;
 interface Held {
   byRelay: Map<string, DeviceRow[]>;
@@ -29,7 +29,7 @@ export class Enrollments {
     const generation = await generationOf(this.db, 'inventory');
     const held = await this.at(generation);
     const own = held.byRelay.get(relayId) ?? [];
-    const fallbacks = [...new Set(own.flatMap((d) => fallbacksOf(d.fallback_relays)))];
+    const fallbacks = [...new Set(own.flatMap((d) => d.fallbacks))];
     const urls = new Map(
       fallbacks.length
         ? (await this.db.selectFrom('relays').select(['id', 'url']).where('id', 'in', fallbacks).execute()).map(
@@ -42,15 +42,21 @@ export class Enrollments {
       kind: d.kind,
       tokenHash: d.token_hash,
       // Here as a fallback: its own relay is another.
-      fallbackFor: d.relay !== relayId && fallbacksOf(d.fallback_relays).includes(relayId) ? d.relay : undefined,
+      fallbackFor: d.relay !== relayId && d.fallbacks.includes(relayId) ? d.relay : undefined,
       // Maintenance windows (DESIGN §13): when this endpoint may install.
       windows: d.kind === 'endpoint' ? windowsOf(held.windows, d) : [],
-      fallbackRelays: fallbacksOf(d.fallback_relays).flatMap((id) => {
+      fallbackRelays: d.fallbacks.flatMap((id) => {
         const url = urls.get(id);
         return url ? [{ id, url }] : [];
       }),
     }));
     return { inventory: generation, devices };
+  }
+
+  /** The ids of the devices a relay serves: the same devices its enrollment names. */
+  async served(relayId: string) {
+    const held = await this.at(await generationOf(this.db, 'inventory'));
+    return new Set((held.byRelay.get(relayId) ?? []).map((d) => d.id));
   }
 
   /**
@@ -85,10 +91,11 @@ export class Enrollments {
       if (list.at(-1) !== d) list.push(d);
       byRelay.set(relayId, list);
     };
-    for (const d of rows) {
+    for (const { upstream, fallback_relays, ...row } of rows) {
+      const d = { ...row, fallbacks: fallbacksOf(fallback_relays) };
       add(d.relay, d);
-      add(d.upstream, d);
-      for (const f of fallbacksOf(d.fallback_relays)) add(f, d);
+      add(upstream, d);
+      for (const f of d.fallbacks) add(f, d);
     }
     return { byRelay, windows };
   }

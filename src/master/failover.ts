@@ -3,19 +3,14 @@
 // the target's relay changes (the job view shows who served it) and the relay gets a command,
 // signed as any, for every open target of that job it now serves.
 
-import type { ExpressionBuilder } from 'kysely';
 import { DEFAULT_EXPIRY_MS, signCommand } from '../protocol/command.ts';
 import { newId } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { DistributionCommand } from '../protocol/types.ts';
-import type { Database, Db } from '../store/index.ts';
+import type { Db } from '../store/index.ts';
 import { queueCommand } from './commands.ts';
 
 export const fallbacksOf = (json: string | null): string[] => (json ? (JSON.parse(json) as string[]) : []);
-
-/** The devices a relay serves: its endpoints, its child relays, and those it is a fallback for. */
-export const servedBy = (relayId: string) => (eb: ExpressionBuilder<Database, 'devices'>) =>
-  eb.or([eb('relay', '=', relayId), eb('upstream', '=', relayId), eb('fallback_relays', 'like', `%"${relayId}"%`)]);
 
 export async function adopt(db: Db, signingKey: string, relayId: string, deviceId: string) {
   const dev = await db.selectFrom('devices').select(['fallback_relays']).where('id', '=', deviceId).executeTakeFirst();

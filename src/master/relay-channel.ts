@@ -93,7 +93,7 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
   s.post('/api/v1/relay/reports', { bodyLimit: 64 * 1024 * 1024, schema: { body: RelayReport } }, async (req) => {
     await d.jobs.applyReport(relayId(req.principal), req.body);
     await d.verify.save(relayId(req.principal), req.body.verifications);
-    await endpointsSeen(d.db, relayId(req.principal), req.body.seen, req.body.sentAt);
+    await endpointsSeen(d.db, d.enrollments, relayId(req.principal), req.body.seen, req.body.sentAt);
     return { ok: true };
   });
   // A redistribution whose original command has expired: the master signs it again, unchanged but
