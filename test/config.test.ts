@@ -70,6 +70,40 @@ describe('config', () => {
     expect(r.stderr).toMatch(/mail\.retries/);
   });
 
+  it('a data folder that cannot be made stops each part at start, naming it, instead of hanging', async () => {
+    const file = join(tempDir('datafile'), 'plain');
+    writeFileSync(file, 'a file\n');
+    const token = ['--token', 'x'];
+    const runs = [
+      // /proc takes no new entries: Node's own recursive mkdir loops on it for ever.
+      [['master', '--data', '/proc/fanout-none/m', '--listen', '127.0.0.1:0'], /\/proc takes no new folder/],
+      [
+        ['relay', '--id', 'r', ...token, '--master', 'http://127.0.0.1:9', '--data', '/proc/fanout-none/r'],
+        /\/proc takes no new folder/,
+      ],
+      [
+        [
+          'agent',
+          '--id',
+          'a',
+          ...token,
+          '--relay',
+          'http://127.0.0.1:9',
+          '--data',
+          join(file, 'd'),
+          '--root',
+          tempDir('root'),
+        ],
+        /plain is a file, not a folder/,
+      ],
+    ] as const;
+    for (const [args, says] of runs) {
+      const r = await runFanout([...args], { timeoutMs: 20_000 });
+      expect(r.code, args[0]).toBe(1);
+      expect(r.stderr).toMatch(says);
+    }
+  });
+
   it('reads YAML text as text: a date-like label or address stays a string, in place and on the worker', async () => {
     const yaml = (extra: string) =>
       `locations: [{code: L, name: Site, center: C}]\ncenters: [{id: C, name: C, email: [a@example.test]}]\ndevices:\n  - {id: r1, kind: relay, location: L, labels: {since: 2026-01-01, at: 2026-01-01T10:00:00Z, on: yes}}\n${extra}`;

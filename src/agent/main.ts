@@ -1,8 +1,9 @@
 // Composition root of `fanout agent`: enroll at the relay, long-poll assignments, work them one by one.
 import { EventEmitter, once } from 'node:events';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Faults } from '../common/faults.ts';
+import { makeFolder } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
 import { PinnedKey } from '../common/pinned-key.ts';
 import { onShutdown } from '../common/shutdown.ts';
@@ -43,8 +44,8 @@ export { AgentRefused } from './enroll.ts';
 export async function buildAgent(opts: AgentOptions) {
   const data = resolve(opts.data);
   const root = resolve(opts.root);
-  await mkdir(data, { recursive: true });
-  await mkdir(root, { recursive: true });
+  await makeFolder(data);
+  await makeFolder(root);
   // Packages are no longer kept as archives (they are unpacked as they download): an older agent's
   // cache goes, and so do staging folders of downloads cut short when an agent stopped.
   await rm(join(data, 'cache'), { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // Composition root of `fanout master`: store, services, HTTP server.
 
 import { createHash } from 'node:crypto';
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { AlertCenter } from '../alerts/center.ts';
@@ -13,7 +13,7 @@ import { alertAdminRoutes, alertIntakeRoutes, alertmanagerRoutes } from '../aler
 import { Tickets } from '../alerts/tickets.ts';
 import { type WebhookEvent, Webhooks } from '../alerts/webhooks.ts';
 import { Faults } from '../common/faults.ts';
-import { readOrCreateSecret } from '../common/files.ts';
+import { makeFolder, readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
 import { createHttpServer, faultRoutes, listen, scope } from '../common/server.ts';
 import { onShutdown } from '../common/shutdown.ts';
@@ -50,7 +50,7 @@ export type { MasterOptions } from './options.ts';
 export async function buildMaster(opts: MasterOptions) {
   const data = resolve(opts.data);
   // Tokens, keys and the database live here: only the master's own user may read it.
-  await mkdir(data, { recursive: true, mode: 0o700 });
+  await makeFolder(data, 0o700);
   await chmod(data, 0o700);
   const cfg = loadConfig(data, opts.config);
   const log = createLogger('master');

@@ -1,9 +1,9 @@
 // Composition root of `fanout relay`: enroll, resume from the job log, poll commands, serve agents.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import { Faults } from '../common/faults.ts';
-import { readOrCreateSecret } from '../common/files.ts';
+import { makeFolder, readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
 import { createHttpServer, faultRoutes, listen, type ServerOptions, scope } from '../common/server.ts';
 import { onShutdown } from '../common/shutdown.ts';
@@ -58,7 +58,7 @@ export interface RelayOptions {
 
 export async function buildRelay(opts: RelayOptions) {
   const data = resolve(opts.data);
-  await mkdir(data, { recursive: true, mode: 0o700 });
+  await makeFolder(data, 0o700);
   const log = createLogger(`relay ${opts.id}`);
   const adminToken = await readOrCreateSecret(join(data, 'admin.token'), newToken);
   const tls = clientTls(opts.clientTls ?? {});
