@@ -175,5 +175,13 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           await sql.raw(stmt).execute(db);
       },
     },
+    '0016_targets_by_device': {
+      async up(db: Kysely<any>) {
+        // An endpoint that turns to a fallback relay has its open targets moved (failover.ts): without
+        // this, each read every target, 150 ms at 1.1 million on SQLite, holding the master's loop, and a
+        // site of 100 endpoints does it 100 times. It makes inserting a job's 100,000 targets 0.4 s slower.
+        await sql.raw(`create index targets_device on targets (device_id)`).execute(db);
+      },
+    },
   };
 }
