@@ -100,3 +100,27 @@ describe('fallback relays', () => {
     expect(turned[0].afterMs).toBeLessThan(2000 + 5000);
   }, 90_000);
 });
+
+describe("a relay's new address", () => {
+  it('reaches the relays that hand it out as a fallback within a long-poll, not at their minute refresh', async () => {
+    // relay-a back (its endpoint names relay-b as fallback); its own refresh is a minute away.
+    const a = await net.startRelay('relay-a');
+    const fallbackAt = async () => {
+      const r = await fetch(`${a.url}/agent/v1/enroll`, { headers: { authorization: `Bearer ${net.tokens[AGENT]}` } });
+      return ((await r.json()) as { fallbackRelays?: { id: string; url: string }[] }).fallbackRelays?.[0]?.url;
+    };
+    expect(await fallbackAt()).toBe(net.relays['relay-b'].url);
+    // relay-b moves to another port.
+    const old = net.relays['relay-b'].url;
+    await net.relays['relay-b'].stop();
+    const b = await net.startRelay('relay-b');
+    expect(b.url).not.toBe(old);
+    const t0 = Date.now();
+    await waitFor('relay-a hands out relay-b new address', async () => (await fallbackAt()) === b.url, 40_000, 250);
+    const took = Date.now() - t0;
+    console.log(`relay-b's new address reached relay-a ${(took / 1000).toFixed(1)} s later`);
+    // A long-poll's wait (20 s) and a heartbeat, with room for a slow machine.
+    expect(took).toBeLessThan(35_000);
+    expect(readFileSync(a.logFile, 'utf8')).toMatch(/a relay's address changed at the master; devices read again/);
+  }, 90_000);
+});

@@ -167,8 +167,14 @@ describe('master HTTP contract (inject)', () => {
     expect(enroll.statusCode).toBe(200);
     expect(enroll.json()).toMatchObject({ relayId: 'relay-a', publicKey: expect.stringContaining('PUBLIC KEY') });
     const cmds = await call('GET', '/api/v1/relay/commands?after=0&wait=0', relayToken);
-    // With the inventory's generation its devices come from: the relay's enrollment says the same.
-    expect(cmds.json()).toEqual({ commands: [], inventory: enroll.json().inventory });
+    // With the inventory's generation its devices come from, and that of relays' addresses (those of
+    // its devices' fallbacks): the relay's enrollment says the same.
+    expect(cmds.json()).toEqual({
+      commands: [],
+      inventory: enroll.json().inventory,
+      addresses: enroll.json().addresses,
+    });
+    expect(enroll.json().addresses).toEqual(expect.any(Number));
     expect(enroll.json().inventory).toBeGreaterThan(0);
     const faults = await call('POST', '/admin/v1/faults', admin, { 'smtp.send': 'fail:1' });
     expect(faults.statusCode).toBe(403);

@@ -38,7 +38,7 @@ export class Commands {
    */
   async commandsFor(relayId: string, waitMs: number, inventory?: number) {
     const read = async () => {
-      const [rows, generation] = await Promise.all([
+      const [rows, generation, addresses] = await Promise.all([
         this.db
           .selectFrom('commands')
           .select(['seq', 'body'])
@@ -48,9 +48,11 @@ export class Commands {
           .limit(100)
           .execute(),
         generationOf(this.db, 'inventory'),
+        generationOf(this.db, 'relay-addresses'),
       ]);
       const commands = rows.map((r) => DistributionCommand.parse({ ...JSON.parse(r.body), seq: Number(r.seq) }));
-      return { commands, inventory: generation };
+      // Addresses do not wake the long-poll: the relay hears at its next answer (20 s at most).
+      return { commands, inventory: generation, addresses };
     };
     // Listening before the first read: a command or an import that commits meanwhile still wakes it.
     let done = () => {};

@@ -4,7 +4,7 @@ import type { Logger } from '../common/log.ts';
 import { Client, type ClientTls } from '../protocol/client.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { masterRequestHeaders } from '../protocol/master-request.ts';
-import type { Db } from '../store/index.ts';
+import { bumpGeneration, type Db } from '../store/index.ts';
 
 export type RaiseAlert = (a: {
   source: string;
@@ -45,7 +45,11 @@ export class RelayRegistry {
       last_heartbeat: now,
       down_since: null,
     };
-    const prev = await this.db.selectFrom('relays').select('down_since').where('id', '=', relayId).executeTakeFirst();
+    const prev = await this.db
+      .selectFrom('relays')
+      .select(['down_since', 'url'])
+      .where('id', '=', relayId)
+      .executeTakeFirst();
     await this.db
       .insertInto('relays')
       .values(row)
@@ -58,6 +62,8 @@ export class RelayRegistry {
         }),
       )
       .execute();
+    // After the write: a relay that reads the new generation then reads the new address.
+    if (url && prev?.url !== url) await bumpGeneration(this.db, 'relay-addresses');
     if (prev?.down_since) this.log.info({ relayId }, 'relay is back');
     // Plans wanted from this relay (its tickets resolved while it could not be asked) are asked for now.
     void this.owes(relayId)

@@ -31,6 +31,8 @@ interface EnrollResponse {
   rateLimitKBps?: number | null;
   /** The inventory's generation these devices come from (masters from before it do not send it). */
   inventory?: number;
+  /** The generation of relays' addresses, read before the fallbacks' (masters from before it do not send it). */
+  addresses?: number;
 }
 
 export class MasterEnrollment {
@@ -46,6 +48,8 @@ export class MasterEnrollment {
   rateLimitKBps?: number;
   /** The inventory's generation the devices held come from: the master answers at once when it moved on. */
   inventory?: number;
+  /** The generation of relays' addresses the fallbacks held come from. */
+  addresses?: number;
 
   constructor(
     private readonly relayId: string,
@@ -68,6 +72,7 @@ export class MasterEnrollment {
     this.depotMaxBytes = r.depot?.maxBytes;
     this.rateLimitKBps = r.rateLimitKBps ?? undefined;
     this.inventory = typeof r.inventory === 'number' ? r.inventory : undefined;
+    this.addresses = typeof r.addresses === 'number' ? r.addresses : undefined;
     const before = this.byId;
     this.devices = new Map(r.devices.filter((x) => x.tokenHash).map((x) => [x.tokenHash!, x]));
     this.byId = new Map(r.devices.map((x) => [x.id, x]));

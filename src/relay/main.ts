@@ -23,7 +23,7 @@ import { MasterEnrollment } from './enroll.ts';
 import { collectGarbageSooner } from './heap.ts';
 import { JobLog } from './joblog.ts';
 import { RelayJobs } from './jobs.ts';
-import { enroll, heartbeat, pollCommands } from './master-link.ts';
+import { enroll, heartbeat, pollCommands, refreshPeriodically } from './master-link.ts';
 import { Redistributor } from './redistributor.ts';
 import { Reporter } from './reporter.ts';
 import { agentChannelRoutes } from './routes.ts';
@@ -164,12 +164,7 @@ export async function buildRelay(opts: RelayOptions) {
       const bound = await listen(app, opts.listen);
       const url = opts.advertise ?? bound;
       await writeFile(join(data, 'relay.json'), `${JSON.stringify({ id: opts.id, url, pid: process.pid })}\n`);
-      // The master tells of inventory changes at once (master-link.ts); this catches a notice missed.
-      refresher = setInterval(() => {
-        enrollment.stale();
-        enrollment.refresh().catch(() => undefined);
-      }, 10_000);
-      refresher.unref();
+      refresher = refreshPeriodically(enrollment);
       loops = [
         heartbeat(master, url, opts.heartbeatMs ?? 5000, log, stopping.signal),
         pollCommands(toMaster, distributor, enrollment, log, stopping.signal),

@@ -33,6 +33,23 @@ export async function enroll(enrollment: MasterEnrollment, log: Logger, signal: 
   }
 }
 
+/**
+ * The master tells of inventory changes at once, and of relays' new addresses with each answer to
+ * the long-poll (pollCommands); this catches a notice missed, every minute. A master from before
+ * tells nothing (it sends no generation): it is asked every 10 s.
+ */
+export function refreshPeriodically(enrollment: MasterEnrollment) {
+  let refreshed = Date.now();
+  const timer = setInterval(() => {
+    if (enrollment.inventory !== undefined && Date.now() - refreshed < 60_000) return;
+    refreshed = Date.now();
+    enrollment.stale();
+    enrollment.refresh().catch(() => undefined);
+  }, 10_000);
+  timer.unref();
+  return timer;
+}
+
 export async function heartbeat(master: Client, url: string, everyMs: number, log: Logger, signal: AbortSignal) {
   while (!signal.aborted) {
     try {
@@ -55,9 +72,9 @@ export async function pollCommands(
   while (!signal.aborted) {
     try {
       const known = enrollment.inventory;
-      const { commands, inventory } = await master.call(
+      const { commands, inventory, addresses } = await master.call(
         (c) =>
-          c.get<{ commands: DistributionCommand[]; inventory?: number }>(
+          c.get<{ commands: DistributionCommand[]; inventory?: number; addresses?: number }>(
             `api/v1/relay/commands?wait=20${known === undefined ? '' : `&inventory=${known}`}`,
             { timeoutMs: 30_000, signal },
           ),
@@ -66,12 +83,20 @@ export async function pollCommands(
       // The inventory changed (new devices and their tokens, maintenance windows), maybe with the job:
       // known before the job is offered, or its endpoints would install outside new windows.
       const moved = typeof inventory === 'number' && inventory !== known;
-      if (commands.length || moved) {
+      // A relay's address changed: the fallbacks this relay hands its endpoints may name it.
+      const readdressed =
+        typeof addresses === 'number' && enrollment.addresses !== undefined && addresses !== enrollment.addresses;
+      if (commands.length || moved || readdressed) {
         enrollment.stale();
         try {
           await enrollment.refresh();
           if (moved)
             log.info({ inventory: enrollment.inventory }, 'inventory changed at the master; devices read again');
+          else if (readdressed)
+            log.info(
+              { addresses: enrollment.addresses },
+              "a relay's address changed at the master; devices read again",
+            );
         } catch {
           // A master that cannot answer now is not asked again in a tight loop.
           await sleep(1000, undefined, { signal }).catch(() => undefined);

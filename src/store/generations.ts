@@ -4,7 +4,8 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './schema.ts';
 
-export type Generation = 'locations' | 'inventory';
+// relay-addresses: a relay's address changed (what other relays hand their endpoints as a fallback).
+export type Generation = 'locations' | 'inventory' | 'relay-addresses';
 
 export async function bumpGeneration(db: Kysely<Database>, name: Generation) {
   await db
