@@ -69,15 +69,14 @@ describe("an endpoint's last seen", () => {
 });
 
 describe('fallback relays', () => {
-  it('an endpoint whose relay died installs through its fallback relay', async () => {
-    await net.relays['relay-a'].kill();
-    const t0 = Date.now();
+  /** A job of app@1.0.0 to the endpoint, once complete. */
+  const installed = async (through: string) => {
     const { jobId } = await net.admin.post<{ jobId: string }>('api/v1/jobs', {
       packages: ['app@1.0.0'],
       targets: [AGENT],
     });
-    const job = await waitFor(
-      'the job complete through relay-b',
+    return waitFor(
+      `the job complete through ${through}`,
       async () => {
         const j = await net.admin.get(`api/v1/jobs/${jobId}`);
         return j.state === 'complete' && j;
@@ -85,34 +84,54 @@ describe('fallback relays', () => {
       60_000,
       250,
     );
+  };
+  /** What the endpoint logged each time it turned to another relay. */
+  const turns = () =>
+    readFileSync(join(net.dir, 'logs', `${AGENT}.log`), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('turning to a fallback relay'))
+      .map((l) => JSON.parse(l));
+
+  it('an endpoint whose relay died installs through its fallback relay', async () => {
+    await net.relays['relay-a'].kill();
+    const t0 = Date.now();
+    const job = await installed('relay-b');
     console.log(`relay-a killed: installed through relay-b ${((Date.now() - t0) / 1000).toFixed(1)} s later`);
     // The job view says which relay served the target.
     expect(job.targets).toEqual([expect.objectContaining({ deviceId: AGENT, relayId: 'relay-b', state: 'installed' })]);
     expect(existsSync(join(net.agents[AGENT].root, 'app', '1.0.0', 'v.txt'))).toBe(true);
     // The agent turned within failoverAfter (2 s) and a poll of the dead relay.
-    const turned = readFileSync(join(net.dir, 'logs', `${AGENT}.log`), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('turning to a fallback relay'))
-      .map((l) => JSON.parse(l));
+    const turned = turns();
     expect(turned).toHaveLength(1);
     expect(turned[0].relay).toBe('relay-b');
     expect(turned[0].afterMs).toBeGreaterThanOrEqual(2000);
     expect(turned[0].afterMs).toBeLessThan(2000 + 5000);
   }, 90_000);
+
+  it('an endpoint on a fallback relay that dies goes back to its own relay', async () => {
+    // relay-a back on its address; then relay-b, which the endpoint uses now, dies.
+    const a = await net.startRelay('relay-a', ['--listen', new URL(net.relays['relay-a'].url).host]);
+    await net.relays['relay-b'].kill();
+    const job = await installed('relay-a');
+    expect(job.targets).toEqual([expect.objectContaining({ deviceId: AGENT, relayId: 'relay-a', state: 'installed' })]);
+    const turned = turns();
+    expect(turned.map((t) => t.to)).toEqual([expect.any(String), a.url]);
+    expect(turned[1].relay).toBe('its own relay');
+  }, 90_000);
 });
 
 describe("a relay's new address", () => {
   it('reaches the relays that hand it out as a fallback within a long-poll, not at their minute refresh', async () => {
-    // relay-a back (its endpoint names relay-b as fallback); its own refresh is a minute away.
-    const a = await net.startRelay('relay-a');
+    // relay-a (its endpoint names relay-b as fallback) was started again a moment ago: its own
+    // refresh is a minute away.
+    const a = net.relays['relay-a'];
     const fallbackAt = async () => {
       const r = await fetch(`${a.url}/agent/v1/enroll`, { headers: { authorization: `Bearer ${net.tokens[AGENT]}` } });
       return ((await r.json()) as { fallbackRelays?: { id: string; url: string }[] }).fallbackRelays?.[0]?.url;
     };
     expect(await fallbackAt()).toBe(net.relays['relay-b'].url);
-    // relay-b moves to another port.
+    // relay-b, killed by the test before, comes back on another port.
     const old = net.relays['relay-b'].url;
-    await net.relays['relay-b'].stop();
     const b = await net.startRelay('relay-b');
     expect(b.url).not.toBe(old);
     const t0 = Date.now();

@@ -30,7 +30,7 @@ export async function enrollAtRelay(x: {
       }>('agent/v1/enroll');
       await x.key.accept(r.publicKey, r.rotations ?? []);
       if (r.limits) x.onLimits(r.limits);
-      if (r.fallbackRelays?.length) x.link.fallbacks = r.fallbackRelays;
+      if (r.fallbackRelays?.length) x.link.learn(r.fallbackRelays);
       return;
     } catch (e) {
       if (e instanceof HttpError && (e.status === 401 || e.status === 403))

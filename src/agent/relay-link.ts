@@ -6,18 +6,27 @@ import { Client, type ClientTls } from '../protocol/client.ts';
 
 export class RelayLink {
   client: Client;
-  /** The relays to turn to, in order (from enrollment). */
-  fallbacks: { id: string; url: string }[] = [];
+  /** The relays to turn to after this endpoint's own, in order (from enrollment). */
+  private fallbacks: { id: string; url: string }[] = [];
   private since?: number;
 
   constructor(
-    url: string,
+    /** This endpoint's own relay (--relay): always among those it turns to. */
+    private readonly home: string,
     private readonly token: string,
     private readonly tls: ClientTls | undefined,
     private readonly failoverAfterMs: number,
     private readonly log: Logger,
   ) {
-    this.client = this.clientFor(url);
+    this.client = this.clientFor(home);
+  }
+
+  /**
+   * The fallbacks a relay named at enrollment. A fallback relay names only the fallbacks, not this
+   * endpoint's own relay, which stays in the ring: an endpoint on a fallback that dies goes back.
+   */
+  learn(fallbacks: { id: string; url: string }[]) {
+    this.fallbacks = fallbacks.filter((f) => f.url !== this.home);
   }
 
   private clientFor(url: string) {
@@ -32,19 +41,14 @@ export class RelayLink {
   /** Counts a failure; true when it turned to the next relay (the caller enrolls there). */
   failed(now = Date.now()): boolean {
     this.since ??= now;
-    const next = this.fallbacks.find((f) => f.url !== this.client.baseUrl);
-    if (!next || now - this.since < this.failoverAfterMs) return false;
+    // Round the ring: its own relay, then each fallback in order, then its own again.
+    const ring = [{ id: 'its own relay', url: this.home }, ...this.fallbacks];
+    const next = ring[(ring.findIndex((f) => f.url === this.client.baseUrl) + 1) % ring.length];
+    if (next.url === this.client.baseUrl || now - this.since < this.failoverAfterMs) return false;
     this.log.warn(
       { from: this.client.baseUrl, to: next.url, relay: next.id, afterMs: now - this.since },
       'relay unreachable; turning to a fallback relay',
     );
-    // The one left goes to the end: if the fallback dies too, the first relay is tried again.
-    const left = this.client.baseUrl;
-    this.fallbacks = [
-      ...this.fallbacks.filter((f) => f !== next),
-      next,
-      ...(this.fallbacks.some((f) => f.url === left) ? [] : [{ id: 'first', url: left }]),
-    ];
     this.client = this.clientFor(next.url);
     this.since = undefined;
     return true;
