@@ -68,30 +68,30 @@ describe("an endpoint's last seen", () => {
   });
 });
 
-describe('fallback relays', () => {
-  /** A job of app@1.0.0 to the endpoint, once complete. */
-  const installed = async (through: string) => {
-    const { jobId } = await net.admin.post<{ jobId: string }>('api/v1/jobs', {
-      packages: ['app@1.0.0'],
-      targets: [AGENT],
-    });
-    return waitFor(
-      `the job complete through ${through}`,
-      async () => {
-        const j = await net.admin.get(`api/v1/jobs/${jobId}`);
-        return j.state === 'complete' && j;
-      },
-      60_000,
-      250,
-    );
-  };
-  /** What the endpoint logged each time it turned to another relay. */
-  const turns = () =>
-    readFileSync(join(net.dir, 'logs', `${AGENT}.log`), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('turning to a fallback relay'))
-      .map((l) => JSON.parse(l));
+/** A job of app@1.0.0 to the endpoint, once complete. */
+const installed = async (through: string) => {
+  const { jobId } = await net.admin.post<{ jobId: string }>('api/v1/jobs', {
+    packages: ['app@1.0.0'],
+    targets: [AGENT],
+  });
+  return waitFor(
+    `the job complete through ${through}`,
+    async () => {
+      const j = await net.admin.get(`api/v1/jobs/${jobId}`);
+      return j.state === 'complete' && j;
+    },
+    60_000,
+    250,
+  );
+};
+/** What the endpoint logged each time it turned to another relay. */
+const turns = () =>
+  readFileSync(join(net.dir, 'logs', `${AGENT}.log`), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('turning to a fallback relay'))
+    .map((l) => JSON.parse(l));
 
+describe('fallback relays', () => {
   it('an endpoint whose relay died installs through its fallback relay', async () => {
     await net.relays['relay-a'].kill();
     const t0 = Date.now();
@@ -121,10 +121,12 @@ describe('fallback relays', () => {
 });
 
 describe("a relay's new address", () => {
-  it('reaches the relays that hand it out as a fallback within a long-poll, not at their minute refresh', async () => {
+  it('reaches the relays that hand it out as a fallback within a long-poll, and their endpoints, which fail over to it', async () => {
     // relay-a (its endpoint names relay-b as fallback) was started again a moment ago: its own
-    // refresh is a minute away.
+    // refresh is a minute away. Its endpoint reads its enrollment again every 2 s.
     const a = net.relays['relay-a'];
+    await net.agents[AGENT].stop();
+    await net.startAgent(AGENT, 'relay-a', {}, ['--failover-after', '2s', '--enroll-every', '2s']);
     const fallbackAt = async () => {
       const r = await fetch(`${a.url}/agent/v1/enroll`, { headers: { authorization: `Bearer ${net.tokens[AGENT]}` } });
       return ((await r.json()) as { fallbackRelays?: { id: string; url: string }[] }).fallbackRelays?.[0]?.url;
@@ -141,5 +143,12 @@ describe("a relay's new address", () => {
     // A long-poll's wait (20 s) and a heartbeat, with room for a slow machine.
     expect(took).toBeLessThan(35_000);
     expect(readFileSync(a.logFile, 'utf8')).toMatch(/a relay's address changed at the master; devices read again/);
-  }, 90_000);
+
+    // The endpoint, enrolled before relay-b moved, fails over to where relay-b is now.
+    await new Promise((r) => setTimeout(r, 3000));
+    await a.kill();
+    const job = await installed('relay-b at its new address');
+    expect(job.targets).toEqual([expect.objectContaining({ deviceId: AGENT, relayId: 'relay-b', state: 'installed' })]);
+    expect(turns().at(-1)).toMatchObject({ to: b.url, relay: 'relay-b' });
+  }, 120_000);
 });

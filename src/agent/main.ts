@@ -37,6 +37,8 @@ export interface AgentOptions {
   verifyEveryMs?: number;
   /** How long the relay may be unreachable before the agent turns to a fallback relay (default 2 m). */
   failoverAfterMs?: number;
+  /** How often the agent reads its enrollment again: fallbacks' new addresses, key rotations (default 10 m). */
+  enrollEveryMs?: number;
 }
 
 export { AgentRefused } from './enroll.ts';
@@ -116,6 +118,7 @@ export async function buildAgent(opts: AgentOptions) {
 
   let running: Promise<void> = Promise.resolve();
   let verifier: NodeJS.Timeout | undefined;
+  let reader: NodeJS.Timeout | undefined;
   return {
     server,
     log,
@@ -128,10 +131,17 @@ export async function buildAgent(opts: AgentOptions) {
         verifier = setInterval(() => void listener.verify(), every);
         verifier.unref();
       }
+      // A fallback relay that moved is known before this relay is needed to fail over from.
+      reader = setInterval(
+        () => void enroll().catch((err) => log.warn({ err: (err as Error).message }, 'enrollment not read again')),
+        opts.enrollEveryMs ?? 600_000,
+      );
+      reader.unref();
       return url;
     },
     async stop() {
       clearInterval(verifier);
+      clearInterval(reader);
       stopping.abort();
       await listener.settled();
       await running;

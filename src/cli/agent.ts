@@ -38,6 +38,11 @@ export function agentCommand(program: Command) {
           '2m',
         )
         .option(
+          '--enroll-every <duration>',
+          "read the enrollment at the relay again this often: fallback relays' new addresses, key rotations",
+          '10m',
+        )
+        .option(
           '--verify-every <duration>',
           'hash installed versions again this often and report drift (e.g. 30m, 6h; 0: only when asked)',
           '6h',
@@ -63,6 +68,7 @@ export function agentCommand(program: Command) {
         keepVersions,
         verifyEveryMs: o.verifyEvery === '0' ? 0 : parseDuration(o.verifyEvery),
         failoverAfterMs: parseDuration(o.failoverAfter),
+        enrollEveryMs: parseDuration(o.enrollEvery),
         ...tlsOptions(o),
       });
     }),
