@@ -1,7 +1,7 @@
 // The commands a relay is given: long-polled by the relay, acknowledged once on its disk.
 import type { EventEmitter } from 'node:events';
 import { DistributionCommand } from '../protocol/types.ts';
-import { type Db, generationOf } from '../store/index.ts';
+import { type Db, generationsOf } from '../store/index.ts';
 
 /**
  * Queues a command for its relay, in the caller's transaction: the row the relay's long-poll reads
@@ -38,7 +38,7 @@ export class Commands {
    */
   async commandsFor(relayId: string, waitMs: number, inventory?: number) {
     const read = async () => {
-      const [rows, generation, addresses] = await Promise.all([
+      const [rows, { inventory: generation, 'relay-addresses': addresses }] = await Promise.all([
         this.db
           .selectFrom('commands')
           .select(['seq', 'body'])
@@ -47,8 +47,7 @@ export class Commands {
           .orderBy('seq')
           .limit(100)
           .execute(),
-        generationOf(this.db, 'inventory'),
-        generationOf(this.db, 'relay-addresses'),
+        generationsOf(this.db, ['inventory', 'relay-addresses']),
       ]);
       const commands = rows.map((r) => DistributionCommand.parse({ ...JSON.parse(r.body), seq: Number(r.seq) }));
       // Addresses do not wake the long-poll: the relay hears at its next answer (20 s at most).

@@ -1,20 +1,20 @@
 // What a relay is told of its devices at enrollment (DESIGN §13): its endpoints and child relays, and
 // the endpoints that name it as a fallback, with their token hashes and maintenance windows. Read
 // from one scan of the devices per inventory generation (store/generations.ts), held, and shared out
-// by relay: a thousand relays asking every 10 s, or all at once after an import, each read only
+// by relay: a thousand relays asking every minute, or all at once after an import, each read only
 // their own instead of a scan each (31 ms a relay at 100,000 devices).
-import { type Db, generationOf } from '../store/index.ts';
+import { type Db, generationOf, generationsOf } from '../store/index.ts';
 import type { Database } from '../store/schema.ts';
 import { fallbacksOf } from './failover.ts';
 
-/** A device as held: its fallback relays read once, at the scan. */
-type DeviceRow = Pick<Database['devices'], 'id' | 'kind' | 'token_hash' | 'relay' | 'location' | 'labels'> & {
+/** A device as held: its fallback relays and maintenance windows found once, at the scan. */
+type DeviceRow = Pick<Database['devices'], 'id' | 'kind' | 'token_hash' | 'relay'> & {
   fallbacks: string[];
+  windows: { cron: string; durationMs: number; tz: string }[];
 };
 type WindowRow = Pick<Database['maintenance_windows'], 'location' | 'label' | 'cron' | 'duration_ms' | 'tz'>;
 interface Held {
   byRelay: Map<string, DeviceRow[]>;
-  windows: WindowRow[];
 }
 
 const MAX_AGE_MS = 60_000;
@@ -24,9 +24,15 @@ export class Enrollments {
 
   constructor(private readonly db: Db) {}
 
-  /** The generation (read first: an import meanwhile makes the relay ask again) and the relay's devices. */
+  /**
+   * The relay's devices, and the generations of the inventory and of relays' addresses they come
+   * from: read first, so a change meanwhile makes the relay ask again.
+   */
   async of(relayId: string) {
-    const generation = await generationOf(this.db, 'inventory');
+    const { inventory: generation, 'relay-addresses': addresses } = await generationsOf(this.db, [
+      'inventory',
+      'relay-addresses',
+    ]);
     const held = await this.at(generation);
     const own = held.byRelay.get(relayId) ?? [];
     const fallbacks = [...new Set(own.flatMap((d) => d.fallbacks))];
@@ -44,13 +50,13 @@ export class Enrollments {
       // Here as a fallback: its own relay is another.
       fallbackFor: d.relay !== relayId && d.fallbacks.includes(relayId) ? d.relay : undefined,
       // Maintenance windows (DESIGN §13): when this endpoint may install.
-      windows: d.kind === 'endpoint' ? windowsOf(held.windows, d) : [],
+      windows: d.windows,
       fallbackRelays: d.fallbacks.flatMap((id) => {
         const url = urls.get(id);
         return url ? [{ id, url }] : [];
       }),
     }));
-    return { inventory: generation, devices };
+    return { inventory: generation, addresses, devices };
   }
 
   /** The ids of the devices a relay serves: the same devices its enrollment names. */
@@ -91,18 +97,25 @@ export class Enrollments {
       if (list.at(-1) !== d) list.push(d);
       byRelay.set(relayId, list);
     };
-    for (const { upstream, fallback_relays, ...row } of rows) {
-      const d = { ...row, fallbacks: fallbacksOf(fallback_relays) };
+    for (const { upstream, fallback_relays, location, labels, ...row } of rows) {
+      const d = {
+        ...row,
+        fallbacks: fallbacksOf(fallback_relays),
+        windows: row.kind === 'endpoint' ? windowsOf(windows, { location, labels }) : NONE,
+      };
       add(d.relay, d);
       add(upstream, d);
       for (const f of d.fallbacks) add(f, d);
     }
-    return { byRelay, windows };
+    return { byRelay };
   }
 }
 
+/** Shared by every device without windows (read, never changed). */
+const NONE: DeviceRow['windows'] = [];
+
 function windowsOf(windows: WindowRow[], d: { location: string; labels: string }) {
-  if (!windows.length) return [];
+  if (!windows.length) return NONE;
   const labels = JSON.parse(d.labels) as Record<string, string>;
   return windows
     .filter((w) => w.location === d.location || (w.label && labels[w.label.split('=')[0]] === w.label.split('=')[1]))

@@ -124,7 +124,6 @@ export class Plans {
     return out;
   }
 
-  /** A relay is back: plans wanted from it (its jobs' tickets resolved, no plan yet) are asked for now. */
   /** Failed distributions of this relay whose tickets were resolved: plans the master still wants. */
   private wanted(relayId: string) {
     return this.db
@@ -141,6 +140,7 @@ export class Plans {
     return !!(await this.wanted(relayId).limit(1).executeTakeFirst());
   }
 
+  /** A relay is back: plans wanted from it (its jobs' tickets resolved, no plan yet) are asked for now. */
   async askWanted(relayId: string) {
     const wanted = await this.wanted(relayId).execute();
     for (const w of wanted) {

@@ -10,7 +10,7 @@ import type { ArchiveLimits } from '../protocol/archive.ts';
 import { authorityOf, DEFAULT_EXPIRY_MS, signCommand } from '../protocol/command.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { DistributionCommand, RelayReport } from '../protocol/types.ts';
-import { type Db, generationOf } from '../store/index.ts';
+import type { Db } from '../store/index.ts';
 import type { Commands } from './commands.ts';
 import type { Enrollments } from './enrollment.ts';
 import { adopt } from './failover.ts';
@@ -47,9 +47,7 @@ const relayId = (p: Principal) => {
 export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
   s.get('/api/v1/relay/enroll', async (req) => {
     const id = relayId(req.principal);
-    // Read before the addresses the devices name: a change meanwhile makes the relay ask again.
-    const addresses = await generationOf(d.db, 'relay-addresses');
-    const { inventory, devices } = await d.enrollments.of(id);
+    const { inventory, addresses, devices } = await d.enrollments.of(id);
     return {
       relayId: id,
       inventory,

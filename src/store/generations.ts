@@ -17,6 +17,13 @@ export async function bumpGeneration(db: Kysely<Database>, name: Generation) {
 
 /** 0 before the first change. */
 export async function generationOf(db: Kysely<Database>, name: Generation) {
-  const row = await db.selectFrom('generations').select('value').where('name', '=', name).executeTakeFirst();
-  return Number(row?.value ?? 0);
+  return (await generationsOf(db, [name]))[name];
+}
+
+/** Several generations in one read, each 0 before its first change. */
+export async function generationsOf<N extends Generation>(db: Kysely<Database>, names: N[]) {
+  const rows = await db.selectFrom('generations').select(['name', 'value']).where('name', 'in', names).execute();
+  const of = Object.fromEntries(names.map((n) => [n, 0])) as Record<N, number>;
+  for (const r of rows) of[r.name as N] = Number(r.value);
+  return of;
 }

@@ -18,7 +18,7 @@ import { type Scan, sqliteScanner } from './scan.ts';
 import type { Database } from './schema.ts';
 
 export { foldTargets, foldVerifications, noteSeen } from './device-packages.ts';
-export { bumpGeneration, generationOf } from './generations.ts';
+export { bumpGeneration, generationOf, generationsOf } from './generations.ts';
 export type { Database } from './schema.ts';
 export { isPostgres, oneOf, pairOf, perStatement, readTogether } from './together.ts';
 export type Db = Kysely<Database>;
