@@ -107,6 +107,21 @@ export function writePackage(
   return dir;
 }
 
+/** Writes, builds and pushes a package of these files (under DIR/pkgs), as an operator would. */
+export async function pushPackage(
+  net: Pick<Network, 'dir' | 'env'>,
+  name: string,
+  version: string,
+  files: Record<string, string>,
+  env = net.env,
+) {
+  const dir = writePackage(join(net.dir, 'pkgs', `${name}-${version}`), name, version, files);
+  const built = await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+  if (built.code) throw new Error(`package build ${name}@${version}: ${built.stderr}`);
+  const pushed = await runFanout(['package', 'push', `${dir}.tgz`], { env });
+  if (pushed.code) throw new Error(`package push ${name}@${version}: ${pushed.stderr}`);
+}
+
 export interface Network {
   dir: string;
   master: Proc;

@@ -9,18 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../src/protocol/client.ts';
 import { signCommand } from '../src/protocol/command.ts';
 import { generateSigningKey } from '../src/protocol/crypto.ts';
-import { type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
+import { type Network, pushPackage, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
 
 let net: Network;
 const RELAYS = ['relay-n', 'relay-s'];
 
 beforeAll(async () => {
   net = await startNetwork({ name: 'rings', relays: RELAYS, agentsPerRelay: 10 });
-  for (const v of ['1.0.0', '2.0.0']) {
-    const dir = writePackage(join(net.dir, 'pkgs', `app-${v}`), 'app', v, { 'v.txt': `${v}\n` });
-    await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
-    expect((await runFanout(['package', 'push', `${dir}.tgz`], { env: net.env })).code).toBe(0);
-  }
+  for (const v of ['1.0.0', '2.0.0']) await pushPackage(net, 'app', v, { 'v.txt': `${v}\n` });
 }, 120_000);
 afterAll(async () => {
   await net?.stopAll();

@@ -13,6 +13,7 @@ import {
   caArgs,
   type Network,
   type Proc,
+  pushPackage,
   runFanout,
   serverTlsArgs,
   startFanout,
@@ -31,9 +32,13 @@ let adminB: Client;
 let sink: MailSink;
 let db: pg.Client;
 let drop = async () => {};
+let dbUrl = '';
+const teardown: (() => Promise<unknown>)[] = [];
+const onTeardown = (f: () => Promise<unknown>) => teardown.push(f);
 
 beforeAll(async () => {
   const database = await pgDatabase();
+  dbUrl = database.url;
   drop = database.drop;
   db = new pg.Client({ connectionString: database.url });
   sink = new MailSink();
@@ -105,6 +110,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  for (const f of teardown) await f();
   await masterB?.stop();
   await net?.stopAll();
   await db?.end();
@@ -292,4 +298,48 @@ describe('two masters on one database', () => {
       await fresh.stop();
     }
   }, 240_000);
+
+  it('take up a key rotation made on the other: what it signs next is installed through a relay enrolled here', async () => {
+    // A third master (A is dead), started before the rotation; relay-a enrolls there alone.
+    const dataC = join(net.dir, 'master-c');
+    mkdirSync(dataC, { recursive: true });
+    writeFileSync(join(dataC, 'fanout.yaml'), readFileSync(join(net.dir, 'master-b', 'fanout.yaml')));
+    const masterC = await startFanout(
+      ['master', '--data', dataC, '--listen', '127.0.0.1:0', '--db', dbUrl, '--blobs', 'postgres'].concat([
+        '--signing-key',
+        join(net.dir, 'master', 'signing.key'),
+        ...serverTlsArgs(),
+        ...caArgs(),
+      ]),
+      { logDir: join(net.dir, 'logs'), name: 'master-c' },
+    );
+    onTeardown(() => masterC.stop());
+    const a = net.relays['relay-a'];
+    await a.stop();
+    await net.startRelay('relay-a', ['--listen', new URL(a.url).host], {}, [masterC.url]);
+    // Rotated on B: C read the key file at its start.
+    const envB = {
+      ...net.env,
+      FANOUT_MASTER: masterB.url,
+      FANOUT_TOKEN_FILE: join(net.dir, 'master-b', 'admin.token'),
+    };
+    const r = await runFanout(['key', 'rotate', '--json'], { env: envB });
+    expect(r.code, r.stderr).toBe(0);
+    const { fingerprint } = JSON.parse(r.stdout) as { fingerprint: string };
+    const adminC = new Client({ baseUrl: masterC.url, token: readFileSync(join(dataC, 'admin.token'), 'utf8').trim() });
+    expect((await adminC.get<{ fingerprint: string }>('api/v1/keys')).fingerprint).toBe(fingerprint);
+    await pushPackage(net, 'menu', '6.0.0', { 'menu.txt': 'menu 6\n' }, envB);
+    const targets = Array.from({ length: PER_RELAY }, (_, k) => `relay-a-pos-${k + 1}`);
+    const { jobId } = await adminB.post<{ jobId: string }>('api/v1/jobs', { packages: ['menu@6.0.0'], targets });
+    const job = await waitFor(
+      'the job signed by the new key at an end',
+      async () => {
+        const j = await adminB.get(`api/v1/jobs/${jobId}`);
+        return ['complete', 'failed'].includes(j.state) && j;
+      },
+      60_000,
+    );
+    expect(job.targets.filter((t: { state: string }) => t.state !== 'installed')).toEqual([]);
+    expect(job.state).toBe('complete');
+  }, 90_000);
 });

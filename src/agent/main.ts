@@ -66,6 +66,7 @@ export async function buildAgent(opts: AgentOptions) {
   const installs = { installed: 0, failed: 0 };
   const metrics = lazyMetrics(installs);
   const key = new PinnedKey(data, opts.masterKey);
+  if (key.notice) log.warn(key.notice);
   let limits: ArchiveLimits = DEFAULT_LIMITS;
   const state = new AgentState(data);
   let windows: MaintenanceWindow[] = [];
@@ -80,6 +81,7 @@ export async function buildAgent(opts: AgentOptions) {
     log,
     counted: (result) => void installs[result]++,
     keys: () => key.keys,
+    rekey: () => enroll(),
     limits: () => limits,
     deviceId: opts.id,
     signal: stopping.signal,

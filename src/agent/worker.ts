@@ -22,6 +22,8 @@ export interface WorkerDeps {
   counted: (result: 'installed' | 'failed') => void;
   /** The master keys this agent trusts. */
   keys: () => readonly string[];
+  /** Reads the enrollment again: after `fanout key rotate`, commands come signed by a key not yet known. */
+  rekey: () => Promise<void>;
   /** The archive rules' limits the master sets. */
   limits: () => ArchiveLimits;
   deviceId: string;
@@ -95,7 +97,10 @@ export class Worker {
     const { log } = this.d;
     if (withdrawn.aborted) return 'withdrawn'; // withdrawn while it waited for its turn
     // Nothing is downloaded, let alone run, before the master's signature says this device gets exactly this.
-    const check = checkAssignment(a, this.d.deviceId, this.d.keys());
+    let check = checkAssignment(a, this.d.deviceId, this.d.keys());
+    const known = this.d.keys().length;
+    if (!check.ok) await this.d.rekey().catch((err) => log.warn({ err: err.message }, 'enrollment not read again'));
+    if (!check.ok && this.d.keys().length > known) check = checkAssignment(a, this.d.deviceId, this.d.keys());
     if (!check.ok) {
       log.error({ jobId: a.jobId, failureType: check.failureType, err: check.reason }, 'assignment refused');
       this.d.counted('failed');

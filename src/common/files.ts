@@ -1,5 +1,5 @@
 import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 /**
@@ -29,9 +29,27 @@ export async function makeFolder(path: string, mode?: number) {
 export async function readOrCreateSecret(path: string, make: () => string) {
   if (existsSync(path)) return (await readFile(path, 'utf8')).trim();
   const v = make();
-  await writeFile(path, v + '\n', { mode: 0o600 });
-  await chmod(path, 0o600);
+  await replaceFile(path, v + '\n', 0o600);
   return v;
+}
+
+/**
+ * Replaces a file whole, or leaves it as it was: a kill or power cut mid-write must not leave half
+ * a key behind (written beside it, synced, renamed over it, and the rename synced).
+ */
+export async function replaceFile(file: string, text: string, mode = 0o644) {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fh = await open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(text);
+    await fh.chmod(mode);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  const dir = await open(dirname(file), 'r');
+  await dir.sync().finally(() => dir.close());
 }
 
 /** Writes a small file and waits until it is on disk (markers a crash must not lose). */

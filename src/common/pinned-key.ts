@@ -1,9 +1,9 @@
 // The master's key as a relay or agent keeps it in DATA: master.pub (pinned at the first enrollment,
 // never rewritten) and master.keys.json (the current key and the rotations that lead to it).
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fingerprint, KeyChangedError, type Rotation, trustedKeys } from '../protocol/keys.ts';
+import { replaceFile } from './files.ts';
 
 /** What a relay or agent knows of the master's key, kept in DATA: master.pub (pinned) and master.keys.json. */
 export class PinnedKey {
@@ -11,21 +11,28 @@ export class PinnedKey {
   keys: string[] = [];
   current = '';
   rotations: Rotation[] = [];
+  /** Why master.keys.json was set aside at start, if it was: to be logged. */
+  readonly notice?: string;
 
   constructor(
     private readonly dataDir: string,
     /** `--master-key SHA256:…`: the only key a first enrollment may pin. */
     private readonly expected?: string,
   ) {
+    const pinned = this.pinned;
+    if (!pinned) return;
+    this.keys = [pinned];
+    this.current = pinned;
     const kept = join(dataDir, 'master.keys.json');
-    if (existsSync(kept) && this.pinned) {
+    if (!existsSync(kept)) return;
+    try {
       const k = JSON.parse(readFileSync(kept, 'utf8')) as { current: string; rotations: Rotation[] };
-      this.keys = trustedKeys(this.pinned, k.current, k.rotations);
+      this.keys = trustedKeys(pinned, k.current, k.rotations);
       this.current = k.current;
       this.rotations = k.rotations;
-    } else if (this.pinned) {
-      this.keys = [this.pinned];
-      this.current = this.pinned;
+    } catch (e) {
+      // Only a cache of what the pinned key vouched for: the next enrollment brings the rotations again.
+      this.notice = `${kept} cannot be used (${(e as Error).message}); trusting the pinned key until the next enrollment`;
     }
   }
 
@@ -42,12 +49,18 @@ export class PinnedKey {
         throw new KeyChangedError(
           `the master's key is ${fingerprint(current)}, not ${this.expected} as --master-key says; refusing it`,
         );
-      await writeFile(join(this.dataDir, 'master.pub'), current, { mode: 0o644 });
+      await replaceFile(join(this.dataDir, 'master.pub'), current);
       pinned = current;
     }
+    // A master or relay that has not heard of the latest rotation yet does not take its key back.
+    const behind =
+      rotations.length < this.rotations.length &&
+      rotations.every((r, i) => r.signature === this.rotations[i]?.signature) &&
+      this.keys.some((k) => fingerprint(k) === fingerprint(current));
+    if (behind) return;
     const keys = trustedKeys(pinned, current, rotations);
     if (current !== this.current || rotations.length !== this.rotations.length)
-      await writeFile(join(this.dataDir, 'master.keys.json'), JSON.stringify({ current, rotations }));
+      await replaceFile(join(this.dataDir, 'master.keys.json'), JSON.stringify({ current, rotations }));
     this.keys = keys;
     this.current = current;
     this.rotations = rotations;

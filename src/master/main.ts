@@ -56,6 +56,7 @@ export async function buildMaster(opts: MasterOptions) {
   const log = createLogger('master');
   const adminToken = await readOrCreateSecret(join(data, 'admin.token'), newToken);
   const keys = await MasterKeys.load(data, opts.signingKey);
+  if (keys.notice) log.warn(keys.notice);
   const store = await openStore(opts.db ?? process.env.FANOUT_DB ?? join(data, 'master.db'));
   for (const f of ['master.db', 'master.db-wal', 'master.db-shm'])
     await chmod(join(data, f), 0o600).catch(() => undefined);

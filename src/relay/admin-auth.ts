@@ -6,11 +6,20 @@ import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { MASTER_SCHEME, masterBodyMatches, masterRequestProblem } from '../protocol/master-request.ts';
 
-export function relayAdminAuth(adminToken: string, relayId: string, keys: () => readonly string[]) {
+export function relayAdminAuth(
+  adminToken: string,
+  relayId: string,
+  keys: () => readonly string[],
+  /** Asks the master for its key again (at most once a second): it may have been rotated since. */
+  reread: () => Promise<void>,
+) {
   const byToken = singleToken(adminToken, 'relay admin', `relay ${relayId}'s admin token (DATA/admin.token)`);
   return async (req: FastifyRequest): Promise<Principal> => {
     if (!String(req.headers.authorization ?? '').startsWith(`${MASTER_SCHEME} `)) return byToken(req);
-    const why = masterRequestProblem(keys(), relayId, req);
+    let why = masterRequestProblem(keys(), relayId, req);
+    const known = keys().length;
+    if (why) await reread().catch(() => undefined);
+    if (why && keys().length > known) why = masterRequestProblem(keys(), relayId, req);
     if (why) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: `a request signed by the master (${why})` });
     return { kind: 'admin', name: 'master' };
   };

@@ -1,5 +1,6 @@
 // Enrollment at the master: its key (pinned at the first enrollment, changed only by a rotation the
 // pinned key signed), and the token hashes of the devices this relay serves.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyRequest } from 'fastify';
 import { bearer, type Principal } from '../common/auth.ts';
 import { PinnedKey } from '../common/pinned-key.ts';
@@ -8,6 +9,8 @@ import { sha256Hex } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Rotation } from '../protocol/keys.ts';
 import { type ArchiveLimits, DEFAULT_LIMITS } from '../protocol/limits.ts';
+import { verifyCanonical } from '../protocol/signing.ts';
+import type { SignedHeader } from '../protocol/types.ts';
 import type { MaintenanceWindow } from '../protocol/windows.ts';
 
 export interface EnrolledDevice {
@@ -39,6 +42,8 @@ export class MasterEnrollment {
   private devices = new Map<string, EnrolledDevice>();
   private byId = new Map<string, EnrolledDevice>();
   private lastRefresh = 0;
+  private keyRead?: Promise<void>;
+  private keyReadAt = 0;
   readonly key: PinnedKey;
   /** The archive rules' limits the master sets. */
   limits: ArchiveLimits = DEFAULT_LIMITS;
@@ -92,6 +97,29 @@ export class MasterEnrollment {
   /** Lets the next refresh go to the master at once. */
   stale() {
     this.lastRefresh = 0;
+  }
+
+  /**
+   * For a master's signature that does not verify (`fanout key rotate` since the last refresh):
+   * reads the enrollment again, one read at a time and at most one a second, however many ask.
+   */
+  rereadKey() {
+    this.keyRead ??= (async () => {
+      await sleep(Math.max(0, this.keyReadAt + 1000 - Date.now()));
+      this.keyReadAt = Date.now();
+      this.stale();
+      await this.refresh();
+    })().finally(() => {
+      this.keyRead = undefined;
+    });
+    return this.keyRead;
+  }
+
+  /** Whether the master signed this, with the key it may have rotated to since the last refresh. */
+  async verifies(signed: SignedHeader) {
+    const ok = () => verifyCanonical(this.key.keys, signed.header, signed.signature);
+    if (!ok()) await this.rereadKey().catch(() => undefined);
+    return ok();
   }
 
   /** An endpoint or child relay of this relay, by its device token. */

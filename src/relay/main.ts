@@ -10,7 +10,6 @@ import { onShutdown } from '../common/shutdown.ts';
 import { type ClientTlsFiles, clientTls, type ServerTlsFiles, serverTls } from '../common/tls.ts';
 import { Client } from '../protocol/client.ts';
 import { newToken } from '../protocol/crypto.ts';
-import { verifyCanonical } from '../protocol/signing.ts';
 import type { PackageRef, SignedHeader } from '../protocol/types.ts';
 import { checkSignedBodies, relayAdminAuth } from './admin-auth.ts';
 import { relayAdminRoutes } from './admin-routes.ts';
@@ -66,6 +65,7 @@ export async function buildRelay(opts: RelayOptions) {
   const master = new Client({ baseUrl: first, fallbacks, token: opts.token, tls });
   master.opts.onSwitch = (from, to, why) => log.warn({ from, to, why }, 'master unreachable; using the next one');
   const enrollment = new MasterEnrollment(opts.id, data, master, opts.masterKey, (id) => agents.offered(id));
+  if (enrollment.key.notice) log.warn(enrollment.key.notice);
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
   const jobLog = new JobLog(data, faults);
@@ -106,8 +106,7 @@ export async function buildRelay(opts: RelayOptions) {
     async () => (await master.get<{ jobId: string }[]>('api/v1/relay/failed', { timeoutMs: 5000 })).map((f) => f.jobId),
     async (commandId) => {
       const fresh = await master.post<SignedHeader>(`api/v1/relay/commands/${encodeURIComponent(commandId)}/renew`);
-      if (!verifyCanonical(keys(), fresh.header, fresh.signature))
-        throw new Error('the renewed command does not verify');
+      if (!(await enrollment.verifies(fresh))) throw new Error('the renewed command does not verify');
       return fresh;
     },
   );
@@ -141,11 +140,16 @@ export async function buildRelay(opts: RelayOptions) {
     pullThrough: (pkg: PackageRef) => depot.fetch(pkg, upstream, contentPath(pkg), keys()),
   };
   scope(app, 'agent', enrollment.authenticate, (s) => agentChannelRoutes(s, deps));
-  scope(app, 'admin', relayAdminAuth(adminToken, opts.id, keys), (s) => {
-    checkSignedBodies(s);
-    relayAdminRoutes(s, deps);
-    faultRoutes(s, faults);
-  });
+  scope(
+    app,
+    'admin',
+    relayAdminAuth(adminToken, opts.id, keys, () => enrollment.rereadKey()),
+    (s) => {
+      checkSignedBodies(s);
+      relayAdminRoutes(s, deps);
+      faultRoutes(s, faults);
+    },
+  );
 
   const stopping = new AbortController();
   let loops: Promise<void>[] = [];

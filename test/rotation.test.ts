@@ -1,0 +1,53 @@
+// `fanout key rotate` on a working fleet: the next job, signed by the new key, is delivered at once.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Network, pushPackage, runFanout, startNetwork, waitFor } from './helpers.ts';
+
+let net: Network;
+const AGENT = 'relay-a-pos-1';
+
+beforeAll(async () => {
+  net = await startNetwork({ name: 'rotation', relays: ['relay-a'], agentsPerRelay: 1 });
+  for (const v of ['1.0.0', '2.0.0']) await pushPackage(net, 'app', v, { 'v.txt': `${v}\n` });
+}, 120_000);
+afterAll(async () => {
+  await net?.stopAll();
+});
+
+const installed = async (pkg: string) => {
+  const { jobId } = await net.admin.post<{ jobId: string }>('api/v1/jobs', { packages: [pkg], targets: [AGENT] });
+  return waitFor(
+    `${pkg} installed`,
+    async () => {
+      const j = await net.admin.get(`api/v1/jobs/${jobId}`);
+      return (j.state === 'complete' || j.state === 'failed') && j;
+    },
+    60_000,
+    250,
+  );
+};
+
+describe('a key rotation', () => {
+  it('the job right after it is delivered', async () => {
+    expect((await installed('app@1.0.0')).state).toBe('complete');
+    const r = await runFanout(['key', 'rotate', '--json'], { env: net.env });
+    expect(r.code, r.stderr).toBe(0);
+    const t0 = Date.now();
+    const job = await installed('app@2.0.0');
+    console.log(
+      `after the rotation: ${job.state} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      JSON.stringify(job.targets),
+    );
+    expect(job.state).toBe('complete');
+    expect(existsSync(join(net.agents[AGENT].root, 'app', '2.0.0', 'v.txt'))).toBe(true);
+  }, 120_000);
+
+  it("the master's next signed request to a relay is taken", async () => {
+    // The relay read its enrollment a moment ago (the job above): a second rotation is news to it.
+    expect((await runFanout(['key', 'rotate'], { env: net.env })).code).toBe(0);
+    // What the dashboard's "plan a redistribution" asks: the master signs its request to the relay.
+    const r = await net.admin.post<{ plans: unknown[] }>('api/v1/relays/relay-a/plans', {});
+    expect(r.plans).toEqual([]);
+  }, 60_000);
+});
