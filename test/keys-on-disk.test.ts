@@ -1,12 +1,14 @@
 // The master's key on disk, on the master and on the devices that pinned it: a kill in the middle of
-// a write, or a rotation on another master sharing the key file, leaves keys the fleet still follows.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// a write, or a rotation on another master (sharing the key file, or with a copy of its own), leaves
+// keys the fleet still follows.
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PinnedKey } from '../src/common/pinned-key.ts';
 import { MasterKeys } from '../src/master/keys.ts';
 import { generateSigningKey } from '../src/protocol/crypto.ts';
-import { rotationStatement, trustedKeys } from '../src/protocol/keys.ts';
+import { type Rotation, rotationStatement, trustedKeys } from '../src/protocol/keys.ts';
+import { openStore } from '../src/store/index.ts';
 import { tempDir } from './helpers.ts';
 
 const [k0, k1, k2] = [generateSigningKey(), generateSigningKey(), generateSigningKey()];
@@ -18,68 +20,104 @@ const masterData = (files: { key: object; rotations?: object[]; next?: object })
   const dir = tempDir('keys');
   writeFileSync(join(dir, 'signing.key'), json(files.key), { mode: 0o600 });
   if (files.rotations) writeFileSync(join(dir, 'signing.key.rotations.json'), json(files.rotations));
-  if (files.next) writeFileSync(join(dir, 'signing.key.next'), json(files.next));
+  if (files.next) writeFileSync(join(dir, 'signing.key.next-4242'), json(files.next));
   return dir;
 };
+/** The masters' database (in a folder of its own), holding these rotations. */
+const database = async (chain: Rotation[] = []) => {
+  const { db } = await openStore(join(tempDir('keys-db'), 'master.db'));
+  for (const [i, r] of chain.entries())
+    await db
+      .insertInto('key_rotations')
+      .values({ seq: i + 1, statement: JSON.stringify(r) })
+      .execute();
+  return db;
+};
 /** What a device that pinned k0 makes of what this master offers. */
-const deviceTrusts = (keys: MasterKeys) => trustedKeys(k0.publicPem, keys.publicPem, [...keys.rotations]);
+const deviceTrusts = async (keys: MasterKeys) => trustedKeys(k0.publicPem, keys.publicPem, await keys.rotations());
 
 describe("the master's signing key on disk", () => {
   it('a rotation leaves the key and the rotations agreeing, and nothing beside them', async () => {
-    const dir = tempDir('keys');
-    const keys = await MasterKeys.load(dir);
+    const [dir, db] = [tempDir('keys'), await database()];
+    const keys = await MasterKeys.load(db, dir);
     const first = keys.publicPem;
     await keys.rotate();
     await keys.rotate();
     expect(readdirSync(dir).sort()).toEqual(['signing.key', 'signing.key.rotations.json']);
-    const again = await MasterKeys.load(dir);
+    const again = await MasterKeys.load(db, dir);
     expect(again.publicPem).toBe(keys.publicPem);
-    expect(trustedKeys(first, again.publicPem, [...again.rotations])).toHaveLength(3);
+    expect(trustedKeys(first, again.publicPem, await again.rotations())).toHaveLength(3);
+    const kept = JSON.parse(readFileSync(join(dir, 'signing.key.rotations.json'), 'utf8'));
+    expect(kept).toEqual(await again.rotations());
   });
 
   it('killed after the rotation was kept: the new key is taken up at the next start', async () => {
-    const dir = masterData({ key: k1, rotations: [r1, r2], next: k2 });
-    const keys = await MasterKeys.load(dir);
+    const dir = masterData({ key: k1, rotations: [r1], next: k2 });
+    const keys = await MasterKeys.load(await database([r1, r2]), dir);
     expect(keys.publicPem).toBe(k2.publicPem);
-    expect(keys.notice).toMatch(/finished the key rotation/);
-    expect(deviceTrusts(keys)).toHaveLength(3);
-    expect(existsSync(join(dir, 'signing.key.next'))).toBe(false);
+    expect(keys.notices.join()).toMatch(/finished the key rotation/);
+    expect(await deviceTrusts(keys)).toHaveLength(3);
+    expect(readdirSync(dir).sort()).toEqual(['signing.key', 'signing.key.rotations.json']);
+    expect(JSON.parse(readFileSync(join(dir, 'signing.key.rotations.json'), 'utf8'))).toHaveLength(2);
   });
 
   it('killed before the rotation was kept: the old key stays, and the next rotation chains from it', async () => {
     const dir = masterData({ key: k1, rotations: [r1], next: k2 });
-    const keys = await MasterKeys.load(dir);
+    const keys = await MasterKeys.load(await database([r1]), dir);
     expect(keys.publicPem).toBe(k1.publicPem);
-    expect(existsSync(join(dir, 'signing.key.next'))).toBe(false);
+    expect(existsSync(join(dir, 'signing.key.next-4242'))).toBe(false);
     await keys.rotate();
-    expect(deviceTrusts(keys)).toHaveLength(3);
+    expect(await deviceTrusts(keys)).toHaveLength(3);
   });
 
   it('a rotation kept without its key (a version before this one) is dropped, so later rotations chain', async () => {
-    const keys = await MasterKeys.load(masterData({ key: k1, rotations: [r1, r2] }));
-    expect(keys.notice).toMatch(/dropped 1 rotation/);
-    expect(keys.rotations).toEqual([r1]);
+    const keys = await MasterKeys.load(await database(), masterData({ key: k1, rotations: [r1, r2] }));
+    expect(keys.notices.join()).toMatch(/dropped 1 rotation/);
+    expect(await keys.rotations()).toEqual([r1]);
     await keys.rotate();
     // Before, the chain went k0 → k1 → k2 (lost) and k1 → k3: devices refused k3.
-    expect(deviceTrusts(keys)).toHaveLength(3);
+    expect(await deviceTrusts(keys)).toHaveLength(3);
+  });
+
+  it('rotations kept beside the key before the database kept them are served from the database', async () => {
+    const db = await database();
+    await MasterKeys.load(db, masterData({ key: k1, rotations: [r1] }));
+    const other = await MasterKeys.load(db, masterData({ key: k0 }));
+    expect(await other.rotations()).toEqual([r1]);
   });
 
   it('a master sharing the key file takes up the rotation another made, and rotates from it', async () => {
-    const dir = masterData({ key: k0 });
-    const [m1, m2] = [await MasterKeys.load(dir), await MasterKeys.load(dir)];
+    const [dir, db] = [masterData({ key: k0 }), await database()];
+    const [m1, m2] = [await MasterKeys.load(db, dir), await MasterKeys.load(db, dir)];
     await m1.rotate();
     expect(m2.fingerprint).toBe(m1.fingerprint);
-    expect(m2.rotations).toHaveLength(1);
     await m2.rotate();
-    const m3 = await MasterKeys.load(dir);
-    expect(deviceTrusts(m3)).toHaveLength(3);
+    const m3 = await MasterKeys.load(db, dir);
+    expect(await deviceTrusts(m3)).toHaveLength(3);
     expect(m3.publicPem).toBe(m2.publicPem);
+  });
+
+  it('a master with its own copy of the key serves the rotation another made, and does not fork it', async () => {
+    const db = await database();
+    const [a, b] = [masterData({ key: k0 }), masterData({ key: k0 })];
+    const [ma, mb] = [await MasterKeys.load(db, a), await MasterKeys.load(db, b)];
+    await ma.rotate();
+    // B still signs with k0, which devices keep trusting, and hands out the rotation to A's key.
+    expect(mb.publicPem).toBe(k0.publicPem);
+    expect(await deviceTrusts(mb)).toEqual([k0.publicPem, ma.publicPem]);
+    // Before, B served no rotation: relays enrolled at B refused what A signed.
+    await expect(mb.rotate()).rejects.toThrow(/another master has rotated the key since, to SHA256:/);
+    expect(await mb.rotations()).toHaveLength(1);
+    for (const f of ['signing.key', 'signing.key.rotations.json']) copyFileSync(join(a, f), join(b, f));
+    expect(mb.fingerprint).toBe(ma.fingerprint);
+    await mb.rotate();
+    expect(await deviceTrusts(ma)).toHaveLength(3);
   });
 
   it('a key file that is not a key is named', async () => {
     const dir = tempDir('keys');
     writeFileSync(join(dir, 'signing.key'), '{"privatePem": "-----BEGIN');
-    await expect(MasterKeys.load(dir)).rejects.toThrow(/signing.key is not a Fanout signing key/);
+    await expect(MasterKeys.load(await database(), dir)).rejects.toThrow(/signing.key is not a Fanout signing key/);
   });
 });
 

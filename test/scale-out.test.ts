@@ -3,12 +3,13 @@
 // agents. Jobs and alerts go to both masters at once; one master is killed -9 mid-job and everything
 // finishes through the other: no command lost, no mail sent twice, one ticket per device and type,
 // and relays woken within a second of a job created on either master.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailSink } from '../src/lab/mail-sink.ts';
 import { Client } from '../src/protocol/client.ts';
+import { fingerprint as keyFingerprint, type Rotation } from '../src/protocol/keys.ts';
 import {
   caArgs,
   type Network,
@@ -299,15 +300,14 @@ describe('two masters on one database', () => {
     }
   }, 240_000);
 
-  it('take up a key rotation made on the other: what it signs next is installed through a relay enrolled here', async () => {
-    // A third master (A is dead), started before the rotation; relay-a enrolls there alone.
+  it('serve a key rotation made on another master: what it signs next is installed through a relay enrolled elsewhere', async () => {
+    // A third master (A is dead) on another host, as docs/scale-out.md says: its own copy of the key.
     const dataC = join(net.dir, 'master-c');
     mkdirSync(dataC, { recursive: true });
     writeFileSync(join(dataC, 'fanout.yaml'), readFileSync(join(net.dir, 'master-b', 'fanout.yaml')));
+    copyFileSync(join(net.dir, 'master', 'signing.key'), join(dataC, 'signing.key'));
     const masterC = await startFanout(
       ['master', '--data', dataC, '--listen', '127.0.0.1:0', '--db', dbUrl, '--blobs', 'postgres'].concat([
-        '--signing-key',
-        join(net.dir, 'master', 'signing.key'),
         ...serverTlsArgs(),
         ...caArgs(),
       ]),
@@ -317,7 +317,7 @@ describe('two masters on one database', () => {
     const a = net.relays['relay-a'];
     await a.stop();
     await net.startRelay('relay-a', ['--listen', new URL(a.url).host], {}, [masterC.url]);
-    // Rotated on B: C read the key file at its start.
+    // Rotated on B: C's copy is the key from before.
     const envB = {
       ...net.env,
       FANOUT_MASTER: masterB.url,
@@ -327,7 +327,14 @@ describe('two masters on one database', () => {
     expect(r.code, r.stderr).toBe(0);
     const { fingerprint } = JSON.parse(r.stdout) as { fingerprint: string };
     const adminC = new Client({ baseUrl: masterC.url, token: readFileSync(join(dataC, 'admin.token'), 'utf8').trim() });
-    expect((await adminC.get<{ fingerprint: string }>('api/v1/keys')).fingerprint).toBe(fingerprint);
+    const atC = await adminC.get<{ fingerprint: string; rotations: Rotation[] }>('api/v1/keys');
+    expect(atC.fingerprint).not.toBe(fingerprint);
+    expect(keyFingerprint(atC.rotations.at(-1)!.statement.next)).toBe(fingerprint);
+    // C cannot rotate from its old copy: that would fork the chain devices follow.
+    const envC = { ...net.env, FANOUT_MASTER: masterC.url, FANOUT_TOKEN_FILE: join(dataC, 'admin.token') };
+    const forked = await runFanout(['key', 'rotate'], { env: envC });
+    expect(forked.code).toBe(1);
+    expect(forked.stderr).toMatch(/another master has rotated the key since.*FANOUT_ERR_KEY_NOT_LATEST/s);
     await pushPackage(net, 'menu', '6.0.0', { 'menu.txt': 'menu 6\n' }, envB);
     const targets = Array.from({ length: PER_RELAY }, (_, k) => `relay-a-pos-${k + 1}`);
     const { jobId } = await adminB.post<{ jobId: string }>('api/v1/jobs', { packages: ['menu@6.0.0'], targets });

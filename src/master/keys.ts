@@ -1,94 +1,85 @@
-// The master's signing key (DATA/signing.key, or a shared --signing-key file) and its rotations
-// (beside it, KEY.rotations.json). A rotation is written so that no kill leaves the two disagreeing,
-// and a master sharing the file with others takes up another's rotation at once.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+// The master's signing key (DATA/signing.key, or --signing-key FILE) and its rotations. The database
+// every master shares keeps the rotations (the truth); the key's folder keeps a copy beside it
+// (KEY.rotations.json). A rotation is written so that no kill leaves the two disagreeing. A master
+// with a copy of the key that another master rotated still serves the rotation: devices follow it,
+// and what this master signs with the older key stays valid for them (DESIGN §12).
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import type { Kysely } from 'kysely';
 import { readOrCreateSecret, replaceFile } from '../common/files.ts';
 import { generateSigningKey } from '../protocol/crypto.ts';
+import { FanoutError } from '../protocol/errors.ts';
 import { fingerprint, type Rotation, rotationStatement } from '../protocol/keys.ts';
+import type { Database } from '../store/schema.ts';
+import { type KeyPair, keptChain, parsePair } from './key-files.ts';
 
-interface KeyPair {
-  privatePem: string;
-  publicPem: string;
-}
-
-const parsePair = (text: string, file: string): KeyPair => {
-  try {
-    const p = JSON.parse(text) as KeyPair;
-    if (typeof p.privatePem === 'string' && typeof p.publicPem === 'string') return p;
-  } catch {}
-  throw new Error(`${file} is not a Fanout signing key (JSON with privatePem and publicPem)`);
-};
-const readChain = (file: string): Rotation[] => {
-  if (!existsSync(file)) return [];
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`${file} is not a list of key rotations: ${(e as Error).message}`);
-  }
-};
-const leadsTo = (chain: Rotation[], pair: KeyPair) => !chain.length || chain.at(-1)?.statement.next === pair.publicPem;
 const stamp = (file: string) => {
   const s = statSync(file, { throwIfNoEntry: false });
   return s ? `${s.mtimeMs}:${s.size}:${s.ino}` : '';
 };
+/** New keys written beside the key before their rotation was kept (KEY.next-PID). */
+const pendingKeys = (keyFile: string) =>
+  readdirSync(dirname(keyFile))
+    .filter((f) => f.startsWith(`${basename(keyFile)}.next`) && !f.endsWith('.tmp'))
+    .map((f) => join(dirname(keyFile), f));
 
 export class MasterKeys {
   private constructor(
+    private readonly db: Kysely<Database>,
     private readonly keyFile: string,
-    private readonly rotationsFile: string,
     private pair: KeyPair,
-    private chain: Rotation[],
     private seen: string,
     /** What was mended at start, to be logged. */
-    readonly notice?: string,
+    readonly notices: string[],
   ) {}
 
-  static async load(data: string, keyFile = join(data, 'signing.key')) {
-    const rotationsFile = `${keyFile}.rotations.json`;
-    const next = `${keyFile}.next`;
-    let notice: string | undefined;
-    // Killed in a rotation: the new key was kept before the rotation was; finished if the rotation was.
-    if (existsSync(next)) {
-      const pending = parsePair(readFileSync(next, 'utf8'), next);
-      if (readChain(rotationsFile).at(-1)?.statement.next === pending.publicPem) {
-        await rename(next, keyFile);
-        notice = `finished the key rotation to ${fingerprint(pending.publicPem)} that was cut short`;
-      } else await rm(next);
-    }
-    const pair = parsePair(await readOrCreateSecret(keyFile, () => JSON.stringify(generateSigningKey())), keyFile);
-    let chain = readChain(rotationsFile);
-    // A rotation kept without its key (cut short by a version before this one): nobody holds that
-    // key, and a rotation after it would not chain. Devices re-read the chain from their pinned key.
-    const cut = chain.findIndex((r) => r.statement.previous === fingerprint(pair.publicPem));
-    if (!leadsTo(chain, pair) && cut >= 0) {
-      notice = `dropped ${chain.length - cut} rotation(s) to a key that was never kept`;
-      chain = chain.slice(0, cut);
-      await replaceFile(rotationsFile, JSON.stringify(chain, null, 2), 0o600);
-    }
-    return new MasterKeys(keyFile, rotationsFile, pair, chain, stamp(keyFile), notice);
+  private get rotationsFile() {
+    return `${this.keyFile}.rotations.json`;
   }
 
-  /**
-   * Another master on the same key file rotated it: taken up before this one signs or answers again
-   * (a stat each time, a few µs), or a relay enrolled here would refuse what the other signed.
-   */
+  static async load(db: Kysely<Database>, data: string, keyFile = join(data, 'signing.key')) {
+    const notices: string[] = [];
+    let pair = parsePair(await readOrCreateSecret(keyFile, () => JSON.stringify(generateSigningKey())), keyFile);
+    const kept = await keptChain(keyFile, pair, notices);
+    // Rotations kept only beside the key (before the database kept them): the database has them now.
+    if (kept.length)
+      await db
+        .insertInto('key_rotations')
+        .values(kept.map((r, i) => ({ seq: i + 1, statement: JSON.stringify(r) })))
+        .onConflict((oc) => oc.column('seq').doNothing())
+        .execute();
+    const keys = new MasterKeys(db, keyFile, pair, '', notices);
+    const chain = await keys.rotations();
+    // Killed in a rotation after its new key was written: finished if the rotation was kept, else dropped.
+    for (const file of pendingKeys(keyFile)) {
+      const next = parsePair(readFileSync(file, 'utf8'), file);
+      const last = chain.at(-1)?.statement;
+      if (last?.next === next.publicPem && last.previous === fingerprint(pair.publicPem)) {
+        await replaceFile(keys.rotationsFile, JSON.stringify(chain, null, 2), 0o600);
+        await rename(file, keyFile);
+        pair = next;
+        notices.push(`finished the key rotation to ${fingerprint(next.publicPem)} that was cut short`);
+      } else await rm(file, { force: true });
+    }
+    keys.pair = pair;
+    keys.seen = stamp(keyFile);
+    return keys;
+  }
+
+  /** Another master on the same key file rotated it: taken up before this one signs again (a stat, µs). */
   private fresh() {
     const seen = stamp(this.keyFile);
     if (seen === this.seen || !seen) return;
     try {
-      const pair = parsePair(readFileSync(this.keyFile, 'utf8'), this.keyFile);
-      const chain = readChain(this.rotationsFile);
-      if (!leadsTo(chain, pair)) return; // between the two writes of a rotation: next time
-      this.pair = pair;
-      this.chain = chain;
+      this.pair = parsePair(readFileSync(this.keyFile, 'utf8'), this.keyFile);
       this.seen = seen;
     } catch {
-      // Half-read while another master replaced it: next time.
+      // Half-read while it was replaced: next time.
     }
   }
 
+  /** The key this master signs with. */
   get privatePem() {
     this.fresh();
     return this.pair.privatePem;
@@ -100,24 +91,43 @@ export class MasterKeys {
   get fingerprint() {
     return fingerprint(this.publicPem);
   }
-  /** Every rotation so far, oldest first: a device that pinned any earlier key can follow them. */
-  get rotations(): readonly Rotation[] {
-    this.fresh();
-    return this.chain;
+
+  /** Every rotation so far, by any master, oldest first: a device that pinned any earlier key follows them. */
+  async rotations(): Promise<Rotation[]> {
+    const rows = await this.db.selectFrom('key_rotations').select('statement').orderBy('seq').execute();
+    return rows.map((r) => JSON.parse(r.statement));
   }
 
   /** A new key, vouched for by the old one; what the old key signed stays valid for those who follow. */
   async rotate() {
-    this.fresh(); // from the latest key, if another master rotated it
+    this.fresh(); // from the latest key, if another master on this file rotated it
+    const chain = await this.rotations();
+    const latest = chain.at(-1)?.statement.next;
+    if (latest && latest !== this.pair.publicPem)
+      throw new FanoutError('FANOUT_ERR_KEY_NOT_LATEST', {
+        fingerprint: this.fingerprint,
+        latest: fingerprint(latest),
+      });
     const next = generateSigningKey();
     const statement = rotationStatement(this.pair.privatePem, this.pair.publicPem, next.publicPem);
-    const chain = [...this.chain, statement];
-    // The new key first (beside the old), then the rotation (the point of no return), then the swap.
-    await replaceFile(`${this.keyFile}.next`, `${JSON.stringify(next)}\n`, 0o600);
-    await replaceFile(this.rotationsFile, JSON.stringify(chain, null, 2), 0o600);
-    await rename(`${this.keyFile}.next`, this.keyFile);
+    // The new key first (beside the old), then the rotation in the database (the point of no
+    // return), then its copy beside the key, then the swap.
+    const pending = `${this.keyFile}.next-${process.pid}`;
+    await replaceFile(pending, `${JSON.stringify(next)}\n`, 0o600);
+    try {
+      await this.db
+        .insertInto('key_rotations')
+        .values({ seq: chain.length + 1, statement: JSON.stringify(statement) })
+        .execute();
+    } catch (e) {
+      await rm(pending, { force: true });
+      if ((await this.rotations()).length > chain.length)
+        throw new FanoutError('FANOUT_ERR_KEY_NOT_LATEST', { fingerprint: this.fingerprint, latest: 'another key' });
+      throw e;
+    }
+    await replaceFile(this.rotationsFile, JSON.stringify([...chain, statement], null, 2), 0o600);
+    await rename(pending, this.keyFile);
     this.pair = next;
-    this.chain = chain;
     this.seen = stamp(this.keyFile);
     return { fingerprint: this.fingerprint, previous: statement.statement.previous };
   }

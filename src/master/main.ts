@@ -55,11 +55,11 @@ export async function buildMaster(opts: MasterOptions) {
   const cfg = loadConfig(data, opts.config);
   const log = createLogger('master');
   const adminToken = await readOrCreateSecret(join(data, 'admin.token'), newToken);
-  const keys = await MasterKeys.load(data, opts.signingKey);
-  if (keys.notice) log.warn(keys.notice);
   const store = await openStore(opts.db ?? process.env.FANOUT_DB ?? join(data, 'master.db'));
   for (const f of ['master.db', 'master.db-wal', 'master.db-shm'])
     await chmod(join(data, f), 0o600).catch(() => undefined);
+  const keys = await MasterKeys.load(store.db, data, opts.signingKey);
+  for (const n of keys.notices) log.warn(n);
   const db = store.db;
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);

@@ -53,7 +53,7 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
       inventory,
       addresses,
       publicKey: d.keys.publicPem,
-      rotations: d.keys.rotations,
+      rotations: await d.keys.rotations(),
       limits: d.limits,
       ...(d.depotMaxBytes ? { depot: { maxBytes: d.depotMaxBytes } } : {}),
       devices,

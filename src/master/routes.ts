@@ -126,7 +126,7 @@ export function adminRoutes(s: App, d: AdminDeps) {
   s.get('/api/v1/keys', async () => ({
     fingerprint: d.keys.fingerprint,
     publicKey: d.keys.publicPem,
-    rotations: d.keys.rotations,
+    rotations: await d.keys.rotations(),
   }));
   s.post('/api/v1/keys/rotate', async (req) => {
     const rotated = await d.keys.rotate();

@@ -116,6 +116,11 @@ export const errorTable = {
     '{detail}',
     'A relay or agent was offered a master key other than the one it pinned, without a rotation statement signed by the pinned key (`fanout key rotate` makes one). Check which master it talks to; to start over, remove DATA/master.pub on that device.',
   ),
+  FANOUT_ERR_KEY_NOT_LATEST: entry(
+    409,
+    "this master signs with {fingerprint}, but another master has rotated the key since, to {latest}: copy that master's signing key and its .rotations.json here (taken up at once, no restart), or rotate there",
+    'A `fanout key rotate` on a master whose copy of the signing key is not the latest (masters on separate hosts, each with a copy). Nothing changed; the rotation the other master made is served by every master already.',
+  ),
   FANOUT_ERR_COMMAND_REFUSED: entry(
     403,
     'command {commandId}: {why}',

@@ -183,5 +183,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await sql.raw(`create index targets_device on targets (device_id)`).execute(db);
       },
     },
+    '0017_key_rotations': {
+      async up(db: Kysely<any>) {
+        // Masters on separate hosts each keep a copy of the signing key: a rotation made on one is
+        // served by all from here, so relays enrolled at any of them follow it (master/keys.ts).
+        await sql.raw(`create table key_rotations (seq integer primary key, statement text not null)`).execute(db);
+      },
+    },
   };
 }

@@ -7,6 +7,8 @@ export interface Database {
   locations: { code: string; name: string; center: string };
   /** Bumped by each change to data that processes keep prepared in memory (migration 0012). */
   generations: { name: string; value: number };
+  /** `fanout key rotate`'s statements, in order (JSON), served to relays by every master (migration 0017). */
+  key_rotations: { seq: number; statement: string };
   devices: {
     id: string;
     kind: string;
