@@ -33,6 +33,9 @@ describe('a key rotation', () => {
     expect((await installed('app@1.0.0')).state).toBe('complete');
     const r = await runFanout(['key', 'rotate', '--json'], { env: net.env });
     expect(r.code, r.stderr).toBe(0);
+    const { fingerprint } = JSON.parse(r.stdout);
+    const shown = await runFanout(['key', 'show', '--json'], { env: net.env });
+    expect(JSON.parse(shown.stdout)).toEqual({ fingerprint, rotations: 1, latest: fingerprint });
     const t0 = Date.now();
     const job = await installed('app@2.0.0');
     console.log(

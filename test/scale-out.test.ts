@@ -327,11 +327,14 @@ describe('two masters on one database', () => {
     expect(r.code, r.stderr).toBe(0);
     const { fingerprint } = JSON.parse(r.stdout) as { fingerprint: string };
     const adminC = new Client({ baseUrl: masterC.url, token: readFileSync(join(dataC, 'admin.token'), 'utf8').trim() });
+    const envC = { ...net.env, FANOUT_MASTER: masterC.url, FANOUT_TOKEN_FILE: join(dataC, 'admin.token') };
     const atC = await adminC.get<{ fingerprint: string; rotations: Rotation[] }>('api/v1/keys');
     expect(atC.fingerprint).not.toBe(fingerprint);
     expect(keyFingerprint(atC.rotations.at(-1)!.statement.next)).toBe(fingerprint);
+    const shown = await runFanout(['key', 'show'], { env: envC });
+    expect(shown.stdout).toContain(`rotations: 1, leading to ${fingerprint}`);
+    expect(shown.stdout).toMatch(/signs with an older copy of the key: copy the latest here/);
     // C cannot rotate from its old copy: that would fork the chain devices follow.
-    const envC = { ...net.env, FANOUT_MASTER: masterC.url, FANOUT_TOKEN_FILE: join(dataC, 'admin.token') };
     const forked = await runFanout(['key', 'rotate'], { env: envC });
     expect(forked.code).toBe(1);
     expect(forked.stderr).toMatch(/another master has rotated the key since.*FANOUT_ERR_KEY_NOT_LATEST/s);

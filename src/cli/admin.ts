@@ -142,16 +142,51 @@ Only files and folders: no links, devices, setuid/setgid/sticky or world-writabl
   );
 
   const key = program.command('key').description("the master's signing key");
+  withMaster(key.command('show').description('the key this master signs with, and the rotations it hands out'))
+    .addHelpText(
+      'after',
+      '\nWith several masters, each may sign with an older copy of the key (still valid): "latest" says\nwhich key the rotations lead to.',
+    )
+    .action(
+      action(async (f: MasterFlags) => {
+        const r = await masterClient(f).get<{ fingerprint: string; rotations: { statement: { next: string } }[] }>(
+          'api/v1/keys',
+        );
+        const { fingerprint: keyFingerprint } = await import('../protocol/keys.ts');
+        const latest = r.rotations.length ? keyFingerprint(r.rotations.at(-1)!.statement.next) : r.fingerprint;
+        const shown = { fingerprint: r.fingerprint, rotations: r.rotations.length, latest };
+        print(f.json, shown, () =>
+          [
+            `signs with ${r.fingerprint}`,
+            `rotations: ${r.rotations.length}, leading to ${latest}`,
+            ...(latest === r.fingerprint
+              ? []
+              : ['this master signs with an older copy of the key: copy the latest here']),
+          ].join('\n'),
+        );
+      }),
+    );
   withMaster(
     key
       .command('rotate')
       .description(
         'make a new signing key; relays and agents accept it because the old key signs a rotation statement',
       ),
-  ).action(
-    action(async (f: MasterFlags) => {
-      const r = await masterClient(f).post('api/v1/keys/rotate');
-      print(f.json, r, () => `new signing key ${r.fingerprint} (follows ${r.previous})`);
-    }),
-  );
+  )
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Relays and endpoints take the new key up with the first command it signs; what the old key',
+        'signed stays valid. With several masters on separate hosts, copy signing.key and',
+        'signing.key.rotations.json from this master to the others afterwards (each takes them up',
+        'without a restart); until then they sign with the old key. See docs/scale-out.md.',
+      ].join('\n'),
+    )
+    .action(
+      action(async (f: MasterFlags) => {
+        const r = await masterClient(f).post('api/v1/keys/rotate');
+        print(f.json, r, () => `new signing key ${r.fingerprint} (follows ${r.previous})`);
+      }),
+    );
 }
