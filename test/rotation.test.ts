@@ -1,7 +1,8 @@
 // `fanout key rotate` on a working fleet: the next job, signed by the new key, is delivered at once.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '../src/protocol/client.ts';
 import { type Network, pushPackage, runFanout, startNetwork, waitFor } from './helpers.ts';
 
 let net: Network;
@@ -9,7 +10,7 @@ const AGENT = 'relay-a-pos-1';
 
 beforeAll(async () => {
   net = await startNetwork({ name: 'rotation', relays: ['relay-a'], agentsPerRelay: 1 });
-  for (const v of ['1.0.0', '2.0.0']) await pushPackage(net, 'app', v, { 'v.txt': `${v}\n` });
+  for (const v of ['1.0.0', '2.0.0', '3.0.0']) await pushPackage(net, 'app', v, { 'v.txt': `${v}\n` });
 }, 120_000);
 afterAll(async () => {
   await net?.stopAll();
@@ -45,6 +46,22 @@ describe('a key rotation', () => {
     expect(job.state).toBe('complete');
     expect(existsSync(join(net.agents[AGENT].root, 'app', '2.0.0', 'v.txt'))).toBe(true);
   }, 120_000);
+
+  it('a relay that cannot read the new key at once holds the command until it can, and the job completes', async () => {
+    const relay = net.relays['relay-a'];
+    const relayAdmin = new Client({
+      baseUrl: relay.url,
+      token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim(),
+    });
+    expect((await runFanout(['key', 'rotate'], { env: net.env })).code).toBe(0);
+    // The master answers the long-poll with the job, then cannot be asked for its key, once.
+    await relayAdmin.post('admin/v1/faults', { 'relay.master.enroll': 'fail:1' });
+    const job = await installed('app@3.0.0');
+    // Before, the relay refused the command for good: every target failed SIGNATURE_INVALID.
+    expect(job.state).toBe('complete');
+    expect(await relayAdmin.get('admin/v1/faults')).toEqual({});
+    expect(readFileSync(relay.logFile, 'utf8')).toMatch(/command signed by a key not known yet/);
+  }, 60_000);
 
   it("the master's next signed request to a relay is taken", async () => {
     // The relay read its enrollment a moment ago (the job above): a second rotation is news to it.

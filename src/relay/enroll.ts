@@ -3,6 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyRequest } from 'fastify';
 import { bearer, type Principal } from '../common/auth.ts';
+import type { Faults } from '../common/faults.ts';
 import { PinnedKey } from '../common/pinned-key.ts';
 import type { Client } from '../protocol/client.ts';
 import { sha256Hex } from '../protocol/crypto.ts';
@@ -63,6 +64,7 @@ export class MasterEnrollment {
     masterKey?: string,
     /** Told the id of each device whose maintenance windows changed at a refresh. */
     private readonly onWindowsChanged: (deviceId: string) => void = () => {},
+    private readonly faults?: Faults,
   ) {
     this.key = new PinnedKey(dataDir, masterKey);
   }
@@ -71,6 +73,7 @@ export class MasterEnrollment {
   async refresh() {
     if (Date.now() - this.lastRefresh < 1000) return;
     this.lastRefresh = Date.now();
+    this.faults?.throwIf('relay.master.enroll');
     const r = await this.master.get<EnrollResponse>('api/v1/relay/enroll');
     await this.key.accept(r.publicKey, r.rotations);
     if (r.limits) this.limits = r.limits;

@@ -64,10 +64,10 @@ export async function buildRelay(opts: RelayOptions) {
   const [first, ...fallbacks] = [opts.master].flat();
   const master = new Client({ baseUrl: first, fallbacks, token: opts.token, tls });
   master.opts.onSwitch = (from, to, why) => log.warn({ from, to, why }, 'master unreachable; using the next one');
-  const enrollment = new MasterEnrollment(opts.id, data, master, opts.masterKey, (id) => agents.offered(id));
+  const faults = new Faults(!!opts.allowFaults);
+  const enrollment = new MasterEnrollment(opts.id, data, master, opts.masterKey, (id) => agents.offered(id), faults);
   if (enrollment.key.notice) log.warn(enrollment.key.notice);
   const registry = new Registry();
-  const faults = new Faults(!!opts.allowFaults);
   const jobLog = new JobLog(data, faults);
   const depot = new Depot(data, faults, () => enrollment.limits);
   const reporter = new Reporter(master, log);

@@ -2,7 +2,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
 import { type Client, HttpError } from '../protocol/client.ts';
+import { authorityOf } from '../protocol/command.ts';
 import { KeyChangedError } from '../protocol/keys.ts';
+import { verifyCanonical } from '../protocol/signing.ts';
 import type { DistributionCommand } from '../protocol/types.ts';
 import type { Distributor } from './distribution.ts';
 import type { MasterEnrollment } from './enroll.ts';
@@ -61,6 +63,11 @@ export async function heartbeat(master: Client, url: string, everyMs: number, lo
   }
 }
 
+const signedByKnownKey = (enrollment: MasterEnrollment, cmd: DistributionCommand) => {
+  const signed = authorityOf(cmd);
+  return !!signed && verifyCanonical(enrollment.key.keys, signed.header, signed.signature);
+};
+
 /** Long-polls the master for commands: each is on disk (fsync) before it is acknowledged. */
 export async function pollCommands(
   master: Upstream,
@@ -86,6 +93,7 @@ export async function pollCommands(
       // A relay's address changed: the fallbacks this relay hands its endpoints may name it.
       const readdressed =
         typeof addresses === 'number' && enrollment.addresses !== undefined && addresses !== enrollment.addresses;
+      let keyRead = true;
       if (commands.length || moved || readdressed) {
         enrollment.stale();
         try {
@@ -98,6 +106,7 @@ export async function pollCommands(
               "a relay's address changed at the master; devices read again",
             );
         } catch {
+          keyRead = false;
           // A master that cannot answer now is not asked again in a tight loop.
           await sleep(1000, undefined, { signal }).catch(() => undefined);
         }
@@ -107,6 +116,15 @@ export async function pollCommands(
       const handled: string[] = [];
       try {
         for (const cmd of commands) {
+          // Signed by a key the relay could not read just now (a rotation): left unacknowledged, it
+          // comes again, rather than refused for good and its job failed.
+          if (!keyRead && !signedByKnownKey(enrollment, cmd)) {
+            log.warn(
+              { commandId: cmd.commandId },
+              "command signed by a key not known yet; the master's key could not be read",
+            );
+            continue;
+          }
           distributor.accept(cmd);
           handled.push(cmd.commandId);
         }
