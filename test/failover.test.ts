@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../src/protocol/client.ts';
-import { inventoryYaml, type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
+import { inventoryYaml, type Network, pushPackage, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
 
 let net: Network;
 const AGENT = 'relay-a-pos-1';
@@ -151,4 +151,55 @@ describe("a relay's new address", () => {
     expect(job.targets).toEqual([expect.objectContaining({ deviceId: AGENT, relayId: 'relay-b', state: 'installed' })]);
     expect(turns().at(-1)).toMatchObject({ to: b.url, relay: 'relay-b' });
   }, 120_000);
+});
+
+describe('an endpoint that comes home', () => {
+  it('takes its open targets with it: an install finished as its fallback died is reported at home', async () => {
+    // relay-a (killed above) back on its address; the endpoint is on relay-b, at relay-b's new port.
+    await net.startRelay('relay-a', ['--listen', new URL(net.relays['relay-a'].url).host]);
+    await pushPackage(
+      net,
+      'slow',
+      '1.0.0',
+      { 's.txt': 's\n' },
+      net.env,
+      '#!/bin/sh\nsleep 6\necho run >> ../runs.log\n',
+    );
+    const { jobId } = await net.admin.post<{ jobId: string }>('api/v1/jobs', {
+      packages: ['slow@1.0.0'],
+      targets: [AGENT],
+    });
+    const target = async () =>
+      (await net.admin.get<{ targets: { relayId: string; state: string }[] }>(`api/v1/jobs/${jobId}`)).targets[0];
+    // relay-b, which the endpoint uses, takes the target over, and the install begins there.
+    await waitFor(
+      'the install running through relay-b',
+      async () => {
+        const t = await target();
+        return t.relayId === 'relay-b' && t.state === 'installing';
+      },
+      60_000,
+      200,
+    );
+    await net.relays['relay-b'].kill();
+    const t0 = Date.now();
+    const done = await waitFor(
+      'the target installed',
+      async () => {
+        const t = await target();
+        return t.state === 'installed' && t;
+      },
+      60_000,
+      250,
+    );
+    console.log(
+      `relay-b killed mid-install: reported installed through relay-a ${((Date.now() - t0) / 1000).toFixed(1)} s later`,
+    );
+    // Before, relay-a passed the report on and the master, which had the target at relay-b, let it drop.
+    expect(done.relayId).toBe('relay-a');
+    expect(turns().at(-1)).toMatchObject({ relay: 'its own relay' });
+    expect(readFileSync(net.relays['relay-a'].logFile, 'utf8')).toMatch(/took over the open targets of a device/);
+    // Installed once: the command relay-a got for it found it installed.
+    expect(readFileSync(join(net.agents[AGENT].root, 'slow', 'runs.log'), 'utf8')).toBe('run\n');
+  }, 150_000);
 });

@@ -114,8 +114,9 @@ export async function pushPackage(
   version: string,
   files: Record<string, string>,
   env = net.env,
+  install?: string,
 ) {
-  const dir = writePackage(join(net.dir, 'pkgs', `${name}-${version}`), name, version, files);
+  const dir = writePackage(join(net.dir, 'pkgs', `${name}-${version}`), name, version, files, install);
   const built = await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
   if (built.code) throw new Error(`package build ${name}@${version}: ${built.stderr}`);
   const pushed = await runFanout(['package', 'push', `${dir}.tgz`], { env });

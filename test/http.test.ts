@@ -44,10 +44,14 @@ afterAll(async () => {
 });
 
 describe('master HTTP contract (inject)', () => {
-  it('a relay cannot take over an endpoint that does not name it as a fallback relay', async () => {
-    const r = await call('POST', '/api/v1/relay/adopt', relayToken, { deviceId: 'relay-a-pos-1' });
+  it('a relay cannot take over an endpoint that is not its own and does not name it as a fallback relay', async () => {
+    // The relay itself: a device, not its own endpoint.
+    const r = await call('POST', '/api/v1/relay/adopt', relayToken, { deviceId: 'relay-a' });
     expect([r.statusCode, r.json().error.code]).toEqual([403, 'FANOUT_ERR_AUTH_FORBIDDEN']);
-    expect(r.json().error.message).toMatch(/relay-a-pos-1 to name relay-a among its fallback relays/);
+    expect(r.json().error.message).toMatch(/relay-a to be served by relay-a or to name it among its fallback/);
+    // Its own endpoint, back from a fallback: nothing open elsewhere, nothing moved.
+    const own = await call('POST', '/api/v1/relay/adopt', relayToken, { deviceId: 'relay-a-pos-1' });
+    expect([own.statusCode, own.json()]).toEqual([200, { deviceId: 'relay-a-pos-1', relayId: 'relay-a', jobs: [] }]);
     const asEndpoint = await call('POST', '/api/v1/relay/adopt', endpointToken, { deviceId: 'relay-a-pos-1' });
     expect(asEndpoint.statusCode).toBe(403);
   });

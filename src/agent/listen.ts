@@ -118,6 +118,7 @@ export class Listener {
       wait: '20',
       ...(holding ? { holding } : {}),
       ...(this.verifying ? { verifying: this.verifying } : {}),
+      ...(this.d.link.arrived ? { arrived: '1' } : {}),
     }).toString();
   }
 

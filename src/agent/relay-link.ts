@@ -9,6 +9,8 @@ export class RelayLink {
   /** The relays to turn to after this endpoint's own, in order (from enrollment). */
   private fallbacks: { id: string; url: string }[] = [];
   private since?: number;
+  /** Until its first answer at a relay (at start, or after a turn): that relay takes this endpoint's open targets. */
+  arrived = true;
 
   constructor(
     /** This endpoint's own relay (--relay): always among those it turns to. */
@@ -36,6 +38,7 @@ export class RelayLink {
 
   ok() {
     this.since = undefined;
+    this.arrived = false;
   }
 
   /** Counts a failure; true when it turned to the next relay (the caller enrolls there). */
@@ -51,6 +54,7 @@ export class RelayLink {
     );
     this.client = this.clientFor(next.url);
     this.since = undefined;
+    this.arrived = true;
     return true;
   }
 }

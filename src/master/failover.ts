@@ -13,10 +13,15 @@ import { queueCommand } from './commands.ts';
 export const fallbacksOf = (json: string | null): string[] => (json ? (JSON.parse(json) as string[]) : []);
 
 export async function adopt(db: Db, signingKey: string, relayId: string, deviceId: string) {
-  const dev = await db.selectFrom('devices').select(['fallback_relays']).where('id', '=', deviceId).executeTakeFirst();
-  if (!dev || !fallbacksOf(dev.fallback_relays).includes(relayId))
+  const dev = await db
+    .selectFrom('devices')
+    .select(['fallback_relays', 'relay'])
+    .where('id', '=', deviceId)
+    .executeTakeFirst();
+  // Its own relay takes back what a fallback held (the endpoint came home); a fallback, what any held.
+  if (!dev || (dev.relay !== relayId && !fallbacksOf(dev.fallback_relays).includes(relayId)))
     throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', {
-      needs: `${deviceId} to name ${relayId} among its fallback relays`,
+      needs: `${deviceId} to be served by ${relayId} or to name it among its fallback relays`,
     });
   const open = await db
     .selectFrom('targets')

@@ -25,7 +25,8 @@ export interface RelayHttpDeps {
   /** What enrollment says of a device: its fallback relays, and whose fallback this relay is for it. */
   device: (id: string) => EnrolledDevice | undefined;
   /** A device whose own relay is another asked for work here: the master moves its open targets. */
-  adopt: (deviceId: string) => void;
+  /** Tells the master this relay serves the device now (`arrived`: at once, else at most every 10 s). */
+  adopt: (deviceId: string, arrived?: boolean) => void;
   servingCap: ServingCap;
   masterKey: () => { publicKey: string; rotations: unknown[]; limits: unknown };
   pullThrough: (pkg: PackageRef) => Promise<unknown>;
@@ -55,12 +56,14 @@ export function agentChannelRoutes(s: App, d: RelayHttpDeps) {
           holding: z.string().max(8000).default(''),
           // The verification request it is answering already.
           verifying: z.string().max(200).optional(),
+          // Its first request here, at its start or after turning from another relay.
+          arrived: z.literal('1').optional(),
         }),
       },
     },
     async (req, reply) => {
       const dev = deviceOf(req.principal);
-      if (d.device(dev.id)?.fallbackFor) d.adopt(dev.id);
+      if (req.query.arrived || d.device(dev.id)?.fallbackFor) d.adopt(dev.id, !!req.query.arrived);
       d.agents.polls.asked(dev.id);
       const holding = new Set(req.query.holding.split(',').filter(Boolean));
       // Nothing to tell: no assignment the agent lacks, and none of its own withdrawn.
