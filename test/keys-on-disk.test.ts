@@ -4,6 +4,7 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { replaceFile } from '../src/common/files.ts';
 import { PinnedKey } from '../src/common/pinned-key.ts';
 import { MasterKeys } from '../src/master/keys.ts';
 import { generateSigningKey } from '../src/protocol/crypto.ts';
@@ -118,6 +119,18 @@ describe("the master's signing key on disk", () => {
     const dir = tempDir('keys');
     writeFileSync(join(dir, 'signing.key'), '{"privatePem": "-----BEGIN');
     await expect(MasterKeys.load(await database(), dir)).rejects.toThrow(/signing.key is not a Fanout signing key/);
+  });
+});
+
+describe('a file replaced whole', () => {
+  it('from many writers at once in one process: one of them, whole, and nothing left beside it', async () => {
+    const dir = tempDir('replace');
+    const file = join(dir, 'master.keys.json');
+    const texts = Array.from({ length: 40 }, (_, i) => JSON.stringify({ writer: i, pad: 'x'.repeat(40 - i) }));
+    // Before, all wrote one temporary file: renames failed (ENOENT) and what was left could be torn.
+    await Promise.all(texts.map((t) => replaceFile(file, t)));
+    expect(texts).toContain(readFileSync(file, 'utf8'));
+    expect(readdirSync(dir)).toEqual(['master.keys.json']);
   });
 });
 

@@ -33,12 +33,15 @@ export async function readOrCreateSecret(path: string, make: () => string) {
   return v;
 }
 
+let replacements = 0;
+
 /**
  * Replaces a file whole, or leaves it as it was: a kill or power cut mid-write must not leave half
  * a key behind (written beside it, synced, renamed over it, and the rename synced).
  */
 export async function replaceFile(file: string, text: string, mode = 0o644) {
-  const tmp = `${file}.${process.pid}.tmp`;
+  // Its own name each time: two replacements at once in one process must not write into one file.
+  const tmp = `${file}.${process.pid}-${++replacements}.tmp`;
   const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(text);
