@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -33,15 +34,14 @@ export async function readOrCreateSecret(path: string, make: () => string) {
   return v;
 }
 
-let replacements = 0;
-
 /**
  * Replaces a file whole, or leaves it as it was: a kill or power cut mid-write must not leave half
  * a key behind (written beside it, synced, renamed over it, and the rename synced).
  */
 export async function replaceFile(file: string, text: string, mode = 0o644) {
-  // Its own name each time: two replacements at once in one process must not write into one file.
-  const tmp = `${file}.${process.pid}-${++replacements}.tmp`;
+  // Its own name each time: two writers at once, in this process or on another host sharing the
+  // folder (a key file on a shared mount; PIDs repeat across containers), must not write into one.
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(text);

@@ -3,6 +3,7 @@
 // (KEY.rotations.json). A rotation is written so that no kill leaves the two disagreeing. A master
 // with a copy of the key that another master rotated still serves the rotation: devices follow it,
 // and what this master signs with the older key stays valid for them (DESIGN §12).
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -18,7 +19,7 @@ const stamp = (file: string) => {
   const s = statSync(file, { throwIfNoEntry: false });
   return s ? `${s.mtimeMs}:${s.size}:${s.ino}` : '';
 };
-/** New keys written beside the key before their rotation was kept (KEY.next-PID). */
+/** New keys written beside the key before their rotation was kept (KEY.next-RANDOM). */
 const pendingKeys = (keyFile: string) =>
   readdirSync(dirname(keyFile))
     .filter((f) => f.startsWith(`${basename(keyFile)}.next`) && !f.endsWith('.tmp'))
@@ -112,7 +113,7 @@ export class MasterKeys {
     const statement = rotationStatement(this.pair.privatePem, this.pair.publicPem, next.publicPem);
     // The new key first (beside the old), then the rotation in the database (the point of no
     // return), then its copy beside the key, then the swap.
-    const pending = `${this.keyFile}.next-${process.pid}`;
+    const pending = `${this.keyFile}.next-${randomBytes(6).toString('hex')}`;
     await replaceFile(pending, `${JSON.stringify(next)}\n`, 0o600);
     try {
       await this.db
