@@ -104,8 +104,7 @@ beforeAll(async () => {
   for (const v of ['2.0.0', '3.0.0', '4.0.0', '5.0.0']) {
     const d = writePackage(join(net.dir, 'pkgs', `menu-${v}`), 'menu', v, { 'menu.txt': `menu ${v}\n` });
     await runFanout(['package', 'build', d, '-o', `${d}.tgz`]);
-    const env = { ...net.env, FANOUT_MASTER: masterB.url, FANOUT_TOKEN_FILE: join(dataB, 'admin.token') };
-    expect((await runFanout(['package', 'push', `${d}.tgz`], { env })).code).toBe(0);
+    expect((await runFanout(['package', 'push', `${d}.tgz`], { env: cliAt(masterB, dataB) })).code).toBe(0);
   }
   await new Promise((r) => setTimeout(r, 1500)); // both relays' long-polls are waiting
 }, 120_000);
@@ -117,6 +116,13 @@ afterAll(async () => {
   await db?.end();
   await sink?.close();
   await drop();
+});
+
+/** The CLI's environment for the master on `data`, with its admin token. */
+const cliAt = (master: Proc, data: string) => ({
+  ...net.env,
+  FANOUT_MASTER: master.url,
+  FANOUT_TOKEN_FILE: join(data, 'admin.token'),
 });
 
 const jobLog = (relayId: string, jobId: string) => join(net.relays[relayId].data, 'jobs', `${jobId}.jsonl`);
@@ -144,11 +150,7 @@ describe('two masters on one database', () => {
       readFileSync(net.relays[r].logFile, 'utf8').match(/inventory changed at the master/g)?.length ?? 0;
     const before = RELAYS.map(told);
     // Imported through B: relay-a polls A, and hears of it all the same.
-    const envB = {
-      ...net.env,
-      FANOUT_MASTER: masterB.url,
-      FANOUT_TOKEN_FILE: join(net.dir, 'master-b', 'admin.token'),
-    };
+    const envB = cliAt(masterB, join(net.dir, 'master-b'));
     const imp = await runFanout(['inventory', 'import', join(net.dir, 'inventory.yaml')], { env: envB });
     expect(imp.code, imp.stderr).toBe(0);
     for (const [i, r] of RELAYS.entries())
@@ -318,16 +320,12 @@ describe('two masters on one database', () => {
     await a.stop();
     await net.startRelay('relay-a', ['--listen', new URL(a.url).host], {}, [masterC.url]);
     // Rotated on B: C's copy is the key from before.
-    const envB = {
-      ...net.env,
-      FANOUT_MASTER: masterB.url,
-      FANOUT_TOKEN_FILE: join(net.dir, 'master-b', 'admin.token'),
-    };
+    const envB = cliAt(masterB, join(net.dir, 'master-b'));
     const r = await runFanout(['key', 'rotate', '--json'], { env: envB });
     expect(r.code, r.stderr).toBe(0);
     const { fingerprint } = JSON.parse(r.stdout) as { fingerprint: string };
     const adminC = new Client({ baseUrl: masterC.url, token: readFileSync(join(dataC, 'admin.token'), 'utf8').trim() });
-    const envC = { ...net.env, FANOUT_MASTER: masterC.url, FANOUT_TOKEN_FILE: join(dataC, 'admin.token') };
+    const envC = cliAt(masterC, dataC);
     const atC = await adminC.get<{ fingerprint: string; rotations: Rotation[] }>('api/v1/keys');
     expect(atC.fingerprint).not.toBe(fingerprint);
     expect(keyFingerprint(atC.rotations.at(-1)!.statement.next)).toBe(fingerprint);

@@ -1,7 +1,8 @@
 // What an endpoint keeps about itself (installed.json, journal.jsonl), and how an install fails.
 import { existsSync } from 'node:fs';
-import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { replaceFile } from '../common/files.ts';
 import { verifyPackage } from '../protocol/crypto.ts';
 import type { FailureType } from '../protocol/failure-types.ts';
 import type { PackageRef } from '../protocol/types.ts';
@@ -58,9 +59,7 @@ export class AgentState {
     await this.save(all);
   }
   private async save(all: Record<string, InstalledEntry>) {
-    const tmp = `${this.file}.tmp`;
-    await writeFile(tmp, JSON.stringify(all, null, 2));
-    await rename(tmp, this.file);
+    await replaceFile(this.file, JSON.stringify(all, null, 2));
   }
   /** The version of a package installed last (what `current` points at). */
   currentVersion(all: Record<string, InstalledEntry>, name: string): string | undefined {

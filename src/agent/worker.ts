@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Faults } from '../common/faults.ts';
 import type { Logger } from '../common/log.ts';
+import { checkedWithReread } from '../common/pinned-key.ts';
 import type { ArchiveLimits } from '../protocol/archive.ts';
 import { checkAssignment } from '../protocol/assignment.ts';
 import { type Client, HttpError } from '../protocol/client.ts';
@@ -97,10 +98,12 @@ export class Worker {
     const { log } = this.d;
     if (withdrawn.aborted) return 'withdrawn'; // withdrawn while it waited for its turn
     // Nothing is downloaded, let alone run, before the master's signature says this device gets exactly this.
-    let check = checkAssignment(a, this.d.deviceId, this.d.keys());
-    const known = this.d.keys().length;
-    if (!check.ok) await this.d.rekey().catch((err) => log.warn({ err: err.message }, 'enrollment not read again'));
-    if (!check.ok && this.d.keys().length > known) check = checkAssignment(a, this.d.deviceId, this.d.keys());
+    const check = await checkedWithReread(
+      this.d.keys,
+      (keys) => checkAssignment(a, this.d.deviceId, keys),
+      (c) => !c.ok,
+      () => this.d.rekey().catch((err) => log.warn({ err: err.message }, 'enrollment not read again')),
+    );
     if (!check.ok) {
       log.error({ jobId: a.jobId, failureType: check.failureType, err: check.reason }, 'assignment refused');
       this.d.counted('failed');

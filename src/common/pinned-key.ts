@@ -5,6 +5,23 @@ import { join } from 'node:path';
 import { fingerprint, KeyChangedError, type Rotation, trustedKeys } from '../protocol/keys.ts';
 import { replaceFile } from './files.ts';
 
+/**
+ * What `check` says with the keys held; when it fails, what it says after `reread` (the enrollment
+ * again: the master's key may have been rotated since), if that brought a key not held before.
+ */
+export async function checkedWithReread<T>(
+  keys: () => readonly string[],
+  check: (keys: readonly string[]) => T,
+  failed: (result: T) => boolean,
+  reread: () => Promise<unknown>,
+): Promise<T> {
+  const first = check(keys());
+  if (!failed(first)) return first;
+  const known = keys().length;
+  await reread();
+  return keys().length > known ? check(keys()) : first;
+}
+
 /** What a relay or agent knows of the master's key, kept in DATA: master.pub (pinned) and master.keys.json. */
 export class PinnedKey {
   /** Keys this device trusts: the pinned one and those its rotations lead to. */

@@ -8,6 +8,8 @@ export interface KeyPair {
   publicPem: string;
 }
 
+export const rotationsFileOf = (keyFile: string) => `${keyFile}.rotations.json`;
+
 export function parsePair(text: string, file: string): KeyPair {
   try {
     const p = JSON.parse(text) as KeyPair;
@@ -30,7 +32,7 @@ function readChain(file: string): Rotation[] {
  * before this one) is dropped: nobody holds that key, and a rotation after it would not chain.
  */
 export async function keptChain(keyFile: string, pair: KeyPair, notices: string[]) {
-  const file = `${keyFile}.rotations.json`;
+  const file = rotationsFileOf(keyFile);
   const chain = readChain(file);
   const cut = chain.findIndex((r) => r.statement.previous === fingerprint(pair.publicPem));
   if (cut < 0 || chain.at(-1)?.statement.next === pair.publicPem) return chain;

@@ -13,7 +13,7 @@ import { generateSigningKey } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { fingerprint, type Rotation, rotationStatement } from '../protocol/keys.ts';
 import type { Database } from '../store/schema.ts';
-import { type KeyPair, keptChain, parsePair } from './key-files.ts';
+import { type KeyPair, keptChain, parsePair, rotationsFileOf } from './key-files.ts';
 
 const stamp = (file: string) => {
   const s = statSync(file, { throwIfNoEntry: false });
@@ -24,6 +24,11 @@ const pendingKeys = (keyFile: string) =>
   readdirSync(dirname(keyFile))
     .filter((f) => f.startsWith(`${basename(keyFile)}.next`) && !f.endsWith('.tmp'))
     .map((f) => join(dirname(keyFile), f));
+/** Every rotation the masters keep, oldest first. */
+const rotationsIn = async (db: Kysely<Database>): Promise<Rotation[]> =>
+  (await db.selectFrom('key_rotations').select('statement').orderBy('seq').execute()).map((r) =>
+    JSON.parse(r.statement),
+  );
 
 export class MasterKeys {
   private constructor(
@@ -36,7 +41,7 @@ export class MasterKeys {
   ) {}
 
   private get rotationsFile() {
-    return `${this.keyFile}.rotations.json`;
+    return rotationsFileOf(this.keyFile);
   }
 
   static async load(db: Kysely<Database>, data: string, keyFile = join(data, 'signing.key')) {
@@ -50,22 +55,19 @@ export class MasterKeys {
         .values(kept.map((r, i) => ({ seq: i + 1, statement: JSON.stringify(r) })))
         .onConflict((oc) => oc.column('seq').doNothing())
         .execute();
-    const keys = new MasterKeys(db, keyFile, pair, '', notices);
-    const chain = await keys.rotations();
+    const chain = await rotationsIn(db);
     // Killed in a rotation after its new key was written: finished if the rotation was kept, else dropped.
     for (const file of pendingKeys(keyFile)) {
       const next = parsePair(readFileSync(file, 'utf8'), file);
       const last = chain.at(-1)?.statement;
       if (last?.next === next.publicPem && last.previous === fingerprint(pair.publicPem)) {
-        await replaceFile(keys.rotationsFile, JSON.stringify(chain, null, 2), 0o600);
+        await replaceFile(rotationsFileOf(keyFile), JSON.stringify(chain, null, 2), 0o600);
         await rename(file, keyFile);
         pair = next;
         notices.push(`finished the key rotation to ${fingerprint(next.publicPem)} that was cut short`);
       } else await rm(file, { force: true });
     }
-    keys.pair = pair;
-    keys.seen = stamp(keyFile);
-    return keys;
+    return new MasterKeys(db, keyFile, pair, stamp(keyFile), notices);
   }
 
   /** Another master on the same key file rotated it: taken up before this one signs again (a stat, µs). */
@@ -94,9 +96,8 @@ export class MasterKeys {
   }
 
   /** Every rotation so far, by any master, oldest first: a device that pinned any earlier key follows them. */
-  async rotations(): Promise<Rotation[]> {
-    const rows = await this.db.selectFrom('key_rotations').select('statement').orderBy('seq').execute();
-    return rows.map((r) => JSON.parse(r.statement));
+  rotations() {
+    return rotationsIn(this.db);
   }
 
   /** A new key, vouched for by the old one; what the old key signed stays valid for those who follow. */

@@ -2,6 +2,7 @@
 // request signed with the key this relay pinned (DESIGN §12); a signed request's body must match.
 import type { FastifyRequest } from 'fastify';
 import { type Principal, singleToken } from '../common/auth.ts';
+import { checkedWithReread } from '../common/pinned-key.ts';
 import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { MASTER_SCHEME, masterBodyMatches, masterRequestProblem } from '../protocol/master-request.ts';
@@ -16,10 +17,12 @@ export function relayAdminAuth(
   const byToken = singleToken(adminToken, 'relay admin', `relay ${relayId}'s admin token (DATA/admin.token)`);
   return async (req: FastifyRequest): Promise<Principal> => {
     if (!String(req.headers.authorization ?? '').startsWith(`${MASTER_SCHEME} `)) return byToken(req);
-    let why = masterRequestProblem(keys(), relayId, req);
-    const known = keys().length;
-    if (why) await reread().catch(() => undefined);
-    if (why && keys().length > known) why = masterRequestProblem(keys(), relayId, req);
+    const why = await checkedWithReread(
+      keys,
+      (k) => masterRequestProblem(k, relayId, req),
+      (problem) => !!problem,
+      () => reread().catch(() => undefined),
+    );
     if (why) throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', { needs: `a request signed by the master (${why})` });
     return { kind: 'admin', name: 'master' };
   };

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyRequest } from 'fastify';
 import { bearer, type Principal } from '../common/auth.ts';
 import type { Faults } from '../common/faults.ts';
-import { PinnedKey } from '../common/pinned-key.ts';
+import { checkedWithReread, PinnedKey } from '../common/pinned-key.ts';
 import type { Client } from '../protocol/client.ts';
 import { sha256Hex } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
@@ -119,10 +119,13 @@ export class MasterEnrollment {
   }
 
   /** Whether the master signed this, with the key it may have rotated to since the last refresh. */
-  async verifies(signed: SignedHeader) {
-    const ok = () => verifyCanonical(this.key.keys, signed.header, signed.signature);
-    if (!ok()) await this.rereadKey().catch(() => undefined);
-    return ok();
+  verifies(signed: SignedHeader) {
+    return checkedWithReread(
+      () => this.key.keys,
+      (keys) => verifyCanonical(keys, signed.header, signed.signature),
+      (ok) => !ok,
+      () => this.rereadKey().catch(() => undefined),
+    );
   }
 
   /** An endpoint or child relay of this relay, by its device token. */

@@ -24,8 +24,10 @@ export interface RelayHttpDeps {
   verifications: Verifications;
   /** What enrollment says of a device: its fallback relays, and whose fallback this relay is for it. */
   device: (id: string) => EnrolledDevice | undefined;
-  /** A device whose own relay is another asked for work here: the master moves its open targets. */
-  /** Tells the master this relay serves the device now (`arrived`: at once, else at most every 10 s). */
+  /**
+   * A device that arrived here, or whose own relay is another, asked for work: the master moves its
+   * open targets here (`arrived`: told at once, else at most every 10 s).
+   */
   adopt: (deviceId: string, arrived?: boolean) => void;
   servingCap: ServingCap;
   masterKey: () => { publicKey: string; rotations: unknown[]; limits: unknown };
