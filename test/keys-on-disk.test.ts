@@ -1,7 +1,7 @@
 // The master's key on disk, on the master and on the devices that pinned it: a kill in the middle of
 // a write, or a rotation on another master (sharing the key file, or with a copy of its own), leaves
 // keys the fleet still follows.
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { replaceFile } from '../src/common/files.ts';
@@ -131,6 +131,16 @@ describe('a file replaced whole', () => {
     await Promise.all(texts.map((t) => replaceFile(file, t)));
     expect(texts).toContain(readFileSync(file, 'utf8'));
     expect(readdirSync(dir)).toEqual(['master.keys.json']);
+  });
+
+  it('that cannot be replaced: nothing is left beside it', async () => {
+    const dir = tempDir('replace');
+    // Before, each failed write left its temporary file behind, a new one each time.
+    await expect(replaceFile(join(dir, 'nowhere', 'x.json'), 'after')).rejects.toThrow(/ENOENT/);
+    mkdirSync(join(dir, 'taken'));
+    writeFileSync(join(dir, 'taken', 'inside'), '');
+    await expect(replaceFile(join(dir, 'taken'), 'after')).rejects.toThrow(/EISDIR|ENOTEMPTY|EEXIST/);
+    expect(readdirSync(dir)).toEqual(['taken']);
   });
 });
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 /**
@@ -42,15 +42,21 @@ export async function replaceFile(file: string, text: string, mode = 0o644) {
   // Its own name each time: two writers at once, in this process or on another host sharing the
   // folder (a key file on a shared mount; PIDs repeat across containers), must not write into one.
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'w', mode);
   try {
-    await fh.writeFile(text);
-    await fh.chmod(mode);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'w', mode);
+    try {
+      await fh.writeFile(text);
+      await fh.chmod(mode);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    // A full disk, say: nothing half-written stays behind, and the file is as it was.
+    await rm(tmp, { force: true });
+    throw e;
   }
-  await rename(tmp, file);
   const dir = await open(dirname(file), 'r');
   await dir.sync().finally(() => dir.close());
 }
