@@ -1,7 +1,7 @@
 // The master's key on disk, on the master and on the devices that pinned it: a kill in the middle of
 // a write, or a rotation on another master (sharing the key file, or with a copy of its own), leaves
 // keys the fleet still follows.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { replaceFile } from '../src/common/files.ts';
@@ -17,11 +17,16 @@ const r1 = rotationStatement(k0.privatePem, k0.publicPem, k1.publicPem);
 const r2 = rotationStatement(k1.privatePem, k1.publicPem, k2.publicPem);
 const json = (v: unknown) => `${JSON.stringify(v)}\n`;
 /** A master's data folder as a kill left it. */
-const masterData = (files: { key: object; rotations?: object[]; next?: object }) => {
+const masterData = (files: { key: object; rotations?: object[]; next?: object; young?: boolean }) => {
   const dir = tempDir('keys');
   writeFileSync(join(dir, 'signing.key'), json(files.key), { mode: 0o600 });
   if (files.rotations) writeFileSync(join(dir, 'signing.key.rotations.json'), json(files.rotations));
-  if (files.next) writeFileSync(join(dir, 'signing.key.next-4242'), json(files.next));
+  if (files.next) {
+    const next = join(dir, 'signing.key.next-4242');
+    writeFileSync(next, json(files.next));
+    // Written at the kill, not just now (a master rotating now leaves its new key this young).
+    if (!files.young) utimesSync(next, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+  }
   return dir;
 };
 /** The masters' database (in a folder of its own), holding these rotations. */
@@ -69,6 +74,14 @@ describe("the master's signing key on disk", () => {
     expect(existsSync(join(dir, 'signing.key.next-4242'))).toBe(false);
     await keys.rotate();
     expect(await deviceTrusts(keys)).toHaveLength(3);
+  });
+
+  it('a new key written a moment ago whose rotation is not kept yet is left: another master may be rotating', async () => {
+    const dir = masterData({ key: k1, rotations: [r1], next: k2, young: true });
+    const keys = await MasterKeys.load(await database([r1]), dir);
+    expect(keys.publicPem).toBe(k1.publicPem);
+    expect(existsSync(join(dir, 'signing.key.next-4242'))).toBe(true);
+    expect(keys.notices.join()).toMatch(/left signing.key.next-4242, written in the last minute/);
   });
 
   it('a rotation kept without its key (a version before this one) is dropped, so later rotations chain', async () => {

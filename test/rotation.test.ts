@@ -1,5 +1,5 @@
 // `fanout key rotate` on a working fleet: the next job, signed by the new key, is delivered at once.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../src/protocol/client.ts';
@@ -9,15 +9,19 @@ let net: Network;
 const AGENT = 'relay-a-pos-1';
 
 beforeAll(async () => {
-  net = await startNetwork({ name: 'rotation', relays: ['relay-a'], agentsPerRelay: 1 });
+  net = await startNetwork({ name: 'rotation', relays: ['relay-a', 'relay-b'], agentsPerRelay: 1, startAgents: false });
+  await net.startAgent(AGENT, 'relay-a');
+  // relay-b and its endpoint enroll only after the rotations (the last test), as new devices do.
+  await net.relays['relay-b'].stop();
+  rmSync(net.relays['relay-b'].data, { recursive: true, force: true });
   for (const v of ['1.0.0', '2.0.0', '3.0.0']) await pushPackage(net, 'app', v, { 'v.txt': `${v}\n` });
 }, 120_000);
 afterAll(async () => {
   await net?.stopAll();
 });
 
-const installed = async (pkg: string) => {
-  const { jobId } = await net.admin.post<{ jobId: string }>('api/v1/jobs', { packages: [pkg], targets: [AGENT] });
+const installed = async (pkg: string, target = AGENT) => {
+  const { jobId } = await net.admin.post<{ jobId: string }>('api/v1/jobs', { packages: [pkg], targets: [target] });
   return waitFor(
     `${pkg} installed`,
     async () => {
@@ -69,5 +73,15 @@ describe('a key rotation', () => {
     // What the dashboard's "plan a redistribution" asks: the master signs its request to the relay.
     const r = await net.admin.post<{ plans: unknown[] }>('api/v1/relays/relay-a/plans', {});
     expect(r.plans).toEqual([]);
+  }, 60_000);
+
+  it('a relay and an endpoint that enroll after it install a package pushed before it', async () => {
+    // Both pin the latest key: the package's own signature, made at its push, is by the first one.
+    await net.startRelay('relay-b');
+    await net.startAgent('relay-b-pos-1', 'relay-b');
+    const job = await installed('app@1.0.0', 'relay-b-pos-1');
+    // Before, the relay refused it: the signature does not verify with the master's key.
+    expect(job.state, JSON.stringify(job.targets)).toBe('complete');
+    expect(readFileSync(join(net.agents['relay-b-pos-1'].root, 'app', '1.0.0', 'v.txt'), 'utf8')).toBe('1.0.0\n');
   }, 60_000);
 });

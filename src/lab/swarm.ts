@@ -6,9 +6,11 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { checkedWithReread } from '../common/pinned-key.ts';
 import { checkAssignment } from '../protocol/assignment.ts';
 import { Client, type ClientTls } from '../protocol/client.ts';
 import { verifyPackage } from '../protocol/crypto.ts';
+import { type Rotation, trustedKeys } from '../protocol/keys.ts';
 import type { Assignment } from '../protocol/types.ts';
 import { SwarmLink } from './swarm-link.ts';
 
@@ -83,8 +85,17 @@ export async function runSwarm(o: {
   // Endpoints between receiving an assignment and reporting its end: not idle, however long it takes.
   let busy = 0;
   const first = new Client({ baseUrl: o.relay, token: o.endpoints[0]?.token ?? '', tls: o.tls });
-  const { publicKey } = await first.get<{ publicKey: string }>('agent/v1/enroll');
-  const keys = [publicKey];
+  const enrollment = () => first.get<{ publicKey: string; rotations?: Rotation[] }>('agent/v1/enroll');
+  const { publicKey: pinned } = await enrollment();
+  let keys = [pinned];
+  // After a key rotation the relay offers the new key with its rotations: read once for all the
+  // endpoints that ask at the same time; a key the pinned one did not vouch for is not taken.
+  let rereading: Promise<void> | undefined;
+  const reread = () =>
+    (rereading ??= enrollment()
+      .then((e) => void (keys = trustedKeys(pinned, e.publicKey, e.rotations ?? [])))
+      .catch(() => undefined)
+      .finally(() => (rereading = undefined)));
   // One process plays thousands of endpoints: each distinct signed header and package is verified once.
   const verifiedHeaders = new Set<string>();
   const verifiedPackages = new Set<string>();
@@ -128,7 +139,12 @@ export async function runSwarm(o: {
         await answersRead();
       }
       for (const a of fresh) {
-        const check = checkAssignment(a, id, keys, Date.now(), verifiedHeaders);
+        const check = await checkedWithReread(
+          () => keys,
+          (k) => checkAssignment(a, id, k, Date.now(), verifiedHeaders),
+          (c) => !c.ok && c.failureType === 'SIGNATURE_INVALID',
+          reread,
+        );
         try {
           if (!check.ok) throw new Error(check.reason);
           await report(a, 'downloading');
@@ -146,7 +162,8 @@ export async function runSwarm(o: {
             if (`sha256:${h.digest('hex')}` !== p.digest) throw new Error(`${p.name}: digest mismatch`);
             const pkgKey = JSON.stringify(p);
             if (!verifiedPackages.has(pkgKey)) {
-              if (!verifyPackage(publicKey, p, p.signature)) throw new Error(`${p.name}: signature does not verify`);
+              if (!keys.some((k) => verifyPackage(k, p, p.signature)))
+                throw new Error(`${p.name}: signature does not verify`);
               verifiedPackages.add(pkgKey);
             }
             if (p.tree) trees[`${p.name}@${p.version}`] = p.tree; // simulated: nothing is on a disk

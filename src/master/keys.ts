@@ -24,6 +24,8 @@ const pendingKeys = (keyFile: string) =>
   readdirSync(dirname(keyFile))
     .filter((f) => f.startsWith(`${basename(keyFile)}.next`) && !f.endsWith('.tmp'))
     .map((f) => join(dirname(keyFile), f));
+/** A rotation takes milliseconds; a new key without its rotation for longer was left by a kill. */
+const ROTATING_MS = 60_000;
 /** Every rotation the masters keep, oldest first. */
 const rotationsIn = async (db: Kysely<Database>): Promise<Rotation[]> =>
   (await db.selectFrom('key_rotations').select('statement').orderBy('seq').execute()).map((r) =>
@@ -65,7 +67,9 @@ export class MasterKeys {
         await rename(file, keyFile);
         pair = next;
         notices.push(`finished the key rotation to ${fingerprint(next.publicPem)} that was cut short`);
-      } else await rm(file, { force: true });
+      } else if (Date.now() - statSync(file).mtimeMs > ROTATING_MS) await rm(file, { force: true });
+      // Younger: another master on this key file may be between its new key and its rotation.
+      else notices.push(`left ${basename(file)}, written in the last minute: another master may be rotating the key`);
     }
     return new MasterKeys(db, keyFile, pair, stamp(keyFile), notices);
   }
@@ -128,7 +132,14 @@ export class MasterKeys {
       throw e;
     }
     await replaceFile(this.rotationsFile, JSON.stringify([...chain, statement], null, 2), 0o600);
-    await rename(pending, this.keyFile);
+    await rename(pending, this.keyFile).catch((e) => {
+      // A master starting on this key file just now finished the rotation for us.
+      if (
+        e.code !== 'ENOENT' ||
+        parsePair(readFileSync(this.keyFile, 'utf8'), this.keyFile).publicPem !== next.publicPem
+      )
+        throw e;
+    });
     this.pair = next;
     this.seen = stamp(this.keyFile);
     return { fingerprint: this.fingerprint, previous: statement.statement.previous };

@@ -109,13 +109,16 @@ export class PackageStore {
       .where('version', '=', version)
       .executeTakeFirst();
     if (!row) throw new FanoutError('FANOUT_ERR_PACKAGE_UNKNOWN', { name, version });
-    return {
+    const ref = {
       name: row.name,
       version: row.version,
       digest: row.digest,
       size: Number(row.size),
       ...(row.tree ? { tree: row.tree } : {}),
-      signature: row.signature,
     };
+    // Signed again by the key in force, as the command that carries it is: a relay or endpoint
+    // enrolled after a rotation trusts that key and its successors, not the one that signed at the
+    // push. The same key gives the same signature (Ed25519).
+    return { ...ref, signature: signPackage(this.privateKey(), ref) };
   }
 }
