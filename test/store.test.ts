@@ -164,7 +164,7 @@ for (const backend of backends) {
       await report('relay-x', [[`j-one`, p2, 'installed', 3, null]]); // …so this earlier install, told late, is past
       await report('relay-y', [[`j-two`, p1, 'installed', 9, null]]); // not relay-y's target: nothing changes
       const view = async () => {
-        const f = await fleetView(store.db, { limit: 100, offset: 0 });
+        const f = await fleetView(store.db, store.scan, { limit: 100, offset: 0 });
         return f.devices
           .filter((d) => d.kind === 'endpoint')
           .map(
@@ -183,15 +183,15 @@ for (const backend of backends) {
       ]);
       const drifted = await view();
       expect(drifted[0]).toBe(`${p1} {"app":"1.0.0"} drift attention ${at(5)}`);
-      const f = await fleetView(store.db, { limit: 100, offset: 0, search: 'APP@1.0' });
+      const f = await fleetView(store.db, store.scan, { limit: 100, offset: 0, search: 'APP@1.0' });
       expect([f.total, f.sites]).toEqual([
         1,
         [{ location: 'LOC-0', name: 'Store 0042, Dallas, TX', devices: 1, attention: 1 }],
       ]);
-      expect((await fleetView(store.db, { limit: 100, offset: 0, package: 'app' })).devices.map((d) => d.id)).toEqual([
-        p1,
-      ]);
-      const none = await fleetView(store.db, { limit: 100, offset: 0, search: 'no-such-device' });
+      expect(
+        (await fleetView(store.db, store.scan, { limit: 100, offset: 0, package: 'app' })).devices.map((d) => d.id),
+      ).toEqual([p1]);
+      const none = await fleetView(store.db, store.scan, { limit: 100, offset: 0, search: 'no-such-device' });
       expect([none.total, none.devices, none.sites, none.versions]).toEqual([0, [], [], []]);
       // The migration's rebuild from every target and verification gives the same view.
       await store.db.deleteFrom('device_packages').execute();

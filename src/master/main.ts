@@ -60,7 +60,7 @@ export async function buildMaster(opts: MasterOptions) {
     await chmod(join(data, f), 0o600).catch(() => undefined);
   const keys = await MasterKeys.load(store.db, data, opts.signingKey);
   for (const n of keys.notices) log.warn(n);
-  const db = store.db;
+  const { db, scan } = store;
   const registry = new Registry();
   const faults = new Faults(!!opts.allowFaults);
   masterMetrics(registry, store);
@@ -147,7 +147,7 @@ export async function buildMaster(opts: MasterOptions) {
   await describeApi(app);
   scope(app, 'admin', auth.admin, (s) => {
     s.addHook('onResponse', people.audit);
-    adminRoutes(s, { db, jobs, packages, relays, plans, keys, verify, rollouts, cancel, notify: channel.notify });
+    adminRoutes(s, { db, scan, jobs, packages, relays, plans, keys, verify, rollouts, cancel, notify: channel.notify });
     rolloutRoutes(s, db, rollouts);
     peopleRoutes(s, people);
     alertAdminRoutes(s, alertDeps);

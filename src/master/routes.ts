@@ -6,7 +6,7 @@ import type { App } from '../common/server.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { PageQuery, ViewQuery } from '../protocol/page.ts';
 import { Plan } from '../protocol/types.ts';
-import type { Db } from '../store/index.ts';
+import type { Db, Scan } from '../store/index.ts';
 import type { CancelJob } from './cancel.ts';
 import { fleetView } from './fleet.ts';
 import { importInventory, issueDeviceToken, readInventory } from './inventory.ts';
@@ -21,6 +21,8 @@ import type { DeviceVerification } from './verify.ts';
 
 export interface AdminDeps {
   db: Db;
+  /** Reads over the whole fleet, off the event loop (store/scan.ts). */
+  scan: Scan;
   jobs: Jobs;
   packages: PackageStore;
   relays: RelayRegistry;
@@ -96,7 +98,7 @@ export function adminRoutes(s: App, d: AdminDeps) {
         }),
       },
     },
-    async (req) => fleetView(d.db, req.query),
+    async (req) => fleetView(d.db, d.scan, req.query),
   );
   s.get('/api/v1/verifications/:id', { schema: { params: Id } }, async (req) => ({
     requestId: req.params.id,

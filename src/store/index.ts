@@ -3,6 +3,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
 import {
+  CompiledQuery,
   Kysely,
   type MigrationProvider,
   Migrator,
@@ -19,6 +20,7 @@ import type { Database } from './schema.ts';
 
 export { foldTargets, foldVerifications, noteSeen } from './device-packages.ts';
 export { bumpGeneration, generationOf, generationsOf } from './generations.ts';
+export type { Scan } from './scan.ts';
 export type { Database } from './schema.ts';
 export { isPostgres, oneOf, pairOf, perStatement, readTogether } from './together.ts';
 export type Db = Kysely<Database>;
@@ -133,7 +135,10 @@ export async function openStore(url: string): Promise<Store> {
       .executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
   };
-  const scan: Scan = scanner?.scan ?? (async <T>(text: string) => (await sql.raw<T>(text).execute(db)).rows);
+  const scan: Scan =
+    scanner?.scan ??
+    (async <T>(text: string, parameters: readonly unknown[] = []) =>
+      (await db.executeQuery<T>(CompiledQuery.raw(text, [...parameters]))).rows);
   const close = async () => {
     await scanner?.close();
     await listener?.end().catch(() => undefined);

@@ -1,5 +1,5 @@
 // Reads that scan whole tables (the gauges a Prometheus scrape reads: alerts by outcome, targets by
-// state), kept off the master's event loop. better-sqlite3 answers synchronously, so a count over a
+// state; the fleet view's counts and searches), kept off the master's event loop. better-sqlite3 answers synchronously, so a count over a
 // million alerts held every request for half a second; here SQLite's scans run on their own
 // read-only connection in a worker thread (WAL lets it read beside the writer). PostgreSQL runs
 // them in its server already.
@@ -12,16 +12,16 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
 const db = new Database(workerData.file, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = 5000');
-parentPort.on('message', ({ id, text }) => {
+parentPort.on('message', ({ id, text, parameters }) => {
   try {
-    parentPort.postMessage({ id, rows: db.prepare(text).all() });
+    parentPort.postMessage({ id, rows: db.prepare(text).all(...parameters) });
   } catch (e) {
     parentPort.postMessage({ id, error: String(e && e.message) });
   }
 });
 `;
 
-export type Scan = <T>(text: string) => Promise<T[]>;
+export type Scan = <T>(text: string, parameters?: readonly unknown[]) => Promise<T[]>;
 
 /** Runs read-only SQL on `file` in a worker, one statement at a time; the worker starts on first use. */
 export function sqliteScanner(file: string): { scan: Scan; close: () => Promise<void> } {
@@ -49,13 +49,13 @@ export function sqliteScanner(file: string): { scan: Scan; close: () => Promise<
     w.on('exit', (code) => fail(new Error(`the database reader stopped (exit ${code})`)));
     return w;
   };
-  const scan: Scan = <T>(text: string) =>
+  const scan: Scan = <T>(text: string, parameters: readonly unknown[] = []) =>
     new Promise<T[]>((resolve, reject) => {
       worker ??= start();
       worker.ref();
       const id = next++;
       waiting.set(id, { resolve: resolve as (rows: unknown[]) => void, reject });
-      worker.postMessage({ id, text });
+      worker.postMessage({ id, text, parameters });
     });
   const close = async () => {
     const w = worker;
