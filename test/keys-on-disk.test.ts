@@ -53,6 +53,8 @@ describe("the master's signing key on disk", () => {
     const again = await MasterKeys.load(db, dir);
     expect(again.publicPem).toBe(keys.publicPem);
     expect(trustedKeys(first, again.publicPem, await again.rotations())).toHaveLength(3);
+    // The key file names the keys it replaced: what they signed, the master signs again (packages).
+    expect(again.ownKeys).toEqual(trustedKeys(first, again.publicPem, await again.rotations()));
     const kept = JSON.parse(readFileSync(join(dir, 'signing.key.rotations.json'), 'utf8'));
     expect(kept).toEqual(await again.rotations());
   });

@@ -1,6 +1,7 @@
 // `fanout key rotate` on a working fleet: the next job, signed by the new key, is delivered at once.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../src/protocol/client.ts';
 import { type Network, pushPackage, runFanout, startNetwork, waitFor } from './helpers.ts';
@@ -83,5 +84,21 @@ describe('a key rotation', () => {
     // Before, the relay refused it: the signature does not verify with the master's key.
     expect(job.state, JSON.stringify(job.targets)).toBe('complete');
     expect(readFileSync(join(net.agents['relay-b-pos-1'].root, 'app', '1.0.0', 'v.txt'), 'utf8')).toBe('1.0.0\n');
+  }, 60_000);
+
+  it('a package row changed in the database is not signed again: refused, nothing installed', async () => {
+    await pushPackage(net, 'tool', '1.0.0', { 'tool.txt': 'good\n' });
+    await pushPackage(net, 'tool', '6.6.6', { 'tool.txt': 'evil\n' });
+    // Someone with the database's password, not the key, points tool@1.0.0 at other content.
+    const db = new Database(join(net.dir, 'master', 'master.db'));
+    db.prepare(
+      `update packages set (digest, size, tree) = (select digest, size, tree from packages where version = '6.6.6')
+       where name = 'tool' and version = '1.0.0'`,
+    ).run();
+    db.close();
+    const job = await installed('tool@1.0.0', 'relay-b-pos-1');
+    expect(job.state).toBe('failed');
+    expect(job.targets[0], JSON.stringify(job.targets)).toMatchObject({ failureType: 'SIGNATURE_INVALID' });
+    expect(existsSync(join(net.agents['relay-b-pos-1'].root, 'tool'))).toBe(false);
   }, 60_000);
 });

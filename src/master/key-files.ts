@@ -6,6 +6,8 @@ import { fingerprint, type Rotation } from '../protocol/keys.ts';
 export interface KeyPair {
   privatePem: string;
   publicPem: string;
+  /** The public keys this key replaced, oldest first (kept with the key since rotations write them). */
+  retired?: string[];
 }
 
 export const rotationsFileOf = (keyFile: string) => `${keyFile}.rotations.json`;
@@ -13,7 +15,8 @@ export const rotationsFileOf = (keyFile: string) => `${keyFile}.rotations.json`;
 export function parsePair(text: string, file: string): KeyPair {
   try {
     const p = JSON.parse(text) as KeyPair;
-    if (typeof p.privatePem === 'string' && typeof p.publicPem === 'string') return p;
+    if (typeof p.privatePem === 'string' && typeof p.publicPem === 'string')
+      return { ...p, retired: Array.isArray(p.retired) ? p.retired.filter((k) => typeof k === 'string') : [] };
   } catch {}
   throw new Error(`${file} is not a Fanout signing key (JSON with privatePem and publicPem)`);
 }

@@ -95,6 +95,11 @@ export class MasterKeys {
     this.fresh();
     return this.pair.publicPem;
   }
+  /** Every key this master has signed with, as its key file records them: earlier ones, then this one. */
+  get ownKeys(): readonly string[] {
+    this.fresh();
+    return [...(this.pair.retired ?? []), this.pair.publicPem];
+  }
   get fingerprint() {
     return fingerprint(this.publicPem);
   }
@@ -114,7 +119,7 @@ export class MasterKeys {
         fingerprint: this.fingerprint,
         latest: fingerprint(latest),
       });
-    const next = generateSigningKey();
+    const next = { ...generateSigningKey(), retired: [...(this.pair.retired ?? []), this.pair.publicPem] };
     const statement = rotationStatement(this.pair.privatePem, this.pair.publicPem, next.publicPem);
     // The new key first (beside the old), then the rotation in the database (the point of no
     // return), then its copy beside the key, then the swap.

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArchiveLimits } from '../protocol/archive.ts';
-import { signPackage } from '../protocol/crypto.ts';
+import { signPackage, verifyPackage } from '../protocol/crypto.ts';
 import { isDigest } from '../protocol/digest.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { inspectPackage } from '../protocol/package-file.ts';
@@ -20,8 +20,8 @@ export class PackageStore {
   constructor(
     private readonly db: Db,
     readonly blobs: BlobStore,
-    /** The signing key in force (it changes with `fanout key rotate`). */
-    private readonly privateKey: () => string,
+    /** The signing key in force (it changes with `fanout key rotate`), and every key it replaced. */
+    private readonly key: { readonly privatePem: string; readonly ownKeys: readonly string[] },
     private readonly limits: ArchiveLimits,
   ) {}
 
@@ -66,7 +66,7 @@ export class PackageStore {
       // Content first, then the row that makes it known: a package is never listed without its bytes.
       if (!(await this.blobs.open(digest))) await this.blobs.put(digest, tmp);
       const ref = { name: manifest.name, version: manifest.version, digest, size, tree: treeHash(entries) };
-      const signature = signPackage(this.privateKey(), ref);
+      const signature = signPackage(this.key.privatePem, ref);
       if (!existing)
         await this.db
           .insertInto('packages')
@@ -118,7 +118,9 @@ export class PackageStore {
     };
     // Signed again by the key in force, as the command that carries it is: a relay or endpoint
     // enrolled after a rotation trusts that key and its successors, not the one that signed at the
-    // push. The same key gives the same signature (Ed25519).
-    return { ...ref, signature: signPackage(this.privateKey(), ref) };
+    // push (the same key gives the same signature: Ed25519). Only what one of this master's own keys
+    // signed: a row changed in the database goes out as it is, and every device refuses it.
+    const ours = this.key.ownKeys.some((k) => verifyPackage(k, ref, row.signature));
+    return { ...ref, signature: ours ? signPackage(this.key.privatePem, ref) : row.signature };
   }
 }
