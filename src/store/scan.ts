@@ -1,8 +1,8 @@
 // Reads that scan whole tables (the gauges a Prometheus scrape reads: alerts by outcome, targets by
-// state; the fleet view's counts and searches), kept off the master's event loop. better-sqlite3 answers synchronously, so a count over a
-// million alerts held every request for half a second; here SQLite's scans run on their own
-// read-only connection in a worker thread (WAL lets it read beside the writer). PostgreSQL runs
-// them in its server already.
+// state; the fleet view's counts and searches), kept off the master's event loop. better-sqlite3
+// answers synchronously, so a count over a million alerts held every request for half a second;
+// here SQLite's scans run on their own read-only connection in a worker thread (WAL lets it read
+// beside the writer). PostgreSQL runs them in its server already.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
