@@ -82,7 +82,7 @@ export function verifyDownloaded(pkg: PackageRef, digest: string, keys: readonly
       'DIGEST_MISMATCH',
       `${pkg.name}@${pkg.version}: digest mismatch: expected ${pkg.digest}, got ${digest}; refused`,
     );
-  if (!keys.some((k) => verifyPackage(k, pkg, pkg.signature)))
+  if (!verifyPackage(keys, pkg, pkg.signature))
     throw new InstallError(
       'SIGNATURE_INVALID',
       `${pkg.name}@${pkg.version}: signature does not verify with the master's key; refused`,

@@ -162,8 +162,7 @@ export async function runSwarm(o: {
             if (`sha256:${h.digest('hex')}` !== p.digest) throw new Error(`${p.name}: digest mismatch`);
             const pkgKey = JSON.stringify(p);
             if (!verifiedPackages.has(pkgKey)) {
-              if (!keys.some((k) => verifyPackage(k, p, p.signature)))
-                throw new Error(`${p.name}: signature does not verify`);
+              if (!verifyPackage(keys, p, p.signature)) throw new Error(`${p.name}: signature does not verify`);
               verifiedPackages.add(pkgKey);
             }
             if (p.tree) trees[`${p.name}@${p.version}`] = p.tree; // simulated: nothing is on a disk

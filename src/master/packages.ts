@@ -116,11 +116,13 @@ export class PackageStore {
       size: Number(row.size),
       ...(row.tree ? { tree: row.tree } : {}),
     };
-    // Signed again by the key in force, as the command that carries it is: a relay or endpoint
-    // enrolled after a rotation trusts that key and its successors, not the one that signed at the
-    // push (the same key gives the same signature: Ed25519). Only what one of this master's own keys
-    // signed: a row changed in the database goes out as it is, and every device refuses it.
-    const ours = this.key.ownKeys.some((k) => verifyPackage(k, ref, row.signature));
-    return { ...ref, signature: ours ? signPackage(this.key.privatePem, ref) : row.signature };
+    // Signed at its push by a key this master has since rotated from: signed again by the key in
+    // force, as the command that carries it is (a relay or endpoint enrolled after the rotation
+    // trusts that key and its successors only). A row changed in the database verifies with none of
+    // this master's keys: it goes out as it is, and every device refuses it.
+    const own = this.key.ownKeys;
+    const byEarlierKey =
+      !verifyPackage(own.slice(-1), ref, row.signature) && verifyPackage(own.slice(0, -1), ref, row.signature);
+    return { ...ref, signature: byEarlierKey ? signPackage(this.key.privatePem, ref) : row.signature };
   }
 }

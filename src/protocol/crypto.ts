@@ -1,12 +1,5 @@
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  randomBytes,
-  sign,
-  verify,
-} from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { signedByAny } from './signing.ts';
 
 export const sha256Hex = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 export const newToken = () => randomBytes(24).toString('base64url');
@@ -44,10 +37,6 @@ export function generateSigningKey(): { privatePem: string; publicPem: string } 
 export const signPackage = (privatePem: string, p: SignedFields) =>
   sign(null, message(p), createPrivateKey(privatePem)).toString('base64');
 
-export function verifyPackage(publicPem: string, p: SignedFields, signature: string): boolean {
-  try {
-    return verify(null, message(p), createPublicKey(publicPem), Buffer.from(signature, 'base64'));
-  } catch {
-    return false;
-  }
-}
+/** True when any of the keys signed the package. */
+export const verifyPackage = (publicPems: readonly string[], p: SignedFields, signature: string) =>
+  signedByAny(publicPems, message(p), signature);

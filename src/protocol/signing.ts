@@ -86,8 +86,11 @@ export const signCanonical = (privatePem: string, value: unknown) =>
   sign(null, Buffer.from(canonicalJson(value)), createPrivateKey(privatePem)).toString('base64');
 
 /** True when any of the keys signed the value. */
-export function verifyCanonical(publicPems: readonly string[], value: unknown, signature: string): boolean {
-  const msg = Buffer.from(canonicalJson(value));
+export const verifyCanonical = (publicPems: readonly string[], value: unknown, signature: string) =>
+  signedByAny(publicPems, Buffer.from(canonicalJson(value)), signature);
+
+/** True when any of the keys signed the message (a device trusts several of the master's after rotations). */
+export function signedByAny(publicPems: readonly string[], msg: Buffer, signature: string): boolean {
   const sig = Buffer.from(signature, 'base64');
   return publicPems.some((pem) => {
     try {

@@ -109,7 +109,7 @@ export class Depot {
   ) {
     const final = this.path(pkg.digest);
     if (existsSync(final)) return { fetched: 0, from: pkg.size };
-    if (!keys.some((k) => verifyPackage(k, pkg, pkg.signature)))
+    if (!verifyPackage(keys, pkg, pkg.signature))
       throw new ContentError(
         'SIGNATURE_INVALID',
         `${pkg.name}@${pkg.version}: the signature does not verify with the master's key; refusing it`,
