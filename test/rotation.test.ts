@@ -7,6 +7,7 @@ import { Client } from '../src/protocol/client.ts';
 import { type Network, pushPackage, runFanout, startNetwork, waitFor } from './helpers.ts';
 
 let net: Network;
+let early: { jobId: string };
 const AGENT = 'relay-a-pos-1';
 
 beforeAll(async () => {
@@ -16,6 +17,12 @@ beforeAll(async () => {
   await net.relays['relay-b'].stop();
   rmSync(net.relays['relay-b'].data, { recursive: true, force: true });
   for (const v of ['1.0.0', '2.0.0', '3.0.0']) await pushPackage(net, 'app', v, { 'v.txt': `${v}\n` });
+  // Signed now, by the first key; relay-b takes it only after the rotations, enrolled afresh.
+  await pushPackage(net, 'early', '1.0.0', { 'e.txt': 'early\n' });
+  early = await net.admin.post<{ jobId: string }>('api/v1/jobs', {
+    packages: ['early@1.0.0'],
+    targets: ['relay-b-pos-1'],
+  });
 }, 120_000);
 afterAll(async () => {
   await net?.stopAll();
@@ -84,6 +91,22 @@ describe('a key rotation', () => {
     // Before, the relay refused it: the signature does not verify with the master's key.
     expect(job.state, JSON.stringify(job.targets)).toBe('complete');
     expect(readFileSync(join(net.agents['relay-b-pos-1'].root, 'app', '1.0.0', 'v.txt'), 'utf8')).toBe('1.0.0\n');
+  }, 60_000);
+
+  it('a job made before it, waiting for a relay enrolled afresh since, completes', async () => {
+    // The command waited for relay-b, signed by the first key; relay-b now trusts only the latest.
+    const job = await waitFor(
+      'the job made before the rotations ends',
+      async () => {
+        const j = await net.admin.get(`api/v1/jobs/${early.jobId}`);
+        return (j.state === 'complete' || j.state === 'failed') && j;
+      },
+      60_000,
+      250,
+    );
+    // Before, relay-b refused the command: every target failed SIGNATURE_INVALID.
+    expect(job.state, JSON.stringify(job.targets)).toBe('complete');
+    expect(readFileSync(join(net.agents['relay-b-pos-1'].root, 'early', '1.0.0', 'e.txt'), 'utf8')).toBe('early\n');
   }, 60_000);
 
   it('a package row changed in the database is not signed again: refused, nothing installed', async () => {

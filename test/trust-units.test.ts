@@ -3,8 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { compareVersions } from '../src/agent/state.ts';
 import { PinnedKey } from '../src/common/pinned-key.ts';
+import { commandSignedNow, packageSignedNow } from '../src/master/resign.ts';
 import { authorityOf, checkAssignment, commandProblem, signCommand } from '../src/protocol/command.ts';
-import { generateSigningKey } from '../src/protocol/crypto.ts';
+import { generateSigningKey, signPackage, verifyPackage } from '../src/protocol/crypto.ts';
 import { fingerprint, rotationStatement, trustedKeys } from '../src/protocol/keys.ts';
 import { canonicalJson, inList, ListTree } from '../src/protocol/signing.ts';
 import type { Assignment, DistributionCommand } from '../src/protocol/types.ts';
@@ -73,6 +74,35 @@ describe('signed commands at the relay', () => {
     expect(commandProblem([master.publicPem], { ...cmd, signature: undefined }, 'relay-a')).toMatch(/not signed/);
     const old = signCommand(master.privatePem, base, '2020-01-01T00:00:00.000Z');
     expect(commandProblem([master.publicPem], old, 'relay-a')).toMatch(/expired/);
+  });
+});
+
+describe('signed again by the key in force, after a rotation', () => {
+  const next = generateSigningKey();
+  const keys = { privatePem: next.privatePem, ownKeys: [master.publicPem, next.publicPem] };
+  const fields = { name: 'pos-app', version: '2.4.1', digest: `sha256:${'b'.repeat(64)}`, size: 10 };
+  const signedPkg = { ...fields, signature: signPackage(master.privatePem, fields) };
+  const earlier = signCommand(master.privatePem, { ...base, packages: [signedPkg] }, '2099-01-01T00:00:00.000Z');
+
+  it('a command and its packages signed by an earlier key: whole for a relay that trusts only the new one', () => {
+    expect(commandProblem([next.publicPem], earlier, 'relay-a')).toMatch(/does not verify/);
+    const now = commandSignedNow(keys, earlier);
+    expect(commandProblem([next.publicPem], now, 'relay-a')).toBeUndefined();
+    expect(verifyPackage([next.publicPem], fields, now.packages[0].signature)).toBe(true);
+    expect({ ...now, signature: '', packages: [] }).toEqual({ ...earlier, signature: '', packages: [] });
+    const current = signCommand(next.privatePem, base, '2099-01-01T00:00:00.000Z');
+    expect(commandSignedNow(keys, current)).toBe(current);
+  });
+
+  it('vouches for nothing its own keys did not sign, nor for a list changed beside its signed root', () => {
+    const forged = signCommand(attacker.privatePem, base, '2099-01-01T00:00:00.000Z');
+    expect(commandSignedNow(keys, forged)).toBe(forged);
+    const moreDevices = { ...earlier, distributionList: [...earlier.distributionList, 'pos-9'] };
+    expect(commandProblem([next.publicPem], commandSignedNow(keys, moreDevices), 'relay-a')).toMatch(
+      /not the one the master signed/,
+    );
+    const otherContent = { ...signedPkg, digest: `sha256:${'e'.repeat(64)}` };
+    expect(packageSignedNow(keys, otherContent)).toBe(otherContent);
   });
 });
 

@@ -2,6 +2,7 @@
 import type { EventEmitter } from 'node:events';
 import { DistributionCommand } from '../protocol/types.ts';
 import { type Db, generationsOf } from '../store/index.ts';
+import { commandSignedNow, type SigningKeys } from './resign.ts';
 
 /**
  * Queues a command for its relay, in the caller's transaction: the row the relay's long-poll reads
@@ -27,6 +28,8 @@ export class Commands {
     private readonly db: Db,
     /** Jobs' events: `commands:<relayId>` wakes that relay's long-poll, `commands:*` every relay's. */
     private readonly events: EventEmitter,
+    /** The signing key in force, and every key it replaced. */
+    private readonly key: SigningKeys,
   ) {}
 
   /**
@@ -49,7 +52,10 @@ export class Commands {
           .execute(),
         generationsOf(this.db, ['inventory', 'relay-addresses']),
       ]);
-      const commands = rows.map((r) => DistributionCommand.parse({ ...JSON.parse(r.body), seq: Number(r.seq) }));
+      // Signed when queued: by the key in force now, for a relay enrolled afresh since a rotation.
+      const commands = rows.map((r) =>
+        commandSignedNow(this.key, DistributionCommand.parse({ ...JSON.parse(r.body), seq: Number(r.seq) })),
+      );
       // Addresses do not wake the long-poll: the relay hears at its next answer (20 s at most).
       return { commands, inventory: generation, addresses };
     };

@@ -138,7 +138,7 @@ export async function buildMaster(opts: MasterOptions) {
     depotMaxBytes: cfg.depot.maxBytes,
     db,
     jobs,
-    commands: new Commands(db, jobs.events),
+    commands: new Commands(db, jobs.events, keys),
     packages,
     relays,
     keys,

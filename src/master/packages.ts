@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArchiveLimits } from '../protocol/archive.ts';
-import { signPackage, verifyPackage } from '../protocol/crypto.ts';
+import { signPackage } from '../protocol/crypto.ts';
 import { isDigest } from '../protocol/digest.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { inspectPackage } from '../protocol/package-file.ts';
@@ -15,13 +15,14 @@ import { treeHash } from '../protocol/tree.ts';
 import type { PackageRef } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import type { BlobStore } from './blobs.ts';
+import { packageSignedNow, type SigningKeys } from './resign.ts';
 
 export class PackageStore {
   constructor(
     private readonly db: Db,
     readonly blobs: BlobStore,
     /** The signing key in force (it changes with `fanout key rotate`), and every key it replaced. */
-    private readonly key: { readonly privatePem: string; readonly ownKeys: readonly string[] },
+    private readonly key: SigningKeys,
     private readonly limits: ArchiveLimits,
   ) {}
 
@@ -116,13 +117,7 @@ export class PackageStore {
       size: Number(row.size),
       ...(row.tree ? { tree: row.tree } : {}),
     };
-    // Signed at its push by a key this master has since rotated from: signed again by the key in
-    // force, as the command that carries it is (a relay or endpoint enrolled after the rotation
-    // trusts that key and its successors only). A row changed in the database verifies with none of
-    // this master's keys: it goes out as it is, and every device refuses it.
-    const own = this.key.ownKeys;
-    const byEarlierKey =
-      !verifyPackage(own.slice(-1), ref, row.signature) && verifyPackage(own.slice(0, -1), ref, row.signature);
-    return { ...ref, signature: byEarlierKey ? signPackage(this.key.privatePem, ref) : row.signature };
+    // Signed at its push, perhaps by a key this master has since rotated from (resign.ts).
+    return packageSignedNow(this.key, { ...ref, signature: row.signature });
   }
 }
