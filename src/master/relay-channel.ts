@@ -7,7 +7,6 @@ import type { Principal } from '../common/auth.ts';
 import { sendBlob } from '../common/content.ts';
 import type { App } from '../common/server.ts';
 import type { ArchiveLimits } from '../protocol/archive.ts';
-import { authorityOf, DEFAULT_EXPIRY_MS, signCommand } from '../protocol/command.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { DistributionCommand, RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
@@ -18,6 +17,7 @@ import type { Jobs } from './jobs.ts';
 import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
 import type { RelayRegistry } from './relays.ts';
+import { renewedAuthority } from './resign.ts';
 import { endpointsSeen } from './seen.ts';
 import type { DeviceVerification } from './verify.ts';
 
@@ -115,14 +115,13 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
           jobId: req.params.id,
           where: ` as a command of relay ${id}`,
         });
-      const cmd = DistributionCommand.parse({ ...JSON.parse(row.body), seq: 0 });
-      const now = new Date();
-      const fresh = signCommand(
-        d.keys.privatePem,
-        { ...cmd, issuedAt: now.toISOString() },
-        new Date(now.getTime() + DEFAULT_EXPIRY_MS).toISOString(),
-      );
-      return authorityOf(fresh);
+      const renewed = renewedAuthority(d.keys, DistributionCommand.parse({ ...JSON.parse(row.body), seq: 0 }));
+      if (!renewed)
+        throw new FanoutError('FANOUT_ERR_COMMAND_REFUSED', {
+          commandId: req.params.id,
+          why: 'the master holds it otherwise than it signed it (changed in the database?); it signs nothing of it again: create a new job',
+        });
+      return renewed;
     },
   );
   // The redistribution tool on a relay asks which of its jobs the master holds as failed.

@@ -4,10 +4,10 @@
 // for a relay replaced since) would be refused by every device enrolled after the rotation. Only
 // what one of this master's own keys signed is signed again: a row changed in the database verifies
 // with none of them, goes out as it is, and every device refuses it.
-import { headerOf } from '../protocol/command.ts';
+import { DEFAULT_EXPIRY_MS, headerOf } from '../protocol/command.ts';
 import { signPackage, verifyPackage } from '../protocol/crypto.ts';
 import { signCanonical, verifyCanonical } from '../protocol/signing.ts';
-import type { DistributionCommand, PackageRef } from '../protocol/types.ts';
+import type { DistributionCommand, PackageRef, SignedHeader } from '../protocol/types.ts';
 
 /** The key in force, and every key it replaced (oldest first, the one in force last). */
 export interface SigningKeys {
@@ -35,4 +35,19 @@ export function commandSignedNow(key: SigningKeys, c: DistributionCommand): Dist
   if (!signature || !byEarlierKey(key.ownKeys, (keys) => verifyCanonical(keys, headerOf(c), signature))) return c;
   const now = { ...c, packages: c.packages.map((p) => packageSignedNow(key, p)) };
   return { ...now, signature: signCanonical(key.privatePem, headerOf(now)) };
+}
+
+/**
+ * An expired command's header signed again with new times, for a redistribution of it; nothing
+ * else changes. Only a header one of this master's keys signed: undefined for a row changed in the
+ * database, which the master must not vouch for.
+ */
+export function renewedAuthority(key: SigningKeys, c: DistributionCommand, now = new Date()): SignedHeader | undefined {
+  if (!c.signature || !verifyCanonical(key.ownKeys, headerOf(c), c.signature)) return undefined;
+  const header = {
+    ...headerOf(c),
+    issuedAt: now.toISOString(),
+    expiresAt: new Date(now.getTime() + DEFAULT_EXPIRY_MS).toISOString(),
+  };
+  return { header, signature: signCanonical(key.privatePem, header) };
 }
