@@ -1,16 +1,21 @@
 // Relays asking the master for their devices (their enrollment: every 10 s, and all at once after an
 // inventory import) as the fleet grows: 100 and 1,000 relays of 100 endpoints each (10,100 and
 // 101,000 devices). One relay's answer should not grow with the fleet (flat), and a thousand relays
-// asking at once should be answered in seconds.
-import { readFileSync, writeFileSync } from 'node:fs';
+// asking at once should be answered in seconds. Then what the 1,000 relays' heartbeats cost the
+// master (heartbeats.ts).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inventoryYaml, runFanout, startFanout, tempDir } from '../test/helpers.ts';
+import { heartbeatCost } from './heartbeats.ts';
 import { record } from './record.ts';
 
 const ENDPOINTS = 100;
 
 async function fleetOf(relays: number) {
   const dir = tempDir('bench-enroll');
+  // Relays that stop heartbeating between the bench's turns are not the figure: no RELAY_DOWN.
+  mkdirSync(join(dir, 'master'), { recursive: true });
+  writeFileSync(join(dir, 'master', 'fanout.yaml'), 'alerts:\n  heartbeatTimeout: 1h\n');
   const master = await startFanout(['master', '--data', join(dir, 'master'), '--listen', '127.0.0.1:0'], {
     logDir: join(dir, 'logs'),
     name: 'master',
@@ -48,7 +53,8 @@ async function fleetOf(relays: number) {
       one.push(performance.now() - s);
     }
     one.sort((a, b) => a - b);
-    return { devices: relays * (ENDPOINTS + 1), allMs, oneMs: one[30] };
+    const heartbeats = relays >= 1000 ? await heartbeatCost(master.url, master.child.pid!, ids, token) : undefined;
+    return { devices: relays * (ENDPOINTS + 1), allMs, oneMs: one[30], heartbeats };
   } finally {
     await master.stop();
   }
@@ -69,6 +75,17 @@ export async function enrollBench() {
     ratio: large.oneMs / small.oneMs,
     goal: 'flat (≤ 1.5×)',
     met: large.oneMs / small.oneMs <= 1.5,
+  });
+  const hb = large.heartbeats!;
+  console.log(`heartbeat / read, master CPU µs each, in turns: ${hb.pairs.join(', ')}`);
+  record({
+    name: 'a heartbeat at 1,000 relays, each every 5 s (master CPU)',
+    value: hb.heartbeatUs,
+    unit: 'µs',
+    baseline: { name: "a relay's smallest read (GET /api/v1/relay/failed), same pace", value: hb.readUs },
+    ratio: hb.heartbeatUs / hb.readUs,
+    goal: '≤ 1.5× (its write shared)',
+    met: hb.heartbeatUs / hb.readUs <= 1.5,
   });
   record({
     name: '1,000 relays enrolling at once (after an inventory import)',

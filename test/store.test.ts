@@ -22,7 +22,7 @@ import { writeTargets } from '../src/master/target-writes.ts';
 import { DeviceVerification } from '../src/master/verify.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
 import { rebuildDevicePackages } from '../src/store/device-packages-rebuild.ts';
-import { openStore, readTogether, type Store } from '../src/store/index.ts';
+import { generationsOf, openStore, readTogether, type Store } from '../src/store/index.ts';
 import { inventoryYaml, tempDir } from './helpers.ts';
 import { pgDatabase } from './pg.ts';
 
@@ -569,6 +569,48 @@ for (const backend of backends) {
       } finally {
         await other.close();
       }
+    });
+
+    it('writes heartbeats that come together in one go, each relay with its own address', async () => {
+      const logged: string[] = [];
+      const log = { info: (_: unknown, m: string) => logged.push(m), warn() {}, error() {} } as never;
+      const registry = new RelayRegistry(
+        store.db,
+        log,
+        1000,
+        async () => {},
+        () => '',
+        undefined,
+        store.claim,
+      );
+      const [a, b, c] = ['a', 'b', 'c'].map((x) => `relay-hb-${x}-${backend.name}`);
+      await registry.heartbeat(a, 'https://a.example.test:8443/');
+      await store.db
+        .updateTable('relays')
+        .set({ down_since: '2026-01-01T00:00:00.000Z' })
+        .where('id', '=', a)
+        .execute();
+      const before = (await generationsOf(store.db, ['relay-addresses']))['relay-addresses'];
+      // Three at once: a without an address, b with a new one, c with one that is not an http(s) address.
+      await Promise.all([
+        registry.heartbeat(a),
+        registry.heartbeat(b, 'https://b.example.test/'),
+        registry.heartbeat(c, 'javascript:alert(1)'),
+      ]);
+      const rows = await store.db
+        .selectFrom('relays')
+        .select(['id', 'url', 'down_since', 'last_heartbeat'])
+        .where('id', 'in', [a, b, c])
+        .orderBy('id')
+        .execute();
+      expect(rows.map((r) => [r.id, r.url, r.down_since])).toEqual([
+        [a, 'https://a.example.test:8443/', null],
+        [b, 'https://b.example.test/', null],
+        [c, null, null],
+      ]);
+      expect(new Set(rows.map((r) => r.last_heartbeat)).size).toBe(1); // one write for the three
+      expect((await generationsOf(store.db, ['relay-addresses']))['relay-addresses']).toBe(before + 1);
+      expect(logged).toContain('relay is back');
     });
 
     it('gives periodic work to one process at a time, and to another when the claim runs out', async () => {

@@ -17,8 +17,13 @@ export type RaiseAlert = (a: {
   relayId?: string;
 }) => Promise<unknown>;
 
+/** How long heartbeats gather before they are written together. */
+const HEARTBEAT_BATCH_MS = 200;
+
 export class RelayRegistry {
   private timer?: NodeJS.Timeout;
+  /** Heartbeats waiting to be written: each relay's address (if it gave one), and their promise. */
+  private batch?: { relays: Map<string, string | undefined>; written: Promise<void> };
   /** Called on heartbeats (at most every 10 s per relay): the master asks for plans it still wants. */
   onHeartbeat: (relayId: string) => Promise<void> = async () => {};
   /** Whether the relay owes plans: only then is the heartbeat's claim (a write) taken. */
@@ -34,42 +39,72 @@ export class RelayRegistry {
     private readonly claim: (name: string, ms: number) => Promise<boolean> = async () => true,
   ) {}
 
-  async heartbeat(relayId: string, url?: string) {
+  /**
+   * Resolves once the heartbeat is written. Heartbeats are written together, every
+   * HEARTBEAT_BATCH_MS: a thousand relays each every 5 s made 200 transactions (and fsyncs) a second.
+   */
+  heartbeat(relayId: string, url?: string): Promise<void> {
     // Only an http(s) address of the relay's own; the master sends it signed requests, never a secret.
     if (url && !/^https?:\/\/[^/\s]+\/?$/.test(url)) url = undefined;
-    const now = new Date().toISOString();
-    const row = {
-      id: relayId,
-      url: url ?? null,
-      admin_token: null,
-      last_heartbeat: now,
-      down_since: null,
-    };
-    const prev = await this.db
-      .selectFrom('relays')
-      .select(['down_since', 'url'])
-      .where('id', '=', relayId)
-      .executeTakeFirst();
-    await this.db
-      .insertInto('relays')
-      .values(row)
-      .onConflict((oc) =>
-        oc.column('id').doUpdateSet({
-          ...(url ? { url } : {}),
+    if (!this.batch) {
+      const relays = new Map<string, string | undefined>();
+      let write = () => {};
+      const written = new Promise<void>((resolve, reject) => {
+        write = () => {
+          this.batch = undefined;
+          this.writeHeartbeats(relays).then(resolve, reject);
+        };
+      });
+      this.batch = { relays, written };
+      setTimeout(write, HEARTBEAT_BATCH_MS);
+    }
+    // The latest address given wins; a heartbeat without one keeps the one given before it.
+    this.batch.relays.set(relayId, url ?? this.batch.relays.get(relayId));
+    return this.batch.written;
+  }
 
-          last_heartbeat: now,
-          down_since: null,
-        }),
-      )
-      .execute();
+  private async writeHeartbeats(relays: Map<string, string | undefined>) {
+    const now = new Date().toISOString();
+    const ids = [...relays.keys()];
+    const prev = new Map<string, { down_since: string | null; url: string | null }>();
+    for (let i = 0; i < ids.length; i += 1000)
+      for (const r of await this.db
+        .selectFrom('relays')
+        .select(['id', 'down_since', 'url'])
+        .where('id', 'in', ids.slice(i, i + 1000))
+        .execute())
+        prev.set(r.id, r);
+    for (let i = 0; i < ids.length; i += 1000)
+      await this.db
+        .insertInto('relays')
+        .values(
+          ids.slice(i, i + 1000).map((id) => ({
+            id,
+            url: relays.get(id) ?? null,
+            admin_token: null,
+            last_heartbeat: now,
+            down_since: null,
+          })),
+        )
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet((eb) => ({
+            url: eb.fn.coalesce(eb.ref('excluded.url'), eb.ref('relays.url')),
+            last_heartbeat: now,
+            down_since: null,
+          })),
+        )
+        .execute();
     // After the write: a relay that reads the new generation then reads the new address.
-    if (url && prev?.url !== url) await bumpGeneration(this.db, 'relay-addresses');
-    if (prev?.down_since) this.log.info({ relayId }, 'relay is back');
-    // Plans wanted from this relay (its tickets resolved while it could not be asked) are asked for now.
-    void this.owes(relayId)
-      .then((owed) => owed && this.claim(`ask-wanted ${relayId}`, 10_000))
-      .then((mine) => (mine ? this.onHeartbeat(relayId) : undefined))
-      .catch((err) => this.log.warn({ err: (err as Error).message, relayId }, 'asking for wanted plans failed'));
+    if (ids.some((id) => relays.get(id) && prev.get(id)?.url !== relays.get(id)))
+      await bumpGeneration(this.db, 'relay-addresses');
+    for (const relayId of ids) {
+      if (prev.get(relayId)?.down_since) this.log.info({ relayId }, 'relay is back');
+      // Plans wanted from this relay (its tickets resolved while it could not be asked) are asked for now.
+      void this.owes(relayId)
+        .then((owed) => owed && this.claim(`ask-wanted ${relayId}`, 10_000))
+        .then((mine) => (mine ? this.onHeartbeat(relayId) : undefined))
+        .catch((err) => this.log.warn({ err: (err as Error).message, relayId }, 'asking for wanted plans failed'));
+    }
   }
 
   /** Raises RELAY_DOWN once per outage for every relay whose heartbeats stopped. */
