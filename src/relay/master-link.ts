@@ -55,9 +55,10 @@ export function refreshPeriodically(enrollment: MasterEnrollment) {
 export async function heartbeat(master: Client, url: string, everyMs: number, log: Logger, signal: AbortSignal) {
   while (!signal.aborted) {
     try {
-      await master.post('api/v1/relay/heartbeat', { url });
+      // The master answers once it has written it (up to 200 ms): a relay stopping does not wait.
+      await master.post('api/v1/relay/heartbeat', { url }, { signal });
     } catch (e) {
-      log.warn({ err: (e as Error).message }, 'heartbeat not delivered');
+      if (!signal.aborted) log.warn({ err: (e as Error).message }, 'heartbeat not delivered');
     }
     await sleep(everyMs, undefined, { signal }).catch(() => undefined);
   }
