@@ -135,6 +135,14 @@ describe("the master's signing key on disk", () => {
     writeFileSync(join(dir, 'signing.key'), '{"privatePem": "-----BEGIN');
     await expect(MasterKeys.load(await database(), dir)).rejects.toThrow(/signing.key is not a Fanout signing key/);
   });
+
+  it('a rotation in the database that is not one is named, with where its copy is', async () => {
+    const db = await database([r1]);
+    await db.updateTable('key_rotations').set({ statement: '{"statement": {"type": "fanout-key-rot' }).execute();
+    await expect(MasterKeys.load(db, masterData({ key: k1, rotations: [r1] }))).rejects.toThrow(
+      /key rotation 1 in the database \(table key_rotations\) is not a rotation statement; .*signing\.key\.rotations\.json beside the signing key/,
+    );
+  });
 });
 
 describe('a file replaced whole', () => {

@@ -26,11 +26,20 @@ const pendingKeys = (keyFile: string) =>
     .map((f) => join(dirname(keyFile), f));
 /** A rotation takes milliseconds; a new key without its rotation for longer was left by a kill. */
 const ROTATING_MS = 60_000;
-/** Every rotation the masters keep, oldest first. */
-const rotationsIn = async (db: Kysely<Database>): Promise<Rotation[]> =>
-  (await db.selectFrom('key_rotations').select('statement').orderBy('seq').execute()).map((r) =>
-    JSON.parse(r.statement),
-  );
+/** Every rotation the masters keep, oldest first; a row that is not one is named, with its mend. */
+const rotationsIn = async (db: Kysely<Database>, keyFile: string): Promise<Rotation[]> =>
+  (await db.selectFrom('key_rotations').select(['seq', 'statement']).orderBy('seq').execute()).map((r) => {
+    let v: Partial<Rotation> | undefined;
+    try {
+      v = JSON.parse(r.statement);
+    } catch {}
+    const st = v?.statement;
+    if (st?.type === 'fanout-key-rotation' && typeof st.next === 'string' && typeof v?.signature === 'string')
+      return v as Rotation;
+    throw new FanoutError('FANOUT_ERR_INTERNAL', {
+      detail: `key rotation ${r.seq} in the database (table key_rotations) is not a rotation statement; ${rotationsFileOf(keyFile)} beside the signing key keeps a copy of every rotation this master made or took up: put the row back from it`,
+    });
+  });
 
 export class MasterKeys {
   private constructor(
@@ -57,7 +66,7 @@ export class MasterKeys {
         .values(kept.map((r, i) => ({ seq: i + 1, statement: JSON.stringify(r) })))
         .onConflict((oc) => oc.column('seq').doNothing())
         .execute();
-    const chain = await rotationsIn(db);
+    const chain = await rotationsIn(db, keyFile);
     // Killed in a rotation after its new key was written: finished if the rotation was kept, else dropped.
     for (const file of pendingKeys(keyFile)) {
       const next = parsePair(readFileSync(file, 'utf8'), file);
@@ -106,7 +115,7 @@ export class MasterKeys {
 
   /** Every rotation so far, by any master, oldest first: a device that pinned any earlier key follows them. */
   rotations() {
-    return rotationsIn(this.db);
+    return rotationsIn(this.db, this.keyFile);
   }
 
   /** A new key, vouched for by the old one; what the old key signed stays valid for those who follow. */
