@@ -1,10 +1,11 @@
 // Relays as the master sees them: heartbeats, RELAY_DOWN, and a client for each relay's admin API.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
 import { Client, type ClientTls } from '../protocol/client.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { masterRequestHeaders } from '../protocol/master-request.ts';
-import { bumpGeneration, type Db } from '../store/index.ts';
+import { bumpGeneration, type Db, oneOf, perStatement } from '../store/index.ts';
 
 export type RaiseAlert = (a: {
   source: string;
@@ -48,15 +49,11 @@ export class RelayRegistry {
     if (url && !/^https?:\/\/[^/\s]+\/?$/.test(url)) url = undefined;
     if (!this.batch) {
       const relays = new Map<string, string | undefined>();
-      let write = () => {};
-      const written = new Promise<void>((resolve, reject) => {
-        write = () => {
-          this.batch = undefined;
-          this.writeHeartbeats(relays).then(resolve, reject);
-        };
+      const written = sleep(HEARTBEAT_BATCH_MS).then(() => {
+        this.batch = undefined;
+        return this.writeHeartbeats(relays);
       });
       this.batch = { relays, written };
-      setTimeout(write, HEARTBEAT_BATCH_MS);
     }
     // The latest address given wins; a heartbeat without one keeps the one given before it.
     this.batch.relays.set(relayId, url ?? this.batch.relays.get(relayId));
@@ -66,19 +63,20 @@ export class RelayRegistry {
   private async writeHeartbeats(relays: Map<string, string | undefined>) {
     const now = new Date().toISOString();
     const ids = [...relays.keys()];
-    const prev = new Map<string, { down_since: string | null; url: string | null }>();
-    for (let i = 0; i < ids.length; i += 1000)
-      for (const r of await this.db
-        .selectFrom('relays')
-        .select(['id', 'down_since', 'url'])
-        .where('id', 'in', ids.slice(i, i + 1000))
-        .execute())
-        prev.set(r.id, r);
-    for (let i = 0; i < ids.length; i += 1000)
+    const prev = new Map(
+      (
+        await this.db
+          .selectFrom('relays')
+          .select(['id', 'down_since', 'url'])
+          .where(oneOf(this.db, 'id', ids))
+          .execute()
+      ).map((r) => [r.id, r]),
+    );
+    for (const part of perStatement(ids))
       await this.db
         .insertInto('relays')
         .values(
-          ids.slice(i, i + 1000).map((id) => ({
+          part.map((id) => ({
             id,
             url: relays.get(id) ?? null,
             admin_token: null,
