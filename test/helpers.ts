@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, childEnv, type LabProcess, spawnFanout } from '../src/lab/network.ts';
 import { Client } from '../src/protocol/client.ts';
+import type { Db } from '../src/store/index.ts';
 
 export { BIN };
 
@@ -310,3 +311,19 @@ export function writeEndpointTokens(net: Network, file: string) {
   );
   return file;
 }
+
+/** One ticket mail in the outbox, due at once, for ops@example.test: what the mailer sends next. */
+export const queueMail = (db: Db, ticketId: string, subject = ticketId) =>
+  db
+    .insertInto('outbox')
+    .values({
+      ticket_id: ticketId,
+      recipients: '["ops@example.test"]',
+      subject,
+      body: 'b',
+      attempts: 0,
+      next_at: '2000-01-01T00:00:00.000Z',
+      state: 'pending',
+      last_error: null,
+    })
+    .execute();

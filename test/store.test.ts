@@ -2,6 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertCenter } from '../src/alerts/center.ts';
@@ -23,7 +24,7 @@ import { DeviceVerification } from '../src/master/verify.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
 import { rebuildDevicePackages } from '../src/store/device-packages-rebuild.ts';
 import { generationsOf, openStore, readTogether, type Store } from '../src/store/index.ts';
-import { inventoryYaml, tempDir } from './helpers.ts';
+import { inventoryYaml, queueMail, tempDir } from './helpers.ts';
 import { pgDatabase } from './pg.ts';
 
 const backends: { name: string; open: () => Promise<{ url: string; drop(): Promise<void> }> }[] = [
@@ -631,38 +632,73 @@ for (const backend of backends) {
       }
     });
 
-    it.runIf(backend.name === 'postgres')('two masters on one database send each outbox item once', async () => {
+    /** Two masters' mailers on this database, sending to one sink; `claimMs` as each holds a claim. */
+    const twoMailers = async (test: (a: Mailer, b: Mailer, sink: MailSink) => Promise<void>, claimMs?: number) => {
       const sink = new MailSink();
       const port = await sink.listen();
       const other = await openStore(db.url);
       try {
         const mail = parseConfig(`mail: { smtp: { host: 127.0.0.1, port: ${port} } }`).mail;
         const quiet = { info() {}, warn() {}, error() {} } as never;
-        for (let i = 0; i < 5; i++)
-          await store.db
-            .insertInto('outbox')
-            .values({
-              ticket_id: `t-claim-${i}`,
-              recipients: '["ops@example.test"]',
-              subject: `claim ${i}`,
-              body: 'b',
-              attempts: 0,
-              next_at: '2000-01-01T00:00:00.000Z',
-              state: 'pending',
-              last_error: null,
-            })
-            .execute();
-        const a = new Mailer(store.db, mail, quiet, new Faults(false), true);
-        const b = new Mailer(other.db, mail, quiet, new Faults(false), true);
-        await Promise.all([a.sendDue(), b.sendDue(), a.sendDue(), b.sendDue()]);
-        // (Other tests' ticket mails in this database go out too; each of these goes out once.)
-        const mine = sink.messages.map((m) => m.subject).filter((x) => x.startsWith('claim'));
-        expect(mine.sort()).toEqual(['claim 0', 'claim 1', 'claim 2', 'claim 3', 'claim 4']);
+        await test(
+          new Mailer(store.db, mail, quiet, new Faults(false), true, claimMs),
+          new Mailer(other.db, mail, quiet, new Faults(false), true, claimMs),
+          sink,
+        );
       } finally {
         await other.close();
         await sink.close();
       }
-    });
+    };
+    const queue = async (prefix: string, n: number) => {
+      for (let i = 0; i < n; i++) await queueMail(store.db, `t-${prefix}-${i}`, `${prefix} ${i}`);
+    };
+    /** The subjects the sink received that start with `prefix`. */
+    const received = (sink: MailSink, prefix: string) =>
+      sink.messages
+        .map((m) => m.subject)
+        .filter((x) => x.startsWith(prefix))
+        .sort();
+
+    it.runIf(backend.name === 'postgres')('two masters on one database send each outbox item once', () =>
+      twoMailers(async (a, b, sink) => {
+        await queue('claim', 5);
+        await Promise.all([a.sendDue(), b.sendDue(), a.sendDue(), b.sendDue()]);
+        // (Other tests' ticket mails in this database go out too; each of these goes out once.)
+        expect(received(sink, 'claim')).toEqual(['claim 0', 'claim 1', 'claim 2', 'claim 3', 'claim 4']);
+      }),
+    );
+
+    it.runIf(backend.name === 'postgres')(
+      'a slow mail server: two masters still send each item once, and a send is cut off before its claim lapses',
+      () =>
+        twoMailers(async (a, b, sink) => {
+          // Each message takes the server 500 ms; a claim holds 1.5 s. Five in a row outlast a
+          // claim taken for all of them at once: B, starting at 1.6 s, would take the last ones
+          // while A still meant to send them.
+          await queue('slow', 5);
+          sink.answerDelayMs = 500;
+          const first = a.sendDue();
+          await sleep(1600);
+          await Promise.all([first, b.sendDue()]);
+          expect(received(sink, 'slow')).toEqual(['slow 0', 'slow 1', 'slow 2', 'slow 3', 'slow 4']);
+
+          // A server slower than 80 % of the claim: the send is given up, and tried again later.
+          await queue('stuck', 1);
+          sink.answerDelayMs = 2000;
+          await a.sendDue();
+          const row = await store.db
+            .selectFrom('outbox')
+            .select(['state', 'last_error', 'claimed_until'])
+            .where('ticket_id', '=', 't-stuck-0')
+            .executeTakeFirstOrThrow();
+          expect(row).toEqual({
+            state: 'pending',
+            last_error: 'the mail server did not answer within 1.2 s',
+            claimed_until: null,
+          });
+        }, 1500),
+    );
 
     it('records failed distributions and resolves them with their tickets when the job is repaired', async () => {
       const center = new AlertCenter(

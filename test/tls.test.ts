@@ -9,7 +9,7 @@ import { Faults } from '../src/common/faults.ts';
 import { makeLabTls } from '../src/lab/ca.ts';
 import { parseConfig } from '../src/master/config.ts';
 import { openStore } from '../src/store/index.ts';
-import { type Network, runFanout, startNetwork, tempDir, testTls, writePackage } from './helpers.ts';
+import { type Network, queueMail, runFanout, startNetwork, tempDir, testTls, writePackage } from './helpers.ts';
 
 let net: Network;
 const tls = testTls()!;
@@ -66,20 +66,7 @@ describe('SMTP certificates', () => {
     const port = (smtp.server.address() as { port: number }).port;
     const store = await openStore(join(tempDir('smtp'), 'm.db'));
     const quiet = { info() {}, warn() {}, error() {} } as never;
-    const queue = async (id: string) =>
-      store.db
-        .insertInto('outbox')
-        .values({
-          ticket_id: id,
-          recipients: '["ops@example.test"]',
-          subject: id,
-          body: 'b',
-          attempts: 0,
-          next_at: '2000-01-01T00:00:00.000Z',
-          state: 'pending',
-          last_error: null,
-        })
-        .execute();
+    const queue = (id: string) => queueMail(store.db, id);
     try {
       await queue('t-untrusted');
       const strict = parseConfig(`mail: { smtp: { host: 127.0.0.1, port: ${port} }, retries: 0 }`).mail;

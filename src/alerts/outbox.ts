@@ -3,42 +3,51 @@
 import type { Selectable } from 'kysely';
 import type { Database, Db } from '../store/index.ts';
 
-/** Long enough for one send; a master that dies holding a claim delays its items by no more than this. */
+/**
+ * How long a claim holds. A send is cut off before its claim lapses (see Mailer), so no other master
+ * sends an item while one still is; a master that dies holding a claim delays its item by no more
+ * than this.
+ */
 export const CLAIM_MS = 15_000;
 
 type OutboxTable = 'outbox' | 'webhook_outbox';
 
-/** Due items, claimed so another master's sender skips them meanwhile (PostgreSQL: FOR UPDATE SKIP LOCKED). */
-export function claimDue<T extends OutboxTable>(
+/**
+ * The next item after id `after` due at `now`, claimed for `claimMs` from this moment (PostgreSQL: FOR UPDATE SKIP
+ * LOCKED, so two masters take different items). One at a time, claimed just before it is sent: items
+ * claimed together and sent one after another would lapse while still waiting their turn, and another
+ * master would send them too.
+ */
+export function claimNext<T extends OutboxTable>(
   db: Db,
   table: T,
   now: Date,
   lockRows: boolean,
-): Promise<Selectable<Database[T]>[]> {
+  after: number,
+  claimMs = CLAIM_MS,
+): Promise<Selectable<Database[T]> | undefined> {
   const t = table as 'outbox'; // both tables have id, state, next_at and claimed_until
+  const at = new Date(Math.max(now.getTime(), Date.now()));
   return db.transaction().execute(async (tx) => {
     let q = tx
       .selectFrom(t)
       .selectAll()
       .where('state', '=', 'pending')
+      .where('id', '>', after)
       .where('next_at', '<=', now.toISOString())
-      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now.toISOString())]))
+      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', at.toISOString())]))
       .orderBy('id')
-      .limit(20);
+      .limit(1);
     if (lockRows) q = q.forUpdate().skipLocked();
-    const items = await q.execute();
-    if (items.length)
+    const item = await q.executeTakeFirst();
+    if (item)
       await tx
         .updateTable(t)
-        .set({ claimed_until: new Date(now.getTime() + CLAIM_MS).toISOString() })
-        .where(
-          'id',
-          'in',
-          items.map((i) => i.id),
-        )
+        .set({ claimed_until: new Date(at.getTime() + claimMs).toISOString() })
+        .where('id', '=', item.id)
         .execute();
-    return items;
-  }) as Promise<Selectable<Database[T]>[]>;
+    return item;
+  }) as Promise<Selectable<Database[T]> | undefined>;
 }
 
 /** Runs `pass` on each kick, one at a time; kicks during a pass coalesce into one more pass. */

@@ -15,12 +15,16 @@ export async function sendTo(
   subject: string,
   text: string,
   faults: Faults,
-  /**
-   * The same for every attempt at one outbox item. SMTP cannot be exactly-once: a master killed after the
-   * server took a message, before it recorded that, leaves it to be sent again; receivers that drop
-   * duplicate Message-IDs (most ticket systems) then see one message.
-   */
-  messageId?: string,
+  opts: {
+    /**
+     * The same for every attempt at one outbox item. SMTP cannot be exactly-once: a master killed after
+     * the server took a message, before it recorded that, leaves it to be sent again; receivers that
+     * drop duplicate Message-IDs (most ticket systems) then see one message.
+     */
+    messageId?: string;
+    /** The whole send is given up after this long (a temporary failure: it is tried again). */
+    deadlineMs?: number;
+  } = {},
 ): Promise<Outcome> {
   const refused: Refusal[] = [];
   const classify = (list: { recipient?: string; responseCode?: number; message?: string }[], fallback: string[]) => {
@@ -34,7 +38,11 @@ export async function sendTo(
   };
   try {
     if (faults.take('smtp.send')) throw new Error('injected SMTP failure (smtp.send)');
-    const info = await transport.sendMail({ from, to, subject, text, ...(messageId ? { messageId } : {}) });
+    const signal = opts.deadlineMs ? AbortSignal.timeout(opts.deadlineMs) : undefined;
+    const info = await transport.sendMail({ from, to, subject, text, messageId: opts.messageId, signal }).catch((e) => {
+      if (!signal?.aborted) throw e;
+      throw new Error(`the mail server did not answer within ${opts.deadlineMs! / 1000} s`);
+    });
     const rejected =
       (info as { rejectedErrors?: { recipient?: string; responseCode?: number; message?: string }[] }).rejectedErrors ??
       [];

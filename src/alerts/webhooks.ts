@@ -5,7 +5,7 @@ import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../common/log.ts';
 import type { Db } from '../store/index.ts';
-import { claimDue, Passes } from './outbox.ts';
+import { claimNext, Passes } from './outbox.ts';
 
 export const WEBHOOK_EVENTS = ['ticket.opened', 'ticket.resolved', 'job.complete'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
@@ -78,8 +78,12 @@ export class Webhooks {
     this.passes.kick();
   }
 
+  /** Sends each delivery due at `now`, claiming it just before its send. */
   async sendDue(now = new Date()) {
-    for (const item of await claimDue(this.db, 'webhook_outbox', now, this.lockRows)) {
+    for (let after = 0; ; ) {
+      const item = await claimNext(this.db, 'webhook_outbox', now, this.lockRows, after);
+      if (!item) return;
+      after = item.id;
       const hook = this.cfg.webhooks.find((h) => h.url === item.url);
       const attempts = item.attempts + 1;
       let error: string | null = hook ? null : 'no such webhook in the config any more';

@@ -1,4 +1,5 @@
 // A real SMTP server on loopback that keeps what it receives: the lab's mail sink, and the tests'.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SMTPServer } from 'smtp-server';
 
 export interface SunkMail {
@@ -15,6 +16,8 @@ export class MailSink {
   /** Refuse the next N messages with a 451 (try again later); -1 refuses all. */
   refuse = 0;
   attempts = 0;
+  /** How long the server takes to answer a message it received (a slow or distant relay MTA). */
+  answerDelayMs = 0;
   /** Addresses refused at RCPT TO (550), as a server refuses an unknown mailbox. */
   readonly refuseRecipients = new Set<string>();
   onMail: (m: SunkMail) => void = () => {};
@@ -34,7 +37,8 @@ export class MailSink {
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
+        stream.on('end', async () => {
+          if (this.answerDelayMs) await sleep(this.answerDelayMs);
           this.attempts++;
           if (this.refuse !== 0) {
             if (this.refuse > 0) this.refuse--;

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MailSink } from '../../src/lab/mail-sink.ts';
+import { MailSink, type SunkMail } from '../../src/lab/mail-sink.ts';
 import { Client } from '../../src/protocol/client.ts';
 import { caArgs, type Network, runFanout, serverTlsArgs, startFanout, startNetwork, writePackage } from '../helpers.ts';
 import { pgDatabase } from '../pg.ts';
@@ -92,7 +92,10 @@ export async function runChaos(o: {
       baseUrl: net.relays[id].url,
       token: readFileSync(join(net.relays[id].data, 'admin.token'), 'utf8').trim(),
     });
+  /** When the master was killed: a ticket mailed twice is explained by a kill between its copies, or not. */
+  const masterKills: number[] = [];
   const restartMaster = async () => {
+    masterKills.push(Date.now());
     await net.master.kill();
     net.master = await startFanout(
       [
@@ -207,12 +210,37 @@ export async function runChaos(o: {
       say(`round ${round}: ${converged ? 'converged' : 'did not converge'}, ${figures.kills} kills so far`);
     }
     await truth(net, relayIds, sink, figures);
+    for (const line of mailedTwice(sink, masterKills)) say(line);
   } finally {
     await net.stopAll().catch(() => undefined);
     await sink.close();
     await pg.drop().catch(() => undefined);
   }
   return figures;
+}
+
+/**
+ * Each ticket mailed more than once to an address: its copies, with their Message-IDs, and the
+ * master's kills between them. SMTP cannot be exactly-once: a master killed after the server took a
+ * message, before it recorded that, sends it again, with the same Message-ID. A copy with another
+ * Message-ID, or with no kill between, is a fault of ours.
+ */
+function mailedTwice(sink: MailSink, kills: number[]) {
+  const copies = new Map<string, SunkMail[]>();
+  for (const m of sink.messages)
+    for (const to of m.to) {
+      const k = `${/t-[a-z0-9]+/.exec(m.subject)?.[0]} to ${to}`;
+      copies.set(k, [...(copies.get(k) ?? []), m]);
+    }
+  return [...copies].flatMap(([k, ms]) => {
+    if (ms.length < 2) return [];
+    const [first, last] = [Date.parse(ms[0].at), Date.parse(ms[ms.length - 1].at)];
+    const between = kills.filter((t) => t >= first && t <= last).map((t) => `${t - first} ms after the first`);
+    return [
+      `mailed ${ms.length} times: ${k}: ${ms.map((m) => `${m.at.slice(11)} ${m.messageId}`).join(', ')}; ` +
+        `master killed between: ${between.join(', ') || 'never'}`,
+    ];
+  });
 }
 
 /** The endpoints' disks, the relays' job logs and the mail sink against what the master says. */
