@@ -202,6 +202,40 @@ describe('rings', () => {
     expect(c.code).toBe(1);
     expect(c.stderr).toContain(`${created.jobId} is a rollout: \`fanout job abort ${created.jobId}\``);
   }, 120_000);
+  it('starts a ring once when the master fails between saving the ring and creating its job', async () => {
+    await pushPackage(net, 'once', '1.0.0', { 'v.txt': 'once\n' });
+    const targets = Object.keys(net.agents)
+      .filter((id) => id.startsWith('relay-n-'))
+      .slice(0, 4);
+    // Once, right after the master moved the rollout to its second ring: the next tick goes on from there.
+    await net.admin.post('admin/v1/faults', { 'rollout.ring': 'fail:1' });
+    const created = await cli([
+      'job',
+      'create',
+      '--package',
+      'once@1.0.0',
+      ...targets.flatMap((t) => ['--target', t]),
+      '--rings',
+      '50%,100%',
+    ]);
+    const done = await waitFor(
+      'the rollout complete',
+      async () => {
+        const s = await status(created.jobId);
+        return s.state === 'complete' && s;
+      },
+      60_000,
+      500,
+    );
+    expect(await net.admin.get('admin/v1/faults')).toEqual({}); // it fired
+    // One job a ring: before, the ring whose start failed was started again, a second job for it.
+    const jobs = (await net.admin.get<any[]>('api/v1/jobs?limit=1000&view=summary')).filter((j: any) =>
+      j.packages.some((p: any) => p.name === 'once'),
+    );
+    expect(jobs.map((j: any) => j.jobId).sort()).toEqual(done.rings.map((g: any) => g.jobId).sort());
+    for (const d of targets) expect(existsSync(join(net.agents[d].root, 'once', '1.0.0', 'v.txt'))).toBe(true);
+  }, 120_000);
+
   it('an abort cancels the running ring with a cancel the master signed; a forged cancel is refused and the ring goes on', async () => {
     const dir = writePackage(join(net.dir, 'pkgs', 'slow'), 'slow', '1.0.0', {}, 'sleep 20\n');
     await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);

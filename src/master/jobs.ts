@@ -44,14 +44,18 @@ export class Jobs {
     this.completeHooks.push(fn);
   }
 
-  async create(req: JobRequest, createdBy = 'admin'): Promise<{ jobId: string; commands: string[] }> {
+  /** `jobId`: chosen beforehand by a caller that must create the job once (a rollout's ring). */
+  async create(
+    req: JobRequest,
+    createdBy = 'admin',
+    jobId = newId('j'),
+  ): Promise<{ jobId: string; commands: string[] }> {
     if (!req.packages?.length && !req.params?.uninstall)
       throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: 'a job needs at least one --package NAME@VERSION' });
     const params = jobParams(req.params);
     const packages = await Promise.all(req.packages.map((p) => this.packages.resolve(p)));
     const targets = await selectTargets(this.db, req);
 
-    const jobId = newId('j');
     const now = new Date().toISOString();
     const byRelay = new Map<string, string[]>();
     for (const t of targets) {

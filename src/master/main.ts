@@ -129,7 +129,7 @@ export async function buildMaster(opts: MasterOptions) {
   };
   const verify = new DeviceVerification(db, relays);
   const cancel = jobCanceller(db, wakeRelays, () => keys.privatePem);
-  const rollouts = new Rollouts(db, jobs, raise, cancel);
+  const rollouts = new Rollouts(db, jobs, raise, cancel, faults);
   const channel = {
     verify,
     enrollments: new Enrollments(db),

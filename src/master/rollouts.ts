@@ -2,6 +2,8 @@
 // ring is a job of its own. The next ring starts when the current one has ended and the wait has
 // passed; a ring that failed past the limit halts the rollout and raises ROLLOUT_HALTED through the
 // alert center. An operator resumes (the next ring starts) or aborts (the running ring is cancelled).
+
+import type { Faults } from '../common/faults.ts';
 import { newId } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Db } from '../store/index.ts';
@@ -11,6 +13,7 @@ import { jobView } from './job-view.ts';
 import type { JobRequest, Jobs } from './jobs.ts';
 import type { RaiseAlert } from './relays.ts';
 import { dealRings, type Ring } from './rings.ts';
+import { type RolloutChange, type RolloutRow, raiseHalted, ringJob, saveRollout } from './rollout-rows.ts';
 import { rolloutView } from './rollout-view.ts';
 
 export interface RolloutRequest extends JobRequest {
@@ -27,6 +30,7 @@ export class Rollouts {
     private readonly jobs: Jobs,
     private readonly raise: RaiseAlert,
     private readonly cancel: CancelJob,
+    private readonly faults: Faults,
   ) {}
 
   async create(req: RolloutRequest, by: string) {
@@ -69,32 +73,36 @@ export class Rollouts {
     return this.db.selectFrom('rollouts').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  private async save(id: string, set: { rings?: Ring[]; state?: string; current?: number; reason?: string | null }) {
-    await this.db
-      .updateTable('rollouts')
-      .set({
-        ...(set.rings ? { rings: JSON.stringify(set.rings) } : {}),
-        ...(set.state ? { state: set.state } : {}),
-        ...(set.current !== undefined ? { current: set.current } : {}),
-        ...(set.reason !== undefined ? { reason: set.reason } : {}),
-        updated_at: new Date().toISOString(),
-      })
-      .where('id', '=', id)
-      .execute();
+  private save(r: RolloutRow, set: RolloutChange) {
+    return saveRollout(this.db, r, set);
   }
 
-  private async startRing(
-    r: { id: string; packages: string; params: string; created_by: string },
-    rings: Ring[],
-    n: number,
-  ) {
-    rings[n].jobId = (
-      await this.jobs.create(
-        { packages: JSON.parse(r.packages), targets: rings[n].devices, params: JSON.parse(r.params) },
-        r.created_by,
-      )
-    ).jobId;
-    await this.save(r.id, { rings, current: n, state: 'running', reason: null });
+  /**
+   * Starts ring `n`: its job's id is saved first, then the job is created under it. A master that
+   * stops in between leaves the id, and the next tick creates the job (ringJobOf); of two that start
+   * the ring at once, one saves and creates, and the other's save finds the rollout changed.
+   */
+  private async startRing(r: RolloutRow, rings: Ring[], n: number) {
+    rings[n].jobId = newId('j');
+    if (!(await this.save(r, { rings, current: n, state: 'running', reason: null }))) return;
+    this.faults.throwIf('rollout.ring');
+    await this.createRingJob(r, rings[n]);
+  }
+
+  private async createRingJob(r: RolloutRow, ring: Ring) {
+    const req = { packages: JSON.parse(r.packages), targets: ring.devices, params: JSON.parse(r.params) };
+    await this.jobs.create(req, r.created_by, ring.jobId!).catch(async (e) => {
+      // Created meanwhile by another tick or master: the job's id is the table's key.
+      if (!(await ringJob(this.db, ring.jobId!))) throw e;
+    });
+  }
+
+  /** The ring's job, created now if its ring was started and the job not yet made. */
+  private async ringJobOf(r: RolloutRow, ring: Ring) {
+    const job = await ringJob(this.db, ring.jobId!);
+    if (job) return job;
+    await this.createRingJob(r, ring);
+    return jobView(this.db, ring.jobId!, true);
   }
 
   /** Moves every running rollout on: a ring that ended is judged; after the wait, the next one starts. */
@@ -103,57 +111,45 @@ export class Rollouts {
     for (const r of running) {
       const rings = JSON.parse(r.rings) as Ring[];
       const ring = rings[r.current];
-      const job = await jobView(this.db, ring.jobId!, true);
+      const job = await this.ringJobOf(r, ring);
       if (job.state === 'running') continue;
       if (!ring.endedAt) {
         ring.endedAt = new Date(now).toISOString();
         ring.failureRate = (100 * (job.counts.failed ?? 0)) / Math.max(1, job.total);
         if (ring.failureRate > r.halt_rate) {
           const reason = `ring ${r.current + 1} of ${rings.length}: ${ring.failureRate.toFixed(1)}% of ${job.total} target(s) failed, past the limit of ${r.halt_rate}%`;
-          await this.save(r.id, { rings, state: 'halted', reason });
-          await this.halted(r.id, ring.jobId!, reason);
+          if (await this.save(r, { rings, state: 'halted', reason })) await this.halted(r.id, ring.jobId!, reason);
           continue;
         }
-        await this.save(r.id, { rings });
+        if (!(await this.save(r, { rings }))) continue;
       }
       if (r.current === rings.length - 1) {
-        await this.save(r.id, { state: job.state === 'complete' ? 'complete' : 'failed' });
+        await this.save(r, { state: job.state === 'complete' ? 'complete' : 'failed' });
         continue;
       }
       if (now >= Date.parse(ring.endedAt) + r.ring_wait_ms) await this.startRing(r, rings, r.current + 1);
     }
   }
 
-  /** ROLLOUT_HALTED, about the relay whose targets failed most in that ring. */
-  private async halted(id: string, jobId: string, reason: string) {
-    const failed = await this.db
-      .selectFrom('targets')
-      .select(['relay_id'])
-      .where('job_id', '=', jobId)
-      .where('state', '=', 'failed')
-      .execute();
-    const byRelay = new Map<string, number>();
-    for (const f of failed) byRelay.set(f.relay_id, (byRelay.get(f.relay_id) ?? 0) + 1);
-    const relayId = [...byRelay].sort((a, b) => b[1] - a[1])[0]?.[0];
-    if (!relayId) return;
-    await this.raise({
-      source: 'master',
-      alertId: `${id}/halted/${jobId}`,
-      // No job on the alert: a halted ring is not a failed distribution of a relay (its failed targets are).
-      deviceId: relayId,
-      failureType: 'ROLLOUT_HALTED',
-      message: `rollout ${id} halted at job ${jobId}: ${reason}`,
-      at: new Date().toISOString(),
-    });
+  private halted(id: string, jobId: string, reason: string) {
+    return raiseHalted(this.db, this.raise, id, jobId, reason);
   }
 
-  /** Ticks every second; of masters sharing a database, the one holding the claim does the work. */
+  /**
+   * Ticks every second; of masters sharing a database, the one holding the claim does the work, and a
+   * tick still running when the next is due is not joined by it.
+   */
   start(claim: (name: string, ms: number) => Promise<boolean>, log: { error: (o: object, m: string) => void }) {
+    let ticking = false;
     this.timer = setInterval(async () => {
+      if (ticking) return;
+      ticking = true;
       try {
         if (await claim('rollouts tick', 2000)) await this.tick();
       } catch (err) {
         log.error({ err }, 'rollout tick failed');
+      } finally {
+        ticking = false;
       }
     }, 1000);
     this.timer.unref();
@@ -169,24 +165,24 @@ export class Rollouts {
     if (r.state !== 'halted')
       throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `rollout ${id} is ${r.state}, not halted` });
     const rings = JSON.parse(r.rings) as Ring[];
-    if (r.current === rings.length - 1) await this.save(id, { state: 'failed', reason: r.reason });
+    if (r.current === rings.length - 1) await this.save(r, { state: 'failed', reason: r.reason });
     else await this.startRing(r, rings, r.current + 1); // the operator accepted the ring as it ended
     return rolloutView(this.db, id);
   }
 
   async abort(id: string, by: string) {
-    const r = await this.find(id);
-    if (!r) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId: id, where: ' as a rollout' });
-    if (!['running', 'halted'].includes(r.state))
-      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `rollout ${id} is ${r.state}: nothing to abort` });
-    const rings = JSON.parse(r.rings) as Ring[];
-    const current = rings[r.current].jobId;
-    if (current && (await jobView(this.db, current, true)).state === 'running') await this.cancel(current, by);
-    // Who stopped it, and why it had halted, if it had.
-    await this.save(id, {
-      state: 'aborted',
-      reason: `aborted by ${by}${r.reason ? ` (it had halted: ${r.reason})` : ''}`,
-    });
-    return rolloutView(this.db, id);
+    // Again if a tick moved the rollout on meanwhile: the ring it started is the one to cancel.
+    for (;;) {
+      const r = await this.find(id);
+      if (!r) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId: id, where: ' as a rollout' });
+      if (!['running', 'halted'].includes(r.state))
+        throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `rollout ${id} is ${r.state}: nothing to abort` });
+      const rings = JSON.parse(r.rings) as Ring[];
+      const current = rings[r.current].jobId;
+      if (current && (await ringJob(this.db, current))?.state === 'running') await this.cancel(current, by);
+      // Who stopped it, and why it had halted, if it had.
+      const reason = `aborted by ${by}${r.reason ? ` (it had halted: ${r.reason})` : ''}`;
+      if (await this.save(r, { state: 'aborted', reason })) return rolloutView(this.db, id);
+    }
   }
 }
