@@ -1,5 +1,4 @@
 // The dashboard's side of the master: the built web app, its event tickets and its live event stream.
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
@@ -9,11 +8,10 @@ import type { Auth } from './auth.ts';
 import { EventTickets } from './event-tickets.ts';
 import type { Change } from './job-view.ts';
 import type { Jobs } from './jobs.ts';
-import type { MasterKeys } from './keys.ts';
 
-export async function dashboardRoutes(app: App, auth: Auth, jobs: Jobs, keys: MasterKeys) {
-  // Derived from the signing key: masters sharing it accept each other's tickets.
-  const tickets = new EventTickets(createHash('sha256').update(`fanout event tickets\n${keys.privatePem}`).digest());
+/** `eventSecret`: shared by the masters on one database (shared-secrets.ts), so each takes the others' tickets. */
+export async function dashboardRoutes(app: App, auth: Auth, jobs: Jobs, eventSecret: Buffer) {
+  const tickets = new EventTickets(eventSecret);
   scope(app, 'admin', auth.admin, (s) => s.get('/api/v1/events/ticket', async (req) => tickets.issue(req.principal)));
   scope(app, 'events', tickets.authenticate(auth.adminEvents), (s) => eventRoutes(s, jobs));
   const webRoot = join(packageRoot(), 'dist', 'web');

@@ -10,7 +10,7 @@ const TTL_MS = 60_000;
 
 export class EventTickets {
   constructor(
-    /** Masters sharing the signing key share this secret, so a ticket from one works at another. */
+    /** Every master on the database has it (shared-secrets.ts), so a ticket from one works at another. */
     private readonly secret: Buffer,
   ) {}
 

@@ -1,6 +1,5 @@
 // Composition root of `fanout master`: store, services, HTTP server.
 
-import { createHash } from 'node:crypto';
 import { chmod } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
@@ -43,6 +42,7 @@ import { rolloutRoutes } from './rollout-routes.ts';
 import { Rollouts } from './rollouts.ts';
 import { adminRoutes } from './routes.ts';
 import { shareEvents } from './shared-events.ts';
+import { sharedSecret } from './shared-secrets.ts';
 import { DeviceVerification } from './verify.ts';
 
 export type { MasterOptions } from './options.ts';
@@ -76,11 +76,7 @@ export async function buildMaster(opts: MasterOptions) {
   const jobs = new Jobs(db, packages, () => keys.privatePem, wakeRelays);
   const unshare = await shareEvents(store, jobs.events);
   let publicUrl = cfg.mail.publicUrl ?? opts.advertise ?? '';
-  // The links' HMAC key comes from the signing key, so masters sharing that key agree on links.
-  const links = new TicketLinks(
-    createHash('sha256').update(`fanout ticket links\n${keys.privatePem}`).digest(),
-    cfg.mail.resolveLinkTtl,
-  );
+  const links = new TicketLinks(await sharedSecret(db, 'ticket links', keys.privatePem), cfg.mail.resolveLinkTtl);
   const center = new AlertCenter(db, cfg.alerts, (id) => links.url(publicUrl, id), store.exclusive);
   const raise: RaiseAlert = async (a) => center.ingest([{ ...a, format: 'json', raw: JSON.stringify(a) }]);
   const tickets = new Tickets(db);
@@ -158,7 +154,7 @@ export async function buildMaster(opts: MasterOptions) {
   scope(app, 'content', auth.relayOrAdmin, (s) => blobRoutes(s, channel));
   scope(app, 'alert-intake', auth.anyone, (s) => alertIntakeRoutes(s, alertDeps));
   scope(app, 'public', null, (s) => (ticketLinkRoutes(s, alertDeps), apiDescriptionRoute(s)));
-  await dashboardRoutes(app, auth, jobs, keys);
+  await dashboardRoutes(app, auth, jobs, await sharedSecret(db, 'event tickets', keys.privatePem));
 
   return {
     app,

@@ -1,4 +1,5 @@
 // Numbered migrations: append only, never edit one that has landed.
+// Long because it is the schema's whole history, one entry a change, and each must stay as it landed.
 import { type Kysely, type Migration, sql } from 'kysely';
 import { rebuildDevicePackages } from './device-packages-rebuild.ts';
 
@@ -188,6 +189,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         // Masters on separate hosts each keep a copy of the signing key: a rotation made on one is
         // served by all from here, so relays enrolled at any of them follow it (master/keys.ts).
         await sql.raw(`create table key_rotations (seq integer primary key, statement text not null)`).execute(db);
+      },
+    },
+    '0018_shared_secrets': {
+      async up(db: Kysely<any>) {
+        // HMAC keys the masters share and a key rotation leaves alone (master/shared-secrets.ts).
+        await sql.raw(`create table shared_secrets (name text primary key, value text not null)`).execute(db);
       },
     },
   };

@@ -9,6 +9,7 @@ export interface Database {
   generations: { name: string; value: number };
   /** `fanout key rotate`'s statements, in order (JSON), served to relays by every master (migration 0017). */
   key_rotations: { seq: number; statement: string };
+  shared_secrets: { name: string; value: string };
   devices: {
     id: string;
     kind: string;
