@@ -73,7 +73,7 @@ export class Mailer {
       after = item.id;
       // PostgreSQL: the connection that records the outcome is taken before the send, so no wait for
       // the pool stands between the server's acceptance and its record. A master killed in that
-      // window sends the message again (same Message-ID); under load the wait was up to 400 ms.
+      // window sends the message again (same Message-ID).
       if (this.lockRows) await this.db.connection().execute((conn) => this.send(conn, item, now));
       else await this.send(this.db, item, now);
     }
