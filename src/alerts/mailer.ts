@@ -8,7 +8,7 @@ import type { Faults } from '../common/faults.ts';
 import type { Logger } from '../common/log.ts';
 import type { Database, Db } from '../store/index.ts';
 import type { MailConfig } from './config.ts';
-import { CLAIM_MS, claimNext, Passes } from './outbox.ts';
+import { CLAIM_MS, eachDue, Passes } from './outbox.ts';
 import { type Refusal, sendTo } from './smtp.ts';
 
 const MAX_BACKOFF_MS = 15 * 60_000;
@@ -66,17 +66,21 @@ export class Mailer {
   }
 
   /** Sends each item due at `now`, claiming it just before its send. */
-  async sendDue(now = new Date()) {
-    for (let after = 0; ; ) {
-      const item = await claimNext(this.db, 'outbox', now, this.lockRows, after, this.claimMs);
-      if (!item) return;
-      after = item.id;
+  sendDue(now = new Date()) {
+    return eachDue(
+      this.db,
+      'outbox',
+      now,
+      this.lockRows,
       // PostgreSQL: the connection that records the outcome is taken before the send, so no wait for
       // the pool stands between the server's acceptance and its record. A master killed in that
       // window sends the message again (same Message-ID).
-      if (this.lockRows) await this.db.connection().execute((conn) => this.send(conn, item, now));
-      else await this.send(this.db, item, now);
-    }
+      (item) =>
+        this.lockRows
+          ? this.db.connection().execute((conn) => this.send(conn, item, now))
+          : this.send(this.db, item, now),
+      this.claimMs,
+    );
   }
 
   private async send(db: Db, item: Selectable<Database['outbox']>, now: Date) {

@@ -18,7 +18,7 @@ type OutboxTable = 'outbox' | 'webhook_outbox';
  * claimed together and sent one after another would lapse while still waiting their turn, and another
  * master would send them too.
  */
-export function claimNext<T extends OutboxTable>(
+function claimNext<T extends OutboxTable>(
   db: Db,
   table: T,
   now: Date,
@@ -48,6 +48,23 @@ export function claimNext<T extends OutboxTable>(
         .execute();
     return item;
   }) as Promise<Selectable<Database[T]> | undefined>;
+}
+
+/** Sends each item due at `now`, one after another, each claimed just before `send` is given it. */
+export async function eachDue<T extends OutboxTable>(
+  db: Db,
+  table: T,
+  now: Date,
+  lockRows: boolean,
+  send: (item: Selectable<Database[T]>) => Promise<void>,
+  claimMs = CLAIM_MS,
+) {
+  for (let after = 0; ; ) {
+    const item = await claimNext(db, table, now, lockRows, after, claimMs);
+    if (!item) return;
+    after = (item as { id: number }).id; // both tables have a numeric id
+    await send(item);
+  }
 }
 
 /** Runs `pass` on each kick, one at a time; kicks during a pass coalesce into one more pass. */

@@ -2,10 +2,11 @@
 // HMAC-SHA256 of the body, delivered through an outbox like mail: retried with backoff, each item
 // claimed by one master at a time, given up after `retries`.
 import { createHmac } from 'node:crypto';
+import type { Selectable } from 'kysely';
 import { z } from 'zod';
 import type { Logger } from '../common/log.ts';
-import type { Db } from '../store/index.ts';
-import { claimNext, Passes } from './outbox.ts';
+import type { Database, Db } from '../store/index.ts';
+import { eachDue, Passes } from './outbox.ts';
 
 export const WEBHOOK_EVENTS = ['ticket.opened', 'ticket.resolved', 'job.complete'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
@@ -79,40 +80,39 @@ export class Webhooks {
   }
 
   /** Sends each delivery due at `now`, claiming it just before its send. */
-  async sendDue(now = new Date()) {
-    for (let after = 0; ; ) {
-      const item = await claimNext(this.db, 'webhook_outbox', now, this.lockRows, after);
-      if (!item) return;
-      after = item.id;
-      const hook = this.cfg.webhooks.find((h) => h.url === item.url);
-      const attempts = item.attempts + 1;
-      let error: string | null = hook ? null : 'no such webhook in the config any more';
-      if (hook)
-        try {
-          const res = await fetch(item.url, {
-            method: 'POST',
-            headers: {
-              'content-type': 'application/json',
-              'x-fanout-event': item.event,
-              'x-fanout-delivery': String(item.id),
-              'x-fanout-signature': webhookSignature(hook.secret, item.body),
-            },
-            body: item.body,
-            signal: AbortSignal.timeout(10_000),
-          });
-          if (!res.ok) error = `${res.status} ${res.statusText}`;
-        } catch (e) {
-          error = (e as Error).message;
-        }
-      const state = !error ? 'sent' : attempts > this.cfg.retries || !hook ? 'failed' : 'pending';
-      const next = new Date(Date.now() + Math.min(15 * 60_000, this.cfg.retryBaseMs * 2 ** (attempts - 1)));
-      await this.db
-        .updateTable('webhook_outbox')
-        .set({ state, attempts, last_error: error, claimed_until: null, next_at: next.toISOString() })
-        .where('id', '=', item.id)
-        .execute();
-      if (state === 'failed') this.log.error({ url: item.url, event: item.event, error }, 'webhook given up');
-      else if (error) this.log.warn({ url: item.url, event: item.event, error }, 'webhook failed; will retry');
-    }
+  sendDue(now = new Date()) {
+    return eachDue(this.db, 'webhook_outbox', now, this.lockRows, (item) => this.send(item));
+  }
+
+  private async send(item: Selectable<Database['webhook_outbox']>) {
+    const hook = this.cfg.webhooks.find((h) => h.url === item.url);
+    const attempts = item.attempts + 1;
+    let error: string | null = hook ? null : 'no such webhook in the config any more';
+    if (hook)
+      try {
+        const res = await fetch(item.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-fanout-event': item.event,
+            'x-fanout-delivery': String(item.id),
+            'x-fanout-signature': webhookSignature(hook.secret, item.body),
+          },
+          body: item.body,
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (!res.ok) error = `${res.status} ${res.statusText}`;
+      } catch (e) {
+        error = (e as Error).message;
+      }
+    const state = !error ? 'sent' : attempts > this.cfg.retries || !hook ? 'failed' : 'pending';
+    const next = new Date(Date.now() + Math.min(15 * 60_000, this.cfg.retryBaseMs * 2 ** (attempts - 1)));
+    await this.db
+      .updateTable('webhook_outbox')
+      .set({ state, attempts, last_error: error, claimed_until: null, next_at: next.toISOString() })
+      .where('id', '=', item.id)
+      .execute();
+    if (state === 'failed') this.log.error({ url: item.url, event: item.event, error }, 'webhook given up');
+    else if (error) this.log.warn({ url: item.url, event: item.event, error }, 'webhook failed; will retry');
   }
 }
