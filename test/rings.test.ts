@@ -236,6 +236,60 @@ describe('rings', () => {
     for (const d of targets) expect(existsSync(join(net.agents[d].root, 'once', '1.0.0', 'v.txt'))).toBe(true);
   }, 120_000);
 
+  it('a rollout saved before its first job gets that job on the next tick; one refused is not left behind', async () => {
+    await pushPackage(net, 'first', '1.0.0', { 'v.txt': 'first\n' });
+    const targets = Object.keys(net.agents)
+      .filter((id) => id.startsWith('relay-s-'))
+      .slice(0, 4);
+    const create = (pkg: string) =>
+      runFanout(
+        ['job', 'create', '--package', pkg, ...targets.flatMap((t) => ['--target', t]), '--rings', '50%,100%'],
+        {
+          env: net.env,
+        },
+      );
+    const rollouts = async (pkg: string) =>
+      (await net.admin.get<any[]>('api/v1/rollouts?view=summary')).filter((r: any) => r.packages.includes(pkg));
+
+    // Refused as it is asked: the operator is told, and no rollout is left behind.
+    const refused = await create('nope@1.0.0');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/nope/);
+    expect(await rollouts('nope@1.0.0')).toEqual([]);
+
+    // The master fails right after saving a rollout, before its first job: the request fails, and
+    // the next tick creates the job. Before, the job was created first and the rollout then lost.
+    await net.admin.post('admin/v1/faults', { 'rollout.first': 'fail:1' });
+    expect((await create('first@1.0.0')).code).not.toBe(0);
+    const [saved] = await rollouts('first@1.0.0');
+    expect(saved.state).toBe('running');
+    const done = await waitFor(
+      'the rollout complete',
+      async () => {
+        const s = await status(saved.jobId);
+        return s.state === 'complete' && s;
+      },
+      60_000,
+      500,
+    );
+    const jobs = (await net.admin.get<any[]>('api/v1/jobs?limit=1000&view=summary')).filter((j: any) =>
+      j.packages.some((p: any) => p.name === 'first'),
+    );
+    expect(jobs.map((j: any) => j.jobId).sort()).toEqual(done.rings.map((g: any) => g.jobId).sort());
+    for (const d of targets) expect(existsSync(join(net.agents[d].root, 'first', '1.0.0', 'v.txt'))).toBe(true);
+
+    // The same fault on a request the job would refuse: the tick fails the rollout, saying why.
+    await net.admin.post('admin/v1/faults', { 'rollout.first': 'fail:1' });
+    expect((await create('nope@2.0.0')).code).not.toBe(0);
+    const [lost] = await rollouts('nope@2.0.0');
+    const failed = await waitFor('the rollout failed', async () => {
+      const s = await status(lost.jobId);
+      return s.state === 'failed' && s;
+    });
+    expect(failed.reason).toMatch(/^ring 1's job was refused: .*nope/);
+    expect(failed.rings[0].state).toBe('waiting');
+  }, 120_000);
+
   it('an abort cancels the running ring with a cancel the master signed; a forged cancel is refused and the ring goes on', async () => {
     const dir = writePackage(join(net.dir, 'pkgs', 'slow'), 'slow', '1.0.0', {}, 'sleep 20\n');
     await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);

@@ -5,8 +5,37 @@ import type { Database, Db } from '../store/index.ts';
 import { jobView } from './job-view.ts';
 import type { RaiseAlert } from './relays.ts';
 import type { Ring } from './rings.ts';
+import type { RolloutRequest } from './rollouts.ts';
 
 export type RolloutRow = Database['rollouts'];
+/** A new rollout's row, running its first ring. */
+export function rolloutRow(id: string, req: RolloutRequest, rings: Ring[], by: string): RolloutRow {
+  const now = new Date().toISOString();
+  return {
+    id,
+    packages: JSON.stringify(req.packages),
+    params: JSON.stringify(req.params ?? {}),
+    rings: JSON.stringify(rings),
+    halt_rate: req.haltOnFailureRate ?? 100,
+    ring_wait_ms: req.ringWaitMs ?? 0,
+    state: 'running',
+    current: 0,
+    reason: null,
+    created_at: now,
+    updated_at: now,
+    created_by: by,
+  };
+}
+
+/** What jobs.create refuses for good: a ring whose job gets one of these will never start. */
+const REFUSED: string[] = [
+  'FANOUT_ERR_PACKAGE_UNKNOWN',
+  'FANOUT_ERR_DEVICE_UNKNOWN',
+  'FANOUT_ERR_JOB_NO_TARGETS',
+  'FANOUT_ERR_INPUT_INVALID',
+];
+export const refusedForGood = (e: unknown): e is FanoutError => e instanceof FanoutError && REFUSED.includes(e.code);
+
 export type RolloutChange = { rings?: Ring[]; state?: string; current?: number; reason?: string | null };
 
 /**

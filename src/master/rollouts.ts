@@ -13,7 +13,15 @@ import { jobView } from './job-view.ts';
 import type { JobRequest, Jobs } from './jobs.ts';
 import type { RaiseAlert } from './relays.ts';
 import { dealRings, type Ring } from './rings.ts';
-import { type RolloutChange, type RolloutRow, raiseHalted, ringJob, saveRollout } from './rollout-rows.ts';
+import {
+  type RolloutChange,
+  type RolloutRow,
+  raiseHalted,
+  refusedForGood,
+  ringJob,
+  rolloutRow,
+  saveRollout,
+} from './rollout-rows.ts';
 import { rolloutView } from './rollout-view.ts';
 
 export interface RolloutRequest extends JobRequest {
@@ -45,27 +53,18 @@ export class Rollouts {
       req.rings,
     ).map((devices, i) => ({ percent: req.rings[i], devices, jobId: null, endedAt: null, failureRate: null }));
     const id = newId('j');
-    const now = new Date().toISOString();
-    rings[0].jobId = (
-      await this.jobs.create({ packages: req.packages, targets: rings[0].devices, params: req.params }, by)
-    ).jobId;
-    await this.db
-      .insertInto('rollouts')
-      .values({
-        id,
-        packages: JSON.stringify(req.packages),
-        params: JSON.stringify(req.params ?? {}),
-        rings: JSON.stringify(rings),
-        halt_rate: req.haltOnFailureRate ?? 100,
-        ring_wait_ms: req.ringWaitMs ?? 0,
-        state: 'running',
-        current: 0,
-        reason: null,
-        created_at: now,
-        updated_at: now,
-        created_by: by,
-      })
-      .execute();
+    // As every ring: the rollout with its first ring's job id first, then the job. A master that
+    // stops in between leaves a rollout whose next tick creates the job, never a job without its rollout.
+    rings[0].jobId = newId('j');
+    const row = rolloutRow(id, req, rings, by);
+    await this.db.insertInto('rollouts').values(row).execute();
+    this.faults.throwIf('rollout.first');
+    await this.createRingJob(row, rings[0]).catch(async (e) => {
+      // Refused (an unknown package, say): the operator is told, and no rollout is left behind. Any
+      // other failure is the master's: the rollout stays, and the next tick creates the job.
+      if (refusedForGood(e)) await this.db.deleteFrom('rollouts').where('id', '=', id).execute();
+      throw e;
+    });
     return rolloutView(this.db, id);
   }
 
@@ -108,27 +107,38 @@ export class Rollouts {
   /** Moves every running rollout on: a ring that ended is judged; after the wait, the next one starts. */
   async tick(now = Date.now()) {
     const running = await this.db.selectFrom('rollouts').selectAll().where('state', '=', 'running').execute();
-    for (const r of running) {
-      const rings = JSON.parse(r.rings) as Ring[];
-      const ring = rings[r.current];
-      const job = await this.ringJobOf(r, ring);
-      if (job.state === 'running') continue;
-      if (!ring.endedAt) {
-        ring.endedAt = new Date(now).toISOString();
-        ring.failureRate = (100 * (job.counts.failed ?? 0)) / Math.max(1, job.total);
-        if (ring.failureRate > r.halt_rate) {
-          const reason = `ring ${r.current + 1} of ${rings.length}: ${ring.failureRate.toFixed(1)}% of ${job.total} target(s) failed, past the limit of ${r.halt_rate}%`;
-          if (await this.save(r, { rings, state: 'halted', reason })) await this.halted(r.id, ring.jobId!, reason);
-          continue;
-        }
-        if (!(await this.save(r, { rings }))) continue;
+    let failure: unknown;
+    for (const r of running)
+      await this.step(r, now).catch(async (e) => {
+        // A ring whose job can no longer be made (its package or its targets gone) fails its rollout,
+        // saying why; anything else is tried again next tick. Either way the other rollouts go on.
+        if (refusedForGood(e))
+          await this.save(r, { state: 'failed', reason: `ring ${r.current + 1}'s job was refused: ${e.message}` });
+        else failure ??= e;
+      });
+    if (failure) throw failure;
+  }
+
+  private async step(r: RolloutRow, now: number) {
+    const rings = JSON.parse(r.rings) as Ring[];
+    const ring = rings[r.current];
+    const job = await this.ringJobOf(r, ring);
+    if (job.state === 'running') return;
+    if (!ring.endedAt) {
+      ring.endedAt = new Date(now).toISOString();
+      ring.failureRate = (100 * (job.counts.failed ?? 0)) / Math.max(1, job.total);
+      if (ring.failureRate > r.halt_rate) {
+        const reason = `ring ${r.current + 1} of ${rings.length}: ${ring.failureRate.toFixed(1)}% of ${job.total} target(s) failed, past the limit of ${r.halt_rate}%`;
+        if (await this.save(r, { rings, state: 'halted', reason })) await this.halted(r.id, ring.jobId!, reason);
+        return;
       }
-      if (r.current === rings.length - 1) {
-        await this.save(r, { state: job.state === 'complete' ? 'complete' : 'failed' });
-        continue;
-      }
-      if (now >= Date.parse(ring.endedAt) + r.ring_wait_ms) await this.startRing(r, rings, r.current + 1);
+      if (!(await this.save(r, { rings }))) return;
     }
+    if (r.current === rings.length - 1) {
+      await this.save(r, { state: job.state === 'complete' ? 'complete' : 'failed' });
+      return;
+    }
+    if (now >= Date.parse(ring.endedAt) + r.ring_wait_ms) await this.startRing(r, rings, r.current + 1);
   }
 
   private halted(id: string, jobId: string, reason: string) {
