@@ -28,6 +28,17 @@ const cli = async (args: string[], code = 0) => {
   return JSON.parse(r.stdout);
 };
 const status = (id: string) => cli(['job', 'status', id]);
+/** The rollout's status once it is in `state`. */
+const rolloutIn = (id: string, state: string) =>
+  waitFor(
+    `the rollout ${state}`,
+    async () => {
+      const s = await status(id);
+      return s.state === state && s;
+    },
+    60_000,
+    500,
+  );
 /** Each agent takes faults on its own HTTP surface, with its own device token. */
 const agentFaults = (id: string) => new Client({ baseUrl: net.agents[id].url, token: net.tokens[id] });
 
@@ -55,15 +66,7 @@ describe('rings', () => {
     const failing = created.rings[1].devices.slice(0, 3) as string[];
     for (const d of failing) await agentFaults(d).post('admin/v1/faults', { 'agent.install': 'exit:3' });
 
-    const halted = await waitFor(
-      'the rollout halted',
-      async () => {
-        const s = await status(id);
-        return s.state === 'halted' && s;
-      },
-      60_000,
-      500,
-    );
+    const halted = await rolloutIn(id, 'halted');
     expect(halted.rings.map((g: any) => g.state)).toEqual(['complete', 'failed', 'waiting']);
     expect(halted.rings[1].failureRate).toBe('37.5%');
     expect(halted.createdBy).toBe('admin');
@@ -114,15 +117,7 @@ describe('rings', () => {
     // Fixed; an operator resumes: the third ring starts and completes.
     for (const d of failing) await agentFaults(d).json('DELETE', 'admin/v1/faults');
     expect(await cli(['job', 'resume', id])).toEqual({ jobId: id, state: 'running' });
-    const done = await waitFor(
-      'the rollout complete',
-      async () => {
-        const s = await status(id);
-        return s.state === 'complete' && s;
-      },
-      60_000,
-      500,
-    );
+    const done = await rolloutIn(id, 'complete');
     expect(done.rings.map((g: any) => g.state)).toEqual(['complete', 'failed', 'complete']);
     for (const d of created.rings[2].devices as string[])
       expect(existsSync(join(net.agents[d].root, 'app', '1.0.0', 'v.txt'))).toBe(true);
@@ -218,15 +213,7 @@ describe('rings', () => {
       '--rings',
       '50%,100%',
     ]);
-    const done = await waitFor(
-      'the rollout complete',
-      async () => {
-        const s = await status(created.jobId);
-        return s.state === 'complete' && s;
-      },
-      60_000,
-      500,
-    );
+    const done = await rolloutIn(created.jobId, 'complete');
     expect(await net.admin.get('admin/v1/faults')).toEqual({}); // it fired
     // One job a ring: before, the ring whose start failed was started again, a second job for it.
     const jobs = (await net.admin.get<any[]>('api/v1/jobs?limit=1000&view=summary')).filter((j: any) =>
@@ -263,15 +250,7 @@ describe('rings', () => {
     expect((await create('first@1.0.0')).code).not.toBe(0);
     const [saved] = await rollouts('first@1.0.0');
     expect(saved.state).toBe('running');
-    const done = await waitFor(
-      'the rollout complete',
-      async () => {
-        const s = await status(saved.jobId);
-        return s.state === 'complete' && s;
-      },
-      60_000,
-      500,
-    );
+    const done = await rolloutIn(saved.jobId, 'complete');
     const jobs = (await net.admin.get<any[]>('api/v1/jobs?limit=1000&view=summary')).filter((j: any) =>
       j.packages.some((p: any) => p.name === 'first'),
     );
@@ -282,10 +261,7 @@ describe('rings', () => {
     await net.admin.post('admin/v1/faults', { 'rollout.first': 'fail:1' });
     expect((await create('nope@2.0.0')).code).not.toBe(0);
     const [lost] = await rollouts('nope@2.0.0');
-    const failed = await waitFor('the rollout failed', async () => {
-      const s = await status(lost.jobId);
-      return s.state === 'failed' && s;
-    });
+    const failed = await rolloutIn(lost.jobId, 'failed');
     expect(failed.reason).toMatch(/^ring 1's job was refused: .*nope/);
     expect(failed.rings[0].state).toBe('waiting');
   }, 120_000);

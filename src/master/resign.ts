@@ -38,14 +38,16 @@ export function commandSignedNow(key: SigningKeys, c: DistributionCommand): Dist
 }
 
 /**
- * An expired command's header signed again with new times, for a redistribution of it; nothing
- * else changes. Only a header one of this master's keys signed: undefined for a row changed in the
- * database, which the master must not vouch for.
+ * A command's header signed again by the key in force, for a redistribution of it: new times, and
+ * its packages signed by that key too (an endpoint wiped and enrolled since trusts no earlier one);
+ * nothing else changes. Only a header one of this master's keys signed: undefined for a row changed
+ * in the database, which the master must not vouch for.
  */
 export function renewedAuthority(key: SigningKeys, c: DistributionCommand, now = new Date()): SignedHeader | undefined {
   if (!c.signature || !verifyCanonical(key.ownKeys, headerOf(c), c.signature)) return undefined;
   const header = {
     ...headerOf(c),
+    packages: c.packages.map((p) => packageSignedNow(key, p)),
     issuedAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + DEFAULT_EXPIRY_MS).toISOString(),
   };

@@ -128,6 +128,11 @@ export class MasterEnrollment {
     );
   }
 
+  /** Whether the master signed this with the latest key this relay knows of. */
+  signedByLatest(signed: SignedHeader) {
+    return !!this.key.current && verifyCanonical([this.key.current], signed.header, signed.signature);
+  }
+
   /** An endpoint or child relay of this relay, by its device token. */
   authenticate = async (req: FastifyRequest): Promise<Principal> => {
     const hash = sha256Hex(bearer(req));

@@ -109,6 +109,7 @@ export async function buildRelay(opts: RelayOptions) {
       if (!(await enrollment.verifies(fresh))) throw new Error('the renewed command does not verify');
       return fresh;
     },
+    (signed) => enrollment.signedByLatest(signed),
   );
   new Gauge({
     name: 'fanout_relay_jobs',

@@ -67,19 +67,21 @@ export function commandFromPlan(
   original?: SignedHeader,
 ): DistributionCommand {
   const now = new Date();
+  const authority = original ?? authorityOf(st.current);
   return {
     commandId: newId('r'),
     seq: st.original.seq,
     jobId: st.jobId,
     relayId: plan.relayId,
     kind: 'redistribute',
-    packages: plan.packages,
+    // As the master signed them in the authority (again, when it renewed it after a key rotation).
+    packages: authority?.header.packages ?? plan.packages,
     distributionList: plan.distributionList,
     params: plan.params,
     issuedAt: now.toISOString(),
     issuedBy: approvedBy,
     repeats: plan.repeats,
-    original: original ?? authorityOf(st.current),
+    original: authority,
   };
 }
 

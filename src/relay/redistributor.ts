@@ -26,6 +26,8 @@ export class Redistributor {
         why: 'its original command has expired and the master cannot be asked to sign it again from here; start the relay and approve it there',
       });
     },
+    /** Whether the master signed this with its latest key known here. */
+    private readonly byLatestKey: (signed: SignedHeader) => boolean = () => true,
   ) {
     // The plan that started a command ends with it; once the job is complete, no plan is left waiting.
     jobs.events.on('ended', (st: JobState) => {
@@ -103,6 +105,12 @@ export class Redistributor {
     // An expired original cannot be installed: the master signs the same header again, with new times.
     if (!(Date.parse(original.header.expiresAt) > Date.now() + 60_000))
       original = await this.renew(original.header.commandId);
+    else if (!this.byLatestKey(original)) {
+      // Signed before a key rotation: an endpoint wiped and enrolled since trusts only the later key.
+      // Signed again when the master can be asked; else as it is, for the endpoints that trust it.
+      const asIs = original;
+      original = await this.renew(original.header.commandId).catch(() => asIs);
+    }
     const cmd = commandFromPlan(st, p, by, original);
     const approved: Plan = { ...p, state: now ? 'running' : 'approved', approvedBy: by, commandId: cmd.commandId };
     this.record(approved);
