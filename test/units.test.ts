@@ -230,6 +230,33 @@ describe('group commit', () => {
     expect(later).toEqual([[60], [70]]);
     expect(commits).toEqual([[1, 2, 3, 4], [5], [6, 7]]);
   });
+  it('waits a moment for a source active lately, never for a lone one', async () => {
+    const commits: string[][] = [];
+    const g = new GroupCommit<string, string>(async (items) => {
+      commits.push(items);
+      return items;
+    });
+    const [a, b] = [{}, {}];
+    const turn = () => new Promise((r) => setImmediate(r));
+    await Promise.all([g.submit(['a1'], a), g.submit(['b1'], b)]);
+    // a comes back first; b a few turns of the event loop later (its answer took that long to come
+    // back): one commit for both. Before, a's commit went alone and b's after it.
+    const a2 = g.submit(['a2'], a);
+    await turn();
+    await turn();
+    await Promise.all([a2, g.submit(['b2'], b)]);
+    expect(commits).toEqual([
+      ['a1', 'b1'],
+      ['a2', 'b2'],
+    ]);
+    // b has been quiet for 150 ms: a is not held up for it, and b's next goes on its own.
+    await new Promise((r) => setTimeout(r, 150));
+    const a3 = g.submit(['a3'], a);
+    await turn();
+    await turn();
+    await Promise.all([a3, g.submit(['b3'], b)]);
+    expect(commits.slice(2)).toEqual([['a3'], ['b3']]);
+  });
   it('a failing request does not fail the requests grouped with it', async () => {
     const g = new GroupCommit<number, number>(async (items) => {
       await new Promise((r) => setTimeout(r, 5));

@@ -86,8 +86,8 @@ export class AlertCenter {
   }
 
   /** Stores and processes alerts, one batch at a time: answered only once they are on disk. */
-  async ingest(alerts: IncomingAlert[]): Promise<StoredAlert[]> {
-    const out = await this.intake.submit(alerts.map(storableAlert));
+  async ingest(alerts: IncomingAlert[], from?: object): Promise<StoredAlert[]> {
+    const out = await this.intake.submit(alerts.map(storableAlert), from);
     if (out.some((r) => !r.duplicate)) this.events.emit('changed');
     if (out.some((r) => r.mailQueued)) this.events.emit('outbox');
     for (const r of out)

@@ -3,19 +3,32 @@
 // driver (better-sqlite3) runs a whole transaction inside one turn of the event loop, so the batch is
 // taken only after the loop has read every request waiting on the sockets (setImmediate), not when
 // the first one arrives.
+//
+// Clients that each wait for their answer before sending again fall into cohorts: half of them are
+// answered while the other half commits, and every commit carries half the fsyncs' worth of alerts.
+// So, as PostgreSQL's commit_delay does when other transactions are active, a batch waits up to a
+// millisecond for the sources (connections) that submitted in the last 100 ms and have not yet.
+// A lone client never waits.
+type Request<I, O> = { items: I[]; from?: object; resolve: (o: O[]) => void; reject: (e: unknown) => void };
+
 export class GroupCommit<I, O> {
-  private queue: { items: I[]; resolve: (o: O[]) => void; reject: (e: unknown) => void }[] = [];
+  private queue: Request<I, O>[] = [];
   private running = false;
+  /** When each source last submitted: those within ACTIVE_MS are waited for. */
+  private readonly seen = new Map<object, number>();
 
   /** `commit` stores a list of items in one transaction and returns one result per item, in order. */
   constructor(
     private readonly commit: (items: I[]) => Promise<O[]>,
     private readonly maxItems = 5000,
+    private readonly gatherMs = 1,
   ) {}
 
-  submit(items: I[]): Promise<O[]> {
+  /** `from` names the source (a connection), so that a batch can wait for the others active lately. */
+  submit(items: I[], from?: object): Promise<O[]> {
+    if (from) this.seen.set(from, performance.now());
     return new Promise((resolve, reject) => {
-      this.queue.push({ items, resolve, reject });
+      this.queue.push({ items, from, resolve, reject });
       if (!this.running) {
         this.running = true;
         setImmediate(() => void this.drain());
@@ -25,6 +38,7 @@ export class GroupCommit<I, O> {
 
   private async drain() {
     while (this.queue.length) {
+      await this.gather();
       const group: typeof this.queue = [];
       let n = 0;
       while (this.queue.length && (group.length === 0 || n + this.queue[0].items.length <= this.maxItems)) {
@@ -49,4 +63,20 @@ export class GroupCommit<I, O> {
     }
     this.running = false;
   }
+
+  /** Turns of the event loop (reading sockets) until every source active lately has submitted, or gatherMs. */
+  private async gather() {
+    const start = performance.now();
+    let active = 0;
+    for (const [from, at] of this.seen) {
+      if (start - at > ACTIVE_MS) this.seen.delete(from);
+      else active++;
+    }
+    const waiting = () => new Set(this.queue.flatMap((r) => (r.from ? [r.from] : []))).size;
+    const items = () => this.queue.reduce((n, r) => n + r.items.length, 0);
+    while (active > 1 && waiting() < active && items() < this.maxItems && performance.now() - start < this.gatherMs)
+      await new Promise((r) => setImmediate(r));
+  }
 }
+
+const ACTIVE_MS = 100;

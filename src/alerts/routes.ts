@@ -63,12 +63,12 @@ export function alertIntakeRoutes(s: App, d: AlertDeps) {
       });
     return alerts.map((a) => ({ ...a, relayId: p.kind === 'relay' ? p.id : undefined }));
   };
-  const accept = async (alerts: IncomingAlert[]) => {
+  const accept = async (alerts: IncomingAlert[], from: object) => {
     if (alerts.length > MAX_ALERTS_PER_REQUEST)
       throw new FanoutError('FANOUT_ERR_ALERT_INVALID', {
         detail: `${alerts.length} alerts in one request; send at most ${MAX_ALERTS_PER_REQUEST}`,
       });
-    const stored = await d.center.ingest(alerts);
+    const stored = await d.center.ingest(alerts, from);
     return {
       accepted: stored.filter((x) => !x.duplicate).length,
       duplicates: stored.filter((x) => x.duplicate).length,
@@ -85,6 +85,7 @@ export function alertIntakeRoutes(s: App, d: AlertDeps) {
           req.principal,
           lines.map((l) => parseTextLine(l, source)),
         ),
+        req.raw.socket,
       );
     }
     const items = Array.isArray(req.body) ? req.body : [req.body];
@@ -93,6 +94,7 @@ export function alertIntakeRoutes(s: App, d: AlertDeps) {
         req.principal,
         items.map((o) => parseJsonAlert(o, source)),
       ),
+      req.raw.socket,
     );
   });
 }
