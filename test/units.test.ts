@@ -230,7 +230,7 @@ describe('group commit', () => {
     expect(later).toEqual([[60], [70]]);
     expect(commits).toEqual([[1, 2, 3, 4], [5], [6, 7]]);
   });
-  it('waits a moment for a source active lately, never for a lone one', async () => {
+  it('waits a moment for a source that keeps coming back, never for a lone one or a newcomer', async () => {
     const commits: string[][] = [];
     const g = new GroupCommit<string, string>(async (items) => {
       commits.push(items);
@@ -238,24 +238,26 @@ describe('group commit', () => {
     });
     const [a, b] = [{}, {}];
     const turn = () => new Promise((r) => setImmediate(r));
-    await Promise.all([g.submit(['a1'], a), g.submit(['b1'], b)]);
-    // a comes back first; b a few turns of the event loop later (its answer took that long to come
-    // back): one commit for both. Before, a's commit went alone and b's after it.
+    await Promise.all([g.submit(['a0'], a), g.submit(['b0'], b)]);
+    // Each has come once (a relay's alert now and then): a is not held up for b.
+    const a1 = g.submit(['a1'], a);
+    await turn();
+    await turn();
+    await Promise.all([a1, g.submit(['b1'], b)]);
+    // Both keep coming back: a comes back first, b a few turns of the event loop later (its answer
+    // took that long to reach it), and they share one commit. Before, a's went alone and b's after it.
     const a2 = g.submit(['a2'], a);
     await turn();
     await turn();
     await Promise.all([a2, g.submit(['b2'], b)]);
-    expect(commits).toEqual([
-      ['a1', 'b1'],
-      ['a2', 'b2'],
-    ]);
+    expect(commits).toEqual([['a0', 'b0'], ['a1'], ['b1'], ['a2', 'b2']]);
     // b has been quiet for 150 ms: a is not held up for it, and b's next goes on its own.
     await new Promise((r) => setTimeout(r, 150));
     const a3 = g.submit(['a3'], a);
     await turn();
     await turn();
     await Promise.all([a3, g.submit(['b3'], b)]);
-    expect(commits.slice(2)).toEqual([['a3'], ['b3']]);
+    expect(commits.slice(4)).toEqual([['a3'], ['b3']]);
   });
   it('a failing request does not fail the requests grouped with it', async () => {
     const g = new GroupCommit<number, number>(async (items) => {

@@ -7,15 +7,16 @@
 // Clients that each wait for their answer before sending again fall into cohorts: half of them are
 // answered while the other half commits, and every commit carries half the fsyncs' worth of alerts.
 // So, as PostgreSQL's commit_delay does when other transactions are active, a batch waits up to a
-// millisecond for the sources (connections) that submitted in the last 100 ms and have not yet.
-// A lone client never waits.
+// millisecond for the sources (connections) that keep coming back: those that submitted twice in the
+// last 100 ms and have not submitted again yet. A lone client never waits, nor does a batch for
+// relays that send an alert now and then.
 type Request<I, O> = { items: I[]; from?: object; resolve: (o: O[]) => void; reject: (e: unknown) => void };
 
 export class GroupCommit<I, O> {
   private queue: Request<I, O>[] = [];
   private running = false;
-  /** When each source last submitted: those within ACTIVE_MS are waited for. */
-  private readonly seen = new Map<object, number>();
+  /** When each source submitted last and the time before: those twice within ACTIVE_MS are waited for. */
+  private readonly seen = new Map<object, { at: number; before: number }>();
 
   /** `commit` stores a list of items in one transaction and returns one result per item, in order. */
   constructor(
@@ -26,7 +27,7 @@ export class GroupCommit<I, O> {
 
   /** `from` names the source (a connection), so that a batch can wait for the others active lately. */
   submit(items: I[], from?: object): Promise<O[]> {
-    if (from) this.seen.set(from, performance.now());
+    if (from) this.seen.set(from, { at: performance.now(), before: this.seen.get(from)?.at ?? -Infinity });
     return new Promise((resolve, reject) => {
       this.queue.push({ items, from, resolve, reject });
       if (!this.running) {
@@ -64,13 +65,13 @@ export class GroupCommit<I, O> {
     this.running = false;
   }
 
-  /** Turns of the event loop (reading sockets) until every source active lately has submitted, or gatherMs. */
+  /** Turns of the event loop (reading sockets) until every source that keeps coming back has submitted, or gatherMs. */
   private async gather() {
     const start = performance.now();
     let active = 0;
-    for (const [from, at] of this.seen) {
+    for (const [from, { at, before }] of this.seen) {
       if (start - at > ACTIVE_MS) this.seen.delete(from);
-      else active++;
+      else if (start - before <= ACTIVE_MS) active++;
     }
     const waiting = () => new Set(this.queue.flatMap((r) => (r.from ? [r.from] : []))).size;
     const items = () => this.queue.reduce((n, r) => n + r.items.length, 0);

@@ -10,7 +10,7 @@ import { onShutdown } from '../common/shutdown.ts';
 import { type ClientTlsFiles, clientTls, type ServerTlsFiles, serverTls } from '../common/tls.ts';
 import { Client } from '../protocol/client.ts';
 import { newToken } from '../protocol/crypto.ts';
-import type { PackageRef, SignedHeader } from '../protocol/types.ts';
+import type { PackageRef } from '../protocol/types.ts';
 import { checkSignedBodies, relayAdminAuth } from './admin-auth.ts';
 import { relayAdminRoutes } from './admin-routes.ts';
 import { adopter } from './adopt.ts';
@@ -22,7 +22,7 @@ import { MasterEnrollment } from './enroll.ts';
 import { collectGarbageSooner } from './heap.ts';
 import { JobLog } from './joblog.ts';
 import { RelayJobs } from './jobs.ts';
-import { enroll, heartbeat, pollCommands, refreshPeriodically } from './master-link.ts';
+import { enroll, heartbeat, pollCommands, refreshPeriodically, renewCommand } from './master-link.ts';
 import { Redistributor } from './redistributor.ts';
 import { Reporter } from './reporter.ts';
 import { agentChannelRoutes } from './routes.ts';
@@ -104,11 +104,7 @@ export async function buildRelay(opts: RelayOptions) {
     distributor,
     depot,
     async () => (await master.get<{ jobId: string }[]>('api/v1/relay/failed', { timeoutMs: 5000 })).map((f) => f.jobId),
-    async (commandId) => {
-      const fresh = await master.post<SignedHeader>(`api/v1/relay/commands/${encodeURIComponent(commandId)}/renew`);
-      if (!(await enrollment.verifies(fresh))) throw new Error('the renewed command does not verify');
-      return fresh;
-    },
+    (commandId) => renewCommand(master, enrollment, commandId),
     (signed) => enrollment.signedByLatest(signed),
   );
   new Gauge({
