@@ -8,8 +8,8 @@
 // answered while the other half commits, and every commit carries half the fsyncs' worth of alerts.
 // So, as PostgreSQL's commit_delay does when other transactions are active, a batch waits up to a
 // millisecond for the sources (connections) that keep coming back: those that submitted twice in the
-// last 100 ms and have not submitted again yet. A lone client never waits, nor does a batch for
-// relays that send an alert now and then.
+// last 100 ms and have not submitted again yet; asleep on a timer, woken by each submit, not spinning.
+// A lone client never waits, nor does a batch for relays that send an alert now and then.
 type Request<I, O> = { items: I[]; from?: object; resolve: (o: O[]) => void; reject: (e: unknown) => void };
 
 export class GroupCommit<I, O> {
@@ -17,6 +17,8 @@ export class GroupCommit<I, O> {
   private running = false;
   /** When each source submitted last and the time before: those twice within ACTIVE_MS are waited for. */
   private readonly seen = new Map<object, { at: number; before: number }>();
+  /** Set while a batch waits: each submit asks it to look again. */
+  private wake?: () => void;
 
   /** `commit` stores a list of items in one transaction and returns one result per item, in order. */
   constructor(
@@ -30,6 +32,7 @@ export class GroupCommit<I, O> {
     if (from) this.seen.set(from, { at: performance.now(), before: this.seen.get(from)?.at ?? -Infinity });
     return new Promise((resolve, reject) => {
       this.queue.push({ items, from, resolve, reject });
+      this.wake?.();
       if (!this.running) {
         this.running = true;
         setImmediate(() => void this.drain());
@@ -65,7 +68,10 @@ export class GroupCommit<I, O> {
     this.running = false;
   }
 
-  /** Turns of the event loop (reading sockets) until every source that keeps coming back has submitted, or gatherMs. */
+  /**
+   * Waits, the event loop reading sockets meanwhile, until every source that keeps coming back has
+   * submitted, or gatherMs has passed.
+   */
   private async gather() {
     const start = performance.now();
     let active = 0;
@@ -73,10 +79,21 @@ export class GroupCommit<I, O> {
       if (start - at > ACTIVE_MS) this.seen.delete(from);
       else if (start - before <= ACTIVE_MS) active++;
     }
-    const waiting = () => new Set(this.queue.flatMap((r) => (r.from ? [r.from] : []))).size;
-    const items = () => this.queue.reduce((n, r) => n + r.items.length, 0);
-    while (active > 1 && waiting() < active && items() < this.maxItems && performance.now() - start < this.gatherMs)
-      await new Promise((r) => setImmediate(r));
+    const enough = () =>
+      new Set(this.queue.flatMap((r) => (r.from ? [r.from] : []))).size >= active ||
+      this.queue.reduce((n, r) => n + r.items.length, 0) >= this.maxItems;
+    if (active < 2 || enough()) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, this.gatherMs);
+      this.wake = () => enough() && done();
+    });
+    // What the same read of the sockets brought with the last one goes too.
+    await new Promise((r) => setImmediate(r));
   }
 }
 
