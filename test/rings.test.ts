@@ -41,6 +41,21 @@ const rolloutIn = (id: string, state: string) =>
   );
 /** Each agent takes faults on its own HTTP surface, with its own device token. */
 const agentFaults = (id: string) => new Client({ baseUrl: net.agents[id].url, token: net.tokens[id] });
+/** A package of its own pushed, and four endpoints of one relay to roll it out to. */
+const fourTargets = async (pkg: string, relay: string) => {
+  await pushPackage(net, pkg, '1.0.0', { 'v.txt': `${pkg}\n` });
+  return Object.keys(net.agents)
+    .filter((id) => id.startsWith(`${relay}-`))
+    .slice(0, 4);
+};
+/** One job a ring and no other of the package, and every target holding its file. */
+const oneJobARing = async (pkg: string, done: any, targets: string[]) => {
+  const jobs = (await net.admin.get<any[]>('api/v1/jobs?limit=1000&view=summary')).filter((j: any) =>
+    j.packages.some((p: any) => p.name === pkg),
+  );
+  expect(jobs.map((j: any) => j.jobId).sort()).toEqual(done.rings.map((g: any) => g.jobId).sort());
+  for (const d of targets) expect(existsSync(join(net.agents[d].root, pkg, '1.0.0', 'v.txt'))).toBe(true);
+};
 
 describe('rings', () => {
   it('halts on a ring that fails past the limit, raises ROLLOUT_HALTED, and goes on when resumed', async () => {
@@ -198,10 +213,7 @@ describe('rings', () => {
     expect(c.stderr).toContain(`${created.jobId} is a rollout: \`fanout job abort ${created.jobId}\``);
   }, 120_000);
   it('starts a ring once when the master fails between saving the ring and creating its job', async () => {
-    await pushPackage(net, 'once', '1.0.0', { 'v.txt': 'once\n' });
-    const targets = Object.keys(net.agents)
-      .filter((id) => id.startsWith('relay-n-'))
-      .slice(0, 4);
+    const targets = await fourTargets('once', 'relay-n');
     // Once, right after the master moved the rollout to its second ring: the next tick goes on from there.
     await net.admin.post('admin/v1/faults', { 'rollout.ring': 'fail:1' });
     const created = await cli([
@@ -216,18 +228,11 @@ describe('rings', () => {
     const done = await rolloutIn(created.jobId, 'complete');
     expect(await net.admin.get('admin/v1/faults')).toEqual({}); // it fired
     // One job a ring: before, the ring whose start failed was started again, a second job for it.
-    const jobs = (await net.admin.get<any[]>('api/v1/jobs?limit=1000&view=summary')).filter((j: any) =>
-      j.packages.some((p: any) => p.name === 'once'),
-    );
-    expect(jobs.map((j: any) => j.jobId).sort()).toEqual(done.rings.map((g: any) => g.jobId).sort());
-    for (const d of targets) expect(existsSync(join(net.agents[d].root, 'once', '1.0.0', 'v.txt'))).toBe(true);
+    await oneJobARing('once', done, targets);
   }, 120_000);
 
   it('a rollout saved before its first job gets that job on the next tick; one refused is not left behind', async () => {
-    await pushPackage(net, 'first', '1.0.0', { 'v.txt': 'first\n' });
-    const targets = Object.keys(net.agents)
-      .filter((id) => id.startsWith('relay-s-'))
-      .slice(0, 4);
+    const targets = await fourTargets('first', 'relay-s');
     const create = (pkg: string) =>
       runFanout(
         ['job', 'create', '--package', pkg, ...targets.flatMap((t) => ['--target', t]), '--rings', '50%,100%'],
@@ -250,12 +255,7 @@ describe('rings', () => {
     expect((await create('first@1.0.0')).code).not.toBe(0);
     const [saved] = await rollouts('first@1.0.0');
     expect(saved.state).toBe('running');
-    const done = await rolloutIn(saved.jobId, 'complete');
-    const jobs = (await net.admin.get<any[]>('api/v1/jobs?limit=1000&view=summary')).filter((j: any) =>
-      j.packages.some((p: any) => p.name === 'first'),
-    );
-    expect(jobs.map((j: any) => j.jobId).sort()).toEqual(done.rings.map((g: any) => g.jobId).sort());
-    for (const d of targets) expect(existsSync(join(net.agents[d].root, 'first', '1.0.0', 'v.txt'))).toBe(true);
+    await oneJobARing('first', await rolloutIn(saved.jobId, 'complete'), targets);
 
     // The same fault on a request the job would refuse: the tick fails the rollout, saying why.
     await net.admin.post('admin/v1/faults', { 'rollout.first': 'fail:1' });
