@@ -160,6 +160,13 @@ describe('a key rotation', () => {
       `api/v1/relay/commands/${id}/renew`,
     );
     expect(renewed.header).toMatchObject({ commandId: id, params: JSON.parse(body).params });
+    // Another relay's command is not signed again for relay-b: renewals are asked for more often now.
+    const { command_id: ofRelayA } = db
+      .prepare('select command_id from commands where job_id = ?')
+      .get(failedBefore.jobId) as { command_id: string };
+    await expect(relayB.post(`api/v1/relay/commands/${ofRelayA}/renew`)).rejects.toThrow(
+      /FANOUT_ERR_JOB_UNKNOWN|as a command of relay relay-b/,
+    );
     // Someone with the database's password, not the key, gives the command a script to run.
     const changed = { ...JSON.parse(body), params: { ...JSON.parse(body).params, preCommand: 'touch /tmp/owned' } };
     db.prepare('update commands set body = ? where command_id = ?').run(JSON.stringify(changed), id);
