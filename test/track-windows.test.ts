@@ -1,9 +1,11 @@
 // Step 6 from memory (alerts/windows.ts) counts exactly what the database would: alerts in and out of
-// order, late ones older than what is held, a flood beyond the neighbours read, and another writer.
+// order, late ones older than what is held, a flood beyond the neighbours read, and another writer;
+// and a flood past what is held for a key, which is trimmed as it goes.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertCenter } from '../src/alerts/center.ts';
 import { countInWindow } from '../src/alerts/tracking.ts';
+import { TrackWindows } from '../src/alerts/windows.ts';
 import { parseConfig } from '../src/master/config.ts';
 import { importInventory, parseInventory } from '../src/master/inventory.ts';
 import { openStore, type Store } from '../src/store/index.ts';
@@ -104,4 +106,53 @@ describe.each([
     expect(after.counted).toBe(after.expected);
     expect(after.counted).toBe(before.counted + 2);
   }, 120_000);
+});
+
+describe('track counts of a key that floods', () => {
+  it('match the database past the times held for the key, in order and late', async () => {
+    // A one-minute window is 600 of these alerts or fewer: far less than the 4,000 to 5,000 times
+    // held, so alerts about where what is held starts are answered from memory when it is whole.
+    const WINDOW = 60_000;
+    const store = await openStore(join(tempDir('track-flood'), 'db.sqlite'));
+    const windows = new TrackWindows(WINDOW);
+    const start = Date.parse('2026-11-27T00:00:00.000Z');
+    // Alerts 100 ms apart at first, further apart as they go: the fullest window with an alert is
+    // the one it ends, which reaches back to where what is held starts.
+    const stamp = (i: number) => Math.round(100 * i + i * i * 0.05);
+    const mismatches: string[] = [];
+    try {
+      await store.db.transaction().execute(async (tx) => {
+        windows.begin(0);
+        for (let i = 0; i < 7_500; i++) {
+          // Every ninth 30 s late, every fiftieth 3,500 to 4,500 alerts back, every hundredth a
+          // second ahead of its turn.
+          const late = i % 50 === 25 ? 350_000 + (i % 11) * 10_000 : i % 9 === 0 ? 30_000 : 0;
+          const t = start + stamp(i) - late + (i % 100 === 0 ? 1_000 : 0);
+          const at = new Date(t).toISOString();
+          const expected = await countInWindow(tx, 'relay-a-pos-1', 'DISK_FULL', at, WINDOW);
+          const counted = await windows.count(tx, 'relay-a-pos-1', 'DISK_FULL', at, async () => {});
+          if (counted !== expected) mismatches.push(`#${i} ${at}: ${counted} ≠ ${expected}`);
+          windows.counted('relay-a-pos-1', 'DISK_FULL', at);
+          // Now and then, what an alert would count at every depth about where what is held starts.
+          for (let d = 3_400; i >= 5_000 && i % 333 === 0 && d <= 4_400; d += 2) {
+            const probe = new Date(start + stamp(i - d) + 50).toISOString();
+            const want = await countInWindow(tx, 'relay-a-pos-1', 'DISK_FULL', probe, WINDOW);
+            const got = await windows.count(tx, 'relay-a-pos-1', 'DISK_FULL', probe, async () => {});
+            if (got !== want) mismatches.push(`#${i} probe ${probe}: ${got} ≠ ${want}`);
+          }
+          await tx
+            .insertInto('alerts')
+            .values({
+              ...{ source: 'test', alert_id: `f-${i}`, received_at: at, at, raw: '{}', format: 'json' },
+              ...{ device_id: 'relay-a-pos-1', failure_type: 'DISK_FULL', outcome: 'below_threshold' },
+              ...{ steps: '[]', counted: 1 },
+            })
+            .execute();
+        }
+      });
+    } finally {
+      await store.close();
+    }
+    expect(mismatches.slice(0, 5)).toEqual([]);
+  }, 60_000);
 });

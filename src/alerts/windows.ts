@@ -47,10 +47,12 @@ export class TrackWindows {
     const t = Date.parse(at);
     if (!h || t < h.from) return;
     h.times.splice(upperBound(h.times, t), 0, t);
-    if (h.times.length > MAX_TIMES) {
-      h.times.splice(0, h.times.length - MAX_TIMES);
-      h.from = h.times[0] + 1;
-      h.times = h.times.filter((x) => x >= h.from);
+    // Trimmed back to the newest MAX_TIMES (and none stamped with the oldest kept, which starts what
+    // is whole) only once a quarter more has come: a key that floods is not copied at every alert.
+    if (h.times.length > MAX_TIMES + MAX_TIMES / 4) {
+      const oldest = h.times[h.times.length - MAX_TIMES];
+      h.from = oldest + 1;
+      h.times.splice(0, upperBound(h.times, oldest));
     }
   }
 
@@ -84,8 +86,11 @@ export class TrackWindows {
       await beforeRead();
       return countInWindow(tx, deviceId, failureType, at, this.windowMs);
     }
-    const before = h.times.slice(Math.max(lo, self - NEIGHBOURS), self);
     const hi = lowerBound(h.times, t + this.windowMs);
+    // Nothing later in its window (the usual case: alerts come in order): the window ending at this
+    // alert is the fullest, with as many before it as the database would read.
+    if (hi === self) return Math.min(self - lo, NEIGHBOURS) + 1;
+    const before = h.times.slice(Math.max(lo, self - NEIGHBOURS), self);
     const after = h.times.slice(self, Math.min(hi, self + NEIGHBOURS));
     return fullestWindow(before, t, after, this.windowMs);
   }
