@@ -22,7 +22,7 @@ import * as tar from 'tar';
 import { describe, expect, it } from 'vitest';
 import { inspectArchive } from '../src/protocol/archive.ts';
 import { buildPackage, parseManifest } from '../src/protocol/package-file.ts';
-import { tempDir } from './helpers.ts';
+import { runFanout, tempDir } from './helpers.ts';
 
 function folder(files: Record<string, string> = { 'a.txt': 'a\n' }) {
   const dir = tempDir('arch');
@@ -40,6 +40,16 @@ describe('archive rules', () => {
   it('takes a plain package and reads its fanout.json', async () => {
     const r = await inspectArchive(await pack(folder()));
     expect(r).toMatchObject({ files: 2, manifest: expect.stringContaining('"name":"p"') });
+  });
+
+  it('`package build` without -o writes NAME-VERSION.tgz in the working folder', async () => {
+    const dir = folder();
+    const here = tempDir('arch-out');
+    const r = await runFanout(['package', 'build', dir, '--json'], { cwd: here });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'p', version: '1.0.0', file: join(here, 'p-1.0.0.tgz') });
+    expect(readdirSync(here)).toEqual(['p-1.0.0.tgz']);
+    expect((await inspectArchive(join(here, 'p-1.0.0.tgz'))).files).toBe(2);
   });
 
   it('refuses links, setuid and world-writable files, naming each', async () => {

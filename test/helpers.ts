@@ -52,10 +52,11 @@ export async function startFanout(
 /** Runs `fanout ARGS…` to completion. */
 export function runFanout(
   args: string[],
-  opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
+  opts: { env?: Record<string, string>; input?: string; timeoutMs?: number; cwd?: string } = {},
 ) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
     const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: opts.cwd,
       env: childEnv({ FANOUT_CA: testTls()?.ca, ...opts.env }),
       stdio: ['pipe', 'pipe', 'pipe'],
     });

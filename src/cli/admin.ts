@@ -104,12 +104,12 @@ For large fleets, --tokens FILE writes "ID TOKEN" lines (mode 0600) instead of p
 fanout.json (the whole format: docs/packages.md):
   {"name": "pos-app", "version": "2.4.1", "install": {"run": "install.sh", "timeoutSec": 300}}
 Only files and folders: no links, devices, setuid/setgid/sticky or world-writable modes.
-  fanout package build ./pos-app -o pos-app-2.4.1.tgz && fanout package push pos-app-2.4.1.tgz`,
+  fanout package build ./pos-app && fanout package push pos-app-2.4.1.tgz`,
     )
-    .requiredOption('-o, --output <file>', 'the package file to write')
+    .option('-o, --output <file>', 'the package file to write (default: NAME-VERSION.tgz in the working folder)')
     .option('--json', 'print machine-readable JSON')
     .action(
-      action(async (dir: string, o: { output: string; json?: boolean }) => {
+      action(async (dir: string, o: { output?: string; json?: boolean }) => {
         const { buildPackage } = await import('../protocol/package-file.ts');
         const out = await buildPackage(dir, o.output);
         print(o.json, out, () => `built ${out.name}@${out.version} → ${out.file} (${out.size} bytes, ${out.digest})`);

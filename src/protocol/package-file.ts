@@ -116,7 +116,8 @@ async function folderProblems(dir: string, rel = ''): Promise<string[]> {
 }
 
 /** Packs a folder holding fanout.json into a .tgz (`fanout package build`). */
-export async function buildPackage(dir: string, file: string) {
+/** Packs DIR into `file`, by default NAME-VERSION.tgz in the working folder. */
+export async function buildPackage(dir: string, output?: string) {
   const mfile = join(dir, 'fanout.json');
   if (!existsSync(mfile))
     throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', {
@@ -124,6 +125,7 @@ export async function buildPackage(dir: string, file: string) {
       problem: existsSync(dir) ? 'no fanout.json in the folder' : 'no such folder',
     });
   const m = parseManifest(await readFile(mfile, 'utf8'), mfile);
+  const file = output ?? `${m.name}-${m.version}.tgz`;
   if (m.install.run && !existsSync(join(dir, m.install.run)))
     throw new FanoutError('FANOUT_ERR_PACKAGE_INVALID', {
       where: dir,
