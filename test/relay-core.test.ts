@@ -356,6 +356,46 @@ describe('the job table and the redistributor', () => {
     await expect(redistributor.approve(plans[0].planId, 'ops')).rejects.toThrow(/superseded, not pending/);
   });
 
+  it('a plan leaves out the targets a later job moved on to a newer version, unless something removed it since', async () => {
+    const { jobs, redistributor } = setup();
+    const job = (jobId: string, version: string | undefined, list: string[], params = {}) => {
+      const c: DistributionCommand = {
+        ...unsigned,
+        jobId,
+        commandId: `c-${jobId}`,
+        packages: version ? [{ ...pkg, version }] : [],
+        distributionList: list,
+        params,
+      };
+      jobs.create([{ type: 'command', at, command: c }]);
+      jobs.record(
+        jobId,
+        list.map((d) => target(d, 'installed', 1, c.commandId)),
+      );
+    };
+    jobs.create([{ type: 'command', at, command: { ...command, distributionList: ['e1', 'e2', 'e3', 'e4'] } }]);
+    jobs.record('j-1', [
+      target('e1', 'installed'),
+      ...['e2', 'e3', 'e4'].map((d) => ({ ...target(d, 'failed', 3), failureType: 'INSTALL_FAILED' }) as JobLogRecord),
+    ]);
+    job('j-2', '2', ['e2', 'e3']); // newer, at e2 and e3
+    job('j-3', undefined, ['e3'], { uninstall: 'p' }); // then removed at e3
+    job('j-4', '0.5', ['e4'], { allowDowngrade: true }); // an older one at e4
+    expect(jobs.get('j-2')?.phase).toBe('complete');
+    const { plans } = await redistributor.plan('j-1', { dryRun: true });
+    expect(plans[0]).toMatchObject({
+      distributionList: ['e3', 'e4'],
+      original: { installed: ['e1'], movedOn: [{ deviceId: 'e2', why: 'job j-2 installed p@2 there since' }] },
+    });
+    // Every target not installed moved on: nothing to redistribute, and why.
+    job('j-5', '3', ['e3', 'e4']);
+    const none = await redistributor.plan('j-1', { dryRun: true });
+    expect(none.plans).toEqual([]);
+    expect(none.skipped[0].reason).toMatch(
+      /every target not installed has moved on to a newer version \(e2: job j-2 .*; e3: job j-5 installed p@3 there since; e4: job j-5/,
+    );
+  });
+
   it('gives each open target its own assignment, as JSON an agent accepts, and none once it has ended', () => {
     const { jobs } = setup();
     const agents = new AgentChannel('r', jobs, new FakeReporter() as unknown as Reporter);

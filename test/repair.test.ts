@@ -320,4 +320,68 @@ describe('repair loop', () => {
     await cli(['plan', 'approve', plan.planId, '--by', 'day-shift']);
     await waitFor('the job complete', async () => (await cli(['job', 'status', jobId])).state === 'complete', 30_000);
   });
+
+  it('a plan leaves out the targets a later job moved on to a newer version, and says so', async () => {
+    const [, pos2, pos3] = targets;
+    const push = async (version: string, install: string) => {
+      const dir = writePackage(
+        join(net.dir, 'pkgs', `mover-${version}`),
+        'mover',
+        version,
+        { 'm.txt': version },
+        install,
+      );
+      await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+      await cli(['package', 'push', `${dir}.tgz`]);
+    };
+    await push('1.0.0', '#!/bin/sh\nexit 3\n');
+    await push('1.1.0', '#!/bin/sh\nexit 0\n');
+    const job = async (version: string, to: string[], ends: string) => {
+      const { jobId } = await cli([
+        'job',
+        'create',
+        '--package',
+        `mover@${version}`,
+        '--param',
+        'maxAttempts=1',
+        ...to.flatMap((t) => ['--target', t]),
+      ]);
+      await waitFor(`job ${jobId} ${ends}`, async () => (await cli(['job', 'status', jobId])).state === ends, 30_000);
+      return jobId;
+    };
+    const failed = await job('1.0.0', [pos2, pos3], 'failed');
+    const later = await job('1.1.0', [pos2], 'complete');
+    const relay = net.relays['relay-dal'];
+    const token = join(relay.data, 'admin.token');
+    // From anywhere, through the relay, and on the relay's host from its job log: the same plan.
+    for (const where of [
+      ['--relay', relay.url, '--token-file', token],
+      ['--data', relay.data],
+    ]) {
+      const { plans } = await cli(['redistribute', ...where, '--job', failed, '--dry-run']);
+      expect(plans).toMatchObject([
+        {
+          distributionList: [pos3],
+          movedOn: [{ deviceId: pos2, why: `job ${later} installed mover@1.1.0 there since` }],
+        },
+      ]);
+      const text = await runFanout(['redistribute', ...where, '--job', failed, '--dry-run']);
+      expect(text.stdout).toMatch(new RegExp(`moved on +1 target\\(s\\) left out.*${pos2} \\(job ${later}`));
+    }
+    // Once every target not installed has moved on, there is nothing to redistribute, and why.
+    await job('1.1.0', [pos3], 'complete');
+    const none = await runFanout([
+      'redistribute',
+      '--relay',
+      relay.url,
+      '--token-file',
+      token,
+      '--job',
+      failed,
+      '--dry-run',
+    ]);
+    expect(none.code).toBe(0);
+    expect(none.stdout).toContain('every target not installed has moved on to a newer version');
+    expect(none.stdout).toContain(`${pos3}: job `);
+  });
 });

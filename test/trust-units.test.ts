@@ -1,7 +1,6 @@
 // The trust primitives (DESIGN §12) on their own: Merkle lists, signed commands, what an agent
 // checks in an assignment, and the master key's pinning and rotation.
 import { describe, expect, it } from 'vitest';
-import { compareVersions } from '../src/agent/state.ts';
 import { PinnedKey } from '../src/common/pinned-key.ts';
 import { commandSignedNow, packageSignedNow, renewedAuthority } from '../src/master/resign.ts';
 import { authorityOf, checkAssignment, commandProblem, signCommand } from '../src/protocol/command.ts';
@@ -9,6 +8,7 @@ import { generateSigningKey, signPackage, verifyPackage } from '../src/protocol/
 import { fingerprint, rotationStatement, trustedKeys } from '../src/protocol/keys.ts';
 import { canonicalJson, inList, ListTree, verifyCanonical } from '../src/protocol/signing.ts';
 import type { Assignment, DistributionCommand } from '../src/protocol/types.ts';
+import { compareVersions } from '../src/protocol/versions.ts';
 import { tempDir } from './helpers.ts';
 
 const master = generateSigningKey();

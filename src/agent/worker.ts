@@ -9,9 +9,10 @@ import type { ArchiveLimits } from '../protocol/archive.ts';
 import { checkAssignment } from '../protocol/assignment.ts';
 import { type Client, HttpError } from '../protocol/client.ts';
 import type { Assignment, TargetState } from '../protocol/types.ts';
+import { compareVersions } from '../protocol/versions.ts';
 import type { MaintenanceWindow } from '../protocol/windows.ts';
 import { attest } from './attest.ts';
-import { type AgentState, Cancelled, compareVersions, InstallError } from './state.ts';
+import { type AgentState, Cancelled, InstallError } from './state.ts';
 
 export interface WorkerDeps {
   relay: Client;

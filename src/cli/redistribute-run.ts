@@ -140,6 +140,7 @@ export async function runRedistribute(o: Flags): Promise<number> {
             commandId: p.commandId,
             bytesToSend: p.bytesToSend,
             targetsHoldingContent: p.targetsHoldingContent ?? 0,
+            movedOn: p.original.movedOn ?? [],
           })),
           skipped,
         },

@@ -49,6 +49,9 @@ export function planSummary(p: Plan) {
       installed: p.original.installed.slice(0, SHOWN),
       targets: p.original.distributionList.length,
       installedCount: p.original.installed.length,
+      ...(p.original.movedOn
+        ? { movedOn: p.original.movedOn.slice(0, SHOWN), movedOnCount: p.original.movedOn.length }
+        : {}),
     },
   };
 }

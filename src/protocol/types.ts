@@ -132,7 +132,12 @@ export const Plan = z.object({
   packages: z.array(PackageRef),
   params: JobParams,
   distributionList: z.array(z.string()),
-  original: z.object({ distributionList: z.array(z.string()), installed: z.array(z.string()) }),
+  original: z.object({
+    distributionList: z.array(z.string()),
+    installed: z.array(z.string()),
+    /** Targets left out because a later job installed a newer version there, each with why. */
+    movedOn: z.array(z.object({ deviceId: z.string(), why: z.string() })).optional(),
+  }),
   bytesToSend: z.number(),
   bytesInDepot: z.number(),
   /** Missing targets whose endpoints already hold the content verified: nothing is sent to them. */

@@ -7,9 +7,10 @@ import type { Logger } from '../common/log.ts';
 import type { Plan } from '../protocol/types.ts';
 import { Depot } from '../relay/depot.ts';
 import type { Distributor } from '../relay/distribution.ts';
-import { readSummary } from '../relay/job-summary.ts';
+import { readSummary, summarize } from '../relay/job-summary.ts';
 import { JobLog } from '../relay/joblog.ts';
 import { RelayJobs } from '../relay/jobs.ts';
+import { movedOnTargets } from '../relay/moved-on.ts';
 import { buildPlan, needsRedistribution } from '../relay/plan.ts';
 import { Redistributor } from '../relay/redistributor.ts';
 import type { Reporter } from '../relay/reporter.ts';
@@ -37,12 +38,26 @@ export function plansFromLog(data: string, relayId: string, jobId?: string) {
   if (jobId && !log.exists(jobId)) throw new NotInJobLog(`job ${jobId} is not in ${join(data, 'jobs')}`);
   const plans: Plan[] = [];
   const skipped: { jobId: string; reason: string }[] = [];
-  for (const id of jobId ? [jobId] : log.jobIds()) {
+  const ids = log.jobIds();
+  const whole = (id: string) => replay(id, log.read(id));
+  // The jobs after this one, as the relay lists them (their summary files, else their logs).
+  const later = (id: string) =>
+    ids.slice(ids.indexOf(id) + 1).flatMap((k) => {
+      const s = readSummary(log, k) ?? ((st) => st && summarize(st))(whole(k));
+      return s ? [s] : [];
+    });
+  for (const id of jobId ? [jobId] : ids) {
     // A complete job's summary file says so without reading its log.
     if (!jobId && readSummary(log, id)?.phase === 'complete') continue;
     const st = replay(id, log.read(id));
     if (!st || (!jobId && !needsRedistribution(st))) continue;
-    const r = buildPlan(st, relayId, (d) => depot.has(d));
+    const r = buildPlan(
+      st,
+      relayId,
+      (d) => depot.has(d),
+      undefined,
+      (notInstalled) => movedOnTargets(st, notInstalled, later(id), whole),
+    );
     if (r.ok) plans.push(r.plan);
     else skipped.push({ jobId: r.jobId, reason: r.reason });
   }

@@ -17,6 +17,8 @@ export function buildPlan(
   relayId: string,
   depotHas: (digest: string) => boolean,
   now = new Date(),
+  /** Of the targets not installed, those a later job moved on to a newer version, and why (moved-on.ts). */
+  movedOn: (notInstalled: string[]) => Map<string, string> = () => new Map(),
 ): PlanResult {
   if (st.phase === 'complete')
     return { ok: false, jobId: st.jobId, reason: 'every target is installed; nothing to redistribute' };
@@ -27,9 +29,17 @@ export function buildPlan(
       reason: `the job is still ${st.phase}; wait for it to end (or for its deadline)`,
     };
   const installed = st.original.distributionList.filter((d) => st.targets.get(d)?.state === 'installed');
-  const missing = st.original.distributionList.filter((d) => st.targets.get(d)?.state !== 'installed');
-  if (!missing.length)
+  const notInstalled = st.original.distributionList.filter((d) => st.targets.get(d)?.state !== 'installed');
+  if (!notInstalled.length)
     return { ok: false, jobId: st.jobId, reason: 'every target is installed; nothing to redistribute' };
+  const moved = movedOn(notInstalled);
+  const missing = notInstalled.filter((d) => !moved.has(d));
+  if (!missing.length)
+    return {
+      ok: false,
+      jobId: st.jobId,
+      reason: `every target not installed has moved on to a newer version (${[...moved].map(([d, why]) => `${d}: ${why}`).join('; ')}); nothing to redistribute`,
+    };
   const bytesPerTarget = st.current.packages.reduce((n, p) => n + p.size, 0);
   const bytesInDepot = st.current.packages.filter((p) => depotHas(p.digest)).reduce((n, p) => n + p.size, 0);
   // Endpoints that verified the content before failing (an install script, a window) fetch nothing.
@@ -44,7 +54,11 @@ export function buildPlan(
       packages: st.current.packages,
       params: st.current.params,
       distributionList: missing,
-      original: { distributionList: st.original.distributionList, installed },
+      original: {
+        distributionList: st.original.distributionList,
+        installed,
+        ...(moved.size ? { movedOn: [...moved].map(([deviceId, why]) => ({ deviceId, why })) } : {}),
+      },
       // What goes to endpoints, plus what must still come from upstream.
       bytesToSend: bytesPerTarget * (missing.length - holding) + (bytesPerTarget - bytesInDepot),
       bytesInDepot,
@@ -108,6 +122,11 @@ export function describePlan(p: Plan): string {
     }`,
     `  recipients (${p.distributionList.length})    ${p.distributionList.join(', ')}`,
     `  against original  ${p.original.distributionList.length} target(s); ${removed.length} already installed and left out${removed.length ? `: ${removed.join(', ')}` : ''}`,
+    ...(p.original.movedOn?.length
+      ? [
+          `  moved on          ${p.original.movedOn.length} target(s) left out, a later job installed a newer version (the endpoint would refuse this one): ${p.original.movedOn.map((m) => `${m.deviceId} (${m.why})`).join(', ')}`,
+        ]
+      : []),
     `  bytes to send     ${formatBytes(p.bytesToSend)} (${formatBytes(p.bytesInDepot)} of content already verified in the depot, not fetched again; ${p.targetsHoldingContent ?? 0} endpoint(s) already hold it verified, sent nothing)`,
   ].join('\n');
 }

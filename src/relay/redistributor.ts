@@ -8,6 +8,7 @@ import type { Plan, SignedHeader } from '../protocol/types.ts';
 import type { Depot } from './depot.ts';
 import type { Distributor } from './distribution.ts';
 import type { RelayJobs } from './jobs.ts';
+import { movedOnTargets } from './moved-on.ts';
 import { buildPlan, commandFromPlan, needsRedistribution } from './plan.ts';
 import type { JobState } from './state.ts';
 
@@ -74,7 +75,9 @@ export class Redistributor {
         plans.push(waiting);
         continue;
       }
-      const r = buildPlan(st, this.relayId, (d) => this.depot.has(d));
+      const movedOn = (notInstalled: string[]) =>
+        movedOnTargets(st, notInstalled, this.jobs.summaries(), (k) => this.jobs.get(k));
+      const r = buildPlan(st, this.relayId, (d) => this.depot.has(d), undefined, movedOn);
       if (!r.ok) {
         skipped.push({ jobId: r.jobId, reason: r.reason });
         continue;

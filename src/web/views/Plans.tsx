@@ -43,6 +43,17 @@ export function Plans({
               {p.original.targets ?? p.original.distributionList.length} target(s); {installed(p)} already installed and
               left out{installed(p) ? `: ${names(p.original.installed, installed(p))}` : ''}
             </dd>
+            {p.original.movedOn?.length > 0 && (
+              <>
+                <dt>Moved on</dt>
+                <dd className="moved-on">
+                  {p.original.movedOnCount ?? p.original.movedOn.length} target(s) left out: a later job installed a
+                  newer version (the endpoint would refuse this one):{' '}
+                  {p.original.movedOn.map((m: any) => `${m.deviceId} (${m.why})`).join(', ')}
+                  {(p.original.movedOnCount ?? 0) > p.original.movedOn.length ? ', …' : ''}
+                </dd>
+              </>
+            )}
             <dt>Parameters</dt>
             <dd>
               {Object.keys(p.params).length
