@@ -383,5 +383,18 @@ describe('repair loop', () => {
     expect(none.code).toBe(0);
     expect(none.stdout).toContain('every target not installed has moved on to a newer version');
     expect(none.stdout).toContain(`${pos3}: job `);
+    // Resolving its ticket settles the failure for good: no plan will ever be needed, so its record
+    // is resolved with the job's other tickets, and the master stops asking the relay at each heartbeat.
+    const tickets = (await cli(['tickets', 'list'])).filter((t: any) => t.jobs.includes(failed));
+    expect(tickets.map((t: any) => t.deviceId).sort()).toEqual([pos2, pos3]);
+    const record = async () => (await cli(['failed', 'list'])).find((f: any) => f.jobId === failed);
+    const resolved = await runFanout(['ticket', 'resolve', (await record()).ticketId], { env: net.env });
+    expect(resolved.stdout).toContain(
+      `no plan for job ${failed} on relay relay-dal: every target not installed has moved on`,
+    );
+    expect((await record()).state).toBe('resolved');
+    expect(
+      (await cli(['tickets', 'list'])).filter((t: any) => t.jobs.includes(failed)).map((t: any) => t.state),
+    ).toEqual(['resolved', 'resolved']);
   });
 });

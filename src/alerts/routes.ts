@@ -16,6 +16,9 @@ import { type IncomingAlert, parseAlertmanager, parseJsonAlert, parseTextLine } 
 import { thresholdRoutes } from './threshold-routes.ts';
 import { FAILED_STATES, TICKET_STATES, type Tickets } from './tickets.ts';
 
+/** A job a relay was asked about on a resolve: why no plan came (`none`), or why it could not answer (`waiting`). */
+type Why = { relayId: string; jobId: string; why: string };
+
 export interface AlertDeps {
   db: Db;
   center: AlertCenter;
@@ -23,10 +26,7 @@ export interface AlertDeps {
   outages: Outages;
   cfg: AlertsConfig;
   /** Resolving a ticket may ask relays for redistribution plans (master/plans.ts). */
-  onTicketResolved: (
-    ticketId: string,
-    by: string,
-  ) => Promise<{ plans: unknown[]; waiting: { relayId: string; jobId: string; why: string }[] }>;
+  onTicketResolved: (ticketId: string, by: string) => Promise<{ plans: unknown[]; waiting: Why[]; none: Why[] }>;
   links: TicketLinks;
   /** Wakes the mailer. */
   onMailQueued: () => void;
@@ -188,6 +188,6 @@ export function alertAdminRoutes(s: App, d: AlertDeps) {
 
 export async function resolve(d: AlertDeps, id: string, by: string) {
   const ticket = await d.tickets.setState(id, 'resolved');
-  const { plans, waiting } = await d.onTicketResolved(id, by);
-  return { ticket, plans, waiting };
+  const { plans, waiting, none } = await d.onTicketResolved(id, by);
+  return { ticket, plans, waiting, none };
 }

@@ -138,7 +138,8 @@ JSON alerts and Alertmanager webhooks go to POST /api/v1/alerts and /api/v1/aler
               (w: any) =>
                 `\nrelay ${w.relayId} cannot be asked for a plan for job ${w.jobId} now (${w.why}); it is asked again when it is back`,
             )
-            .join(''),
+            .join('') +
+          (r.none ?? []).map((n: any) => `\nno plan for job ${n.jobId} on relay ${n.relayId}: ${n.why}`).join(''),
       );
     }),
   );

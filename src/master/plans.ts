@@ -11,6 +11,9 @@ import type { Database, Db } from '../store/index.ts';
 import type { Config } from './config.ts';
 import type { RelayRegistry } from './relays.ts';
 
+/** A job the relay made no plan for, and why; `settled` when none will ever be needed. */
+type Skipped = { jobId: string; reason: string; settled?: true };
+
 /** Keeps a relay's plans as the relay last described them; a relay speaks only for its own plans. */
 export async function savePlans(db: Db | Transaction<Database>, relayId: string, plans: Plan[]) {
   const now = new Date().toISOString();
@@ -71,14 +74,23 @@ export class Plans {
     this.onChange();
   }
 
-  async request(relayId: string, jobId?: string): Promise<Plan[]> {
+  /** Asks a relay for plans: those it made, and why it made none for the others. */
+  async request(relayId: string, jobId?: string) {
     const client = await this.relays.adminClient(relayId);
-    const { plans } = await relayAnswer(
+    const { plans, skipped = [] } = await relayAnswer(
       relayId,
-      client.post<{ plans: Plan[] }>('admin/v1/redistribute/plans', { jobId }),
+      client.post<{ plans: Plan[]; skipped?: Skipped[] }>('admin/v1/redistribute/plans', { jobId }),
     );
     await this.save(relayId, plans);
-    return plans;
+    // Every target not installed moved on to a newer version: the failure no longer stands, and is
+    // not asked about again at each heartbeat.
+    for (const s of skipped)
+      if (s.settled && (await this.tickets.resolveJob(relayId, s.jobId)))
+        this.log.info(
+          { relayId, jobId: s.jobId, why: s.reason },
+          'failed distribution settled: records and tickets resolved',
+        );
+    return { plans, skipped: skipped.map(({ jobId, reason }) => ({ relayId, jobId, why: reason })) };
   }
 
   async decide(planId: string, decision: 'approve' | 'reject', by: string): Promise<Plan> {
@@ -108,11 +120,14 @@ export class Plans {
    * A relay that cannot be asked now is named in `waiting`; it is asked again when it is back.
    */
   async afterTicketResolved(ticketId: string, by: string) {
-    const out = { plans: [] as Plan[], waiting: [] as { relayId: string; jobId: string; why: string }[] };
+    type Why = { relayId: string; jobId: string; why: string };
+    const out = { plans: [] as Plan[], waiting: [] as Why[], none: [] as Why[] };
     if (!this.cfg.planOnTicketResolve) return out;
     for (const f of await this.tickets.openFailures(ticketId)) {
       try {
-        for (const p of await this.request(f.relay_id, f.job_id))
+        const { plans, skipped } = await this.request(f.relay_id, f.job_id);
+        out.none.push(...skipped);
+        for (const p of plans)
           out.plans.push(
             this.cfg.autoApprove && p.state === 'pending' ? await this.decide(p.planId, 'approve', `auto (${by})`) : p,
           );
@@ -156,7 +171,7 @@ export class Plans {
         .executeTakeFirst();
       if (has || !this.cfg.planOnTicketResolve) continue;
       try {
-        for (const p of await this.request(relayId, w.job_id))
+        for (const p of (await this.request(relayId, w.job_id)).plans)
           if (this.cfg.autoApprove && p.state === 'pending')
             await this.decide(p.planId, 'approve', 'auto (relay back)');
         this.log.info({ relayId, jobId: w.job_id }, 'relay back: redistribution plan asked for');

@@ -152,7 +152,7 @@ export function adminRoutes(s: App, d: AdminDeps) {
   s.post(
     '/api/v1/relays/:id/plans',
     { schema: { params: Id, body: z.object({ jobId: z.string().optional() }).prefault({}) } },
-    async (req) => ({ plans: await d.plans.request(req.params.id, req.body.jobId) }),
+    async (req) => d.plans.request(req.params.id, req.body.jobId),
   );
   s.post('/api/v1/plans/:id/approve', { schema: { params: Id, body: Decision } }, async (req) => ({
     plan: await d.plans.decide(req.params.id, 'approve', decider(req.principal, req.body.by)),

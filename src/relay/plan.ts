@@ -5,7 +5,8 @@ import { newId } from '../protocol/crypto.ts';
 import type { DistributionCommand, Plan, SignedHeader } from '../protocol/types.ts';
 import type { JobState } from './state.ts';
 
-export type PlanResult = { ok: true; plan: Plan } | { ok: false; jobId: string; reason: string };
+/** `settled`: nothing will ever need redistributing (every target not installed moved on). */
+export type PlanResult = { ok: true; plan: Plan } | { ok: false; jobId: string; reason: string; settled?: true };
 
 /** Jobs worth a plan: ended as failed, with targets not installed, and no plan already waiting. */
 export function needsRedistribution(st: JobState) {
@@ -39,6 +40,7 @@ export function buildPlan(
       ok: false,
       jobId: st.jobId,
       reason: `every target not installed has moved on to a newer version (${[...moved].map(([d, why]) => `${d}: ${why}`).join('; ')}); nothing to redistribute`,
+      settled: true,
     };
   const bytesPerTarget = st.current.packages.reduce((n, p) => n + p.size, 0);
   const bytesInDepot = st.current.packages.filter((p) => depotHas(p.digest)).reduce((n, p) => n + p.size, 0);

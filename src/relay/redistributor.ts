@@ -65,7 +65,7 @@ export class Redistributor {
         .map((s) => s.jobId);
     }
     const plans: Plan[] = [];
-    const skipped: { jobId: string; reason: string }[] = [];
+    const skipped: { jobId: string; reason: string; settled?: true }[] = [];
     for (const id of ids) {
       // Read back one at a time: only the jobs it plans for are held whole.
       const st = this.jobs.get(id)!;
@@ -79,7 +79,7 @@ export class Redistributor {
         movedOnTargets(st, notInstalled, this.jobs.summaries(), (k) => this.jobs.get(k));
       const r = buildPlan(st, this.relayId, (d) => this.depot.has(d), undefined, movedOn);
       if (!r.ok) {
-        skipped.push({ jobId: r.jobId, reason: r.reason });
+        skipped.push({ jobId: r.jobId, reason: r.reason, ...(r.settled ? { settled: r.settled } : {}) });
         continue;
       }
       // A dry run shows the plan and leaves nothing behind.
