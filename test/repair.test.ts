@@ -21,6 +21,18 @@ const pushPackage = async (folder: string, version: string, text: string) => {
   await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
   await cli(['package', 'push', `${dir}.tgz`]);
 };
+/** Builds and pushes NAME@VERSION whose install script exits with CODE. */
+const pushExiting = async (name: string, version: string, code: number) => {
+  const dir = writePackage(
+    join(net.dir, 'pkgs', `${name}-${version}`),
+    name,
+    version,
+    { 'v.txt': version },
+    `#!/bin/sh\nexit ${code}\n`,
+  );
+  await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
+  await cli(['package', 'push', `${dir}.tgz`]);
+};
 const adminOf = (relay: { url: string; data: string }) =>
   new Client({ baseUrl: relay.url, token: readFileSync(join(relay.data, 'admin.token'), 'utf8').trim() });
 const scriptRuns = (id: string, pkg: string) => {
@@ -321,21 +333,38 @@ describe('repair loop', () => {
     await waitFor('the job complete', async () => (await cli(['job', 'status', jobId])).state === 'complete', 30_000);
   });
 
+  it('a rejected plan stays rejected: the master does not ask the relay for another by itself', async () => {
+    await pushExiting('refused', '1.0.0', 3);
+    const { jobId } = await cli([
+      'job',
+      'create',
+      '--package',
+      'refused@1.0.0',
+      '--target',
+      targets[0],
+      '--param',
+      'maxAttempts=1',
+    ]);
+    await waitFor('the job failed', async () => (await cli(['job', 'status', jobId])).state === 'failed', 30_000);
+    const record = await waitFor('its failed distribution', async () =>
+      (await cli(['failed', 'list'])).find((f: any) => f.jobId === jobId && f.ticketId),
+    );
+    const { plans } = await cli(['ticket', 'resolve', record.ticketId]);
+    expect(plans).toMatchObject([{ jobId, state: 'pending' }]);
+    await cli(['plan', 'reject', plans[0].planId]);
+    // Heartbeats come every second here: before, the next one brought an identical plan back.
+    await new Promise((r) => setTimeout(r, 4_000));
+    const forJob = (await cli(['plans', 'list'])).filter((p: any) => p.jobId === jobId);
+    expect(forJob.map((p: any) => p.state)).toEqual(['rejected']);
+    // Asked for by hand, a new one comes.
+    const asked = await net.admin.post<{ plans: any[] }>('api/v1/relays/relay-dal/plans', { jobId });
+    expect(asked.plans).toMatchObject([{ jobId, state: 'pending' }]);
+  });
+
   it('a plan leaves out the targets a later job moved on to a newer version, and says so', async () => {
     const [, pos2, pos3] = targets;
-    const push = async (version: string, install: string) => {
-      const dir = writePackage(
-        join(net.dir, 'pkgs', `mover-${version}`),
-        'mover',
-        version,
-        { 'm.txt': version },
-        install,
-      );
-      await runFanout(['package', 'build', dir, '-o', `${dir}.tgz`]);
-      await cli(['package', 'push', `${dir}.tgz`]);
-    };
-    await push('1.0.0', '#!/bin/sh\nexit 3\n');
-    await push('1.1.0', '#!/bin/sh\nexit 0\n');
+    await pushExiting('mover', '1.0.0', 3);
+    await pushExiting('mover', '1.1.0', 0);
     const job = async (version: string, to: string[], ends: string) => {
       const { jobId } = await cli([
         'job',

@@ -12,7 +12,7 @@ import { queueCommand } from './commands.ts';
 import { jobParams, selectTargets } from './job-request.ts';
 import type { Change } from './job-view.ts';
 import type { PackageStore } from './packages.ts';
-import { savePlans } from './plans.ts';
+import { savePlans } from './plan-rows.ts';
 import { type TargetRow, writeTargets } from './target-writes.ts';
 
 /** Target rows a statement: well under SQLite's and PostgreSQL's limits on bound values. */

@@ -1,63 +1,18 @@
 // Redistribution plans as the master sees them: asked of a relay, shown, approved or rejected.
 
-import type { Transaction } from 'kysely';
 import type { Tickets } from '../alerts/tickets.ts';
 import type { Logger } from '../common/log.ts';
 import { HttpError } from '../protocol/client.ts';
 import { type ErrorCode, errorTable, FanoutError } from '../protocol/errors.ts';
 import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import type { Plan } from '../protocol/types.ts';
-import type { Database, Db } from '../store/index.ts';
+import type { Db } from '../store/index.ts';
 import type { Config } from './config.ts';
+import { savePlans } from './plan-rows.ts';
 import type { RelayRegistry } from './relays.ts';
 
 /** A job the relay made no plan for, and why; `settled` when none will ever be needed. */
 type Skipped = { jobId: string; reason: string; settled?: true };
-
-/** Keeps a relay's plans as the relay last described them; a relay speaks only for its own plans. */
-export async function savePlans(db: Db | Transaction<Database>, relayId: string, plans: Plan[]) {
-  const now = new Date().toISOString();
-  for (const p of plans) {
-    const row = {
-      id: p.planId,
-      relay_id: relayId,
-      job_id: p.jobId,
-      body: JSON.stringify(p),
-      state: p.state,
-      created_at: p.createdAt,
-      updated_at: now,
-    };
-    await db
-      .insertInto('plans')
-      .values(row)
-      .onConflict((oc) =>
-        oc
-          .column('id')
-          .doUpdateSet({ body: row.body, state: row.state, updated_at: now })
-          .where('plans.relay_id', '=', relayId),
-      )
-      .execute();
-  }
-}
-
-/** The first names of each list and how many there are: the dashboard's view of a plan for 10,000 targets. */
-const SHOWN = 20;
-export function planSummary(p: Plan) {
-  return {
-    ...p,
-    distributionList: p.distributionList.slice(0, SHOWN),
-    distributionCount: p.distributionList.length,
-    original: {
-      distributionList: p.original.distributionList.slice(0, SHOWN),
-      installed: p.original.installed.slice(0, SHOWN),
-      targets: p.original.distributionList.length,
-      installedCount: p.original.installed.length,
-      ...(p.original.movedOn
-        ? { movedOn: p.original.movedOn.slice(0, SHOWN), movedOnCount: p.original.movedOn.length }
-        : {}),
-    },
-  };
-}
 
 export class Plans {
   onChange: () => void = () => {};
@@ -142,7 +97,10 @@ export class Plans {
     return out;
   }
 
-  /** Failed distributions of this relay whose tickets were resolved: plans the master still wants. */
+  /**
+   * Failed distributions of this relay whose tickets were resolved: plans the master still wants.
+   * Not once an operator has rejected one since: a plan asked for by hand comes after that.
+   */
   private wanted(relayId: string) {
     return this.db
       .selectFrom('failed_distributions as f')
@@ -150,7 +108,19 @@ export class Plans {
       .select(['f.job_id'])
       .where('f.relay_id', '=', relayId)
       .where('f.state', '=', 'open')
-      .where('t.state', '=', 'resolved');
+      .where('t.state', '=', 'resolved')
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('plans as p')
+              .select('p.id')
+              .whereRef('p.relay_id', '=', 'f.relay_id')
+              .whereRef('p.job_id', '=', 'f.job_id')
+              .where('p.state', '=', 'rejected')
+              .whereRef('p.updated_at', '>=', 't.updated_at'),
+          ),
+        ),
+      );
   }
 
   /** One read, from an index: most heartbeats find nothing owed and write nothing. */
