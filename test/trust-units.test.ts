@@ -1,7 +1,13 @@
 // The trust primitives (DESIGN §12) on their own: Merkle lists, signed commands, what an agent
 // checks in an assignment, and the master key's pinning and rotation.
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Tickets } from '../src/alerts/tickets.ts';
+import type { Logger } from '../src/common/log.ts';
 import { PinnedKey } from '../src/common/pinned-key.ts';
+import type { Config } from '../src/master/config.ts';
+import { Plans } from '../src/master/plans.ts';
+import type { RelayRegistry } from '../src/master/relays.ts';
 import { commandSignedNow, packageSignedNow, renewedAuthority } from '../src/master/resign.ts';
 import { authorityOf, checkAssignment, commandProblem, signCommand } from '../src/protocol/command.ts';
 import { generateSigningKey, signPackage, verifyPackage } from '../src/protocol/crypto.ts';
@@ -9,6 +15,7 @@ import { fingerprint, rotationStatement, trustedKeys } from '../src/protocol/key
 import { canonicalJson, inList, ListTree, verifyCanonical } from '../src/protocol/signing.ts';
 import type { Assignment, DistributionCommand } from '../src/protocol/types.ts';
 import { compareVersions } from '../src/protocol/versions.ts';
+import { openStore } from '../src/store/index.ts';
 import { tempDir } from './helpers.ts';
 
 const master = generateSigningKey();
@@ -222,5 +229,79 @@ describe('the master key: pinned, rotated only by a statement the pinned key sig
     expect(compareVersions('2.10.0', '2.9.1')).toBe(1);
     expect(compareVersions('2.4.1', '2.5.0')).toBe(-1);
     expect(compareVersions('1.0.0', '1.0.0')).toBe(0);
+  });
+});
+
+describe("a relay's word that a failed job is settled", () => {
+  it("closes no ticket unless the master's own record shows every target not installed on a newer version", async () => {
+    const store = await openStore(join(tempDir('settled'), 'db.sqlite'));
+    const db = store.db;
+    const at = '2026-11-29T00:00:00.000Z';
+    await db
+      .insertInto('jobs')
+      .values({
+        id: 'j-1',
+        packages: JSON.stringify([{ name: 'p', version: '1.0.0' }]),
+        params: '{}',
+        created_at: at,
+        created_by: 'admin',
+      })
+      .execute();
+    await db
+      .insertInto('targets')
+      .values(
+        ['e1', 'e2'].map((d) => ({
+          ...{ job_id: 'j-1', device_id: d, relay_id: 'r', state: 'failed', attempt: 1 },
+          ...{ failure_type: 'INSTALL_FAILED', error: 'exit 3', updated_at: at, attestation: null },
+        })),
+      )
+      .execute();
+    await db
+      .insertInto('tickets')
+      .values({
+        ...{ id: 't-1', device_id: 'e1', failure_type: 'INSTALL_FAILED', state: 'resolved', center_id: null },
+        ...{ location: null, alert_ids: '[]', jobs: '["j-1"]', summary: 's', created_at: at, updated_at: at },
+        ...{ mail_attempts: 0, mail_error: null, resolve_key: 'k' },
+      })
+      .execute();
+    await db
+      .insertInto('failed_distributions')
+      .values({
+        ...{ relay_id: 'r', job_id: 'j-1', failure_type: 'INSTALL_FAILED', first_seen: at, last_seen: at },
+        ...{ alert_count: 2, ticket_id: 't-1', state: 'open' },
+      })
+      .execute();
+    // A relay that says every target moved on, whatever is true.
+    const liar = {
+      adminClient: async () => ({
+        post: async () => ({ plans: [], skipped: [{ jobId: 'j-1', reason: 'moved on, it says', settled: true }] }),
+      }),
+    } as unknown as RelayRegistry;
+    const quiet = { info() {}, warn() {}, error() {} } as unknown as Logger;
+    const cfg = { planOnTicketResolve: true, autoApprove: false } as Config['redistribution'];
+    const plans = new Plans(db, liar, new Tickets(db), cfg, quiet);
+    const state = async () =>
+      (
+        await db
+          .selectFrom('failed_distributions')
+          .select('state')
+          .where('job_id', '=', 'j-1')
+          .executeTakeFirstOrThrow()
+      ).state;
+    const runs = (d: string, version: string) =>
+      db.insertInto('device_packages').values({ device_id: d, name: 'p', version, state: 'attested', at }).execute();
+    try {
+      expect((await plans.request('r', 'j-1')).skipped).toMatchObject([{ jobId: 'j-1', why: 'moved on, it says' }]);
+      expect(await state()).toBe('open'); // nothing on record
+      await runs('e1', '1.1.0');
+      await runs('e2', '0.9.0'); // an older one is no reason
+      await plans.request('r', 'j-1');
+      expect(await state()).toBe('open');
+      await db.updateTable('device_packages').set({ version: '2.0.0' }).where('device_id', '=', 'e2').execute();
+      await plans.request('r', 'j-1');
+      expect(await state()).toBe('resolved');
+    } finally {
+      await store.close();
+    }
   });
 });

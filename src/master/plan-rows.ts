@@ -1,7 +1,8 @@
-// A relay's plans as the master keeps them (a row each, as the relay last described it), and as the
-// dashboard is sent them.
+// A relay's plans as the master keeps them (a row each, as the relay last described it), as the
+// dashboard is sent them, and the master's check of a relay's word that no plan will be needed.
 import type { Transaction } from 'kysely';
 import type { Plan } from '../protocol/types.ts';
+import { compareVersions } from '../protocol/versions.ts';
 import type { Database, Db } from '../store/index.ts';
 
 /** Keeps a relay's plans as the relay last described them; a relay speaks only for its own plans. */
@@ -47,4 +48,35 @@ export function planSummary(p: Plan) {
         : {}),
     },
   };
+}
+
+/**
+ * The master's own record agrees with a relay that a failed job is settled: every target of the job
+ * at this relay not installed runs a newer version of one of its packages.
+ */
+export async function movedOnInFleet(db: Db, relayId: string, jobId: string) {
+  const job = await db.selectFrom('jobs').select('packages').where('id', '=', jobId).executeTakeFirst();
+  const mine = JSON.parse(job?.packages ?? '[]') as { name: string; version: string }[];
+  const open = await db
+    .selectFrom('targets')
+    .select('device_id')
+    .where('job_id', '=', jobId)
+    .where('relay_id', '=', relayId)
+    .where('state', '!=', 'installed')
+    .execute();
+  for (let i = 0; i < open.length; i += 500) {
+    const ids = open.slice(i, i + 500).map((t) => t.device_id);
+    const runs = await db
+      .selectFrom('device_packages')
+      .select(['device_id', 'name', 'version'])
+      .where('device_id', 'in', ids)
+      .where('state', 'in', ['attested', 'installed'])
+      .execute();
+    const newer = (d: string) =>
+      runs.some(
+        (r) => r.device_id === d && mine.some((p) => p.name === r.name && compareVersions(r.version, p.version) > 0),
+      );
+    if (!ids.every(newer)) return false;
+  }
+  return mine.length > 0;
 }

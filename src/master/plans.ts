@@ -8,7 +8,7 @@ import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import type { Plan } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import type { Config } from './config.ts';
-import { savePlans } from './plan-rows.ts';
+import { movedOnInFleet, savePlans } from './plan-rows.ts';
 import type { RelayRegistry } from './relays.ts';
 
 /** A job the relay made no plan for, and why; `settled` when none will ever be needed. */
@@ -39,12 +39,17 @@ export class Plans {
     await this.save(relayId, plans);
     // Every target not installed moved on to a newer version: the failure no longer stands, and is
     // not asked about again at each heartbeat.
-    for (const s of skipped)
-      if (s.settled && (await this.tickets.resolveJob(relayId, s.jobId)))
+    for (const s of skipped) {
+      if (!s.settled) continue;
+      // A relay's word alone closes no ticket: the master's own record of what the devices run must agree.
+      if (!(await movedOnInFleet(this.db, relayId, s.jobId)))
+        this.log.warn({ relayId, jobId: s.jobId, why: s.reason }, 'relay says settled; the fleet record disagrees');
+      else if (await this.tickets.resolveJob(relayId, s.jobId))
         this.log.info(
           { relayId, jobId: s.jobId, why: s.reason },
           'failed distribution settled: records and tickets resolved',
         );
+    }
     return { plans, skipped: skipped.map(({ jobId, reason }) => ({ relayId, jobId, why: reason })) };
   }
 
