@@ -17,7 +17,7 @@ import { thresholdRoutes } from './threshold-routes.ts';
 import { FAILED_STATES, TICKET_STATES, type Tickets } from './tickets.ts';
 
 /** A job a relay was asked about on a resolve: why no plan came (`none`), or why it could not answer (`waiting`). */
-type Why = { relayId: string; jobId: string; why: string };
+export type AskedJob = { relayId: string; jobId: string; why: string };
 
 export interface AlertDeps {
   db: Db;
@@ -26,7 +26,10 @@ export interface AlertDeps {
   outages: Outages;
   cfg: AlertsConfig;
   /** Resolving a ticket may ask relays for redistribution plans (master/plans.ts). */
-  onTicketResolved: (ticketId: string, by: string) => Promise<{ plans: unknown[]; waiting: Why[]; none: Why[] }>;
+  onTicketResolved: (
+    ticketId: string,
+    by: string,
+  ) => Promise<{ plans: unknown[]; waiting: AskedJob[]; none: AskedJob[] }>;
   links: TicketLinks;
   /** Wakes the mailer. */
   onMailQueued: () => void;

@@ -1,5 +1,6 @@
 // Redistribution plans as the master sees them: asked of a relay, shown, approved or rejected.
 
+import type { AskedJob } from '../alerts/routes.ts';
 import type { Tickets } from '../alerts/tickets.ts';
 import type { Logger } from '../common/log.ts';
 import { HttpError } from '../protocol/client.ts';
@@ -80,8 +81,7 @@ export class Plans {
    * A relay that cannot be asked now is named in `waiting`; it is asked again when it is back.
    */
   async afterTicketResolved(ticketId: string, by: string) {
-    type Why = { relayId: string; jobId: string; why: string };
-    const out = { plans: [] as Plan[], waiting: [] as Why[], none: [] as Why[] };
+    const out = { plans: [] as Plan[], waiting: [] as AskedJob[], none: [] as AskedJob[] };
     if (!this.cfg.planOnTicketResolve) return out;
     for (const f of await this.tickets.openFailures(ticketId)) {
       try {

@@ -7,7 +7,7 @@ import type { Logger } from '../common/log.ts';
 import type { Plan } from '../protocol/types.ts';
 import { Depot } from '../relay/depot.ts';
 import type { Distributor } from '../relay/distribution.ts';
-import { readSummary, summarize } from '../relay/job-summary.ts';
+import { type JobSummary, readSummary, summarize } from '../relay/job-summary.ts';
 import { JobLog } from '../relay/joblog.ts';
 import { RelayJobs } from '../relay/jobs.ts';
 import { movedOnTargets } from '../relay/moved-on.ts';
@@ -40,16 +40,18 @@ export function plansFromLog(data: string, relayId: string, jobId?: string) {
   const skipped: { jobId: string; reason: string }[] = [];
   const ids = log.jobIds();
   const whole = (id: string) => replay(id, log.read(id));
-  // The jobs after this one, as the relay lists them (their summary files, else their logs).
-  const later = (id: string) =>
-    ids.slice(ids.indexOf(id) + 1).flatMap((k) => {
-      const s = readSummary(log, k) ?? ((st) => st && summarize(st))(whole(k));
-      return s ? [s] : [];
-    });
+  // The jobs after this one, as the relay lists them (their summary files, else their logs), each
+  // read once however many failed jobs are planned.
+  const summaries = new Map<string, JobSummary | undefined>();
+  const summaryOf = (k: string) => {
+    if (!summaries.has(k)) summaries.set(k, readSummary(log, k) ?? ((st) => st && summarize(st))(whole(k)));
+    return summaries.get(k);
+  };
+  const later = (id: string) => ids.slice(ids.indexOf(id) + 1).flatMap((k) => summaryOf(k) ?? []);
   for (const id of jobId ? [jobId] : ids) {
     // A complete job's summary file says so without reading its log.
     if (!jobId && readSummary(log, id)?.phase === 'complete') continue;
-    const st = replay(id, log.read(id));
+    const st = whole(id);
     if (!st || (!jobId && !needsRedistribution(st))) continue;
     const r = buildPlan(
       st,

@@ -79,7 +79,8 @@ export class Redistributor {
         movedOnTargets(st, notInstalled, this.jobs.summaries(), (k) => this.jobs.get(k));
       const r = buildPlan(st, this.relayId, (d) => this.depot.has(d), undefined, movedOn);
       if (!r.ok) {
-        skipped.push({ jobId: r.jobId, reason: r.reason, ...(r.settled ? { settled: r.settled } : {}) });
+        const { ok: _, ...why } = r;
+        skipped.push(why);
         continue;
       }
       // A dry run shows the plan and leaves nothing behind.
