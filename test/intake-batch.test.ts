@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AlertCenter } from '../src/alerts/center.ts';
 import { FailedRecords, openFailed } from '../src/alerts/failed-records.ts';
-import type { IncomingAlert } from '../src/alerts/parse.ts';
+import type { IncomingAlert } from '../src/alerts/incoming.ts';
 import { parseConfig } from '../src/master/config.ts';
 import { importInventory, parseInventory } from '../src/master/inventory.ts';
 import { openStore, type Store } from '../src/store/index.ts';

@@ -4,7 +4,7 @@
 import type { InferResult, Transaction } from 'kysely';
 import { type Database, oneOf, pairOf } from '../store/index.ts';
 import { openFailed } from './failed-records.ts';
-import type { IncomingAlert } from './parse.ts';
+import type { IncomingAlert } from './incoming.ts';
 
 type Tx = Transaction<Database>;
 

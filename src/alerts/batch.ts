@@ -7,12 +7,14 @@ import type { Transaction } from 'kysely';
 import { type Database, isPostgres, perStatement, readTogether } from '../store/index.ts';
 import { batchReads, type SliceRows, sliceReads } from './batch-reads.ts';
 import { FailedRecords, relayOf } from './failed-records.ts';
+import type { IncomingAlert } from './incoming.ts';
 import type { Locations } from './location.ts';
 import type { LocationCache } from './location-cache.ts';
-import type { IncomingAlert } from './parse.ts';
 
 type Tx = Transaction<Database>;
-type AlertRow = Omit<Database['alerts'], 'id'>;
+
+import type { AlertRow, AlertWriter } from './alert-rows.ts';
+
 type FailedUpdate = ReturnType<FailedRecords['changes']>[number];
 export type Device = Database['devices'];
 export type Ticket = Database['tickets'];
@@ -42,12 +44,19 @@ export class IntakeBatch {
     private readonly tx: Tx,
     /** Told the highest id each time pending rows are written. */
     private readonly onInserted: (topId: number) => void,
+    private readonly writeAlert: AlertWriter,
   ) {
     this.failed = new FailedRecords(tx);
   }
 
-  static async load(tx: Tx, alerts: IncomingAlert[], locations: LocationCache, onInserted: (topId: number) => void) {
-    const b = new IntakeBatch(tx, onInserted);
+  static async load(
+    tx: Tx,
+    alerts: IncomingAlert[],
+    locations: LocationCache,
+    onInserted: (topId: number) => void,
+    writeAlert?: AlertWriter,
+  ) {
+    const b = new IntakeBatch(tx, onInserted, writeAlert);
     const times = alerts.map((a) => a.at).sort();
     const found: Device[] = [];
     const take = (r: SliceRows) => {
@@ -137,6 +146,11 @@ export class IntakeBatch {
     const rows = this.pending;
     this.pending = [];
     let top = 0;
+    if (this.writeAlert && !along) {
+      for (const p of rows) top = Math.max(top, (p.stored.id = this.writeAlert(p.row)));
+      if (rows.length) this.onInserted(top);
+      return;
+    }
     // On PostgreSQL a hundred rows a statement: a text that comes again, which the pool prepares.
     const parts = perStatement(rows, isPostgres(this.tx) ? 100 : 500);
     for (const [i, part] of parts.entries()) {

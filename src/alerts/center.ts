@@ -5,15 +5,16 @@ import type { Transaction } from 'kysely';
 import { FanoutError } from '../protocol/errors.ts';
 import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import type { Database, Db } from '../store/index.ts';
+import { alertWriter } from './alert-rows.ts';
 import { alertViews } from './alert-view.ts';
 import { IntakeBatch, type Stored } from './batch.ts';
 import { Classifier } from './classify.ts';
 import type { AlertsConfig } from './config.ts';
 import { type Failed, relayOf } from './failed-records.ts';
 import { GroupCommit } from './group-commit.ts';
+import { type IncomingAlert, storableAlert } from './incoming.ts';
 import { LocationCache } from './location-cache.ts';
 import { requeueMail } from './mailer.ts';
-import { type IncomingAlert, storableAlert } from './parse.ts';
 import { thresholdFor } from './thresholds.ts';
 import { createTicket, type Step } from './ticketing.ts';
 import { TrackWindows } from './windows.ts';
@@ -50,21 +51,29 @@ export class AlertCenter {
   private readonly classifier: Classifier;
   private readonly windows: TrackWindows;
   private readonly locations = new LocationCache();
+  private readonly writeAlert: ReturnType<typeof alertWriter>;
   private readonly intake = new GroupCommit<IncomingAlert, StoredAlert>((alerts) =>
     this.db
       .transaction()
       .execute(async (tx) => {
         await this.exclusive(tx, 'fanout.alerts');
-        const batch = await IntakeBatch.load(tx, alerts, this.locations, (top) => this.windows.written(top));
+        const batch = await IntakeBatch.load(
+          tx,
+          alerts,
+          this.locations,
+          (top) => this.windows.written(top),
+          this.writeAlert,
+        );
         this.windows.begin(batch.topId);
         const results: Processed[] = [];
         for (const a of alerts) results.push(await this.process(tx, a, batch));
         await batch.finish();
-        return results.map(({ stored, ...r }) => ({
-          ...r,
+        return results.map(({ stored, duplicate, mailQueued }) => ({
           id: stored.id!,
+          duplicate,
           outcome: stored.outcome,
           ticketId: stored.ticketId,
+          mailQueued,
         }));
       })
       .catch((e) => {
@@ -83,6 +92,7 @@ export class AlertCenter {
   ) {
     this.classifier = new Classifier(cfg.failureTypes);
     this.windows = new TrackWindows(cfg.window);
+    this.writeAlert = alertWriter(db);
   }
 
   /** Stores and processes alerts, one batch at a time: answered only once they are on disk. */

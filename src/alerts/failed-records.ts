@@ -2,7 +2,7 @@
 // jobs, read once; counted in memory as alerts come, and each changed record written once at the end.
 import { sql, type Transaction } from 'kysely';
 import { type Database, perStatement } from '../store/index.ts';
-import type { IncomingAlert } from './parse.ts';
+import type { IncomingAlert } from './incoming.ts';
 
 type Tx = Transaction<Database>;
 export interface Failed {

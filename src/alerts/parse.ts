@@ -1,43 +1,7 @@
 // Step 1, parse: three intake formats into one shape. A line that does not parse is kept, not dropped.
 import { sha256Hex } from '../protocol/crypto.ts';
 import { storableTime } from '../protocol/times.ts';
-
-export interface IncomingAlert {
-  source: string;
-  alertId: string;
-  format: 'json' | 'text' | 'alertmanager';
-  raw: string;
-  at: string;
-  deviceId?: string;
-  failureType?: string;
-  location?: string;
-  jobId?: string;
-  relayId?: string;
-  message?: string;
-  /** Set when the alert could not be parsed; the alert is stored as `unparsed`. */
-  parseError?: string;
-  /** Not a failure (an Alertmanager "resolved" notice): stored, never counted or ticketed. */
-  notice?: string;
-}
-
-/** A lone UTF-16 surrogate, which no UTF-8 text can hold. */
-const LONE = '[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]';
-const hasLone = new RegExp(LONE);
-const everyLone = new RegExp(LONE, 'g');
-const storableText = (v: string) => v.replaceAll('\0', '\uFFFD').replace(everyLone, '\uFFFD');
-
-/**
- * U+FFFD in every text of the alert for what a store cannot keep as it came: U+0000 (PostgreSQL's
- * text) and lone surrogates (UTF-8, on both). Done here, what a batch compares with what it read (a
- * retried alert's id, a device's name) is what the store holds, and both stores keep the same alert.
- */
-export function storableAlert(a: IncomingAlert): IncomingAlert {
-  const odd = (v: unknown) => typeof v === 'string' && (v.includes('\0') || hasLone.test(v));
-  if (!Object.values(a).some(odd)) return a;
-  return Object.fromEntries(
-    Object.entries(a).map(([k, v]) => [k, typeof v === 'string' ? storableText(v) : v]),
-  ) as unknown as IncomingAlert;
-}
+import { alertOf, type IncomingAlert } from './incoming.ts';
 
 /** A time within 1970–9999, or undefined (the alert then says it is not a timestamp). */
 const isoOrNow = storableTime;
@@ -51,7 +15,7 @@ export function parseTextLine(line: string, source: string): IncomingAlert {
     raw: clip(line, MAX_RAW),
     at: new Date().toISOString(),
   };
-  const bad = (why: string): IncomingAlert => ({ ...base, parseError: why });
+  const bad = (why: string) => alertOf(base, { parseError: why });
   const m = /^(\S+)\s+(\S+)\s+(\S+)(.*)$/.exec(line.trim());
   if (!m) return bad('expected "TIMESTAMP DEVICE TYPE key=value… msg=…"');
   const [, ts, device, type, rest] = m;
@@ -81,8 +45,7 @@ export function parseTextLine(line: string, source: string): IncomingAlert {
       s = s.slice(v.length);
     }
   }
-  return {
-    ...base,
+  return alertOf(base, {
     alertId: fields.id ? `id-${fields.id}` : base.alertId,
     at,
     deviceId: device,
@@ -91,7 +54,7 @@ export function parseTextLine(line: string, source: string): IncomingAlert {
     jobId: fields.job,
     relayId: fields.relay,
     message: fields.msg === undefined ? undefined : clip(fields.msg, MAX_MESSAGE),
-  };
+  });
 }
 
 /** What an alert keeps of its raw form and message: enough to read, never megabytes. */
@@ -106,21 +69,22 @@ export function parseJsonAlert(o: unknown, source: string): IncomingAlert {
   try {
     raw = JSON.stringify(o);
   } catch {
-    raw = '(not storable)';
-    return {
-      source,
-      alertId: `json-${Date.now()}-${Math.random()}`,
-      format: 'json',
-      raw,
-      at: new Date().toISOString(),
-      parseError: 'the alert is nested too deeply to store',
-    };
+    return alertOf(
+      {
+        source,
+        alertId: `json-${Date.now()}-${Math.random()}`,
+        format: 'json',
+        raw: '(not storable)',
+        at: new Date().toISOString(),
+      },
+      { parseError: 'the alert is nested too deeply to store' },
+    );
   }
   raw = clip(raw, MAX_RAW);
   // The id from the raw form only when the alert names none: hashing every alert cost ~2 % of intake.
   const rawId = () => `json-${sha256Hex(raw).slice(0, 32)}`;
-  const base = { source, format: 'json' as const, raw, at: new Date().toISOString() };
-  const bad = (parseError: string): IncomingAlert => ({ ...base, alertId: rawId(), parseError });
+  const base = { source, alertId: '', format: 'json' as const, raw, at: new Date().toISOString() };
+  const bad = (parseError: string) => alertOf(base, { alertId: rawId(), parseError });
   if (!o || typeof o !== 'object' || Array.isArray(o)) return bad('an alert must be a JSON object');
   const a = o as Record<string, unknown>;
   const deviceId = str(a.deviceId) ?? str(a.device) ?? str(a.hostname);
@@ -130,8 +94,7 @@ export function parseJsonAlert(o: unknown, source: string): IncomingAlert {
     return bad(`"${failureType}" is not a failure type (UPPER_SNAKE_CASE)`);
   const at = a.at ?? a.timestamp;
   if (at !== undefined && !isoOrNow(at)) return bad(`"${String(at)}" is not a timestamp`);
-  return {
-    ...base,
+  return alertOf(base, {
     alertId: str(a.alertId) ?? rawId(),
     at: isoOrNow(at) ?? base.at,
     deviceId,
@@ -140,7 +103,7 @@ export function parseJsonAlert(o: unknown, source: string): IncomingAlert {
     jobId: str(a.jobId) ?? str(a.job),
     relayId: str(a.relayId) ?? str(a.relay),
     message: str(a.message) ?? str(a.msg),
-  };
+  });
 }
 
 /** Alertmanager's webhook body: one alert per entry of `alerts`; resolved notices are kept but not counted. */
@@ -148,14 +111,16 @@ export function parseAlertmanager(body: unknown): IncomingAlert[] {
   const b = body as { alerts?: unknown };
   if (!b || typeof b !== 'object' || !Array.isArray(b.alerts))
     return [
-      {
-        source: 'alertmanager',
-        alertId: `am-${sha256Hex(JSON.stringify(body ?? null)).slice(0, 32)}`,
-        format: 'alertmanager',
-        raw: JSON.stringify(body ?? null),
-        at: new Date().toISOString(),
-        parseError: 'not an Alertmanager webhook: no "alerts" array',
-      },
+      alertOf(
+        {
+          source: 'alertmanager',
+          alertId: `am-${sha256Hex(JSON.stringify(body ?? null)).slice(0, 32)}`,
+          format: 'alertmanager',
+          raw: JSON.stringify(body ?? null),
+          at: new Date().toISOString(),
+        },
+        { parseError: 'not an Alertmanager webhook: no "alerts" array' },
+      ),
     ];
   return b.alerts.map((x) => {
     const a = (x ?? {}) as {
@@ -176,21 +141,20 @@ export function parseAlertmanager(body: unknown): IncomingAlert[] {
       at: isoOrNow(a.startsAt) ?? new Date().toISOString(),
     };
     if (a.status === 'resolved')
-      return { ...base, alertId: `${alertId}-resolved`, notice: 'a resolved notice: the failure ended' };
+      return alertOf(base, { alertId: `${alertId}-resolved`, notice: 'a resolved notice: the failure ended' });
     const deviceId = labels.device ?? labels.deviceId ?? labels.hostname ?? labels.instance?.replace(/:\d+$/, '');
-    if (!deviceId) return { ...base, parseError: 'no device label (device, hostname or instance)' };
+    if (!deviceId) return alertOf(base, { parseError: 'no device label (device, hostname or instance)' });
     const type =
       labels.failure_type ??
       labels.failureType ??
       (/^[A-Z][A-Z0-9_]*$/.test(labels.alertname ?? '') ? labels.alertname : undefined);
-    return {
-      ...base,
+    return alertOf(base, {
       deviceId,
       failureType: type,
       location: labels.location,
       jobId: labels.fanout_job ?? labels.job_id,
       relayId: labels.relay,
       message: a.annotations?.description ?? a.annotations?.summary ?? labels.alertname,
-    };
+    });
   });
 }

@@ -9,10 +9,11 @@ import { PageQuery } from '../protocol/page.ts';
 import type { Db } from '../store/index.ts';
 import { ALERT_OUTCOMES, type AlertCenter } from './center.ts';
 import type { AlertsConfig } from './config.ts';
+import type { IncomingAlert } from './incoming.ts';
 import type { TicketLinks } from './links.ts';
 import { requeueMail } from './mailer.ts';
 import type { Outages } from './outages.ts';
-import { type IncomingAlert, parseAlertmanager, parseJsonAlert, parseTextLine } from './parse.ts';
+import { parseAlertmanager, parseJsonAlert, parseTextLine } from './parse.ts';
 import { thresholdRoutes } from './threshold-routes.ts';
 import { FAILED_STATES, TICKET_STATES, type Tickets } from './tickets.ts';
 
@@ -64,7 +65,9 @@ export function alertIntakeRoutes(s: App, d: AlertDeps) {
       throw new FanoutError('FANOUT_ERR_AUTH_FORBIDDEN', {
         needs: `a token of ${foreign.join(', ')}: ${p.id} may send alerts about ${p.kind === 'relay' ? 'itself and its endpoints' : 'itself'} only`,
       });
-    return alerts.map((a) => ({ ...a, relayId: p.kind === 'relay' ? p.id : undefined }));
+    // Parsed for this request alone: set in place (a spread copy costs microseconds an alert).
+    for (const a of alerts) a.relayId = p.kind === 'relay' ? p.id : undefined;
+    return alerts;
   };
   const accept = async (alerts: IncomingAlert[], from: object) => {
     if (alerts.length > MAX_ALERTS_PER_REQUEST)

@@ -2,9 +2,9 @@
 import type { Transaction } from 'kysely';
 import { newId } from '../protocol/crypto.ts';
 import type { Database } from '../store/index.ts';
+import type { IncomingAlert } from './incoming.ts';
 import type { Locations } from './location.ts';
 import { ticketMail } from './mail-text.ts';
-import type { IncomingAlert } from './parse.ts';
 
 type Tx = Transaction<Database>;
 export interface Step {

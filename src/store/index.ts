@@ -17,11 +17,13 @@ import { migrations } from './migrations.ts';
 import { pgPool } from './pg-pool.ts';
 import { type Scan, sqliteScanner } from './scan.ts';
 import type { Database } from './schema.ts';
+import { sqliteConnections, withStatementCache } from './sqlite-statements.ts';
 
 export { foldTargets, foldVerifications, noteSeen } from './device-packages.ts';
 export { bumpGeneration, generationOf, generationsOf } from './generations.ts';
 export type { Scan } from './scan.ts';
 export type { Database } from './schema.ts';
+export { rowWriter } from './sqlite-statements.ts';
 export { isPostgres, oneOf, pairOf, perStatement, readTogether } from './together.ts';
 export type Db = Kysely<Database>;
 
@@ -74,6 +76,7 @@ export async function openStore(url: string): Promise<Store> {
     conn.pragma('synchronous = FULL');
     conn.pragma('busy_timeout = 5000');
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(conn) }) });
+    sqliteConnections.set(db, conn);
     scanner = sqliteScanner(file);
   }
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
@@ -157,27 +160,4 @@ function shownUrl(url: string) {
   } catch {
     return url;
   }
-}
-
-/**
- * Kysely prepares every query anew; preparing costs more than running our small queries.
- * Statements are reused by their SQL text (the bounded cache drops the oldest).
- */
-function withStatementCache(conn: BetterSqlite3.Database, max = 500) {
-  const cache = new Map<string, BetterSqlite3.Statement>();
-  return {
-    prepare(sql: string) {
-      let stmt = cache.get(sql);
-      if (!stmt) {
-        stmt = conn.prepare(sql);
-        if (cache.size >= max) cache.delete(cache.keys().next().value!);
-        cache.set(sql, stmt);
-      }
-      return stmt;
-    },
-    close() {
-      cache.clear();
-      conn.close();
-    },
-  };
 }
