@@ -257,6 +257,16 @@ describe('dashboard', () => {
       `pos-app@1.0.0 (rollback of ${jobId})`,
     );
     expect(await admin.locator(`[data-job="${rolledBack.jobId}"] .history`).innerText()).toBe('created by admin');
+
+    // A rollout's ring is a job on the board too, naming its rollout.
+    const rollout = await net.admin.post<any>('api/v1/jobs', {
+      packages: ['pos-app@1.1.0'],
+      targets: ['relay-den-pos-1', 'relay-den-pos-2'],
+      rings: [50, 100],
+    });
+    const ring = admin.locator(`[data-job="${rollout.rings[0].jobId}"] .packages`);
+    await ring.waitFor({ timeout: 30_000 });
+    expect(await ring.innerText()).toContain(`pos-app@1.1.0 (ring 1 of 2 of rollout ${rollout.jobId})`);
     await admin.close();
   });
 });

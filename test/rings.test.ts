@@ -200,6 +200,19 @@ describe('rings', () => {
     expect(complete.length).toBeGreaterThan(0);
     expect(complete.every((j: any) => j.state === 'complete')).toBe(true);
     expect(complete.map((j: any) => j.jobId)).toContain(s.rings[0].jobId);
+    // Each ring's job names its rollout, in the list (--json and the table) and in its status.
+    const firstRing = s.rings[0].jobId;
+    expect((await cli(['job', 'list'])).find((j: any) => j.jobId === firstRing).ringOf).toEqual({
+      rollout: created.jobId,
+      ring: 1,
+      of: 2,
+    });
+    expect((await runFanout(['job', 'list'], { env: net.env })).stdout).toMatch(
+      new RegExp(`${firstRing} .*ring 1 of 2 of rollout ${created.jobId}`),
+    );
+    expect((await runFanout(['job', 'status', firstRing], { env: net.env })).stdout).toMatch(
+      new RegExp(`^job ${firstRing}: complete \\(.*\\), ring 1 of 2 of rollout ${created.jobId}\n`),
+    );
     const bad = await runFanout(['job', 'list', '--state', 'done'], { env: net.env });
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/state.*running.*complete.*failed/);
@@ -313,7 +326,8 @@ describe('rings', () => {
     const other = Object.keys(net.agents).find(
       (id) => id.startsWith(`${relayId}-`) && !ring.targets.some((t: any) => t.deviceId === id),
     )!;
-    await cli(['job', 'create', '--package', 'app@1.0.0', '--target', other]);
+    const plain = await cli(['job', 'create', '--package', 'app@1.0.0', '--target', other]);
+    expect((await status(plain.jobId)).ringOf).toBeNull();
     const refused = await waitFor('the forged cancel refused', async () =>
       (await cli(['alerts', 'list', '--device', relayId, '--type', 'SIGNATURE_INVALID'])).find(
         (a: any) => a.jobId === ring.jobId,

@@ -3,7 +3,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'kysely';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertCenter } from '../src/alerts/center.ts';
 import { Mailer } from '../src/alerts/mailer.ts';
@@ -24,6 +26,7 @@ import { DeviceVerification } from '../src/master/verify.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
 import { rebuildDevicePackages } from '../src/store/device-packages-rebuild.ts';
 import { generationsOf, openStore, readTogether, type Store } from '../src/store/index.ts';
+import { migrations } from '../src/store/migrations.ts';
 import { inventoryYaml, queueMail, tempDir } from './helpers.ts';
 import { pgDatabase } from './pg.ts';
 
@@ -731,6 +734,60 @@ for (const backend of backends) {
       expect(await tickets.resolveJob('relay-x', 'j-1')).toBe(true);
       expect((await tickets.failedList())[0].state).toBe('resolved');
       expect((await tickets.list()).find((t) => t.id === a.ticketId)?.state).toBe('resolved');
+    });
+
+    it("names each ring's job with its rollout when a database from before 0019 is brought up to date", async () => {
+      const older = await backend.open();
+      const kysely =
+        backend.name === 'sqlite'
+          ? new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(older.url) }) })
+          : new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: older.url }) }) });
+      const all = migrations(backend.name as 'sqlite' | 'postgres');
+      const provider = { getMigrations: async () => all };
+      expect((await new Migrator({ db: kysely, provider }).migrateTo('0018_shared_secrets')).error).toBeUndefined();
+      const at = new Date().toISOString();
+      for (const id of ['j-ring1', 'j-ring2', 'j-alone'])
+        await kysely
+          .insertInto('jobs')
+          .values({ id, packages: '[]', params: '{}', created_at: at, created_by: 'ann' })
+          .execute();
+      const ring = (jobId: string | null) => ({ percent: 50, devices: [], jobId, endedAt: null, failureRate: null });
+      await kysely
+        .insertInto('rollouts')
+        .values({
+          id: 'j-roll',
+          packages: '[]',
+          params: '{}',
+          rings: JSON.stringify([ring('j-ring1'), ring('j-ring2'), ring(null)]),
+          halt_rate: 0,
+          ring_wait_ms: 0,
+          state: 'running',
+          current: 1,
+          reason: null,
+          created_at: at,
+          updated_at: at,
+          created_by: 'ann',
+        })
+        .execute();
+      await kysely.destroy();
+      const upgraded = await openStore(older.url);
+      try {
+        const rows = await upgraded.db.selectFrom('jobs').select(['id', 'rollout_id']).orderBy('id').execute();
+        expect(rows).toEqual([
+          { id: 'j-alone', rollout_id: null },
+          { id: 'j-ring1', rollout_id: 'j-roll' },
+          { id: 'j-ring2', rollout_id: 'j-roll' },
+        ]);
+        const views = await jobList(upgraded.db, { limit: 10, offset: 0 }, true);
+        expect(Object.fromEntries(views.map((v) => [v.jobId, v.ringOf]))).toEqual({
+          'j-alone': null,
+          'j-ring1': { rollout: 'j-roll', ring: 1, of: 3 },
+          'j-ring2': { rollout: 'j-roll', ring: 2, of: 3 },
+        });
+      } finally {
+        await upgraded.close();
+        await older.drop();
+      }
     });
   });
 }

@@ -15,7 +15,7 @@ import {
   withPaging,
 } from './common.ts';
 import { rollbackCommand } from './rollback.ts';
-import { type CreateFlags, rolloutCommands, rolloutFlags, rolloutSummary } from './rollouts.ts';
+import { type CreateFlags, ringText, rolloutCommands, rolloutFlags, rolloutSummary } from './rollouts.ts';
 
 export function jobCommands(program: Command) {
   const job = program.command('job').description('distribution jobs');
@@ -84,6 +84,7 @@ Examples:
           createdAt: r.createdAt,
           createdBy: r.createdBy,
           counts: r.counts,
+          ringOf: r.ringOf ?? null,
           relays: r.relays,
           targets: r.targets.map((t: any) => ({
             deviceId: t.deviceId,
@@ -100,7 +101,8 @@ Examples:
         table(rolloutSummary(r).rings, ['ring', 'percent', 'jobId', 'state', 'targets', 'failureRate'])
       : `job ${r.jobId}: ${r.state} (${Object.entries(r.counts)
           .map(([k, v]) => `${v} ${k}`)
-          .join(', ')})\n` + table(r.targets, ['deviceId', 'relayId', 'state', 'failureType', 'error']);
+          .join(', ')})${r.ringOf ? `, ${ringText(r.ringOf)}` : ''}\n` +
+        table(r.targets, ['deviceId', 'relayId', 'state', 'failureType', 'error']);
   withMaster(job.command('status <id>').description('a job, per relay and target')).action(
     action(async (id: string, f: MasterFlags) => {
       const r = await masterClient(f).get(`api/v1/jobs/${encodeURIComponent(id)}`);
@@ -149,7 +151,7 @@ Examples:
     withMaster(
       job
         .command('list')
-        .description('recent jobs, newest first')
+        .description("recent jobs, newest first; a rollout's rings are listed as their jobs, each naming its rollout")
         .option('--state <state>', 'only jobs in this state: running, complete, failed'),
     ),
     '100',
@@ -166,8 +168,9 @@ Examples:
             targets: Object.entries(j.counts)
               .map(([k, v]) => `${v} ${k}`)
               .join(', '),
+            rollout: j.ringOf ? ringText(j.ringOf) : '',
           })),
-          ['jobId', 'state', 'createdAt', 'createdBy', 'targets'],
+          ['jobId', 'state', 'createdAt', 'createdBy', 'targets', 'rollout'],
         ),
       );
     }),

@@ -61,3 +61,7 @@ export const rolloutSummary = (r: any) => ({
     failureRate: g.failureRate === null ? '-' : `${g.failureRate.toFixed(1)}%`,
   })),
 });
+
+/** A ring's job as `fanout job list` and `job status` name it: `ring 2 of 3 of rollout ID`. */
+export const ringText = (g: { rollout: string; ring: number; of: number }) =>
+  `ring ${g.ring} of ${g.of} of rollout ${g.rollout}`;

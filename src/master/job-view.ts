@@ -37,6 +37,8 @@ export interface JobView {
   counts: Record<string, number>;
   /** How many targets in all (the summary has counts, not the targets). */
   total: number;
+  /** The rollout this job is a ring of: its id, the ring's number (from 1) and how many rings it has. */
+  ringOf: { rollout: string; ring: number; of: number } | null;
 }
 
 /**
@@ -46,7 +48,7 @@ export interface JobView {
 export async function jobView(db: Db, jobId: string, summary = false): Promise<JobView> {
   const job = await db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
   if (!job) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId, where: '' });
-  const [targets, stateCounts, commands, relayJobs] = await Promise.all([
+  const [targets, stateCounts, commands, relayJobs, rollout] = await Promise.all([
     summary
       ? Promise.resolve([])
       : db.selectFrom('targets').selectAll().where('job_id', '=', jobId).orderBy('device_id').execute(),
@@ -64,6 +66,9 @@ export async function jobView(db: Db, jobId: string, summary = false): Promise<J
       .orderBy('relay_id')
       .execute(),
     db.selectFrom('relay_jobs').selectAll().where('job_id', '=', jobId).execute(),
+    job.rollout_id
+      ? db.selectFrom('rollouts').select(['id', 'rings']).where('id', '=', job.rollout_id).executeTakeFirst()
+      : undefined,
   ]);
   const byRelay = new Map(relayJobs.map((r) => [r.relay_id, r]));
   const counts: Record<string, number> = {};
@@ -90,7 +95,13 @@ export async function jobView(db: Db, jobId: string, summary = false): Promise<J
     targets: targets.map(targetView),
     counts,
     total,
+    ringOf: rollout ? ringOf(rollout, jobId) : null,
   };
+}
+
+function ringOf(r: { id: string; rings: string }, jobId: string) {
+  const rings = JSON.parse(r.rings) as { jobId: string | null }[];
+  return { rollout: r.id, ring: rings.findIndex((g) => g.jobId === jobId) + 1, of: rings.length };
 }
 
 const targetView = (t: Selectable<Database['targets']>): TargetView => ({

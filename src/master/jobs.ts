@@ -44,11 +44,15 @@ export class Jobs {
     this.completeHooks.push(fn);
   }
 
-  /** `jobId`: chosen beforehand by a caller that must create the job once (a rollout's ring). */
+  /**
+   * `jobId`: chosen beforehand by a caller that must create the job once (a rollout's ring, which
+   * names its rollout as `rolloutId`).
+   */
   async create(
     req: JobRequest,
     createdBy = 'admin',
     jobId = newId('j'),
+    rolloutId?: string,
   ): Promise<{ jobId: string; commands: string[] }> {
     if (!req.packages?.length && !req.params?.uninstall)
       throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: 'a job needs at least one --package NAME@VERSION' });
@@ -73,6 +77,7 @@ export class Jobs {
           params: JSON.stringify(params),
           created_at: now,
           created_by: createdBy,
+          rollout_id: rolloutId ?? null,
         })
         .execute();
       for (const [relayId, list] of byRelay) {

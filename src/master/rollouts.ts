@@ -90,7 +90,7 @@ export class Rollouts {
 
   private async createRingJob(r: RolloutRow, ring: Ring) {
     const req = { packages: JSON.parse(r.packages), targets: ring.devices, params: JSON.parse(r.params) };
-    await this.jobs.create(req, r.created_by, ring.jobId!).catch(async (e) => {
+    await this.jobs.create(req, r.created_by, ring.jobId!, r.id).catch(async (e) => {
       // Created meanwhile by another tick or master: the job's id is the table's key.
       if (!(await ringJob(this.db, ring.jobId!))) throw e;
     });

@@ -197,5 +197,15 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await sql.raw(`create table shared_secrets (name text primary key, value text not null)`).execute(db);
       },
     },
+    '0019_job_rollouts': {
+      async up(db: Kysely<any>) {
+        // The rollout a ring's job belongs to (`fanout job list`), filled in from the rollouts' rings.
+        await sql.raw(`alter table jobs add column rollout_id text`).execute(db);
+        for (const r of await db.selectFrom('rollouts').select(['id', 'rings']).execute())
+          for (const ring of JSON.parse(r.rings) as { jobId: string | null }[])
+            if (ring.jobId)
+              await db.updateTable('jobs').set({ rollout_id: r.id }).where('id', '=', ring.jobId).execute();
+      },
+    },
   };
 }

@@ -1,6 +1,6 @@
 // Table shapes of the master database. Times are ISO-8601 text; JSON is stored as text.
 // Long because every table is listed in one place, as the migrations make them: one entry per table.
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 export interface Database {
   centers: { id: string; name: string; email: string };
@@ -35,7 +35,15 @@ export interface Database {
     tree: string | null;
     files: string | null;
   };
-  jobs: { id: string; packages: string; params: string; created_at: string; created_by: string };
+  jobs: {
+    id: string;
+    packages: string;
+    params: string;
+    created_at: string;
+    created_by: string;
+    /** The rollout whose ring this job is (null for a job of its own); optional on insert. */
+    rollout_id: ColumnType<string | null, string | null | undefined, string | null>;
+  };
   commands: {
     seq: Generated<number>;
     command_id: string;

@@ -76,7 +76,8 @@ export function Jobs({
             </h3>
             <p className="packages">
               {j.packages.map((p: any) => `${p.name}@${p.version}`).join(', ')}
-              {j.params?.rollbackOf ? ` (rollback of ${j.params.rollbackOf})` : ''}{' '}
+              {j.params?.rollbackOf ? ` (rollback of ${j.params.rollbackOf})` : ''}
+              {j.ringOf ? ` (ring ${j.ringOf.ring} of ${j.ringOf.of} of rollout ${j.ringOf.rollout})` : ''}{' '}
               {onRollBack && j.state !== 'running' && rollingBack !== j.jobId && (
                 <button
                   type="button"
