@@ -5,6 +5,7 @@
 // change underneath.
 import type { Transaction } from 'kysely';
 import { type Database, isPostgres, perStatement, readTogether } from '../store/index.ts';
+import type { AlertRow, AlertWriter } from './alert-rows.ts';
 import { batchReads, type SliceRows, sliceReads } from './batch-reads.ts';
 import { FailedRecords, relayOf } from './failed-records.ts';
 import type { IncomingAlert } from './incoming.ts';
@@ -12,9 +13,6 @@ import type { Locations } from './location.ts';
 import type { LocationCache } from './location-cache.ts';
 
 type Tx = Transaction<Database>;
-
-import type { AlertRow, AlertWriter } from './alert-rows.ts';
-
 type FailedUpdate = ReturnType<FailedRecords['changes']>[number];
 export type Device = Database['devices'];
 export type Ticket = Database['tickets'];
@@ -54,7 +52,7 @@ export class IntakeBatch {
     alerts: IncomingAlert[],
     locations: LocationCache,
     onInserted: (topId: number) => void,
-    writeAlert?: AlertWriter,
+    writeAlert: AlertWriter,
   ) {
     const b = new IntakeBatch(tx, onInserted, writeAlert);
     const times = alerts.map((a) => a.at).sort();
