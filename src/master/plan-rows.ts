@@ -3,7 +3,7 @@
 import type { Transaction } from 'kysely';
 import type { Plan } from '../protocol/types.ts';
 import { compareVersions } from '../protocol/versions.ts';
-import type { Database, Db } from '../store/index.ts';
+import { type Database, type Db, perStatement } from '../store/index.ts';
 
 /** Keeps a relay's plans as the relay last described them; a relay speaks only for its own plans. */
 export async function savePlans(db: Db | Transaction<Database>, relayId: string, plans: Plan[]) {
@@ -64,8 +64,8 @@ export async function movedOnInFleet(db: Db, relayId: string, jobId: string) {
     .where('relay_id', '=', relayId)
     .where('state', '!=', 'installed')
     .execute();
-  for (let i = 0; i < open.length; i += 500) {
-    const ids = open.slice(i, i + 500).map((t) => t.device_id);
+  for (const part of perStatement(open, 500)) {
+    const ids = part.map((t) => t.device_id);
     const runs = await db
       .selectFrom('device_packages')
       .select(['device_id', 'name', 'version'])

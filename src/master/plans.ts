@@ -6,14 +6,11 @@ import type { Logger } from '../common/log.ts';
 import { HttpError } from '../protocol/client.ts';
 import { type ErrorCode, errorTable, FanoutError } from '../protocol/errors.ts';
 import { FIRST_PAGE, type Page } from '../protocol/page.ts';
-import type { Plan } from '../protocol/types.ts';
+import type { Plan, SkippedJob } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import type { Config } from './config.ts';
 import { movedOnInFleet, savePlans } from './plan-rows.ts';
 import type { RelayRegistry } from './relays.ts';
-
-/** A job the relay made no plan for, and why; `settled` when none will ever be needed. */
-type Skipped = { jobId: string; reason: string; settled?: true };
 
 export class Plans {
   onChange: () => void = () => {};
@@ -35,7 +32,7 @@ export class Plans {
     const client = await this.relays.adminClient(relayId);
     const { plans, skipped = [] } = await relayAnswer(
       relayId,
-      client.post<{ plans: Plan[]; skipped?: Skipped[] }>('admin/v1/redistribute/plans', { jobId }),
+      client.post<{ plans: Plan[]; skipped?: SkippedJob[] }>('admin/v1/redistribute/plans', { jobId }),
     );
     await this.save(relayId, plans);
     // Every target not installed moved on to a newer version: the failure no longer stands, and is

@@ -115,8 +115,10 @@ async function folderProblems(dir: string, rel = ''): Promise<string[]> {
   return out;
 }
 
-/** Packs a folder holding fanout.json into a .tgz (`fanout package build`). */
-/** Packs DIR into `file`, by default NAME-VERSION.tgz in the working folder. */
+/**
+ * Packs a folder holding fanout.json into a .tgz (`fanout package build`): `output`, by default
+ * NAME-VERSION.tgz in the working folder.
+ */
 export async function buildPackage(dir: string, output?: string) {
   const mfile = join(dir, 'fanout.json');
   if (!existsSync(mfile))

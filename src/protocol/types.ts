@@ -148,6 +148,8 @@ export const Plan = z.object({
   commandId: z.string().optional(),
 });
 export type Plan = z.infer<typeof Plan>;
+/** A job a relay made no plan for, and why; `settled` when none will ever be needed (every target not installed moved on). */
+export type SkippedJob = { jobId: string; reason: string; settled?: true };
 
 /** An endpoint's re-verification of one installed version (DESIGN §17), passed on by its relay. */
 export const VerificationReport = z.object({

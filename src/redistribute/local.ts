@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Faults } from '../common/faults.ts';
 import type { Logger } from '../common/log.ts';
-import type { Plan } from '../protocol/types.ts';
+import type { Plan, SkippedJob } from '../protocol/types.ts';
 import { Depot } from '../relay/depot.ts';
 import type { Distributor } from '../relay/distribution.ts';
 import { type JobSummary, readSummary, summarize } from '../relay/job-summary.ts';
@@ -37,7 +37,7 @@ export function plansFromLog(data: string, relayId: string, jobId?: string) {
   const depot = new Depot(data, new Faults(false));
   if (jobId && !log.exists(jobId)) throw new NotInJobLog(`job ${jobId} is not in ${join(data, 'jobs')}`);
   const plans: Plan[] = [];
-  const skipped: { jobId: string; reason: string }[] = [];
+  const skipped: SkippedJob[] = [];
   const ids = log.jobIds();
   const whole = (id: string) => replay(id, log.read(id));
   // The jobs after this one, as the relay lists them (their summary files, else their logs), each

@@ -2,11 +2,10 @@
 
 import { authorityOf } from '../protocol/command.ts';
 import { newId } from '../protocol/crypto.ts';
-import type { DistributionCommand, Plan, SignedHeader } from '../protocol/types.ts';
+import type { DistributionCommand, Plan, SignedHeader, SkippedJob } from '../protocol/types.ts';
 import type { JobState } from './state.ts';
 
-/** `settled`: nothing will ever need redistributing (every target not installed moved on). */
-export type PlanResult = { ok: true; plan: Plan } | { ok: false; jobId: string; reason: string; settled?: true };
+export type PlanResult = { ok: true; plan: Plan } | ({ ok: false } & SkippedJob);
 
 /** Jobs worth a plan: ended as failed, with targets not installed, and no plan already waiting. */
 export function needsRedistribution(st: JobState) {

@@ -4,7 +4,7 @@
 import { authorityOf } from '../protocol/command.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { canonicalJson } from '../protocol/signing.ts';
-import type { Plan, SignedHeader } from '../protocol/types.ts';
+import type { Plan, SignedHeader, SkippedJob } from '../protocol/types.ts';
 import type { Depot } from './depot.ts';
 import type { Distributor } from './distribution.ts';
 import type { RelayJobs } from './jobs.ts';
@@ -65,7 +65,7 @@ export class Redistributor {
         .map((s) => s.jobId);
     }
     const plans: Plan[] = [];
-    const skipped: { jobId: string; reason: string; settled?: true }[] = [];
+    const skipped: SkippedJob[] = [];
     for (const id of ids) {
       // Read back one at a time: only the jobs it plans for are held whole.
       const st = this.jobs.get(id)!;
