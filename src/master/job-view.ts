@@ -45,7 +45,12 @@ export interface JobView {
  * A job as operators read it. `summary`: without the targets (counts only), what the dashboard lists
  * and refreshes on every change; a job's targets come a page at a time (targetPage).
  */
-export async function jobView(db: Db, jobId: string, summary = false): Promise<JobView> {
+export async function jobView(
+  db: Db,
+  jobId: string,
+  summary = false,
+  rollouts: RolloutRings = new Map(),
+): Promise<JobView> {
   const job = await db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
   if (!job) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId, where: '' });
   const [targets, stateCounts, commands, relayJobs, rollout] = await Promise.all([
@@ -66,9 +71,7 @@ export async function jobView(db: Db, jobId: string, summary = false): Promise<J
       .orderBy('relay_id')
       .execute(),
     db.selectFrom('relay_jobs').selectAll().where('job_id', '=', jobId).execute(),
-    job.rollout_id
-      ? db.selectFrom('rollouts').select(['id', 'rings']).where('id', '=', job.rollout_id).executeTakeFirst()
-      : undefined,
+    job.rollout_id ? ringsOf(db, job.rollout_id, rollouts) : undefined,
   ]);
   const byRelay = new Map(relayJobs.map((r) => [r.relay_id, r]));
   const counts: Record<string, number> = {};
@@ -95,13 +98,33 @@ export async function jobView(db: Db, jobId: string, summary = false): Promise<J
     targets: targets.map(targetView),
     counts,
     total,
-    ringOf: rollout ? ringOf(rollout, jobId) : null,
+    ringOf:
+      job.rollout_id && rollout
+        ? { rollout: job.rollout_id, ring: rollout.indexOf(jobId) + 1, of: rollout.length }
+        : null,
   };
 }
 
-function ringOf(r: { id: string; rings: string }, jobId: string) {
-  const rings = JSON.parse(r.rings) as { jobId: string | null }[];
-  return { rollout: r.id, ring: rings.findIndex((g) => g.jobId === jobId) + 1, of: rings.length };
+/**
+ * Each rollout's ring job ids, read once for a list however many of its rings the list shows, or
+ * given by a caller that holds the rollout already (heldRollout).
+ */
+export type RolloutRings = Map<string, Promise<(string | null)[] | undefined>>;
+export const heldRollout = (id: string, rings: readonly { jobId: string | null }[]): RolloutRings =>
+  new Map([[id, Promise.resolve(rings.map((g) => g.jobId))]]);
+function ringsOf(db: Db, id: string, seen: RolloutRings) {
+  let rings = seen.get(id);
+  if (!rings) {
+    // A rollout's rings hold every target's id: parsed once, not once per ring's job.
+    rings = db
+      .selectFrom('rollouts')
+      .select('rings')
+      .where('id', '=', id)
+      .executeTakeFirst()
+      .then((r) => r && (JSON.parse(r.rings) as { jobId: string | null }[]).map((g) => g.jobId));
+    seen.set(id, rings);
+  }
+  return rings;
 }
 
 const targetView = (t: Selectable<Database['targets']>): TargetView => ({
@@ -151,7 +174,8 @@ export async function jobList(
     .limit(page.limit)
     .offset(page.offset)
     .execute();
-  return Promise.all(jobs.map((j) => jobView(db, j.id, summary)));
+  const rollouts: RolloutRings = new Map();
+  return Promise.all(jobs.map((j) => jobView(db, j.id, summary, rollouts)));
 }
 
 /** A page of a job's targets, those that failed first, then by device. */

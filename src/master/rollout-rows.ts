@@ -2,7 +2,7 @@
 // halted ring: what the rollouts' control writes and reads besides jobs.
 import { FanoutError } from '../protocol/errors.ts';
 import type { Database, Db } from '../store/index.ts';
-import { jobView } from './job-view.ts';
+import { jobView, type RolloutRings } from './job-view.ts';
 import type { RaiseAlert } from './relays.ts';
 import type { Ring } from './rings.ts';
 import type { RolloutRequest } from './rollouts.ts';
@@ -66,8 +66,8 @@ export async function saveRollout(db: Db, r: RolloutRow, set: RolloutChange) {
 }
 
 /** A ring's job; none for a moment after its ring started (its id is saved before it is created). */
-export const ringJob = (db: Db, jobId: string) =>
-  jobView(db, jobId, true).catch((e) => {
+export const ringJob = (db: Db, jobId: string, rollout?: RolloutRings) =>
+  jobView(db, jobId, true, rollout).catch((e) => {
     if (e instanceof FanoutError && e.code === 'FANOUT_ERR_JOB_UNKNOWN') return undefined;
     throw e;
   });

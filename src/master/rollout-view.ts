@@ -1,6 +1,7 @@
 // A rollout as operators read it: its rings, each ring's job and progress, and why it halted.
 import { FanoutError } from '../protocol/errors.ts';
 import type { Db } from '../store/index.ts';
+import { heldRollout } from './job-view.ts';
 import type { Ring } from './rings.ts';
 import { ringJob } from './rollout-rows.ts';
 
@@ -9,7 +10,8 @@ export async function rolloutView(db: Db, id: string, summary = false) {
   const r = await db.selectFrom('rollouts').selectAll().where('id', '=', id).executeTakeFirst();
   if (!r) throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId: id, where: ' as a rollout' });
   const rings = JSON.parse(r.rings) as Ring[];
-  const views = await Promise.all(rings.map((g) => (g.jobId ? ringJob(db, g.jobId) : undefined)));
+  const held = heldRollout(r.id, rings);
+  const views = await Promise.all(rings.map((g) => (g.jobId ? ringJob(db, g.jobId, held) : undefined)));
   const counts: Record<string, number> = {};
   for (const v of views) for (const [k, n] of Object.entries(v?.counts ?? {})) counts[k] = (counts[k] ?? 0) + n;
   return {

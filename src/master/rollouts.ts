@@ -9,7 +9,7 @@ import { FanoutError } from '../protocol/errors.ts';
 import type { Db } from '../store/index.ts';
 import type { CancelJob } from './cancel.ts';
 import { selectTargets } from './job-request.ts';
-import { jobView } from './job-view.ts';
+import { heldRollout, jobView } from './job-view.ts';
 import type { JobRequest, Jobs } from './jobs.ts';
 import type { RaiseAlert } from './relays.ts';
 import { dealRings, type Ring } from './rings.ts';
@@ -97,11 +97,11 @@ export class Rollouts {
   }
 
   /** The ring's job, created now if its ring was started and the job not yet made. */
-  private async ringJobOf(r: RolloutRow, ring: Ring) {
-    const job = await ringJob(this.db, ring.jobId!);
+  private async ringJobOf(r: RolloutRow, rings: Ring[], ring: Ring) {
+    const job = await ringJob(this.db, ring.jobId!, heldRollout(r.id, rings));
     if (job) return job;
     await this.createRingJob(r, ring);
-    return jobView(this.db, ring.jobId!, true);
+    return jobView(this.db, ring.jobId!, true, heldRollout(r.id, rings));
   }
 
   /** Moves every running rollout on: a ring that ended is judged; after the wait, the next one starts. */
@@ -122,7 +122,7 @@ export class Rollouts {
   private async step(r: RolloutRow, now: number) {
     const rings = JSON.parse(r.rings) as Ring[];
     const ring = rings[r.current];
-    const job = await this.ringJobOf(r, ring);
+    const job = await this.ringJobOf(r, rings, ring);
     if (job.state === 'running') return;
     if (!ring.endedAt) {
       ring.endedAt = new Date(now).toISOString();
@@ -189,7 +189,8 @@ export class Rollouts {
         throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `rollout ${id} is ${r.state}: nothing to abort` });
       const rings = JSON.parse(r.rings) as Ring[];
       const current = rings[r.current].jobId;
-      if (current && (await ringJob(this.db, current))?.state === 'running') await this.cancel(current, by);
+      if (current && (await ringJob(this.db, current, heldRollout(r.id, rings)))?.state === 'running')
+        await this.cancel(current, by);
       // Who stopped it, and why it had halted, if it had.
       const reason = `aborted by ${by}${r.reason ? ` (it had halted: ${r.reason})` : ''}`;
       if (await this.save(r, { state: 'aborted', reason })) return rolloutView(this.db, id);
