@@ -364,6 +364,15 @@ describe('a hostile agent cannot forge alerts', () => {
     });
     const stored = await net.admin.get(`api/v1/alerts/${r.ids[0]}`);
     expect(stored.source).toBe('relay-a-pos-1');
+    // Naming another relay in the body changes nothing either: an endpoint's alert is about its own relay.
+    await asAgent.post('api/v1/alerts', {
+      deviceId: 'relay-a-pos-1',
+      relay: 'relay-b',
+      jobId: 'j-elsewhere',
+      message: 'ENOSPC',
+    });
+    const failed: { relayId: string }[] = await net.admin.get('api/v1/failed?job=j-elsewhere');
+    expect(failed.map((f) => f.relayId)).toEqual(['relay-a']);
     // The forged alerts made no ticket: none for the job they named, none for the device they were about.
     const tickets: { deviceId: string; jobs: string[] }[] = await net.admin.get('api/v1/tickets');
     expect(tickets.filter((t) => t.jobs.includes('j-x') || t.deviceId === 'relay-a-pos-2')).toEqual([]);
