@@ -1,7 +1,7 @@
 // The relay's core, unit by unit with fakes: the fold, the job-log writer, the target state machine,
 // the upstream's circuit breaker, the job table and the redistributor.
 import { EventEmitter } from 'node:events';
-import { appendFileSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../src/common/log.ts';
@@ -14,6 +14,7 @@ import type { Depot } from '../src/relay/depot.ts';
 import type { Distributor } from '../src/relay/distribution.ts';
 import { JobLog, type JobLogRecord } from '../src/relay/joblog.ts';
 import { RelayJobs } from '../src/relay/jobs.ts';
+import { type MasterForPlans, offline } from '../src/relay/plan-master.ts';
 import { Redistributor } from '../src/relay/redistributor.ts';
 import type { Reporter } from '../src/relay/reporter.ts';
 import { apply, type JobState, replay } from '../src/relay/state.ts';
@@ -394,6 +395,75 @@ describe('the job table and the redistributor', () => {
     expect(none.skipped[0].reason).toMatch(
       /every target not installed has moved on to a newer version \(e2: job j-2 .*; e3: job j-5 installed p@3 there since; e4: job j-5/,
     );
+  });
+
+  it("a later job's lost log does not stop a plan; the master's fleet record, while it answers, adds what it knows", async () => {
+    const { dir, jobs, redistributor } = setup();
+    jobs.create([{ type: 'command', at, command: { ...command, distributionList: ['e1', 'e2', 'e3'] } }]);
+    jobs.record(
+      'j-1',
+      ['e1', 'e2', 'e3'].map((d) => ({ ...target(d, 'failed', 3), failureType: 'INSTALL_FAILED' }) as JobLogRecord),
+    );
+    const later: DistributionCommand = {
+      ...unsigned,
+      jobId: 'j-2',
+      commandId: 'c-j-2',
+      packages: [{ ...pkg, version: '2' }],
+      distributionList: ['e1'],
+    };
+    jobs.create([{ type: 'command', at, command: later }]);
+    jobs.record('j-2', [target('e1', 'installed', 1, later.commandId)]);
+    expect((await redistributor.plan('j-1', { dryRun: true })).plans[0].distributionList).toEqual(['e2', 'e3']);
+
+    // The relay starts again, knowing ended j-2 by its summary; then j-2's log is deleted by hand.
+    // Before, the plan failed with that file's ENOENT.
+    jobs.acknowledged(['j-2']);
+    const again = new RelayJobs(quietLog, new JobLog(dir, disk), new FakeReporter() as unknown as Reporter);
+    again.load();
+    rmSync(new JobLog(dir, disk).path('j-2'));
+    expect(again.summary('j-2')?.phase).toBe('complete');
+    const distributor = { start: () => {} } as unknown as Distributor;
+    const depot = { has: () => true } as unknown as Depot;
+    const asked: string[] = [];
+    const master = (answer: () => Promise<Map<string, string>>): MasterForPlans => ({
+      ...offline,
+      movedOn: (jobId) => {
+        asked.push(jobId);
+        return answer();
+      },
+    });
+    const alone = await new Redistributor('r', again, distributor, depot).plan('j-1', { dryRun: true });
+    expect(alone.plans[0].distributionList).toEqual(['e1', 'e2', 'e3']);
+    // The master's record has e1 and e3 on newer versions (e3 through another relay).
+    const fleet = new Map([
+      ['e1', 'the fleet record has p@2'],
+      ['e3', 'the fleet record has p@3'],
+    ]);
+    const withMaster = await new Redistributor(
+      'r',
+      again,
+      distributor,
+      depot,
+      master(async () => fleet),
+    ).plan('j-1', {
+      dryRun: true,
+    });
+    expect(asked).toEqual(['j-1']);
+    expect(withMaster.plans[0]).toMatchObject({
+      distributionList: ['e2'],
+      original: {
+        movedOn: [
+          { deviceId: 'e1', why: 'the fleet record has p@2' },
+          { deviceId: 'e3', why: 'the fleet record has p@3' },
+        ],
+      },
+    });
+    // A master that does not answer: planned from the log alone, as before.
+    const away = master(async () => {
+      throw new Error('connect ECONNREFUSED');
+    });
+    const unanswered = await new Redistributor('r', again, distributor, depot, away).plan('j-1', { dryRun: true });
+    expect(unanswered.plans[0].distributionList).toEqual(['e1', 'e2', 'e3']);
   });
 
   it('gives each open target its own assignment, as JSON an agent accepts, and none once it has ended', () => {

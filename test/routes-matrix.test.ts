@@ -70,6 +70,7 @@ const MASTER: Record<string, Scope> = {
   'POST /api/v1/relay/adopt': 'relay',
   'POST /api/v1/relay/commands/:id/renew': 'relay',
   'GET /api/v1/relay/failed': 'relay',
+  'GET /api/v1/relay/jobs/:jobId/moved-on': 'relay',
   'POST /api/v1/relay/heartbeat': 'relay',
   'GET /api/v1/blobs/:digest': 'content',
   'POST /api/v1/alerts': 'alert-intake',

@@ -56,7 +56,9 @@ export async function runRedistribute(o: Flags): Promise<number> {
 
   let plans: Plan[];
   let skipped: { jobId: string; reason: string }[];
-  if (data) {
+  // A running relay plans with what its master knows too (targets that moved on through another
+  // relay); the log alone is read only while it is down, so the plan shown is the one approved.
+  if (data && !(client && relayRunning(data))) {
     if (!existsSync(join(data, 'jobs'))) throw new CliError(`${data} holds no job log (no jobs/ folder)`);
     try {
       ({ plans, skipped } = plansFromLog(data, info?.id ?? 'relay', o.job));

@@ -51,12 +51,15 @@ export function planSummary(p: Plan) {
 }
 
 /**
- * The master's own record agrees with a relay that a failed job is settled: every target of the job
- * at this relay not installed runs a newer version of one of its packages.
+ * Of a failed job's targets at this relay not installed, those the master's own record has running a
+ * newer version of one of the job's packages, and why: the endpoint would refuse the job's version.
+ * It sees what a relay's own job log cannot, such as an install through a fallback relay.
  */
-export async function movedOnInFleet(db: Db, relayId: string, jobId: string) {
+export async function fleetMovedOn(db: Db, relayId: string, jobId: string) {
+  const out = new Map<string, string>();
   const job = await db.selectFrom('jobs').select('packages').where('id', '=', jobId).executeTakeFirst();
   const mine = JSON.parse(job?.packages ?? '[]') as { name: string; version: string }[];
+  if (!mine.length) return { known: false, open: 0, movedOn: out };
   const open = await db
     .selectFrom('targets')
     .select('device_id')
@@ -65,18 +68,30 @@ export async function movedOnInFleet(db: Db, relayId: string, jobId: string) {
     .where('state', '!=', 'installed')
     .execute();
   for (const part of perStatement(open, 500)) {
-    const ids = part.map((t) => t.device_id);
     const runs = await db
       .selectFrom('device_packages')
-      .select(['device_id', 'name', 'version'])
-      .where('device_id', 'in', ids)
+      .select(['device_id', 'name', 'version', 'at'])
+      .where(
+        'device_id',
+        'in',
+        part.map((t) => t.device_id),
+      )
       .where('state', 'in', ['attested', 'installed'])
       .execute();
-    const newer = (d: string) =>
-      runs.some(
-        (r) => r.device_id === d && mine.some((p) => p.name === r.name && compareVersions(r.version, p.version) > 0),
-      );
-    if (!ids.every(newer)) return false;
+    for (const r of runs) {
+      const theirs = mine.find((p) => p.name === r.name);
+      if (theirs && compareVersions(r.version, theirs.version) > 0 && !out.has(r.device_id))
+        out.set(r.device_id, `the master's fleet record has ${r.name}@${r.version} there since ${r.at}`);
+    }
   }
-  return mine.length > 0;
+  return { known: true, open: open.length, movedOn: out };
+}
+
+/**
+ * The master's own record agrees with a relay that a failed job is settled: every target of the job
+ * at this relay not installed runs a newer version of one of its packages.
+ */
+export async function movedOnInFleet(db: Db, relayId: string, jobId: string) {
+  const { known, open, movedOn } = await fleetMovedOn(db, relayId, jobId);
+  return known && movedOn.size === open;
 }

@@ -16,6 +16,7 @@ import { adopt } from './failover.ts';
 import type { Jobs } from './jobs.ts';
 import type { MasterKeys } from './keys.ts';
 import type { PackageStore } from './packages.ts';
+import { fleetMovedOn } from './plan-rows.ts';
 import type { RelayRegistry } from './relays.ts';
 import { renewedAuthority } from './resign.ts';
 import { endpointsSeen } from './seen.ts';
@@ -134,6 +135,16 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
       .execute();
     return rows.map((r) => ({ jobId: r.job_id, failureType: r.failure_type, state: r.state, ticketId: r.ticket_id }));
   });
+  // Before it plans, a relay asks which of a failed job's targets run a newer version by now: the
+  // master's record sees installs through other relays, which the relay's job log does not.
+  s.get(
+    '/api/v1/relay/jobs/:jobId/moved-on',
+    { schema: { params: z.object({ jobId: z.string().min(1).max(200) }) } },
+    async (req) => {
+      const { movedOn } = await fleetMovedOn(d.db, relayId(req.principal), req.params.jobId);
+      return [...movedOn].map(([deviceId, why]) => ({ deviceId, why }));
+    },
+  );
   s.post(
     '/api/v1/relay/heartbeat',
     {

@@ -22,7 +22,8 @@ import { MasterEnrollment } from './enroll.ts';
 import { collectGarbageSooner } from './heap.ts';
 import { JobLog } from './joblog.ts';
 import { RelayJobs } from './jobs.ts';
-import { enroll, heartbeat, pollCommands, refreshPeriodically, renewCommand } from './master-link.ts';
+import { enroll, heartbeat, pollCommands, refreshPeriodically } from './master-link.ts';
+import { masterForPlans } from './plan-master.ts';
 import { Redistributor } from './redistributor.ts';
 import { Reporter } from './reporter.ts';
 import { agentChannelRoutes } from './routes.ts';
@@ -98,15 +99,7 @@ export async function buildRelay(opts: RelayOptions) {
     fetched: () => void capDepot(),
     fetchKBps: (cmd) => lowest(cmd.params.rateLimitKBps, enrollment.rateLimitKBps),
   });
-  const redistributor = new Redistributor(
-    opts.id,
-    jobs,
-    distributor,
-    depot,
-    async () => (await master.get<{ jobId: string }[]>('api/v1/relay/failed', { timeoutMs: 5000 })).map((f) => f.jobId),
-    (commandId) => renewCommand(master, enrollment, commandId),
-    (signed) => enrollment.signedByLatest(signed),
-  );
+  const redistributor = new Redistributor(opts.id, jobs, distributor, depot, masterForPlans(master, enrollment));
   new Gauge({
     name: 'fanout_relay_jobs',
     help: 'Jobs in the job log by state',

@@ -5,21 +5,13 @@ import { type Client, HttpError } from '../protocol/client.ts';
 import { authorityOf } from '../protocol/command.ts';
 import { KeyChangedError } from '../protocol/keys.ts';
 import { verifyCanonical } from '../protocol/signing.ts';
-import type { DistributionCommand, SignedHeader } from '../protocol/types.ts';
+import type { DistributionCommand } from '../protocol/types.ts';
 import type { Distributor } from './distribution.ts';
 import type { MasterEnrollment } from './enroll.ts';
 import type { Upstream } from './upstream.ts';
 
 export class RelayRefused extends Error {
   override name = 'RelayRefused';
-}
-
-/** The master's fresh signature of one of this relay's commands, for a redistribution of it; checked. */
-export async function renewCommand(master: Client, enrollment: MasterEnrollment, commandId: string) {
-  const path = `api/v1/relay/commands/${encodeURIComponent(commandId)}/renew`;
-  const fresh = await master.post<SignedHeader>(path, undefined, { timeoutMs: 10_000 });
-  if (!(await enrollment.verifies(fresh))) throw new Error('the renewed command does not verify');
-  return fresh;
 }
 
 /** The master's key and the tokens of the devices this relay serves; with a key kept, the master may be away. */

@@ -26,7 +26,14 @@ export function movedOnTargets(
   if (!touching.length) return out;
   const whole = new Map<string, JobState | undefined>();
   const job = (id: string) => {
-    if (!whole.has(id)) whole.set(id, read(id));
+    if (!whole.has(id)) {
+      // A later job whose log is gone (deleted by hand) tells nothing; the master's record may still.
+      let st: JobState | undefined;
+      try {
+        st = read(id);
+      } catch {}
+      whole.set(id, st);
+    }
     return whole.get(id);
   };
   for (const d of missing) {

@@ -70,7 +70,6 @@ export function buildPlan(
   };
 }
 
-/** The command an approved plan becomes: same packages and parameters, a new id, a link to what it repeats. */
 /**
  * The command an approved plan becomes: a new id, the same packages and parameters as the master's
  * signed original (which it carries), and a narrower list. It adds no authority of its own.

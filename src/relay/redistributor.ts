@@ -4,12 +4,13 @@
 import { authorityOf } from '../protocol/command.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { canonicalJson } from '../protocol/signing.ts';
-import type { Plan, SignedHeader, SkippedJob } from '../protocol/types.ts';
+import type { Plan, SkippedJob } from '../protocol/types.ts';
 import type { Depot } from './depot.ts';
 import type { Distributor } from './distribution.ts';
 import type { RelayJobs } from './jobs.ts';
 import { movedOnTargets } from './moved-on.ts';
 import { buildPlan, commandFromPlan, needsRedistribution } from './plan.ts';
+import { fleetMovedOn, type MasterForPlans, offline } from './plan-master.ts';
 import type { JobState } from './state.ts';
 
 export class Redistributor {
@@ -18,17 +19,7 @@ export class Redistributor {
     private readonly jobs: RelayJobs,
     private readonly distributor: Distributor,
     private readonly depot: Depot,
-    /** Jobs with open failed-distribution records for this relay at the master (empty when it cannot be asked). */
-    private readonly openAtMaster: () => Promise<string[]> = async () => [],
-    /** The master's fresh signature for a command whose own has expired. */
-    private readonly renew: (commandId: string) => Promise<SignedHeader> = async (id) => {
-      throw new FanoutError('FANOUT_ERR_PLAN_STATE', {
-        planId: id,
-        why: 'its original command has expired and the master cannot be asked to sign it again from here; start the relay and approve it there',
-      });
-    },
-    /** Whether the master signed this with its latest key known here. */
-    private readonly byLatestKey: (signed: SignedHeader) => boolean = () => true,
+    private readonly master: MasterForPlans = offline,
   ) {
     // The plan that started a command ends with it; once the job is complete, no plan is left waiting.
     jobs.events.on('ended', (st: JobState) => {
@@ -58,7 +49,7 @@ export class Redistributor {
         throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', { jobId, where: ` in relay ${this.relayId}'s job log` });
       ids = [jobId];
     } else {
-      open = new Set(await this.openAtMaster().catch(() => []));
+      open = new Set(await this.master.openFailed().catch(() => []));
       ids = this.jobs
         .summaries()
         .filter((s) => open.has(s.jobId) || s.phase === 'failed')
@@ -66,6 +57,7 @@ export class Redistributor {
     }
     const plans: Plan[] = [];
     const skipped: SkippedJob[] = [];
+    const inFleet = fleetMovedOn(this.master);
     for (const id of ids) {
       // Read back one at a time: only the jobs it plans for are held whole.
       const st = this.jobs.get(id)!;
@@ -75,8 +67,12 @@ export class Redistributor {
         plans.push(waiting);
         continue;
       }
-      const movedOn = (notInstalled: string[]) =>
-        movedOnTargets(st, notInstalled, this.jobs.summaries(), (k) => this.jobs.get(k));
+      const fleet = await inFleet(st);
+      const movedOn = (notInstalled: string[]) => {
+        const here = movedOnTargets(st, notInstalled, this.jobs.summaries(), (k) => this.jobs.get(k));
+        for (const d of notInstalled) if (!here.has(d) && fleet.has(d)) here.set(d, fleet.get(d)!);
+        return here;
+      };
       const r = buildPlan(st, this.relayId, (d) => this.depot.has(d), undefined, movedOn);
       if (!r.ok) {
         const { ok: _, ...why } = r;
@@ -108,12 +104,12 @@ export class Redistributor {
       });
     // An expired original cannot be installed: the master signs the same header again, with new times.
     if (!(Date.parse(original.header.expiresAt) > Date.now() + 60_000))
-      original = await this.renew(original.header.commandId);
-    else if (!this.byLatestKey(original)) {
+      original = await this.master.renew(original.header.commandId);
+    else if (!this.master.byLatestKey(original)) {
       // Signed before a key rotation: an endpoint wiped and enrolled since trusts only the later key.
       // Signed again when the master can be asked; else as it is, for the endpoints that trust it.
       const asIs = original;
-      original = await this.renew(original.header.commandId).catch(() => asIs);
+      original = await this.master.renew(original.header.commandId).catch(() => asIs);
     }
     const cmd = commandFromPlan(st, p, by, original);
     const approved: Plan = { ...p, state: now ? 'running' : 'approved', approvedBy: by, commandId: cmd.commandId };
