@@ -55,8 +55,9 @@ export class Mailer {
     this.kick();
   }
 
-  stop() {
+  async stop() {
     clearInterval(this.timer);
+    await this.passes.stop();
     this.transport.close();
   }
 
@@ -80,6 +81,7 @@ export class Mailer {
           ? this.db.connection().execute((conn) => this.send(conn, item, now))
           : this.send(this.db, item, now),
       this.claimMs,
+      () => this.passes.stopping,
     );
   }
 

@@ -58,8 +58,10 @@ export async function eachDue<T extends OutboxTable>(
   lockRows: boolean,
   send: (item: Selectable<Database[T]>) => Promise<void>,
   claimMs = CLAIM_MS,
+  /** Checked before each item: the master is stopping. */
+  stopping = () => false,
 ) {
-  for (let after = 0; ; ) {
+  for (let after = 0; !stopping(); ) {
     const item = await claimNext(db, table, now, lockRows, after, claimMs);
     if (!item) return;
     after = (item as { id: number }).id; // both tables have a numeric id
@@ -71,6 +73,9 @@ export async function eachDue<T extends OutboxTable>(
 export class Passes {
   private running = false;
   private again = false;
+  private current?: Promise<void>;
+  /** Set by stop(): a pass ends after the item it is sending, and none starts. */
+  stopping = false;
 
   constructor(
     private readonly pass: () => Promise<void>,
@@ -78,9 +83,10 @@ export class Passes {
   ) {}
 
   kick() {
+    if (this.stopping) return;
     if (this.running) return void (this.again = true);
     this.running = true;
-    this.pass()
+    this.current = this.pass()
       .catch(this.onError)
       .finally(() => {
         this.running = false;
@@ -89,5 +95,14 @@ export class Passes {
           this.kick();
         }
       });
+  }
+
+  /**
+   * Resolves once the pass under way has recorded the item it is sending (a send cut off at its
+   * claim, at most). Closing the database under it lost that record: the item went out again.
+   */
+  async stop() {
+    this.stopping = true;
+    while (this.running) await this.current;
   }
 }

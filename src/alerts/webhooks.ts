@@ -71,8 +71,9 @@ export class Webhooks {
     this.timer.unref();
   }
 
-  stop() {
+  async stop() {
     clearInterval(this.timer);
+    await this.passes.stop();
   }
 
   kick() {
@@ -81,7 +82,15 @@ export class Webhooks {
 
   /** Sends each delivery due at `now`, claiming it just before its send. */
   sendDue(now = new Date()) {
-    return eachDue(this.db, 'webhook_outbox', now, this.lockRows, (item) => this.send(item));
+    return eachDue(
+      this.db,
+      'webhook_outbox',
+      now,
+      this.lockRows,
+      (item) => this.send(item),
+      undefined,
+      () => this.passes.stopping,
+    );
   }
 
   private async send(item: Selectable<Database['webhook_outbox']>) {

@@ -16,6 +16,8 @@ export class MailSink {
   /** Refuse the next N messages with a 451 (try again later); -1 refuses all. */
   refuse = 0;
   attempts = 0;
+  /** Messages whose data the server began to receive (answered or not yet). */
+  receiving = 0;
   /** How long the server takes to answer a message it received (a slow or distant relay MTA). */
   answerDelayMs = 0;
   /** Addresses refused at RCPT TO (550), as a server refuses an unknown mailbox. */
@@ -35,6 +37,7 @@ export class MailSink {
         callback();
       },
       onData: (stream, session, callback) => {
+        this.receiving++;
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
         stream.on('end', async () => {

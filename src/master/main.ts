@@ -8,6 +8,7 @@ import { ticketLinkRoutes } from '../alerts/link-routes.ts';
 import { TicketLinks } from '../alerts/links.ts';
 import { Mailer } from '../alerts/mailer.ts';
 import { Outages } from '../alerts/outages.ts';
+import { CLAIM_MS } from '../alerts/outbox.ts';
 import { alertAdminRoutes, alertIntakeRoutes, alertmanagerRoutes } from '../alerts/routes.ts';
 import { Tickets } from '../alerts/tickets.ts';
 import { type WebhookEvent, Webhooks } from '../alerts/webhooks.ts';
@@ -170,8 +171,13 @@ export async function buildMaster(opts: MasterOptions) {
     },
     async stop() {
       unshare();
-      for (const b of [relays, mailer, webhooks, rollouts]) b.stop();
+      // Work under way (a mail being sent, a tick) ends before the database closes, or its record
+      // is lost; a send is cut off at its claim, and this waits no longer than that.
+      const quiet = Promise.all([relays, mailer, webhooks, rollouts].map((b) => b.stop()));
       await app.close();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([quiet, new Promise((r) => (timer = setTimeout(r, CLAIM_MS)))]);
+      clearTimeout(timer);
       await store.close();
     },
   };

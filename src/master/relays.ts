@@ -2,6 +2,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/log.ts';
+import { every, type Ticker } from '../common/ticker.ts';
 import { Client, type ClientTls } from '../protocol/client.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { masterRequestHeaders } from '../protocol/master-request.ts';
@@ -22,7 +23,7 @@ export type RaiseAlert = (a: {
 const HEARTBEAT_BATCH_MS = 200;
 
 export class RelayRegistry {
-  private timer?: NodeJS.Timeout;
+  private ticker?: Ticker;
   /** Heartbeats waiting to be written: each relay's address (if it gave one), and their promise. */
   private batch?: { relays: Map<string, string | undefined>; written: Promise<void> };
   /** Called on heartbeats (at most every 10 s per relay): the master asks for plans it still wants. */
@@ -142,15 +143,11 @@ export class RelayRegistry {
       // Held for two intervals and renewed each one: if its holder dies, another master takes over.
       if (await this.claim('relay-down check', 2 * intervalMs)) await this.check();
     };
-    this.timer = setInterval(
-      () => tick().catch((err) => this.log.error({ err }, 'heartbeat check failed')),
-      intervalMs,
-    );
-    this.timer.unref();
+    this.ticker = every(intervalMs, tick, (err) => this.log.error({ err }, 'heartbeat check failed'));
   }
 
-  stop() {
-    clearInterval(this.timer);
+  async stop() {
+    await this.ticker?.stop();
   }
 
   async list() {

@@ -4,6 +4,7 @@
 // alert center. An operator resumes (the next ring starts) or aborts (the running ring is cancelled).
 
 import type { Faults } from '../common/faults.ts';
+import { every, type Ticker } from '../common/ticker.ts';
 import { newId } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Db } from '../store/index.ts';
@@ -32,7 +33,7 @@ export interface RolloutRequest extends JobRequest {
 }
 
 export class Rollouts {
-  private timer?: NodeJS.Timeout;
+  private ticker?: Ticker;
   constructor(
     private readonly db: Db,
     private readonly jobs: Jobs,
@@ -150,23 +151,17 @@ export class Rollouts {
    * tick still running when the next is due is not joined by it.
    */
   start(claim: (name: string, ms: number) => Promise<boolean>, log: { error: (o: object, m: string) => void }) {
-    let ticking = false;
-    this.timer = setInterval(async () => {
-      if (ticking) return;
-      ticking = true;
-      try {
+    this.ticker = every(
+      1000,
+      async () => {
         if (await claim('rollouts tick', 2000)) await this.tick();
-      } catch (err) {
-        log.error({ err }, 'rollout tick failed');
-      } finally {
-        ticking = false;
-      }
-    }, 1000);
-    this.timer.unref();
+      },
+      (err) => log.error({ err }, 'rollout tick failed'),
+    );
   }
 
-  stop() {
-    clearInterval(this.timer);
+  async stop() {
+    await this.ticker?.stop();
   }
 
   async resume(id: string) {
