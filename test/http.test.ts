@@ -314,10 +314,18 @@ describe('bad values are refused with what is wrong, and lose nothing already ac
     expect((await only('who=audra&since=2000-01-01')).length).toBe(5);
   });
 
-  it('outages: a time past year 9999 is refused', async () => {
+  it('outages: a time past year 9999 is refused; an end may be a duration from the start', async () => {
     const r = await post('/api/v1/outages', { deviceId: 'relay-a-pos-1', until: '+010000-01-01T00:00:00Z' });
     expect(r.statusCode).toBe(400);
-    expect(r.json().error.message).toMatch(/not a time between 1970 and 9999/);
+    expect(r.json().error.message).toMatch(/neither a time between 1970 and 9999 nor a duration like 90m/);
+    const from = '2030-01-01T22:00:00.000Z';
+    const four = await post('/api/v1/outages', { deviceId: 'relay-a-pos-1', from, until: '4h' });
+    expect(four.statusCode).toBe(200);
+    expect(four.json()).toMatchObject({ from, until: '2030-01-02T02:00:00.000Z' });
+    const long = await post('/api/v1/outages', { deviceId: 'relay-a-pos-1', until: '400d' });
+    expect(long.statusCode).toBe(400);
+    expect(long.json().error.message).toMatch(/--until "400d" must be more than 0 and at most 366d/);
+    expect((await post('/api/v1/outages', { deviceId: 'relay-a-pos-1', until: 'soon' })).statusCode).toBe(400);
   });
 
   it('inventory: schema and reference errors together, duplicates, and a relay in use cannot become an endpoint', async () => {

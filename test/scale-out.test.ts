@@ -4,6 +4,7 @@
 // finishes through the other: no command lost, no mail sent twice, one ticket per device and type,
 // and relays woken within a second of a job created on either master.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +35,9 @@ let sink: MailSink;
 let db: pg.Client;
 let drop = async () => {};
 let dbUrl = '';
+/** Ticket events as the webhook receiver got them: delivery id and ticket id. */
+let hook: Server;
+const opened: { delivery: string; ticketId: string }[] = [];
 const teardown: (() => Promise<unknown>)[] = [];
 const onTeardown = (f: () => Promise<unknown>) => teardown.push(f);
 
@@ -44,12 +48,26 @@ beforeAll(async () => {
   db = new pg.Client({ connectionString: database.url });
   sink = new MailSink();
   const smtp = await sink.listen();
+  hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const { event, data } = JSON.parse(body);
+      if (event === 'ticket.opened')
+        opened.push({ delivery: String(req.headers['x-fanout-delivery']), ticketId: data.ticket.id });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
   const config = [
     'alerts:',
     '  heartbeatTimeout: 60s',
     'mail:',
     `  smtp: { host: 127.0.0.1, port: ${smtp} }`,
     '  retryBaseMs: 200',
+    'integrations:',
+    '  webhooks:',
+    `    - { url: "http://127.0.0.1:${(hook.address() as { port: number }).port}/fanout", secret: a-webhook-secret-of-16+ }`,
   ].join('\n');
   const shared = ['--db', database.url, '--blobs', 'postgres'];
   net = await startNetwork({
@@ -115,6 +133,7 @@ afterAll(async () => {
   await net?.stopAll();
   await db?.end();
   await sink?.close();
+  await new Promise((r) => hook?.close(r));
   await drop();
 });
 
@@ -268,6 +287,10 @@ describe('two masters on one database', () => {
     expect(twice).toBe(0);
     expect(sink.messages.length).toBe(tickets.length);
     expect(new Set(sink.messages.map((m) => m.messageId)).size).toBe(tickets.length);
+    // Each ticket's webhook reached the receiver through one master or the other, once per delivery.
+    await waitFor('every ticket.opened webhook', async () => opened.length >= tickets.length, 15_000, 50);
+    expect(new Set(opened.map((o) => o.ticketId))).toEqual(new Set(tickets.map((t) => t.id)));
+    expect(new Set(opened.map((o) => o.delivery)).size).toBe(opened.length);
 
     // A relay rebuilt with an empty data folder gets what is still open for it, not every past command.
     await net.relays['relay-b'].stop();

@@ -1,6 +1,7 @@
 // The outage list: devices or locations whose alerts make no ticket while an outage lasts.
 import { z } from 'zod';
 import { newId } from '../protocol/crypto.ts';
+import { isDuration, parseDuration } from '../protocol/durations.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import { storableTime } from '../protocol/times.ts';
@@ -16,23 +17,35 @@ export const OutageBody = z
   })
   .refine((o) => !!o.deviceId !== !!o.location, 'give a device or a location, not both');
 
+/** An end given as a time, or as a duration from the start ("2h": two hours after --from). */
+function untilOf(text: string, from: number) {
+  if (isDuration(text)) {
+    try {
+      return from + parseDuration(text);
+    } catch (e) {
+      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: `--until ${(e as Error).message}` });
+    }
+  }
+  const at = storableTime(text);
+  if (!at)
+    throw new FanoutError('FANOUT_ERR_INPUT_INVALID', {
+      detail: `--until "${text}" is neither a time between 1970 and 9999 nor a duration like 90m, 4h or 2d`,
+    });
+  return Date.parse(at);
+}
+
 export class Outages {
   constructor(private readonly db: Db) {}
 
   async add(input: unknown) {
     const o = OutageBody.parse(input);
     const fromText = o.from ? storableTime(o.from) : new Date().toISOString();
-    const untilText = storableTime(o.until);
     if (!fromText)
       throw new FanoutError('FANOUT_ERR_INPUT_INVALID', {
         detail: `--from "${o.from}" is not a time between 1970 and 9999`,
       });
-    if (!untilText)
-      throw new FanoutError('FANOUT_ERR_INPUT_INVALID', {
-        detail: `--until "${o.until}" is not a time between 1970 and 9999`,
-      });
     const from = Date.parse(fromText);
-    const until = Date.parse(untilText);
+    const until = untilOf(o.until, from);
     if (until <= from) throw new FanoutError('FANOUT_ERR_INPUT_INVALID', { detail: '--until must be after --from' });
     if (
       o.deviceId &&

@@ -87,13 +87,16 @@ export class Webhooks {
       'webhook_outbox',
       now,
       this.lockRows,
-      (item) => this.send(item),
+      // PostgreSQL: the connection for the record is taken before the POST, as the mailer does, so
+      // no wait for the pool stands between the receiver's answer and its record.
+      (item) =>
+        this.lockRows ? this.db.connection().execute((conn) => this.send(conn, item)) : this.send(this.db, item),
       undefined,
       () => this.passes.stopping,
     );
   }
 
-  private async send(item: Selectable<Database['webhook_outbox']>) {
+  private async send(db: Db, item: Selectable<Database['webhook_outbox']>) {
     const hook = this.cfg.webhooks.find((h) => h.url === item.url);
     const attempts = item.attempts + 1;
     let error: string | null = hook ? null : 'no such webhook in the config any more';
@@ -116,7 +119,7 @@ export class Webhooks {
       }
     const state = !error ? 'sent' : attempts > this.cfg.retries || !hook ? 'failed' : 'pending';
     const next = new Date(Date.now() + Math.min(15 * 60_000, this.cfg.retryBaseMs * 2 ** (attempts - 1)));
-    await this.db
+    await db
       .updateTable('webhook_outbox')
       .set({ state, attempts, last_error: error, claimed_until: null, next_at: next.toISOString() })
       .where('id', '=', item.id)

@@ -18,7 +18,7 @@ export function outageCommands(program: Command) {
     .description('the outage list: devices or locations whose alerts make no ticket');
   withMaster(outage.command('add [device]').description('add an outage for a device, or a location with --location'))
     .option('--location <code>', 'a location code instead of a device')
-    .requiredOption('--until <time>', 'end (ISO-8601)')
+    .requiredOption('--until <time>', 'end (ISO-8601), or how long from the start (90m, 4h, 2d)')
     .option('--from <time>', 'start (ISO-8601, default now)')
     .option('--reason <text>', 'why', '')
     .addHelpText(
@@ -26,6 +26,7 @@ export function outageCommands(program: Command) {
       `
 Examples:
   fanout outage add relay-dal --until 2026-11-25T06:00:00Z --reason "disk replacement"
+  fanout outage add relay-dal-pos-3 --until 4h --reason "till replaced"
   fanout outage add --location DAL-0042 --from 2026-11-25T22:00:00Z --until 2026-11-26T02:00:00Z --reason "store power work"`,
     )
     .action(
