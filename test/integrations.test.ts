@@ -96,6 +96,10 @@ describe('webhooks', () => {
       received.find((r) => r.event === 'ticket.resolved'),
     );
     expect(JSON.parse(resolved.body).data).toMatchObject({ ticket: { id: payload.data.ticket.id }, by: 'admin' });
+    // Resolved again: nothing more to announce.
+    await net.admin.post(`api/v1/tickets/${payload.data.ticket.id}/resolve`);
+    await new Promise((r) => setTimeout(r, 1500)); // the sender polls every 500 ms
+    expect(received.filter((r) => r.event === 'ticket.resolved')).toHaveLength(1);
   });
 });
 
@@ -150,6 +154,31 @@ describe('metrics', () => {
     const m2 = await metrics();
     expect(m2('fanout_plans', '{state="pending"}')).toBeGreaterThan(m1('fanout_plans', '{state="pending"}'));
     expect(m2('fanout_relay_jobs', '{state="failed"}')).toBeGreaterThan(m1('fanout_relay_jobs', '{state="failed"}'));
+
+    // The plan approved, the job complete: its ticket is resolved by the repair, and announced so.
+    const [ticket] = (await net.admin.get<any[]>('api/v1/tickets')).filter((t) => t.jobs.includes(failed.jobId));
+    expect(ticket.state).not.toBe('resolved');
+    const [plan] = (await net.admin.get<any[]>('api/v1/plans')).filter((p) => p.jobId === failed.jobId);
+    await net.admin.post(`api/v1/plans/${plan.planId}/approve`);
+    const repaired = await waitFor('ticket.resolved by the repair', async () =>
+      received
+        .map((r) => JSON.parse(r.body))
+        .find((b) => b.event === 'ticket.resolved' && b.data.ticket.id === ticket.id),
+    );
+    expect(repaired.data).toMatchObject({
+      ticket: { state: 'resolved' },
+      by: `the repair: job ${failed.jobId} complete at relay-i`,
+    });
+    // job.complete: once for each job at its relay, with the report that completed it, however many
+    // reports of it come after (as from a relay that restarted before the master acknowledged them).
+    const asRelay = new Client({ baseUrl: net.master.url, token: net.tokens['relay-i'] });
+    for (const id of [jobId, failed.jobId])
+      await asRelay.post('api/v1/relay/reports', { jobs: [{ jobId: id, state: 'complete' }] });
+    await new Promise((r) => setTimeout(r, 1500)); // the sender polls every 500 ms
+    const completes = received.map((r) => JSON.parse(r.body)).filter((b) => b.event === 'job.complete');
+    expect(completes.map((b) => b.data).sort((a, b) => a.jobId.localeCompare(b.jobId))).toEqual(
+      [jobId, failed.jobId].sort().map((id) => ({ jobId: id, relayId: 'relay-i' })),
+    );
   });
 });
 

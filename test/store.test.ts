@@ -11,6 +11,7 @@ import { AlertCenter } from '../src/alerts/center.ts';
 import { Mailer } from '../src/alerts/mailer.ts';
 import { parseJsonAlert, parseTextLine } from '../src/alerts/parse.ts';
 import { Tickets } from '../src/alerts/tickets.ts';
+import { Webhooks } from '../src/alerts/webhooks.ts';
 import type { BlobSource } from '../src/common/content.ts';
 import { Faults } from '../src/common/faults.ts';
 import { MailSink } from '../src/lab/mail-sink.ts';
@@ -709,6 +710,17 @@ for (const backend of backends) {
         cfg.alerts,
         (id) => `http://master.test/tickets/${id}/resolve?exp=1&key=k`,
       );
+      // Webhook events go into the outbox in the transaction of what they announce.
+      const hooks = parseConfig(
+        'integrations: { webhooks: [{ url: "http://hooks.test/f", secret: a-secret-of-16-chars, events: [ticket.opened, ticket.resolved] }] }',
+      ).integrations;
+      const webhooks = new Webhooks(store.db, hooks, { info() {}, warn() {}, error() {} } as never);
+      center.announce = webhooks.queue;
+      const announced = async () =>
+        (await store.db.selectFrom('webhook_outbox').select('body').orderBy('id').execute()).map((r) => {
+          const { event, data } = JSON.parse(r.body);
+          return { event, ticket: data.ticket.id, state: data.ticket.state, by: data.by };
+        });
       const [a] = await center.ingest([
         parseJsonAlert(
           { deviceId: 'relay-x', jobId: 'j-1', message: 'ENOSPC: no space left on device', alertId: 'r1' },
@@ -719,6 +731,7 @@ for (const backend of backends) {
       await center.ingest([
         parseJsonAlert({ deviceId: 'relay-x', jobId: 'j-1', message: 'ENOSPC again', alertId: 'r2' }, 'relay-x'),
       ]);
+      expect(await announced()).toEqual([{ event: 'ticket.opened', ticket: a.ticketId, state: 'open' }]);
       const tickets = new Tickets(store.db);
       const [f] = await tickets.failedList();
       expect(f).toMatchObject({
@@ -731,9 +744,22 @@ for (const backend of backends) {
       });
       await tickets.markRedistributing('relay-x', 'j-1');
       expect((await tickets.failedList())[0].state).toBe('redistributing');
-      expect(await tickets.resolveJob('relay-x', 'j-1')).toBe(true);
+      // An announcement that cannot be written undoes the change with it: nothing half done.
+      tickets.announce = async () => {
+        throw new Error('disk full');
+      };
+      await expect(tickets.resolveJob('relay-x', 'j-1', 'the repair')).rejects.toThrow(/disk full/);
+      expect((await tickets.failedList())[0].state).toBe('redistributing');
+      expect((await tickets.list()).find((t) => t.id === a.ticketId)?.state).toBe('open');
+      tickets.announce = webhooks.queue;
+      expect(await tickets.resolveJob('relay-x', 'j-1', 'the repair')).toBe(true);
       expect((await tickets.failedList())[0].state).toBe('resolved');
       expect((await tickets.list()).find((t) => t.id === a.ticketId)?.state).toBe('resolved');
+      // Once: resolving it again, by hand, announces nothing more.
+      await tickets.setState(a.ticketId!, 'resolved', 'otto');
+      expect((await announced()).slice(1)).toEqual([
+        { event: 'ticket.resolved', ticket: a.ticketId, state: 'resolved', by: 'the repair' },
+      ]);
     });
 
     it("names each ring's job with its rollout when a database from before 0019 is brought up to date", async () => {

@@ -1,5 +1,6 @@
 // The alert center (DESIGN §6): each alert goes through the ten steps, and keeps each step's outcome.
 // Long because the ten steps read best as one straight line, each recording its outcome as it goes.
+
 import { EventEmitter } from 'node:events';
 import type { Transaction } from 'kysely';
 import { FanoutError } from '../protocol/errors.ts';
@@ -16,7 +17,9 @@ import { type IncomingAlert, storableAlert } from './incoming.ts';
 import { LocationCache } from './location-cache.ts';
 import { requeueMail } from './mailer.ts';
 import { thresholdFor } from './thresholds.ts';
+import { ticketView } from './ticket-view.ts';
 import { createTicket, type Step } from './ticketing.ts';
+import { type Announce, announceNothing } from './webhooks.ts';
 import { TrackWindows } from './windows.ts';
 
 export { alertView } from './alert-view.ts';
@@ -48,6 +51,8 @@ type Processed = { stored: Stored; duplicate: boolean; mailQueued: boolean };
 
 export class AlertCenter {
   readonly events = new EventEmitter().setMaxListeners(0);
+  /** Queues webhook events in the intake's transaction (main.ts sets it). */
+  announce: Announce = announceNothing;
   private readonly classifier: Classifier;
   private readonly windows: TrackWindows;
   private readonly locations = new LocationCache();
@@ -68,6 +73,7 @@ export class AlertCenter {
         const results: Processed[] = [];
         for (const a of alerts) results.push(await this.process(tx, a, batch));
         await batch.finish();
+        await this.announceOpened(tx, results);
         return results.map(({ stored, duplicate, mailQueued }) => ({
           id: stored.id!,
           duplicate,
@@ -103,6 +109,16 @@ export class AlertCenter {
     for (const r of out)
       if (!r.duplicate && r.outcome === 'ticket' && r.ticketId) this.events.emit('ticket', r.ticketId);
     return out;
+  }
+
+  /** Webhooks' ticket.opened for the tickets this batch opened, in its transaction. */
+  private async announceOpened(tx: Tx, results: Processed[]) {
+    const opened = results.flatMap((r) =>
+      !r.duplicate && r.stored.outcome === 'ticket' && r.stored.ticketId ? [r.stored.ticketId] : [],
+    );
+    if (!opened.length) return;
+    const rows = await tx.selectFrom('tickets').selectAll().where('id', 'in', opened).orderBy('id').execute();
+    for (const t of rows) await this.announce(tx, 'ticket.opened', { ticket: ticketView(t) });
   }
 
   private async process(tx: Tx, a: IncomingAlert, batch: IntakeBatch): Promise<Processed> {

@@ -175,7 +175,7 @@ export function alertAdminRoutes(s: App, d: AlertDeps) {
     return { id: t.id, state: t.state };
   });
   s.post('/api/v1/tickets/:id/acknowledge', { schema: { params: Id } }, async (req) =>
-    d.tickets.setState(req.params.id, 'acknowledged'),
+    d.tickets.setState(req.params.id, 'acknowledged', whoIs(req.principal)),
   );
 
   s.get('/api/v1/outages', { schema: { querystring: PageQuery } }, async (req) => d.outages.list(req.query));
@@ -193,7 +193,7 @@ export function alertAdminRoutes(s: App, d: AlertDeps) {
 }
 
 export async function resolve(d: AlertDeps, id: string, by: string) {
-  const ticket = await d.tickets.setState(id, 'resolved');
+  const ticket = await d.tickets.setState(id, 'resolved', by);
   const { plans, waiting, none } = await d.onTicketResolved(id, by);
   return { ticket, plans, waiting, none };
 }

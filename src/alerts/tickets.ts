@@ -1,6 +1,10 @@
+// Tickets and failed distributions: lists, state changes, and the repair that closes them (DESIGN §7).
+import type { Transaction } from 'kysely';
 import { FanoutError } from '../protocol/errors.ts';
 import { FIRST_PAGE, type Page } from '../protocol/page.ts';
-import type { Db } from '../store/index.ts';
+import type { Database, Db } from '../store/index.ts';
+import { ticketView } from './ticket-view.ts';
+import { type Announce, announceNothing } from './webhooks.ts';
 
 /** What a list may be narrowed to: a ticket's or a failed distribution's states, or all but resolved. */
 export const TICKET_STATES = ['open', 'sent', 'send_failed', 'acknowledged', 'resolved', 'unresolved'] as const;
@@ -8,37 +12,10 @@ export const FAILED_STATES = ['open', 'redistributing', 'resolved', 'unresolved'
 type TicketStateFilter = (typeof TICKET_STATES)[number];
 type FailedStateFilter = (typeof FAILED_STATES)[number];
 
-export const ticketView = (t: {
-  id: string;
-  device_id: string;
-  failure_type: string;
-  state: string;
-  center_id: string | null;
-  location: string | null;
-  mail_attempts: number;
-  mail_error: string | null;
-  jobs: string;
-  alert_ids: string;
-  summary: string;
-  created_at: string;
-  updated_at: string;
-}) => ({
-  id: t.id,
-  deviceId: t.device_id,
-  failureType: t.failure_type,
-  state: t.state,
-  centerId: t.center_id,
-  location: t.location,
-  mailAttempts: t.mail_attempts,
-  mailError: t.mail_error,
-  jobs: JSON.parse(t.jobs) as string[],
-  alertIds: JSON.parse(t.alert_ids) as string[],
-  summary: t.summary,
-  createdAt: t.created_at,
-  updatedAt: t.updated_at,
-});
-
 export class Tickets {
+  /** Queues webhook events in the transaction that changes a ticket (main.ts sets it). */
+  announce: Announce = announceNothing;
+
   constructor(private readonly db: Db) {}
 
   /** Newest first; `unresolved` is every state but resolved. */
@@ -54,23 +31,30 @@ export class Tickets {
     return ticketView(await this.get(id));
   }
 
-  async get(id: string) {
-    const t = await this.db.selectFrom('tickets').selectAll().where('id', '=', id).executeTakeFirst();
+  async get(id: string, db: Db | Transaction<Database> = this.db) {
+    const t = await db.selectFrom('tickets').selectAll().where('id', '=', id).executeTakeFirst();
     if (!t) throw new FanoutError('FANOUT_ERR_TICKET_UNKNOWN', { id });
     return t;
   }
 
-  async setState(id: string, state: 'acknowledged' | 'resolved') {
+  /** `by` resolved it: a ticket that becomes resolved is announced (ticket.resolved) with the change. */
+  async setState(id: string, state: 'acknowledged' | 'resolved', by: string) {
     const t = await this.get(id);
     // A resolved ticket stays resolved: acknowledging it would reopen it.
     if (state === 'acknowledged' && t.state === 'resolved')
       throw new FanoutError('FANOUT_ERR_TICKET_STATE', { id, why: 'it is resolved; acknowledging it would reopen it' });
-    await this.db
-      .updateTable('tickets')
-      .set({ state, updated_at: new Date().toISOString() })
-      .where('id', '=', id)
-      .execute();
-    return ticketView(await this.get(id));
+    return this.db.transaction().execute(async (tx) => {
+      const changed = await tx
+        .updateTable('tickets')
+        .set({ state, updated_at: new Date().toISOString() })
+        .where('id', '=', id)
+        .where('state', '!=', state)
+        .executeTakeFirst();
+      const view = ticketView(await this.get(id, tx));
+      if (state === 'resolved' && Number(changed.numUpdatedRows))
+        await this.announce(tx, 'ticket.resolved', { ticket: view, by });
+      return view;
+    });
   }
 
   /** Failed distributions whose relay/job this ticket covers and that are not yet resolved. */
@@ -113,8 +97,11 @@ export class Tickets {
       .execute();
   }
 
-  /** Step 6 of §7: every target installed → records resolved, and the job's tickets closed. */
-  async resolveJob(relayId: string, jobId: string) {
+  /**
+   * Step 6 of §7: every target installed → records resolved, and the job's tickets closed, each
+   * announced (ticket.resolved) with `by` saying why.
+   */
+  async resolveJob(relayId: string, jobId: string, by: string) {
     const open = await this.db
       .selectFrom('failed_distributions')
       .select(['id', 'ticket_id'])
@@ -157,13 +144,29 @@ export class Tickets {
       const ticketIds = [
         ...new Set([...open.map((o) => o.ticket_id).filter((t): t is string => !!t), ...named.map((t) => t.id)]),
       ];
-      if (ticketIds.length)
-        await tx
-          .updateTable('tickets')
-          .set({ state: 'resolved', updated_at: now })
-          .where('id', 'in', ticketIds)
-          .where('state', '!=', 'resolved')
-          .execute();
+      if (!ticketIds.length) return;
+      const closing = await tx
+        .selectFrom('tickets')
+        .selectAll()
+        .where('id', 'in', ticketIds)
+        .where('state', '!=', 'resolved')
+        .orderBy('id')
+        .execute();
+      if (!closing.length) return;
+      await tx
+        .updateTable('tickets')
+        .set({ state: 'resolved', updated_at: now })
+        .where(
+          'id',
+          'in',
+          closing.map((t) => t.id),
+        )
+        .execute();
+      for (const t of closing)
+        await this.announce(tx, 'ticket.resolved', {
+          ticket: ticketView({ ...t, state: 'resolved', updated_at: now }),
+          by,
+        });
     });
     return true;
   }

@@ -2,7 +2,7 @@
 // HMAC-SHA256 of the body, delivered through an outbox like mail: retried with backoff, each item
 // claimed by one master at a time, given up after `retries`.
 import { createHmac } from 'node:crypto';
-import type { Selectable } from 'kysely';
+import type { Selectable, Transaction } from 'kysely';
 import { z } from 'zod';
 import type { Logger } from '../common/log.ts';
 import type { Database, Db } from '../store/index.ts';
@@ -31,6 +31,17 @@ export const IntegrationsConfigSchema = z
   .prefault({});
 export type IntegrationsConfig = z.output<typeof IntegrationsConfigSchema>;
 
+/**
+ * Queues an event in the caller's transaction, beside what it announces: both are committed, or
+ * neither (a master killed in between lost the event when it was queued after the commit).
+ */
+export type Announce = (
+  tx: Db | Transaction<Database>,
+  event: WebhookEvent,
+  data: Record<string, unknown>,
+) => Promise<void>;
+export const announceNothing: Announce = async () => {};
+
 /** `sha256=<hex>`: what a receiver computes over the raw body with the shared secret to trust a call. */
 export const webhookSignature = (secret: string, body: string) =>
   `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
@@ -50,20 +61,19 @@ export class Webhooks {
     private readonly lockRows = false,
   ) {}
 
-  /** Queues an event for every webhook that wants it. */
-  async emit(event: WebhookEvent, data: Record<string, unknown>) {
+  /** Queues an event for every webhook that wants it; `tx` writes it (the master's database by default). */
+  readonly queue: Announce = async (tx, event, data) => {
     const hooks = this.cfg.webhooks.filter((h) => h.events.includes(event));
     if (!hooks.length) return;
     const at = new Date().toISOString();
     const body = JSON.stringify({ event, at, data });
-    await this.db
+    await tx
       .insertInto('webhook_outbox')
       .values(
         hooks.map((h) => ({ url: h.url, event, body, attempts: 0, next_at: at, state: 'pending', last_error: null })),
       )
       .execute();
-    this.kick();
-  }
+  };
 
   start(pollMs = 500) {
     if (!this.cfg.webhooks.length) return;

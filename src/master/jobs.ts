@@ -1,10 +1,10 @@
 // Jobs: split by relay into immutable distribution commands; the job view is the sum of relay reports.
 import { EventEmitter } from 'node:events';
+import { type Announce, announceNothing } from '../alerts/webhooks.ts';
 import { DEFAULT_EXPIRY_MS, signCommand } from '../protocol/command.ts';
 import { newId } from '../protocol/crypto.ts';
 import { deadlineAt } from '../protocol/durations.ts';
 import { FanoutError } from '../protocol/errors.ts';
-import { jobEnd } from '../protocol/job-end.ts';
 import type { RelayReport } from '../protocol/types.ts';
 import type { Db } from '../store/index.ts';
 import { jobPackages, wrongTrees } from './attestation.ts';
@@ -13,7 +13,7 @@ import { jobParams, selectTargets } from './job-request.ts';
 import type { Change } from './job-view.ts';
 import type { PackageStore } from './packages.ts';
 import { savePlans } from './plan-rows.ts';
-import { type TargetRow, writeTargets } from './target-writes.ts';
+import { completeAt, type TargetRow, writeTargets } from './target-writes.ts';
 
 /** Target rows a statement: well under SQLite's and PostgreSQL's limits on bound values. */
 const TARGET_ROWS = 500;
@@ -29,6 +29,8 @@ export class Jobs {
   /** Emits `commands:<relayId>` when a relay has new commands, `changed` on any job change. */
   readonly events = new EventEmitter().setMaxListeners(0);
   private readonly completeHooks: ((relayId: string, jobId: string) => Promise<void>)[] = [];
+  /** Queues webhook events in the report's transaction (main.ts sets it). */
+  announce: Announce = announceNothing;
 
   constructor(
     private readonly db: Db,
@@ -132,9 +134,12 @@ export class Jobs {
   async applyReport(relayId: string, report: RelayReport) {
     const now = new Date().toISOString();
     const touched = new Set<string>();
-    await this.db.transaction().execute(async (tx) => {
+    for (const j of report.jobs) touched.add(j.jobId);
+    for (const t of report.targets) touched.add(t.jobId);
+    // Complete here after this report; announced (job.complete) once, with the report that made it so.
+    const complete = await this.db.transaction().execute(async (tx) => {
+      const before = await completeAt(tx, relayId, [...touched]);
       for (const j of report.jobs) {
-        touched.add(j.jobId);
         // A relay speaks only for jobs it was sent a command of.
         const sent = await tx
           .selectFrom('commands')
@@ -154,7 +159,6 @@ export class Jobs {
       const packagesOf = jobPackages(tx);
       const rows: TargetRow[] = [];
       for (const t of report.targets) {
-        touched.add(t.jobId);
         const tampered = t.state === 'installed' ? await wrongTrees(packagesOf, t) : undefined;
         if (tampered) Object.assign(t, { state: 'failed', failureType: 'TAMPERED', error: tampered });
         rows.push({
@@ -170,20 +174,14 @@ export class Jobs {
       }
       await writeTargets(tx, relayId, rows);
       await savePlans(tx, relayId, report.plans);
+      const after = await completeAt(tx, relayId, [...touched]);
+      for (const jobId of after) if (!before.has(jobId)) await this.announce(tx, 'job.complete', { jobId, relayId });
+      return after;
     });
-    let completed = false;
-    for (const jobId of touched) {
-      const targets = await this.db
-        .selectFrom('targets')
-        .select('state')
-        .where('job_id', '=', jobId)
-        .where('relay_id', '=', relayId)
-        .execute();
-      if (jobEnd(targets.map((t) => t.state)) === 'complete') {
-        completed = true;
-        for (const hook of this.completeHooks) await hook(relayId, jobId);
-      }
-    }
+    // The hooks (resolving the repaired job's records and tickets) do nothing twice, and run at each
+    // report of a complete job: a master that stopped before them catches up at the next one.
+    const completed = complete.size > 0;
+    for (const jobId of complete) for (const hook of this.completeHooks) await hook(relayId, jobId);
     // A completed job may have resolved failed distributions, tickets and plans.
     if (touched.size || report.plans.length)
       this.events.emit('changed', {

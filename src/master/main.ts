@@ -11,7 +11,7 @@ import { Outages } from '../alerts/outages.ts';
 import { CLAIM_MS } from '../alerts/outbox.ts';
 import { alertAdminRoutes, alertIntakeRoutes, alertmanagerRoutes } from '../alerts/routes.ts';
 import { Tickets } from '../alerts/tickets.ts';
-import { type WebhookEvent, Webhooks } from '../alerts/webhooks.ts';
+import { Webhooks } from '../alerts/webhooks.ts';
 import { Faults } from '../common/faults.ts';
 import { makeFolder, readOrCreateSecret } from '../common/files.ts';
 import { createLogger } from '../common/log.ts';
@@ -96,17 +96,16 @@ export async function buildMaster(opts: MasterOptions) {
   relays.owes = (relayId) => plans.owes(relayId);
   const mailer = new Mailer(db, cfg.mail, log, faults, store.dialect === 'postgres');
   const webhooks = new Webhooks(db, cfg.integrations, log, store.dialect === 'postgres');
-  const hook = (event: WebhookEvent, data: Record<string, unknown>) =>
-    webhooks.emit(event, data).catch((err) => log.error({ err, event }, 'webhook not queued'));
-  center.events.on('ticket', async (id: string) => hook('ticket.opened', { ticket: await tickets.view(id) }));
+  // Ticket events are queued with the change they announce (a master killed in between loses none).
+  center.announce = tickets.announce = jobs.announce = webhooks.queue;
+  center.events.on('ticket', () => webhooks.kick());
   const changed = (lists: Change['lists']) => () => jobs.events.emit('changed', { lists } satisfies Change);
   mailer.onChange = changed(['outbox', 'tickets']);
   plans.onChange = changed(['plans', 'failed']);
   center.events.on('changed', changed(['alerts', 'tickets', 'failed']));
   center.events.on('outbox', () => mailer.kick());
   jobs.onRelayJobComplete(async (relayId, jobId) => {
-    void hook('job.complete', { jobId, relayId });
-    if (await tickets.resolveJob(relayId, jobId))
+    if (await tickets.resolveJob(relayId, jobId, `the repair: job ${jobId} complete at ${relayId}`))
       log.info({ relayId, jobId }, 'failed distribution repaired: records and tickets resolved');
   });
 
@@ -118,7 +117,7 @@ export async function buildMaster(opts: MasterOptions) {
     outages,
     cfg: cfg.alerts,
     onTicketResolved: async (id: string, by: string) => {
-      void hook('ticket.resolved', { ticket: await tickets.view(id), by });
+      webhooks.kick();
       return plans.afterTicketResolved(id, by);
     },
     links,

@@ -42,7 +42,7 @@ export class Plans {
       // A relay's word alone closes no ticket: the master's own record of what the devices run must agree.
       if (!(await movedOnInFleet(this.db, relayId, s.jobId)))
         this.log.warn({ relayId, jobId: s.jobId, why: s.reason }, 'relay says settled; the fleet record disagrees');
-      else if (await this.tickets.resolveJob(relayId, s.jobId))
+      else if (await this.tickets.resolveJob(relayId, s.jobId, `settled: ${s.reason}`))
         this.log.info(
           { relayId, jobId: s.jobId, why: s.reason },
           'failed distribution settled: records and tickets resolved',

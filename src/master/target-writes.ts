@@ -41,3 +41,23 @@ export async function writeTargets(tx: Transaction<Database>, relayId: string, r
   }
   await foldTargets(tx, written);
 }
+
+/** Of these jobs, those whose targets at `relayId` are all installed (complete there). */
+export async function completeAt(tx: Transaction<Database>, relayId: string, jobIds: string[]) {
+  const done = new Set<string>();
+  for (const part of perStatement(jobIds, 500)) {
+    const rows = await tx
+      .selectFrom('targets')
+      .select((eb) => [
+        'job_id',
+        eb.fn.countAll().as('n'),
+        eb.fn.sum<number>(sql`case when state = 'installed' then 1 else 0 end`).as('installed'),
+      ])
+      .where('relay_id', '=', relayId)
+      .where('job_id', 'in', part)
+      .groupBy('job_id')
+      .execute();
+    for (const r of rows) if (Number(r.n) > 0 && Number(r.n) === Number(r.installed)) done.add(r.job_id);
+  }
+  return done;
+}
