@@ -1,20 +1,8 @@
 // A ticket as the API, the CLI and webhooks show it.
+import type { Selectable } from 'kysely';
+import type { Database } from '../store/index.ts';
 
-export const ticketView = (t: {
-  id: string;
-  device_id: string;
-  failure_type: string;
-  state: string;
-  center_id: string | null;
-  location: string | null;
-  mail_attempts: number;
-  mail_error: string | null;
-  jobs: string;
-  alert_ids: string;
-  summary: string;
-  created_at: string;
-  updated_at: string;
-}) => ({
+export const ticketView = (t: Omit<Selectable<Database['tickets']>, 'resolve_key'>) => ({
   id: t.id,
   deviceId: t.device_id,
   failureType: t.failure_type,
