@@ -66,7 +66,7 @@ export async function buildMaster(opts: MasterOptions) {
   const faults = new Faults(!!opts.allowFaults);
   masterMetrics(registry, store);
   const people = new People(db);
-  const auth = new Auth(db, adminToken, people);
+  const auth = new Auth(db, adminToken);
   const packages = new PackageStore(db, blobStoreFor(opts.blobs, data, store), keys, cfg.limits);
   // After a commit: a notice that fails must not fail a request whose work is done (a job, new
   // tokens). Relays find it at their next poll or refresh, within 20 s.

@@ -3,7 +3,7 @@
 // is written to the audit log: who, what, when, from where.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
-import { type Principal, type Role, whoIs } from '../common/auth.ts';
+import { type Role, whoIs } from '../common/auth.ts';
 import { newToken, sha256Hex } from '../protocol/crypto.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import type { Page } from '../protocol/page.ts';
@@ -31,15 +31,6 @@ export function refusal(role: Role, method: string, route: string): string | und
 
 export class People {
   constructor(private readonly db: Db) {}
-
-  async byToken(token: string): Promise<Principal | undefined> {
-    const u = await this.db
-      .selectFrom('users')
-      .select(['name', 'role'])
-      .where('token_hash', '=', sha256Hex(token))
-      .executeTakeFirst();
-    return u ? { kind: 'user', name: u.name, role: u.role as Role } : undefined;
-  }
 
   /** Adds a person, or gives an existing one a new token (the old stops working) and the role given. */
   async add(name: string, role: Role) {
