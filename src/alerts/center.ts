@@ -1,6 +1,5 @@
 // The alert center (DESIGN §6): each alert goes through the ten steps, and keeps each step's outcome.
 // Long because the ten steps read best as one straight line, each recording its outcome as it goes.
-
 import { EventEmitter } from 'node:events';
 import type { Transaction } from 'kysely';
 import { FanoutError } from '../protocol/errors.ts';

@@ -39,20 +39,27 @@ export class Tickets {
 
   /** `by` resolved it: a ticket that becomes resolved is announced (ticket.resolved) with the change. */
   async setState(id: string, state: 'acknowledged' | 'resolved', by: string) {
-    const t = await this.get(id);
-    // A resolved ticket stays resolved: acknowledging it would reopen it.
-    if (state === 'acknowledged' && t.state === 'resolved')
-      throw new FanoutError('FANOUT_ERR_TICKET_STATE', { id, why: 'it is resolved; acknowledging it would reopen it' });
     return this.db.transaction().execute(async (tx) => {
+      // A resolved ticket stays resolved: acknowledging it would reopen it. The update itself says
+      // so, not a read before it, which a resolve on another master could follow.
       const changed = await tx
         .updateTable('tickets')
         .set({ state, updated_at: new Date().toISOString() })
         .where('id', '=', id)
-        .where('state', '!=', state)
+        .where('state', 'not in', state === 'acknowledged' ? [state, 'resolved'] : [state])
+        .returningAll()
         .executeTakeFirst();
-      const view = ticketView(await this.get(id, tx));
-      if (state === 'resolved' && Number(changed.numUpdatedRows))
-        await this.announce(tx, 'ticket.resolved', { ticket: view, by });
+      if (!changed) {
+        const t = await this.get(id, tx);
+        if (state === 'acknowledged' && t.state === 'resolved')
+          throw new FanoutError('FANOUT_ERR_TICKET_STATE', {
+            id,
+            why: 'it is resolved; acknowledging it would reopen it',
+          });
+        return ticketView(t);
+      }
+      const view = ticketView(changed);
+      if (state === 'resolved') await this.announce(tx, 'ticket.resolved', { ticket: view, by });
       return view;
     });
   }
@@ -145,28 +152,17 @@ export class Tickets {
         ...new Set([...open.map((o) => o.ticket_id).filter((t): t is string => !!t), ...named.map((t) => t.id)]),
       ];
       if (!ticketIds.length) return;
-      const closing = await tx
-        .selectFrom('tickets')
-        .selectAll()
-        .where('id', 'in', ticketIds)
-        .where('state', '!=', 'resolved')
-        .orderBy('id')
-        .execute();
-      if (!closing.length) return;
-      await tx
+      // The tickets this update resolves, and only those, are announced: a resolve by another master
+      // at the same moment closes each ticket once.
+      const closed = await tx
         .updateTable('tickets')
         .set({ state: 'resolved', updated_at: now })
-        .where(
-          'id',
-          'in',
-          closing.map((t) => t.id),
-        )
+        .where('id', 'in', ticketIds)
+        .where('state', '!=', 'resolved')
+        .returningAll()
         .execute();
-      for (const t of closing)
-        await this.announce(tx, 'ticket.resolved', {
-          ticket: ticketView({ ...t, state: 'resolved', updated_at: now }),
-          by,
-        });
+      for (const t of closed.sort((a, b) => (a.id < b.id ? -1 : 1)))
+        await this.announce(tx, 'ticket.resolved', { ticket: ticketView(t), by });
     });
     return true;
   }

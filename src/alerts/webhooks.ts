@@ -61,7 +61,7 @@ export class Webhooks {
     private readonly lockRows = false,
   ) {}
 
-  /** Queues an event for every webhook that wants it; `tx` writes it (the master's database by default). */
+  /** Queues an event for every webhook that wants it, in `tx` (the transaction of what it announces). */
   readonly queue: Announce = async (tx, event, data) => {
     const hooks = this.cfg.webhooks.filter((h) => h.events.includes(event));
     if (!hooks.length) return;

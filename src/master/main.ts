@@ -96,7 +96,7 @@ export async function buildMaster(opts: MasterOptions) {
   relays.owes = (relayId) => plans.owes(relayId);
   const mailer = new Mailer(db, cfg.mail, log, faults, store.dialect === 'postgres');
   const webhooks = new Webhooks(db, cfg.integrations, log, store.dialect === 'postgres');
-  // Ticket events are queued with the change they announce (a master killed in between loses none).
+  // Webhook events are queued with the change they announce (a master killed in between loses none).
   center.announce = tickets.announce = jobs.announce = webhooks.queue;
   center.events.on('ticket', () => webhooks.kick());
   const changed = (lists: Change['lists']) => () => jobs.events.emit('changed', { lists } satisfies Change);
