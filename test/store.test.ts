@@ -20,11 +20,13 @@ import { parseConfig } from '../src/master/config.ts';
 import { fleetView } from '../src/master/fleet.ts';
 import { importInventory, parseInventory } from '../src/master/inventory.ts';
 import { type JOB_STATES, jobList } from '../src/master/job-view.ts';
+import { Jobs } from '../src/master/jobs.ts';
 import { People } from '../src/master/people.ts';
 import { RelayRegistry } from '../src/master/relays.ts';
 import { writeTargets } from '../src/master/target-writes.ts';
 import { DeviceVerification } from '../src/master/verify.ts';
 import { FanoutError } from '../src/protocol/errors.ts';
+import { RelayReport } from '../src/protocol/types.ts';
 import { rebuildDevicePackages } from '../src/store/device-packages-rebuild.ts';
 import { generationsOf, openStore, readTogether, type Store } from '../src/store/index.ts';
 import { migrations } from '../src/store/migrations.ts';
@@ -664,6 +666,77 @@ for (const backend of backends) {
         .filter((x) => x.startsWith(prefix))
         .sort();
 
+    it.runIf(backend.name === 'postgres')(
+      'announces a job complete at a relay once when two masters take the completing report at once',
+      async () => {
+        const other = await openStore(db.url);
+        try {
+          const hooks = parseConfig(
+            'integrations: { webhooks: [{ url: "http://hooks.test/c", secret: a-secret-of-16-chars, events: [job.complete] }] }',
+          ).integrations;
+          const quiet = { info() {}, warn() {}, error() {} } as never;
+          const master = (s: Store) => {
+            const jobs = new Jobs(s.db, undefined as never, () => '');
+            jobs.announce = new Webhooks(s.db, hooks, quiet).queue;
+            return jobs;
+          };
+          const [a, b] = [master(store), master(other)];
+          const at = new Date().toISOString();
+          const ids = [1, 2, 3, 4, 5].map((i) => `j-once-${i}`);
+          for (const jobId of ids) {
+            await store.db
+              .insertInto('jobs')
+              .values({ id: jobId, packages: '[]', params: '{}', created_at: at, created_by: 'test' })
+              .execute();
+            await store.db
+              .insertInto('commands')
+              .values({
+                command_id: `c-${jobId}`,
+                job_id: jobId,
+                relay_id: 'relay-x',
+                kind: 'distribute',
+                body: '{}',
+                issued_at: at,
+              })
+              .execute();
+            const devices = ['relay-x-pos-1', 'relay-x-pos-2'];
+            await store.db
+              .insertInto('targets')
+              .values(
+                devices.map((d) => ({
+                  job_id: jobId,
+                  device_id: d,
+                  relay_id: 'relay-x',
+                  state: 'pending',
+                  attempt: 0,
+                  failure_type: null,
+                  error: null,
+                  updated_at: at,
+                  attestation: null,
+                })),
+              )
+              .execute();
+            // The same completing report (a relay's retry overlapping its original) at both masters.
+            const report = RelayReport.parse({
+              targets: devices.map((deviceId) => ({ jobId, deviceId, state: 'installed', at })),
+            });
+            await Promise.all([a.applyReport('relay-x', report), b.applyReport('relay-x', report)]);
+          }
+          const events = await store.db
+            .selectFrom('webhook_outbox')
+            .select('body')
+            .where('event', '=', 'job.complete')
+            .execute();
+          const announced = events.map((e) => JSON.parse(e.body).data.jobId).filter((j: string) => ids.includes(j));
+          expect(announced.sort()).toEqual(ids);
+        } finally {
+          // Later tests read this database's outbox as theirs.
+          await store.db.deleteFrom('webhook_outbox').where('event', '=', 'job.complete').execute();
+          await other.close();
+        }
+      },
+    );
+
     it.runIf(backend.name === 'postgres')('two masters on one database send each outbox item once', () =>
       twoMailers(async (a, b, sink) => {
         await queue('claim', 5);
@@ -762,15 +835,62 @@ for (const backend of backends) {
       ]);
     });
 
-    it("names each ring's job with its rollout when a database from before 0019 is brought up to date", async () => {
+    it.runIf(backend.name === 'postgres')(
+      "announces a repaired job's ticket resolved once when two masters resolve it at once",
+      async () => {
+        const other = await openStore(db.url);
+        try {
+          const hooks = parseConfig(
+            'integrations: { webhooks: [{ url: "http://hooks.test/r", secret: a-secret-of-16-chars, events: [ticket.resolved] }] }',
+          ).integrations;
+          const quiet = { info() {}, warn() {}, error() {} } as never;
+          const master = (s: Store) => {
+            const tickets = new Tickets(s.db);
+            tickets.announce = new Webhooks(s.db, hooks, quiet).queue;
+            return tickets;
+          };
+          const center = new AlertCenter(store.db, cfg.alerts, () => '');
+          const opened: string[] = [];
+          for (const i of [1, 2, 3, 4, 5]) {
+            const alert = { deviceId: 'relay-x', jobId: `j-twice-${i}`, message: 'ENOSPC', alertId: `twice-${i}` };
+            const [a] = await center.ingest([parseJsonAlert(alert, 'relay-x')]);
+            expect(a.outcome).toBe('ticket');
+            opened.push(a.ticketId!);
+            const [x, y] = [master(store), master(other)];
+            const both = await Promise.all([
+              x.resolveJob('relay-x', `j-twice-${i}`, 'the repair'),
+              y.resolveJob('relay-x', `j-twice-${i}`, 'the repair'),
+            ]);
+            expect(both).toContain(true);
+          }
+          const events = await store.db
+            .selectFrom('webhook_outbox')
+            .select('body')
+            .where('event', '=', 'ticket.resolved')
+            .execute();
+          const resolved = events.map((e) => JSON.parse(e.body).data.ticket.id).filter((t) => opened.includes(t));
+          expect(resolved.sort()).toEqual([...opened].sort());
+        } finally {
+          await store.db.deleteFrom('webhook_outbox').where('event', '=', 'ticket.resolved').execute();
+          await other.close();
+        }
+      },
+    );
+
+    /** A database of its own, brought up to `last` only: a Fanout from before the migrations after it. */
+    const migratedTo = async (last: string) => {
       const older = await backend.open();
       const kysely =
         backend.name === 'sqlite'
           ? new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(older.url) }) })
           : new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: older.url }) }) });
-      const all = migrations(backend.name as 'sqlite' | 'postgres');
-      const provider = { getMigrations: async () => all };
-      expect((await new Migrator({ db: kysely, provider }).migrateTo('0018_shared_secrets')).error).toBeUndefined();
+      const provider = { getMigrations: async () => migrations(backend.name as 'sqlite' | 'postgres') };
+      expect((await new Migrator({ db: kysely, provider }).migrateTo(last)).error).toBeUndefined();
+      return { older, kysely };
+    };
+
+    it("names each ring's job with its rollout when a database from before 0019 is brought up to date", async () => {
+      const { older, kysely } = await migratedTo('0018_shared_secrets');
       const at = new Date().toISOString();
       for (const id of ['j-ring1', 'j-ring2', 'j-alone'])
         await kysely
@@ -810,6 +930,38 @@ for (const backend of backends) {
           'j-ring1': { rollout: 'j-roll', ring: 1, of: 3 },
           'j-ring2': { rollout: 'j-roll', ring: 2, of: 3 },
         });
+      } finally {
+        await upgraded.close();
+        await older.drop();
+      }
+    });
+
+    it('records the jobs already complete at each relay as announced when a database from before 0020 is brought up to date', async () => {
+      const { older, kysely } = await migratedTo('0019_job_rollouts');
+      const target = (job_id: string, relay_id: string, device_id: string, state: string, minute: number) => ({
+        job_id,
+        device_id,
+        relay_id,
+        state,
+        attempt: 1,
+        updated_at: new Date(Date.UTC(2026, 0, 1, 0, minute)).toISOString(),
+      });
+      await kysely
+        .insertInto('targets')
+        .values([
+          target('j-a', 'relay-1', 'd-1', 'installed', 1),
+          target('j-a', 'relay-1', 'd-2', 'installed', 7),
+          target('j-a', 'relay-2', 'd-3', 'installed', 2),
+          target('j-a', 'relay-2', 'd-4', 'failed', 3),
+          target('j-b', 'relay-1', 'd-1', 'pending', 4),
+        ])
+        .execute();
+      await kysely.destroy();
+      const upgraded = await openStore(older.url);
+      try {
+        expect(await upgraded.db.selectFrom('job_completions').selectAll().execute()).toEqual([
+          { job_id: 'j-a', relay_id: 'relay-1', at: '2026-01-01T00:07:00.000Z' },
+        ]);
       } finally {
         await upgraded.close();
         await older.drop();

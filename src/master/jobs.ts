@@ -13,7 +13,7 @@ import { jobParams, selectTargets } from './job-request.ts';
 import type { Change } from './job-view.ts';
 import type { PackageStore } from './packages.ts';
 import { savePlans } from './plan-rows.ts';
-import { completeAt, type TargetRow, writeTargets } from './target-writes.ts';
+import { completeAt, recordComplete, type TargetRow, writeTargets } from './target-writes.ts';
 
 /** Target rows a statement: well under SQLite's and PostgreSQL's limits on bound values. */
 const TARGET_ROWS = 500;
@@ -136,9 +136,8 @@ export class Jobs {
     const touched = new Set<string>();
     for (const j of report.jobs) touched.add(j.jobId);
     for (const t of report.targets) touched.add(t.jobId);
-    // Complete here after this report; announced (job.complete) once, with the report that made it so.
+    // Complete here after this report; announced (job.complete) once, by the master that records it.
     const complete = await this.db.transaction().execute(async (tx) => {
-      const before = await completeAt(tx, relayId, [...touched]);
       for (const j of report.jobs) {
         // A relay speaks only for jobs it was sent a command of.
         const sent = await tx
@@ -175,7 +174,8 @@ export class Jobs {
       await writeTargets(tx, relayId, rows);
       await savePlans(tx, relayId, report.plans);
       const after = await completeAt(tx, relayId, [...touched]);
-      for (const jobId of after) if (!before.has(jobId)) await this.announce(tx, 'job.complete', { jobId, relayId });
+      for (const jobId of await recordComplete(tx, relayId, after, now))
+        await this.announce(tx, 'job.complete', { jobId, relayId });
       return after;
     });
     // The hooks (resolving the repaired job's records and tickets) do nothing twice, and run at each

@@ -61,3 +61,19 @@ export async function completeAt(tx: Transaction<Database>, relayId: string, job
   }
   return done;
 }
+
+/**
+ * Records these jobs as complete at `relayId`; the ones not recorded before, to announce. The insert
+ * is the one decision: another master's, for the same report at the same moment, waits for this
+ * transaction and then finds the row.
+ */
+export async function recordComplete(tx: Transaction<Database>, relayId: string, jobIds: Set<string>, at: string) {
+  if (!jobIds.size) return [];
+  const recorded = await tx
+    .insertInto('job_completions')
+    .values([...jobIds].map((job_id) => ({ job_id, relay_id: relayId, at })))
+    .onConflict((oc) => oc.columns(['job_id', 'relay_id']).doNothing())
+    .returning('job_id')
+    .execute();
+  return recorded.map((r) => r.job_id);
+}

@@ -207,5 +207,22 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
               await db.updateTable('jobs').set({ rollout_id: r.id }).where('id', '=', ring.jobId).execute();
       },
     },
+    '0020_job_completions': {
+      async up(db: Kysely<any>) {
+        // A job complete at a relay is announced (job.complete) once: the insert that records it is
+        // the one decision, even when two masters take its completing reports at once. Jobs already
+        // complete are recorded as announced.
+        await sql
+          .raw(
+            `create table job_completions (job_id text not null, relay_id text not null, at text not null, primary key (job_id, relay_id))`,
+          )
+          .execute(db);
+        await sql
+          .raw(
+            `insert into job_completions (job_id, relay_id, at) select job_id, relay_id, max(updated_at) from targets group by job_id, relay_id having count(*) = sum(case when state = 'installed' then 1 else 0 end)`,
+          )
+          .execute(db);
+      },
+    },
   };
 }

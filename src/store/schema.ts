@@ -170,6 +170,12 @@ export interface Database {
     updated_at: string;
     created_by: string;
   };
+  /** Jobs complete at a relay, each announced once (job.complete). */
+  job_completions: {
+    job_id: string;
+    relay_id: string;
+    at: string;
+  };
   webhook_outbox: {
     id: Generated<number>;
     url: string;
