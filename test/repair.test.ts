@@ -329,6 +329,22 @@ describe('repair loop', () => {
       20_000,
     );
     expect(JSON.parse(readFileSync(summary, 'utf8')).summary).toMatchObject({ jobId, phase: 'failed' });
+    // What the operator reads at the master before approving: the plan whole.
+    expect(await cli(['plan', 'show', plan.planId])).toMatchObject({
+      planId: plan.planId,
+      jobId,
+      relayId: 'relay-dal',
+      state: 'pending',
+      distributionList: [...targets].sort(),
+      packages: [{ name: 'pos-app', version: '3.2.0' }],
+    });
+    const shown = await runFanout(['plan', 'show', plan.planId], { env: net.env });
+    expect(shown.stdout).toContain(`Plan ${plan.planId} for job ${jobId} on relay relay-dal (pending)`);
+    expect(shown.stdout).toMatch(/packages\s+pos-app@3\.2\.0/);
+    expect(shown.stdout).toMatch(new RegExp(`recipients \\(${targets.length}\\)`));
+    const unknown = await runFanout(['plan', 'show', 'p-nothing'], { env: net.env });
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/p-nothing/);
     await cli(['plan', 'approve', plan.planId, '--by', 'day-shift']);
     await waitFor('the job complete', async () => (await cli(['job', 'status', jobId])).state === 'complete', 30_000);
   });

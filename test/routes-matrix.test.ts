@@ -42,6 +42,7 @@ const MASTER: Record<string, Scope> = {
   'GET /api/v1/keys': 'admin',
   'POST /api/v1/keys/rotate': 'admin',
   'GET /api/v1/plans': 'admin',
+  'GET /api/v1/plans/:id': 'admin',
   'POST /api/v1/relays/:id/plans': 'admin',
   'POST /api/v1/plans/:id/approve': 'admin',
   'POST /api/v1/plans/:id/reject': 'admin',

@@ -1,7 +1,9 @@
-// `fanout plans list`, `fanout plan approve|reject ID`: redistribution plans as the master mirrors
+// `fanout plans list`, `fanout plan show|approve|reject ID`: redistribution plans as the master mirrors
 // them (DESIGN §16); the relay that built a plan carries out the decision.
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
+import type { Plan } from '../protocol/types.ts';
+import { describePlan } from '../relay/plan.ts';
 import { action, listUrl, type MasterFlags, masterClient, print, table, withMaster, withPaging } from './common.ts';
 
 export function planCommands(program: Command) {
@@ -23,6 +25,24 @@ export function planCommands(program: Command) {
       }),
     );
   const plan = program.command('plan').description('one redistribution plan');
+  withMaster(
+    plan
+      .command('show <id>')
+      .description('a plan whole: its targets, packages, bytes, and the targets it leaves out and why'),
+  ).action(
+    action(async (id: string, o: MasterFlags) => {
+      const p = await masterClient(o).get<Plan>(`api/v1/plans/${encodeURIComponent(id)}`);
+      print(o.json, p, () =>
+        [
+          describePlan(p),
+          `  made              ${p.createdAt}`,
+          ...(p.approvedBy
+            ? [`  approved by       ${p.approvedBy}${p.commandId ? ` (command ${p.commandId})` : ''}`]
+            : []),
+        ].join('\n'),
+      );
+    }),
+  );
   for (const decision of ['approve', 'reject'] as const)
     withMaster(
       plan.command(`${decision} <id>`).description(`${decision} a pending plan (the relay that built it is told)`),

@@ -12,6 +12,12 @@ import type { Config } from './config.ts';
 import { movedOnInFleet, savePlans } from './plan-rows.ts';
 import type { RelayRegistry } from './relays.ts';
 
+/** A plan as stored: the relay's plan, in the state the master last learned. */
+const planOf = (row: { body: string; state: string }): Plan => ({
+  ...(JSON.parse(row.body) as Plan),
+  state: row.state as Plan['state'],
+});
+
 export class Plans {
   onChange: () => void = () => {};
   constructor(
@@ -66,11 +72,18 @@ export class Plans {
     return plan;
   }
 
+  /** One plan whole (its targets, packages, what it leaves out and why), as the master mirrors it. */
+  async get(planId: string): Promise<Plan> {
+    const row = await this.db.selectFrom('plans').selectAll().where('id', '=', planId).executeTakeFirst();
+    if (!row) throw new FanoutError('FANOUT_ERR_PLAN_UNKNOWN', { planId, where: 'the master' });
+    return planOf(row);
+  }
+
   async list(page: Page = FIRST_PAGE, only: { state?: Plan['state'] } = {}) {
     let q = this.db.selectFrom('plans').selectAll();
     if (only.state) q = q.where('state', '=', only.state);
     const rows = await q.orderBy('created_at', 'desc').limit(page.limit).offset(page.offset).execute();
-    return rows.map((r) => ({ ...(JSON.parse(r.body) as Plan), state: r.state as Plan['state'] }));
+    return rows.map(planOf);
   }
 
   /**

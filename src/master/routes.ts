@@ -150,6 +150,7 @@ export function adminRoutes(s: App, d: AdminDeps) {
       return req.query.view === 'summary' ? plans.map(planSummary) : plans;
     },
   );
+  s.get('/api/v1/plans/:id', { schema: { params: Id } }, async (req) => d.plans.get(req.params.id));
   s.post(
     '/api/v1/relays/:id/plans',
     { schema: { params: Id, body: z.object({ jobId: z.string().optional() }).prefault({}) } },
