@@ -7,8 +7,9 @@ const bytes = (n: number) =>
 // The dashboard asks for summaries: each list's first names, and how many there are.
 export const recipients = (p: any): number => p.distributionCount ?? p.distributionList.length;
 const installed = (p: any): number => p.original.installedCount ?? p.original.installed.length;
-const names = (shown: string[], all: number) =>
-  shown.join(', ') + (all > shown.length ? ` and ${all - shown.length} more (fanout plans list --json names all)` : '');
+const names = (shown: string[], all: number, planId: string) =>
+  shown.join(', ') +
+  (all > shown.length ? ` and ${all - shown.length} more (fanout plan show ${planId} names all)` : '');
 
 export function Plans({
   plans,
@@ -37,11 +38,11 @@ export function Plans({
             <dt>Packages</dt>
             <dd>{p.packages.map((x: any) => `${x.name}@${x.version}`).join(', ')}</dd>
             <dt>Recipients ({recipients(p)})</dt>
-            <dd>{names(p.distributionList, recipients(p))}</dd>
+            <dd>{names(p.distributionList, recipients(p), p.planId)}</dd>
             <dt>Against the original</dt>
             <dd>
               {p.original.targets ?? p.original.distributionList.length} target(s); {installed(p)} already installed and
-              left out{installed(p) ? `: ${names(p.original.installed, installed(p))}` : ''}
+              left out{installed(p) ? `: ${names(p.original.installed, installed(p), p.planId)}` : ''}
             </dd>
             {p.original.movedOn?.length > 0 && (
               <>
