@@ -71,6 +71,24 @@ describe('code shape', () => {
     expect(leaks).toEqual([]);
   });
 
+  it("starts every command without a daemon's code: those parts load when their command runs", () => {
+    // What `fanout --help` (and every command's start, an agent's included) reads before any action:
+    // value imports from src/cli.ts on, not `import type` and not `await import(…)`.
+    const text = new Map(sources.map((s) => [s.file, s.text]));
+    const eager = new Set<string>();
+    const visit = (file: string) => {
+      if (eager.has(file)) return;
+      eager.add(file);
+      for (const m of (text.get(file) ?? '').matchAll(/^import (?!type )[^;]*?from '(\.[^']+)';/gms))
+        visit(resolve(dirname(file), m[1]));
+    };
+    visit(join(SRC, 'cli.ts'));
+    const daemons = ['relay', 'master', 'agent', 'lab', 'redistribute', 'alerts', 'store'];
+    const loaded = [...eager].filter((f) => daemons.includes(folderOf(f))).map((f) => relative(SRC, f));
+    expect(eager.size).toBeGreaterThan(10);
+    expect(loaded).toEqual([]);
+  });
+
   it('no module is over 200 lines without a reason in its header', () => {
     const long = sources
       .filter(

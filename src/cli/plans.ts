@@ -3,7 +3,6 @@
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { Plan } from '../protocol/types.ts';
-import { describePlan } from '../relay/plan.ts';
 import { action, listUrl, type MasterFlags, masterClient, print, table, withMaster, withPaging } from './common.ts';
 
 export function planCommands(program: Command) {
@@ -32,6 +31,8 @@ export function planCommands(program: Command) {
   ).action(
     action(async (id: string, o: MasterFlags) => {
       const p = await masterClient(o).get<Plan>(`api/v1/plans/${encodeURIComponent(id)}`);
+      // Loaded here: the relay's plan module and its crypto are not what every command starts with.
+      const { describePlan } = await import('../relay/plan.ts');
       print(o.json, p, () =>
         [
           describePlan(p),
