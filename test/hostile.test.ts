@@ -379,6 +379,36 @@ describe('a hostile agent cannot forge alerts', () => {
     expect(existsSync(pwned())).toBe(false);
   });
 
+  it("an alert's text cannot drive the operator's terminal: escape sequences are shown, not obeyed", async () => {
+    const asAgent = new Client({ baseUrl: net.master.url, token: net.tokens['relay-a-pos-1'] });
+    // Set the window title, write the clipboard (OSC 52), clear the screen, a C1 CSI, a carriage
+    // return that would overwrite the line, and a right-to-left override that reorders what follows.
+    const hostile =
+      'disk check\u001b]0;owned\u0007\u001b]52;c;cm0gLXJmIH4=\u0007\u001b[2J\u009b31m\rall fine \u202egnp.exe';
+    const { ids } = await asAgent.post('api/v1/alerts', {
+      deviceId: 'relay-a-pos-1',
+      message: hostile,
+      alertId: 'escapes-1',
+    });
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+    const obeyed = /[\u0007\u001b\u009b\r\u202e]/;
+    for (const args of [
+      ['alerts', 'show', String(ids[0])],
+      ['alerts', 'show', String(ids[0]), '--json'],
+      ['alerts', 'list'],
+      ['alerts', 'list', '--json'],
+    ]) {
+      const r = await runFanout(args, { env: net.env });
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout, args.join(' ')).not.toMatch(obeyed);
+      // Shown escaped where the message is shown: the operator sees that something was there.
+      if (args[1] === 'show') expect(r.stdout, args.join(' ')).toContain('\\u001b]52;c;');
+    }
+    // The JSON still carries the message as sent.
+    const shown = JSON.parse((await runFanout(['alerts', 'show', String(ids[0]), '--json'], { env: net.env })).stdout);
+    expect(shown.message).toBe(hostile);
+  });
+
   it('a relay token speaks for itself and its endpoints only', async () => {
     const asRelay = new Client({ baseUrl: net.master.url, token: net.tokens['relay-a'] });
     await asRelay.post('api/v1/alerts', { deviceId: 'relay-a-pos-1', message: 'probe', alertId: 'ok-1' });

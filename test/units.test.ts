@@ -5,9 +5,10 @@ import { Classifier } from '../src/alerts/classify.ts';
 import { GroupCommit } from '../src/alerts/group-commit.ts';
 import { Locations } from '../src/alerts/location.ts';
 import { parseAlertmanager, parseTextLine } from '../src/alerts/parse.ts';
-import { parseSize } from '../src/cli/common.ts';
+import { parseSize, table } from '../src/cli/common.ts';
 import { Faults } from '../src/common/faults.ts';
 import { splitHostPort } from '../src/common/net.ts';
+import { jsonSafe, terminalSafe } from '../src/common/terminal.ts';
 import { describeDiff, diffTrees, treeHash } from '../src/protocol/tree.ts';
 import { nextOpening, parseCron, windowOpen } from '../src/protocol/windows.ts';
 import { collectGarbageSooner, HEAP_GROWING_PERCENT } from '../src/relay/heap.ts';
@@ -433,5 +434,22 @@ describe("the dashboard's change events", () => {
     push({ all: false, lists: ['plans'] });
     expect(fetched).toHaveLength(3); // idle again: the next one goes at once
     expect(mergeChanges({ all: false, lists: ['plans'] }, { all: true })).toEqual({ all: true });
+  });
+});
+
+describe("what the CLI prints of the network's text", () => {
+  const esc = '\u001b[2J\u009b1m\r\u202e';
+  it('shows controls a terminal obeys as escapes, keeping lines and tabs of our own', () => {
+    expect(terminalSafe(`a${esc}b\n\tc`)).toBe('a\\u001b[2J\\u009b1m\\u000d\\u202eb\n\tc');
+  });
+  it("keeps a table's rows and columns its own: a value's line breaks and tabs are escaped", () => {
+    const out = table([{ id: 'x\ny  FAKE  row', state: 'ok\tz' }], ['id', 'state']);
+    expect(out.split('\n')).toEqual([`${'ID'.padEnd(19)}  STATE`, 'x\\u000ay  FAKE  row  ok\\u0009z']);
+  });
+  it('writes JSON a reader parses to the same strings, with nothing a terminal obeys', () => {
+    const data = { message: `m${esc}`, n: 1 };
+    const json = jsonSafe(JSON.stringify(data));
+    expect(json).not.toMatch(/[\u0080-\u009f\u202e]/);
+    expect(JSON.parse(json)).toEqual(data);
   });
 });

@@ -1,6 +1,7 @@
 // Shared pieces of the command line: master connection options, output, errors.
 import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
+import { cellSafe, jsonSafe, terminalSafe } from '../common/terminal.ts';
 import { clientTls } from '../common/tls.ts';
 import { Client, HttpError } from '../protocol/client.ts';
 
@@ -103,14 +104,15 @@ export function masterClient(f: MasterFlags) {
 
 export class CliError extends Error {}
 
+/** Data as JSON (`--json`) or as text for people; either way, nothing in it a terminal would obey. */
 export function print(json: boolean | undefined, data: unknown, human: () => string) {
-  process.stdout.write((json ? JSON.stringify(data, null, 2) : human()) + '\n');
+  process.stdout.write((json ? jsonSafe(JSON.stringify(data, null, 2)) : terminalSafe(human())) + '\n');
 }
 
 export function table(rows: Record<string, unknown>[], cols: string[]): string {
   if (!rows.length) return '(none)';
   const cell = (v: unknown) =>
-    v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    v === null || v === undefined ? '-' : cellSafe(typeof v === 'object' ? JSON.stringify(v) : String(v));
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (vals: string[]) =>
     vals
@@ -141,11 +143,13 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | n
       const code = await fn(...args);
       if (typeof code === 'number') process.exitCode = code;
     } catch (e) {
+      // A server's or relay's words are the network's: shown, never obeyed.
+      const say = (line: string) => process.stderr.write(`${terminalSafe(line)}\n`);
       if (e instanceof HttpError) {
-        process.stderr.write(`fanout: ${e.message}${e.code && !e.code.startsWith('HTTP_') ? ` [${e.code}]` : ''}\n`);
+        say(`fanout: ${e.message}${e.code && !e.code.startsWith('HTTP_') ? ` [${e.code}]` : ''}`);
         if (Array.isArray(e.details) && !e.message.includes(String(e.details[0])))
-          for (const d of e.details) process.stderr.write(`  ${d}\n`);
-      } else process.stderr.write(`fanout: ${(e as Error).message}\n`);
+          for (const d of e.details) say(`  ${d}`);
+      } else say(`fanout: ${(e as Error).message}`);
       process.exitCode = e instanceof HttpError && e.status === 0 ? 3 : 1;
     }
   };

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { confirm } from '@inquirer/prompts';
+import { jsonSafe, terminalSafe } from '../common/terminal.ts';
 import { clientTls } from '../common/tls.ts';
 import { Client } from '../protocol/client.ts';
 import type { Plan } from '../protocol/types.ts';
@@ -33,11 +34,16 @@ export interface Flags {
   timeout: string;
 }
 
-const out = (json: boolean | undefined, s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
+// A plan's names and reasons come from the job log and the relay: shown, never obeyed (terminal.ts).
+const out = (json: boolean | undefined, s: string) =>
+  (json ? process.stderr : process.stdout).write(`${terminalSafe(s)}\n`);
 
 async function ask(question: string): Promise<boolean> {
   try {
-    return await confirm({ message: question, default: false }, { input: process.stdin, output: process.stderr });
+    return await confirm(
+      { message: terminalSafe(question), default: false },
+      { input: process.stdin, output: process.stderr },
+    );
   } catch (e) {
     if ((e as Error).name === 'ExitPromptError' || (e as Error).name === 'AbortPromptError') return false;
     throw e;
@@ -71,7 +77,7 @@ export async function runRedistribute(o: Flags): Promise<number> {
   for (const s of skipped) out(o.json, `job ${s.jobId}: ${s.reason}`);
   if (!plans.length) {
     out(o.json, 'nothing to redistribute');
-    if (o.json) process.stdout.write(JSON.stringify({ plans: [], skipped }, null, 2) + '\n');
+    if (o.json) process.stdout.write(jsonSafe(JSON.stringify({ plans: [], skipped }, null, 2)) + '\n');
     return 0;
   }
   const result: Plan[] = [];
@@ -129,25 +135,27 @@ export async function runRedistribute(o: Flags): Promise<number> {
   }
   if (o.json)
     process.stdout.write(
-      JSON.stringify(
-        {
-          plans: result.map((p) => ({
-            planId: p.planId,
-            jobId: p.jobId,
-            relayId: p.relayId,
-            repeats: p.repeats,
-            distributionList: p.distributionList,
-            packages: p.packages,
-            state: p.state,
-            commandId: p.commandId,
-            bytesToSend: p.bytesToSend,
-            targetsHoldingContent: p.targetsHoldingContent ?? 0,
-            movedOn: p.original.movedOn ?? [],
-          })),
-          skipped,
-        },
-        null,
-        2,
+      jsonSafe(
+        JSON.stringify(
+          {
+            plans: result.map((p) => ({
+              planId: p.planId,
+              jobId: p.jobId,
+              relayId: p.relayId,
+              repeats: p.repeats,
+              distributionList: p.distributionList,
+              packages: p.packages,
+              state: p.state,
+              commandId: p.commandId,
+              bytesToSend: p.bytesToSend,
+              targetsHoldingContent: p.targetsHoldingContent ?? 0,
+              movedOn: p.original.movedOn ?? [],
+            })),
+            skipped,
+          },
+          null,
+          2,
+        ),
       ) + '\n',
     );
   // A script can tell "done" (0) from "failed" (1) and "the operator said no" (2).

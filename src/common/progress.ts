@@ -1,5 +1,6 @@
 // Progress of long work: a bar on a terminal, plain lines (only when something changed) otherwise.
 import cliProgress from 'cli-progress';
+import { cellSafe } from './terminal.ts';
 
 export class Progress {
   private bar?: cliProgress.SingleBar;
@@ -13,13 +14,15 @@ export class Progress {
     private readonly unit = 'installed',
   ) {}
 
-  update(done: number, total: number, state: string) {
+  update(done: number, total: number, said: string) {
     if (this.quiet) return;
+    // A job's state and id come from a relay: shown, never obeyed (terminal.ts).
+    const state = cellSafe(said);
     if (this.stream.isTTY) {
       if (!this.bar) {
         this.bar = new cliProgress.SingleBar(
           {
-            format: `${this.label} [{bar}] {value}/{total} ${this.unit} | {state}`,
+            format: `${cellSafe(this.label)} [{bar}] {value}/{total} ${this.unit} | {state}`,
             stream: this.stream,
             hideCursor: true,
           },
@@ -31,7 +34,7 @@ export class Progress {
       this.bar.update(done, { state });
       return;
     }
-    const line = `${this.label}: ${done}/${total} ${this.unit}, ${state}`;
+    const line = `${cellSafe(this.label)}: ${done}/${total} ${this.unit}, ${state}`;
     if (line !== this.last) this.stream.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`);
     this.last = line;
   }
