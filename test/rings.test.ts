@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../src/protocol/client.ts';
 import { signCommand } from '../src/protocol/command.ts';
 import { generateSigningKey } from '../src/protocol/crypto.ts';
@@ -20,6 +20,10 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await net?.stopAll();
+});
+// A test that fails half way leaves its endpoints' install faults behind: the next starts clean.
+afterEach(async () => {
+  for (const id of Object.keys(net?.agents ?? {})) await agentFaults(id).json('DELETE', 'admin/v1/faults');
 });
 
 const cli = async (args: string[], code = 0) => {
@@ -118,7 +122,8 @@ describe('rings', () => {
       const card = page.locator(`[data-rollout="${id}"]`);
       await card.getByRole('alert').waitFor({ timeout: 15_000 });
       expect(await card.getByRole('alert').innerText()).toMatch(/Halted\.\s+ring 2 of 3: 37\.5%/);
-      expect(await card.getByRole('button', { name: 'Resume' }).isEnabled()).toBe(true);
+      // Enabled once the page knows the caller may decide (its /api/v1/me answer).
+      await expect.poll(() => card.getByRole('button', { name: 'Resume' }).isEnabled(), { timeout: 15_000 }).toBe(true);
       expect(await card.locator('.rings li').allInnerTexts()).toEqual([
         expect.stringMatching(/ring 1 \(10%, 2\)[\s\S]*2\/2 installed/),
         expect.stringMatching(/ring 2 \(50%, 8\)[\s\S]*5\/8 installed, 3 failed/),
