@@ -2,6 +2,7 @@
 // report of a thousand targets made a thousand: there a hundred go in one `update … from (values …)`.
 // SQLite runs in this process; there each target is its own statement, as cheap as it gets.
 import { sql, type Transaction } from 'kysely';
+import { jobEnd } from '../protocol/job-end.ts';
 import { type Database, foldTargets, isPostgres, perStatement } from '../store/index.ts';
 
 export type TargetRow = Omit<Database['targets'], 'relay_id'>;
@@ -42,7 +43,7 @@ export async function writeTargets(tx: Transaction<Database>, relayId: string, r
   await foldTargets(tx, written);
 }
 
-/** Of these jobs, those whose targets at `relayId` are all installed (complete there). */
+/** Of these jobs, those complete at `relayId` (protocol/job-end.ts), their targets counted by the database. */
 export async function completeAt(tx: Transaction<Database>, relayId: string, jobIds: string[]) {
   const done = new Set<string>();
   for (const part of perStatement(jobIds, 500)) {
@@ -50,14 +51,18 @@ export async function completeAt(tx: Transaction<Database>, relayId: string, job
       .selectFrom('targets')
       .select((eb) => [
         'job_id',
-        eb.fn.countAll().as('n'),
-        eb.fn.sum<number>(sql`case when state = 'installed' then 1 else 0 end`).as('installed'),
+        eb.fn.countAll().as('targets'),
+        eb.fn.sum<number>(sql`case when state in ('installed', 'failed') then 1 else 0 end`).as('ended'),
+        eb.fn.sum<number>(sql`case when state = 'failed' then 1 else 0 end`).as('failed'),
       ])
       .where('relay_id', '=', relayId)
       .where('job_id', 'in', part)
       .groupBy('job_id')
       .execute();
-    for (const r of rows) if (Number(r.n) > 0 && Number(r.n) === Number(r.installed)) done.add(r.job_id);
+    for (const r of rows) {
+      const counts = { targets: Number(r.targets), ended: Number(r.ended), failed: Number(r.failed) };
+      if (jobEnd(counts) === 'complete') done.add(r.job_id);
+    }
   }
   return done;
 }

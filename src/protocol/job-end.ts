@@ -1,15 +1,16 @@
-// The one rule for when a distribution has ended, used by relays (per command) and the master (per job).
+// The one rule for when a distribution has ended, used by relays (per command, from their tally) and
+// the master (per job and relay, counted by the database).
 export type EndState = 'complete' | 'failed';
 
+/** A distribution's targets: how many, how many ended (installed or failed), how many failed. */
+export interface TargetCounts {
+  targets: number;
+  ended: number;
+  failed: number;
+}
+
 /** Every target installed → complete; every target ended and one failed → failed; else still running. */
-export function jobEnd(states: Iterable<string>): EndState | undefined {
-  let n = 0;
-  let failed = false;
-  for (const s of states) {
-    n++;
-    if (s === 'failed') failed = true;
-    else if (s !== 'installed') return undefined;
-  }
-  if (!n) return undefined;
+export function jobEnd({ targets, ended, failed }: TargetCounts): EndState | undefined {
+  if (!targets || ended < targets) return undefined;
   return failed ? 'failed' : 'complete';
 }

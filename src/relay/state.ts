@@ -1,6 +1,7 @@
 // What a job log means: a fold over its records. The same `apply` rebuilds a job at start (replay)
 // and moves it on while it runs, so the relay's memory is always what its log says.
 import type { FailureType } from '../protocol/failure-types.ts';
+import { jobEnd } from '../protocol/job-end.ts';
 import type { DistributionCommand, Plan, RelayJobState, TargetState } from '../protocol/types.ts';
 import type { JobLogRecord } from './joblog.ts';
 
@@ -115,12 +116,12 @@ export function apply(st: JobState | undefined, r: JobLogRecord, jobId = st?.job
   }
 }
 
-/** A job whose every target of the command in force has ended has ended too (as protocol/job-end.ts says). */
+/** A job whose every target of the command in force has ended has ended too (protocol/job-end.ts). */
 function settle(st: JobState): JobState {
   // A complete job opens again when a target is found drifted (DESIGN §17).
   if (st.phase !== 'distributing' && st.phase !== 'failed' && st.phase !== 'complete') return st;
   const { members, ended, failed } = st.tally;
-  const end = !members.size || ended < members.size ? undefined : failed ? 'failed' : 'complete';
+  const end = jobEnd({ targets: members.size, ended, failed });
   // A relay-level failure stands until a redistribution, unless every endpoint installed anyway.
   if (st.failure) {
     if (end === 'complete') st.phase = 'complete';
