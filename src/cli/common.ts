@@ -106,7 +106,13 @@ export class CliError extends Error {}
 
 /** Data as JSON (`--json`) or as text for people; either way, nothing in it a terminal would obey. */
 export function print(json: boolean | undefined, data: unknown, human: () => string) {
-  process.stdout.write((json ? jsonSafe(JSON.stringify(data, null, 2)) : terminalSafe(human())) + '\n');
+  if (json) printJson(data);
+  else process.stdout.write(`${terminalSafe(human())}\n`);
+}
+
+/** Data as JSON on stdout, with nothing in it a terminal would obey (a JSON reader gets the same). */
+export function printJson(data: unknown) {
+  process.stdout.write(`${jsonSafe(JSON.stringify(data, null, 2))}\n`);
 }
 
 export function table(rows: Record<string, unknown>[], cols: string[]): string {

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { confirm } from '@inquirer/prompts';
-import { jsonSafe, terminalSafe } from '../common/terminal.ts';
+import { terminalSafe } from '../common/terminal.ts';
 import { clientTls } from '../common/tls.ts';
 import { Client } from '../protocol/client.ts';
 import type { Plan } from '../protocol/types.ts';
@@ -16,7 +16,7 @@ import {
   relayRunning,
 } from '../redistribute/local.ts';
 import { describePlan } from '../relay/plan.ts';
-import { CliError, tokenFrom } from './common.ts';
+import { CliError, printJson, tokenFrom } from './common.ts';
 
 export interface Flags {
   data?: string;
@@ -77,7 +77,7 @@ export async function runRedistribute(o: Flags): Promise<number> {
   for (const s of skipped) out(o.json, `job ${s.jobId}: ${s.reason}`);
   if (!plans.length) {
     out(o.json, 'nothing to redistribute');
-    if (o.json) process.stdout.write(jsonSafe(JSON.stringify({ plans: [], skipped }, null, 2)) + '\n');
+    if (o.json) printJson({ plans: [], skipped });
     return 0;
   }
   const result: Plan[] = [];
@@ -134,30 +134,22 @@ export async function runRedistribute(o: Flags): Promise<number> {
     result.push(approved);
   }
   if (o.json)
-    process.stdout.write(
-      jsonSafe(
-        JSON.stringify(
-          {
-            plans: result.map((p) => ({
-              planId: p.planId,
-              jobId: p.jobId,
-              relayId: p.relayId,
-              repeats: p.repeats,
-              distributionList: p.distributionList,
-              packages: p.packages,
-              state: p.state,
-              commandId: p.commandId,
-              bytesToSend: p.bytesToSend,
-              targetsHoldingContent: p.targetsHoldingContent ?? 0,
-              movedOn: p.original.movedOn ?? [],
-            })),
-            skipped,
-          },
-          null,
-          2,
-        ),
-      ) + '\n',
-    );
+    printJson({
+      plans: result.map((p) => ({
+        planId: p.planId,
+        jobId: p.jobId,
+        relayId: p.relayId,
+        repeats: p.repeats,
+        distributionList: p.distributionList,
+        packages: p.packages,
+        state: p.state,
+        commandId: p.commandId,
+        bytesToSend: p.bytesToSend,
+        targetsHoldingContent: p.targetsHoldingContent ?? 0,
+        movedOn: p.original.movedOn ?? [],
+      })),
+      skipped,
+    });
   // A script can tell "done" (0) from "failed" (1) and "the operator said no" (2).
   return failed ? 1 : declined ? 2 : 0;
 }
