@@ -11,7 +11,7 @@ import { AlertCenter } from '../src/alerts/center.ts';
 import { Mailer } from '../src/alerts/mailer.ts';
 import { parseJsonAlert, parseTextLine } from '../src/alerts/parse.ts';
 import { Tickets } from '../src/alerts/tickets.ts';
-import { Webhooks } from '../src/alerts/webhooks.ts';
+import { type Announce, type WebhookEvent, Webhooks } from '../src/alerts/webhooks.ts';
 import type { BlobSource } from '../src/common/content.ts';
 import { Faults } from '../src/common/faults.ts';
 import { MailSink } from '../src/lab/mail-sink.ts';
@@ -666,18 +666,39 @@ for (const backend of backends) {
         .filter((x) => x.startsWith(prefix))
         .sort();
 
+    /**
+     * Two masters on this database, each queuing `event` in its own transactions (`queueOf` its
+     * store); `queued` reads the data of the events in the outbox. They are removed after: later
+     * tests read this database's outbox as theirs.
+     */
+    const twoMastersAnnouncing = async (
+      event: WebhookEvent,
+      test: (other: Store, queueOf: (s: Store) => Announce, queued: () => Promise<any[]>) => Promise<void>,
+    ) => {
+      const other = await openStore(db.url);
+      const hooks = parseConfig(
+        `integrations: { webhooks: [{ url: "http://hooks.test/x", secret: a-secret-of-16-chars, events: [${event}] }] }`,
+      ).integrations;
+      const quiet = { info() {}, warn() {}, error() {} } as never;
+      const queued = async () =>
+        (await store.db.selectFrom('webhook_outbox').select('body').where('event', '=', event).execute()).map(
+          (e) => JSON.parse(e.body).data,
+        );
+      try {
+        await test(other, (s) => new Webhooks(s.db, hooks, quiet).queue, queued);
+      } finally {
+        await store.db.deleteFrom('webhook_outbox').where('event', '=', event).execute();
+        await other.close();
+      }
+    };
+
     it.runIf(backend.name === 'postgres')(
       'announces a job complete at a relay once when two masters take the completing report at once',
-      async () => {
-        const other = await openStore(db.url);
-        try {
-          const hooks = parseConfig(
-            'integrations: { webhooks: [{ url: "http://hooks.test/c", secret: a-secret-of-16-chars, events: [job.complete] }] }',
-          ).integrations;
-          const quiet = { info() {}, warn() {}, error() {} } as never;
+      () =>
+        twoMastersAnnouncing('job.complete', async (other, queueOf, queued) => {
           const master = (s: Store) => {
             const jobs = new Jobs(s.db, undefined as never, () => '');
-            jobs.announce = new Webhooks(s.db, hooks, quiet).queue;
+            jobs.announce = queueOf(s);
             return jobs;
           };
           const [a, b] = [master(store), master(other)];
@@ -722,19 +743,9 @@ for (const backend of backends) {
             });
             await Promise.all([a.applyReport('relay-x', report), b.applyReport('relay-x', report)]);
           }
-          const events = await store.db
-            .selectFrom('webhook_outbox')
-            .select('body')
-            .where('event', '=', 'job.complete')
-            .execute();
-          const announced = events.map((e) => JSON.parse(e.body).data.jobId).filter((j: string) => ids.includes(j));
+          const announced = (await queued()).map((d) => d.jobId).filter((j: string) => ids.includes(j));
           expect(announced.sort()).toEqual(ids);
-        } finally {
-          // Later tests read this database's outbox as theirs.
-          await store.db.deleteFrom('webhook_outbox').where('event', '=', 'job.complete').execute();
-          await other.close();
-        }
-      },
+        }),
     );
 
     it.runIf(backend.name === 'postgres')('two masters on one database send each outbox item once', () =>
@@ -837,16 +848,11 @@ for (const backend of backends) {
 
     it.runIf(backend.name === 'postgres')(
       "announces a repaired job's ticket resolved once when two masters resolve it at once",
-      async () => {
-        const other = await openStore(db.url);
-        try {
-          const hooks = parseConfig(
-            'integrations: { webhooks: [{ url: "http://hooks.test/r", secret: a-secret-of-16-chars, events: [ticket.resolved] }] }',
-          ).integrations;
-          const quiet = { info() {}, warn() {}, error() {} } as never;
+      () =>
+        twoMastersAnnouncing('ticket.resolved', async (other, queueOf, queued) => {
           const master = (s: Store) => {
             const tickets = new Tickets(s.db);
-            tickets.announce = new Webhooks(s.db, hooks, quiet).queue;
+            tickets.announce = queueOf(s);
             return tickets;
           };
           const center = new AlertCenter(store.db, cfg.alerts, () => '');
@@ -863,18 +869,9 @@ for (const backend of backends) {
             ]);
             expect(both).toContain(true);
           }
-          const events = await store.db
-            .selectFrom('webhook_outbox')
-            .select('body')
-            .where('event', '=', 'ticket.resolved')
-            .execute();
-          const resolved = events.map((e) => JSON.parse(e.body).data.ticket.id).filter((t) => opened.includes(t));
+          const resolved = (await queued()).map((d) => d.ticket.id).filter((t: string) => opened.includes(t));
           expect(resolved.sort()).toEqual([...opened].sort());
-        } finally {
-          await store.db.deleteFrom('webhook_outbox').where('event', '=', 'ticket.resolved').execute();
-          await other.close();
-        }
-      },
+        }),
     );
 
     /** A database of its own, brought up to `last` only: a Fanout from before the migrations after it. */
