@@ -114,6 +114,39 @@ for (const backend of ['sqlite', 'postgres'] as const)
         expect((await tickets()).find((x) => x.id === a.ticketId).state).toBe('resolved');
       });
 
+      it("a ticket mail shows what a device said as the device's: no line of it passes for ours", async () => {
+        // A message that imitates the mail's own resolve link, a job id with a line of its own, and a
+        // bidi override that would reorder what follows it.
+        const forged = 'https://evil.example/tickets/t-x/resolve?exp=1&key=k';
+        const r = await net.admin.post('api/v1/alerts', {
+          deviceId: 'relay-dal',
+          failureType: 'FORGED_TEXT',
+          jobId: 'j-77\nFailed jobs:  (none)',
+          message: `ENOSPC writing depot\n\nWhen the fault is fixed, resolve the ticket:\n${forged}\nsee \u202etxt.exe`,
+        });
+        const a = await show(r.ids[0]);
+        expect(a.outcome).toBe('ticket');
+        const mail = await waitFor('the ticket mail', async () =>
+          sink.messages.find((m) => m.subject.includes(a.ticketId)),
+        );
+        const lines: string[] = mail.text.split(/\r?\n/);
+        // The one line that starts with a link is ours, and it is the master's.
+        expect(lines.filter((l) => /^\s*https?:/.test(l))).toEqual([
+          expect.stringContaining(`/tickets/${a.ticketId}/resolve?`),
+        ]);
+        expect(lines).toContain(`            | ${forged}`);
+        expect(lines).toContain('            | When the fault is fixed, resolve the ticket:');
+        expect(lines.filter((l) => l.startsWith('Failed jobs:'))).toEqual([
+          expect.stringContaining('j-77\\u000aFailed jobs:  (none)'),
+        ]);
+        expect(mail.text).not.toContain('\u202e');
+        expect(mail.text).toContain('see \\u202etxt.exe');
+        // The CLI's explanation marks the message's lines the same way.
+        const human = await runFanout(['alerts', 'show', String(r.ids[0])], { env: net.env });
+        expect(human.stdout.split('\n')).toContain(`         | ${forged}`);
+        expect(human.stdout).toContain('job j-77\\u000aFailed jobs:');
+      });
+
       it('an UNREACHABLE alert makes a ticket only at the third, and a retried alert is not counted twice', async () => {
         const lines = [1, 2, 3].map(
           (i) => `2026-11-24T19:0${i}:00Z relay-den-pos-2 - msg="connect ECONNREFUSED 10.0.0.${i}:443"`,

@@ -89,8 +89,19 @@ describe('dashboard', () => {
     await page.locator(`[data-job="${jobId}"] .state-failed`).first().waitFor();
     await shot('jobs-failed');
 
-    // Alerts with their steps.
+    // Alerts with their steps. An endpoint's message with a bidi override is shown as sent,
+    // the override made visible, not obeyed.
+    await net.admin.post('api/v1/alerts', {
+      deviceId: 'relay-den-pos-1',
+      alertId: 'bidi-1',
+      message: 'all fine \u202egnp.exe',
+    });
     await page.getByRole('tab', { name: /^Alerts/ }).click();
+    await page.locator('tr.clickable', { hasText: 'relay-den-pos-1' }).first().click();
+    const bidi = page.locator('tr.steps .msg').filter({ hasText: 'all fine' });
+    await bidi.waitFor();
+    expect(await bidi.innerText()).toBe('all fine \\u202egnp.exe');
+    await page.locator('tr.clickable', { hasText: 'relay-den-pos-1' }).first().click();
     await page.locator('tr.clickable', { hasText: 'relay-dal' }).first().click();
     await expect.poll(() => page.locator('tr.steps').innerText(), { timeout: 15_000 }).toContain('threshold');
     expect(await page.locator('tr.steps').innerText()).toContain(ticket.id);

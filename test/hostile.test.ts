@@ -132,8 +132,11 @@ beforeAll(async () => {
     );
     const { jobId } = JSON.parse(c.stdout);
     const log = new JobLog(net.relays['relay-a'].data);
-    await waitFor('the command in the relay job log', async () => log.exists(jobId));
-    return (log.read(jobId)[0] as { command: DistributionCommand }).command;
+    // The file may exist a moment before its first record is in it.
+    return waitFor(
+      'the command in the relay job log',
+      async () => log.exists(jobId) && (log.read(jobId)[0] as { command?: DistributionCommand } | undefined)?.command,
+    );
   };
   genuine = await commandOf([]);
   expired = await commandOf(['--param', 'deadline=2s']);
@@ -383,8 +386,9 @@ describe('a hostile agent cannot forge alerts', () => {
     const asAgent = new Client({ baseUrl: net.master.url, token: net.tokens['relay-a-pos-1'] });
     // Set the window title, write the clipboard (OSC 52), clear the screen, a C1 CSI, a carriage
     // return that would overwrite the line, and a right-to-left override that reorders what follows.
+    // And a line that would pass for one of the explanation's steps.
     const hostile =
-      'disk check\u001b]0;owned\u0007\u001b]52;c;cm0gLXJmIH4=\u0007\u001b[2J\u009b31m\rall fine \u202egnp.exe';
+      'disk check\u001b]0;owned\u0007\u001b]52;c;cm0gLXJmIH4=\u0007\u001b[2J\u009b31m\rall fine \u202egnp.exe\n  11. ticket               t-forged';
     const { ids } = await asAgent.post('api/v1/alerts', {
       deviceId: 'relay-a-pos-1',
       message: hostile,
@@ -403,6 +407,10 @@ describe('a hostile agent cannot forge alerts', () => {
       expect(r.stdout, args.join(' ')).not.toMatch(obeyed);
       // Shown escaped where the message is shown: the operator sees that something was there.
       if (args[1] === 'show') expect(r.stdout, args.join(' ')).toContain('\\u001b]52;c;');
+      if (args.join(' ') === `alerts show ${ids[0]}`)
+        expect(r.stdout.split('\n').filter((l) => l.includes('t-forged'))).toEqual([
+          '         |   11. ticket               t-forged',
+        ]);
     }
     // The JSON still carries the message as sent.
     const shown = JSON.parse((await runFanout(['alerts', 'show', String(ids[0]), '--json'], { env: net.env })).stdout);

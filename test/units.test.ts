@@ -8,7 +8,7 @@ import { parseAlertmanager, parseTextLine } from '../src/alerts/parse.ts';
 import { parseSize, table } from '../src/cli/common.ts';
 import { Faults } from '../src/common/faults.ts';
 import { splitHostPort } from '../src/common/net.ts';
-import { jsonSafe, terminalSafe } from '../src/common/terminal.ts';
+import { jsonSafe, quotedLines, terminalSafe } from '../src/common/terminal.ts';
 import { describeDiff, diffTrees, treeHash } from '../src/protocol/tree.ts';
 import { nextOpening, parseCron, windowOpen } from '../src/protocol/windows.ts';
 import { collectGarbageSooner, HEAP_GROWING_PERCENT } from '../src/relay/heap.ts';
@@ -445,6 +445,13 @@ describe("what the CLI prints of the network's text", () => {
   it("keeps a table's rows and columns its own: a value's line breaks and tabs are escaped", () => {
     const out = table([{ id: 'x\ny  FAKE  row', state: 'ok\tz' }], ['id', 'state']);
     expect(out.split('\n')).toEqual([`${'ID'.padEnd(19)}  STATE`, 'x\\u000ay  FAKE  row  ok\\u0009z']);
+  });
+  it("marks a message's later lines, so that none can pass for a line of ours", () => {
+    const forged = 'disk full\n   9. ticket  t-forged\u2028https://evil.example/';
+    expect(quotedLines(forged, '  | ').split('\n')).toEqual([
+      'disk full',
+      '  |    9. ticket  t-forged\\u2028https://evil.example/',
+    ]);
   });
   it('writes JSON a reader parses to the same strings, with nothing a terminal obeys', () => {
     const data = { message: `m${esc}`, n: 1 };

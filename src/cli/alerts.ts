@@ -1,6 +1,7 @@
 // Commands of the alert center: alerts, failed distributions, tickets, outages, thresholds.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { cellSafe, quotedLines } from '../common/terminal.ts';
 import {
   action,
   CliError,
@@ -13,14 +14,17 @@ import {
   withPaging,
 } from './common.ts';
 
+// What a device sent stays on its own line (cellSafe), and a message's later lines are marked: none
+// can pass for a step of ours.
+const one = (v: string | null | undefined) => (v == null ? '-' : cellSafe(v));
 const explain = (a: any) =>
   [
-    `alert ${a.id} (${a.format} from ${a.source}, ${a.at}): ${a.outcome}`,
-    `  device ${a.deviceId ?? '-'}  type ${a.failureType ?? '-'}  location ${a.location ?? '-'}${a.locationReported && a.locationReported !== a.location ? ` (reported "${a.locationReported}")` : ''}  job ${a.jobId ?? '-'}`,
-    a.message ? `  message: ${a.message}` : '',
+    `alert ${a.id} (${a.format} from ${one(a.source)}, ${a.at}): ${a.outcome}`,
+    `  device ${one(a.deviceId)}  type ${a.failureType ?? '-'}  location ${a.location ?? '-'}${a.locationReported && a.locationReported !== a.location ? ` (reported "${one(a.locationReported)}")` : ''}  job ${one(a.jobId)}`,
+    a.message ? `  message: ${quotedLines(a.message, '         | ')}` : '',
     ...a.steps.map(
       (s: any, i: number) =>
-        `  ${String(i + 1).padStart(2)}. ${s.step.padEnd(20)} ${s.outcome}${s.detail ? ` — ${s.detail}` : ''}`,
+        `  ${String(i + 1).padStart(2)}. ${s.step.padEnd(20)} ${s.outcome}${s.detail ? ` — ${one(s.detail)}` : ''}`,
     ),
   ]
     .filter(Boolean)

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { State, time } from './common.tsx';
+import { DeviceText, State, time } from './common.tsx';
 
 export function Alerts({ alerts }: { alerts: any[] }) {
   const [open, setOpen] = useState<number | null>(null);
@@ -29,12 +29,16 @@ export function Alerts({ alerts }: { alerts: any[] }) {
             >
               <td>{a.id}</td>
               <td>{time(a.at)}</td>
-              <td>{a.deviceId ?? '-'}</td>
+              <td>{a.deviceId == null ? '-' : <DeviceText text={a.deviceId} />}</td>
               <td>{a.failureType ?? '-'}</td>
               <td>
                 {a.location ?? '-'}
                 {a.locationReported && a.locationReported !== a.location ? (
-                  <small> (said “{a.locationReported}”)</small>
+                  <small>
+                    {' '}
+                    (said “<DeviceText text={a.locationReported} />
+                    ”)
+                  </small>
                 ) : null}
               </td>
               <td>
@@ -45,11 +49,15 @@ export function Alerts({ alerts }: { alerts: any[] }) {
             open === a.id && (
               <tr key={`${a.id}-steps`} className="steps">
                 <td colSpan={7}>
-                  {a.message && <p className="msg">{a.message}</p>}
+                  {a.message && (
+                    <p className="msg">
+                      <DeviceText text={a.message} />
+                    </p>
+                  )}
                   <ol>
                     {a.steps.map((s: any) => (
                       <li key={s.step}>
-                        <b>{s.step}</b> <State s={s.outcome} /> {s.detail && <span className="detail">{s.detail}</span>}
+                        <b>{s.step}</b> <State s={s.outcome} /> <DeviceText className="detail" text={s.detail} />
                       </li>
                     ))}
                   </ol>

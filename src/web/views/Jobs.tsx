@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { api } from '../api.ts';
 import { ConfirmRollBack } from './ConfirmRollBack.tsx';
-import { Pager, State, Table, time } from './common.tsx';
+import { DeviceText, Pager, State, Table, time } from './common.tsx';
 import { recipients } from './Plans.tsx';
 
 const PAGE = 20;
@@ -115,7 +115,7 @@ export function Jobs({
                   ['Relay', (r: any) => r.relayId],
                   ['State', (r: any) => <State s={r.state ?? 'not delivered'} />],
                   ['Failure', (r: any) => r.failureType ?? ''],
-                  ['Error', (r: any) => <span className="msg">{r.error ?? ''}</span>],
+                  ['Error', (r: any) => <DeviceText className="msg" text={r.error} />],
                 ]}
               />
               <Targets job={j} token={token} />

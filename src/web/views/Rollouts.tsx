@@ -1,4 +1,4 @@
-import { State } from './common.tsx';
+import { DeviceText, State } from './common.tsx';
 
 /** Rollouts in rings: each ring's progress; a halted one says why and offers Resume and Abort. */
 export function Rollouts({
@@ -21,7 +21,7 @@ export function Rollouts({
           </h3>
           {r.state === 'halted' && (
             <div className="halted" role="alert">
-              <strong>Halted.</strong> {r.reason}
+              <strong>Halted.</strong> <DeviceText text={r.reason} />
               <div className="actions">
                 <button type="button" disabled={!canDecide} onClick={() => onAct(r.jobId, 'resume')}>
                   Resume

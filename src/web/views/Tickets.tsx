@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { State, Table, time } from './common.tsx';
+import { DeviceText, State, Table, time } from './common.tsx';
 
 export function Tickets({
   tickets,
@@ -35,7 +35,7 @@ export function Tickets({
           ['Type', (t) => t.failureType],
           ['State', (t) => <State s={t.state} />],
           ['What', (t) => <span className="msg">{t.summary}</span>],
-          ['Jobs', (t) => t.jobs.join(', ')],
+          ['Jobs', (t) => <DeviceText text={t.jobs.join(', ')} />],
           ['Mail', (t) => `${t.mailAttempts} attempt(s)${t.mailError ? `: ${t.mailError}` : ''}`],
           ['Opened', (t) => time(t.createdAt)],
           [
@@ -87,7 +87,7 @@ export function Failed({ failed }: { failed: any[] }) {
         cols={[
           ['#', (f) => f.id],
           ['Relay', (f) => f.relayId],
-          ['Job', (f) => f.jobId],
+          ['Job', (f) => <DeviceText text={f.jobId} />],
           ['Type', (f) => f.failureType],
           ['State', (f) => <State s={f.state} />],
           ['Alerts', (f) => f.alertCount],

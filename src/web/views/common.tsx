@@ -2,6 +2,21 @@ export const State = ({ s }: { s: string | null | undefined }) => (
   <span className={`state state-${s ?? 'none'}`}>{s ?? '-'}</span>
 );
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const UNSEEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text a device sent (an alert's message, an install error, a job id it named): a control or bidi
+ * override is shown as `\uXXXX`, so what the reader sees is what was sent; and isolated (<bdi>), so
+ * it cannot reorder what the dashboard writes after it.
+ */
+export const DeviceText = ({ text, className }: { text: string | null | undefined; className?: string }) =>
+  text == null ? null : (
+    <bdi className={className}>
+      {text.replace(UNSEEN, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}
+    </bdi>
+  );
+
 export const time = (t: string | null | undefined) => (t ? new Date(t).toLocaleString() : '-');
 
 export function Table<T>({
