@@ -93,7 +93,7 @@ export async function buildMaster(opts: MasterOptions) {
   );
   const plans = new Plans(db, relays, tickets, cfg.redistribution, log);
   relays.onHeartbeat = (relayId) => plans.askWanted(relayId);
-  relays.owes = (relayId) => plans.owes(relayId);
+  relays.owing = (relayIds) => plans.owing(relayIds);
   const mailer = new Mailer(db, cfg.mail, log, faults, store.dialect === 'postgres');
   const webhooks = new Webhooks(db, cfg.integrations, log, store.dialect === 'postgres');
   // Webhook events are queued with the change they announce (a master killed in between loses none).

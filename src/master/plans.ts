@@ -7,7 +7,7 @@ import { HttpError } from '../protocol/client.ts';
 import { type ErrorCode, errorTable, FanoutError } from '../protocol/errors.ts';
 import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import type { Plan, SkippedJob } from '../protocol/types.ts';
-import type { Db } from '../store/index.ts';
+import { type Db, oneOf } from '../store/index.ts';
 import type { Config } from './config.ts';
 import { movedOnInFleet, savePlans } from './plan-rows.ts';
 import type { RelayRegistry } from './relays.ts';
@@ -116,12 +116,14 @@ export class Plans {
    * Failed distributions of this relay whose tickets were resolved: plans the master still wants.
    * Not once an operator has rejected one since: a plan asked for by hand comes after that.
    */
-  private wanted(relayId: string) {
+  private wanted(relays: string | readonly string[]) {
     return this.db
       .selectFrom('failed_distributions as f')
       .innerJoin('tickets as t', 't.id', 'f.ticket_id')
       .select(['f.job_id'])
-      .where('f.relay_id', '=', relayId)
+      .where((eb) =>
+        typeof relays === 'string' ? eb('f.relay_id', '=', relays) : oneOf(this.db, 'f.relay_id', relays),
+      )
       .where('f.state', '=', 'open')
       .where('t.state', '=', 'resolved')
       .where(({ not, exists, selectFrom }) =>
@@ -138,9 +140,14 @@ export class Plans {
       );
   }
 
-  /** One read, from an index: most heartbeats find nothing owed and write nothing. */
-  async owes(relayId: string) {
-    return !!(await this.wanted(relayId).limit(1).executeTakeFirst());
+  /**
+   * Of these relays, those that owe plans: one read for a batch of heartbeats, from an index. Most
+   * find nothing owed and write nothing.
+   */
+  async owing(relayIds: readonly string[]) {
+    if (!relayIds.length) return new Set<string>();
+    const rows = await this.wanted(relayIds).clearSelect().select('f.relay_id').distinct().execute();
+    return new Set(rows.map((r) => r.relay_id));
   }
 
   /** A relay is back: plans wanted from it (its jobs' tickets resolved, no plan yet) are asked for now. */

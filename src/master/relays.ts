@@ -28,8 +28,8 @@ export class RelayRegistry {
   private batch?: { relays: Map<string, string | undefined>; written: Promise<void> };
   /** Called on heartbeats (at most every 10 s per relay): the master asks for plans it still wants. */
   onHeartbeat: (relayId: string) => Promise<void> = async () => {};
-  /** Whether the relay owes plans: only then is the heartbeat's claim (a write) taken. */
-  owes: (relayId: string) => Promise<boolean> = async () => true;
+  /** Which of these relays owe plans: only for those is the heartbeat's claim (a write) taken. */
+  owing: (relayIds: readonly string[]) => Promise<Set<string>> = async (ids) => new Set(ids);
   constructor(
     private readonly db: Db,
     private readonly log: Logger,
@@ -96,14 +96,21 @@ export class RelayRegistry {
     // After the write: a relay that reads the new generation then reads the new address.
     if (ids.some((id) => relays.get(id) && prev.get(id)?.url !== relays.get(id)))
       await bumpGeneration(this.db, 'relay-addresses');
-    for (const relayId of ids) {
-      if (prev.get(relayId)?.down_since) this.log.info({ relayId }, 'relay is back');
-      // Plans wanted from this relay (its tickets resolved while it could not be asked) are asked for now.
-      void this.owes(relayId)
-        .then((owed) => owed && this.claim(`ask-wanted ${relayId}`, 10_000))
-        .then((mine) => (mine ? this.onHeartbeat(relayId) : undefined))
-        .catch((err) => this.log.warn({ err: (err as Error).message, relayId }, 'asking for wanted plans failed'));
-    }
+    for (const relayId of ids) if (prev.get(relayId)?.down_since) this.log.info({ relayId }, 'relay is back');
+    // Plans wanted from these relays (their tickets resolved while they could not be asked) are asked for now.
+    void this.owing(ids)
+      .then((owed) =>
+        Promise.all(
+          [...owed].map((relayId) =>
+            this.claim(`ask-wanted ${relayId}`, 10_000)
+              .then((mine) => (mine ? this.onHeartbeat(relayId) : undefined))
+              .catch((err) =>
+                this.log.warn({ err: (err as Error).message, relayId }, 'asking for wanted plans failed'),
+              ),
+          ),
+        ),
+      )
+      .catch((err) => this.log.warn({ err: (err as Error).message }, 'reading the plans relays owe failed'));
   }
 
   /** Raises RELAY_DOWN once per outage for every relay whose heartbeats stopped. */
