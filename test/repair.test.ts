@@ -298,6 +298,22 @@ describe('repair loop', () => {
     expect(forJob.filter((p: any) => p.state === 'pending')).toEqual([]);
   });
 
+  /** The relay stopped, the ticket resolved (the master waits for it), the relay started: the plan it then asks for. */
+  const resolvedWhileDown = async (ticketId: string, jobId: string) => {
+    const relay = net.relays['relay-dal'];
+    await relay.stop();
+    const res = await cli(['ticket', 'resolve', ticketId]);
+    await net.startRelay('relay-dal', ['--listen', new URL(relay.url).host]);
+    // The endpoint's ticket may also stand for an earlier test's job: this one is among those waiting.
+    expect(res.waiting).toEqual(expect.arrayContaining([expect.objectContaining({ relayId: 'relay-dal', jobId })]));
+    const plan = await waitFor(
+      "the plan asked for at the relay's first heartbeats",
+      async () => (await cli(['plans', 'list', '--state', 'pending'])).find((p: any) => p.jobId === jobId),
+      20_000,
+    );
+    return { res, plan };
+  };
+
   it('a ticket resolved while its relay is down gets its plan when the relay is back', async () => {
     await pushPackage('pos-app-32', '3.2.0', 'app 3.2');
     const relay = net.relays['relay-dal'];
@@ -318,16 +334,10 @@ describe('repair loop', () => {
     // not its log, and the plan below is built from the log read back on demand.
     const summary = join(relay.data, 'jobs', `${jobId}.summary.json`);
     await waitFor('the job acknowledged whole', async () => existsSync(summary));
-    await relay.stop(); // its faults go with it: the disk is "fixed"
-    const res = await cli(['ticket', 'resolve', ticket.id]);
+    // Stopped, its faults go with it: the disk is "fixed".
+    const { res, plan } = await resolvedWhileDown(ticket.id, jobId);
     expect(res.plans).toEqual([]);
-    expect(res.waiting).toMatchObject([{ relayId: 'relay-dal', jobId }]);
-    await net.startRelay('relay-dal', ['--listen', new URL(relay.url).host]);
-    const plan = await waitFor(
-      "the plan asked for at the relay's first heartbeats",
-      async () => (await cli(['plans', 'list', '--state', 'pending'])).find((p: any) => p.jobId === jobId),
-      20_000,
-    );
+    expect(res.waiting).toHaveLength(1);
     expect(JSON.parse(readFileSync(summary, 'utf8')).summary).toMatchObject({ jobId, phase: 'failed' });
     // What the operator reads at the master before approving: the plan whole.
     expect(await cli(['plan', 'show', plan.planId])).toMatchObject({
@@ -375,6 +385,45 @@ describe('repair loop', () => {
     // Asked for by hand, a new one comes.
     const asked = await net.admin.post<{ plans: any[] }>('api/v1/relays/relay-dal/plans', { jobId });
     expect(asked.plans).toMatchObject([{ jobId, state: 'pending' }]);
+  });
+
+  /** A job whose install fails on two endpoints: a ticket each, the failed distribution naming the later. */
+  const twoTickets = async (pkg: string) => {
+    await pushExiting(pkg, '1.0.0', 3);
+    const { jobId } = await cli([
+      'job',
+      'create',
+      '--package',
+      `${pkg}@1.0.0`,
+      ...[targets[0], targets[1]].flatMap((t) => ['--target', t]),
+      '--param',
+      'maxAttempts=1',
+    ]);
+    await waitFor('the job failed', async () => (await cli(['job', 'status', jobId])).state === 'failed', 30_000);
+    const mine = async () => (await cli(['tickets', 'list'])).filter((t: any) => t.jobs.includes(jobId));
+    const both = await waitFor('a ticket for each endpoint', async () => (await mine()).length === 2 && mine());
+    const record = (await cli(['failed', 'list'])).find((f: any) => f.jobId === jobId);
+    const earlier = both.find((t: any) => t.id !== record.ticketId);
+    expect(earlier).toBeDefined();
+    return { jobId, earlier };
+  };
+
+  it("resolving either endpoint's ticket asks for the plan, not only the last one's", async () => {
+    const { jobId, earlier } = await twoTickets('two-down');
+    const plans = (await cli(['ticket', 'resolve', earlier.id])).plans.filter((p: any) => p.jobId === jobId);
+    expect(plans).toMatchObject([{ jobId, state: 'pending' }]);
+    expect([...plans[0].distributionList].sort()).toEqual([targets[0], targets[1]]);
+    await cli(['plan', 'reject', plans[0].planId]);
+  });
+
+  it("the earlier endpoint's ticket resolved while the relay is down gets its plan when the relay is back", async () => {
+    const { jobId, earlier } = await twoTickets('two-down-later');
+    const relay = net.relays['relay-dal'];
+    await waitFor('the job acknowledged whole', async () =>
+      existsSync(join(relay.data, 'jobs', `${jobId}.summary.json`)),
+    );
+    const { plan } = await resolvedWhileDown(earlier.id, jobId);
+    await cli(['plan', 'reject', plan.planId]);
   });
 
   it('a plan leaves out the targets a later job moved on to a newer version, and says so', async () => {

@@ -3,6 +3,7 @@ import type { Transaction } from 'kysely';
 import { FanoutError } from '../protocol/errors.ts';
 import { FIRST_PAGE, type Page } from '../protocol/page.ts';
 import type { Database, Db } from '../store/index.ts';
+import { openFailuresOf } from './ticket-failures.ts';
 import { ticketView } from './ticket-view.ts';
 import { type Announce, announceNothing } from './webhooks.ts';
 
@@ -65,13 +66,9 @@ export class Tickets {
   }
 
   /** Failed distributions whose relay/job this ticket covers and that are not yet resolved. */
-  async openFailures(ticketId: string) {
-    return this.db
-      .selectFrom('failed_distributions')
-      .selectAll()
-      .where('ticket_id', '=', ticketId)
-      .where('state', '!=', 'resolved')
-      .execute();
+  /** The open failed distributions a ticket's alerts fed (ticket-failures.ts). */
+  openFailures(ticketId: string) {
+    return openFailuresOf(this.db, ticketId);
   }
 
   async failedList(page: Page = FIRST_PAGE, only: { state?: FailedStateFilter; relay?: string; job?: string } = {}) {

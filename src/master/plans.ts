@@ -107,6 +107,13 @@ export class Plans {
           'relay cannot be asked for a plan now; asking again when it is back',
         );
         out.waiting.push({ relayId: f.relay_id, jobId: f.job_id, why: (err as Error).message });
+        // Asked for when the relay is back (wanted): through this ticket, if the record named a later one.
+        if (f.ticket_id !== ticketId)
+          await this.db
+            .updateTable('failed_distributions')
+            .set({ ticket_id: ticketId })
+            .where('id', '=', f.id)
+            .execute();
       }
     }
     return out;
