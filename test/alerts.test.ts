@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailSink } from '../src/lab/mail-sink.ts';
+import { Client } from '../src/protocol/client.ts';
 import { type Network, runFanout, startNetwork, waitFor } from './helpers.ts';
 
 import { pgDatabase } from './pg.ts';
@@ -145,6 +146,21 @@ for (const backend of ['sqlite', 'postgres'] as const)
         const human = await runFanout(['alerts', 'show', String(r.ids[0])], { env: net.env });
         expect(human.stdout.split('\n')).toContain(`         | ${forged}`);
         expect(human.stdout).toContain('job j-77\\u000aFailed jobs:');
+      });
+
+      it('a ticket lists at most 100 jobs, however many an endpoint names', async () => {
+        const asEndpoint = new Client({ baseUrl: net.master.url, token: net.tokens['relay-den-pos-2'] });
+        const alerts = Array.from({ length: 150 }, (_, i) => ({
+          deviceId: 'relay-den-pos-2',
+          failureType: 'INSTALL_FAILED',
+          jobId: `j-flood-${i}`,
+          message: 'named a job',
+        }));
+        const { ids } = await asEndpoint.post<{ ids: number[] }>('api/v1/alerts', alerts);
+        const t = (await tickets()).find((x) => x.deviceId === 'relay-den-pos-2' && x.failureType === 'INSTALL_FAILED');
+        expect(t.jobs).toHaveLength(100);
+        expect(t.jobs.slice(0, 2)).toEqual(['j-flood-0', 'j-flood-1']);
+        expect(step(await show(ids[149]), 'ticket').detail).toMatch(/lists 100 jobs, the most a ticket lists/);
       });
 
       it('an UNREACHABLE alert makes a ticket only at the third, and a retried alert is not counted twice', async () => {

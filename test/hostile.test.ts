@@ -417,6 +417,37 @@ describe('a hostile agent cannot forge alerts', () => {
     expect(shown.message).toBe(hostile);
   });
 
+  it('an endpoint declares only the failure types the master knows: it cannot make a ticket and a mail per name', async () => {
+    const asAgent = new Client({ baseUrl: net.master.url, token: net.tokens['relay-a-pos-2'] });
+    const before = (await net.admin.get<any[]>('api/v1/tickets')).filter((t) => t.deviceId === 'relay-a-pos-2');
+    const { ids } = await asAgent.post<{ ids: number[] }>(
+      'api/v1/alerts',
+      Array.from({ length: 30 }, (_, i) => ({ deviceId: 'relay-a-pos-2', failureType: `SPAM_${i}`, message: 'hello' })),
+    );
+    const after = (await net.admin.get<any[]>('api/v1/tickets')).filter((t) => t.deviceId === 'relay-a-pos-2');
+    // At most one new ticket, of the type UNKNOWN, however many names were sent.
+    expect(after.length - before.length).toBeLessThanOrEqual(1);
+    expect(after.filter((t) => t.failureType.startsWith('SPAM_'))).toEqual([]);
+    const shown = await net.admin.get<any>(`api/v1/alerts/${ids[7]}`);
+    expect(shown.failureType).toBe('UNKNOWN');
+    expect(shown.steps.find((s: any) => s.step === 'classify').detail).toMatch(
+      /the device declared SPAM_7, not a type this master knows/,
+    );
+    // A type of ours it may declare, and an admin token (a monitoring system) any type.
+    const ours = await asAgent.post<{ ids: number[] }>('api/v1/alerts', {
+      deviceId: 'relay-a-pos-2',
+      failureType: 'INSTALL_FAILED',
+      message: 'exit 3',
+    });
+    expect((await net.admin.get<any>(`api/v1/alerts/${ours.ids[0]}`)).failureType).toBe('INSTALL_FAILED');
+    const theirs = await net.admin.post<{ ids: number[] }>('api/v1/alerts', {
+      deviceId: 'relay-a-pos-2',
+      failureType: 'PRINTER_JAM',
+      message: 'paper',
+    });
+    expect((await net.admin.get<any>(`api/v1/alerts/${theirs.ids[0]}`)).failureType).toBe('PRINTER_JAM');
+  });
+
   it('a relay token speaks for itself and its endpoints only', async () => {
     const asRelay = new Client({ baseUrl: net.master.url, token: net.tokens['relay-a'] });
     await asRelay.post('api/v1/alerts', { deviceId: 'relay-a-pos-1', message: 'probe', alertId: 'ok-1' });

@@ -17,7 +17,7 @@ import { LocationCache } from './location-cache.ts';
 import { requeueMail } from './mailer.ts';
 import { thresholdFor } from './thresholds.ts';
 import { ticketView } from './ticket-view.ts';
-import { createTicket, type Step } from './ticketing.ts';
+import { createTicket, MAX_TICKET_JOBS, type Step } from './ticketing.ts';
 import { type Announce, announceNothing } from './webhooks.ts';
 import { TrackWindows } from './windows.ts';
 
@@ -166,7 +166,8 @@ export class AlertCenter {
     // 2. classify
     const c = this.classifier.classify(a.failureType, a.message);
     row.failure_type = c.failureType;
-    steps.push({ step: 'classify', outcome: c.failureType, detail: c.how });
+    const refused = a.undeclared ? `the device declared ${a.undeclared}, not a type this master knows; ` : '';
+    steps.push({ step: 'classify', outcome: c.failureType, detail: refused + c.how });
 
     // 3. identify
     const device = batch.device(a.deviceId!);
@@ -248,7 +249,8 @@ export class AlertCenter {
     if (open) {
       // The alerts of a ticket are found through alerts.ticket_id; the ticket row only grows by new jobs.
       const jobs: string[] = JSON.parse(open.jobs);
-      if (a.jobId && !jobs.includes(a.jobId)) {
+      const unlisted = !!a.jobId && !jobs.includes(a.jobId);
+      if (unlisted && jobs.length < MAX_TICKET_JOBS) {
         await tx
           .updateTable('tickets')
           .set({ jobs: JSON.stringify([...jobs, a.jobId]), updated_at: row.received_at })
@@ -261,7 +263,7 @@ export class AlertCenter {
       steps.push({
         step: 'ticket',
         outcome: 'attached',
-        detail: `ticket ${open.id} is already open for ${device.id} / ${c.failureType}`,
+        detail: `ticket ${open.id} is already open for ${device.id} / ${c.failureType}${unlisted && jobs.length >= MAX_TICKET_JOBS ? `; it lists ${MAX_TICKET_JOBS} jobs, the most a ticket lists, so not this one` : ''}`,
       });
       if (open.state === 'send_failed') {
         // Its mail never got through: this alert queues it again.

@@ -16,6 +16,8 @@ export interface IncomingAlert {
   parseError?: string;
   /** Not a failure (an Alertmanager "resolved" notice): stored, never counted or ticketed. */
   notice?: string;
+  /** A type a device declared that this master does not know: not taken (routes.ts), named in the classify step. */
+  undeclared?: string;
 }
 
 /**
@@ -41,6 +43,7 @@ export function alertOf(
     message: more.message,
     parseError: more.parseError,
     notice: more.notice,
+    undeclared: undefined,
   };
 }
 
