@@ -16,7 +16,7 @@ export interface IncomingAlert {
   parseError?: string;
   /** Not a failure (an Alertmanager "resolved" notice): stored, never counted or ticketed. */
   notice?: string;
-  /** A type a device declared that this master does not know: not taken (routes.ts), named in the classify step. */
+  /** A type a device declared that this master does not know: not taken (intake-routes.ts), named in the classify step. */
   undeclared?: string;
 }
 

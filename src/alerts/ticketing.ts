@@ -10,7 +10,7 @@ type Tx = Transaction<Database>;
 
 /**
  * The most jobs a ticket lists. An endpoint may name any job in its alerts: without a bound, each
- * new one rewrote a longer list, and 15,000 such alerts slowed every intake to 45 alerts a second.
+ * new one rewrote a longer list, and 15,000 such alerts slowed every intake to 42 alerts a second.
  */
 export const MAX_TICKET_JOBS = 100;
 
