@@ -120,7 +120,7 @@ export class Plans {
   }
 
   /**
-   * Failed distributions of this relay whose tickets were resolved: plans the master still wants.
+   * Failed distributions of these relays whose tickets were resolved: plans the master still wants.
    * Not once an operator has rejected one since: a plan asked for by hand comes after that.
    */
   private wanted(relays: string | readonly string[]) {
