@@ -131,6 +131,16 @@ describe('signed again by the key in force, after a rotation', () => {
     const moreDevices = { ...earlier, distributionList: [...earlier.distributionList, 'pos-9'] };
     expect(renewedAuthority(keys, moreDevices)?.header.listRoot).toBe(earlier.listRoot);
   });
+
+  it('a renewal asked for only because an earlier key signed it keeps the command its times', () => {
+    // A day before its expiry (a job's deadline): signed by the key in force, never lengthened.
+    const renewed = renewedAuthority(keys, earlier, new Date('2098-12-31T00:00:00Z'))!;
+    expect(verifyCanonical([next.publicPem], renewed.header, renewed.signature)).toBe(true);
+    expect(renewed.header).toMatchObject({ issuedAt: earlier.issuedAt, expiresAt: '2099-01-01T00:00:00.000Z' });
+    // Within a minute of it, as good as expired: new times, as the relay asks then.
+    const late = renewedAuthority(keys, earlier, new Date('2098-12-31T23:59:30Z'))!;
+    expect(late.header.expiresAt).toBe('2099-01-30T23:59:30.000Z');
+  });
 });
 
 describe('what an agent checks before it downloads anything', () => {

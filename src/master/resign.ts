@@ -4,7 +4,7 @@
 // for a relay replaced since) would be refused by every device enrolled after the rotation. Only
 // what one of this master's own keys signed is signed again: a row changed in the database verifies
 // with none of them, goes out as it is, and every device refuses it.
-import { DEFAULT_EXPIRY_MS, headerOf } from '../protocol/command.ts';
+import { DEFAULT_EXPIRY_MS, headerOf, RENEW_BEFORE_MS } from '../protocol/command.ts';
 import { signPackage, verifyPackage } from '../protocol/crypto.ts';
 import { signCanonical, verifyCanonical } from '../protocol/signing.ts';
 import type { DistributionCommand, PackageRef, SignedHeader } from '../protocol/types.ts';
@@ -38,18 +38,23 @@ export function commandSignedNow(key: SigningKeys, c: DistributionCommand): Dist
 }
 
 /**
- * A command's header signed again by the key in force, for a redistribution of it: new times, and
- * its packages signed by that key too (an endpoint wiped and enrolled since trusts no earlier one);
- * nothing else changes. Only a header one of this master's keys signed: undefined for a row changed
- * in the database, which the master must not vouch for.
+ * A command's header signed again by the key in force, for a redistribution of it, with its
+ * packages signed by that key too (an endpoint wiped and enrolled since trusts no earlier one).
+ * An expired command (DESIGN §12) gets new times; one asked for only because an earlier key signed
+ * it keeps its own, so that a rotation never lengthens what a command may do (a job's deadline
+ * stays its end). Nothing else changes. Only a header one of this master's keys signed: undefined
+ * for a row changed in the database, which the master must not vouch for.
  */
 export function renewedAuthority(key: SigningKeys, c: DistributionCommand, now = new Date()): SignedHeader | undefined {
   if (!c.signature || !verifyCanonical(key.ownKeys, headerOf(c), c.signature)) return undefined;
+  const expired = !(Date.parse(c.expiresAt ?? '') > now.getTime() + RENEW_BEFORE_MS);
   const header = {
     ...headerOf(c),
     packages: c.packages.map((p) => packageSignedNow(key, p)),
-    issuedAt: now.toISOString(),
-    expiresAt: new Date(now.getTime() + DEFAULT_EXPIRY_MS).toISOString(),
+    ...(expired && {
+      issuedAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + DEFAULT_EXPIRY_MS).toISOString(),
+    }),
   };
   return { header, signature: signCanonical(key.privatePem, header) };
 }

@@ -5,6 +5,8 @@ import { ListTree, signCanonical, verifyCanonical } from './signing.ts';
 import { CommandHeader, type DistributionCommand, type SignedHeader } from './types.ts';
 
 export const DEFAULT_EXPIRY_MS = 30 * 86_400_000;
+/** A redistribution of a command this close to its expiry asks the master to sign it again with new times. */
+export const RENEW_BEFORE_MS = 60_000;
 
 export const headerOf = (c: DistributionCommand): CommandHeader => ({
   commandId: c.commandId,

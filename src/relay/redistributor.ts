@@ -1,7 +1,7 @@
 // Redistribution on the relay (DESIGN §7): the only writer of plans. Plans live in the job log;
 // the master mirrors what the relay reports. Approval hands the new command to the distributor.
 
-import { authorityOf } from '../protocol/command.ts';
+import { authorityOf, RENEW_BEFORE_MS } from '../protocol/command.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { canonicalJson } from '../protocol/signing.ts';
 import type { Plan, SkippedJob } from '../protocol/types.ts';
@@ -103,7 +103,7 @@ export class Redistributor {
         why: `job ${st.jobId} has no command signed by the master`,
       });
     // An expired original cannot be installed: the master signs the same header again, with new times.
-    if (!(Date.parse(original.header.expiresAt) > Date.now() + 60_000))
+    if (!(Date.parse(original.header.expiresAt) > Date.now() + RENEW_BEFORE_MS))
       original = await this.master.renew(original.header.commandId);
     else if (!this.master.byLatestKey(original)) {
       // Signed before a key rotation: an endpoint wiped and enrolled since trusts only the later key.
