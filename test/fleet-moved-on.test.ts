@@ -1,6 +1,6 @@
 // A failed job's target that moved on to a newer version through another relay (its fallback) is left
 // out of the failed relay's plan: the master's fleet record says so, where the relay's job log cannot.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Client } from '../src/protocol/client.ts';
@@ -78,6 +78,20 @@ it('a plan leaves out a target that installed a newer version through its fallba
       `job ${failed}: every target not installed has moved on to a newer version (${AGENT}: the master's fleet record has mover@1.1.0 there since`,
     );
   }
+
+  // On its host while it is down: the master is asked as the relay would (its address, CA and token
+  // are in relay.json and master.token). Before, the log alone planned mover@1.0.0 for the endpoint.
+  await net.relays['relay-a'].stop();
+  const down = await runFanout(['redistribute', '--data', a.data, '--job', failed, '--dry-run']);
+  expect(down.code, down.stderr).toBe(0);
+  expect(down.stdout).toContain(
+    `the relay is not running: planning from its job log and from what its master at ${net.master.url} knows`,
+  );
+  expect(down.stdout).toContain(
+    `job ${failed}: every target not installed has moved on to a newer version (${AGENT}: the master's fleet record has mover@1.1.0 there since`,
+  );
+  expect(statSync(join(a.data, 'master.token')).mode & 0o777).toBe(0o600);
+  await net.startRelay('relay-a', ['--listen', new URL(a.url).host]);
 
   // The master agrees with relay-a's word that nothing is needed: resolving the ticket settles the failure.
   const record = await waitFor('the failed distribution ticketed', async () =>

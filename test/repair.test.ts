@@ -252,12 +252,15 @@ describe('repair loop', () => {
     const relay = net.relays['relay-dal'];
     const relayAdmin = adminOf(relay);
     await relayAdmin.post('admin/v1/faults', { 'relay.depot.write': 'ENOSPC' });
+    // Its command expires with its deadline: the approval needs the master's fresh signature.
     const { jobId } = await cli([
       'job',
       'create',
       '--package',
       'pos-app@3.1.0',
       ...targets.flatMap((t) => ['--target', t]),
+      '--param',
+      'deadline=45s',
     ]);
     const failed = await runFanout(['job', 'wait', jobId, '--timeout', '30', '--json'], { env: net.env });
     expect(failed.code).toBe(1);
@@ -278,6 +281,8 @@ describe('repair loop', () => {
       input: 'y\n',
     });
     expect(r.code, r.stderr).toBe(0);
+    // Before, the tool could not reach the master from here: "start the relay and approve it there".
+    expect(r.stderr).toContain(`planning from its job log and from what its master at ${net.master.url} knows`);
     expect(r.stderr).toContain('runs when the relay starts');
     const out = JSON.parse(r.stdout);
     expect(out.plans[0]).toMatchObject({ jobId, state: 'approved', distributionList: targets });

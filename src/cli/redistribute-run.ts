@@ -5,10 +5,12 @@ import { confirm } from '@inquirer/prompts';
 import { terminalSafe } from '../common/terminal.ts';
 import { clientTls } from '../common/tls.ts';
 import { Client } from '../protocol/client.ts';
+import { FanoutError } from '../protocol/errors.ts';
 import type { Plan } from '../protocol/types.ts';
 import { follow } from '../redistribute/follow.ts';
 import {
   approveInLog,
+  masterOfRelay,
   NotInJobLog,
   plansFromLog,
   relayAdminToken,
@@ -16,6 +18,7 @@ import {
   relayRunning,
 } from '../redistribute/local.ts';
 import { describePlan } from '../relay/plan.ts';
+import { type MasterForPlans, offline } from '../relay/plan-master.ts';
 import { CliError, printJson, tokenFrom } from './common.ts';
 
 export interface Flags {
@@ -50,6 +53,26 @@ async function ask(question: string): Promise<boolean> {
   }
 }
 
+/** The relay's master as the relay would ask it, when it answers now; else the job log alone. */
+async function masterWhileDown(data: string, json?: boolean): Promise<MasterForPlans> {
+  const link = masterOfRelay(data);
+  if (!link) {
+    out(json, 'the relay is not running, and left no way to its master here: planning from its job log alone');
+    return offline;
+  }
+  const answered = await link.master.openFailed().then(
+    () => undefined,
+    (e: Error) => e.message,
+  );
+  out(
+    json,
+    answered === undefined
+      ? `the relay is not running: planning from its job log and from what its master at ${link.url} knows`
+      : `the relay is not running, and its master at ${link.url} did not answer (${answered}): planning from the job log alone`,
+  );
+  return answered === undefined ? link.master : offline;
+}
+
 export async function runRedistribute(o: Flags): Promise<number> {
   if (!o.data === !o.relay) throw new CliError("give --data DIR (on the relay's host) or --relay URL");
   const data = o.data ? resolve(o.data) : undefined;
@@ -63,11 +86,13 @@ export async function runRedistribute(o: Flags): Promise<number> {
   let plans: Plan[];
   let skipped: { jobId: string; reason: string }[];
   // A running relay plans with what its master knows too (targets that moved on through another
-  // relay); the log alone is read only while it is down, so the plan shown is the one approved.
+  // relay). While it is down, the log is read here, and the master asked as the relay would.
+  let master = offline;
   if (data && !(client && relayRunning(data))) {
     if (!existsSync(join(data, 'jobs'))) throw new CliError(`${data} holds no job log (no jobs/ folder)`);
+    if (!relayRunning(data)) master = await masterWhileDown(data, o.json);
     try {
-      ({ plans, skipped } = plansFromLog(data, info?.id ?? 'relay', o.job));
+      ({ plans, skipped } = await plansFromLog(data, info?.id ?? 'relay', o.job, master));
     } catch (e) {
       if (e instanceof NotInJobLog) throw new CliError(e.message);
       throw e;
@@ -100,7 +125,12 @@ export async function runRedistribute(o: Flags): Promise<number> {
     let followable = !!client;
     if (data && !relayRunning(data)) {
       // The relay is down (its process is gone): the approval goes into its job log and runs at its next start.
-      approved = await approveInLog(data, plan, o.by);
+      approved = await approveInLog(data, plan, o.by, master).catch((e) => {
+        if (e instanceof FanoutError) throw e;
+        throw new CliError(
+          `job ${plan.jobId}: the master could not be asked to sign its expired command again (${(e as Error).message}); approve the plan once the master answers, or start the relay and approve it there`,
+        );
+      });
       out(
         o.json,
         `the relay is not running: command ${approved.commandId} is in the job log and runs when the relay starts`,

@@ -7,7 +7,10 @@ import type { Flags } from './redistribute-run.ts';
 export function redistributeCommand(program: Command) {
   withClientTls(program.command('redistribute'))
     .description("rebuild failed distributions from a relay's job log and, on approval, send what is still missing")
-    .option('--data <dir>', "the relay's data folder (on the relay's host): read the job log directly")
+    .option(
+      '--data <dir>',
+      "the relay's data folder (on the relay's host): read the job log directly; with the relay down, the master is asked as the relay would (relay.json, master.token)",
+    )
     .option('--relay <url>', "a relay's URL: it builds the plans through its admin API")
     .option('--token-file <file>', "a file holding the relay's admin token (default: DATA/admin.token)")
     .option('--token <token>', "the relay's admin token (prefer --token-file)", process.env.FANOUT_RELAY_TOKEN)

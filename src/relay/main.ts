@@ -1,5 +1,4 @@
 // Composition root of `fanout relay`: enroll, resume from the job log, poll commands, serve agents.
-import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import { Faults } from '../common/faults.ts';
@@ -25,6 +24,7 @@ import { RelayJobs } from './jobs.ts';
 import { enroll, heartbeat, pollCommands, refreshPeriodically } from './master-link.ts';
 import { masterForPlans } from './plan-master.ts';
 import { Redistributor } from './redistributor.ts';
+import { writeRelayInfo } from './relay-info.ts';
 import { Reporter } from './reporter.ts';
 import { agentChannelRoutes } from './routes.ts';
 import { lowest, ServingCap } from './serving-cap.ts';
@@ -157,7 +157,7 @@ export async function buildRelay(opts: RelayOptions) {
       await reporter.drain();
       const bound = await listen(app, opts.listen);
       const url = opts.advertise ?? bound;
-      await writeFile(join(data, 'relay.json'), `${JSON.stringify({ id: opts.id, url, pid: process.pid })}\n`);
+      await writeRelayInfo(data, { id: opts.id, url, pid: process.pid, master: [opts.master].flat() }, opts);
       refresher = refreshPeriodically(enrollment);
       loops = [
         heartbeat(master, url, opts.heartbeatMs ?? 5000, log, stopping.signal),
