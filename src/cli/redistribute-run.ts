@@ -127,6 +127,7 @@ export async function runRedistribute(o: Flags): Promise<number> {
       // The relay is down (its process is gone): the approval goes into its job log and runs at its next start.
       approved = await approveInLog(data, plan, o.by, master).catch((e) => {
         if (e instanceof FanoutError) throw e;
+        if (e instanceof NotInJobLog) throw new CliError(e.message);
         throw new CliError(
           `job ${plan.jobId}: the master could not be asked to sign its expired command again (${(e as Error).message}); approve the plan once the master answers, or start the relay and approve it there`,
         );
