@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '../src/protocol/client.ts';
 import { inventoryYaml, type Network, runFanout, startNetwork, waitFor, writePackage } from './helpers.ts';
 
 let net: Network;
@@ -365,6 +366,21 @@ describe('maintenance windows', () => {
       state: 'failed',
       failureType: 'CANCELLED',
     });
+    // A cancelled job stays cancelled: the relay plans no redistribution of it, and the master signs
+    // its command for no longer. Before, it was a failed job like any other, offered to redistribute.
+    const relay = net.relays[RELAY];
+    const dry = await runFanout(['redistribute', '--data', relay.data, '--job', late.jobId, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(
+      `job ${late.jobId}: the job was cancelled by admin: a cancelled job is not redistributed; create a new job`,
+    );
+    const every = await runFanout(['redistribute', '--data', relay.data, '--dry-run', '--json']);
+    expect(JSON.parse(every.stdout).plans.map((p: { jobId: string }) => p.jobId)).not.toContain(late.jobId);
+    const [first] = readFileSync(join(relay.data, 'jobs', `${late.jobId}.jsonl`), 'utf8').split('\n');
+    const asRelay = new Client({ baseUrl: net.master.url, token: net.tokens[RELAY] });
+    await expect(asRelay.post(`api/v1/relay/commands/${JSON.parse(first).command.commandId}/renew`)).rejects.toThrow(
+      /cancelled at .*a cancelled job is not signed again/,
+    );
   }, 180_000);
   it('a window opened while an endpoint waits reaches it, and it installs; what went in meanwhile is checked again', async () => {
     const windowsAt = (cron: string) => {

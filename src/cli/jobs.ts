@@ -185,7 +185,8 @@ Examples:
 The master signs the cancel; each relay ends the job's open targets as CANCELLED, naming you. An
 endpoint that has not begun installing (downloading, or waiting for its maintenance window) hears at
 once and installs nothing. One already installing finishes; its target then shows installed, as its
-disk says. For a rollout, use \`fanout job abort ID\`.`,
+disk says. A cancelled job is never redistributed, and the master signs its command for no
+longer: to send it again, create a new job. For a rollout, use \`fanout job abort ID\`.`,
       ),
   ).action(
     action(async (id: string, f: MasterFlags) => {

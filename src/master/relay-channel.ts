@@ -107,7 +107,7 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
       const id = relayId(req.principal);
       const row = await d.db
         .selectFrom('commands')
-        .select('body')
+        .select(['body', 'job_id'])
         .where('command_id', '=', req.params.id)
         .where('relay_id', '=', id)
         .executeTakeFirst();
@@ -115,6 +115,18 @@ export function relayChannelRoutes(s: App, d: RelayChannelDeps) {
         throw new FanoutError('FANOUT_ERR_JOB_UNKNOWN', {
           jobId: req.params.id,
           where: ` as a command of relay ${id}`,
+        });
+      // A job the master cancelled stays cancelled: its command is never signed for longer.
+      const cancel = await d.db
+        .selectFrom('commands')
+        .select('issued_at')
+        .where('job_id', '=', row.job_id)
+        .where('kind', '=', 'cancel')
+        .executeTakeFirst();
+      if (cancel)
+        throw new FanoutError('FANOUT_ERR_COMMAND_REFUSED', {
+          commandId: req.params.id,
+          why: `job ${row.job_id} was cancelled at ${cancel.issued_at}; a cancelled job is not signed again: create a new job`,
         });
       const renewed = renewedAuthority(d.keys, DistributionCommand.parse({ ...JSON.parse(row.body), seq: 0 }));
       if (!renewed)

@@ -8,8 +8,15 @@ import type { JobState } from './state.ts';
 export type PlanResult = { ok: true; plan: Plan } | ({ ok: false } & SkippedJob);
 
 /** Jobs worth a plan: ended as failed, with targets not installed, and no plan already waiting. */
+/** The master cancelled the job (a signed cancel): it is never redistributed; a new job sends it again. */
+export const cancelled = (st: JobState) => st.phase === 'failed' && st.failure?.failureType === 'CANCELLED';
+
 export function needsRedistribution(st: JobState) {
-  return st.phase === 'failed' && st.original.distributionList.some((d) => st.targets.get(d)?.state !== 'installed');
+  return (
+    st.phase === 'failed' &&
+    !cancelled(st) &&
+    st.original.distributionList.some((d) => st.targets.get(d)?.state !== 'installed')
+  );
 }
 
 export function buildPlan(
@@ -22,6 +29,12 @@ export function buildPlan(
 ): PlanResult {
   if (st.phase === 'complete')
     return { ok: false, jobId: st.jobId, reason: 'every target is installed; nothing to redistribute' };
+  if (cancelled(st))
+    return {
+      ok: false,
+      jobId: st.jobId,
+      reason: `${st.failure!.message}: a cancelled job is not redistributed; create a new job to send it again`,
+    };
   if (st.phase !== 'failed')
     return {
       ok: false,
