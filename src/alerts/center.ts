@@ -250,7 +250,8 @@ export class AlertCenter {
       // The alerts of a ticket are found through alerts.ticket_id; the ticket row only grows by new jobs.
       const jobs: string[] = JSON.parse(open.jobs);
       const unlisted = !!a.jobId && !jobs.includes(a.jobId);
-      if (unlisted && jobs.length < MAX_TICKET_JOBS) {
+      const full = unlisted && jobs.length >= MAX_TICKET_JOBS;
+      if (unlisted && !full) {
         await tx
           .updateTable('tickets')
           .set({ jobs: JSON.stringify([...jobs, a.jobId]), updated_at: row.received_at })
@@ -263,7 +264,7 @@ export class AlertCenter {
       steps.push({
         step: 'ticket',
         outcome: 'attached',
-        detail: `ticket ${open.id} is already open for ${device.id} / ${c.failureType}${unlisted && jobs.length >= MAX_TICKET_JOBS ? `; it lists ${MAX_TICKET_JOBS} jobs, the most a ticket lists, so not this one` : ''}`,
+        detail: `ticket ${open.id} is already open for ${device.id} / ${c.failureType}${full ? `; it lists ${MAX_TICKET_JOBS} jobs, the most a ticket lists, so not this one` : ''}`,
       });
       if (open.state === 'send_failed') {
         // Its mail never got through: this alert queues it again.

@@ -65,7 +65,6 @@ export class Tickets {
     });
   }
 
-  /** Failed distributions whose relay/job this ticket covers and that are not yet resolved. */
   /** The open failed distributions a ticket's alerts fed (ticket-failures.ts). */
   openFailures(ticketId: string) {
     return openFailuresOf(this.db, ticketId);

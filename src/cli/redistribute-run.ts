@@ -60,17 +60,17 @@ async function masterWhileDown(data: string, json?: boolean): Promise<MasterForP
     out(json, 'the relay is not running, and left no way to its master here: planning from its job log alone');
     return offline;
   }
-  const answered = await link.master.openFailed().then(
-    () => undefined,
-    (e: Error) => e.message,
-  );
-  out(
-    json,
-    answered === undefined
-      ? `the relay is not running: planning from its job log and from what its master at ${link.url} knows`
-      : `the relay is not running, and its master at ${link.url} did not answer (${answered}): planning from the job log alone`,
-  );
-  return answered === undefined ? link.master : offline;
+  // The first question tells whether the master answers; its answer serves the plans too.
+  const open = await link.master.openFailed().catch((e: Error) => e);
+  if (open instanceof Error) {
+    out(
+      json,
+      `the relay is not running, and its master at ${link.url} did not answer (${open.message}): planning from the job log alone`,
+    );
+    return offline;
+  }
+  out(json, `the relay is not running: planning from its job log and from what its master at ${link.url} knows`);
+  return { ...link.master, openFailed: async () => open };
 }
 
 export async function runRedistribute(o: Flags): Promise<number> {

@@ -4,7 +4,7 @@
 // for a relay replaced since) would be refused by every device enrolled after the rotation. Only
 // what one of this master's own keys signed is signed again: a row changed in the database verifies
 // with none of them, goes out as it is, and every device refuses it.
-import { DEFAULT_EXPIRY_MS, headerOf, RENEW_BEFORE_MS } from '../protocol/command.ts';
+import { DEFAULT_EXPIRY_MS, headerOf, renewDue } from '../protocol/command.ts';
 import { signPackage, verifyPackage } from '../protocol/crypto.ts';
 import { signCanonical, verifyCanonical } from '../protocol/signing.ts';
 import type { DistributionCommand, PackageRef, SignedHeader } from '../protocol/types.ts';
@@ -47,11 +47,10 @@ export function commandSignedNow(key: SigningKeys, c: DistributionCommand): Dist
  */
 export function renewedAuthority(key: SigningKeys, c: DistributionCommand, now = new Date()): SignedHeader | undefined {
   if (!c.signature || !verifyCanonical(key.ownKeys, headerOf(c), c.signature)) return undefined;
-  const expired = !(Date.parse(c.expiresAt ?? '') > now.getTime() + RENEW_BEFORE_MS);
   const header = {
     ...headerOf(c),
     packages: c.packages.map((p) => packageSignedNow(key, p)),
-    ...(expired && {
+    ...(renewDue(c, now.getTime()) && {
       issuedAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + DEFAULT_EXPIRY_MS).toISOString(),
     }),

@@ -8,6 +8,10 @@ export const DEFAULT_EXPIRY_MS = 30 * 86_400_000;
 /** A redistribution of a command this close to its expiry asks the master to sign it again with new times. */
 export const RENEW_BEFORE_MS = 60_000;
 
+/** Expired, or within RENEW_BEFORE_MS of it: a redistribution needs the master's fresh times. */
+export const renewDue = (h: { expiresAt?: string }, now = Date.now()) =>
+  expired({ expiresAt: h.expiresAt ?? '' }, now + RENEW_BEFORE_MS);
+
 export const headerOf = (c: DistributionCommand): CommandHeader => ({
   commandId: c.commandId,
   jobId: c.jobId,

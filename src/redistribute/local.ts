@@ -13,7 +13,7 @@ import { MasterEnrollment } from '../relay/enroll.ts';
 import { type JobSummary, readSummary, summarize } from '../relay/job-summary.ts';
 import { JobLog } from '../relay/joblog.ts';
 import { RelayJobs } from '../relay/jobs.ts';
-import { movedOnTargets } from '../relay/moved-on.ts';
+import { movedOnTargets, withFleet } from '../relay/moved-on.ts';
 import { buildPlan, needsRedistribution } from '../relay/plan.ts';
 import { fleetMovedOn, type MasterForPlans, masterForPlans, offline } from '../relay/plan-master.ts';
 import { Redistributor } from '../relay/redistributor.ts';
@@ -75,11 +75,8 @@ export async function plansFromLog(data: string, relayId: string, jobId?: string
     const st = whole(id);
     if (!st || (!jobId && !open.has(id) && !needsRedistribution(st))) continue;
     const fleet = await inFleet(st);
-    const movedOn = (notInstalled: string[]) => {
-      const here = movedOnTargets(st, notInstalled, later(id), whole);
-      for (const d of notInstalled) if (!here.has(d) && fleet.has(d)) here.set(d, fleet.get(d)!);
-      return here;
-    };
+    const movedOn = (notInstalled: string[]) =>
+      withFleet(movedOnTargets(st, notInstalled, later(id), whole), notInstalled, fleet);
     const r = buildPlan(st, relayId, (d) => depot.has(d), undefined, movedOn);
     if (r.ok) plans.push(r.plan);
     else skipped.push({ jobId: r.jobId, reason: r.reason });

@@ -6,6 +6,12 @@ import { mayContain } from './device-filter.ts';
 import type { JobSummary } from './job-summary.ts';
 import type { JobState } from './state.ts';
 
+/** The relay's own finding, then the master's record for the targets it did not find moved on. */
+export function withFleet(here: Map<string, string>, missing: readonly string[], fleet: ReadonlyMap<string, string>) {
+  for (const d of missing) if (!here.has(d) && fleet.has(d)) here.set(d, fleet.get(d)!);
+  return here;
+}
+
 /**
  * For each of `missing` moved on, why. `jobs` are the relay's jobs in order (those after the failed
  * one count); `read` gives a job whole (read back from its log when it has ended).

@@ -7,10 +7,10 @@ import type { JobState } from './state.ts';
 
 export type PlanResult = { ok: true; plan: Plan } | ({ ok: false } & SkippedJob);
 
-/** Jobs worth a plan: ended as failed, with targets not installed, and no plan already waiting. */
 /** The master cancelled the job (a signed cancel): it is never redistributed; a new job sends it again. */
 export const cancelled = (st: JobState) => st.phase === 'failed' && st.failure?.failureType === 'CANCELLED';
 
+/** Jobs worth a plan: ended as failed, not cancelled, with targets not installed. */
 export function needsRedistribution(st: JobState) {
   return (
     st.phase === 'failed' &&

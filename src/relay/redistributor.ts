@@ -1,14 +1,14 @@
 // Redistribution on the relay (DESIGN §7): the only writer of plans. Plans live in the job log;
 // the master mirrors what the relay reports. Approval hands the new command to the distributor.
 
-import { authorityOf, RENEW_BEFORE_MS } from '../protocol/command.ts';
+import { authorityOf, renewDue } from '../protocol/command.ts';
 import { FanoutError } from '../protocol/errors.ts';
 import { canonicalJson } from '../protocol/signing.ts';
 import type { Plan, SkippedJob } from '../protocol/types.ts';
 import type { Depot } from './depot.ts';
 import type { Distributor } from './distribution.ts';
 import type { RelayJobs } from './jobs.ts';
-import { movedOnTargets } from './moved-on.ts';
+import { movedOnTargets, withFleet } from './moved-on.ts';
 import { buildPlan, commandFromPlan, needsRedistribution } from './plan.ts';
 import { fleetMovedOn, type MasterForPlans, offline } from './plan-master.ts';
 import type { JobState } from './state.ts';
@@ -68,11 +68,12 @@ export class Redistributor {
         continue;
       }
       const fleet = await inFleet(st);
-      const movedOn = (notInstalled: string[]) => {
-        const here = movedOnTargets(st, notInstalled, this.jobs.summaries(), (k) => this.jobs.get(k));
-        for (const d of notInstalled) if (!here.has(d) && fleet.has(d)) here.set(d, fleet.get(d)!);
-        return here;
-      };
+      const movedOn = (notInstalled: string[]) =>
+        withFleet(
+          movedOnTargets(st, notInstalled, this.jobs.summaries(), (k) => this.jobs.get(k)),
+          notInstalled,
+          fleet,
+        );
       const r = buildPlan(st, this.relayId, (d) => this.depot.has(d), undefined, movedOn);
       if (!r.ok) {
         const { ok: _, ...why } = r;
@@ -103,8 +104,7 @@ export class Redistributor {
         why: `job ${st.jobId} has no command signed by the master`,
       });
     // An expired original cannot be installed: the master signs the same header again, with new times.
-    if (!(Date.parse(original.header.expiresAt) > Date.now() + RENEW_BEFORE_MS))
-      original = await this.master.renew(original.header.commandId);
+    if (renewDue(original.header)) original = await this.master.renew(original.header.commandId);
     else if (!this.master.byLatestKey(original)) {
       // Signed before a key rotation: an endpoint wiped and enrolled since trusts only the later key.
       // Signed again when the master can be asked; else as it is, for the endpoints that trust it.
